@@ -1,0 +1,18 @@
+//! # risk-core
+//!
+//! A pure, I/O-free pre-trade risk engine.
+//!
+//! The crate performs no I/O: it opens no files or sockets, spawns no threads of its own
+//! and never reads the system clock. Time is always passed in as `now`. Callers hand in
+//! snapshots and events, and get decisions and events back as plain data; the adapters
+//! (`risk-adapters`, `risk-py`) own transport, persistence and runtimes.
+//!
+//! Money is exact: every amount is a [`rust_decimal::Decimal`] inside a newtype from
+//! [`num`], and arithmetic that can overflow is checked.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod model;
+pub mod num;
+
+pub use rust_decimal::Decimal;
