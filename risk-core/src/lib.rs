@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod margin;
 pub mod model;
 pub mod num;
 
