@@ -11,9 +11,15 @@
 //! [`num`], and arithmetic that can overflow is checked.
 #![forbid(unsafe_code)]
 
+pub mod account;
+pub mod config;
+pub mod engine;
 pub mod ids;
 pub mod margin;
+pub mod market;
 pub mod model;
 pub mod num;
+pub mod pretrade;
+pub mod rules;
 
 pub use rust_decimal::Decimal;

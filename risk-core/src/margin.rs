@@ -303,7 +303,7 @@ impl TierLadder {
         let too_high = leverage
             .get()
             .checked_mul(rate.get())
-            .map_or(true, |imr_check| imr_check >= Decimal::ONE);
+            .is_none_or(|imr_check| imr_check >= Decimal::ONE);
         if too_high {
             return Err(LadderError::LeverageTooHighForRate {
                 index,
@@ -398,7 +398,7 @@ impl TierLadder {
     /// next tier.
     #[must_use]
     pub fn is_open_at(&self, notional: Notional) -> bool {
-        self.open_limit.map_or(true, |limit| notional <= limit)
+        self.open_limit.is_none_or(|limit| notional <= limit)
     }
 
     /// The initial margin of a position or order: `notional / leverage`.

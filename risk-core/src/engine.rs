@@ -1,0 +1,565 @@
+//! [`RiskEngine`]: the concurrent, stateful face of the core, for embedding.
+//!
+//! * The config sits behind an [`ArcSwap`]: readers never block, a replacement is atomic,
+//!   and a config that fails validation is refused while the old one stays in force.
+//! * Account state sits in a [`DashMap`]. A check holds its account's entry for the
+//!   duration of the check, so two concurrent checks on one account are serialized and
+//!   [`RiskEngine::check_and_reserve`] can never let both spend the same free margin.
+//! * Market state (instruments, marks, the global kill switch) is concurrent too.
+//! * State changes arrive as [`EngineEvent`]s. Account events carry a per-account
+//!   sequence number; an event whose sequence is not above the last applied one is
+//!   ignored and reported as [`Applied::Duplicate`]. A mark older than the one held is
+//!   ignored as [`Applied::Stale`]. Sequences must increase but may have gaps.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::account::{AccountSnapshot, OpenOrder, Position, RecentOrder, Reservation, RiskProfile};
+use crate::config::{ConfigError, RiskConfig};
+use crate::ids::{AccountId, OrderId, Symbol, UserId};
+use crate::market::{Instrument, Mark, MarketView};
+use crate::model::{Side, TradingState};
+use crate::num::{
+    self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, SignedQuantity,
+};
+use crate::pretrade::{self, CheckRequest, CheckResponse};
+use crate::Decimal;
+
+/// A state change for the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum EngineEvent {
+    /// A market-wide change.
+    Market(MarketEvent),
+    /// A change to one account, with its per-account sequence number.
+    Account {
+        /// The account.
+        account_id: AccountId,
+        /// Strictly increasing per account; duplicates and older events are ignored.
+        seq: u64,
+        /// The change.
+        event: AccountEvent,
+    },
+}
+
+/// A market-wide change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum MarketEvent {
+    /// A new mark price; ignored when not newer than the mark held.
+    Mark {
+        /// The instrument.
+        symbol: Symbol,
+        /// The mark.
+        price: Price,
+        /// Its observation time.
+        at: DateTime<Utc>,
+    },
+    /// An instrument listed or changed (replaces the whole definition).
+    Instrument(Instrument),
+    /// The global kill switch.
+    GlobalTradingState(TradingState),
+}
+
+/// A change to one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum AccountEvent {
+    /// Creates the account, or replaces its owner and profile. The only event accepted
+    /// for an account the engine does not know.
+    ProfileUpsert {
+        /// The owner.
+        user_id: UserId,
+        /// The profile.
+        profile: RiskProfile,
+    },
+    /// Adds `delta` (deposit, withdrawal, fee, funding) to the wallet balance.
+    BalanceChange {
+        /// The signed change.
+        delta: Money,
+    },
+    /// Replaces the position in a symbol (reconciliation); a zero size removes it.
+    PositionUpdate {
+        /// The instrument.
+        symbol: Symbol,
+        /// Signed size.
+        size: SignedQuantity,
+        /// Average entry price.
+        entry_price: Price,
+        /// Position leverage.
+        leverage: Leverage,
+    },
+    /// An order now rests on the book. Releases the margin reserved for it at approval.
+    OrderOpened(OpenOrder),
+    /// A resting order was cancelled. Releases any reservation under its id.
+    OrderCancelled {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// An order (resting or not) filled, fully or partly. Reduces the resting quantity,
+    /// releases its reservation, and applies the fill to the position with average-entry
+    /// accounting; the closed part's realized PnL goes to the wallet.
+    OrderFilled {
+        /// The order.
+        order_id: OrderId,
+        /// The instrument.
+        symbol: Symbol,
+        /// The side.
+        side: Side,
+        /// The filled quantity.
+        quantity: Quantity,
+        /// The fill price.
+        price: Price,
+        /// Leverage for a position this fill opens (an existing position keeps its own).
+        leverage: Leverage,
+    },
+    /// The account-level kill switch.
+    TradingState(TradingState),
+    /// The order service dropped an approved order without placing it: release its margin.
+    ReservationReleased {
+        /// The order.
+        order_id: OrderId,
+    },
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The state changed.
+    Applied,
+    /// The account event's sequence was not above the last applied one; nothing changed.
+    Duplicate {
+        /// The last sequence applied for the account.
+        last_seq: u64,
+    },
+    /// The mark was not newer than the one held; nothing changed.
+    Stale,
+}
+
+/// An event was refused; the state did not change and the sequence did not advance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// An account event other than a profile upsert for an unknown account.
+    #[error("account {0} is not known: send a profile upsert first")]
+    UnknownAccount(AccountId),
+    /// A fill or position for a symbol that is not a known instrument.
+    #[error("symbol {0} is not a known instrument")]
+    UnknownSymbol(Symbol),
+    /// A fill for an order whose resting side or symbol differ from the fill's.
+    #[error("fill for order {order_id} does not match the resting order: {problem}")]
+    FillMismatch {
+        /// The order.
+        order_id: OrderId,
+        /// What differs.
+        problem: String,
+    },
+    /// An order opened under an id that already rests.
+    #[error("order {0} is already open")]
+    OrderAlreadyOpen(OrderId),
+    /// The event's arithmetic overflowed.
+    #[error(transparent)]
+    Arithmetic(#[from] ArithmeticError),
+}
+
+/// The engine's concurrent market state; a [`MarketView`] for the check.
+#[derive(Debug, Default)]
+pub struct MarketState {
+    instruments: DashMap<Symbol, Instrument>,
+    marks: DashMap<Symbol, Mark>,
+    global: AtomicU8,
+}
+
+fn state_from_u8(v: u8) -> TradingState {
+    match v {
+        0 => TradingState::Active,
+        1 => TradingState::Reducing,
+        _ => TradingState::Halted,
+    }
+}
+
+impl MarketView for MarketState {
+    fn global_state(&self) -> TradingState {
+        state_from_u8(self.global.load(Ordering::Acquire))
+    }
+    fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
+        self.instruments.get(symbol).map(|i| i.clone())
+    }
+    fn mark(&self, symbol: &Symbol) -> Option<Mark> {
+        self.marks.get(symbol).map(|m| *m)
+    }
+}
+
+#[derive(Debug)]
+struct AccountEntry {
+    snapshot: AccountSnapshot,
+    last_seq: u64,
+}
+
+/// The concurrent risk engine. `Send + Sync`: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct RiskEngine {
+    config: ArcSwap<RiskConfig>,
+    accounts: DashMap<AccountId, AccountEntry>,
+    market: MarketState,
+}
+
+impl RiskEngine {
+    /// An engine with `config`, no accounts and an empty market.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the config does not validate.
+    pub fn new(config: RiskConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config: ArcSwap::from_pointee(config),
+            accounts: DashMap::new(),
+            market: MarketState::default(),
+        })
+    }
+
+    /// The config in force.
+    #[must_use]
+    pub fn config(&self) -> Arc<RiskConfig> {
+        self.config.load_full()
+    }
+
+    /// Replaces the config atomically; checks already running finish on the old one.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `config` does not validate; the old config stays in force.
+    pub fn replace_config(&self, config: RiskConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.config.store(Arc::new(config));
+        Ok(())
+    }
+
+    /// The market state (a [`MarketView`]).
+    #[must_use]
+    pub fn market(&self) -> &MarketState {
+        &self.market
+    }
+
+    /// A copy of an account's current state, with the last applied sequence.
+    #[must_use]
+    pub fn account(&self, account_id: &AccountId) -> Option<(AccountSnapshot, u64)> {
+        self.accounts
+            .get(account_id)
+            .map(|e| (e.snapshot.clone(), e.last_seq))
+    }
+
+    /// The number of accounts held.
+    #[must_use]
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Checks an order. An accepted order is remembered for the duplicate-id and
+    /// order-rate controls; no margin is reserved.
+    pub fn check(&self, request: &CheckRequest, now: DateTime<Utc>) -> CheckResponse {
+        self.check_inner(request, now, false)
+    }
+
+    /// Checks an order and, when it is accepted, reserves its initial margin and exposure
+    /// atomically with the check, so concurrent checks on the account see it. The
+    /// reservation is released by [`AccountEvent::OrderOpened`],
+    /// [`AccountEvent::OrderFilled`], [`AccountEvent::OrderCancelled`] or
+    /// [`AccountEvent::ReservationReleased`] for the same order id.
+    pub fn check_and_reserve(&self, request: &CheckRequest, now: DateTime<Utc>) -> CheckResponse {
+        self.check_inner(request, now, true)
+    }
+
+    fn check_inner(
+        &self,
+        request: &CheckRequest,
+        now: DateTime<Utc>,
+        reserve: bool,
+    ) -> CheckResponse {
+        let config = self.config.load();
+        let Some(mut entry) = self.accounts.get_mut(&request.account_id) else {
+            return pretrade::check(&config, None, &self.market, request, now);
+        };
+        let response = pretrade::check(&config, Some(&entry.snapshot), &self.market, request, now);
+        if response.is_accepted() {
+            let snapshot = &mut entry.snapshot;
+            snapshot.prune_recent_orders(now - config.limits.history_horizon());
+            snapshot.recent_orders.push_back(RecentOrder {
+                order_id: request.order_id.clone(),
+                at: now,
+            });
+            if let (true, Some(m)) = (reserve, &response.metrics) {
+                if !m.opening_notional.is_zero() {
+                    snapshot.reservations.push(Reservation {
+                        order_id: request.order_id.clone(),
+                        amount: Money::new(m.required_initial_margin).unwrap_or(Money::ZERO),
+                        notional: Notional::new(m.opening_notional).unwrap_or(Notional::ZERO),
+                    });
+                }
+            }
+        }
+        response
+    }
+
+    /// Applies one event.
+    ///
+    /// # Errors
+    /// [`EventError`] when the event cannot apply; nothing changes.
+    pub fn apply(&self, event: &EngineEvent) -> Result<Applied, EventError> {
+        match event {
+            EngineEvent::Market(event) => Ok(self.apply_market(event)),
+            EngineEvent::Account {
+                account_id,
+                seq,
+                event,
+            } => self.apply_account(account_id, *seq, event),
+        }
+    }
+
+    fn apply_market(&self, event: &MarketEvent) -> Applied {
+        match event {
+            MarketEvent::Mark { symbol, price, at } => {
+                let mark = Mark {
+                    price: *price,
+                    at: *at,
+                };
+                match self.market.marks.entry(symbol.clone()) {
+                    dashmap::Entry::Occupied(held) if held.get().at >= *at => Applied::Stale,
+                    dashmap::Entry::Occupied(mut held) => {
+                        held.insert(mark);
+                        Applied::Applied
+                    }
+                    dashmap::Entry::Vacant(slot) => {
+                        slot.insert(mark);
+                        Applied::Applied
+                    }
+                }
+            }
+            MarketEvent::Instrument(instrument) => {
+                self.market
+                    .instruments
+                    .insert(instrument.symbol.clone(), instrument.clone());
+                Applied::Applied
+            }
+            MarketEvent::GlobalTradingState(state) => {
+                self.market.global.store(*state as u8, Ordering::Release);
+                Applied::Applied
+            }
+        }
+    }
+
+    fn apply_account(
+        &self,
+        account_id: &AccountId,
+        seq: u64,
+        event: &AccountEvent,
+    ) -> Result<Applied, EventError> {
+        if let AccountEvent::ProfileUpsert { user_id, profile } = event {
+            let mut entry =
+                self.accounts
+                    .entry(account_id.clone())
+                    .or_insert_with(|| AccountEntry {
+                        snapshot: AccountSnapshot::new(
+                            account_id.clone(),
+                            user_id.clone(),
+                            profile.clone(),
+                        ),
+                        last_seq: 0,
+                    });
+            if seq <= entry.last_seq && entry.last_seq != 0 {
+                return Ok(Applied::Duplicate {
+                    last_seq: entry.last_seq,
+                });
+            }
+            entry.snapshot.user_id = user_id.clone();
+            entry.snapshot.profile = profile.clone();
+            entry.last_seq = seq;
+            return Ok(Applied::Applied);
+        }
+        let mut entry = self
+            .accounts
+            .get_mut(account_id)
+            .ok_or_else(|| EventError::UnknownAccount(account_id.clone()))?;
+        if seq <= entry.last_seq {
+            return Ok(Applied::Duplicate {
+                last_seq: entry.last_seq,
+            });
+        }
+        // Every arm validates before it changes anything, so a refused event leaves no trace.
+        let account = &mut entry.snapshot;
+        match event {
+            AccountEvent::ProfileUpsert { .. } => {} // handled above
+            AccountEvent::BalanceChange { delta } => {
+                account.wallet_balance = Money::new(num::add(
+                    account.wallet_balance.get(),
+                    delta.get(),
+                    "wallet balance",
+                )?)
+                .unwrap_or(account.wallet_balance);
+            }
+            AccountEvent::PositionUpdate {
+                symbol,
+                size,
+                entry_price,
+                leverage,
+            } => {
+                account.positions.retain(|p| &p.symbol != symbol);
+                if !size.get().is_zero() {
+                    account.positions.push(Position {
+                        symbol: symbol.clone(),
+                        size: *size,
+                        entry_price: *entry_price,
+                        leverage: *leverage,
+                    });
+                }
+            }
+            AccountEvent::OrderOpened(order) => {
+                if account
+                    .open_orders
+                    .iter()
+                    .any(|o| o.order_id == order.order_id)
+                {
+                    return Err(EventError::OrderAlreadyOpen(order.order_id.clone()));
+                }
+                account
+                    .reservations
+                    .retain(|r| r.order_id != order.order_id);
+                account.open_orders.push(order.clone());
+            }
+            AccountEvent::OrderCancelled { order_id } => {
+                account.open_orders.retain(|o| &o.order_id != order_id);
+                account.reservations.retain(|r| &r.order_id != order_id);
+            }
+            AccountEvent::OrderFilled {
+                order_id,
+                symbol,
+                side,
+                quantity,
+                price,
+                leverage,
+            } => {
+                let multiplier = self
+                    .market
+                    .instruments
+                    .get(symbol)
+                    .map(|i| i.contract_multiplier)
+                    .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
+                apply_fill(
+                    account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,
+                )?;
+            }
+            AccountEvent::TradingState(state) => account.profile.trading_state = *state,
+            AccountEvent::ReservationReleased { order_id } => {
+                account.reservations.retain(|r| &r.order_id != order_id)
+            }
+        }
+        entry.last_seq = seq;
+        Ok(Applied::Applied)
+    }
+}
+
+/// Applies a fill to the resting order, the reservation, the position and the wallet.
+/// Validates everything before changing anything.
+#[allow(clippy::too_many_arguments)]
+fn apply_fill(
+    account: &mut AccountSnapshot,
+    order_id: &OrderId,
+    symbol: &Symbol,
+    side: Side,
+    quantity: Quantity,
+    price: Price,
+    leverage: Leverage,
+    multiplier: Decimal,
+) -> Result<(), EventError> {
+    use num::{add, div, mul, sub};
+    let resting = account
+        .open_orders
+        .iter()
+        .position(|o| &o.order_id == order_id);
+    if let Some(i) = resting {
+        let o = &account.open_orders[i];
+        let problem = if &o.symbol != symbol {
+            Some(format!("symbol {} vs {}", symbol, o.symbol))
+        } else if o.side != side {
+            Some(format!("side {} vs {}", side, o.side))
+        } else if quantity > o.quantity {
+            Some(format!(
+                "fill quantity {} exceeds the resting {}",
+                quantity, o.quantity
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(EventError::FillMismatch {
+                order_id: order_id.clone(),
+                problem,
+            });
+        }
+    }
+    let old = account.position(symbol).cloned();
+    let size = old.as_ref().map_or(Decimal::ZERO, |p| p.size.get());
+    let q = mul(side.sign(), quantity.get(), "fill")?;
+    let new_size = add(size, q, "position size")?;
+    let (entry, realized) = match &old {
+        None => (price.get(), Decimal::ZERO),
+        Some(p) if size.is_sign_negative() == q.is_sign_negative() => {
+            // Increase: average the entry.
+            let cost = add(
+                mul(size.abs(), p.entry_price.get(), "entry")?,
+                mul(q.abs(), price.get(), "entry")?,
+                "entry",
+            )?;
+            (div(cost, new_size.abs(), "entry")?, Decimal::ZERO)
+        }
+        Some(p) => {
+            // Reduce, close or flip: realize PnL on the closed part.
+            let closed = q.abs().min(size.abs());
+            let pnl = mul(
+                mul(
+                    mul(closed, sub(price.get(), p.entry_price.get(), "pnl")?, "pnl")?,
+                    if size.is_sign_negative() {
+                        Decimal::NEGATIVE_ONE
+                    } else {
+                        Decimal::ONE
+                    },
+                    "pnl",
+                )?,
+                multiplier,
+                "pnl",
+            )?;
+            let entry =
+                if new_size.is_zero() || new_size.is_sign_negative() == size.is_sign_negative() {
+                    p.entry_price.get()
+                } else {
+                    price.get()
+                };
+            (entry, pnl)
+        }
+    };
+    let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
+    // Validated: now change.
+    if let Some(i) = resting {
+        let remaining = account.open_orders[i].quantity.get() - quantity.get();
+        if remaining.is_zero() {
+            account.open_orders.remove(i);
+        } else {
+            account.open_orders[i].quantity = Quantity::new(remaining).unwrap_or(Quantity::ZERO);
+        }
+    }
+    account.reservations.retain(|r| &r.order_id != order_id);
+    account.wallet_balance = Money::new(wallet).unwrap_or(account.wallet_balance);
+    account.positions.retain(|p| &p.symbol != symbol);
+    if !new_size.is_zero() {
+        account.positions.push(Position {
+            symbol: symbol.clone(),
+            size: SignedQuantity::new(new_size).unwrap_or(SignedQuantity::ZERO),
+            entry_price: Price::new(entry).unwrap_or(price),
+            leverage: old.map_or(leverage, |p| p.leverage),
+        });
+    }
+    Ok(())
+}

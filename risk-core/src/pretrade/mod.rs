@@ -1,0 +1,11 @@
+//! The pre-trade check: request, response, computed metrics and the phased evaluation.
+
+mod check_metrics;
+mod evaluate;
+mod request;
+mod response;
+
+pub use check_metrics::{CheckMetric, CheckMetrics};
+pub use evaluate::check;
+pub use request::CheckRequest;
+pub use response::{CheckResponse, RiskEvent};

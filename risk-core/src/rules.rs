@@ -1,0 +1,370 @@
+//! Dynamic rules: a comparison of one check metric with a threshold, scoped by KYC level
+//! and symbol, that rejects (`REJECT`) or flags (`WARN`) an order.
+//!
+//! A [`RuleSet`] holds its rules sorted by id, so evaluation order (and the order of the
+//! reported hits) is deterministic whatever order the rules were loaded in.
+
+use std::fmt;
+
+use crate::ids::{RuleId, Symbol};
+use crate::model::{KycLevel, RuleAction, Severity};
+use crate::pretrade::{CheckMetric, CheckMetrics};
+use crate::Decimal;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Operator {
+    /// `>`
+    #[cfg_attr(feature = "serde", serde(rename = ">"))]
+    Gt,
+    /// `>=`
+    #[cfg_attr(feature = "serde", serde(rename = ">="))]
+    Ge,
+    /// `<`
+    #[cfg_attr(feature = "serde", serde(rename = "<"))]
+    Lt,
+    /// `<=`
+    #[cfg_attr(feature = "serde", serde(rename = "<="))]
+    Le,
+    /// `==` (numeric equality: 1.0 == 1.00)
+    #[cfg_attr(feature = "serde", serde(rename = "=="))]
+    Eq,
+    /// `!=`
+    #[cfg_attr(feature = "serde", serde(rename = "!="))]
+    Ne,
+}
+
+impl Operator {
+    /// Every operator.
+    pub const ALL: &'static [Self] = &[Self::Gt, Self::Ge, Self::Lt, Self::Le, Self::Eq, Self::Ne];
+
+    /// `value <op> threshold`.
+    #[must_use]
+    pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
+        match self {
+            Self::Gt => value > threshold,
+            Self::Ge => value >= threshold,
+            Self::Lt => value < threshold,
+            Self::Le => value <= threshold,
+            Self::Eq => value == threshold,
+            Self::Ne => value != threshold,
+        }
+    }
+
+    /// The operator's symbol.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Eq => "==",
+            Self::Ne => "!=",
+        }
+    }
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Operator {
+    type Err = crate::model::UnknownName;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|o| o.as_str() == text)
+            .ok_or_else(|| crate::model::UnknownName {
+                kind: "Operator",
+                text: text.chars().take(64).collect(),
+            })
+    }
+}
+
+/// One rule. It fires when `metric <operator> threshold` holds for a check in its scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Rule {
+    /// Unique id, reported in hits.
+    pub id: RuleId,
+    /// What it tests.
+    pub metric: CheckMetric,
+    /// How it compares.
+    pub operator: Operator,
+    /// What it compares with.
+    pub threshold: Decimal,
+    /// How serious a hit is.
+    pub severity: Severity,
+    /// Reject or flag.
+    pub action: RuleAction,
+    /// When set, the rule applies only to accounts at exactly this KYC level.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kyc_level: Option<KycLevel>,
+    /// When set, the rule applies only to orders in this symbol.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub symbol: Option<Symbol>,
+    /// Inactive rules are kept but never evaluated.
+    #[cfg_attr(feature = "serde", serde(default = "active_default"))]
+    pub active: bool,
+}
+
+#[cfg(feature = "serde")]
+const fn active_default() -> bool {
+    true
+}
+
+/// A rule that fired on a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RuleHit {
+    /// The rule's id.
+    pub rule_id: RuleId,
+    /// The metric it tested.
+    pub metric: CheckMetric,
+    /// The metric's value on this check.
+    pub value: Decimal,
+    /// The comparison.
+    pub operator: Operator,
+    /// The threshold.
+    pub threshold: Decimal,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// The rule's action.
+    pub action: RuleAction,
+}
+
+/// A rule set was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// Two rules share an id.
+    #[error("rule id `{0}` is used more than once")]
+    DuplicateId(RuleId),
+    /// A rule has an empty id.
+    #[error("rule #{0} has an empty id")]
+    EmptyId(usize),
+}
+
+/// A validated set of rules, sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "Vec<Rule>", into = "Vec<Rule>"))]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Validates and sorts `rules`.
+    ///
+    /// # Errors
+    /// [`RuleError`] when an id is empty or repeated.
+    pub fn new(mut rules: Vec<Rule>) -> Result<Self, RuleError> {
+        if let Some(i) = rules.iter().position(|r| r.id.is_empty()) {
+            return Err(RuleError::EmptyId(i));
+        }
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(w) = rules.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(RuleError::DuplicateId(w[0].id.clone()));
+        }
+        Ok(Self { rules })
+    }
+
+    /// The rules, sorted by id.
+    #[must_use]
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Evaluates every active rule in scope against `metrics`, appending hits in id order.
+    /// A rule whose metric is undefined for this check (see [`CheckMetric::value`]) does
+    /// not fire.
+    pub fn evaluate(
+        &self,
+        metrics: &CheckMetrics,
+        kyc: KycLevel,
+        symbol: &Symbol,
+        hits: &mut Vec<RuleHit>,
+    ) {
+        for rule in &self.rules {
+            if !rule.active
+                || rule.kyc_level.is_some_and(|k| k != kyc)
+                || rule.symbol.as_ref().is_some_and(|s| s != symbol)
+            {
+                continue;
+            }
+            let Some(value) = rule.metric.value(metrics) else {
+                continue;
+            };
+            if rule.operator.holds(value, rule.threshold) {
+                hits.push(RuleHit {
+                    rule_id: rule.id.clone(),
+                    metric: rule.metric,
+                    value,
+                    operator: rule.operator,
+                    threshold: rule.threshold,
+                    severity: rule.severity,
+                    action: rule.action,
+                });
+            }
+        }
+    }
+}
+
+impl TryFrom<Vec<Rule>> for RuleSet {
+    type Error = RuleError;
+    fn try_from(rules: Vec<Rule>) -> Result<Self, RuleError> {
+        Self::new(rules)
+    }
+}
+
+impl From<RuleSet> for Vec<Rule> {
+    fn from(set: RuleSet) -> Self {
+        set.rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        id: &str,
+        metric: CheckMetric,
+        op: Operator,
+        threshold: i64,
+        action: RuleAction,
+    ) -> Rule {
+        Rule {
+            id: RuleId::new(id),
+            metric,
+            operator: op,
+            threshold: Decimal::from(threshold),
+            severity: Severity::High,
+            action,
+            kyc_level: None,
+            symbol: None,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn operators_compare_numerically() {
+        let one = Decimal::ONE;
+        let one_00 = Decimal::new(100, 2);
+        assert!(Operator::Eq.holds(one, one_00));
+        assert!(!Operator::Ne.holds(one, one_00));
+        assert!(Operator::Ge.holds(one, one_00) && Operator::Le.holds(one, one_00));
+        assert!(!Operator::Gt.holds(one, one_00) && !Operator::Lt.holds(one, one_00));
+        for op in Operator::ALL {
+            assert_eq!(op.as_str().parse::<Operator>(), Ok(*op));
+        }
+    }
+
+    #[test]
+    fn duplicate_and_empty_ids_are_refused() {
+        let r = rule(
+            "a",
+            CheckMetric::Leverage,
+            Operator::Gt,
+            1,
+            RuleAction::Warn,
+        );
+        assert_eq!(
+            RuleSet::new(vec![r.clone(), r.clone()]),
+            Err(RuleError::DuplicateId(RuleId::new("a")))
+        );
+        assert_eq!(
+            RuleSet::new(vec![rule(
+                "",
+                CheckMetric::Leverage,
+                Operator::Gt,
+                1,
+                RuleAction::Warn
+            )]),
+            Err(RuleError::EmptyId(0))
+        );
+    }
+
+    #[test]
+    fn evaluation_is_sorted_scoped_and_skips_inactive_and_undefined() {
+        let mut scoped_kyc = rule(
+            "c-kyc",
+            CheckMetric::Leverage,
+            Operator::Ge,
+            1,
+            RuleAction::Reject,
+        );
+        scoped_kyc.kyc_level = Some(KycLevel::L2);
+        let mut scoped_symbol = rule(
+            "d-sym",
+            CheckMetric::Leverage,
+            Operator::Ge,
+            1,
+            RuleAction::Reject,
+        );
+        scoped_symbol.symbol = Some(Symbol::new("ETHUSDT"));
+        let mut inactive = rule(
+            "e-off",
+            CheckMetric::Leverage,
+            Operator::Ge,
+            1,
+            RuleAction::Reject,
+        );
+        inactive.active = false;
+        let set = RuleSet::new(vec![
+            rule(
+                "z-last",
+                CheckMetric::OrderNotional,
+                Operator::Gt,
+                100,
+                RuleAction::Warn,
+            ),
+            rule(
+                "a-first",
+                CheckMetric::Leverage,
+                Operator::Ge,
+                10,
+                RuleAction::Reject,
+            ),
+            rule(
+                "b-undefined",
+                CheckMetric::ProjectedMarginRatio,
+                Operator::Ge,
+                0,
+                RuleAction::Reject,
+            ),
+            rule(
+                "f-miss",
+                CheckMetric::OpenOrders,
+                Operator::Gt,
+                5,
+                RuleAction::Reject,
+            ),
+            scoped_kyc,
+            scoped_symbol,
+            inactive,
+        ])
+        .unwrap_or_default();
+        let metrics = CheckMetrics {
+            leverage: Decimal::from(10),
+            order_notional: Decimal::from(101),
+            open_orders: Decimal::from(5),
+            projected_margin_ratio: None,
+            ..CheckMetrics::default()
+        };
+        let mut hits = Vec::new();
+        set.evaluate(&metrics, KycLevel::L1, &Symbol::new("BTCUSDT"), &mut hits);
+        let ids: Vec<&str> = hits.iter().map(|h| h.rule_id.as_str()).collect();
+        assert_eq!(ids, ["a-first", "z-last"]);
+        assert_eq!(hits[0].value, Decimal::from(10));
+        hits.clear();
+        set.evaluate(&metrics, KycLevel::L2, &Symbol::new("ETHUSDT"), &mut hits);
+        let ids: Vec<&str> = hits.iter().map(|h| h.rule_id.as_str()).collect();
+        assert_eq!(ids, ["a-first", "c-kyc", "d-sym", "z-last"]);
+    }
+}

@@ -1,0 +1,157 @@
+//! Property tests: invariants of the check and the engine.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use risk_core::account::AccountSnapshot;
+use risk_core::engine::{AccountEvent, EngineEvent};
+use risk_core::ids::{AccountId, OrderId, Symbol};
+use risk_core::model::{Decision, OrderType, RejectReason, Side};
+use risk_core::num::{Leverage, Money, Price, SignedQuantity};
+use risk_core::pretrade::{check, CheckRequest};
+use risk_core::Decimal;
+
+use crate::fixture::*;
+
+/// Any Decimal at all: every mantissa, sign and scale.
+fn any_decimal() -> impl Strategy<Value = Decimal> {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<bool>(),
+        0u32..=28,
+    )
+        .prop_map(|(lo, mid, hi, neg, scale)| Decimal::from_parts(lo, mid, hi, neg, scale))
+}
+
+/// Decimals in a realistic range (0.001 to ~10^7, 3 decimals).
+fn plausible(max: i64) -> impl Strategy<Value = Decimal> {
+    (1..max * 1000).prop_map(|n| Decimal::new(n, 3))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// No decimal input, however absurd, makes the check panic; a reject always names a
+    /// reason and an accept never carries one.
+    #[test]
+    fn the_check_never_panics_on_arbitrary_decimals(
+        quantity in any_decimal(), price in any_decimal(), leverage in any_decimal(),
+        wallet in any_decimal(), size in any_decimal(), entry in any_decimal(), mark in any_decimal(),
+        market_order in any::<bool>(), sell in any::<bool>(), reduce_only in any::<bool>(),
+    ) {
+        let mut a = account();
+        a.wallet_balance = Money::new(wallet).unwrap_or(Money::ZERO);
+        if let (Ok(size), Ok(entry)) = (SignedQuantity::new(size), Price::new(entry)) {
+            a.positions.push(risk_core::account::Position {
+                symbol: Symbol::new("BTCUSDT"), size, entry_price: entry, leverage: Leverage::ONE,
+            });
+        }
+        let mut m = market();
+        if let Ok(p) = Price::new(mark) {
+            m.marks.insert(Symbol::new("BTCUSDT"), risk_core::market::Mark { price: p, at: now() });
+        }
+        let req = CheckRequest {
+            quantity, leverage, reduce_only,
+            price: if market_order { None } else { Some(price) },
+            order_type: if market_order { OrderType::Market } else { OrderType::Limit },
+            side: if sell { Side::Sell } else { Side::Buy },
+            ..request()
+        };
+        let resp = check(&config(), Some(&a), &m, &req, now());
+        prop_assert_eq!(resp.decision == Decision::Rejected, resp.reject_reason.is_some());
+        prop_assert!(!resp.message.is_empty());
+    }
+
+    /// An accepted order that opens exposure never exceeds a limit it was checked against.
+    #[test]
+    fn an_approved_order_is_within_every_limit_it_was_checked_against(
+        quantity in plausible(50), price_offset in -2000i64..2000, leverage in 1i64..60,
+        wallet in plausible(200_000), exposure_limit in plausible(2_000_000),
+        position in -5_000i64..5_000, sell in any::<bool>(),
+    ) {
+        let mut a = account();
+        a.wallet_balance = Money::new(wallet).unwrap_or(Money::ZERO);
+        a.profile.exposure_limit = risk_core::num::Notional::new(exposure_limit).unwrap_or_default();
+        if position != 0 {
+            a.positions.push(position_of(Decimal::new(position, 3)));
+        }
+        let req = CheckRequest {
+            quantity: quantity.round_dp(3).max(Decimal::new(1, 3)),
+            price: Some(Decimal::from(50_000 + price_offset)),
+            leverage: Decimal::from(leverage),
+            side: if sell { Side::Sell } else { Side::Buy },
+            ..request()
+        };
+        let resp = check(&config(), Some(&a), &market(), &req, now());
+        if resp.is_accepted() {
+            let m = resp.metrics.as_ref().expect("an accepted order was priced");
+            if !m.opening_quantity.is_zero() {
+                prop_assert!(m.required_initial_margin <= m.available_margin);
+                prop_assert!(m.projected_exposure <= exposure_limit);
+                prop_assert!(m.leverage <= m.max_leverage_allowed);
+                prop_assert!(m.projected_margin_ratio.is_some_and(|r| r < Decimal::ONE));
+            }
+            prop_assert!(m.price_deviation <= Decimal::new(5, 2));
+            prop_assert!(m.order_quantity <= Decimal::from(100));
+        }
+    }
+}
+
+fn position_of(size: Decimal) -> risk_core::account::Position {
+    risk_core::account::Position {
+        symbol: Symbol::new("BTCUSDT"),
+        size: SignedQuantity::new(size).unwrap_or(SignedQuantity::ZERO),
+        entry_price: Price::lit("50000"),
+        leverage: Leverage::lit("20"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Two or more threads reserving on one account never commit more initial margin than
+    /// the account had free: the sum of reservations stays within the available margin.
+    #[test]
+    fn concurrent_reservations_never_over_commit(
+        threads in 2usize..5, per_thread in 5usize..40, wallet in 1_000i64..50_000,
+        sizes in proptest::collection::vec(1i64..400, 8),
+    ) {
+        let engine = Arc::new(engine(config()));
+        let id = AccountId::new("A1");
+        engine.apply(&EngineEvent::Account {
+            account_id: id.clone(), seq: 3,
+            event: AccountEvent::BalanceChange { delta: Money::new(Decimal::from(wallet - 10_000)).unwrap_or(Money::ZERO) },
+        }).expect("balance");
+        let mut c = config();
+        c.limits.rate_limit = None;
+        engine.replace_config(c).expect("config");
+        let handles: Vec<_> = (0..threads).map(|t| {
+            let engine = Arc::clone(&engine);
+            let sizes = sizes.clone();
+            std::thread::spawn(move || {
+                let mut approved = Decimal::ZERO;
+                for i in 0..per_thread {
+                    let req = CheckRequest {
+                        order_id: OrderId::new(&format!("T{t}-{i}")),
+                        quantity: Decimal::new(sizes[(t + i) % sizes.len()], 3),
+                        ..request()
+                    };
+                    let resp = engine.check_and_reserve(&req, now());
+                    if resp.is_accepted() {
+                        approved += resp.required_initial_margin.unwrap_or_default();
+                    } else {
+                        assert_eq!(resp.reject_reason, Some(RejectReason::InsufficientMargin), "{}", resp.message);
+                    }
+                }
+                approved
+            })
+        }).collect();
+        let approved: Decimal = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+        let (a, _): (AccountSnapshot, u64) = engine.account(&id).expect("account");
+        let reserved: Decimal = a.reservations.iter().map(|r| r.amount.get()).sum();
+        prop_assert_eq!(approved, reserved);
+        prop_assert!(reserved <= Decimal::from(wallet), "reserved {} of {}", reserved, wallet);
+    }
+}

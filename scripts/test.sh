@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command that runs every check CI runs. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "clippy (all targets, all features, warnings denied)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+step "purity of risk-core"
+scripts/check-purity.sh
+step "docs (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
+step "tests (workspace, all features)"
+cargo test --workspace --all-features --locked
