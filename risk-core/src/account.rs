@@ -13,6 +13,7 @@ use crate::Decimal;
 /// The per-account limits and flags a risk team sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct RiskProfile {
     /// The account's verified KYC level.
     pub kyc_level: KycLevel,
@@ -45,6 +46,7 @@ impl Default for RiskProfile {
 /// An open position in one symbol (one-way mode: at most one per symbol).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Position {
     /// The instrument.
     pub symbol: Symbol,

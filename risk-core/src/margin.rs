@@ -48,6 +48,7 @@ use crate::num::{self, ArithmeticError, Leverage, Money, Notional, Price, Quanti
 /// One bracket of a margin-tier ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Tier {
     /// The smallest position notional in this tier (inclusive). The first tier's is 0;
     /// every other tier's equals the previous tier's cap.
@@ -60,7 +61,8 @@ pub struct Tier {
     /// The highest leverage allowed for a position whose notional lies in this tier.
     pub max_leverage: Leverage,
     /// Whether the tier is open for new exposure. Inactive tiers may only form the top of
-    /// the ladder (see the [module docs](self)).
+    /// the ladder (see the [module docs](self)). Defaults to true in config files.
+    #[cfg_attr(feature = "serde", serde(default = "crate::num::default_true"))]
     pub active: bool,
 }
 

@@ -12,6 +12,7 @@ use crate::Decimal;
 /// A tradable instrument's static definition and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Instrument {
     /// The symbol.
     pub symbol: Symbol,

@@ -104,6 +104,13 @@ pub fn sub(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
     a.checked_sub(b).ok_or(ArithmeticError { what })
 }
 
+/// `true`, for serde defaults of `active`-style flags.
+#[cfg(feature = "serde")]
+#[must_use]
+pub(crate) const fn default_true() -> bool {
+    true
+}
+
 macro_rules! decimal_newtype {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $rule:literal, |$v:ident| $valid:expr) => {
         $(#[$doc])*

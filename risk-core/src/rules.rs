@@ -89,6 +89,7 @@ impl std::str::FromStr for Operator {
 /// One rule. It fires when `metric <operator> threshold` holds for a check in its scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Rule {
     /// Unique id, reported in hits.
     pub id: RuleId,
@@ -109,13 +110,8 @@ pub struct Rule {
     #[cfg_attr(feature = "serde", serde(default))]
     pub symbol: Option<Symbol>,
     /// Inactive rules are kept but never evaluated.
-    #[cfg_attr(feature = "serde", serde(default = "active_default"))]
+    #[cfg_attr(feature = "serde", serde(default = "crate::num::default_true"))]
     pub active: bool,
-}
-
-#[cfg(feature = "serde")]
-const fn active_default() -> bool {
-    true
 }
 
 /// A rule that fired on a check.

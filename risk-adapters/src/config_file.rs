@@ -1,0 +1,336 @@
+//! The engine config file (TOML or JSON): engine config plus optional initial state.
+//!
+//! One format serves `risk-server --config`, the Python `RiskEngine(config)` and
+//! `risk report --config` (which reads only its `[score]` and `[metrics]` tables).
+//!
+//! ```toml
+//! [engine]                      # risk_core::config::RiskConfig
+//! default_ladder = [ { floor = "0", maintenance_rate = "0.01", max_leverage = "20", active = true } ]
+//! [engine.ladders]              # per-symbol ladders
+//! [[engine.rules]]              # dynamic rules
+//! [engine.limits]               # thresholds and erroneous-order controls
+//!
+//! [[instruments]]               # initial market state, optional
+//! [[marks]]
+//! [[accounts]]                  # initial accounts, optional
+//! ```
+//!
+//! Decimals may be written as strings (exact, recommended) or as numbers. Unknown keys
+//! are errors, reported with the file, the key path and the problem.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use risk_core::account::{Position, RiskProfile};
+use risk_core::config::{ConfigError, RiskConfig};
+use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, RiskEngine};
+use risk_core::ids::{AccountId, Symbol, UserId};
+use risk_core::market::Instrument;
+use risk_core::num::{Money, Price};
+use serde::{Deserialize, Serialize};
+
+/// A config file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The text is not valid for the format, or a key or value is wrong.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or `<inline>`.
+        origin: String,
+        /// Where and what: the parser's message names the key and position.
+        message: String,
+    },
+    /// The engine config does not validate.
+    #[error("{origin}: engine: {source}")]
+    Invalid {
+        /// The file, or `<inline>`.
+        origin: String,
+        /// What is wrong.
+        source: ConfigError,
+    },
+    /// An initial-state entry could not be applied.
+    #[error("{origin}: {what}: {source}")]
+    State {
+        /// The file, or `<inline>`.
+        origin: String,
+        /// Which entry.
+        what: String,
+        /// Why.
+        source: EventError,
+    },
+}
+
+/// A mark in the initial state; `at` defaults to the load time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkEntry {
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The mark price.
+    pub price: Price,
+    /// Its observation time (RFC 3339); the load time when absent.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// An account in the initial state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    /// The account id.
+    pub id: AccountId,
+    /// Its owner.
+    pub user_id: UserId,
+    /// Wallet balance.
+    #[serde(default)]
+    pub wallet_balance: Money,
+    /// Risk profile.
+    pub profile: RiskProfile,
+    /// Open positions.
+    #[serde(default)]
+    pub positions: Vec<Position>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The engine config.
+    pub engine: RiskConfig,
+    /// Initial instruments.
+    #[serde(default)]
+    pub instruments: Vec<Instrument>,
+    /// Initial marks.
+    #[serde(default)]
+    pub marks: Vec<MarkEntry>,
+    /// Initial accounts.
+    #[serde(default)]
+    pub accounts: Vec<AccountEntry>,
+    /// Report-only tables (`[score]`, `[metrics]`) read by `risk report`; the engine
+    /// ignores them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<toml::Value>,
+    /// See `score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<toml::Value>,
+}
+
+/// The text format of a config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+impl Format {
+    /// JSON for a `.json` path, TOML otherwise.
+    #[must_use]
+    pub fn of(path: &Path) -> Self {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            Self::Json
+        } else {
+            Self::Toml
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Reads and validates a file; the format follows the extension (`.json` or TOML).
+    ///
+    /// # Errors
+    /// [`ConfigFileError`] naming the file, the key and the problem.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, Format::of(path), &path.display().to_string())
+    }
+
+    /// Parses and validates text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigFileError::Parse`] or [`ConfigFileError::Invalid`].
+    pub fn parse(text: &str, format: Format, origin: &str) -> Result<Self, ConfigFileError> {
+        let parse_error = |message: String| ConfigFileError::Parse {
+            origin: origin.to_owned(),
+            message,
+        };
+        let file: Self = match format {
+            Format::Toml => toml::from_str(text)
+                .map_err(|e| parse_error(e.to_string().trim_end().to_owned()))?,
+            Format::Json => serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?,
+        };
+        file.engine
+            .validate()
+            .map_err(|source| ConfigFileError::Invalid {
+                origin: origin.to_owned(),
+                source,
+            })?;
+        Ok(file)
+    }
+
+    /// Serializes to `format`.
+    ///
+    /// # Errors
+    /// [`ConfigFileError::Parse`] when the value cannot be written in that format.
+    pub fn to_text(&self, format: Format) -> Result<String, ConfigFileError> {
+        let err = |message: String| ConfigFileError::Parse {
+            origin: "<serialize>".to_owned(),
+            message,
+        };
+        match format {
+            Format::Toml => toml::to_string(self).map_err(|e| err(e.to_string())),
+            Format::Json => serde_json::to_string_pretty(self).map_err(|e| err(e.to_string())),
+        }
+    }
+
+    /// The initial state as engine events, in apply order: instruments, marks (stamped
+    /// `now` when the file gives no time), then each account's profile, balance and
+    /// positions with sequences 1, 2, 3...
+    #[must_use]
+    pub fn initial_events(&self, now: DateTime<Utc>) -> Vec<EngineEvent> {
+        let mut events = Vec::new();
+        events.extend(
+            self.instruments
+                .iter()
+                .map(|i| EngineEvent::Market(MarketEvent::Instrument(i.clone()))),
+        );
+        events.extend(self.marks.iter().map(|m| {
+            EngineEvent::Market(MarketEvent::Mark {
+                symbol: m.symbol.clone(),
+                price: m.price,
+                at: m.at.unwrap_or(now),
+            })
+        }));
+        for a in &self.accounts {
+            let mut seq = 0;
+            let mut push = |event| {
+                seq += 1;
+                events.push(EngineEvent::Account {
+                    account_id: a.id.clone(),
+                    seq,
+                    event,
+                });
+            };
+            push(AccountEvent::ProfileUpsert {
+                user_id: a.user_id.clone(),
+                profile: a.profile.clone(),
+            });
+            push(AccountEvent::BalanceChange {
+                delta: a.wallet_balance,
+            });
+            for p in &a.positions {
+                push(AccountEvent::PositionUpdate {
+                    symbol: p.symbol.clone(),
+                    size: p.size,
+                    entry_price: p.entry_price,
+                    leverage: p.leverage,
+                });
+            }
+        }
+        events
+    }
+
+    /// Builds an engine from the config and applies the initial state at `now`.
+    ///
+    /// # Errors
+    /// [`ConfigFileError::Invalid`] or [`ConfigFileError::State`].
+    pub fn into_engine(
+        self,
+        now: DateTime<Utc>,
+        origin: &str,
+    ) -> Result<RiskEngine, ConfigFileError> {
+        let events = self.initial_events(now);
+        let engine = RiskEngine::new(self.engine).map_err(|source| ConfigFileError::Invalid {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        for event in &events {
+            engine
+                .apply(event)
+                .map_err(|source| ConfigFileError::State {
+                    origin: origin.to_owned(),
+                    what: describe(event),
+                    source,
+                })?;
+        }
+        Ok(engine)
+    }
+}
+
+fn describe(event: &EngineEvent) -> String {
+    match event {
+        EngineEvent::Market(MarketEvent::Instrument(i)) => format!("instrument {}", i.symbol),
+        EngineEvent::Market(MarketEvent::Mark { symbol, .. }) => format!("mark {symbol}"),
+        EngineEvent::Market(MarketEvent::GlobalTradingState(_)) => {
+            "global trading state".to_owned()
+        }
+        EngineEvent::Account {
+            account_id, seq, ..
+        } => format!("account {account_id} entry {seq}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../examples/config/demo.toml");
+
+    #[test]
+    fn the_demo_config_loads_and_round_trips() {
+        let file =
+            ConfigFile::parse(DEMO, Format::Toml, "demo.toml").expect("demo config is valid");
+        assert!(!file.accounts.is_empty() && !file.instruments.is_empty());
+        for format in [Format::Toml, Format::Json] {
+            let text = file.to_text(format).expect("serializes");
+            let again = ConfigFile::parse(&text, format, "round-trip").expect("re-parses");
+            assert_eq!(again, file, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_problem() {
+        let unknown = DEMO.replacen("[engine.limits]", "[engine.limits]\nmax_mark_age = 5", 1);
+        let err = ConfigFile::parse(&unknown, Format::Toml, "x.toml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            err.starts_with("x.toml:") && err.contains("max_mark_age"),
+            "{err}"
+        );
+        let bad_ratio = DEMO.replacen(
+            "margin_call_ratio = \"0.8\"",
+            "margin_call_ratio = \"1.5\"",
+            1,
+        );
+        let err = ConfigFile::parse(&bad_ratio, Format::Toml, "x.toml")
+            .expect_err("invalid")
+            .to_string();
+        assert!(err.contains("margin_call_ratio"), "{err}");
+        let bad_ladder = DEMO.replacen(
+            "maintenance_rate = \"0.004\"",
+            "maintenance_rate = \"1.5\"",
+            1,
+        );
+        let err = ConfigFile::parse(&bad_ladder, Format::Toml, "x.toml")
+            .expect_err("invalid ladder")
+            .to_string();
+        assert!(err.contains("x.toml") && err.contains("1.5"), "{err}");
+    }
+}
