@@ -101,6 +101,94 @@ pub struct RecentOrder {
     pub at: DateTime<Utc>,
 }
 
+/// Approved orders within the duplicate and rate-limit horizons: a time-ordered queue
+/// for expiry and rate counting, and an id index so a duplicate lookup costs one hash
+/// probe however many orders the horizon holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(from = "Vec<RecentOrder>", into = "Vec<RecentOrder>")
+)]
+pub struct RecentOrders {
+    by_time: VecDeque<RecentOrder>,
+    latest: crate::hash::FxHashMap<OrderId, DateTime<Utc>>,
+}
+
+impl RecentOrders {
+    /// Remembers an approval. Times are expected in non-decreasing order; an earlier
+    /// time is clamped to the latest held so the queue stays ordered.
+    pub fn push(&mut self, order_id: OrderId, at: DateTime<Utc>) {
+        let at = self.by_time.back().map_or(at, |last| at.max(last.at));
+        self.latest.insert(order_id.clone(), at);
+        self.by_time.push_back(RecentOrder { order_id, at });
+    }
+
+    /// Forgets approvals at or before `cutoff`.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) {
+        while let Some(front) = self.by_time.front() {
+            if front.at > cutoff {
+                break;
+            }
+            if self.latest.get(&front.order_id) == Some(&front.at) {
+                self.latest.remove(&front.order_id);
+            }
+            self.by_time.pop_front();
+        }
+    }
+
+    /// Whether `order_id` was approved after `cutoff`.
+    #[must_use]
+    pub fn seen_after(&self, order_id: &OrderId, cutoff: DateTime<Utc>) -> bool {
+        self.latest.get(order_id).is_some_and(|at| *at > cutoff)
+    }
+
+    /// How many approvals came after `cutoff`, counting at most `limit` (the rate check
+    /// needs no more, so the cost is bounded by the limit).
+    #[must_use]
+    pub fn count_after(&self, cutoff: DateTime<Utc>, limit: usize) -> usize {
+        self.by_time
+            .iter()
+            .rev()
+            .take(limit)
+            .take_while(|o| o.at > cutoff)
+            .count()
+    }
+
+    /// The number of approvals held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_time.len()
+    }
+
+    /// True when none are held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_time.is_empty()
+    }
+
+    /// The approvals held, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &RecentOrder> {
+        self.by_time.iter()
+    }
+}
+
+impl From<Vec<RecentOrder>> for RecentOrders {
+    fn from(orders: Vec<RecentOrder>) -> Self {
+        let mut recent = Self::default();
+        for o in orders {
+            recent.push(o.order_id, o.at);
+        }
+        recent
+    }
+}
+
+impl From<RecentOrders> for Vec<RecentOrder> {
+    fn from(recent: RecentOrders) -> Self {
+        recent.by_time.into()
+    }
+}
+
 /// Everything the pre-trade check needs to know about one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -119,8 +207,8 @@ pub struct AccountSnapshot {
     pub open_orders: Vec<OpenOrder>,
     /// Margin held for approved orders not yet confirmed open.
     pub reservations: Vec<Reservation>,
-    /// Approved orders, oldest first, within the duplicate and rate-limit horizons.
-    pub recent_orders: VecDeque<RecentOrder>,
+    /// Approved orders within the duplicate and rate-limit horizons.
+    pub recent_orders: RecentOrders,
 }
 
 impl AccountSnapshot {
@@ -135,7 +223,7 @@ impl AccountSnapshot {
             positions: Vec::new(),
             open_orders: Vec::new(),
             reservations: Vec::new(),
-            recent_orders: VecDeque::new(),
+            recent_orders: RecentOrders::default(),
         }
     }
 
@@ -150,12 +238,5 @@ impl AccountSnapshot {
     pub fn position_size(&self, symbol: &Symbol) -> SignedQuantity {
         self.position(symbol)
             .map_or(SignedQuantity::ZERO, |p| p.size)
-    }
-
-    /// Forgets recent orders approved at or before `cutoff`.
-    pub fn prune_recent_orders(&mut self, cutoff: DateTime<Utc>) {
-        while self.recent_orders.front().is_some_and(|o| o.at <= cutoff) {
-            self.recent_orders.pop_front();
-        }
     }
 }

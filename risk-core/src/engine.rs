@@ -11,22 +11,23 @@
 //!   ignored and reported as [`Applied::Duplicate`]. A mark older than the one held is
 //!   ignored as [`Applied::Stale`]. Sequences must increase but may have gaps.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use crate::account::{AccountSnapshot, OpenOrder, Position, RecentOrder, Reservation, RiskProfile};
+use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProfile};
 use crate::config::{ConfigError, RiskConfig};
+use crate::hash::FxBuildHasher;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
 use crate::num::{
     self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, SignedQuantity,
 };
-use crate::pretrade::{self, CheckRequest, CheckResponse};
+use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
 use crate::Decimal;
 
 /// A state change for the engine.
@@ -169,9 +170,21 @@ pub enum EventError {
 /// The engine's concurrent market state; a [`MarketView`] for the check.
 #[derive(Debug, Default)]
 pub struct MarketState {
-    instruments: DashMap<Symbol, Instrument>,
-    marks: DashMap<Symbol, Mark>,
+    instruments: DashMap<Symbol, Instrument, FxBuildHasher>,
+    marks: DashMap<Symbol, Mark, FxBuildHasher>,
     global: AtomicU8,
+    /// Bumped by every applied mark or instrument change; accounts' cached exposures are
+    /// valid for one epoch.
+    epoch: AtomicU64,
+}
+
+impl MarketState {
+    /// Marks every cached account exposure out of date; called after the change is
+    /// visible, so a check that reads the new epoch also sees the new state.
+    fn bump_epoch(&self) -> Applied {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Applied::Applied
+    }
 }
 
 fn state_from_u8(v: u8) -> TradingState {
@@ -192,19 +205,23 @@ impl MarketView for MarketState {
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).map(|m| *m)
     }
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.instruments.get(symbol).map(|i| i.contract_multiplier)
+    }
 }
 
 #[derive(Debug)]
 struct AccountEntry {
     snapshot: AccountSnapshot,
     last_seq: u64,
+    exposure: ExposureCache,
 }
 
 /// The concurrent risk engine. `Send + Sync`: share it behind an `Arc`.
 #[derive(Debug)]
 pub struct RiskEngine {
     config: ArcSwap<RiskConfig>,
-    accounts: DashMap<AccountId, AccountEntry>,
+    accounts: DashMap<AccountId, AccountEntry, FxBuildHasher>,
     market: MarketState,
 }
 
@@ -217,7 +234,7 @@ impl RiskEngine {
         config.validate()?;
         Ok(Self {
             config: ArcSwap::from_pointee(config),
-            accounts: DashMap::new(),
+            accounts: DashMap::default(),
             market: MarketState::default(),
         })
     }
@@ -283,21 +300,33 @@ impl RiskEngine {
         let Some(mut entry) = self.accounts.get_mut(&request.account_id) else {
             return pretrade::check(&config, None, &self.market, request, now);
         };
-        let response = pretrade::check(&config, Some(&entry.snapshot), &self.market, request, now);
+        // Read the epoch before pricing: a mark that lands meanwhile makes the next
+        // check recompute, never this one reuse a stale exposure.
+        let epoch = self.market.epoch.load(Ordering::Acquire);
+        let AccountEntry {
+            snapshot, exposure, ..
+        } = &mut *entry;
+        let source = ExposureSource::Cache {
+            cache: exposure,
+            epoch,
+            config: &config,
+        };
+        let response =
+            pretrade::check_with(&config, Some(snapshot), &self.market, request, now, source);
         if response.is_accepted() {
-            let snapshot = &mut entry.snapshot;
-            snapshot.prune_recent_orders(now - config.limits.history_horizon());
-            snapshot.recent_orders.push_back(RecentOrder {
-                order_id: request.order_id.clone(),
-                at: now,
-            });
+            snapshot
+                .recent_orders
+                .prune(now - config.limits.history_horizon());
+            snapshot.recent_orders.push(request.order_id.clone(), now);
             if let (true, Some(m)) = (reserve, &response.metrics) {
                 if !m.opening_notional.is_zero() {
-                    snapshot.reservations.push(Reservation {
+                    let reservation = Reservation {
                         order_id: request.order_id.clone(),
                         amount: Money::new(m.required_initial_margin).unwrap_or(Money::ZERO),
                         notional: Notional::new(m.opening_notional).unwrap_or(Notional::ZERO),
-                    });
+                    };
+                    exposure.add_reservation(&reservation);
+                    snapshot.reservations.push(reservation);
                 }
             }
         }
@@ -330,11 +359,11 @@ impl RiskEngine {
                     dashmap::Entry::Occupied(held) if held.get().at >= *at => Applied::Stale,
                     dashmap::Entry::Occupied(mut held) => {
                         held.insert(mark);
-                        Applied::Applied
+                        self.market.bump_epoch()
                     }
                     dashmap::Entry::Vacant(slot) => {
                         slot.insert(mark);
-                        Applied::Applied
+                        self.market.bump_epoch()
                     }
                 }
             }
@@ -342,7 +371,7 @@ impl RiskEngine {
                 self.market
                     .instruments
                     .insert(instrument.symbol.clone(), instrument.clone());
-                Applied::Applied
+                self.market.bump_epoch()
             }
             MarketEvent::GlobalTradingState(state) => {
                 self.market.global.store(*state as u8, Ordering::Release);
@@ -368,6 +397,7 @@ impl RiskEngine {
                             profile.clone(),
                         ),
                         last_seq: 0,
+                        exposure: ExposureCache::default(),
                     });
             if seq <= entry.last_seq && entry.last_seq != 0 {
                 return Ok(Applied::Duplicate {
@@ -377,6 +407,7 @@ impl RiskEngine {
             entry.snapshot.user_id = user_id.clone();
             entry.snapshot.profile = profile.clone();
             entry.last_seq = seq;
+            entry.exposure.clear();
             return Ok(Applied::Applied);
         }
         let mut entry = self
@@ -457,6 +488,7 @@ impl RiskEngine {
             }
         }
         entry.last_seq = seq;
+        entry.exposure.clear();
         Ok(Applied::Applied)
     }
 }

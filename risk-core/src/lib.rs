@@ -14,6 +14,7 @@
 pub mod account;
 pub mod config;
 pub mod engine;
+pub mod hash;
 pub mod ids;
 pub mod margin;
 pub mod market;

@@ -56,6 +56,11 @@ pub trait MarketView {
     fn instrument(&self, symbol: &Symbol) -> Option<Instrument>;
     /// The latest mark for `symbol`, if any.
     fn mark(&self, symbol: &Symbol) -> Option<Mark>;
+    /// The contract multiplier of `symbol`, if listed. Override to avoid cloning the
+    /// instrument.
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.instrument(symbol).map(|i| i.contract_multiplier)
+    }
 }
 
 /// An owned, caller-supplied market snapshot.
@@ -91,5 +96,8 @@ impl MarketView for MarketSnapshot {
     }
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).copied()
+    }
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.instruments.get(symbol).map(|i| i.contract_multiplier)
     }
 }

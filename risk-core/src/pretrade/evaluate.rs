@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use crate::account::AccountSnapshot;
 use crate::config::RiskConfig;
 use crate::ids::Symbol;
-use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
-use crate::num::{self, ArithmeticError, Notional};
+use crate::num::{self, Notional};
+use crate::pretrade::exposure::{maintenance, AccountExposure, ExposureCache, Stop};
 use crate::pretrade::{CheckMetrics, CheckRequest, CheckResponse};
 use crate::Decimal;
+use std::sync::Arc;
 
 /// Runs a pre-trade check: a pure function of the config, the account (if known), the
 /// market, the request and `now`.
@@ -47,6 +48,41 @@ pub fn check<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
+    check_with(
+        config,
+        account,
+        market,
+        request,
+        now,
+        ExposureSource::Compute,
+    )
+}
+
+/// Where the account's exposure comes from: computed for this check, or the engine's
+/// per-account cache for the current market epoch and config.
+pub(crate) enum ExposureSource<'a> {
+    /// Price every position now (the pure check).
+    Compute,
+    /// Use, or fill, the engine's cache.
+    Cache {
+        /// The account's cache.
+        cache: &'a mut ExposureCache,
+        /// The market epoch read before the check.
+        epoch: u64,
+        /// The config in force, as held by the engine.
+        config: &'a Arc<RiskConfig>,
+    },
+}
+
+/// [`check`] with the account exposure taken from `source`.
+pub(crate) fn check_with<M: MarketView + ?Sized>(
+    config: &RiskConfig,
+    account: Option<&AccountSnapshot>,
+    market: &M,
+    request: &CheckRequest,
+    now: DateTime<Utc>,
+    source: ExposureSource<'_>,
+) -> CheckResponse {
     let mut response = CheckResponse {
         decision: Decision::Approved,
         reject_reason: None,
@@ -70,6 +106,7 @@ pub fn check<M: MarketView + ?Sized>(
         market,
         request,
         now,
+        source,
         &mut gate,
         &mut response,
     );
@@ -102,21 +139,14 @@ impl Gate {
     }
 }
 
-/// A failure that stops pricing: data missing or arithmetic overflow.
-struct Stop(RejectReason, String);
-
-impl From<ArithmeticError> for Stop {
-    fn from(e: ArithmeticError) -> Self {
-        Self(RejectReason::InvalidRequest, e.to_string())
-    }
-}
-
+#[allow(clippy::too_many_arguments)]
 fn evaluate<M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
     request: &CheckRequest,
     now: DateTime<Utc>,
+    source: ExposureSource<'_>,
     gate: &mut Gate,
     response: &mut CheckResponse,
 ) {
@@ -204,10 +234,7 @@ fn evaluate<M: MarketView + ?Sized>(
     let dup_cutoff = now - limits.duplicate_horizon();
     let duplicate = account
         .recent_orders
-        .iter()
-        .rev()
-        .take_while(|o| o.at > dup_cutoff)
-        .any(|o| o.order_id == request.order_id)
+        .seen_after(&request.order_id, dup_cutoff)
         || account
             .open_orders
             .iter()
@@ -226,10 +253,7 @@ fn evaluate<M: MarketView + ?Sized>(
             - chrono::TimeDelta::milliseconds(i64::try_from(rate.window_ms).unwrap_or(i64::MAX));
         let recent = account
             .recent_orders
-            .iter()
-            .rev()
-            .take_while(|o| o.at > cutoff)
-            .count();
+            .count_after(cutoff, rate.max_orders as usize);
         if recent >= rate.max_orders as usize {
             gate.fail(RejectReason::RateLimited, || {
                 format!(
@@ -242,16 +266,35 @@ fn evaluate<M: MarketView + ?Sized>(
 
     // 5-11 need prices; reduce-only and the static order limits do not, but keep their
     // phase order, so run freshness first and remember a stop.
-    let priced = price(
-        config,
-        account,
-        market,
-        request,
-        &instrument,
-        &order,
-        opening_quantity,
-        now,
-    );
+    let priced = {
+        let price_on = |exposure: &AccountExposure| {
+            price(
+                config,
+                account,
+                exposure,
+                market,
+                request,
+                &instrument,
+                &order,
+                opening_quantity,
+                now,
+            )
+        };
+        match source {
+            ExposureSource::Compute => {
+                AccountExposure::compute(config, account, market).and_then(|e| price_on(&e))
+            }
+            ExposureSource::Cache {
+                cache,
+                epoch,
+                config: held,
+            } => cache
+                .get_or_compute(epoch, held, || {
+                    AccountExposure::compute(config, account, market)
+                })
+                .and_then(price_on),
+        }
+    };
     let metrics = match priced {
         Ok(metrics) => Some(metrics),
         Err(Stop(reason, message)) => {
@@ -410,11 +453,13 @@ fn is_multiple(value: Decimal, step: Decimal) -> bool {
     step.is_zero() || value.checked_rem(step).is_some_and(|r| r.is_zero())
 }
 
-/// Phase 5 and the arithmetic of phases 7-11: prices the order against fresh marks.
+/// Phase 5 and the arithmetic of phases 7-11: prices the order against fresh marks,
+/// on top of the account's exposure (computed here, or handed in from the engine's cache).
 #[allow(clippy::too_many_arguments)]
 fn price<M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: &AccountSnapshot,
+    exposure: &AccountExposure,
     market: &M,
     request: &CheckRequest,
     instrument: &Instrument,
@@ -424,14 +469,8 @@ fn price<M: MarketView + ?Sized>(
 ) -> Result<CheckMetrics, Stop> {
     use num::{add, div, mul, sub};
     let max_age = config.limits.max_mark_age();
-    let fresh_mark = |symbol: &Symbol| -> Result<Decimal, Stop> {
-        let mark = market.mark(symbol).ok_or_else(|| {
-            Stop(
-                RejectReason::StaleData,
-                format!("no mark price for {symbol}"),
-            )
-        })?;
-        let age = now - mark.at;
+    let stale = |symbol: &Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
+        let age = now - at;
         if age > max_age {
             return Err(Stop(
                 RejectReason::StaleData,
@@ -442,23 +481,19 @@ fn price<M: MarketView + ?Sized>(
                 ),
             ));
         }
-        Ok(mark.price.get())
+        Ok(())
     };
-    let multiplier = |symbol: &Symbol| -> Result<Decimal, Stop> {
-        if symbol == &instrument.symbol {
-            return Ok(instrument.contract_multiplier);
-        }
-        market
-            .instrument(symbol)
-            .map(|i| i.contract_multiplier)
-            .ok_or_else(|| {
-                Stop(
-                    RejectReason::UnknownSymbol,
-                    format!("account holds {symbol}, which is not a known instrument"),
-                )
-            })
-    };
-    let mark = fresh_mark(&request.symbol)?;
+    let mark = market.mark(&request.symbol).ok_or_else(|| {
+        Stop(
+            RejectReason::StaleData,
+            format!("no mark price for {}", request.symbol),
+        )
+    })?;
+    stale(&request.symbol, mark.at)?;
+    if let Some((at, symbol)) = &exposure.oldest_mark {
+        stale(symbol, *at)?;
+    }
+    let mark = mark.price.get();
     let mult = instrument.contract_multiplier;
     let quantity = order.quantity.get();
     let side_sign = request.side.sign();
@@ -494,82 +529,26 @@ fn price<M: MarketView + ?Sized>(
         mult,
         "projected notional",
     )?;
-    let maintenance = |ladder: &TierLadder, notional: Decimal| -> Result<Decimal, Stop> {
-        let notional = Notional::new(notional)
-            .map_err(|e| Stop(RejectReason::InvalidRequest, e.to_string()))?;
-        Ok(ladder.maintenance_margin(notional)?.get())
+    // Swap this symbol's maintenance margin at the current size for the projected one.
+    let current_notional = mul(
+        mul(position.abs(), mark, "position notional")?,
+        mult,
+        "position notional",
+    )?;
+    let current_mm = if position.is_zero() {
+        Decimal::ZERO
+    } else {
+        maintenance(config, &request.symbol, current_notional)?
     };
-
-    let mut upnl = Decimal::ZERO;
-    let mut position_im = Decimal::ZERO;
-    let mut gross = Decimal::ZERO;
-    let mut projected_mm = Decimal::ZERO;
-    let mut holds_symbol = false;
-    for p in &account.positions {
-        let m = fresh_mark(&p.symbol)?;
-        let pm = multiplier(&p.symbol)?;
-        let size = p.size.get();
-        let notional = mul(
-            mul(size.abs(), m, "position notional")?,
-            pm,
-            "position notional",
-        )?;
-        upnl = add(
-            upnl,
-            mul(
-                mul(size, sub(m, p.entry_price.get(), "pnl")?, "pnl")?,
-                pm,
-                "pnl",
-            )?,
-            "unrealized pnl",
-        )?;
-        position_im = add(
-            position_im,
-            div(notional, p.leverage.get(), "position initial margin")?,
-            "position initial margin",
-        )?;
-        gross = add(gross, notional, "exposure")?;
-        let after = if p.symbol == request.symbol {
-            holds_symbol = true;
-            projected_position_notional
-        } else {
-            notional
-        };
-        projected_mm = add(
-            projected_mm,
-            maintenance(config.ladder(&p.symbol), after)?,
-            "maintenance margin",
-        )?;
-    }
-    if !holds_symbol {
-        projected_mm = add(
-            projected_mm,
-            maintenance(config.ladder(&request.symbol), projected_position_notional)?,
-            "maintenance margin",
-        )?;
-    }
-    let mut order_im = Decimal::ZERO;
-    for o in account.open_orders.iter().filter(|o| !o.reduce_only) {
-        let notional = mul(
-            mul(o.quantity.get(), o.price.get(), "open order notional")?,
-            multiplier(&o.symbol)?,
-            "open order notional",
-        )?;
-        order_im = add(
-            order_im,
-            div(notional, o.leverage.get(), "open order initial margin")?,
-            "open order initial margin",
-        )?;
-        gross = add(gross, notional, "exposure")?;
-    }
-    for r in &account.reservations {
-        order_im = add(order_im, r.amount.get(), "reserved margin")?;
-        gross = add(gross, r.notional.get(), "exposure")?;
-    }
-    let margin_balance = add(account.wallet_balance.get(), upnl, "margin balance")?;
+    let projected_mm = add(
+        sub(exposure.maintenance, current_mm, "maintenance margin")?,
+        maintenance(config, &request.symbol, projected_position_notional)?,
+        "maintenance margin",
+    )?;
+    let margin_balance = exposure.margin_balance;
     let available_margin = sub(
-        sub(margin_balance, position_im, "available margin")?,
-        order_im,
+        sub(margin_balance, exposure.position_im, "available margin")?,
+        exposure.order_im,
         "available margin",
     )?;
     let required_initial_margin = div(
@@ -577,7 +556,7 @@ fn price<M: MarketView + ?Sized>(
         order.leverage.get(),
         "required initial margin",
     )?;
-    let projected_exposure = add(gross, opening_notional, "projected exposure")?;
+    let projected_exposure = add(exposure.gross, opening_notional, "projected exposure")?;
     let limit = account.profile.exposure_limit.get();
     let exposure_utilization = if limit.is_zero() {
         None

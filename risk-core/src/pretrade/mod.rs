@@ -2,10 +2,13 @@
 
 mod check_metrics;
 mod evaluate;
+mod exposure;
 mod request;
 mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
 pub use evaluate::check;
+pub(crate) use evaluate::{check_with, ExposureSource};
+pub(crate) use exposure::ExposureCache;
 pub use request::CheckRequest;
 pub use response::{CheckResponse, RiskEvent};

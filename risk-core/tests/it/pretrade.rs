@@ -1,7 +1,7 @@
 //! The pure check: every reject reason reached, in phase order, with its explanation.
 
 use chrono::TimeDelta;
-use risk_core::account::{OpenOrder, RecentOrder, Reservation};
+use risk_core::account::{OpenOrder, Reservation};
 use risk_core::config::RateLimit;
 use risk_core::ids::{OrderId, Symbol, UserId};
 use risk_core::market::Mark;
@@ -311,17 +311,17 @@ fn frozen_and_kyc() {
 #[test]
 fn duplicate_order_ids_within_the_horizon() {
     let mut a = account();
-    a.recent_orders.push_back(RecentOrder {
-        order_id: OrderId::new("O1"),
-        at: now() - TimeDelta::minutes(5),
-    });
+    a.recent_orders
+        .push(OrderId::new("O1"), now() - TimeDelta::minutes(5));
     assert_reject(
         &check(&config(), Some(&a), &market(), &request(), now()),
         RejectReason::DuplicateOrder,
         "O1",
     );
     // Beyond the 10-minute horizon the id may be reused.
-    a.recent_orders[0].at = now() - TimeDelta::minutes(11);
+    let mut a = account();
+    a.recent_orders
+        .push(OrderId::new("O1"), now() - TimeDelta::minutes(11));
     assert_eq!(
         check(&config(), Some(&a), &market(), &request(), now()).decision,
         Decision::Approved
@@ -349,10 +349,10 @@ fn order_rate_limit_over_the_window() {
     });
     let mut a = account();
     for i in 0..3 {
-        a.recent_orders.push_back(RecentOrder {
-            order_id: OrderId::new(&format!("P{i}")),
-            at: now() - TimeDelta::milliseconds(900 - i * 100),
-        });
+        a.recent_orders.push(
+            OrderId::new(&format!("P{i}")),
+            now() - TimeDelta::milliseconds(900 - i * 100),
+        );
     }
     assert_reject(
         &check(&c, Some(&a), &market(), &request(), now()),
