@@ -14,3 +14,5 @@ step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
+step "benches in test mode (each runs once)"
+cargo bench -p riskgate-benches --locked -- --test

@@ -39,7 +39,8 @@ pub fn now() -> DateTime<Utc> {
 /// The traded symbol.
 pub const SYMBOL: &str = "SYM00";
 
-/// A ladder of `n` tiers: floors grow geometrically, rates rise, leverage falls.
+/// A ladder of `n` tiers: caps grow quadratically (50k, 200k, 450k, ...), rates rise,
+/// leverage falls.
 #[must_use]
 pub fn ladder(n: usize) -> TierLadder {
     let mut tiers = Vec::with_capacity(n);
@@ -48,9 +49,7 @@ pub fn ladder(n: usize) -> TierLadder {
         let cap = if i + 1 == n {
             None
         } else {
-            Some(Decimal::from(
-                50_000u64 * 2u64.pow(u32::try_from(i).unwrap_or(0)),
-            ))
+            Some(Decimal::from(50_000u64 * (i as u64 + 1).pow(2)))
         };
         let rate = Decimal::new(4 + i64::try_from(i).unwrap_or(0) * 3, 3).min(Decimal::new(45, 2));
         let max_lev = (Decimal::ONE / rate / Decimal::TWO)

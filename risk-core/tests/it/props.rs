@@ -168,9 +168,17 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (40_000i64..60_000, 2_000i64..4_000).prop_map(|(btc, eth)| Step::Mark { btc, eth }),
-        (any::<bool>(), 1i64..2_000, any::<bool>()).prop_map(|(sell, qty, eth)| Step::Fill { sell, qty, eth }),
+        (any::<bool>(), 1i64..2_000, any::<bool>()).prop_map(|(sell, qty, eth)| Step::Fill {
+            sell,
+            qty,
+            eth
+        }),
         (-5_000i64..5_000).prop_map(Step::Balance),
-        (1i64..3_000, any::<bool>(), any::<bool>()).prop_map(|(qty, sell, reserve)| Step::Check { qty, sell, reserve }),
+        (1i64..3_000, any::<bool>(), any::<bool>()).prop_map(|(qty, sell, reserve)| Step::Check {
+            qty,
+            sell,
+            reserve
+        }),
     ]
 }
 
