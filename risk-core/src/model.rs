@@ -32,14 +32,26 @@ macro_rules! wire_enum {
         impl std::str::FromStr for $name {
             type Err = UnknownName;
             fn from_str(text: &str) -> Result<Self, UnknownName> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str().eq_ignore_ascii_case(text))
-                    .ok_or_else(|| UnknownName { kind: stringify!($name), text: text.chars().take(64).collect() })
+                find_by_name(Self::ALL, Self::as_str, stringify!($name), text)
             }
         }
     };
+}
+
+/// The value of `all` whose name is `text`, ignoring ASCII case.
+pub(crate) fn find_by_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    kind: &'static str,
+    text: &str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|v| name(*v).eq_ignore_ascii_case(text))
+        .ok_or_else(|| UnknownName {
+            kind,
+            text: text.chars().take(64).collect(),
+        })
 }
 
 /// A name that does not match any value of an enumeration.

@@ -75,14 +75,7 @@ impl fmt::Display for Operator {
 impl std::str::FromStr for Operator {
     type Err = crate::model::UnknownName;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|o| o.as_str() == text)
-            .ok_or_else(|| crate::model::UnknownName {
-                kind: "Operator",
-                text: text.chars().take(64).collect(),
-            })
+        crate::model::find_by_name(Self::ALL, Self::as_str, "Operator", text)
     }
 }
 

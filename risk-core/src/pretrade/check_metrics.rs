@@ -127,13 +127,6 @@ impl std::fmt::Display for CheckMetric {
 impl std::str::FromStr for CheckMetric {
     type Err = crate::model::UnknownName;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|m| m.as_str() == text)
-            .ok_or_else(|| crate::model::UnknownName {
-                kind: "CheckMetric",
-                text: text.chars().take(64).collect(),
-            })
+        crate::model::find_by_name(Self::ALL, Self::as_str, "CheckMetric", text)
     }
 }
