@@ -86,3 +86,7 @@ string_id!(
     /// A caller-supplied trace id, echoed in the response and events.
     TraceId
 );
+string_id!(
+    /// A closed trade's ticket id as the platform wrote it (never a float: some exceed 2^53).
+    TradeId
+);
