@@ -12,7 +12,9 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod num;
+pub mod score;
 
 pub use rust_decimal::Decimal;

@@ -284,8 +284,7 @@ mod tests {
 
     #[test]
     fn overflow_is_an_error_not_a_panic() {
-        let n = Price::new(Decimal::MAX)
-            .and_then(|p| Ok(p.notional(Quantity::lit("10"), Decimal::ONE)));
+        let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Decimal::ONE));
         assert!(matches!(n, Ok(Err(ArithmeticError { what: "notional" }))));
     }
 }
