@@ -407,7 +407,7 @@ fn finish(
                 what: "average holding time",
             }
         })?;
-        Some(div(total, Decimal::from(n), "average holding time")?)
+        Some(div(total, Decimal::from(n), "average holding time")?.normalize())
     };
     Ok(TradeMetrics {
         trades: n,
@@ -623,3 +623,6 @@ impl MetricsAccumulator {
         finish(&self.tally, &self.entries, &self.opens, &self.config)
     }
 }
+
+#[cfg(test)]
+mod tests;

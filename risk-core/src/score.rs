@@ -504,3 +504,191 @@ where
     out.level = config.level(score);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn clean(trades: u64) -> TradeMetrics {
+        TradeMetrics {
+            trades,
+            wins: trades,
+            win_ratio: Decimal::ONE,
+            stop_loss_trades: trades,
+            stop_loss_ratio: Decimal::ONE,
+            max_concurrent_trades: 1,
+            ..TradeMetrics::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let c = ScoreConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.hft_ratio_max, dec!(0.30));
+        assert_eq!(c.drawdown_max, dec!(0.10));
+        assert_eq!(c.max_concurrent_max, 5);
+    }
+
+    #[test]
+    fn clean_account_scores_zero() {
+        let s = score_account(&clean(10), &ScoreConfig::default());
+        assert_eq!(s.score, Decimal::ZERO);
+        assert_eq!(s.level, RiskLevel::Low);
+        assert!(s.signals.is_empty());
+    }
+
+    #[test]
+    fn severity_bands_and_contributions() {
+        let c = ScoreConfig::default();
+        // Drawdown threshold 0.10, weight 25.
+        for (dd, severity, points) in [
+            (dec!(0.10), None, dec!(0)),
+            (dec!(0.12), Some(Severity::Low), dec!(6.25)),
+            (dec!(0.125), Some(Severity::Medium), dec!(12.5)),
+            (dec!(0.15), Some(Severity::High), dec!(18.75)),
+            (dec!(0.20), Some(Severity::Critical), dec!(25)),
+            (dec!(0.90), Some(Severity::Critical), dec!(25)),
+        ] {
+            let m = TradeMetrics {
+                max_relative_drawdown: dd,
+                ..clean(10)
+            };
+            let s = score_account(&m, &c);
+            assert_eq!(
+                s.signals.first().map(|x| x.severity),
+                severity,
+                "drawdown {dd}"
+            );
+            assert_eq!(s.score, points, "drawdown {dd}");
+        }
+    }
+
+    #[test]
+    fn every_signal_can_fire_and_the_score_is_capped() {
+        let m = TradeMetrics {
+            trades: 20,
+            hft_ratio: dec!(0.9),
+            max_concurrent_trades: 12,
+            stop_loss_ratio: Decimal::ZERO,
+            max_relative_drawdown: dec!(0.3),
+            max_daily_loss_ratio: dec!(0.2),
+            profit_factor: Some(Decimal::ZERO),
+            max_consecutive_losses: 20,
+            ..TradeMetrics::default()
+        };
+        let s = score_account(&m, &ScoreConfig::default());
+        let kinds: Vec<_> = s.signals.iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                SignalKind::HftTrading,
+                SignalKind::Layering,
+                SignalKind::LowStopLossUsage,
+                SignalKind::Drawdown,
+                SignalKind::DailyLoss,
+                SignalKind::LowProfitFactor,
+                SignalKind::LossStreak
+            ]
+        );
+        assert!(s.signals.iter().all(|x| x.severity == Severity::Critical));
+        assert_eq!(s.score, dec!(100), "125 points capped at 100");
+        assert_eq!(s.level, RiskLevel::Critical);
+    }
+
+    #[test]
+    fn ratio_signals_need_min_trades() {
+        let m = TradeMetrics {
+            trades: 1,
+            hft_trades: 1,
+            hft_ratio: Decimal::ONE,
+            stop_loss_ratio: Decimal::ZERO,
+            profit_factor: Some(Decimal::ZERO),
+            ..TradeMetrics::default()
+        };
+        assert!(score_account(&m, &ScoreConfig::default())
+            .signals
+            .is_empty());
+        let one = ScoreConfig {
+            min_trades: 1,
+            ..ScoreConfig::default()
+        };
+        let s = score_account(&m, &one);
+        assert_eq!(s.signals.len(), 3);
+        assert_eq!(s.score, dec!(50), "25 + 15 + 10");
+        assert_eq!(s.level, RiskLevel::High);
+        // No loss: the profit-factor signal is not evaluated.
+        let m = TradeMetrics {
+            profit_factor: None,
+            ..m
+        };
+        assert_eq!(score_account(&m, &one).signals.len(), 2);
+    }
+
+    #[test]
+    fn aggregate_takes_the_riskiest_account_plus_breadth() {
+        let c = ScoreConfig::default();
+        let s = |score: Decimal| AccountScore {
+            score,
+            level: c.level(score),
+            signals: Vec::new(),
+        };
+        let (a, b, d) = (
+            AccountId::new("a"),
+            AccountId::new("b"),
+            AccountId::new("d"),
+        );
+        let (sa, sb, sd) = (s(dec!(60)), s(dec!(55)), s(dec!(10)));
+        let g = aggregate([(&d, &sd, 3), (&a, &sa, 5), (&b, &sb, 7)], &c);
+        assert_eq!(g.score, dec!(65), "60 + 5 for the second HIGH account");
+        assert_eq!(g.level, RiskLevel::High);
+        assert_eq!(g.trades, 15);
+        assert_eq!(g.flagged_accounts, 2);
+        let order: Vec<_> = g.accounts.iter().map(|x| x.account.as_str()).collect();
+        assert_eq!(order, ["a", "b", "d"]);
+        let empty = aggregate(std::iter::empty(), &c);
+        assert_eq!((empty.score, empty.level), (Decimal::ZERO, RiskLevel::Low));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let bad = |c: ScoreConfig| c.validate().map_err(|e| e.field);
+        let d = ScoreConfig::default;
+        assert_eq!(
+            bad(ScoreConfig {
+                hft_ratio_max: dec!(1.5),
+                ..d()
+            }),
+            Err("hft_ratio_max")
+        );
+        assert_eq!(
+            bad(ScoreConfig {
+                drawdown_weight: dec!(-1),
+                ..d()
+            }),
+            Err("drawdown_weight")
+        );
+        assert_eq!(
+            bad(ScoreConfig {
+                high_from: dec!(20),
+                ..d()
+            }),
+            Err("high_from")
+        );
+        assert_eq!(
+            bad(ScoreConfig {
+                critical_from: dec!(101),
+                ..d()
+            }),
+            Err("critical_from")
+        );
+        assert_eq!(
+            bad(ScoreConfig {
+                profit_factor_min: dec!(-1),
+                ..d()
+            }),
+            Err("profit_factor_min")
+        );
+    }
+}
