@@ -90,3 +90,7 @@ string_id!(
     /// A closed trade's ticket id as the platform wrote it (never a float: some exceed 2^53).
     TradeId
 );
+string_id!(
+    /// A prop-firm challenge (evaluation program) that groups accounts.
+    ChallengeId
+);

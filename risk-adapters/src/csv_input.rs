@@ -1,0 +1,630 @@
+//! CSV ingestion: prop-firm closed-trade exports and accounts files.
+//!
+//! # Trades export
+//! Columns are found by header name, in any order; unnamed columns (the index column a
+//! dataframe export leaves first) and columns not listed here are ignored. Required:
+//! `identifier`, `action`, `open_price`, `close_price`, `commission`, `lot_size`,
+//! `opened_at`, `closed_at`, `price_sl`, `price_tp`, `profit`, `swap`, `symbol`,
+//! `trading_account_login`.
+//!
+//! - `identifier` and `trading_account_login` stay text (ids can exceed 2^53).
+//! - `action`: `0` / `1` (also `0.0` / `1.0`, `buy` / `sell`).
+//! - Money and prices are parsed straight to `Decimal`, exactly as written
+//!   (`4.899999999999999` stays that number).
+//! - `price_sl` / `price_tp`: empty or zero means not set.
+//! - Times are UTC: `YYYY-MM-DD HH:MM:SS` with or without a fraction of up to 9 digits,
+//!   `T` accepted for the space and a trailing `Z` or `+00:00` accepted; other RFC 3339
+//!   offsets are converted to UTC.
+//!
+//! A bad row (a number or time that does not parse, an unknown action, an empty
+//! identifier, symbol or login, `closed_at` before `opened_at`, a short row) is reported
+//! as a [`RowError`] with file, line and column, skipped and counted; the good rows are
+//! kept. A row whose `identifier` was already seen in the file is dropped and counted as a
+//! duplicate (the first one wins). Only an unreadable file or a missing required column
+//! stops the read.
+//!
+//! # Accounts file
+//! Header `login,user_id,challenge_id[,initial_balance]`; an empty `challenge_id` means
+//! unknown, an empty `initial_balance` means the configured default. A bad row or a login
+//! listed twice is a [`RowError`] (the first listing wins).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use risk_core::ids::{AccountId, ChallengeId, Symbol, TradeId, UserId};
+use risk_core::metrics::ClosedTrade;
+use risk_core::model::Side;
+use risk_core::num::parse_decimal;
+use risk_core::Decimal;
+
+/// At most this many [`RowError`]s are kept per file; all of them are counted.
+pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;
+
+/// A row that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The file, as named by the caller.
+    pub file: String,
+    /// 1-based line of the row in the file.
+    pub line: u64,
+    /// The column at fault (its header name).
+    pub column: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: column `{}`: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// A file that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvInputError {
+    /// The file could not be opened.
+    #[error("cannot open {file}: {source}")]
+    Open {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CSV reader failed (I/O error or an unreadable header).
+    #[error("cannot read {file}: {source}")]
+    Csv {
+        /// The file.
+        file: String,
+        /// The reader's error.
+        source: csv::Error,
+    },
+    /// A required column is not in the header.
+    #[error("{file}: the header has no `{column}` column")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The missing column.
+        column: &'static str,
+    },
+}
+
+/// The good trades of an export, with what was skipped.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFile {
+    /// Every good, first-seen trade, in file order.
+    pub trades: Vec<ClosedTrade>,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+    /// Rows dropped because their identifier was already seen.
+    pub duplicate_rows: u64,
+}
+
+/// What the accounts file says about one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The account's starting balance, `None` for the configured default.
+    pub initial_balance: Option<Decimal>,
+}
+
+/// The accounts file: login to owner, challenge and initial balance.
+#[derive(Debug, Clone, Default)]
+pub struct AccountsFile {
+    /// Every good row, by login.
+    pub accounts: HashMap<AccountId, AccountInfo>,
+    /// Logins in file order.
+    pub order: Vec<AccountId>,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+}
+
+const TRADE_COLUMNS: [&str; 14] = [
+    "identifier",
+    "action",
+    "open_price",
+    "close_price",
+    "commission",
+    "lot_size",
+    "opened_at",
+    "closed_at",
+    "price_sl",
+    "price_tp",
+    "profit",
+    "swap",
+    "symbol",
+    "trading_account_login",
+];
+
+const ACCOUNT_COLUMNS: [&str; 3] = ["login", "user_id", "challenge_id"];
+
+fn open(path: &Path) -> Result<std::fs::File, CsvInputError> {
+    std::fs::File::open(path).map_err(|source| CsvInputError::Open {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+/// Reads a trades export from a file; see [`read_trades`].
+///
+/// # Errors
+/// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
+pub fn read_trades_path(
+    path: &Path,
+    progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    read_trades(open(path)?, &path.display().to_string(), progress)
+}
+
+/// Reads a trades export. `file` names the source in row errors; `progress` is called
+/// now and then with the number of bytes read so far.
+///
+/// # Errors
+/// [`CsvInputError`] when the source cannot be read or lacks a required column; bad rows
+/// are not errors (see [`TradeFile`]).
+pub fn read_trades<R: Read>(
+    source: R,
+    file: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(source);
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
+    let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
+    let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
+        cols;
+
+    let mut out = TradeFile::default();
+    let mut seen: HashSet<TradeId> = HashSet::new();
+    let mut logins: HashMap<Box<str>, AccountId> = HashMap::new();
+    let mut symbols: HashMap<Box<str>, Symbol> = HashMap::new();
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0_u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(e)),
+        }
+        rows += 1;
+        if rows % 65_536 == 0 {
+            progress(reader.position().byte());
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let row = Row {
+            record: &record,
+            header: &header,
+            file,
+            line,
+        };
+        let parsed = (|| -> Result<Option<ClosedTrade>, RowError> {
+            let id = row.text(c_id)?;
+            if seen.contains(id) {
+                return Ok(None);
+            }
+            let login = row.text(c_login)?;
+            let symbol = row.text(c_symbol)?;
+            let side = row.side(c_action)?;
+            let opened_at = row.time(c_opened)?;
+            let closed_at = row.time(c_closed)?;
+            if closed_at < opened_at {
+                return Err(row.error(c_closed, "closed before it was opened".to_owned()));
+            }
+            let trade = ClosedTrade {
+                id: TradeId::new(id),
+                account: intern(&mut logins, login, AccountId::new),
+                symbol: intern(&mut symbols, symbol, Symbol::new),
+                side,
+                volume: row.number(c_lots)?,
+                opened_at,
+                closed_at,
+                open_price: row.number(c_open)?,
+                close_price: row.number(c_close)?,
+                stop_loss: row.optional_price(c_sl)?,
+                take_profit: row.optional_price(c_tp)?,
+                profit: row.number(c_profit)?,
+                commission: row.number(c_comm)?,
+                swap: row.number(c_swap)?,
+            };
+            Ok(Some(trade))
+        })();
+        match parsed {
+            Ok(Some(trade)) => {
+                seen.insert(trade.id.clone());
+                out.trades.push(trade);
+            }
+            Ok(None) => out.duplicate_rows += 1,
+            Err(e) => {
+                out.skipped_rows += 1;
+                if out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                    out.errors.push(e);
+                }
+            }
+        }
+    }
+    progress(reader.position().byte());
+    Ok(out)
+}
+
+/// Reads an accounts file from a path; see [`read_accounts`].
+///
+/// # Errors
+/// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
+pub fn read_accounts_path(path: &Path) -> Result<AccountsFile, CsvInputError> {
+    read_accounts(open(path)?, &path.display().to_string())
+}
+
+/// Reads an accounts file (`login,user_id,challenge_id[,initial_balance]`).
+///
+/// # Errors
+/// [`CsvInputError`] when the source cannot be read or lacks a required column.
+pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, CsvInputError> {
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(source);
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
+    let [c_login, c_user, c_challenge] = find_columns(&header, &ACCOUNT_COLUMNS, file)?;
+    let c_balance = header
+        .iter()
+        .position(|h| trim_header(h) == b"initial_balance");
+    let mut out = AccountsFile::default();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(e)),
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let row = Row {
+            record: &record,
+            header: &header,
+            file,
+            line,
+        };
+        let parsed = (|| -> Result<(AccountId, AccountInfo), RowError> {
+            let login = AccountId::new(row.text(c_login)?);
+            if out.accounts.contains_key(&login) {
+                return Err(row.error(c_login, format!("login {login} is listed twice")));
+            }
+            let user = UserId::new(row.text(c_user)?);
+            let challenge = row.str(c_challenge)?;
+            let challenge = (!challenge.is_empty()).then(|| ChallengeId::new(challenge));
+            let initial_balance = match c_balance {
+                Some(c) if !row.str(c)?.is_empty() => {
+                    let b = row.number(c)?;
+                    if b <= Decimal::ZERO {
+                        return Err(row.error(c, format!("initial balance {b} is not positive")));
+                    }
+                    Some(b)
+                }
+                _ => None,
+            };
+            Ok((
+                login,
+                AccountInfo {
+                    user,
+                    challenge,
+                    initial_balance,
+                },
+            ))
+        })();
+        match parsed {
+            Ok((login, info)) => {
+                out.order.push(login.clone());
+                out.accounts.insert(login, info);
+            }
+            Err(e) => {
+                out.skipped_rows += 1;
+                if out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                    out.errors.push(e);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn trim_header(h: &[u8]) -> &[u8] {
+    let h = h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h);
+    h.trim_ascii()
+}
+
+fn find_columns<const N: usize>(
+    header: &csv::ByteRecord,
+    names: &[&'static str; N],
+    file: &str,
+) -> Result<[usize; N], CsvInputError> {
+    let mut out = [0; N];
+    for (slot, &name) in out.iter_mut().zip(names) {
+        *slot = header
+            .iter()
+            .position(|h| trim_header(h) == name.as_bytes())
+            .ok_or_else(|| CsvInputError::MissingColumn {
+                file: file.to_owned(),
+                column: name,
+            })?;
+    }
+    Ok(out)
+}
+
+fn intern<T: Clone>(table: &mut HashMap<Box<str>, T>, key: &str, make: fn(&str) -> T) -> T {
+    if let Some(v) = table.get(key) {
+        return v.clone();
+    }
+    let v = make(key);
+    table.insert(key.into(), v.clone());
+    v
+}
+
+/// One record with what is needed to report its errors.
+struct Row<'a> {
+    record: &'a csv::ByteRecord,
+    header: &'a csv::ByteRecord,
+    file: &'a str,
+    line: u64,
+}
+
+impl Row<'_> {
+    fn error(&self, column: usize, message: String) -> RowError {
+        let name = self.header.get(column).map(trim_header).unwrap_or_default();
+        RowError {
+            file: self.file.to_owned(),
+            line: self.line,
+            column: String::from_utf8_lossy(name).into_owned(),
+            message,
+        }
+    }
+
+    /// The cell as text, possibly empty.
+    fn str(&self, column: usize) -> Result<&str, RowError> {
+        let bytes = self
+            .record
+            .get(column)
+            .ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
+        std::str::from_utf8(bytes).map_err(|_| self.error(column, "not UTF-8 text".to_owned()))
+    }
+
+    /// The cell as non-empty text, trimmed.
+    fn text(&self, column: usize) -> Result<&str, RowError> {
+        let s = self.str(column)?.trim();
+        if s.is_empty() {
+            return Err(self.error(column, "empty".to_owned()));
+        }
+        Ok(s)
+    }
+
+    fn number(&self, column: usize) -> Result<Decimal, RowError> {
+        let s = self.text(column)?;
+        parse_decimal(s).map_err(|e| self.error(column, e.to_string()))
+    }
+
+    fn optional_price(&self, column: usize) -> Result<Option<Decimal>, RowError> {
+        let s = self.str(column)?.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let p = parse_decimal(s).map_err(|e| self.error(column, e.to_string()))?;
+        Ok((!p.is_zero()).then_some(p))
+    }
+
+    fn side(&self, column: usize) -> Result<Side, RowError> {
+        let s = self.text(column)?;
+        match s {
+            "0" | "0.0" => Ok(Side::Buy),
+            "1" | "1.0" => Ok(Side::Sell),
+            _ => s
+                .parse::<Side>()
+                .map_err(|_| self.error(column, format!("`{s}` is not 0 (buy) or 1 (sell)"))),
+        }
+    }
+
+    fn time(&self, column: usize) -> Result<DateTime<Utc>, RowError> {
+        let s = self.text(column)?;
+        parse_timestamp(s).ok_or_else(|| {
+            let shown: String = s.chars().take(64).collect();
+            self.error(
+                column,
+                format!("`{shown}` is not a UTC time YYYY-MM-DD HH:MM:SS[.ffffff]"),
+            )
+        })
+    }
+}
+
+/// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional
+/// fraction of 1 to 9 digits, `T` allowed for the space, an optional `Z` or `+00:00`;
+/// anything else is tried as RFC 3339 and converted to UTC.
+#[must_use]
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let shaped = b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|d| d.with_timezone(&Utc));
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0_u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let (month, day) = (num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut rest = &b[19..];
+    let mut nanos = 0_u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let value = num(20, 20 + digits)?;
+        nanos = value * 10_u32.pow(9 - u32::try_from(digits).ok()?);
+        rest = &frac[digits..];
+    }
+    match rest {
+        b"" | b"Z" | b"+00:00" => {}
+        _ => {
+            return DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        }
+    }
+    NaiveDate::from_ymd_opt(year, month, day)?
+        .and_hms_nano_opt(hour, minute, second, nanos)
+        .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HEADER: &str = ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n";
+
+    fn read(body: &str) -> TradeFile {
+        read_trades(format!("{HEADER}{body}").as_bytes(), "t.csv", |_| {}).unwrap()
+    }
+
+    #[test]
+    fn parses_the_export_format_exactly() {
+        let f = read(
+            "0,1742642088741327865,1,16.0,3332.9,3332.88,-0.07,0.01,2025-05-05 23:41:50.000000,2025-05-06 00:00:10.5,0.2,0,3300.5,4.899999999999999,0.0,XAUUSD,100.0,1.0,0,10452073\n",
+        );
+        assert_eq!(f.skipped_rows, 0, "{:?}", f.errors);
+        let t = &f.trades[0];
+        assert_eq!(t.id.as_str(), "1742642088741327865");
+        assert_eq!(t.account.as_str(), "10452073");
+        assert_eq!(t.side, Side::Sell);
+        assert_eq!(t.profit.to_string(), "4.899999999999999");
+        assert_eq!(t.stop_loss, None, "0 means not set");
+        assert_eq!(t.take_profit, Some("3300.5".parse().unwrap()));
+        assert_eq!(t.closed_at.to_rfc3339(), "2025-05-06T00:00:10.500+00:00");
+        assert_eq!(
+            t.opened_at,
+            parse_timestamp("2025-05-05T23:41:50Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_line_and_column_and_skipped() {
+        let good = "1,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n";
+        let body = [
+            good,
+            "2,2,0,,abc,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "3,3,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 09:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "4,4,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,\n",
+            "5,5,0,,1.1,1.2,0,0.1,2025-13-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "6,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "7,7,2,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "8,8,0,,1.1\n",
+            good.replace("1,1,0", "9,9,1").as_str(),
+        ]
+        .concat();
+        let f = read(&body);
+        assert_eq!(f.trades.len(), 2);
+        assert_eq!(f.duplicate_rows, 1);
+        assert_eq!(f.skipped_rows, 6);
+        let where_: Vec<_> = f
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(
+            where_,
+            [
+                (3, "open_price"),
+                (4, "closed_at"),
+                (5, "trading_account_login"),
+                (6, "opened_at"),
+                (8, "action"),
+                (9, "trading_account_login"),
+            ]
+        );
+        assert!(f.errors[0]
+            .to_string()
+            .starts_with("t.csv:3: column `open_price`:"));
+    }
+
+    #[test]
+    fn missing_column_is_fatal() {
+        let e = read_trades("identifier,action\n1,0\n".as_bytes(), "x.csv", |_| {});
+        assert!(matches!(
+            e,
+            Err(CsvInputError::MissingColumn {
+                column: "open_price",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn accounts_file() {
+        let text = "login,user_id,challenge_id,initial_balance\n1,u1,c1,50000\n2,u1,,\n3,u2,c1,-5\n1,u3,c2,\n4,,c1,\n";
+        let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+        assert_eq!(a.order.len(), 2);
+        assert_eq!(a.skipped_rows, 3);
+        let one = &a.accounts[&AccountId::new("1")];
+        assert_eq!(one.initial_balance, Some(Decimal::from(50_000)));
+        assert_eq!(one.challenge, Some(ChallengeId::new("c1")));
+        assert_eq!(a.accounts[&AccountId::new("2")].challenge, None);
+        let b = read_accounts("login,user_id,challenge_id\n9,u9,c9\n".as_bytes(), "b.csv").unwrap();
+        assert_eq!(b.accounts[&AccountId::new("9")].initial_balance, None);
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in [
+            "2025-05-05 23:41:50",
+            "2025-05-05 23:41:50.1",
+            "2025-05-05 23:41:50.123456789",
+            "2025-05-05T23:41:50Z",
+            "2025-05-06T01:41:50+02:00",
+        ] {
+            assert!(parse_timestamp(ok).is_some(), "{ok}");
+        }
+        assert_eq!(
+            parse_timestamp("2025-05-06T01:41:50+02:00"),
+            parse_timestamp("2025-05-05 23:41:50")
+        );
+        for bad in [
+            "",
+            "2025-05-05",
+            "2025-02-30 00:00:00",
+            "2025-05-05 24:00:00",
+            "2025-05-05 10:00:00.",
+            "2025-05-05 10:00:00.1234567890",
+            "2025-05-05 10:00:00 junk",
+            "x025-05-05 10:00:00",
+        ] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! The trade-metrics and risk-score report: building it from trades, and rendering it as
+//! a terminal table, JSON or CSV.
+//!
+//! # Building
+//! Trades are grouped per account with a hash map, each account's metrics are computed by
+//! the batch calculator (accounts are spread over the machine's cores), then scored.
+//! An account's initial balance is the accounts file's `initial_balance` when given, else
+//! the configured one. Without an accounts file every login is its own user
+//! (`user_id = login`) and the challenge is unknown. With one, a login the file does not
+//! list is treated the same way and counted in [`Report::unlisted_accounts`]; listed
+//! accounts without trades are reported with zero trades.
+//!
+//! # JSON
+//! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
+//! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
+//! ids are strings; undefined values (`profit_factor` with no loss, averages with nothing
+//! to average, an unknown challenge) are `null`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+
+use risk_core::ids::{AccountId, ChallengeId, UserId};
+use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeMetrics};
+use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
+use risk_core::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+
+use crate::csv_input::AccountsFile;
+
+/// One account's line of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountReport {
+    /// The login.
+    pub account: AccountId,
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The balance the curve started from.
+    pub initial_balance: Decimal,
+    /// The full metric set.
+    pub metrics: TradeMetrics,
+    /// The score and its signals.
+    pub score: AccountScore,
+}
+
+/// A user's or challenge's line of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupReport {
+    /// The user or challenge id.
+    pub id: String,
+    /// The aggregated score with the per-account breakdown.
+    pub score: GroupScore,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// Accounts, by score descending, then login.
+    pub accounts: Vec<AccountReport>,
+    /// Users, by score descending, then id.
+    pub users: Vec<GroupReport>,
+    /// Challenges (known ones only), by score descending, then id.
+    pub challenges: Vec<GroupReport>,
+    /// Bad rows skipped while reading.
+    pub skipped_rows: u64,
+    /// Rows dropped for a repeated identifier.
+    pub duplicate_rows: u64,
+    /// Traded logins that the accounts file does not list.
+    pub unlisted_accounts: u64,
+}
+
+/// What [`build_report`] needs besides the trades.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInput<'a> {
+    /// The accounts file, if any.
+    pub accounts: Option<&'a AccountsFile>,
+    /// Metric settings (the initial balance is the default for accounts without one).
+    pub metrics: MetricsConfig,
+    /// Score settings.
+    pub score: ScoreConfig,
+    /// Bad rows skipped while reading, carried into the report.
+    pub skipped_rows: u64,
+    /// Duplicate rows dropped while reading, carried into the report.
+    pub duplicate_rows: u64,
+}
+
+/// Why the report could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// An account's metrics could not be computed.
+    #[error("account {account}: {source}")]
+    Metrics {
+        /// The account.
+        account: AccountId,
+        /// Why.
+        source: MetricsError,
+    },
+    /// The score settings are invalid.
+    #[error(transparent)]
+    Score(#[from] risk_core::score::ScoreConfigError),
+}
+
+/// Builds the report: groups `trades` per account, computes and scores each account, then
+/// aggregates users and challenges.
+///
+/// # Errors
+/// [`ReportError`] on invalid settings or an arithmetic overflow in an account's metrics.
+pub fn build_report(
+    trades: Vec<ClosedTrade>,
+    input: &ReportInput<'_>,
+) -> Result<Report, ReportError> {
+    input.score.validate()?;
+    // Group per account, keeping first-seen order.
+    let mut index: HashMap<AccountId, usize> = HashMap::new();
+    let mut groups: Vec<(AccountId, Vec<ClosedTrade>)> = Vec::new();
+    if let Some(file) = input.accounts {
+        for login in &file.order {
+            index.insert(login.clone(), groups.len());
+            groups.push((login.clone(), Vec::new()));
+        }
+    }
+    for trade in trades {
+        let slot = match index.get(&trade.account) {
+            Some(&i) => i,
+            None => {
+                index.insert(trade.account.clone(), groups.len());
+                groups.push((trade.account.clone(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[slot].1.push(trade);
+    }
+    drop(index);
+
+    let mut unlisted = 0_u64;
+    let mut plan = Vec::with_capacity(groups.len());
+    for (account, _) in &groups {
+        let info = input.accounts.and_then(|f| f.accounts.get(account));
+        if input.accounts.is_some() && info.is_none() {
+            unlisted += 1;
+        }
+        let mut config = input.metrics;
+        if let Some(b) = info.and_then(|i| i.initial_balance) {
+            config.initial_balance = b;
+        }
+        let user = info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone());
+        plan.push((user, info.and_then(|i| i.challenge.clone()), config));
+    }
+
+    let metrics = compute_parallel(&groups, &plan)?;
+    let mut accounts: Vec<AccountReport> = groups
+        .into_iter()
+        .zip(plan)
+        .zip(metrics)
+        .map(|(((account, _), (user, challenge, config)), metrics)| {
+            let score = score_account(&metrics, &input.score);
+            AccountReport {
+                account,
+                user,
+                challenge,
+                initial_balance: config.initial_balance,
+                metrics,
+                score,
+            }
+        })
+        .collect();
+    accounts.sort_by(|a, b| {
+        b.score
+            .score
+            .cmp(&a.score.score)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+
+    let mut by_user: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
+    let mut by_challenge: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
+    for a in &accounts {
+        by_user.entry(a.user.as_str()).or_default().push(a);
+        if let Some(c) = &a.challenge {
+            by_challenge.entry(c.as_str()).or_default().push(a);
+        }
+    }
+    let groups_of = |map: BTreeMap<&str, Vec<&AccountReport>>| {
+        let mut out: Vec<GroupReport> = map
+            .into_iter()
+            .map(|(id, members)| GroupReport {
+                id: id.to_owned(),
+                score: aggregate(
+                    members
+                        .iter()
+                        .map(|a| (&a.account, &a.score, a.metrics.trades)),
+                    &input.score,
+                ),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .score
+                .cmp(&a.score.score)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    };
+    let users = groups_of(by_user);
+    let challenges = groups_of(by_challenge);
+    Ok(Report {
+        accounts,
+        users,
+        challenges,
+        skipped_rows: input.skipped_rows,
+        duplicate_rows: input.duplicate_rows,
+        unlisted_accounts: unlisted,
+    })
+}
+
+type Plan = (UserId, Option<ChallengeId>, MetricsConfig);
+
+/// Batch metrics of every group, the groups split in contiguous chunks over the cores.
+fn compute_parallel(
+    groups: &[(AccountId, Vec<ClosedTrade>)],
+    plan: &[Plan],
+) -> Result<Vec<TradeMetrics>, ReportError> {
+    let one = |(account, trades): &(AccountId, Vec<ClosedTrade>), config: &MetricsConfig| {
+        TradeMetrics::compute(trades, config).map_err(|source| ReportError::Metrics {
+            account: account.clone(),
+            source,
+        })
+    };
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if workers < 2 || groups.len() < 256 {
+        return groups.iter().zip(plan).map(|(g, p)| one(g, &p.2)).collect();
+    }
+    // Balance chunks by trade count, not by account count.
+    let total: usize = groups.iter().map(|g| g.1.len()).sum();
+    let target = total.div_ceil(workers).max(1);
+    let mut bounds = vec![0];
+    let mut acc = 0;
+    for (i, g) in groups.iter().enumerate() {
+        acc += g.1.len();
+        if acc >= target * bounds.len() && bounds.len() < workers {
+            bounds.push(i + 1);
+        }
+    }
+    bounds.push(groups.len());
+    bounds.dedup();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (g, p) = (&groups[w[0]..w[1]], &plan[w[0]..w[1]]);
+                s.spawn(move || {
+                    g.iter()
+                        .zip(p)
+                        .map(|(g, p)| one(g, &p.2))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(groups.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn num(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+fn opt(d: Option<Decimal>) -> Option<f64> {
+    d.map(num)
+}
+
+#[derive(Serialize)]
+struct JsonSignal<'a> {
+    kind: &'a str,
+    severity: &'a str,
+    contribution: f64,
+    observed: f64,
+    threshold: f64,
+}
+
+#[derive(Serialize)]
+struct JsonAccount<'a> {
+    account_login: &'a str,
+    user_id: &'a str,
+    challenge_id: Option<&'a str>,
+    trades: u64,
+    win_ratio: f64,
+    profit_factor: Option<f64>,
+    max_relative_drawdown: f64,
+    stop_loss_ratio: f64,
+    take_profit_ratio: f64,
+    hft_trades: u64,
+    max_concurrent_trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+    signals: Vec<JsonSignal<'a>>,
+    wins: u64,
+    losses: u64,
+    break_even: u64,
+    gross_profit: f64,
+    gross_loss: f64,
+    net_profit: f64,
+    average_win: Option<f64>,
+    average_loss: Option<f64>,
+    expectancy: Option<f64>,
+    largest_win: Option<f64>,
+    largest_loss: Option<f64>,
+    max_consecutive_losses: u64,
+    average_holding_seconds: Option<f64>,
+    hft_ratio: f64,
+    stop_loss_trades: u64,
+    take_profit_trades: u64,
+    initial_balance: f64,
+    final_balance: f64,
+    max_drawdown: f64,
+    max_daily_loss: f64,
+    max_daily_loss_ratio: f64,
+    max_daily_loss_day: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonMember<'a> {
+    account_login: &'a str,
+    trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge_id: Option<&'a str>,
+    risk_score: f64,
+    risk_level: &'a str,
+    trades: u64,
+    account_count: usize,
+    flagged_accounts: u64,
+    signal_counts: BTreeMap<&'a str, u64>,
+    accounts: Vec<JsonMember<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    accounts: Vec<JsonAccount<'a>>,
+    users: Vec<JsonGroup<'a>>,
+    challenges: Vec<JsonGroup<'a>>,
+    skipped_rows: u64,
+    duplicate_rows: u64,
+    unlisted_accounts: u64,
+}
+
+fn json_account(a: &AccountReport) -> JsonAccount<'_> {
+    let m = &a.metrics;
+    JsonAccount {
+        account_login: a.account.as_str(),
+        user_id: a.user.as_str(),
+        challenge_id: a.challenge.as_ref().map(ChallengeId::as_str),
+        trades: m.trades,
+        win_ratio: num(m.win_ratio),
+        profit_factor: opt(m.profit_factor),
+        max_relative_drawdown: num(m.max_relative_drawdown),
+        stop_loss_ratio: num(m.stop_loss_ratio),
+        take_profit_ratio: num(m.take_profit_ratio),
+        hft_trades: m.hft_trades,
+        max_concurrent_trades: m.max_concurrent_trades,
+        risk_score: num(a.score.score),
+        risk_level: a.score.level.as_str(),
+        signals: a
+            .score
+            .signals
+            .iter()
+            .map(|s| JsonSignal {
+                kind: s.kind.as_str(),
+                severity: s.severity.as_str(),
+                contribution: num(s.contribution),
+                observed: num(s.observed),
+                threshold: num(s.threshold),
+            })
+            .collect(),
+        wins: m.wins,
+        losses: m.losses,
+        break_even: m.break_even,
+        gross_profit: num(m.gross_profit),
+        gross_loss: num(m.gross_loss),
+        net_profit: num(m.net_profit),
+        average_win: opt(m.average_win),
+        average_loss: opt(m.average_loss),
+        expectancy: opt(m.expectancy),
+        largest_win: opt(m.largest_win),
+        largest_loss: opt(m.largest_loss),
+        max_consecutive_losses: m.max_consecutive_losses,
+        average_holding_seconds: opt(m.average_holding_seconds),
+        hft_ratio: num(m.hft_ratio),
+        stop_loss_trades: m.stop_loss_trades,
+        take_profit_trades: m.take_profit_trades,
+        initial_balance: num(a.initial_balance),
+        final_balance: num(m.final_balance),
+        max_drawdown: num(m.max_drawdown),
+        max_daily_loss: num(m.max_daily_loss),
+        max_daily_loss_ratio: num(m.max_daily_loss_ratio),
+        max_daily_loss_day: m.max_daily_loss_day.map(|d| d.to_string()),
+    }
+}
+
+fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
+    let s = &g.score;
+    JsonGroup {
+        user_id: is_user.then_some(g.id.as_str()),
+        challenge_id: (!is_user).then_some(g.id.as_str()),
+        risk_score: num(s.score),
+        risk_level: s.level.as_str(),
+        trades: s.trades,
+        account_count: s.accounts.len(),
+        flagged_accounts: s.flagged_accounts,
+        signal_counts: s
+            .signal_counts
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect(),
+        accounts: s
+            .accounts
+            .iter()
+            .map(|a| JsonMember {
+                account_login: a.account.as_str(),
+                trades: a.trades,
+                risk_score: num(a.score),
+                risk_level: a.level.as_str(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes the report as the JSON contract (see the [module documentation](self)).
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let json = JsonReport {
+        accounts: report.accounts.iter().map(json_account).collect(),
+        users: report.users.iter().map(|g| json_group(g, true)).collect(),
+        challenges: report
+            .challenges
+            .iter()
+            .map(|g| json_group(g, false))
+            .collect(),
+        skipped_rows: report.skipped_rows,
+        duplicate_rows: report.duplicate_rows,
+        unlisted_accounts: report.unlisted_accounts,
+    };
+    let mut out = out;
+    serde_json::to_writer_pretty(&mut out, &json)?;
+    writeln!(out)
+}
+
+/// Writes one CSV row per account: the flat metrics, score, level and the fired signals
+/// as `KIND:SEVERITY` joined by `;`. Decimals are written exactly.
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "account_login",
+        "user_id",
+        "challenge_id",
+        "trades",
+        "wins",
+        "losses",
+        "break_even",
+        "win_ratio",
+        "profit_factor",
+        "gross_profit",
+        "gross_loss",
+        "net_profit",
+        "expectancy",
+        "max_relative_drawdown",
+        "max_drawdown",
+        "max_daily_loss",
+        "max_daily_loss_ratio",
+        "stop_loss_ratio",
+        "take_profit_ratio",
+        "hft_trades",
+        "max_concurrent_trades",
+        "max_consecutive_losses",
+        "average_holding_seconds",
+        "risk_score",
+        "risk_level",
+        "signals",
+    ])?;
+    let s = |d: Decimal| d.normalize().to_string();
+    let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    for a in &report.accounts {
+        let m = &a.metrics;
+        let signals: Vec<String> = a
+            .score
+            .signals
+            .iter()
+            .map(|x| format!("{}:{}", x.kind, x.severity))
+            .collect();
+        w.write_record([
+            a.account.as_str().to_owned(),
+            a.user.as_str().to_owned(),
+            a.challenge
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            m.trades.to_string(),
+            m.wins.to_string(),
+            m.losses.to_string(),
+            m.break_even.to_string(),
+            s(m.win_ratio),
+            o(m.profit_factor),
+            s(m.gross_profit),
+            s(m.gross_loss),
+            s(m.net_profit),
+            o(m.expectancy),
+            s(m.max_relative_drawdown),
+            s(m.max_drawdown),
+            s(m.max_daily_loss),
+            s(m.max_daily_loss_ratio),
+            s(m.stop_loss_ratio),
+            s(m.take_profit_ratio),
+            m.hft_trades.to_string(),
+            m.max_concurrent_trades.to_string(),
+            m.max_consecutive_losses.to_string(),
+            o(m.average_holding_seconds),
+            s(a.score.score),
+            a.score.level.as_str().to_owned(),
+            signals.join(";"),
+        ])?;
+    }
+    w.flush()
+}
+
+fn pct(d: Decimal) -> String {
+    format!("{:.1}", num(d) * 100.0)
+}
+
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('~');
+        t
+    }
+}
+
+/// Writes the report as a table for a terminal: one row per account (riskiest first),
+/// then the user and challenge sections, then the row counts.
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
+    writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
+    writeln!(
+        out,
+        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  SIGNALS",
+        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL"
+    )?;
+    for a in &report.accounts {
+        let m = &a.metrics;
+        let signals: Vec<&str> = a.score.signals.iter().map(|s| s.kind.as_str()).collect();
+        writeln!(
+            out,
+            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  {}",
+            cut(a.account.as_str(), 14),
+            cut(a.user.as_str(), 12),
+            cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
+            m.trades,
+            pct(m.win_ratio),
+            m.profit_factor.map_or_else(|| "-".to_owned(), |p| format!("{:.2}", num(p))),
+            pct(m.max_relative_drawdown),
+            pct(m.stop_loss_ratio),
+            pct(m.take_profit_ratio),
+            m.hft_trades,
+            m.max_concurrent_trades,
+            format!("{:.2}", num(m.net_profit)),
+            format!("{:.1}", num(a.score.score)),
+            a.score.level.as_str(),
+            signals.join(", "),
+        )?;
+    }
+    for (title, groups) in [("USERS", &report.users), ("CHALLENGES", &report.challenges)] {
+        writeln!(out)?;
+        writeln!(out, "{title} ({})", groups.len())?;
+        writeln!(
+            out,
+            "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  RISKIEST ACCOUNTS",
+            "ID", "ACCOUNTS", "FLAGGED", "TRADES", "SCORE", "LEVEL"
+        )?;
+        for g in groups {
+            let s = &g.score;
+            let top: Vec<String> = s
+                .accounts
+                .iter()
+                .take(3)
+                .map(|a| format!("{} ({:.1})", a.account, num(a.score)))
+                .collect();
+            writeln!(
+                out,
+                "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  {}",
+                cut(&g.id, 14),
+                s.accounts.len(),
+                s.flagged_accounts,
+                s.trades,
+                format!("{:.1}", num(s.score)),
+                s.level.as_str(),
+                top.join(", "),
+            )?;
+        }
+    }
+    let trades: u64 = report.accounts.iter().map(|a| a.metrics.trades).sum();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{trades} trades, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        report.accounts.len(),
+        report.users.len(),
+        report.challenges.len(),
+        report.skipped_rows,
+        report.duplicate_rows
+    )
+}
