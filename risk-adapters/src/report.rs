@@ -571,8 +571,7 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
     for a in &report.accounts {
         let m = &a.metrics;
         let signals: Vec<&str> = a.score.signals.iter().map(|s| s.kind.as_str()).collect();
-        writeln!(
-            out,
+        let line = format!(
             "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  {}",
             cut(a.account.as_str(), 14),
             cut(a.user.as_str(), 12),
@@ -589,7 +588,8 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
             format!("{:.1}", num(a.score.score)),
             a.score.level.as_str(),
             signals.join(", "),
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     for (title, groups) in [("USERS", &report.users), ("CHALLENGES", &report.challenges)] {
         writeln!(out)?;
@@ -607,8 +607,7 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
                 .take(3)
                 .map(|a| format!("{} ({:.1})", a.account, num(a.score)))
                 .collect();
-            writeln!(
-                out,
+            let line = format!(
                 "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  {}",
                 cut(&g.id, 14),
                 s.accounts.len(),
@@ -617,7 +616,8 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
                 format!("{:.1}", num(s.score)),
                 s.level.as_str(),
                 top.join(", "),
-            )?;
+            );
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
     let trades: u64 = report.accounts.iter().map(|a| a.metrics.trades).sum();

@@ -455,7 +455,7 @@ fn session(account: &Account, rng: &mut SplitMix64, legs: &mut Vec<Leg>) {
                 held_secs: rng.range(2 * 60, 3 * 86_400),
                 instrument,
                 sell: rng.chance(50),
-                lots_hundredths: (scale * rng.range(8, 25)).max(1),
+                lots_hundredths: (scale * rng.range(30, 100)).max(1),
                 outcome_ticks: outcome(rng, 42, mv * 2),
                 stop_ticks: None,
                 take_ticks: rng.chance(20).then(|| rng.range(mv, mv * 4)),
