@@ -47,7 +47,7 @@ use rust_decimal::Decimal;
 
 use crate::ids::{AccountId, Symbol, TradeId};
 use crate::model::Side;
-use crate::num::{add, div, mul, sub, ArithmeticError};
+use crate::num::{add, div, sub, ArithmeticError};
 
 /// One closed trade as a prop-trading platform exports it.
 ///
@@ -278,10 +278,24 @@ impl TradeMetrics {
     /// [`MetricsError::Config`] for an invalid `config`, [`MetricsError::Arithmetic`] on
     /// overflow.
     pub fn compute(trades: &[ClosedTrade], config: &MetricsConfig) -> Result<Self, MetricsError> {
+        Self::compute_iter(trades, config)
+    }
+
+    /// The batch calculator over trades that are not contiguous (for example a group of
+    /// indices into a larger slice). Same results and cost as [`TradeMetrics::compute`].
+    ///
+    /// # Errors
+    /// As [`TradeMetrics::compute`].
+    pub fn compute_iter<'a, I>(trades: I, config: &MetricsConfig) -> Result<Self, MetricsError>
+    where
+        I: IntoIterator<Item = &'a ClosedTrade>,
+    {
         config.validate()?;
+        let trades = trades.into_iter();
+        let (len, _) = trades.size_hint();
         let mut tally = Tally::default();
-        let mut entries = Vec::with_capacity(trades.len());
-        let mut opens = Vec::with_capacity(trades.len());
+        let mut entries = Vec::with_capacity(len);
+        let mut opens = Vec::with_capacity(len);
         for trade in trades {
             let entry = tally.add(trade, config)?;
             entries.push(entry);
@@ -466,6 +480,8 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
         max_daily_loss_day: None,
     };
     let mut streak = 0_u64;
+    // The (drop, peak) of the largest relative drawdown so far.
+    let mut worst = (Decimal::ZERO, peak);
     // (day, opening balance, lowest balance so far that day)
     let mut day: Option<(NaiveDate, Decimal, Decimal)> = None;
     for entry in entries {
@@ -489,12 +505,22 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
             if drop > out.max_drawdown {
                 out.max_drawdown = drop;
             }
-            // Divide only when the ratio can beat the current maximum (peak > 0 always:
-            // it starts at the positive initial balance and never decreases).
-            if out.max_relative_drawdown < Decimal::ONE
-                && drop > mul(out.max_relative_drawdown, peak, "drawdown")?
-            {
-                out.max_relative_drawdown = div(drop, peak, "relative drawdown")?.min(Decimal::ONE);
+            // Keep the (drop, peak) pair of the largest drop / peak and divide once at the
+            // end: drop / peak > best_drop / best_peak  <=>  drop * best_peak > best_drop * peak
+            // (peaks are > 0: the curve starts at the positive initial balance and a peak
+            // never decreases). Cross products of money amounts stay small and exact.
+            if drop > Decimal::ZERO {
+                let (best_drop, best_peak) = worst;
+                let beats = match (drop.checked_mul(best_peak), best_drop.checked_mul(peak)) {
+                    (Some(l), Some(r)) => l > r,
+                    _ => {
+                        div(drop, peak, "relative drawdown")?
+                            > div(best_drop, best_peak, "relative drawdown")?
+                    }
+                };
+                if beats {
+                    worst = (drop, peak);
+                }
             }
         }
         if entry.net < Decimal::ZERO {
@@ -508,6 +534,7 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
         close_day(&mut out, d, open, low)?;
     }
     out.final_balance = balance;
+    out.max_relative_drawdown = div(worst.0, worst.1, "relative drawdown")?.min(Decimal::ONE);
     Ok(out)
 }
 
