@@ -12,6 +12,8 @@ pub mod config_file;
 #[cfg(feature = "cli")]
 pub mod csv_input;
 #[cfg(feature = "cli")]
+mod fast_hash;
+#[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod sample;

@@ -2,7 +2,7 @@
 //! a terminal table, JSON or CSV.
 //!
 //! # Building
-//! Trades are grouped per account with a hash map, each account's metrics are computed by
+//! Trades are grouped per account with a hash map (and a counting sort of their indices), each account's metrics are computed by
 //! the batch calculator (accounts are spread over the machine's cores), then scored.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
 //! the configured one. Without an accounts file every login is its own user
@@ -16,7 +16,7 @@
 //! ids are strings; undefined values (`profit_factor` with no loss, averages with nothing
 //! to average, an unknown challenge) are `null`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use risk_core::ids::{AccountId, ChallengeId, UserId};
@@ -27,6 +27,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use crate::csv_input::AccountsFile;
+use crate::fast_hash::FastMap;
 
 /// One account's line of the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,36 +110,52 @@ pub enum ReportError {
 /// # Errors
 /// [`ReportError`] on invalid settings or an arithmetic overflow in an account's metrics.
 pub fn build_report(
-    trades: Vec<ClosedTrade>,
+    trades: &[ClosedTrade],
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
-    // Group per account, keeping first-seen order.
-    let mut index: HashMap<AccountId, usize> = HashMap::new();
-    let mut groups: Vec<(AccountId, Vec<ClosedTrade>)> = Vec::new();
-    if let Some(file) = input.accounts {
-        for login in &file.order {
-            index.insert(login.clone(), groups.len());
-            groups.push((login.clone(), Vec::new()));
-        }
+    // Group per account (first-seen order, listed accounts first) with a hash map, then a
+    // counting sort of trade indices: one u32 per trade, no per-account allocation.
+    let mut index: FastMap<&str, u32> = FastMap::default();
+    let mut logins: Vec<&AccountId> = Vec::new();
+    let mut group_of: Vec<u32> = Vec::with_capacity(trades.len());
+    let listed = input
+        .accounts
+        .map(|f| f.order.as_slice())
+        .unwrap_or_default();
+    for login in listed {
+        index.entry(login.as_str()).or_insert_with(|| {
+            logins.push(login);
+            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
+        });
     }
     for trade in trades {
-        let slot = match index.get(&trade.account) {
-            Some(&i) => i,
-            None => {
-                index.insert(trade.account.clone(), groups.len());
-                groups.push((trade.account.clone(), Vec::new()));
-                groups.len() - 1
-            }
-        };
-        groups[slot].1.push(trade);
+        let g = *index.entry(trade.account.as_str()).or_insert_with(|| {
+            logins.push(&trade.account);
+            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
+        });
+        group_of.push(g);
     }
     drop(index);
+    let mut starts = vec![0_usize; logins.len() + 1];
+    for &g in &group_of {
+        starts[g as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut members = vec![0_u32; trades.len()];
+    let mut next = starts.clone();
+    for (i, &g) in group_of.iter().enumerate() {
+        members[next[g as usize]] = u32::try_from(i).unwrap_or(u32::MAX);
+        next[g as usize] += 1;
+    }
+    drop(group_of);
 
     let mut unlisted = 0_u64;
-    let mut plan = Vec::with_capacity(groups.len());
-    for (account, _) in &groups {
-        let info = input.accounts.and_then(|f| f.accounts.get(account));
+    let mut plan = Vec::with_capacity(logins.len());
+    for (g, account) in logins.iter().enumerate() {
+        let info = input.accounts.and_then(|f| f.accounts.get(*account));
         if input.accounts.is_some() && info.is_none() {
             unlisted += 1;
         }
@@ -146,22 +163,26 @@ pub fn build_report(
         if let Some(b) = info.and_then(|i| i.initial_balance) {
             config.initial_balance = b;
         }
-        let user = info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone());
-        plan.push((user, info.and_then(|i| i.challenge.clone()), config));
+        plan.push(Plan {
+            account: (*account).clone(),
+            user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
+            challenge: info.and_then(|i| i.challenge.clone()),
+            config,
+            members: &members[starts[g]..starts[g + 1]],
+        });
     }
 
-    let metrics = compute_parallel(&groups, &plan)?;
-    let mut accounts: Vec<AccountReport> = groups
+    let metrics = compute_parallel(trades, &plan)?;
+    let mut accounts: Vec<AccountReport> = plan
         .into_iter()
-        .zip(plan)
         .zip(metrics)
-        .map(|(((account, _), (user, challenge, config)), metrics)| {
+        .map(|(p, metrics)| {
             let score = score_account(&metrics, &input.score);
             AccountReport {
-                account,
-                user,
-                challenge,
-                initial_balance: config.initial_balance,
+                account: p.account,
+                user: p.user,
+                challenge: p.challenge,
+                initial_balance: p.config.initial_balance,
                 metrics,
                 score,
             }
@@ -215,50 +236,52 @@ pub fn build_report(
     })
 }
 
-type Plan = (UserId, Option<ChallengeId>, MetricsConfig);
+/// One account's work: who it is, its settings and its trades (indices into the slice).
+struct Plan<'a> {
+    account: AccountId,
+    user: UserId,
+    challenge: Option<ChallengeId>,
+    config: MetricsConfig,
+    members: &'a [u32],
+}
 
-/// Batch metrics of every group, the groups split in contiguous chunks over the cores.
+/// Batch metrics of every account, the accounts split in contiguous chunks over the cores.
 fn compute_parallel(
-    groups: &[(AccountId, Vec<ClosedTrade>)],
-    plan: &[Plan],
+    trades: &[ClosedTrade],
+    plan: &[Plan<'_>],
 ) -> Result<Vec<TradeMetrics>, ReportError> {
-    let one = |(account, trades): &(AccountId, Vec<ClosedTrade>), config: &MetricsConfig| {
-        TradeMetrics::compute(trades, config).map_err(|source| ReportError::Metrics {
-            account: account.clone(),
-            source,
-        })
+    let one = |p: &Plan<'_>| {
+        TradeMetrics::compute_iter(p.members.iter().map(|&i| &trades[i as usize]), &p.config)
+            .map_err(|source| ReportError::Metrics {
+                account: p.account.clone(),
+                source,
+            })
     };
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if workers < 2 || groups.len() < 256 {
-        return groups.iter().zip(plan).map(|(g, p)| one(g, &p.2)).collect();
+    if workers < 2 || plan.len() < 256 {
+        return plan.iter().map(one).collect();
     }
     // Balance chunks by trade count, not by account count.
-    let total: usize = groups.iter().map(|g| g.1.len()).sum();
-    let target = total.div_ceil(workers).max(1);
+    let target = trades.len().div_ceil(workers).max(1);
     let mut bounds = vec![0];
     let mut acc = 0;
-    for (i, g) in groups.iter().enumerate() {
-        acc += g.1.len();
+    for (i, p) in plan.iter().enumerate() {
+        acc += p.members.len();
         if acc >= target * bounds.len() && bounds.len() < workers {
             bounds.push(i + 1);
         }
     }
-    bounds.push(groups.len());
+    bounds.push(plan.len());
     bounds.dedup();
     std::thread::scope(|s| {
         let handles: Vec<_> = bounds
             .windows(2)
             .map(|w| {
-                let (g, p) = (&groups[w[0]..w[1]], &plan[w[0]..w[1]]);
-                s.spawn(move || {
-                    g.iter()
-                        .zip(p)
-                        .map(|(g, p)| one(g, &p.2))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                let part = &plan[w[0]..w[1]];
+                s.spawn(move || part.iter().map(one).collect::<Result<Vec<_>, _>>())
             })
             .collect();
-        let mut out = Vec::with_capacity(groups.len());
+        let mut out = Vec::with_capacity(plan.len());
         for h in handles {
             match h.join() {
                 Ok(part) => out.extend(part?),

@@ -165,7 +165,7 @@ fn report(args: &ReportArgs) -> Result<()> {
         skipped_rows: file.skipped_rows,
         duplicate_rows: file.duplicate_rows,
     };
-    let report = build_report(file.trades, &input)?;
+    let report = build_report(&file.trades, &input)?;
     let computed = now();
     if report.unlisted_accounts > 0 {
         eprintln!(
