@@ -218,8 +218,11 @@ fn read_trades_with_capacity<R: Read>(
         trades: Vec::with_capacity(capacity),
         ..TradeFile::default()
     };
-    let mut seen: FastSet<TradeId> =
+    // Ticket ids are nearly always plain decimal numbers that fit a u64: those are
+    // de-duplicated as integers (cheaper to hash and compare), any other id as text.
+    let mut seen_numeric: FastSet<u64> =
         FastSet::with_capacity_and_hasher(capacity, Default::default());
+    let mut seen_text: FastSet<TradeId> = FastSet::default();
     let mut logins: FastMap<Box<str>, AccountId> = FastMap::default();
     let mut symbols: FastMap<Box<str>, Symbol> = FastMap::default();
     let mut record = csv::ByteRecord::new();
@@ -241,9 +244,14 @@ fn read_trades_with_capacity<R: Read>(
             file,
             line,
         };
-        let parsed = (|| -> Result<Option<ClosedTrade>, RowError> {
+        let parsed = (|| -> Result<Option<(ClosedTrade, Option<u64>)>, RowError> {
             let id = row.text(c_id)?;
-            if seen.contains(id) {
+            let numeric = numeric_id(id);
+            let repeated = match numeric {
+                Some(n) => seen_numeric.contains(&n),
+                None => seen_text.contains(id),
+            };
+            if repeated {
                 return Ok(None);
             }
             let login = row.text(c_login)?;
@@ -270,11 +278,14 @@ fn read_trades_with_capacity<R: Read>(
                 commission: row.number(c_comm)?,
                 swap: row.number(c_swap)?,
             };
-            Ok(Some(trade))
+            Ok(Some((trade, numeric)))
         })();
         match parsed {
-            Ok(Some(trade)) => {
-                seen.insert(trade.id.clone());
+            Ok(Some((trade, numeric))) => {
+                match numeric {
+                    Some(n) => seen_numeric.insert(n),
+                    None => seen_text.insert(trade.id.clone()),
+                };
                 out.trades.push(trade);
             }
             Ok(None) => out.duplicate_rows += 1,
@@ -369,6 +380,20 @@ pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, Csv
         }
     }
     Ok(out)
+}
+
+/// The id as an integer when it is written canonically (digits, no leading zero) and fits
+/// a u64, so that two ids are equal as integers exactly when they are equal as text.
+fn numeric_id(id: &str) -> Option<u64> {
+    let b = id.as_bytes();
+    if b.is_empty()
+        || b.len() > 19
+        || (b[0] == b'0' && b.len() > 1)
+        || !b.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    id.parse().ok()
 }
 
 fn trim_header(h: &[u8]) -> &[u8] {
@@ -595,6 +620,34 @@ mod tests {
         assert!(f.errors[0]
             .to_string()
             .starts_with("t.csv:3: column `open_price`:"));
+    }
+
+    #[test]
+    fn numeric_and_text_ids_deduplicate_as_text() {
+        assert_eq!(
+            numeric_id("1742642088741327865"),
+            Some(1_742_642_088_741_327_865)
+        );
+        assert_eq!(numeric_id("007"), None);
+        assert_eq!(numeric_id("0"), Some(0));
+        assert_eq!(numeric_id("18446744073709551616"), None);
+        assert_eq!(numeric_id("12a"), None);
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        let f = read(
+            &[
+                row("7"),
+                row("007"),
+                row("7"),
+                row("007"),
+                row("A-1"),
+                row("A-1"),
+            ]
+            .concat(),
+        );
+        assert_eq!(f.trades.len(), 3);
+        assert_eq!(f.duplicate_rows, 3);
     }
 
     #[test]
