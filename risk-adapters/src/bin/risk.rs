@@ -51,10 +51,10 @@ struct ReportArgs {
     /// The closed-trades export (CSV).
     #[arg(long, value_name = "FILE")]
     trades: PathBuf,
-    /// Accounts file: login,user_id,challenge_id[,initial_balance].
+    /// Accounts file (header `login,user_id,challenge_id`, optional `initial_balance`).
     #[arg(long, value_name = "FILE")]
     accounts: Option<PathBuf>,
-    /// TOML config file; its [metrics] and [score] tables are used.
+    /// TOML config file; its `metrics` and `score` tables are used.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output format.
