@@ -52,6 +52,12 @@ fn incremental(trades: &[ClosedTrade], config: &MetricsConfig) -> TradeMetrics {
 /// Both forms, checked equal.
 fn both(trades: &[ClosedTrade], config: &MetricsConfig) -> TradeMetrics {
     let b = batch(trades, config);
+    let facts: Vec<_> = trades.iter().map(|t| TradeFacts::of(t).unwrap()).collect();
+    assert_eq!(
+        b,
+        TradeMetrics::compute_facts(&facts, config).unwrap(),
+        "facts differ"
+    );
     let mut reversed = trades.to_vec();
     reversed.reverse();
     assert_eq!(
