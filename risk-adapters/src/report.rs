@@ -2,7 +2,7 @@
 //! a terminal table, JSON or CSV.
 //!
 //! # Building
-//! Trades are grouped per account with a hash map (and a counting sort of their indices), each account's metrics are computed by
+//! Trades are grouped per account with a hash map (and a counting sort of their compact facts), each account's metrics are computed by
 //! the batch calculator (accounts are spread over the machine's cores), then scored.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
 //! the configured one. Without an accounts file every login is its own user
@@ -19,8 +19,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
 use risk_core::ids::{AccountId, ChallengeId, UserId};
-use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeMetrics};
+use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
 use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -115,7 +116,7 @@ pub fn build_report(
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
     // Group per account (first-seen order, listed accounts first) with a hash map, then a
-    // counting sort of trade indices: one u32 per trade, no per-account allocation.
+    // counting sort (below): no per-account allocation.
     let mut index: FastMap<&str, u32> = FastMap::default();
     let mut logins: Vec<&AccountId> = Vec::new();
     let mut group_of: Vec<u32> = Vec::with_capacity(trades.len());
@@ -144,10 +145,26 @@ pub fn build_report(
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
-    let mut members = vec![0_u32; trades.len()];
+    // One sequential pass turns each trade into its 44-byte facts, placed straight into its
+    // account's contiguous range (a counting sort), so the metric passes read memory in
+    // order instead of chasing trades across the whole input.
+    let mut grouped = vec![
+        TradeFacts {
+            opened_at: DateTime::<Utc>::MIN_UTC,
+            closed_at: DateTime::<Utc>::MIN_UTC,
+            net_pnl: Decimal::ZERO,
+            stop_loss_set: false,
+            take_profit_set: false,
+        };
+        trades.len()
+    ];
     let mut next = starts.clone();
-    for (i, &g) in group_of.iter().enumerate() {
-        members[next[g as usize]] = u32::try_from(i).unwrap_or(u32::MAX);
+    for (trade, &g) in trades.iter().zip(&group_of) {
+        let facts = TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+            account: trade.account.clone(),
+            source: e.into(),
+        })?;
+        grouped[next[g as usize]] = facts;
         next[g as usize] += 1;
     }
     drop(group_of);
@@ -168,11 +185,11 @@ pub fn build_report(
             user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
             challenge: info.and_then(|i| i.challenge.clone()),
             config,
-            members: &members[starts[g]..starts[g + 1]],
+            facts: &grouped[starts[g]..starts[g + 1]],
         });
     }
 
-    let metrics = compute_parallel(trades, &plan)?;
+    let metrics = compute_parallel(&plan)?;
     let mut accounts: Vec<AccountReport> = plan
         .into_iter()
         .zip(metrics)
@@ -236,37 +253,34 @@ pub fn build_report(
     })
 }
 
-/// One account's work: who it is, its settings and its trades (indices into the slice).
+/// One account's work: who it is, its settings and its trades' facts.
 struct Plan<'a> {
     account: AccountId,
     user: UserId,
     challenge: Option<ChallengeId>,
     config: MetricsConfig,
-    members: &'a [u32],
+    facts: &'a [TradeFacts],
 }
 
 /// Batch metrics of every account, the accounts split in contiguous chunks over the cores.
-fn compute_parallel(
-    trades: &[ClosedTrade],
-    plan: &[Plan<'_>],
-) -> Result<Vec<TradeMetrics>, ReportError> {
+fn compute_parallel(plan: &[Plan<'_>]) -> Result<Vec<TradeMetrics>, ReportError> {
     let one = |p: &Plan<'_>| {
-        TradeMetrics::compute_iter(p.members.iter().map(|&i| &trades[i as usize]), &p.config)
-            .map_err(|source| ReportError::Metrics {
-                account: p.account.clone(),
-                source,
-            })
+        TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| ReportError::Metrics {
+            account: p.account.clone(),
+            source,
+        })
     };
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if workers < 2 || plan.len() < 256 {
         return plan.iter().map(one).collect();
     }
     // Balance chunks by trade count, not by account count.
-    let target = trades.len().div_ceil(workers).max(1);
+    let total: usize = plan.iter().map(|p| p.facts.len()).sum();
+    let target = total.div_ceil(workers).max(1);
     let mut bounds = vec![0];
     let mut acc = 0;
     for (i, p) in plan.iter().enumerate() {
-        acc += p.members.len();
+        acc += p.facts.len();
         if acc >= target * bounds.len() && bounds.len() < workers {
             bounds.push(i + 1);
         }

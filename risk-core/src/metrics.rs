@@ -185,9 +185,10 @@ impl MetricsConfig {
         TimeDelta::seconds(i64::from(self.hft_threshold_seconds))
     }
 
-    fn trading_day(&self, at: DateTime<Utc>) -> NaiveDate {
-        let shifted = at.checked_add_signed(TimeDelta::minutes(i64::from(self.day_offset_minutes)));
-        shifted.unwrap_or(at).date_naive()
+    /// The trading day of `at` as a day number since 1970-01-01 (integer arithmetic: this
+    /// runs once per trade).
+    fn trading_day(&self, at: DateTime<Utc>) -> i64 {
+        (at.timestamp() + i64::from(self.day_offset_minutes) * 60).div_euclid(86_400)
     }
 }
 
@@ -397,6 +398,8 @@ impl Tally {
     ) -> Result<Entry, ArithmeticError> {
         let net = trade.net_pnl;
         let holding = trade.closed_at.signed_duration_since(trade.opened_at);
+        // Work on a copy so that an overflow leaves the tally unchanged (a plain copy of
+        // a few words; no allocation).
         let mut next = self.clone();
         next.trades += 1;
         if net > Decimal::ZERO {
@@ -536,7 +539,9 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
     // The (drop, peak) of the largest relative drawdown so far.
     let mut worst = (Decimal::ZERO, peak);
     // (day, opening balance, lowest balance so far that day)
-    let mut day: Option<(NaiveDate, Decimal, Decimal)> = None;
+    let mut day: Option<(i64, Decimal, Decimal)> = None;
+    // The lowest balance since the last peak: drawdowns can only grow at a new low.
+    let mut trough = peak;
     for entry in entries {
         let trade_day = config.trading_day(entry.closed);
         if !matches!(day, Some((d, _, _)) if d == trade_day) {
@@ -553,7 +558,9 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
         }
         if balance > peak {
             peak = balance;
-        } else {
+            trough = balance;
+        } else if balance < trough {
+            trough = balance;
             let drop = sub(peak, balance, "drawdown")?;
             if drop > out.max_drawdown {
                 out.max_drawdown = drop;
@@ -593,14 +600,15 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
 
 fn close_day(
     out: &mut Curve,
-    day: NaiveDate,
+    day: i64,
     open: Decimal,
     low: Decimal,
 ) -> Result<(), ArithmeticError> {
     let loss = sub(open, low, "daily loss")?;
     if loss > out.max_daily_loss {
         out.max_daily_loss = loss;
-        out.max_daily_loss_day = Some(day);
+        out.max_daily_loss_day =
+            DateTime::from_timestamp(day.saturating_mul(86_400), 0).map(|d| d.date_naive());
     }
     if loss > Decimal::ZERO && open > Decimal::ZERO {
         let r = div(loss, open, "daily loss ratio")?;
