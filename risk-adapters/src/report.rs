@@ -189,20 +189,17 @@ pub fn build_report(
         });
     }
 
-    let metrics = compute_parallel(&plan)?;
+    let computed = compute_parallel(&plan, &input.score)?;
     let mut accounts: Vec<AccountReport> = plan
         .into_iter()
-        .zip(metrics)
-        .map(|(p, metrics)| {
-            let score = score_account(&metrics, &input.score);
-            AccountReport {
-                account: p.account,
-                user: p.user,
-                challenge: p.challenge,
-                initial_balance: p.config.initial_balance,
-                metrics,
-                score,
-            }
+        .zip(computed)
+        .map(|(p, (metrics, score))| AccountReport {
+            account: p.account,
+            user: p.user,
+            challenge: p.challenge,
+            initial_balance: p.config.initial_balance,
+            metrics,
+            score,
         })
         .collect();
     accounts.sort_by(|a, b| {
@@ -262,13 +259,21 @@ struct Plan<'a> {
     facts: &'a [TradeFacts],
 }
 
-/// Batch metrics of every account, the accounts split in contiguous chunks over the cores.
-fn compute_parallel(plan: &[Plan<'_>]) -> Result<Vec<TradeMetrics>, ReportError> {
+/// Batch metrics and score of every account, the accounts split in contiguous chunks over
+/// the cores.
+fn compute_parallel(
+    plan: &[Plan<'_>],
+    score: &ScoreConfig,
+) -> Result<Vec<(TradeMetrics, AccountScore)>, ReportError> {
     let one = |p: &Plan<'_>| {
-        TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| ReportError::Metrics {
-            account: p.account.clone(),
-            source,
-        })
+        let metrics = TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| {
+            ReportError::Metrics {
+                account: p.account.clone(),
+                source,
+            }
+        })?;
+        let scored = score_account(&metrics, score);
+        Ok((metrics, scored))
     };
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if workers < 2 || plan.len() < 256 {
