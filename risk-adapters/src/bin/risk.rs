@@ -100,6 +100,19 @@ fn now() -> Instant {
     Instant::now()
 }
 
+/// CPU time used by the whole process so far, in milliseconds, where the platform tells
+/// (Linux `/proc/self/stat`, user + system, at the usual 100 ticks per second). Reported
+/// beside wall times because on a shared machine the wall clock also counts waiting.
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
+
 fn print_row_errors(errors: &[RowError], total: u64) {
     const SHOWN: usize = 20;
     for e in errors.iter().take(SHOWN) {
@@ -143,6 +156,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     config.validate("command line")?;
 
     let started = now();
+    let cpu_started = cpu_ms();
     let accounts = args
         .accounts
         .as_deref()
@@ -156,6 +170,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     bar.finish_and_clear();
     print_row_errors(&file.errors, file.skipped_rows);
     let read_done = now();
+    let cpu_read = cpu_ms();
 
     let rows = file.trades.len();
     let input = ReportInput {
@@ -167,6 +182,11 @@ fn report(args: &ReportArgs) -> Result<()> {
     };
     let report = build_report(&file.trades, &input)?;
     let computed = now();
+    let cpu_computed = cpu_ms();
+    let cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!(" ({:.0} ms CPU)", b - a),
+        _ => String::new(),
+    };
     if report.unlisted_accounts > 0 {
         eprintln!(
             "risk: {} traded logins are not in the accounts file; each is its own user",
@@ -174,12 +194,14 @@ fn report(args: &ReportArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "risk: read {rows} trades ({} skipped, {} duplicate rows) in {:.0} ms; metrics and scores for {} accounts in {:.0} ms",
+        "risk: read {rows} trades ({} skipped, {} duplicate rows) in {:.0} ms{}; metrics and scores for {} accounts in {:.0} ms{}",
         report.skipped_rows,
         report.duplicate_rows,
         read_done.duration_since(started).as_secs_f64() * 1e3,
+        cpu(cpu_started, cpu_read),
         report.accounts.len(),
         computed.duration_since(read_done).as_secs_f64() * 1e3,
+        cpu(cpu_read, cpu_computed),
     );
 
     let stdout = io::stdout().lock();
