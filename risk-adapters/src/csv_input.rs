@@ -111,6 +111,15 @@ pub struct TradeFile {
     pub duplicate_rows: u64,
 }
 
+impl TradeFile {
+    fn skip(&mut self, error: RowError) {
+        self.skipped_rows += 1;
+        if self.errors.len() < MAX_KEPT_ROW_ERRORS {
+            self.errors.push(error);
+        }
+    }
+}
+
 /// What the accounts file says about one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountInfo {
@@ -244,16 +253,25 @@ fn read_trades_with_capacity<R: Read>(
             file,
             line,
         };
-        let parsed = (|| -> Result<Option<(ClosedTrade, Option<u64>)>, RowError> {
-            let id = row.text(c_id)?;
-            let numeric = numeric_id(id);
-            let repeated = match numeric {
-                Some(n) => seen_numeric.contains(&n),
-                None => seen_text.contains(id),
-            };
-            if repeated {
-                return Ok(None);
+        let id = match row.text(c_id) {
+            Ok(id) => id,
+            Err(e) => {
+                out.skip(e);
+                continue;
             }
+        };
+        // Claim the id now (one hash operation for the common numeric case); a row that
+        // turns out bad gives it back, so a corrected re-send of the row is still kept.
+        let numeric = numeric_id(id);
+        let fresh = match numeric {
+            Some(n) => seen_numeric.insert(n),
+            None => !seen_text.contains(id) && seen_text.insert(TradeId::new(id)),
+        };
+        if !fresh {
+            out.duplicate_rows += 1;
+            continue;
+        }
+        let parsed = (|| -> Result<ClosedTrade, RowError> {
             let login = row.text(c_login)?;
             let symbol = row.text(c_symbol)?;
             let side = row.side(c_action)?;
@@ -262,7 +280,7 @@ fn read_trades_with_capacity<R: Read>(
             if closed_at < opened_at {
                 return Err(row.error(c_closed, "closed before it was opened".to_owned()));
             }
-            let trade = ClosedTrade {
+            Ok(ClosedTrade {
                 id: TradeId::new(id),
                 account: intern(&mut logins, login, AccountId::new),
                 symbol: intern(&mut symbols, symbol, Symbol::new),
@@ -277,23 +295,16 @@ fn read_trades_with_capacity<R: Read>(
                 profit: row.number(c_profit)?,
                 commission: row.number(c_comm)?,
                 swap: row.number(c_swap)?,
-            };
-            Ok(Some((trade, numeric)))
+            })
         })();
         match parsed {
-            Ok(Some((trade, numeric))) => {
-                match numeric {
-                    Some(n) => seen_numeric.insert(n),
-                    None => seen_text.insert(trade.id.clone()),
-                };
-                out.trades.push(trade);
-            }
-            Ok(None) => out.duplicate_rows += 1,
+            Ok(trade) => out.trades.push(trade),
             Err(e) => {
-                out.skipped_rows += 1;
-                if out.errors.len() < MAX_KEPT_ROW_ERRORS {
-                    out.errors.push(e);
-                }
+                match numeric {
+                    Some(n) => seen_numeric.remove(&n),
+                    None => seen_text.remove(id),
+                };
+                out.skip(e);
             }
         }
     }
@@ -648,6 +659,13 @@ mod tests {
         );
         assert_eq!(f.trades.len(), 3);
         assert_eq!(f.duplicate_rows, 3);
+        // A bad row does not claim its id: the corrected re-send is kept.
+        let bad = |id: &str| row(id).replace("1.1,1.2", "x,1.2");
+        let f = read(&[bad("8"), row("8"), bad("B"), row("B"), row("8")].concat());
+        assert_eq!(
+            (f.trades.len(), f.skipped_rows, f.duplicate_rows),
+            (2, 2, 1)
+        );
     }
 
     #[test]
