@@ -469,3 +469,69 @@ proptest! {
         prop_assert!(b.max_concurrent_trades <= b.trades);
     }
 }
+
+/// A deliberately naive reference for the order-dependent metrics, to check the fast
+/// passes against: O(n^2) concurrency, a division at every point of the curve.
+fn reference(
+    trades: &[ClosedTrade],
+    config: &MetricsConfig,
+) -> (Decimal, Decimal, u64, Decimal, u64) {
+    let mut curve: Vec<_> = trades
+        .iter()
+        .map(|t| (t.closed_at, t.net_pnl().unwrap(), t.opened_at))
+        .collect();
+    curve.sort();
+    let (mut balance, mut peak) = (config.initial_balance, config.initial_balance);
+    let (mut rel, mut dd, mut streak, mut longest) = (Decimal::ZERO, Decimal::ZERO, 0, 0);
+    let mut days: Vec<(i64, Decimal, Decimal)> = Vec::new(); // (day, opening, low)
+    for (closed, net, _) in &curve {
+        let day =
+            (closed.timestamp() + i64::from(config.day_offset_minutes) * 60).div_euclid(86_400);
+        if days.last().map(|d| d.0) != Some(day) {
+            days.push((day, balance, balance));
+        }
+        balance += net;
+        if let Some(d) = days.last_mut() {
+            d.2 = d.2.min(balance);
+        }
+        peak = peak.max(balance);
+        dd = dd.max(peak - balance);
+        rel = rel.max(((peak - balance) / peak).min(Decimal::ONE));
+        streak = if *net < Decimal::ZERO { streak + 1 } else { 0 };
+        longest = longest.max(streak);
+    }
+    let daily = days.iter().map(|d| d.1 - d.2).max().unwrap_or_default();
+    let concurrent = trades
+        .iter()
+        .map(|t| {
+            trades
+                .iter()
+                .filter(|u| u.opened_at <= t.opened_at && t.opened_at < u.closed_at)
+                .count() as u64
+        })
+        .max()
+        .unwrap_or(0);
+    (rel, dd, concurrent, daily, longest)
+}
+
+proptest! {
+    #[test]
+    fn fast_passes_match_a_naive_reference(
+        trades in prop::collection::vec(arb_trade(), 0..50),
+        initial in 1_i64..5_000,
+        offset in -1439_i32..1440,
+    ) {
+        let config = MetricsConfig {
+            initial_balance: Decimal::from(initial),
+            day_offset_minutes: offset,
+            ..MetricsConfig::default()
+        };
+        let m = TradeMetrics::compute(&trades, &config).unwrap();
+        let (rel, dd, concurrent, daily, longest) = reference(&trades, &config);
+        prop_assert_eq!(m.max_relative_drawdown, rel);
+        prop_assert_eq!(m.max_drawdown, dd);
+        prop_assert_eq!(m.max_concurrent_trades, concurrent);
+        prop_assert_eq!(m.max_daily_loss, daily);
+        prop_assert_eq!(m.max_consecutive_losses, longest);
+    }
+}
