@@ -111,15 +111,6 @@ pub struct TradeFile {
     pub duplicate_rows: u64,
 }
 
-impl TradeFile {
-    fn skip(&mut self, error: RowError) {
-        self.skipped_rows += 1;
-        if self.errors.len() < MAX_KEPT_ROW_ERRORS {
-            self.errors.push(error);
-        }
-    }
-}
-
 /// What the accounts file says about one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountInfo {
@@ -170,24 +161,32 @@ fn open(path: &Path) -> Result<std::fs::File, CsvInputError> {
     })
 }
 
-/// Reads a trades export from a file; see [`read_trades`].
+/// Files smaller than this are read on one core.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Reads a trades export from a file; see [`read_trades`]. `progress` is called with the
+/// number of bytes parsed so far, possibly from several threads.
+///
+/// A large file without quoted fields (exports from dataframes have none) is split at line
+/// boundaries and parsed on every core; the result is the same as a sequential read:
+/// trades in file order, the first occurrence of an id kept, the same counts.
 ///
 /// # Errors
 /// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
 pub fn read_trades_path(
     path: &Path,
-    progress: impl FnMut(u64),
+    progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
-    let file = open(path)?;
-    // Export rows are 120 to 200 bytes: reserve for the rows the file can hold, so the
-    // trade vector is not copied while it grows (untouched capacity costs no memory).
-    let hint = file.metadata().map_or(0, |m| m.len() / 100);
-    read_trades_with_capacity(
-        file,
-        &path.display().to_string(),
-        usize::try_from(hint).unwrap_or(0),
-        progress,
-    )
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CsvInputError::Open {
+        file: name.clone(),
+        source,
+    })?;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if bytes.len() < PARALLEL_MIN_BYTES {
+        return read_trades(bytes.as_slice(), &name, progress);
+    }
+    read_trades_parallel(&bytes, &name, workers, progress)
 }
 
 /// Reads a trades export. `file` names the source in row errors; `progress` is called
@@ -199,15 +198,6 @@ pub fn read_trades_path(
 pub fn read_trades<R: Read>(
     source: R,
     file: &str,
-    progress: impl FnMut(u64),
-) -> Result<TradeFile, CsvInputError> {
-    read_trades_with_capacity(source, file, 0, progress)
-}
-
-fn read_trades_with_capacity<R: Read>(
-    source: R,
-    file: &str,
-    capacity: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<TradeFile, CsvInputError> {
     let csv_err = |source| CsvInputError::Csv {
@@ -220,57 +210,262 @@ fn read_trades_with_capacity<R: Read>(
         .from_reader(source);
     let header = reader.byte_headers().map_err(csv_err)?.clone();
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
-    let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
-        cols;
+    let mut ingest = Ingest::new(&header, cols, file, 0, 0);
+    ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
+    Ok(ingest.out)
+}
 
-    let mut out = TradeFile {
-        trades: Vec::with_capacity(capacity),
-        ..TradeFile::default()
+/// [`read_trades`] over an in-memory export split across `workers` threads (sequential
+/// when there is one worker, or when the text has a quote, since a quoted field may hold a
+/// line break and line boundaries are then not row boundaries).
+///
+/// # Errors
+/// As [`read_trades`].
+pub fn read_trades_parallel(
+    bytes: &[u8],
+    file: &str,
+    workers: usize,
+    progress: impl Fn(u64) + Sync,
+) -> Result<TradeFile, CsvInputError> {
+    let header_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| i + 1);
+    if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
+        return read_trades(bytes, file, progress);
+    }
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
     };
-    // Ticket ids are nearly always plain decimal numbers that fit a u64: those are
-    // de-duplicated as integers (cheaper to hash and compare), any other id as text.
-    let mut seen_numeric: FastSet<u64> =
-        FastSet::with_capacity_and_hasher(capacity, Default::default());
-    let mut seen_text: FastSet<TradeId> = FastSet::default();
-    let mut logins: FastMap<Box<str>, AccountId> = FastMap::default();
-    let mut symbols: FastMap<Box<str>, Symbol> = FastMap::default();
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0_u64;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_err(e)),
+    let mut header_reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&bytes[..header_end]);
+    let header = header_reader.byte_headers().map_err(csv_err)?.clone();
+    let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
+
+    // Chunk boundaries just after a line break, and the line number each chunk starts on.
+    let body = &bytes[header_end..];
+    let mut bounds = vec![0_usize];
+    for k in 1..workers {
+        let target = (body.len() * k / workers).max(bounds[bounds.len() - 1]);
+        let cut = body[target..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(body.len(), |i| target + i + 1);
+        bounds.push(cut);
+    }
+    bounds.push(body.len());
+    bounds.dedup();
+    let mut first_lines = vec![1_u64 + count_lines(&bytes[..header_end])];
+    for w in bounds.windows(2).take(bounds.len().saturating_sub(2)) {
+        let last = first_lines[first_lines.len() - 1];
+        first_lines.push(last + count_lines(&body[w[0]..w[1]]));
+    }
+
+    let done = std::sync::atomic::AtomicU64::new(header_end as u64);
+    let parts: Vec<Result<Ingest<'_>, csv::Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .zip(&first_lines)
+            .map(|(w, &first_line)| {
+                let chunk = &body[w[0]..w[1]];
+                let (header, done, progress) = (&header, &done, &progress);
+                s.spawn(move || {
+                    let mut reader = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .has_headers(false)
+                        .buffer_capacity(1 << 16)
+                        .from_reader(chunk);
+                    let mut ingest =
+                        Ingest::new(header, cols, file, first_line - 1, chunk.len() / 100);
+                    let mut reported = 0;
+                    ingest.run(&mut reader, |bytes| {
+                        let delta = bytes - reported;
+                        reported = bytes;
+                        let before = done.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+                        progress(before + delta);
+                    })?;
+                    Ok(ingest)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    progress(bytes.len() as u64);
+
+    // Merge in file order, as a sequential read would have decided: an id claimed by an
+    // earlier chunk makes a later chunk's row a duplicate, good or bad.
+    let mut merged: Option<Ingest<'_>> = None;
+    for part in parts {
+        let part = part.map_err(csv_err)?;
+        let Some(first) = merged.as_mut() else {
+            merged = Some(part);
+            continue;
+        };
+        for bad in part.bad_rows {
+            let repeated = bad.id.as_ref().is_some_and(|id| first.claimed(id));
+            if repeated {
+                first.out.duplicate_rows += 1;
+            } else {
+                first.out.skipped_rows += 1;
+                if let Some(e) = bad.error {
+                    if first.out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                        first.out.errors.push(e);
+                    }
+                }
+            }
         }
-        rows += 1;
-        if rows % 65_536 == 0 {
-            progress(reader.position().byte());
+        first.out.duplicate_rows += part.out.duplicate_rows;
+        first.out.trades.reserve(part.out.trades.len());
+        for trade in part.out.trades {
+            let key = IdKey::of(trade.id.as_str());
+            if first.claim(key, &trade.id) {
+                first.out.trades.push(trade);
+            } else {
+                first.out.duplicate_rows += 1;
+            }
         }
-        let line = record.position().map_or(0, csv::Position::line);
-        let row = Row {
-            record: &record,
-            header: &header,
+    }
+    Ok(merged.map(|m| m.out).unwrap_or_default())
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// A trade id as de-duplicated: canonical decimal ids that fit a u64 as integers (cheaper
+/// to hash and compare), any other id as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdKey {
+    Numeric(u64),
+    Text,
+}
+
+impl IdKey {
+    fn of(id: &str) -> Self {
+        numeric_id(id).map_or(Self::Text, Self::Numeric)
+    }
+}
+
+/// A skipped row, with its id when it had one (a parallel merge may find it repeated).
+struct BadRow {
+    id: Option<TradeId>,
+    error: Option<RowError>,
+}
+
+/// The state of one sequential pass over rows.
+struct Ingest<'a> {
+    header: &'a csv::ByteRecord,
+    cols: [usize; 14],
+    file: &'a str,
+    /// Added to the reader's line numbers (for a chunk that starts mid-file).
+    line_offset: u64,
+    out: TradeFile,
+    seen_numeric: FastSet<u64>,
+    seen_text: FastSet<TradeId>,
+    logins: FastMap<Box<str>, AccountId>,
+    symbols: FastMap<Box<str>, Symbol>,
+    bad_rows: Vec<BadRow>,
+}
+
+impl<'a> Ingest<'a> {
+    fn new(
+        header: &'a csv::ByteRecord,
+        cols: [usize; 14],
+        file: &'a str,
+        line_offset: u64,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            header,
+            cols,
             file,
+            line_offset,
+            out: TradeFile {
+                trades: Vec::with_capacity(capacity),
+                ..TradeFile::default()
+            },
+            seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
+            seen_text: FastSet::default(),
+            logins: FastMap::default(),
+            symbols: FastMap::default(),
+            bad_rows: Vec::new(),
+        }
+    }
+
+    fn claimed(&self, id: &TradeId) -> bool {
+        match IdKey::of(id.as_str()) {
+            IdKey::Numeric(n) => self.seen_numeric.contains(&n),
+            IdKey::Text => self.seen_text.contains(id.as_str()),
+        }
+    }
+
+    /// Claims an id; false when it was already claimed.
+    fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
+        match key {
+            IdKey::Numeric(n) => self.seen_numeric.insert(n),
+            IdKey::Text => {
+                !self.seen_text.contains(id.as_str()) && self.seen_text.insert(id.clone())
+            }
+        }
+    }
+
+    fn skip(&mut self, id: Option<TradeId>, error: RowError) {
+        self.out.skipped_rows += 1;
+        let kept = (self.out.errors.len() < MAX_KEPT_ROW_ERRORS).then_some(error);
+        if let Some(e) = &kept {
+            self.out.errors.push(e.clone());
+        }
+        self.bad_rows.push(BadRow { id, error: kept });
+    }
+
+    fn run<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<R>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), csv::Error> {
+        let mut record = csv::ByteRecord::new();
+        let mut rows = 0_u64;
+        while reader.read_byte_record(&mut record)? {
+            rows += 1;
+            if rows % 65_536 == 0 {
+                progress(reader.position().byte());
+            }
+            self.row(&record);
+        }
+        progress(reader.position().byte());
+        Ok(())
+    }
+
+    fn row(&mut self, record: &csv::ByteRecord) {
+        let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
+            self.cols;
+        let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
+        let row = Row {
+            record,
+            header: self.header,
+            file: self.file,
             line,
         };
         let id = match row.text(c_id) {
-            Ok(id) => id,
-            Err(e) => {
-                out.skip(e);
-                continue;
-            }
+            Ok(id) => TradeId::new(id),
+            Err(e) => return self.skip(None, e),
         };
         // Claim the id now (one hash operation for the common numeric case); a row that
         // turns out bad gives it back, so a corrected re-send of the row is still kept.
-        let numeric = numeric_id(id);
-        let fresh = match numeric {
-            Some(n) => seen_numeric.insert(n),
-            None => !seen_text.contains(id) && seen_text.insert(TradeId::new(id)),
-        };
-        if !fresh {
-            out.duplicate_rows += 1;
-            continue;
+        let key = IdKey::of(id.as_str());
+        if !self.claim(key.clone(), &id) {
+            self.out.duplicate_rows += 1;
+            return;
         }
+        let (logins, symbols) = (&mut self.logins, &mut self.symbols);
         let parsed = (|| -> Result<ClosedTrade, RowError> {
             let login = row.text(c_login)?;
             let symbol = row.text(c_symbol)?;
@@ -281,9 +476,9 @@ fn read_trades_with_capacity<R: Read>(
                 return Err(row.error(c_closed, "closed before it was opened".to_owned()));
             }
             Ok(ClosedTrade {
-                id: TradeId::new(id),
-                account: intern(&mut logins, login, AccountId::new),
-                symbol: intern(&mut symbols, symbol, Symbol::new),
+                id: id.clone(),
+                account: intern(logins, login, AccountId::new),
+                symbol: intern(symbols, symbol, Symbol::new),
                 side,
                 volume: row.number(c_lots)?,
                 opened_at,
@@ -298,18 +493,16 @@ fn read_trades_with_capacity<R: Read>(
             })
         })();
         match parsed {
-            Ok(trade) => out.trades.push(trade),
+            Ok(trade) => self.out.trades.push(trade),
             Err(e) => {
-                match numeric {
-                    Some(n) => seen_numeric.remove(&n),
-                    None => seen_text.remove(id),
+                match key {
+                    IdKey::Numeric(n) => self.seen_numeric.remove(&n),
+                    IdKey::Text => self.seen_text.remove(id.as_str()),
                 };
-                out.skip(e);
+                self.skip(Some(id), e);
             }
         }
     }
-    progress(reader.position().byte());
-    Ok(out)
 }
 
 /// Reads an accounts file from a path; see [`read_accounts`].
@@ -666,6 +859,56 @@ mod tests {
             (f.trades.len(), f.skipped_rows, f.duplicate_rows),
             (2, 2, 1)
         );
+    }
+
+    #[test]
+    fn parallel_read_equals_sequential_read() {
+        let mut text = Vec::new();
+        let mut accounts = Vec::new();
+        let config = crate::sample::SampleConfig {
+            trades: 2_000,
+            ..Default::default()
+        };
+        crate::sample::generate(&config, &mut text, &mut accounts).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let first_id = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let row = |id: &str, price: &str| {
+            format!("0,{id},0,,{price},1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        let mut lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
+        // Early: a bad row whose id is re-sent correctly in a later chunk.
+        lines.insert(5, row("777000111", "bad"));
+        lines.insert(1500, row("777000111", "1.1"));
+        // Late: a good repeat and a bad repeat of the very first id, and a text id twice.
+        lines.push(row(&first_id, "1.1"));
+        lines.push(row(&first_id, "bad"));
+        lines.insert(300, row("T-1", "1.1"));
+        lines.push(row("T-1", "1.1"));
+        let text = lines.concat();
+        let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+        assert_eq!(sequential.trades.len(), 2_002);
+        assert_eq!(sequential.duplicate_rows, 2 + 3);
+        assert_eq!(sequential.skipped_rows, 3 + 1);
+        for workers in 1..=5 {
+            let parallel = read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+            assert!(
+                parallel.trades == sequential.trades,
+                "{workers} workers: trades differ"
+            );
+            assert_eq!(parallel.errors, sequential.errors, "{workers} workers");
+            assert_eq!(
+                (parallel.skipped_rows, parallel.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows),
+                "{workers} workers"
+            );
+        }
     }
 
     #[test]
