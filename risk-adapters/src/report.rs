@@ -674,3 +674,117 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
         report.duplicate_rows
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::csv_input::{read_accounts, read_trades};
+
+    const HEADER: &str = ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n";
+
+    fn row(id: u32, login: &str, opened: &str, closed: &str, profit: &str, sl: &str) -> String {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 {opened},2025-05-05 {closed},1,{sl},,{profit},0,EURUSD,1,1,0,{login}\n")
+    }
+
+    fn sample() -> Vec<ClosedTrade> {
+        let rows = [
+            row(1, "A", "10:00:00", "10:00:30", "-600", ""),
+            row(2, "A", "10:00:10", "11:00:00", "100", ""),
+            row(3, "B", "10:00:00", "12:00:00", "50", "1.0"),
+            row(4, "C", "10:00:00", "12:00:00", "-5", "1.0"),
+        ];
+        let text = format!("{HEADER}{}", rows.concat());
+        read_trades(text.as_bytes(), "t.csv", |_| {})
+            .unwrap()
+            .trades
+    }
+
+    #[test]
+    fn without_accounts_file_each_login_is_its_own_user() {
+        let trades = sample();
+        let input = ReportInput {
+            skipped_rows: 2,
+            duplicate_rows: 1,
+            ..ReportInput::default()
+        };
+        let report = build_report(&trades, &input).unwrap();
+        assert_eq!(report.accounts.len(), 3);
+        assert_eq!(report.users.len(), 3);
+        assert!(report.challenges.is_empty());
+        let a = report
+            .accounts
+            .iter()
+            .find(|a| a.account.as_str() == "A")
+            .unwrap();
+        assert_eq!(a.user.as_str(), "A");
+        assert_eq!(a.challenge, None);
+        assert_eq!(a.metrics.trades, 2);
+        assert_eq!(a.metrics.max_concurrent_trades, 2);
+        assert_eq!(a.metrics.hft_trades, 1);
+        assert_eq!(a.initial_balance, Decimal::from(100_000));
+        let mut json = Vec::new();
+        write_json(&report, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            (v["skipped_rows"].as_u64(), v["duplicate_rows"].as_u64()),
+            (Some(2), Some(1))
+        );
+        let b = v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_login"] == "B")
+            .unwrap();
+        assert!(b["profit_factor"].is_null());
+        assert_eq!(b["stop_loss_ratio"].as_f64(), Some(1.0));
+    }
+
+    #[test]
+    fn accounts_file_groups_users_and_challenges_and_sets_balances() {
+        let trades = sample();
+        let accounts = read_accounts(
+            "login,user_id,challenge_id,initial_balance\nA,u1,c1,1000\nB,u1,c2,\nD,u2,c1,\n"
+                .as_bytes(),
+            "a.csv",
+        )
+        .unwrap();
+        let input = ReportInput {
+            accounts: Some(&accounts),
+            ..ReportInput::default()
+        };
+        let report = build_report(&trades, &input).unwrap();
+        // A, B, D listed (D without trades), C unlisted.
+        assert_eq!(report.accounts.len(), 4);
+        assert_eq!(report.unlisted_accounts, 1);
+        let find = |l: &str| {
+            report
+                .accounts
+                .iter()
+                .find(|a| a.account.as_str() == l)
+                .unwrap()
+        };
+        assert_eq!(find("D").metrics.trades, 0);
+        assert_eq!(find("C").user.as_str(), "C");
+        let a = find("A");
+        assert_eq!(a.initial_balance, Decimal::from(1000));
+        // 1,000 -> 400: a 60 % drawdown and a 60 % daily loss on a 1,000 balance.
+        assert_eq!(a.metrics.max_relative_drawdown, Decimal::new(6, 1));
+        assert!(a
+            .score
+            .signals
+            .iter()
+            .any(|s| s.kind == risk_core::score::SignalKind::Drawdown));
+        assert_eq!(report.accounts[0].account.as_str(), "A", "riskiest first");
+        let u1 = report.users.iter().find(|u| u.id == "u1").unwrap();
+        assert_eq!(u1.score.accounts.len(), 2);
+        assert_eq!(u1.score.score, a.score.score);
+        let ids: Vec<_> = report.challenges.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        let mut table = Vec::new();
+        write_table(&report, &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("CHALLENGES (2)"));
+        assert!(table.lines().all(|l| l == l.trim_end()));
+    }
+}
