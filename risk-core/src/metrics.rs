@@ -42,6 +42,48 @@
 //! - **Holding time** is averaged over all trades, in seconds (nanosecond exact sum).
 //!
 //! Arithmetic is checked: an overflow is a [`MetricsError`], never a panic.
+//!
+//! # Example
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use risk_core::ids::{AccountId, Symbol, TradeId};
+//! use risk_core::metrics::{ClosedTrade, MetricsAccumulator, MetricsConfig, TradeMetrics};
+//! use risk_core::model::Side;
+//! use risk_core::Decimal;
+//!
+//! let at = |s: i64| Utc.timestamp_opt(1_746_403_200 + s, 0).unwrap();
+//! let trade = |id: &str, open: i64, close: i64, profit: i64| ClosedTrade {
+//!     id: TradeId::new(id),
+//!     account: AccountId::new("10452073"),
+//!     symbol: Symbol::new("XAUUSD"),
+//!     side: Side::Buy,
+//!     volume: Decimal::new(1, 2),
+//!     opened_at: at(open),
+//!     closed_at: at(close),
+//!     open_price: Decimal::new(333_290, 2),
+//!     close_price: Decimal::new(333_288, 2),
+//!     stop_loss: None,
+//!     take_profit: None,
+//!     profit: Decimal::from(profit),
+//!     commission: Decimal::ZERO,
+//!     swap: Decimal::ZERO,
+//! };
+//! let trades = [trade("1", 0, 30, 500), trade("2", 10, 600, -1_000)];
+//! let config = MetricsConfig::default(); // 100,000 initial balance, HFT under 60 s
+//! let m = TradeMetrics::compute(&trades, &config)?;
+//! assert_eq!(m.win_ratio, Decimal::new(5, 1));
+//! assert_eq!(m.profit_factor, Some(Decimal::new(5, 1)));
+//! assert_eq!((m.hft_trades, m.max_concurrent_trades), (1, 2));
+//! // 100,500 peak, then 99,500: 1,000 / 100,500.
+//! assert_eq!(m.max_drawdown, Decimal::from(1_000));
+//!
+//! // The same trades one at a time, in any order.
+//! let mut acc = MetricsAccumulator::new(config)?;
+//! acc.push(&trades[1])?;
+//! acc.push(&trades[0])?;
+//! assert_eq!(acc.metrics()?, m);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
