@@ -268,8 +268,12 @@ pub fn read_trades_parallel(
         let handles: Vec<_> = bounds
             .windows(2)
             .zip(&first_lines)
-            .map(|(w, &first_line)| {
+            .enumerate()
+            .map(|(k, (w, &first_line))| {
                 let chunk = &body[w[0]..w[1]];
+                // The first chunk's vector receives every chunk's trades at the merge:
+                // reserve for the whole file there (untouched capacity costs no memory).
+                let capacity = if k == 0 { body.len() } else { chunk.len() } / 100;
                 let (header, done, progress) = (&header, &done, &progress);
                 s.spawn(move || {
                     let mut reader = csv::ReaderBuilder::new()
@@ -277,8 +281,7 @@ pub fn read_trades_parallel(
                         .has_headers(false)
                         .buffer_capacity(1 << 16)
                         .from_reader(chunk);
-                    let mut ingest =
-                        Ingest::new(header, cols, file, first_line - 1, chunk.len() / 100);
+                    let mut ingest = Ingest::new(header, cols, file, first_line - 1, capacity);
                     let mut reported = 0;
                     ingest.run(&mut reader, |bytes| {
                         let delta = bytes - reported;
