@@ -183,8 +183,10 @@ fn report(args: &ReportArgs) -> Result<()> {
     let report = build_report(&file.trades, &input)?;
     let computed = now();
     let cpu_computed = cpu_ms();
-    let cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!(" ({:.0} ms CPU)", b - a),
+    // CPU time is counted in 10 ms ticks: shown only for phases long enough for it to mean
+    // something.
+    let cpu = |wall: std::time::Duration, a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if wall.as_millis() >= 100 => format!(" ({:.0} ms CPU)", b - a),
         _ => String::new(),
     };
     if report.unlisted_accounts > 0 {
@@ -198,10 +200,10 @@ fn report(args: &ReportArgs) -> Result<()> {
         report.skipped_rows,
         report.duplicate_rows,
         read_done.duration_since(started).as_secs_f64() * 1e3,
-        cpu(cpu_started, cpu_read),
+        cpu(read_done.duration_since(started), cpu_started, cpu_read),
         report.accounts.len(),
         computed.duration_since(read_done).as_secs_f64() * 1e3,
-        cpu(cpu_read, cpu_computed),
+        cpu(computed.duration_since(read_done), cpu_read, cpu_computed),
     );
 
     let stdout = io::stdout().lock();
