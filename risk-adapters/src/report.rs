@@ -115,59 +115,85 @@ pub fn build_report(
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
-    // Group per account (first-seen order, listed accounts first) with a hash map, then a
-    // counting sort (below): no per-account allocation.
+    // Group per account (first-seen order, listed accounts first) with hash maps, then a
+    // counting sort of the trades' compact facts: no per-account allocation.
+    //
+    // 1. In parallel over contiguous slices of the trades: number each slice's logins in
+    //    first-seen order and turn every trade into its 44-byte facts, in file order.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let slices = if trades.len() >= 100_000 { workers } else { 1 };
+    let per = trades.len().div_ceil(slices).max(1);
+    let parts: Vec<Result<Part<'_>, ReportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = trades
+            .chunks(per)
+            .map(|slice| s.spawn(move || Part::of(slice)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+
+    // 2. Global account numbers: listed accounts first, then logins as first seen in the
+    //    file (the slices are in file order, and so is each slice's numbering).
     let mut index: FastMap<&str, u32> = FastMap::default();
     let mut logins: Vec<&AccountId> = Vec::new();
-    let mut group_of: Vec<u32> = Vec::with_capacity(trades.len());
     let listed = input
         .accounts
         .map(|f| f.order.as_slice())
         .unwrap_or_default();
-    for login in listed {
+    for login in listed
+        .iter()
+        .chain(parts.iter().flat_map(|p| p.logins.iter().copied()))
+    {
         index.entry(login.as_str()).or_insert_with(|| {
             logins.push(login);
             u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
         });
     }
-    for trade in trades {
-        let g = *index.entry(trade.account.as_str()).or_insert_with(|| {
-            logins.push(&trade.account);
-            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
-        });
-        group_of.push(g);
-    }
+    let remaps: Vec<Vec<u32>> = parts
+        .iter()
+        .map(|p| {
+            p.logins
+                .iter()
+                .map(|l| index.get(l.as_str()).copied().unwrap_or(u32::MAX))
+                .collect()
+        })
+        .collect();
     drop(index);
+
+    // 3. Counting sort of the facts into each account's contiguous range, file order kept
+    //    within an account.
     let mut starts = vec![0_usize; logins.len() + 1];
-    for &g in &group_of {
-        starts[g as usize + 1] += 1;
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for &local in &part.local_of {
+            starts[remap[local as usize] as usize + 1] += 1;
+        }
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
-    // One sequential pass turns each trade into its 44-byte facts, placed straight into its
-    // account's contiguous range (a counting sort), so the metric passes read memory in
-    // order instead of chasing trades across the whole input.
-    let mut grouped = vec![
-        TradeFacts {
-            opened_at: DateTime::<Utc>::MIN_UTC,
-            closed_at: DateTime::<Utc>::MIN_UTC,
-            net_pnl: Decimal::ZERO,
-            stop_loss_set: false,
-            take_profit_set: false,
-        };
-        trades.len()
-    ];
+    let blank = TradeFacts {
+        opened_at: DateTime::<Utc>::MIN_UTC,
+        closed_at: DateTime::<Utc>::MIN_UTC,
+        net_pnl: Decimal::ZERO,
+        stop_loss_set: false,
+        take_profit_set: false,
+    };
+    let mut grouped = vec![blank; trades.len()];
     let mut next = starts.clone();
-    for (trade, &g) in trades.iter().zip(&group_of) {
-        let facts = TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
-            account: trade.account.clone(),
-            source: e.into(),
-        })?;
-        grouped[next[g as usize]] = facts;
-        next[g as usize] += 1;
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
+            let g = remap[local as usize] as usize;
+            grouped[next[g]] = *facts;
+            next[g] += 1;
+        }
     }
-    drop(group_of);
+    drop(parts);
 
     let mut unlisted = 0_u64;
     let mut plan = Vec::with_capacity(logins.len());
@@ -248,6 +274,40 @@ pub fn build_report(
         duplicate_rows: input.duplicate_rows,
         unlisted_accounts: unlisted,
     })
+}
+
+/// One slice of the trades, numbered and condensed by one worker.
+struct Part<'t> {
+    /// The slice's logins, in first-seen order (local number = position).
+    logins: Vec<&'t AccountId>,
+    /// The local login number of each trade, in slice order.
+    local_of: Vec<u32>,
+    /// The facts of each trade, in slice order.
+    facts: Vec<TradeFacts>,
+}
+
+impl<'t> Part<'t> {
+    fn of(slice: &'t [ClosedTrade]) -> Result<Self, ReportError> {
+        let mut index: FastMap<&str, u32> = FastMap::default();
+        let mut part = Part {
+            logins: Vec::new(),
+            local_of: Vec::with_capacity(slice.len()),
+            facts: Vec::with_capacity(slice.len()),
+        };
+        for trade in slice {
+            let local = *index.entry(trade.account.as_str()).or_insert_with(|| {
+                part.logins.push(&trade.account);
+                u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
+            });
+            part.local_of.push(local);
+            part.facts
+                .push(TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+                    account: trade.account.clone(),
+                    source: e.into(),
+                })?);
+        }
+        Ok(part)
+    }
 }
 
 /// One account's work: who it is, its settings and its trades' facts.
