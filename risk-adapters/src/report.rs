@@ -115,85 +115,17 @@ pub fn build_report(
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
-    // Group per account (first-seen order, listed accounts first) with hash maps, then a
-    // counting sort of the trades' compact facts: no per-account allocation.
-    //
-    // 1. In parallel over contiguous slices of the trades: number each slice's logins in
-    //    first-seen order and turn every trade into its 44-byte facts, in file order.
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let slices = if trades.len() >= 100_000 { workers } else { 1 };
-    let per = trades.len().div_ceil(slices).max(1);
-    let parts: Vec<Result<Part<'_>, ReportError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = trades
-            .chunks(per)
-            .map(|slice| s.spawn(move || Part::of(slice)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
-
-    // 2. Global account numbers: listed accounts first, then logins as first seen in the
-    //    file (the slices are in file order, and so is each slice's numbering).
-    let mut index: FastMap<&str, u32> = FastMap::default();
-    let mut logins: Vec<&AccountId> = Vec::new();
     let listed = input
         .accounts
         .map(|f| f.order.as_slice())
         .unwrap_or_default();
-    for login in listed
-        .iter()
-        .chain(parts.iter().flat_map(|p| p.logins.iter().copied()))
-    {
-        index.entry(login.as_str()).or_insert_with(|| {
-            logins.push(login);
-            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
-        });
-    }
-    let remaps: Vec<Vec<u32>> = parts
-        .iter()
-        .map(|p| {
-            p.logins
-                .iter()
-                .map(|l| index.get(l.as_str()).copied().unwrap_or(u32::MAX))
-                .collect()
-        })
-        .collect();
-    drop(index);
-
-    // 3. Counting sort of the facts into each account's contiguous range, file order kept
-    //    within an account.
-    let mut starts = vec![0_usize; logins.len() + 1];
-    for (part, remap) in parts.iter().zip(&remaps) {
-        for &local in &part.local_of {
-            starts[remap[local as usize] as usize + 1] += 1;
-        }
-    }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
-    }
-    let blank = TradeFacts {
-        opened_at: DateTime::<Utc>::MIN_UTC,
-        closed_at: DateTime::<Utc>::MIN_UTC,
-        net_pnl: Decimal::ZERO,
-        stop_loss_set: false,
-        take_profit_set: false,
-    };
-    let mut grouped = vec![blank; trades.len()];
-    let mut next = starts.clone();
-    for (part, remap) in parts.iter().zip(&remaps) {
-        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
-            let g = remap[local as usize] as usize;
-            grouped[next[g]] = *facts;
-            next[g] += 1;
-        }
-    }
-    drop(parts);
+    let Grouped {
+        logins,
+        starts,
+        facts: grouped,
+    } = group(trades, listed, slices)?;
 
     let mut unlisted = 0_u64;
     let mut plan = Vec::with_capacity(logins.len());
@@ -273,6 +205,100 @@ pub fn build_report(
         skipped_rows: input.skipped_rows,
         duplicate_rows: input.duplicate_rows,
         unlisted_accounts: unlisted,
+    })
+}
+
+/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`.
+struct Grouped<'t> {
+    logins: Vec<&'t AccountId>,
+    starts: Vec<usize>,
+    facts: Vec<TradeFacts>,
+}
+
+/// Groups `trades` per account over `slices` parallel slices (the result does not depend
+/// on `slices`).
+fn group<'t>(
+    trades: &'t [ClosedTrade],
+    listed: &'t [AccountId],
+    slices: usize,
+) -> Result<Grouped<'t>, ReportError> {
+    // Group per account (first-seen order, listed accounts first) with hash maps, then a
+    // counting sort of the trades' compact facts: no per-account allocation.
+    //
+    // 1. In parallel over contiguous slices of the trades: number each slice's logins in
+    //    first-seen order and turn every trade into its 44-byte facts, in file order.
+    let per = trades.len().div_ceil(slices).max(1);
+    let parts: Vec<Result<Part<'_>, ReportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = trades
+            .chunks(per)
+            .map(|slice| s.spawn(move || Part::of(slice)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+
+    // 2. Global account numbers: listed accounts first, then logins as first seen in the
+    //    file (the slices are in file order, and so is each slice's numbering).
+    let mut index: FastMap<&str, u32> = FastMap::default();
+    let mut logins: Vec<&AccountId> = Vec::new();
+    for login in listed
+        .iter()
+        .chain(parts.iter().flat_map(|p| p.logins.iter().copied()))
+    {
+        index.entry(login.as_str()).or_insert_with(|| {
+            logins.push(login);
+            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
+        });
+    }
+    let remaps: Vec<Vec<u32>> = parts
+        .iter()
+        .map(|p| {
+            p.logins
+                .iter()
+                .map(|l| index.get(l.as_str()).copied().unwrap_or(u32::MAX))
+                .collect()
+        })
+        .collect();
+    drop(index);
+
+    // 3. Counting sort of the facts into each account's contiguous range, file order kept
+    //    within an account.
+    let mut starts = vec![0_usize; logins.len() + 1];
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for &local in &part.local_of {
+            starts[remap[local as usize] as usize + 1] += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let blank = TradeFacts {
+        opened_at: DateTime::<Utc>::MIN_UTC,
+        closed_at: DateTime::<Utc>::MIN_UTC,
+        net_pnl: Decimal::ZERO,
+        stop_loss_set: false,
+        take_profit_set: false,
+    };
+    let mut grouped = vec![blank; trades.len()];
+    let mut next = starts.clone();
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
+            let g = remap[local as usize] as usize;
+            grouped[next[g]] = *facts;
+            next[g] += 1;
+        }
+    }
+    drop(parts);
+    Ok(Grouped {
+        logins,
+        starts,
+        facts: grouped,
     })
 }
 
@@ -758,6 +784,26 @@ mod tests {
         read_trades(text.as_bytes(), "t.csv", |_| {})
             .unwrap()
             .trades
+    }
+
+    #[test]
+    fn grouping_does_not_depend_on_the_slicing() {
+        let mut trades = sample();
+        for k in 0..40 {
+            let mut t = trades[k % 4].clone();
+            t.account = AccountId::new(["A", "B", "C", "E", "F"][k % 5]);
+            trades.push(t);
+        }
+        let listed = [AccountId::new("F"), AccountId::new("Z")];
+        let one = group(&trades, &listed, 1).unwrap();
+        for slices in 2..=7 {
+            let many = group(&trades, &listed, slices).unwrap();
+            assert_eq!(many.logins, one.logins, "{slices} slices");
+            assert_eq!(many.starts, one.starts, "{slices} slices");
+            assert_eq!(many.facts, one.facts, "{slices} slices");
+        }
+        let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
+        assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);
     }
 
     #[test]
