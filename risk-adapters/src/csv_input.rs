@@ -453,6 +453,7 @@ impl<'a> Ingest<'a> {
         let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
         let row = Row {
             record,
+            text: std::str::from_utf8(record.as_slice()).ok(),
             header: self.header,
             file: self.file,
             line,
@@ -542,6 +543,7 @@ pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, Csv
         let line = record.position().map_or(0, csv::Position::line);
         let row = Row {
             record: &record,
+            text: std::str::from_utf8(record.as_slice()).ok(),
             header: &header,
             file,
             line,
@@ -638,6 +640,8 @@ fn intern<T: Clone>(table: &mut FastMap<Box<str>, T>, key: &str, make: fn(&str) 
 /// One record with what is needed to report its errors.
 struct Row<'a> {
     record: &'a csv::ByteRecord,
+    /// All the record's fields as one text, when they are valid UTF-8 together.
+    text: Option<&'a str>,
     header: &'a csv::ByteRecord,
     file: &'a str,
     line: u64,
@@ -656,11 +660,17 @@ impl Row<'_> {
 
     /// The cell as text, possibly empty.
     fn str(&self, column: usize) -> Result<&str, RowError> {
-        let bytes = self
+        let range = self
             .record
-            .get(column)
+            .range(column)
             .ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
-        std::str::from_utf8(bytes).map_err(|_| self.error(column, "not UTF-8 text".to_owned()))
+        let text = match self.text {
+            // The row was validated once: slicing it is free (and still checks that the
+            // field starts and ends on character boundaries).
+            Some(whole) => whole.get(range),
+            None => std::str::from_utf8(&self.record.as_slice()[range]).ok(),
+        };
+        text.ok_or_else(|| self.error(column, "not UTF-8 text".to_owned()))
     }
 
     /// The cell as non-empty text, trimmed.
@@ -912,6 +922,18 @@ mod tests {
                 "{workers} workers"
             );
         }
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_column() {
+        let mut text = HEADER.as_bytes().to_vec();
+        text.extend_from_slice(b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EUR\xC3,1,1,0,7\n");
+        // Two fields that are only valid UTF-8 when glued together.
+        text.extend_from_slice(b"0,2,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,\xC3,\xA91,1,0,7\n");
+        let f = read_trades(text.as_slice(), "u.csv", |_| {}).unwrap();
+        assert_eq!(f.trades.len(), 0);
+        let cols: Vec<_> = f.errors.iter().map(|e| e.column.as_str()).collect();
+        assert_eq!(cols, ["symbol", "symbol"]);
     }
 
     #[test]
