@@ -130,7 +130,7 @@ fn progress_bar(path: &Path) -> ProgressBar {
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} reading {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+        "{spinner} [{bar:30}] {bytes}/{total_bytes} ({eta}) reading {wide_msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
