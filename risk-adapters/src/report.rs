@@ -2,8 +2,10 @@
 //! a terminal table, JSON or CSV.
 //!
 //! # Building
-//! Trades are grouped per account with a hash map (and a counting sort of their compact facts), each account's metrics are computed by
-//! the batch calculator (accounts are spread over the machine's cores), then scored.
+//! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
+//! (in parallel slices), counting-sorted into one contiguous range per account, then each
+//! account's metrics are computed by the batch calculator and scored (accounts are spread
+//! over the machine's cores). The result does not depend on the number of cores.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
 //! the configured one. Without an accounts file every login is its own user
 //! (`user_id = login`) and the challenge is unknown. With one, a login the file does not
