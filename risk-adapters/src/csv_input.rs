@@ -936,6 +936,43 @@ mod tests {
         assert_eq!(cols, ["symbol", "symbol"]);
     }
 
+    proptest::proptest! {
+        /// Arbitrary rows never stop the read nor panic, and every record is accounted
+        /// for exactly once, sequentially or split across workers.
+        #[test]
+        fn arbitrary_rows_are_counted_once(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::string::string_regex("[0-9]{1,3}").unwrap(),
+                        proptest::string::string_regex("-?[0-9]{1,4}\\.[0-9]{0,3}").unwrap(),
+                        proptest::string::string_regex("2025-05-0[1-3] 1[0-2]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?").unwrap(),
+                        proptest::string::string_regex("[ -~]{0,8}").unwrap(),
+                    ],
+                    0..24,
+                ),
+                0..40,
+            ),
+            workers in 1_usize..4,
+        ) {
+            let body: String = rows
+                .iter()
+                .map(|r| format!("{}\n", r.join(",").replace('"', "")))
+                .collect();
+            let text = format!("{HEADER}{body}");
+            let records = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(text.as_bytes())
+                .byte_records()
+                .count() as u64;
+            let f = read_trades(text.as_bytes(), "p.csv", |_| {}).unwrap();
+            proptest::prop_assert_eq!(f.trades.len() as u64 + f.skipped_rows + f.duplicate_rows, records);
+            let p = read_trades_parallel(text.as_bytes(), "p.csv", workers, |_| {}).unwrap();
+            proptest::prop_assert!(p.trades == f.trades);
+            proptest::prop_assert_eq!((p.skipped_rows, p.duplicate_rows), (f.skipped_rows, f.duplicate_rows));
+        }
+    }
+
     #[test]
     fn missing_column_is_fatal() {
         let e = read_trades("identifier,action\n1,0\n".as_bytes(), "x.csv", |_| {});
