@@ -2,15 +2,15 @@
 //!
 //! Two forms give identical results for the same trades:
 //! - [`TradeMetrics::compute`] (also [`TradeMetrics::compute_iter`] and
-//!   [`TradeMetrics::compute_facts`]), a batch calculator over a slice of trades: it copies each
-//!   trade into one compact buffer, sorts it once by close time (and sorts the open
-//!   timestamps, plain integers, once for the concurrency sweep), then makes single passes.
-//!   It allocates those two buffers and nothing per trade.
+//!   [`TradeMetrics::compute_facts`]), a batch calculator over a slice of trades: it copies
+//!   each trade's open and close into one compact buffer of time-line events, sorts it once,
+//!   then makes single passes (the balance curve over the closes, the concurrency sweep
+//!   over all events). It allocates that buffer and nothing per trade.
 //! - [`MetricsAccumulator`], which takes closed trades one at a time, in any order. The
 //!   order-free tallies (counts, sums, extremes) are updated on [`MetricsAccumulator::push`];
 //!   the order-dependent metrics (balance curve, loss streak, daily loss, concurrency) are
-//!   computed on [`MetricsAccumulator::metrics`] from a compact buffer that is kept sorted
-//!   lazily (a run-adaptive sort, so trades arriving in close order cost a linear pass).
+//!   computed on [`MetricsAccumulator::metrics`] from the same event buffer, kept sorted
+//!   lazily (a run-adaptive sort: what arrived since the last call is merged in).
 //!
 //! # Conventions
 //! - **Net P&L.** A trade's P&L is `profit + commission + swap` ([`ClosedTrade::net_pnl`]).
@@ -315,8 +315,8 @@ pub struct TradeMetrics {
 impl TradeMetrics {
     /// The batch calculator: the full metric set of `trades`.
     ///
-    /// `O(n log n)`: one sort of a compact copy of the trades, one sort of their open
-    /// timestamps, then single passes.
+    /// `O(n log n)`: one sort of a compact buffer of the trades' opens and closes, then
+    /// single passes.
     ///
     /// # Errors
     /// [`MetricsError::Config`] for an invalid `config`, [`MetricsError::Arithmetic`] on
@@ -357,18 +357,12 @@ impl TradeMetrics {
         config.validate()?;
         let (len, _) = facts.size_hint();
         let mut tally = Tally::default();
-        let mut entries = Vec::with_capacity(len);
-        let mut opens = Vec::with_capacity(len);
+        let mut events = Vec::with_capacity(2 * len);
         for f in facts {
-            let entry = tally.add(&f?, config)?;
-            entries.push(entry);
-            if entry.closed > entry.opened {
-                opens.push(entry.opened);
-            }
+            events.extend(tally.add(&f?, config)?);
         }
-        entries.sort_unstable();
-        opens.sort_unstable();
-        finish(&tally, &entries, &opens, config)
+        events.sort_unstable();
+        finish(&tally, &events, config)
     }
 }
 
@@ -405,13 +399,27 @@ impl TradeFacts {
     }
 }
 
-/// The compact per-trade record the order-dependent passes need. Field order is the
-/// close-time order of the module docs (derived `Ord` compares fields in order).
+/// One of the two events of a trade on the time line: its close (which carries the net
+/// P&L for the balance curve) or its open. The derived order (fields compared in order) is
+/// the order of the passes: by time; at the same instant closes before opens (intervals
+/// are `[open, close)`); closes at the same instant losses first (ascending net P&L), then
+/// by open time, as the module docs say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    closed: DateTime<Utc>,
+struct Event {
+    at: DateTime<Utc>,
+    kind: EventKind,
+    /// The trade's net P&L on its close; zero on its open.
     net: Decimal,
+    /// The trade's open time.
     opened: DateTime<Utc>,
+    /// The trade is open for a positive time (only those count as concurrent).
+    spans: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EventKind {
+    Close,
+    Open,
 }
 
 /// The order-free tallies, updated one trade at a time.
@@ -437,7 +445,7 @@ impl Tally {
         &mut self,
         trade: &TradeFacts,
         config: &MetricsConfig,
-    ) -> Result<Entry, ArithmeticError> {
+    ) -> Result<[Event; 2], ArithmeticError> {
         let net = trade.net_pnl;
         let holding = trade.closed_at.signed_duration_since(trade.opened_at);
         // Work on a copy so that an overflow leaves the tally unchanged (a plain copy of
@@ -470,11 +478,22 @@ impl Tally {
                 what: "total holding time",
             })?;
         *self = next;
-        Ok(Entry {
-            closed: trade.closed_at,
+        let spans = trade.closed_at > trade.opened_at;
+        let close = Event {
+            at: trade.closed_at,
+            kind: EventKind::Close,
             net,
             opened: trade.opened_at,
-        })
+            spans,
+        };
+        let open = Event {
+            at: trade.opened_at,
+            kind: EventKind::Open,
+            net: Decimal::ZERO,
+            opened: trade.opened_at,
+            spans,
+        };
+        Ok([close, open])
     }
 }
 
@@ -488,11 +507,10 @@ fn ratio(count: u64, total: u64, what: &'static str) -> Result<Decimal, Arithmet
 /// Combines the tallies with the passes over the sorted buffers.
 fn finish(
     tally: &Tally,
-    entries: &[Entry],
-    opens: &[DateTime<Utc>],
+    events: &[Event],
     config: &MetricsConfig,
 ) -> Result<TradeMetrics, MetricsError> {
-    let curve = balance_curve(entries, config)?;
+    let curve = balance_curve(events, config)?;
     let n = tally.trades;
     let net_profit = add(tally.gross_profit, tally.gross_loss, "net profit")?;
     let profit_factor = if tally.gross_loss.is_zero() {
@@ -544,7 +562,7 @@ fn finish(
         stop_loss_ratio: ratio(tally.stop_loss, n, "stop-loss ratio")?,
         take_profit_trades: tally.take_profit,
         take_profit_ratio: ratio(tally.take_profit, n, "take-profit ratio")?,
-        max_concurrent_trades: max_concurrent(entries, opens),
+        max_concurrent_trades: max_concurrent(events),
         max_relative_drawdown: curve.max_relative_drawdown,
         max_drawdown: curve.max_drawdown,
         final_balance: curve.final_balance,
@@ -565,7 +583,7 @@ struct Curve {
 }
 
 /// One pass over the trades in close-time order: drawdown, losing streak, daily loss.
-fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, ArithmeticError> {
+fn balance_curve(events: &[Event], config: &MetricsConfig) -> Result<Curve, ArithmeticError> {
     let mut balance = config.initial_balance;
     let mut peak = balance;
     let mut out = Curve {
@@ -584,8 +602,8 @@ fn balance_curve(entries: &[Entry], config: &MetricsConfig) -> Result<Curve, Ari
     let mut day: Option<(i64, Decimal, Decimal)> = None;
     // The lowest balance since the last peak: drawdowns can only grow at a new low.
     let mut trough = peak;
-    for entry in entries {
-        let trade_day = config.trading_day(entry.closed);
+    for entry in events.iter().filter(|e| e.kind == EventKind::Close) {
+        let trade_day = config.trading_day(entry.at);
         if !matches!(day, Some((d, _, _)) if d == trade_day) {
             if let Some((d, open, low)) = day {
                 close_day(&mut out, d, open, low)?;
@@ -661,22 +679,19 @@ fn close_day(
     Ok(())
 }
 
-/// Sweep over opens (sorted) and closes (the entries, sorted by close time) with
-/// `[open, close)` intervals: at equal instants closes go first.
-fn max_concurrent(entries: &[Entry], opens: &[DateTime<Utc>]) -> u64 {
-    let mut closes = entries
-        .iter()
-        .filter(|e| e.closed > e.opened)
-        .map(|e| e.closed)
-        .peekable();
+/// Sweep over the events in order with `[open, close)` intervals (at equal instants
+/// closes come first); trades of zero or negative length are never open.
+fn max_concurrent(events: &[Event]) -> u64 {
     let mut open_now = 0_u64;
     let mut max = 0_u64;
-    for &open in opens {
-        while closes.next_if(|&c| c <= open).is_some() {
-            open_now = open_now.saturating_sub(1);
+    for e in events.iter().filter(|e| e.spans) {
+        match e.kind {
+            EventKind::Close => open_now = open_now.saturating_sub(1),
+            EventKind::Open => {
+                open_now += 1;
+                max = max.max(open_now);
+            }
         }
-        open_now += 1;
-        max = max.max(open_now);
     }
     max
 }
@@ -684,15 +699,14 @@ fn max_concurrent(entries: &[Entry], opens: &[DateTime<Utc>]) -> u64 {
 /// The incremental calculator: push closed trades one at a time, in any order, and read
 /// the same [`TradeMetrics`] as [`TradeMetrics::compute`] gives for the same trades.
 ///
-/// `push` is `O(1)` amortized. `metrics` sorts what arrived since the last call into the
-/// kept order (run-adaptive: linear when trades arrive in close order) and makes the
-/// order-dependent passes, `O(n)` plus the sort of the newcomers.
+/// `push` is `O(1)` amortized. `metrics` sorts what arrived since the last call and merges
+/// it into the kept order (one run-adaptive sort), then makes the order-dependent passes:
+/// `O(n)` plus the sort of the newcomers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsAccumulator {
     config: MetricsConfig,
     tally: Tally,
-    entries: Vec<Entry>,
-    opens: Vec<DateTime<Utc>>,
+    events: Vec<Event>,
 }
 
 impl MetricsAccumulator {
@@ -705,8 +719,7 @@ impl MetricsAccumulator {
         Ok(Self {
             config,
             tally: Tally::default(),
-            entries: Vec::new(),
-            opens: Vec::new(),
+            events: Vec::new(),
         })
     }
 
@@ -741,11 +754,8 @@ impl MetricsAccumulator {
     /// # Errors
     /// [`ArithmeticError`] when a running sum overflows.
     pub fn push_facts(&mut self, trade: &TradeFacts) -> Result<(), ArithmeticError> {
-        let entry = self.tally.add(trade, &self.config)?;
-        self.entries.push(entry);
-        if entry.closed > entry.opened {
-            self.opens.push(entry.opened);
-        }
+        let events = self.tally.add(trade, &self.config)?;
+        self.events.extend(events);
         Ok(())
     }
 
@@ -756,9 +766,8 @@ impl MetricsAccumulator {
     pub fn metrics(&mut self) -> Result<TradeMetrics, MetricsError> {
         // `sort` (stable, run-adaptive) is linear on an already sorted buffer and merges
         // an appended tail; the keys are total so stability does not matter.
-        self.entries.sort();
-        self.opens.sort();
-        finish(&self.tally, &self.entries, &self.opens, &self.config)
+        self.events.sort();
+        finish(&self.tally, &self.events, &self.config)
     }
 }
 
