@@ -1,7 +1,8 @@
 //! The engine config file (TOML or JSON): engine config plus optional initial state.
 //!
 //! One format serves `risk-server --config`, the Python `RiskEngine(config)` and
-//! `risk report --config` (which reads only its `[score]` and `[metrics]` tables).
+//! `risk report --config` (which reads only its `[engine.metrics]` and `[engine.score]`
+//! tables).
 //!
 //! ```toml
 //! [engine]                      # risk_core::config::RiskConfig
@@ -9,6 +10,8 @@
 //! [engine.ladders]              # per-symbol ladders
 //! [[engine.rules]]              # dynamic rules
 //! [engine.limits]               # thresholds and erroneous-order controls
+//! [engine.metrics]              # trade-metric settings
+//! [engine.score]                # risk-score thresholds
 //!
 //! [[instruments]]               # initial market state, optional
 //! [[marks]]
@@ -115,13 +118,6 @@ pub struct ConfigFile {
     /// Initial accounts.
     #[serde(default)]
     pub accounts: Vec<AccountEntry>,
-    /// Report-only tables (`[score]`, `[metrics]`) read by `risk report`; the engine
-    /// ignores them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<toml::Value>,
-    /// See `score`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<toml::Value>,
 }
 
 /// The text format of a config.

@@ -1,6 +1,22 @@
 //! Adapters around [`risk_core`]: they translate and transport, and hold no risk logic.
 //!
 //! Each adapter sits behind a cargo feature so that an embedder builds only what it uses.
+//!
+//! - `config`: [`config_file`], the engine config file (TOML/JSON) shared by `risk-server`,
+//!   the Python bindings and `risk report`.
+//! - `cli`: [`csv_input`] (closed-trade exports and accounts files), [`report`] (the
+//!   trade-metrics and risk-score report and its table, JSON and CSV renderings),
+//!   [`report_config`] (the `[engine.metrics]` and `[engine.score]` tables of a config
+//!   file), [`sample`] (a deterministic generator of realistic exports) and the `risk`
+//!   binary.
 
 #[cfg(feature = "config")]
 pub mod config_file;
+#[cfg(feature = "cli")]
+pub mod csv_input;
+#[cfg(feature = "cli")]
+pub mod report;
+#[cfg(feature = "cli")]
+pub mod report_config;
+#[cfg(feature = "cli")]
+pub mod sample;

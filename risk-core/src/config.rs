@@ -1,4 +1,5 @@
-//! The engine's configuration: margin ladders, rules and the check's limits.
+//! The engine's configuration: margin ladders, rules, the check's limits, and the
+//! trade-metric and risk-score settings (so all of it swaps atomically together).
 //!
 //! A [`RiskConfig`] is immutable once built; the engine swaps whole configs atomically.
 //! Ladders and rule sets validate themselves when built, so a `RiskConfig` whose
@@ -10,8 +11,10 @@ use chrono::TimeDelta;
 
 use crate::ids::Symbol;
 use crate::margin::{LadderError, TierLadder};
+use crate::metrics::{MetricsConfig, MetricsConfigError};
 use crate::num::Ratio;
 use crate::rules::{RuleError, RuleSet};
+use crate::score::{ScoreConfig, ScoreConfigError};
 use crate::Decimal;
 
 /// A configuration was refused.
@@ -29,6 +32,12 @@ pub enum ConfigError {
     /// The rule set is invalid.
     #[error("rules: {0}")]
     Rules(#[from] RuleError),
+    /// A trade-metric setting is out of range.
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsConfigError),
+    /// A risk-score setting is out of range.
+    #[error("score: {0}")]
+    Score(#[from] ScoreConfigError),
     /// A limit is out of range.
     #[error("limits.{field}: {problem}")]
     Limit {
@@ -175,6 +184,12 @@ pub struct RiskConfig {
     /// Thresholds and erroneous-order controls.
     #[cfg_attr(feature = "serde", serde(default))]
     pub limits: CheckLimits,
+    /// Trade-metric settings (initial balance, HFT threshold, day boundary).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub metrics: MetricsConfig,
+    /// Risk-score thresholds, weights and aggregation.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub score: ScoreConfig,
 }
 
 impl RiskConfig {
@@ -186,6 +201,8 @@ impl RiskConfig {
             ladders: HashMap::new(),
             rules: RuleSet::default(),
             limits: CheckLimits::default(),
+            metrics: MetricsConfig::default(),
+            score: ScoreConfig::default(),
         }
     }
 
@@ -200,6 +217,9 @@ impl RiskConfig {
     /// # Errors
     /// [`ConfigError`] naming the field and the problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.limits.validate()
+        self.limits.validate()?;
+        self.metrics.validate()?;
+        self.score.validate()?;
+        Ok(())
     }
 }

@@ -18,6 +18,9 @@ pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 /// A `HashMap` with [`FxHasher`].
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuildHasher>;
 
+/// A `HashSet` with [`FxHasher`].
+pub type FxHashSet<K> = std::collections::HashSet<K, FxBuildHasher>;
+
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 /// The hasher: xor, multiply and fold per 8 bytes, avalanche at the end.

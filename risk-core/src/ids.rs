@@ -86,3 +86,11 @@ string_id!(
     /// A caller-supplied trace id, echoed in the response and events.
     TraceId
 );
+string_id!(
+    /// A closed trade's ticket id as the platform wrote it (never a float: some exceed 2^53).
+    TradeId
+);
+string_id!(
+    /// A prop-firm challenge (evaluation program) that groups accounts.
+    ChallengeId
+);

@@ -9,6 +9,10 @@
 //!
 //! Money is exact: every amount is a [`rust_decimal::Decimal`] inside a newtype from
 //! [`num`], and arithmetic that can overflow is checked.
+//!
+//! Besides the pre-trade path, [`metrics`] computes prop-firm trade metrics over closed
+//! trades (a batch calculator and an incremental accumulator that agree on any arrival
+//! order) and [`score`] turns them into account, user and challenge risk scores.
 #![forbid(unsafe_code)]
 
 pub mod account;
@@ -18,9 +22,11 @@ pub mod hash;
 pub mod ids;
 pub mod margin;
 pub mod market;
+pub mod metrics;
 pub mod model;
 pub mod num;
 pub mod pretrade;
 pub mod rules;
+pub mod score;
 
 pub use rust_decimal::Decimal;

@@ -1,0 +1,1030 @@
+//! CSV ingestion: prop-firm closed-trade exports and accounts files.
+//!
+//! # Trades export
+//! Columns are found by header name, in any order; unnamed columns (the index column a
+//! dataframe export leaves first) and columns not listed here are ignored. Required:
+//! `identifier`, `action`, `open_price`, `close_price`, `commission`, `lot_size`,
+//! `opened_at`, `closed_at`, `price_sl`, `price_tp`, `profit`, `swap`, `symbol`,
+//! `trading_account_login`.
+//!
+//! - `identifier` and `trading_account_login` stay text (ids can exceed 2^53).
+//! - `action`: `0` / `1` (also `0.0` / `1.0`, `buy` / `sell`).
+//! - Money and prices are parsed straight to `Decimal`, exactly as written
+//!   (`4.899999999999999` stays that number).
+//! - `price_sl` / `price_tp`: empty or zero means not set.
+//! - Times are UTC: `YYYY-MM-DD HH:MM:SS` with or without a fraction of up to 9 digits,
+//!   `T` accepted for the space and a trailing `Z` or `+00:00` accepted; other RFC 3339
+//!   offsets are converted to UTC.
+//!
+//! A bad row (a number or time that does not parse, an unknown action, an empty
+//! identifier, symbol or login, `closed_at` before `opened_at`, a short row) is reported
+//! as a [`RowError`] with file, line and column, skipped and counted; the good rows are
+//! kept. A row whose `identifier` was already seen in the file is dropped and counted as a
+//! duplicate (the first one wins). Only an unreadable file or a missing required column
+//! stops the read.
+//!
+//! # Accounts file
+//! Header `login,user_id,challenge_id[,initial_balance]`; an empty `challenge_id` means
+//! unknown, an empty `initial_balance` means the configured default. A bad row or a login
+//! listed twice is a [`RowError`] (the first listing wins).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use risk_core::ids::{AccountId, ChallengeId, Symbol, TradeId, UserId};
+use risk_core::metrics::ClosedTrade;
+use risk_core::model::Side;
+use risk_core::num::parse_decimal;
+use risk_core::Decimal;
+
+use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
+
+/// At most this many [`RowError`]s are kept per file; all of them are counted.
+pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;
+
+/// A row that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The file, as named by the caller.
+    pub file: String,
+    /// 1-based line of the row in the file.
+    pub line: u64,
+    /// The column at fault (its header name).
+    pub column: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: column `{}`: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// A file that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvInputError {
+    /// The file could not be opened.
+    #[error("cannot open {file}: {source}")]
+    Open {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CSV reader failed (I/O error or an unreadable header).
+    #[error("cannot read {file}: {source}")]
+    Csv {
+        /// The file.
+        file: String,
+        /// The reader's error.
+        source: csv::Error,
+    },
+    /// A required column is not in the header.
+    #[error("{file}: the header has no `{column}` column")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The missing column.
+        column: &'static str,
+    },
+}
+
+/// The good trades of an export, with what was skipped.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFile {
+    /// Every good, first-seen trade, in file order.
+    pub trades: Vec<ClosedTrade>,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+    /// Rows dropped because their identifier was already seen.
+    pub duplicate_rows: u64,
+}
+
+/// What the accounts file says about one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The account's starting balance, `None` for the configured default.
+    pub initial_balance: Option<Decimal>,
+}
+
+/// The accounts file: login to owner, challenge and initial balance.
+#[derive(Debug, Clone, Default)]
+pub struct AccountsFile {
+    /// Every good row, by login.
+    pub accounts: HashMap<AccountId, AccountInfo>,
+    /// Logins in file order.
+    pub order: Vec<AccountId>,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+}
+
+const TRADE_COLUMNS: [&str; 14] = [
+    "identifier",
+    "action",
+    "open_price",
+    "close_price",
+    "commission",
+    "lot_size",
+    "opened_at",
+    "closed_at",
+    "price_sl",
+    "price_tp",
+    "profit",
+    "swap",
+    "symbol",
+    "trading_account_login",
+];
+
+const ACCOUNT_COLUMNS: [&str; 3] = ["login", "user_id", "challenge_id"];
+
+fn open(path: &Path) -> Result<std::fs::File, CsvInputError> {
+    std::fs::File::open(path).map_err(|source| CsvInputError::Open {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+/// Files smaller than this are read on one core.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Reads a trades export from a file; see [`read_trades`]. `progress` is called with the
+/// number of bytes parsed so far, possibly from several threads.
+///
+/// A large file without quoted fields (exports from dataframes have none) is split at line
+/// boundaries and parsed on every core; the result is the same as a sequential read:
+/// trades in file order, the first occurrence of an id kept, the same counts.
+///
+/// # Errors
+/// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
+pub fn read_trades_path(
+    path: &Path,
+    progress: impl Fn(u64) + Sync,
+) -> Result<TradeFile, CsvInputError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CsvInputError::Open {
+        file: name.clone(),
+        source,
+    })?;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if bytes.len() < PARALLEL_MIN_BYTES {
+        return read_trades(bytes.as_slice(), &name, progress);
+    }
+    read_trades_parallel(&bytes, &name, workers, progress)
+}
+
+/// Reads a trades export. `file` names the source in row errors; `progress` is called
+/// now and then with the number of bytes read so far.
+///
+/// # Errors
+/// [`CsvInputError`] when the source cannot be read or lacks a required column; bad rows
+/// are not errors (see [`TradeFile`]).
+pub fn read_trades<R: Read>(
+    source: R,
+    file: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(source);
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
+    let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
+    let mut ingest = Ingest::new(&header, cols, file, 0, 0);
+    ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
+    Ok(ingest.out)
+}
+
+/// [`read_trades`] over an in-memory export split across `workers` threads (sequential
+/// when there is one worker, or when the text has a quote, since a quoted field may hold a
+/// line break and line boundaries are then not row boundaries).
+///
+/// # Errors
+/// As [`read_trades`].
+pub fn read_trades_parallel(
+    bytes: &[u8],
+    file: &str,
+    workers: usize,
+    progress: impl Fn(u64) + Sync,
+) -> Result<TradeFile, CsvInputError> {
+    let header_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| i + 1);
+    if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
+        return read_trades(bytes, file, progress);
+    }
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut header_reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(&bytes[..header_end]);
+    let header = header_reader.byte_headers().map_err(csv_err)?.clone();
+    let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
+
+    // Chunk boundaries just after a line break, and the line number each chunk starts on.
+    let body = &bytes[header_end..];
+    let mut bounds = vec![0_usize];
+    for k in 1..workers {
+        let target = (body.len() * k / workers).max(bounds[bounds.len() - 1]);
+        let cut = body[target..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(body.len(), |i| target + i + 1);
+        bounds.push(cut);
+    }
+    bounds.push(body.len());
+    bounds.dedup();
+    let mut first_lines = vec![1_u64 + count_lines(&bytes[..header_end])];
+    for w in bounds.windows(2).take(bounds.len().saturating_sub(2)) {
+        let last = first_lines[first_lines.len() - 1];
+        first_lines.push(last + count_lines(&body[w[0]..w[1]]));
+    }
+
+    let done = std::sync::atomic::AtomicU64::new(header_end as u64);
+    let parts: Vec<Result<Ingest<'_>, csv::Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .zip(&first_lines)
+            .enumerate()
+            .map(|(k, (w, &first_line))| {
+                let chunk = &body[w[0]..w[1]];
+                // The first chunk's vector receives every chunk's trades at the merge:
+                // reserve for the whole file there (untouched capacity costs no memory).
+                let capacity = if k == 0 { body.len() } else { chunk.len() } / 100;
+                let (header, done, progress) = (&header, &done, &progress);
+                s.spawn(move || {
+                    let mut reader = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .has_headers(false)
+                        .buffer_capacity(1 << 16)
+                        .from_reader(chunk);
+                    let mut ingest = Ingest::new(header, cols, file, first_line - 1, capacity);
+                    let mut reported = 0;
+                    ingest.run(&mut reader, |bytes| {
+                        let delta = bytes - reported;
+                        reported = bytes;
+                        let before = done.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+                        progress(before + delta);
+                    })?;
+                    Ok(ingest)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    progress(bytes.len() as u64);
+
+    // Merge in file order, as a sequential read would have decided: an id claimed by an
+    // earlier chunk makes a later chunk's row a duplicate, good or bad.
+    let mut merged: Option<Ingest<'_>> = None;
+    for part in parts {
+        let part = part.map_err(csv_err)?;
+        let Some(first) = merged.as_mut() else {
+            merged = Some(part);
+            continue;
+        };
+        for bad in part.bad_rows {
+            let repeated = bad.id.as_ref().is_some_and(|id| first.claimed(id));
+            if repeated {
+                first.out.duplicate_rows += 1;
+            } else {
+                first.out.skipped_rows += 1;
+                if let Some(e) = bad.error {
+                    if first.out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                        first.out.errors.push(e);
+                    }
+                }
+            }
+        }
+        first.out.duplicate_rows += part.out.duplicate_rows;
+        first.out.trades.reserve(part.out.trades.len());
+        for trade in part.out.trades {
+            let key = IdKey::of(trade.id.as_str());
+            if first.claim(key, &trade.id) {
+                first.out.trades.push(trade);
+            } else {
+                first.out.duplicate_rows += 1;
+            }
+        }
+    }
+    Ok(merged.map(|m| m.out).unwrap_or_default())
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// A trade id as de-duplicated: canonical decimal ids that fit a u64 as integers (cheaper
+/// to hash and compare), any other id as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdKey {
+    Numeric(u64),
+    Text,
+}
+
+impl IdKey {
+    fn of(id: &str) -> Self {
+        numeric_id(id).map_or(Self::Text, Self::Numeric)
+    }
+}
+
+/// A skipped row, with its id when it had one (a parallel merge may find it repeated).
+struct BadRow {
+    id: Option<TradeId>,
+    error: Option<RowError>,
+}
+
+/// The state of one sequential pass over rows.
+struct Ingest<'a> {
+    header: &'a csv::ByteRecord,
+    cols: [usize; 14],
+    file: &'a str,
+    /// Added to the reader's line numbers (for a chunk that starts mid-file).
+    line_offset: u64,
+    out: TradeFile,
+    seen_numeric: FastSet<u64>,
+    seen_text: FastSet<TradeId>,
+    logins: FastMap<Box<str>, AccountId>,
+    symbols: FastMap<Box<str>, Symbol>,
+    bad_rows: Vec<BadRow>,
+}
+
+impl<'a> Ingest<'a> {
+    fn new(
+        header: &'a csv::ByteRecord,
+        cols: [usize; 14],
+        file: &'a str,
+        line_offset: u64,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            header,
+            cols,
+            file,
+            line_offset,
+            out: TradeFile {
+                trades: Vec::with_capacity(capacity),
+                ..TradeFile::default()
+            },
+            seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
+            seen_text: FastSet::default(),
+            logins: FastMap::default(),
+            symbols: FastMap::default(),
+            bad_rows: Vec::new(),
+        }
+    }
+
+    fn claimed(&self, id: &TradeId) -> bool {
+        match IdKey::of(id.as_str()) {
+            IdKey::Numeric(n) => self.seen_numeric.contains(&n),
+            IdKey::Text => self.seen_text.contains(id.as_str()),
+        }
+    }
+
+    /// Claims an id; false when it was already claimed.
+    fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
+        match key {
+            IdKey::Numeric(n) => self.seen_numeric.insert(n),
+            IdKey::Text => {
+                !self.seen_text.contains(id.as_str()) && self.seen_text.insert(id.clone())
+            }
+        }
+    }
+
+    fn skip(&mut self, id: Option<TradeId>, error: RowError) {
+        self.out.skipped_rows += 1;
+        let kept = (self.out.errors.len() < MAX_KEPT_ROW_ERRORS).then_some(error);
+        if let Some(e) = &kept {
+            self.out.errors.push(e.clone());
+        }
+        self.bad_rows.push(BadRow { id, error: kept });
+    }
+
+    fn run<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<R>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), csv::Error> {
+        let mut record = csv::ByteRecord::new();
+        let mut rows = 0_u64;
+        while reader.read_byte_record(&mut record)? {
+            rows += 1;
+            if rows % 65_536 == 0 {
+                progress(reader.position().byte());
+            }
+            self.row(&record);
+        }
+        progress(reader.position().byte());
+        Ok(())
+    }
+
+    fn row(&mut self, record: &csv::ByteRecord) {
+        let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
+            self.cols;
+        let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
+        let row = Row {
+            record,
+            text: std::str::from_utf8(record.as_slice()).ok(),
+            header: self.header,
+            file: self.file,
+            line,
+        };
+        let id = match row.text(c_id) {
+            Ok(id) => TradeId::new(id),
+            Err(e) => return self.skip(None, e),
+        };
+        // Claim the id now (one hash operation for the common numeric case); a row that
+        // turns out bad gives it back, so a corrected re-send of the row is still kept.
+        let key = IdKey::of(id.as_str());
+        if !self.claim(key.clone(), &id) {
+            self.out.duplicate_rows += 1;
+            return;
+        }
+        let (logins, symbols) = (&mut self.logins, &mut self.symbols);
+        let parsed = (|| -> Result<ClosedTrade, RowError> {
+            let login = row.text(c_login)?;
+            let symbol = row.text(c_symbol)?;
+            let side = row.side(c_action)?;
+            let opened_at = row.time(c_opened)?;
+            let closed_at = row.time(c_closed)?;
+            if closed_at < opened_at {
+                return Err(row.error(c_closed, "closed before it was opened".to_owned()));
+            }
+            Ok(ClosedTrade {
+                id: id.clone(),
+                account: intern(logins, login, AccountId::new),
+                symbol: intern(symbols, symbol, Symbol::new),
+                side,
+                volume: row.number(c_lots)?,
+                opened_at,
+                closed_at,
+                open_price: row.number(c_open)?,
+                close_price: row.number(c_close)?,
+                stop_loss: row.optional_price(c_sl)?,
+                take_profit: row.optional_price(c_tp)?,
+                profit: row.number(c_profit)?,
+                commission: row.number(c_comm)?,
+                swap: row.number(c_swap)?,
+            })
+        })();
+        match parsed {
+            Ok(trade) => self.out.trades.push(trade),
+            Err(e) => {
+                match key {
+                    IdKey::Numeric(n) => self.seen_numeric.remove(&n),
+                    IdKey::Text => self.seen_text.remove(id.as_str()),
+                };
+                self.skip(Some(id), e);
+            }
+        }
+    }
+}
+
+/// Reads an accounts file from a path; see [`read_accounts`].
+///
+/// # Errors
+/// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
+pub fn read_accounts_path(path: &Path) -> Result<AccountsFile, CsvInputError> {
+    read_accounts(open(path)?, &path.display().to_string())
+}
+
+/// Reads an accounts file (`login,user_id,challenge_id[,initial_balance]`).
+///
+/// # Errors
+/// [`CsvInputError`] when the source cannot be read or lacks a required column.
+pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, CsvInputError> {
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(source);
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
+    let [c_login, c_user, c_challenge] = find_columns(&header, &ACCOUNT_COLUMNS, file)?;
+    let c_balance = header
+        .iter()
+        .position(|h| trim_header(h) == b"initial_balance");
+    let mut out = AccountsFile::default();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(e)),
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let row = Row {
+            record: &record,
+            text: std::str::from_utf8(record.as_slice()).ok(),
+            header: &header,
+            file,
+            line,
+        };
+        let parsed = (|| -> Result<(AccountId, AccountInfo), RowError> {
+            let login = AccountId::new(row.text(c_login)?);
+            if out.accounts.contains_key(&login) {
+                return Err(row.error(c_login, format!("login {login} is listed twice")));
+            }
+            let user = UserId::new(row.text(c_user)?);
+            let challenge = row.str(c_challenge)?;
+            let challenge = (!challenge.is_empty()).then(|| ChallengeId::new(challenge));
+            let initial_balance = match c_balance {
+                Some(c) if !row.str(c)?.is_empty() => {
+                    let b = row.number(c)?;
+                    if b <= Decimal::ZERO {
+                        return Err(row.error(c, format!("initial balance {b} is not positive")));
+                    }
+                    Some(b)
+                }
+                _ => None,
+            };
+            Ok((
+                login,
+                AccountInfo {
+                    user,
+                    challenge,
+                    initial_balance,
+                },
+            ))
+        })();
+        match parsed {
+            Ok((login, info)) => {
+                out.order.push(login.clone());
+                out.accounts.insert(login, info);
+            }
+            Err(e) => {
+                out.skipped_rows += 1;
+                if out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                    out.errors.push(e);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The id as an integer when it is written canonically (digits, no leading zero) and fits
+/// a u64, so that two ids are equal as integers exactly when they are equal as text.
+fn numeric_id(id: &str) -> Option<u64> {
+    let b = id.as_bytes();
+    if b.is_empty()
+        || b.len() > 19
+        || (b[0] == b'0' && b.len() > 1)
+        || !b.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    id.parse().ok()
+}
+
+fn trim_header(h: &[u8]) -> &[u8] {
+    let h = h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h);
+    h.trim_ascii()
+}
+
+fn find_columns<const N: usize>(
+    header: &csv::ByteRecord,
+    names: &[&'static str; N],
+    file: &str,
+) -> Result<[usize; N], CsvInputError> {
+    let mut out = [0; N];
+    for (slot, &name) in out.iter_mut().zip(names) {
+        *slot = header
+            .iter()
+            .position(|h| trim_header(h) == name.as_bytes())
+            .ok_or_else(|| CsvInputError::MissingColumn {
+                file: file.to_owned(),
+                column: name,
+            })?;
+    }
+    Ok(out)
+}
+
+fn intern<T: Clone>(table: &mut FastMap<Box<str>, T>, key: &str, make: fn(&str) -> T) -> T {
+    if let Some(v) = table.get(key) {
+        return v.clone();
+    }
+    let v = make(key);
+    table.insert(key.into(), v.clone());
+    v
+}
+
+/// One record with what is needed to report its errors.
+struct Row<'a> {
+    record: &'a csv::ByteRecord,
+    /// All the record's fields as one text, when they are valid UTF-8 together.
+    text: Option<&'a str>,
+    header: &'a csv::ByteRecord,
+    file: &'a str,
+    line: u64,
+}
+
+impl Row<'_> {
+    fn error(&self, column: usize, message: String) -> RowError {
+        let name = self.header.get(column).map(trim_header).unwrap_or_default();
+        RowError {
+            file: self.file.to_owned(),
+            line: self.line,
+            column: String::from_utf8_lossy(name).into_owned(),
+            message,
+        }
+    }
+
+    /// The cell as text, possibly empty.
+    fn str(&self, column: usize) -> Result<&str, RowError> {
+        let range = self
+            .record
+            .range(column)
+            .ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
+        let text = match self.text {
+            // The row was validated once: slicing it is free (and still checks that the
+            // field starts and ends on character boundaries).
+            Some(whole) => whole.get(range),
+            None => std::str::from_utf8(&self.record.as_slice()[range]).ok(),
+        };
+        text.ok_or_else(|| self.error(column, "not UTF-8 text".to_owned()))
+    }
+
+    /// The cell as non-empty text, trimmed.
+    fn text(&self, column: usize) -> Result<&str, RowError> {
+        let s = self.str(column)?.trim();
+        if s.is_empty() {
+            return Err(self.error(column, "empty".to_owned()));
+        }
+        Ok(s)
+    }
+
+    fn number(&self, column: usize) -> Result<Decimal, RowError> {
+        let s = self.text(column)?;
+        parse_decimal(s).map_err(|e| self.error(column, e.to_string()))
+    }
+
+    fn optional_price(&self, column: usize) -> Result<Option<Decimal>, RowError> {
+        let s = self.str(column)?.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let p = parse_decimal(s).map_err(|e| self.error(column, e.to_string()))?;
+        Ok((!p.is_zero()).then_some(p))
+    }
+
+    fn side(&self, column: usize) -> Result<Side, RowError> {
+        let s = self.text(column)?;
+        match s {
+            "0" | "0.0" => Ok(Side::Buy),
+            "1" | "1.0" => Ok(Side::Sell),
+            _ => s
+                .parse::<Side>()
+                .map_err(|_| self.error(column, format!("`{s}` is not 0 (buy) or 1 (sell)"))),
+        }
+    }
+
+    fn time(&self, column: usize) -> Result<DateTime<Utc>, RowError> {
+        let s = self.text(column)?;
+        parse_timestamp(s).ok_or_else(|| {
+            let shown: String = s.chars().take(64).collect();
+            self.error(
+                column,
+                format!("`{shown}` is not a UTC time YYYY-MM-DD HH:MM:SS[.ffffff]"),
+            )
+        })
+    }
+}
+
+/// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional
+/// fraction of 1 to 9 digits, `T` allowed for the space, an optional `Z` or `+00:00`;
+/// anything else is tried as RFC 3339 and converted to UTC.
+#[must_use]
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let shaped = b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|d| d.with_timezone(&Utc));
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0_u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let (month, day) = (num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut rest = &b[19..];
+    let mut nanos = 0_u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let value = num(20, 20 + digits)?;
+        nanos = value * 10_u32.pow(9 - u32::try_from(digits).ok()?);
+        rest = &frac[digits..];
+    }
+    match rest {
+        b"" | b"Z" | b"+00:00" => {}
+        _ => {
+            return DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        }
+    }
+    NaiveDate::from_ymd_opt(year, month, day)?
+        .and_hms_nano_opt(hour, minute, second, nanos)
+        .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HEADER: &str = ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n";
+
+    fn read(body: &str) -> TradeFile {
+        read_trades(format!("{HEADER}{body}").as_bytes(), "t.csv", |_| {}).unwrap()
+    }
+
+    #[test]
+    fn parses_the_export_format_exactly() {
+        let f = read(
+            "0,1742642088741327865,1,16.0,3332.9,3332.88,-0.07,0.01,2025-05-05 23:41:50.000000,2025-05-06 00:00:10.5,0.2,0,3300.5,4.899999999999999,0.0,XAUUSD,100.0,1.0,0,10452073\n",
+        );
+        assert_eq!(f.skipped_rows, 0, "{:?}", f.errors);
+        let t = &f.trades[0];
+        assert_eq!(t.id.as_str(), "1742642088741327865");
+        assert_eq!(t.account.as_str(), "10452073");
+        assert_eq!(t.side, Side::Sell);
+        assert_eq!(t.profit.to_string(), "4.899999999999999");
+        assert_eq!(t.stop_loss, None, "0 means not set");
+        assert_eq!(t.take_profit, Some("3300.5".parse().unwrap()));
+        assert_eq!(t.closed_at.to_rfc3339(), "2025-05-06T00:00:10.500+00:00");
+        assert_eq!(
+            t.opened_at,
+            parse_timestamp("2025-05-05T23:41:50Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_line_and_column_and_skipped() {
+        let good = "1,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n";
+        let body = [
+            good,
+            "2,2,0,,abc,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "3,3,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 09:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "4,4,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,\n",
+            "5,5,0,,1.1,1.2,0,0.1,2025-13-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "6,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "7,7,2,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+            "8,8,0,,1.1\n",
+            good.replace("1,1,0", "9,9,1").as_str(),
+        ]
+        .concat();
+        let f = read(&body);
+        assert_eq!(f.trades.len(), 2);
+        assert_eq!(f.duplicate_rows, 1);
+        assert_eq!(f.skipped_rows, 6);
+        let where_: Vec<_> = f
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(
+            where_,
+            [
+                (3, "open_price"),
+                (4, "closed_at"),
+                (5, "trading_account_login"),
+                (6, "opened_at"),
+                (8, "action"),
+                (9, "trading_account_login"),
+            ]
+        );
+        assert!(f.errors[0]
+            .to_string()
+            .starts_with("t.csv:3: column `open_price`:"));
+    }
+
+    #[test]
+    fn numeric_and_text_ids_deduplicate_as_text() {
+        assert_eq!(
+            numeric_id("1742642088741327865"),
+            Some(1_742_642_088_741_327_865)
+        );
+        assert_eq!(numeric_id("007"), None);
+        assert_eq!(numeric_id("0"), Some(0));
+        assert_eq!(numeric_id("18446744073709551616"), None);
+        assert_eq!(numeric_id("12a"), None);
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        let f = read(
+            &[
+                row("7"),
+                row("007"),
+                row("7"),
+                row("007"),
+                row("A-1"),
+                row("A-1"),
+            ]
+            .concat(),
+        );
+        assert_eq!(f.trades.len(), 3);
+        assert_eq!(f.duplicate_rows, 3);
+        // A bad row does not claim its id: the corrected re-send is kept.
+        let bad = |id: &str| row(id).replace("1.1,1.2", "x,1.2");
+        let f = read(&[bad("8"), row("8"), bad("B"), row("B"), row("8")].concat());
+        assert_eq!(
+            (f.trades.len(), f.skipped_rows, f.duplicate_rows),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn parallel_read_equals_sequential_read() {
+        let mut text = Vec::new();
+        let mut accounts = Vec::new();
+        let config = crate::sample::SampleConfig {
+            trades: 2_000,
+            ..Default::default()
+        };
+        crate::sample::generate(&config, &mut text, &mut accounts).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let first_id = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let row = |id: &str, price: &str| {
+            format!("0,{id},0,,{price},1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        let mut lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
+        // Early: a bad row whose id is re-sent correctly in a later chunk.
+        lines.insert(5, row("777000111", "bad"));
+        lines.insert(1500, row("777000111", "1.1"));
+        // Late: a good repeat and a bad repeat of the very first id, and a text id twice.
+        lines.push(row(&first_id, "1.1"));
+        lines.push(row(&first_id, "bad"));
+        lines.insert(300, row("T-1", "1.1"));
+        lines.push(row("T-1", "1.1"));
+        let text = lines.concat();
+        let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+        assert_eq!(sequential.trades.len(), 2_002);
+        assert_eq!(sequential.duplicate_rows, 2 + 3);
+        assert_eq!(sequential.skipped_rows, 3 + 1);
+        for workers in 1..=5 {
+            let parallel = read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+            assert!(
+                parallel.trades == sequential.trades,
+                "{workers} workers: trades differ"
+            );
+            assert_eq!(parallel.errors, sequential.errors, "{workers} workers");
+            assert_eq!(
+                (parallel.skipped_rows, parallel.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows),
+                "{workers} workers"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_column() {
+        let mut text = HEADER.as_bytes().to_vec();
+        text.extend_from_slice(b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EUR\xC3,1,1,0,7\n");
+        // Two fields that are only valid UTF-8 when glued together.
+        text.extend_from_slice(b"0,2,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,\xC3,\xA91,1,0,7\n");
+        let f = read_trades(text.as_slice(), "u.csv", |_| {}).unwrap();
+        assert_eq!(f.trades.len(), 0);
+        let cols: Vec<_> = f.errors.iter().map(|e| e.column.as_str()).collect();
+        assert_eq!(cols, ["symbol", "symbol"]);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary rows never stop the read nor panic, and every record is accounted
+        /// for exactly once, sequentially or split across workers.
+        #[test]
+        fn arbitrary_rows_are_counted_once(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::string::string_regex("[0-9]{1,3}").unwrap(),
+                        proptest::string::string_regex("-?[0-9]{1,4}\\.[0-9]{0,3}").unwrap(),
+                        proptest::string::string_regex("2025-05-0[1-3] 1[0-2]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?").unwrap(),
+                        proptest::string::string_regex("[ -~]{0,8}").unwrap(),
+                    ],
+                    0..24,
+                ),
+                0..40,
+            ),
+            workers in 1_usize..4,
+        ) {
+            let body: String = rows
+                .iter()
+                .map(|r| format!("{}\n", r.join(",").replace('"', "")))
+                .collect();
+            let text = format!("{HEADER}{body}");
+            let records = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(text.as_bytes())
+                .byte_records()
+                .count() as u64;
+            let f = read_trades(text.as_bytes(), "p.csv", |_| {}).unwrap();
+            proptest::prop_assert_eq!(f.trades.len() as u64 + f.skipped_rows + f.duplicate_rows, records);
+            let p = read_trades_parallel(text.as_bytes(), "p.csv", workers, |_| {}).unwrap();
+            proptest::prop_assert!(p.trades == f.trades);
+            proptest::prop_assert_eq!((p.skipped_rows, p.duplicate_rows), (f.skipped_rows, f.duplicate_rows));
+        }
+    }
+
+    #[test]
+    fn missing_column_is_fatal() {
+        let e = read_trades("identifier,action\n1,0\n".as_bytes(), "x.csv", |_| {});
+        assert!(matches!(
+            e,
+            Err(CsvInputError::MissingColumn {
+                column: "open_price",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn accounts_file() {
+        let text = "login,user_id,challenge_id,initial_balance\n1,u1,c1,50000\n2,u1,,\n3,u2,c1,-5\n1,u3,c2,\n4,,c1,\n";
+        let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+        assert_eq!(a.order.len(), 2);
+        assert_eq!(a.skipped_rows, 3);
+        let one = &a.accounts[&AccountId::new("1")];
+        assert_eq!(one.initial_balance, Some(Decimal::from(50_000)));
+        assert_eq!(one.challenge, Some(ChallengeId::new("c1")));
+        assert_eq!(a.accounts[&AccountId::new("2")].challenge, None);
+        let b = read_accounts("login,user_id,challenge_id\n9,u9,c9\n".as_bytes(), "b.csv").unwrap();
+        assert_eq!(b.accounts[&AccountId::new("9")].initial_balance, None);
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in [
+            "2025-05-05 23:41:50",
+            "2025-05-05 23:41:50.1",
+            "2025-05-05 23:41:50.123456789",
+            "2025-05-05T23:41:50Z",
+            "2025-05-06T01:41:50+02:00",
+        ] {
+            assert!(parse_timestamp(ok).is_some(), "{ok}");
+        }
+        assert_eq!(
+            parse_timestamp("2025-05-06T01:41:50+02:00"),
+            parse_timestamp("2025-05-05 23:41:50")
+        );
+        for bad in [
+            "",
+            "2025-05-05",
+            "2025-02-30 00:00:00",
+            "2025-05-05 24:00:00",
+            "2025-05-05 10:00:00.",
+            "2025-05-05 10:00:00.1234567890",
+            "2025-05-05 10:00:00 junk",
+            "x025-05-05 10:00:00",
+        ] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,898 @@
+//! The trade-metrics and risk-score report: building it from trades, and rendering it as
+//! a terminal table, JSON or CSV.
+//!
+//! # Building
+//! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
+//! (in parallel slices), counting-sorted into one contiguous range per account, then each
+//! account's metrics are computed by the batch calculator and scored (accounts are spread
+//! over the machine's cores). The result does not depend on the number of cores.
+//! An account's initial balance is the accounts file's `initial_balance` when given, else
+//! the configured one. Without an accounts file every login is its own user
+//! (`user_id = login`) and the challenge is unknown. With one, a login the file does not
+//! list is treated the same way and counted in [`Report::unlisted_accounts`]; listed
+//! accounts without trades are reported with zero trades.
+//!
+//! # JSON
+//! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
+//! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
+//! ids are strings; undefined values (`profit_factor` with no loss, averages with nothing
+//! to average, an unknown challenge) are `null`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use risk_core::ids::{AccountId, ChallengeId, UserId};
+use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
+use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
+use risk_core::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+
+use crate::csv_input::AccountsFile;
+use risk_core::hash::FxHashMap as FastMap;
+
+/// One account's line of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountReport {
+    /// The login.
+    pub account: AccountId,
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The balance the curve started from.
+    pub initial_balance: Decimal,
+    /// The full metric set.
+    pub metrics: TradeMetrics,
+    /// The score and its signals.
+    pub score: AccountScore,
+}
+
+/// A user's or challenge's line of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupReport {
+    /// The user or challenge id.
+    pub id: String,
+    /// The aggregated score with the per-account breakdown.
+    pub score: GroupScore,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// Accounts, by score descending, then login.
+    pub accounts: Vec<AccountReport>,
+    /// Users, by score descending, then id.
+    pub users: Vec<GroupReport>,
+    /// Challenges (known ones only), by score descending, then id.
+    pub challenges: Vec<GroupReport>,
+    /// Bad rows skipped while reading.
+    pub skipped_rows: u64,
+    /// Rows dropped for a repeated identifier.
+    pub duplicate_rows: u64,
+    /// Traded logins that the accounts file does not list.
+    pub unlisted_accounts: u64,
+}
+
+/// What [`build_report`] needs besides the trades.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInput<'a> {
+    /// The accounts file, if any.
+    pub accounts: Option<&'a AccountsFile>,
+    /// Metric settings (the initial balance is the default for accounts without one).
+    pub metrics: MetricsConfig,
+    /// Score settings.
+    pub score: ScoreConfig,
+    /// Bad rows skipped while reading, carried into the report.
+    pub skipped_rows: u64,
+    /// Duplicate rows dropped while reading, carried into the report.
+    pub duplicate_rows: u64,
+}
+
+/// Why the report could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// An account's metrics could not be computed.
+    #[error("account {account}: {source}")]
+    Metrics {
+        /// The account.
+        account: AccountId,
+        /// Why.
+        source: MetricsError,
+    },
+    /// The score settings are invalid.
+    #[error(transparent)]
+    Score(#[from] risk_core::score::ScoreConfigError),
+}
+
+/// Builds the report: groups `trades` per account, computes and scores each account, then
+/// aggregates users and challenges.
+///
+/// # Errors
+/// [`ReportError`] on invalid settings or an arithmetic overflow in an account's metrics.
+pub fn build_report(
+    trades: &[ClosedTrade],
+    input: &ReportInput<'_>,
+) -> Result<Report, ReportError> {
+    input.score.validate()?;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let slices = if trades.len() >= 100_000 { workers } else { 1 };
+    let listed = input
+        .accounts
+        .map(|f| f.order.as_slice())
+        .unwrap_or_default();
+    let Grouped {
+        logins,
+        starts,
+        facts: grouped,
+    } = group(trades, listed, slices)?;
+
+    let mut unlisted = 0_u64;
+    let mut plan = Vec::with_capacity(logins.len());
+    for (g, account) in logins.iter().enumerate() {
+        let info = input.accounts.and_then(|f| f.accounts.get(*account));
+        if input.accounts.is_some() && info.is_none() {
+            unlisted += 1;
+        }
+        let mut config = input.metrics;
+        if let Some(b) = info.and_then(|i| i.initial_balance) {
+            config.initial_balance = b;
+        }
+        plan.push(Plan {
+            account: (*account).clone(),
+            user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
+            challenge: info.and_then(|i| i.challenge.clone()),
+            config,
+            facts: &grouped[starts[g]..starts[g + 1]],
+        });
+    }
+
+    let computed = compute_parallel(&plan, &input.score)?;
+    let mut accounts: Vec<AccountReport> = plan
+        .into_iter()
+        .zip(computed)
+        .map(|(p, (metrics, score))| AccountReport {
+            account: p.account,
+            user: p.user,
+            challenge: p.challenge,
+            initial_balance: p.config.initial_balance,
+            metrics,
+            score,
+        })
+        .collect();
+    accounts.sort_by(|a, b| {
+        b.score
+            .score
+            .cmp(&a.score.score)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+
+    let mut by_user: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
+    let mut by_challenge: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
+    for a in &accounts {
+        by_user.entry(a.user.as_str()).or_default().push(a);
+        if let Some(c) = &a.challenge {
+            by_challenge.entry(c.as_str()).or_default().push(a);
+        }
+    }
+    let groups_of = |map: BTreeMap<&str, Vec<&AccountReport>>| {
+        let mut out: Vec<GroupReport> = map
+            .into_iter()
+            .map(|(id, members)| GroupReport {
+                id: id.to_owned(),
+                score: aggregate(
+                    members
+                        .iter()
+                        .map(|a| (&a.account, &a.score, a.metrics.trades)),
+                    &input.score,
+                ),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .score
+                .cmp(&a.score.score)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    };
+    let users = groups_of(by_user);
+    let challenges = groups_of(by_challenge);
+    Ok(Report {
+        accounts,
+        users,
+        challenges,
+        skipped_rows: input.skipped_rows,
+        duplicate_rows: input.duplicate_rows,
+        unlisted_accounts: unlisted,
+    })
+}
+
+/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`.
+struct Grouped<'t> {
+    logins: Vec<&'t AccountId>,
+    starts: Vec<usize>,
+    facts: Vec<TradeFacts>,
+}
+
+/// Groups `trades` per account over `slices` parallel slices (the result does not depend
+/// on `slices`).
+fn group<'t>(
+    trades: &'t [ClosedTrade],
+    listed: &'t [AccountId],
+    slices: usize,
+) -> Result<Grouped<'t>, ReportError> {
+    // Group per account (first-seen order, listed accounts first) with hash maps, then a
+    // counting sort of the trades' compact facts: no per-account allocation.
+    //
+    // 1. In parallel over contiguous slices of the trades: number each slice's logins in
+    //    first-seen order and turn every trade into its 44-byte facts, in file order.
+    let per = trades.len().div_ceil(slices).max(1);
+    let parts: Vec<Result<Part<'_>, ReportError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = trades
+            .chunks(per)
+            .map(|slice| s.spawn(move || Part::of(slice)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+
+    // 2. Global account numbers: listed accounts first, then logins as first seen in the
+    //    file (the slices are in file order, and so is each slice's numbering).
+    let mut index: FastMap<&str, u32> = FastMap::default();
+    let mut logins: Vec<&AccountId> = Vec::new();
+    for login in listed
+        .iter()
+        .chain(parts.iter().flat_map(|p| p.logins.iter().copied()))
+    {
+        index.entry(login.as_str()).or_insert_with(|| {
+            logins.push(login);
+            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
+        });
+    }
+    let remaps: Vec<Vec<u32>> = parts
+        .iter()
+        .map(|p| {
+            p.logins
+                .iter()
+                .map(|l| index.get(l.as_str()).copied().unwrap_or(u32::MAX))
+                .collect()
+        })
+        .collect();
+    drop(index);
+
+    // 3. Counting sort of the facts into each account's contiguous range, file order kept
+    //    within an account.
+    let mut starts = vec![0_usize; logins.len() + 1];
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for &local in &part.local_of {
+            starts[remap[local as usize] as usize + 1] += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let blank = TradeFacts {
+        opened_at: DateTime::<Utc>::MIN_UTC,
+        closed_at: DateTime::<Utc>::MIN_UTC,
+        net_pnl: Decimal::ZERO,
+        stop_loss_set: false,
+        take_profit_set: false,
+    };
+    let mut grouped = vec![blank; trades.len()];
+    let mut next = starts.clone();
+    for (part, remap) in parts.iter().zip(&remaps) {
+        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
+            let g = remap[local as usize] as usize;
+            grouped[next[g]] = *facts;
+            next[g] += 1;
+        }
+    }
+    drop(parts);
+    Ok(Grouped {
+        logins,
+        starts,
+        facts: grouped,
+    })
+}
+
+/// One slice of the trades, numbered and condensed by one worker.
+struct Part<'t> {
+    /// The slice's logins, in first-seen order (local number = position).
+    logins: Vec<&'t AccountId>,
+    /// The local login number of each trade, in slice order.
+    local_of: Vec<u32>,
+    /// The facts of each trade, in slice order.
+    facts: Vec<TradeFacts>,
+}
+
+impl<'t> Part<'t> {
+    fn of(slice: &'t [ClosedTrade]) -> Result<Self, ReportError> {
+        let mut index: FastMap<&str, u32> = FastMap::default();
+        let mut part = Part {
+            logins: Vec::new(),
+            local_of: Vec::with_capacity(slice.len()),
+            facts: Vec::with_capacity(slice.len()),
+        };
+        for trade in slice {
+            let local = *index.entry(trade.account.as_str()).or_insert_with(|| {
+                part.logins.push(&trade.account);
+                u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
+            });
+            part.local_of.push(local);
+            part.facts
+                .push(TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+                    account: trade.account.clone(),
+                    source: e.into(),
+                })?);
+        }
+        Ok(part)
+    }
+}
+
+/// One account's work: who it is, its settings and its trades' facts.
+struct Plan<'a> {
+    account: AccountId,
+    user: UserId,
+    challenge: Option<ChallengeId>,
+    config: MetricsConfig,
+    facts: &'a [TradeFacts],
+}
+
+/// Batch metrics and score of every account, the accounts split in contiguous chunks over
+/// the cores.
+fn compute_parallel(
+    plan: &[Plan<'_>],
+    score: &ScoreConfig,
+) -> Result<Vec<(TradeMetrics, AccountScore)>, ReportError> {
+    let one = |p: &Plan<'_>| {
+        let metrics = TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| {
+            ReportError::Metrics {
+                account: p.account.clone(),
+                source,
+            }
+        })?;
+        let scored = score_account(&metrics, score);
+        Ok((metrics, scored))
+    };
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if workers < 2 || plan.len() < 256 {
+        return plan.iter().map(one).collect();
+    }
+    // Balance chunks by trade count, not by account count.
+    let total: usize = plan.iter().map(|p| p.facts.len()).sum();
+    let target = total.div_ceil(workers).max(1);
+    let mut bounds = vec![0];
+    let mut acc = 0;
+    for (i, p) in plan.iter().enumerate() {
+        acc += p.facts.len();
+        if acc >= target * bounds.len() && bounds.len() < workers {
+            bounds.push(i + 1);
+        }
+    }
+    bounds.push(plan.len());
+    bounds.dedup();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let part = &plan[w[0]..w[1]];
+                s.spawn(move || part.iter().map(one).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(plan.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn num(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+fn opt(d: Option<Decimal>) -> Option<f64> {
+    d.map(num)
+}
+
+#[derive(Serialize)]
+struct JsonSignal<'a> {
+    kind: &'a str,
+    severity: &'a str,
+    contribution: f64,
+    observed: f64,
+    threshold: f64,
+}
+
+#[derive(Serialize)]
+struct JsonAccount<'a> {
+    account_login: &'a str,
+    user_id: &'a str,
+    challenge_id: Option<&'a str>,
+    trades: u64,
+    win_ratio: f64,
+    profit_factor: Option<f64>,
+    max_relative_drawdown: f64,
+    stop_loss_ratio: f64,
+    take_profit_ratio: f64,
+    hft_trades: u64,
+    max_concurrent_trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+    signals: Vec<JsonSignal<'a>>,
+    wins: u64,
+    losses: u64,
+    break_even: u64,
+    gross_profit: f64,
+    gross_loss: f64,
+    net_profit: f64,
+    average_win: Option<f64>,
+    average_loss: Option<f64>,
+    expectancy: Option<f64>,
+    largest_win: Option<f64>,
+    largest_loss: Option<f64>,
+    max_consecutive_losses: u64,
+    average_holding_seconds: Option<f64>,
+    hft_ratio: f64,
+    stop_loss_trades: u64,
+    take_profit_trades: u64,
+    initial_balance: f64,
+    final_balance: f64,
+    max_drawdown: f64,
+    max_daily_loss: f64,
+    max_daily_loss_ratio: f64,
+    max_daily_loss_day: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonMember<'a> {
+    account_login: &'a str,
+    trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge_id: Option<&'a str>,
+    risk_score: f64,
+    risk_level: &'a str,
+    trades: u64,
+    account_count: usize,
+    flagged_accounts: u64,
+    signal_counts: BTreeMap<&'a str, u64>,
+    accounts: Vec<JsonMember<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    accounts: Vec<JsonAccount<'a>>,
+    users: Vec<JsonGroup<'a>>,
+    challenges: Vec<JsonGroup<'a>>,
+    skipped_rows: u64,
+    duplicate_rows: u64,
+    unlisted_accounts: u64,
+}
+
+fn json_account(a: &AccountReport) -> JsonAccount<'_> {
+    let m = &a.metrics;
+    JsonAccount {
+        account_login: a.account.as_str(),
+        user_id: a.user.as_str(),
+        challenge_id: a.challenge.as_ref().map(ChallengeId::as_str),
+        trades: m.trades,
+        win_ratio: num(m.win_ratio),
+        profit_factor: opt(m.profit_factor),
+        max_relative_drawdown: num(m.max_relative_drawdown),
+        stop_loss_ratio: num(m.stop_loss_ratio),
+        take_profit_ratio: num(m.take_profit_ratio),
+        hft_trades: m.hft_trades,
+        max_concurrent_trades: m.max_concurrent_trades,
+        risk_score: num(a.score.score),
+        risk_level: a.score.level.as_str(),
+        signals: a
+            .score
+            .signals
+            .iter()
+            .map(|s| JsonSignal {
+                kind: s.kind.as_str(),
+                severity: s.severity.as_str(),
+                contribution: num(s.contribution),
+                observed: num(s.observed),
+                threshold: num(s.threshold),
+            })
+            .collect(),
+        wins: m.wins,
+        losses: m.losses,
+        break_even: m.break_even,
+        gross_profit: num(m.gross_profit),
+        gross_loss: num(m.gross_loss),
+        net_profit: num(m.net_profit),
+        average_win: opt(m.average_win),
+        average_loss: opt(m.average_loss),
+        expectancy: opt(m.expectancy),
+        largest_win: opt(m.largest_win),
+        largest_loss: opt(m.largest_loss),
+        max_consecutive_losses: m.max_consecutive_losses,
+        average_holding_seconds: opt(m.average_holding_seconds),
+        hft_ratio: num(m.hft_ratio),
+        stop_loss_trades: m.stop_loss_trades,
+        take_profit_trades: m.take_profit_trades,
+        initial_balance: num(a.initial_balance),
+        final_balance: num(m.final_balance),
+        max_drawdown: num(m.max_drawdown),
+        max_daily_loss: num(m.max_daily_loss),
+        max_daily_loss_ratio: num(m.max_daily_loss_ratio),
+        max_daily_loss_day: m.max_daily_loss_day.map(|d| d.to_string()),
+    }
+}
+
+fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
+    let s = &g.score;
+    JsonGroup {
+        user_id: is_user.then_some(g.id.as_str()),
+        challenge_id: (!is_user).then_some(g.id.as_str()),
+        risk_score: num(s.score),
+        risk_level: s.level.as_str(),
+        trades: s.trades,
+        account_count: s.accounts.len(),
+        flagged_accounts: s.flagged_accounts,
+        signal_counts: s
+            .signal_counts
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect(),
+        accounts: s
+            .accounts
+            .iter()
+            .map(|a| JsonMember {
+                account_login: a.account.as_str(),
+                trades: a.trades,
+                risk_score: num(a.score),
+                risk_level: a.level.as_str(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes the report as the JSON contract (see the [module documentation](self)).
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let json = JsonReport {
+        accounts: report.accounts.iter().map(json_account).collect(),
+        users: report.users.iter().map(|g| json_group(g, true)).collect(),
+        challenges: report
+            .challenges
+            .iter()
+            .map(|g| json_group(g, false))
+            .collect(),
+        skipped_rows: report.skipped_rows,
+        duplicate_rows: report.duplicate_rows,
+        unlisted_accounts: report.unlisted_accounts,
+    };
+    let mut out = out;
+    serde_json::to_writer_pretty(&mut out, &json)?;
+    writeln!(out)
+}
+
+/// Writes one CSV row per account: the flat metrics, score, level and the fired signals
+/// as `KIND:SEVERITY` joined by `;`. Decimals are written exactly.
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "account_login",
+        "user_id",
+        "challenge_id",
+        "trades",
+        "wins",
+        "losses",
+        "break_even",
+        "win_ratio",
+        "profit_factor",
+        "gross_profit",
+        "gross_loss",
+        "net_profit",
+        "expectancy",
+        "max_relative_drawdown",
+        "max_drawdown",
+        "max_daily_loss",
+        "max_daily_loss_ratio",
+        "stop_loss_ratio",
+        "take_profit_ratio",
+        "hft_trades",
+        "max_concurrent_trades",
+        "max_consecutive_losses",
+        "average_holding_seconds",
+        "risk_score",
+        "risk_level",
+        "signals",
+    ])?;
+    let s = |d: Decimal| d.normalize().to_string();
+    let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    for a in &report.accounts {
+        let m = &a.metrics;
+        let signals: Vec<String> = a
+            .score
+            .signals
+            .iter()
+            .map(|x| format!("{}:{}", x.kind, x.severity))
+            .collect();
+        w.write_record([
+            a.account.as_str().to_owned(),
+            a.user.as_str().to_owned(),
+            a.challenge
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            m.trades.to_string(),
+            m.wins.to_string(),
+            m.losses.to_string(),
+            m.break_even.to_string(),
+            s(m.win_ratio),
+            o(m.profit_factor),
+            s(m.gross_profit),
+            s(m.gross_loss),
+            s(m.net_profit),
+            o(m.expectancy),
+            s(m.max_relative_drawdown),
+            s(m.max_drawdown),
+            s(m.max_daily_loss),
+            s(m.max_daily_loss_ratio),
+            s(m.stop_loss_ratio),
+            s(m.take_profit_ratio),
+            m.hft_trades.to_string(),
+            m.max_concurrent_trades.to_string(),
+            m.max_consecutive_losses.to_string(),
+            o(m.average_holding_seconds),
+            s(a.score.score),
+            a.score.level.as_str().to_owned(),
+            signals.join(";"),
+        ])?;
+    }
+    w.flush()
+}
+
+fn pct(d: Decimal) -> String {
+    format!("{:.1}", num(d) * 100.0)
+}
+
+fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('~');
+        t
+    }
+}
+
+/// Writes the report as a table for a terminal: one row per account (riskiest first),
+/// then the user and challenge sections, then the row counts.
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
+    writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
+    writeln!(
+        out,
+        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  SIGNALS",
+        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL"
+    )?;
+    for a in &report.accounts {
+        let m = &a.metrics;
+        let signals: Vec<&str> = a.score.signals.iter().map(|s| s.kind.as_str()).collect();
+        let line = format!(
+            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  {}",
+            cut(a.account.as_str(), 14),
+            cut(a.user.as_str(), 12),
+            cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
+            m.trades,
+            pct(m.win_ratio),
+            m.profit_factor.map_or_else(|| "-".to_owned(), |p| format!("{:.2}", num(p))),
+            pct(m.max_relative_drawdown),
+            pct(m.stop_loss_ratio),
+            pct(m.take_profit_ratio),
+            m.hft_trades,
+            m.max_concurrent_trades,
+            format!("{:.2}", num(m.net_profit)),
+            format!("{:.1}", num(a.score.score)),
+            a.score.level.as_str(),
+            signals.join(", "),
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    for (title, groups) in [("USERS", &report.users), ("CHALLENGES", &report.challenges)] {
+        writeln!(out)?;
+        writeln!(out, "{title} ({})", groups.len())?;
+        writeln!(
+            out,
+            "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  RISKIEST ACCOUNTS",
+            "ID", "ACCOUNTS", "FLAGGED", "TRADES", "SCORE", "LEVEL"
+        )?;
+        for g in groups {
+            let s = &g.score;
+            let top: Vec<String> = s
+                .accounts
+                .iter()
+                .take(3)
+                .map(|a| format!("{} ({:.1})", a.account, num(a.score)))
+                .collect();
+            let line = format!(
+                "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  {}",
+                cut(&g.id, 14),
+                s.accounts.len(),
+                s.flagged_accounts,
+                s.trades,
+                format!("{:.1}", num(s.score)),
+                s.level.as_str(),
+                top.join(", "),
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    let trades: u64 = report.accounts.iter().map(|a| a.metrics.trades).sum();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{trades} trades, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        report.accounts.len(),
+        report.users.len(),
+        report.challenges.len(),
+        report.skipped_rows,
+        report.duplicate_rows
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::csv_input::{read_accounts, read_trades};
+
+    const HEADER: &str = ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n";
+
+    fn row(id: u32, login: &str, opened: &str, closed: &str, profit: &str, sl: &str) -> String {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 {opened},2025-05-05 {closed},1,{sl},,{profit},0,EURUSD,1,1,0,{login}\n")
+    }
+
+    fn sample() -> Vec<ClosedTrade> {
+        let rows = [
+            row(1, "A", "10:00:00", "10:00:30", "-600", ""),
+            row(2, "A", "10:00:10", "11:00:00", "100", ""),
+            row(3, "B", "10:00:00", "12:00:00", "50", "1.0"),
+            row(4, "C", "10:00:00", "12:00:00", "-5", "1.0"),
+        ];
+        let text = format!("{HEADER}{}", rows.concat());
+        read_trades(text.as_bytes(), "t.csv", |_| {})
+            .unwrap()
+            .trades
+    }
+
+    #[test]
+    fn grouping_does_not_depend_on_the_slicing() {
+        let mut trades = sample();
+        for k in 0..40 {
+            let mut t = trades[k % 4].clone();
+            t.account = AccountId::new(["A", "B", "C", "E", "F"][k % 5]);
+            trades.push(t);
+        }
+        let listed = [AccountId::new("F"), AccountId::new("Z")];
+        let one = group(&trades, &listed, 1).unwrap();
+        for slices in 2..=7 {
+            let many = group(&trades, &listed, slices).unwrap();
+            assert_eq!(many.logins, one.logins, "{slices} slices");
+            assert_eq!(many.starts, one.starts, "{slices} slices");
+            assert_eq!(many.facts, one.facts, "{slices} slices");
+        }
+        let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
+        assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);
+    }
+
+    #[test]
+    fn without_accounts_file_each_login_is_its_own_user() {
+        let trades = sample();
+        let input = ReportInput {
+            skipped_rows: 2,
+            duplicate_rows: 1,
+            ..ReportInput::default()
+        };
+        let report = build_report(&trades, &input).unwrap();
+        assert_eq!(report.accounts.len(), 3);
+        assert_eq!(report.users.len(), 3);
+        assert!(report.challenges.is_empty());
+        let a = report
+            .accounts
+            .iter()
+            .find(|a| a.account.as_str() == "A")
+            .unwrap();
+        assert_eq!(a.user.as_str(), "A");
+        assert_eq!(a.challenge, None);
+        assert_eq!(a.metrics.trades, 2);
+        assert_eq!(a.metrics.max_concurrent_trades, 2);
+        assert_eq!(a.metrics.hft_trades, 1);
+        assert_eq!(a.initial_balance, Decimal::from(100_000));
+        let mut json = Vec::new();
+        write_json(&report, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            (v["skipped_rows"].as_u64(), v["duplicate_rows"].as_u64()),
+            (Some(2), Some(1))
+        );
+        let b = v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_login"] == "B")
+            .unwrap();
+        assert!(b["profit_factor"].is_null());
+        assert_eq!(b["stop_loss_ratio"].as_f64(), Some(1.0));
+    }
+
+    #[test]
+    fn accounts_file_groups_users_and_challenges_and_sets_balances() {
+        let trades = sample();
+        let accounts = read_accounts(
+            "login,user_id,challenge_id,initial_balance\nA,u1,c1,1000\nB,u1,c2,\nD,u2,c1,\n"
+                .as_bytes(),
+            "a.csv",
+        )
+        .unwrap();
+        let input = ReportInput {
+            accounts: Some(&accounts),
+            ..ReportInput::default()
+        };
+        let report = build_report(&trades, &input).unwrap();
+        // A, B, D listed (D without trades), C unlisted.
+        assert_eq!(report.accounts.len(), 4);
+        assert_eq!(report.unlisted_accounts, 1);
+        let find = |l: &str| {
+            report
+                .accounts
+                .iter()
+                .find(|a| a.account.as_str() == l)
+                .unwrap()
+        };
+        assert_eq!(find("D").metrics.trades, 0);
+        assert_eq!(find("C").user.as_str(), "C");
+        let a = find("A");
+        assert_eq!(a.initial_balance, Decimal::from(1000));
+        // 1,000 -> 400: a 60 % drawdown and a 60 % daily loss on a 1,000 balance.
+        assert_eq!(a.metrics.max_relative_drawdown, Decimal::new(6, 1));
+        assert!(a
+            .score
+            .signals
+            .iter()
+            .any(|s| s.kind == risk_core::score::SignalKind::Drawdown));
+        assert_eq!(report.accounts[0].account.as_str(), "A", "riskiest first");
+        let u1 = report.users.iter().find(|u| u.id == "u1").unwrap();
+        assert_eq!(u1.score.accounts.len(), 2);
+        assert_eq!(u1.score.score, a.score.score);
+        let ids: Vec<_> = report.challenges.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        let mut table = Vec::new();
+        write_table(&report, &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("CHALLENGES (2)"));
+        assert!(table.lines().all(|l| l == l.trim_end()));
+    }
+}
