@@ -4,3 +4,6 @@
 
 #[cfg(feature = "config")]
 pub mod config_file;
+
+#[cfg(feature = "grpc")]
+pub mod grpc;
