@@ -14,4 +14,5 @@ pub mod v1 {
 }
 
 /// The encoded file descriptor set of `risk.v1`, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/risk_v1_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/risk_v1_descriptor.bin"));
