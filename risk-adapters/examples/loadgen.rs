@@ -44,6 +44,9 @@ struct Args {
     /// Accounts to create and spread orders over.
     #[arg(long, default_value_t = 2_000)]
     accounts: usize,
+    /// Client runtime threads (1: a current-thread runtime, the cheapest per request).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Default)]
@@ -62,10 +65,17 @@ fn main() -> anyhow::Result<()> {
         args.concurrency > 0 && args.connections > 0 && args.accounts > 0,
         "counts must be positive"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("tokio runtime")?;
     runtime.block_on(run(args))
 }
 
@@ -126,8 +136,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let h = total.latency_us.context("no samples")?;
     let secs = args.secs as f64;
     println!(
-        "loadgen: {} tasks over {} connections, {} s measured after {} s warm-up, {} accounts",
-        args.concurrency, args.connections, args.secs, args.warmup_secs, args.accounts
+        "loadgen: {} tasks over {} connections, {} client thread(s), {} s measured after {} s warm-up, {} accounts",
+        args.concurrency, args.connections, args.threads.max(1), args.secs, args.warmup_secs, args.accounts
     );
     println!(
         "checks: {} ({:.0}/s)  approved {}  flagged {}  rejected {}  errors {}",
@@ -195,23 +205,29 @@ async fn setup(channel: &Channel, accounts: usize, run_id: u64) -> anyhow::Resul
         "setup events rejected: {:?}",
         summary.errors
     );
-    Ok(())
+    send_mark(&mut RiskServiceClient::new(channel.clone())).await
 }
 
 /// Sends a fresh BTCUSDT mark every 500 ms until `end`.
 async fn feed_marks(channel: Channel, end: Instant) -> anyhow::Result<()> {
     let mut client = RiskServiceClient::new(channel);
     while Instant::now() < end {
-        let mark = pb::AccountOrMarketEvent {
-            event: Some(Event::Mark(pb::MarkPrice {
-                symbol: "BTCUSDT".into(),
-                price: "50000".into(),
-                at_unix_ms: 0,
-            })),
-        };
-        client.apply_event(mark).await.context("mark")?;
+        send_mark(&mut client).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(())
+}
+
+/// A BTCUSDT mark at 50,000, stamped by the server on receipt.
+async fn send_mark(client: &mut RiskServiceClient<Channel>) -> anyhow::Result<()> {
+    let mark = pb::AccountOrMarketEvent {
+        event: Some(Event::Mark(pb::MarkPrice {
+            symbol: "BTCUSDT".into(),
+            price: "50000".into(),
+            at_unix_ms: 0,
+        })),
+    };
+    client.apply_event(mark).await.context("mark")?;
     Ok(())
 }
 

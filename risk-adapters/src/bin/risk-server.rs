@@ -51,6 +51,9 @@ struct Args {
     /// Seconds between info-level check summaries (0: none).
     #[arg(long, default_value_t = 60)]
     summary_secs: u64,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// Log filter when RUST_LOG is not set.
     #[arg(long, default_value = "info")]
     log: String,
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let origin = args.config.display().to_string();
@@ -76,7 +80,11 @@ fn main() -> anyhow::Result<()> {
         "config loaded"
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads.filter(|n| *n > 0) {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
