@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,8 +60,17 @@ struct Args {
     log: String,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("risk-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&args.log))
         .context("--log")?;
@@ -71,9 +81,13 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     let origin = args.config.display().to_string();
-    let file = ConfigFile::load(&args.config)?;
+    // The config error's text already names the file, the key and the problem.
+    let file = ConfigFile::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
-    let engine = Arc::new(file.into_engine(now(), &origin)?);
+    let engine = Arc::new(
+        file.into_engine(now(), &origin)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     tracing::info!(
         config = %origin,
         accounts = engine.account_count(),
