@@ -766,3 +766,57 @@ async fn a_flood_of_malformed_requests_never_stops_the_server() {
     let r = check(&mut c, order("after-flood")).await;
     assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
 }
+
+#[tokio::test]
+async fn reflection_lists_the_services_and_serves_the_risk_proto() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let (addr, _task) = start_with(ServerOptions::default(), std::future::pending()).await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(channel);
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "risk.v1.RiskService".into(),
+            )),
+        },
+    ];
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("a response");
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("not a service list: {first:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in ["risk.v1.RiskService", "grpc.health.v1.Health"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let second = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("a response");
+    let Some(MessageResponse::FileDescriptorResponse(files)) = second.message_response else {
+        panic!("not a file descriptor: {second:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+}
