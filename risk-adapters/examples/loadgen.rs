@@ -44,6 +44,10 @@ struct Args {
     /// Accounts to create and spread orders over.
     #[arg(long, default_value_t = 2_000)]
     accounts: usize,
+    /// Send checks over one `PreTradeCheckStream` per task (request, then its response)
+    /// instead of unary `PreTradeCheck` calls.
+    #[arg(long)]
+    stream: bool,
     /// Client runtime threads (1: a current-thread runtime, the cheapest per request).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -105,15 +109,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for task in 0..args.concurrency {
         let client = RiskServiceClient::new(channels[task % channels.len()].clone());
-        tasks.push(tokio::spawn(worker(
-            client,
+        let plan = Plan {
             task,
-            args.concurrency,
-            args.accounts,
+            tasks: args.concurrency,
+            accounts: args.accounts,
             run_id,
-            warmup_end,
+            measure_from: warmup_end,
             end,
-        )));
+        };
+        tasks.push(tokio::spawn(worker(client, plan, args.stream)));
     }
     let mut total = Tally::default();
     for t in tasks {
@@ -136,8 +140,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let h = total.latency_us.context("no samples")?;
     let secs = args.secs as f64;
     println!(
-        "loadgen: {} tasks over {} connections, {} client thread(s), {} s measured after {} s warm-up, {} accounts",
-        args.concurrency, args.connections, args.threads.max(1), args.secs, args.warmup_secs, args.accounts
+        "loadgen: {} {} tasks over {} connections, {} client thread(s), {} s measured after {} s warm-up, {} accounts",
+        args.concurrency,
+        if args.stream { "stream" } else { "unary" },
+        args.connections,
+        args.threads.max(1),
+        args.secs,
+        args.warmup_secs,
+        args.accounts
     );
     println!(
         "checks: {} ({:.0}/s)  approved {}  flagged {}  rejected {}  errors {}",
@@ -231,30 +241,25 @@ async fn send_mark(client: &mut RiskServiceClient<Channel>) -> anyhow::Result<()
     Ok(())
 }
 
-async fn worker(
-    mut client: RiskServiceClient<Channel>,
+/// What one task sends, and when.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
     task: usize,
     tasks: usize,
     accounts: usize,
     run_id: u64,
     measure_from: Instant,
     end: Instant,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally {
-        latency_us: Some(Histogram::new_with_bounds(1, 60_000_000, 3)?),
-        ..Tally::default()
-    };
-    let mut n: usize = 0;
-    loop {
-        let started = Instant::now();
-        if started >= end {
-            break;
-        }
-        let account = (n * tasks + task) % accounts;
-        let request = pb::PreTradeCheckRequest {
+}
+
+impl Plan {
+    /// The task's `n`th order: unique id, accounts round-robin, alternating sides.
+    fn request(&self, n: usize) -> pb::PreTradeCheckRequest {
+        let account = (n * self.tasks + self.task) % self.accounts;
+        pb::PreTradeCheckRequest {
             user_id: format!("loadgen-user-{account}"),
             account_id: format!("loadgen-{account}"),
-            order_id: format!("lg-{run_id}-{task}-{n}"),
+            order_id: format!("lg-{}-{}-{n}", self.run_id, self.task),
             symbol: "BTCUSDT".into(),
             side: if n % 2 == 0 {
                 pb::Side::Buy
@@ -268,28 +273,36 @@ async fn worker(
             reduce_only: false,
             post_only: false,
             trace_id: String::new(),
-        };
-        n += 1;
-        let result = client.pre_trade_check(request).await;
-        let elapsed = started.elapsed();
-        if started < measure_from {
-            continue;
         }
-        if let Some(h) = tally.latency_us.as_mut() {
+    }
+}
+
+impl Tally {
+    fn record(
+        &mut self,
+        started: Instant,
+        elapsed: Duration,
+        plan: &Plan,
+        result: Result<pb::PreTradeCheckResponse, tonic::Status>,
+    ) {
+        if started < plan.measure_from {
+            return;
+        }
+        if let Some(h) = self.latency_us.as_mut() {
             h.saturating_record(
                 u64::try_from(elapsed.as_micros())
                     .unwrap_or(u64::MAX)
                     .max(1),
             );
         }
-        match result.map(tonic::Response::into_inner) {
+        match result {
             Ok(r) => match r.decision() {
-                pb::RiskDecision::Approved => tally.approved += 1,
-                pb::RiskDecision::Flagged => tally.flagged += 1,
+                pb::RiskDecision::Approved => self.approved += 1,
+                pb::RiskDecision::Flagged => self.flagged += 1,
                 _ => {
-                    tally.rejected += 1;
-                    if tally.first_reject.is_none() {
-                        tally.first_reject = Some(format!(
+                    self.rejected += 1;
+                    if self.first_reject.is_none() {
+                        self.first_reject = Some(format!(
                             "{}: {}",
                             r.reject_reason().as_str_name(),
                             r.message
@@ -297,8 +310,52 @@ async fn worker(
                     }
                 }
             },
-            Err(_) => tally.errors += 1,
+            Err(_) => self.errors += 1,
         }
+    }
+}
+
+async fn worker(
+    mut client: RiskServiceClient<Channel>,
+    plan: Plan,
+    stream: bool,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally {
+        latency_us: Some(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+        ..Tally::default()
+    };
+    if stream {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let mut responses = client
+            .pre_trade_check_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .context("opening the check stream")?
+            .into_inner();
+        for n in 0.. {
+            let started = Instant::now();
+            if started >= plan.end {
+                break;
+            }
+            tx.send(plan.request(n)).await.context("stream closed")?;
+            let result = match responses.message().await {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => anyhow::bail!("the server ended the check stream"),
+                Err(status) => Err(status),
+            };
+            tally.record(started, started.elapsed(), &plan, result);
+        }
+        return Ok(tally);
+    }
+    for n in 0.. {
+        let started = Instant::now();
+        if started >= plan.end {
+            break;
+        }
+        let result = client
+            .pre_trade_check(plan.request(n))
+            .await
+            .map(tonic::Response::into_inner);
+        tally.record(started, started.elapsed(), &plan, result);
     }
     Ok(tally)
 }

@@ -820,3 +820,58 @@ async fn reflection_lists_the_services_and_serves_the_risk_proto() {
     };
     assert!(!files.file_descriptor_proto.is_empty());
 }
+
+#[tokio::test]
+async fn the_check_stream_answers_each_request_in_order() {
+    let mut client = start().await;
+    let requests = vec![
+        order("s-1"),
+        pb::PreTradeCheckRequest {
+            quantity: "oops".into(),
+            ..order("s-2")
+        },
+        order("s-1"),
+        pb::PreTradeCheckRequest {
+            leverage: "50".into(),
+            ..order("s-3")
+        },
+    ];
+    let mut responses = client
+        .pre_trade_check_stream(tokio_stream::iter(requests))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut decisions = Vec::new();
+    while let Some(r) = tokio::time::timeout(Duration::from_secs(10), responses.message())
+        .await
+        .expect("in time")
+        .expect("no stream error")
+    {
+        decisions.push((r.decision(), r.reject_reason(), r.trace_id));
+    }
+    assert_eq!(
+        decisions,
+        vec![
+            (
+                pb::RiskDecision::Approved,
+                pb::RejectReason::Unspecified,
+                "trace-s-1".to_owned()
+            ),
+            (
+                pb::RiskDecision::Rejected,
+                pb::RejectReason::InvalidRequest,
+                "trace-s-2".to_owned()
+            ),
+            (
+                pb::RiskDecision::Rejected,
+                pb::RejectReason::DuplicateOrder,
+                "trace-s-1".to_owned()
+            ),
+            (
+                pb::RiskDecision::Flagged,
+                pb::RejectReason::Unspecified,
+                "trace-s-3".to_owned()
+            ),
+        ]
+    );
+}

@@ -3,6 +3,7 @@
 //! It holds no risk logic: it converts the wire request ([`super::convert`]), reads the
 //! system clock for `now` (the core never does), calls the engine and converts back.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,6 +11,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use risk_core::engine::{Applied, EngineEvent, RiskEngine};
 use risk_core::ids::AccountId;
+use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
@@ -58,6 +60,38 @@ impl RiskService {
         Arc::clone(&self.counters)
     }
 
+    /// Answers one check request: converts it, checks it at the system clock's `now`,
+    /// converts the answer; a request that does not convert is `INVALID_REQUEST`.
+    fn answer(&self, request: &pb::PreTradeCheckRequest) -> pb::PreTradeCheckResponse {
+        self.counters.checks.fetch_add(1, Ordering::Relaxed);
+        let response = match convert::check_request(request) {
+            Ok(check) => {
+                let now = now();
+                let response = if self.reserve_margin {
+                    self.engine.check_and_reserve(&check, now)
+                } else {
+                    self.engine.check(&check, now)
+                };
+                convert::check_response(&response)
+            }
+            Err(e) => convert::invalid_request(&e, &request.trace_id),
+        };
+        if response.decision == pb::RiskDecision::Rejected as i32 {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                account_id = %request.account_id,
+                order_id = %request.order_id,
+                trace_id = %request.trace_id,
+                reason = response.reject_reason().as_str_name(),
+                message = %response.message,
+                "check rejected"
+            );
+        } else if response.decision == pb::RiskDecision::Flagged as i32 {
+            self.counters.flagged.fetch_add(1, Ordering::Relaxed);
+        }
+        response
+    }
+
     /// Applies one converted event; the result, or the error message.
     fn apply(&self, event: &EngineEvent) -> Result<pb::ApplyEventResult, String> {
         let outcome = self.engine.apply(event).map_err(|e| e.to_string())?;
@@ -83,34 +117,21 @@ impl pb::risk_service_server::RiskService for RiskService {
         &self,
         request: Request<pb::PreTradeCheckRequest>,
     ) -> Result<Response<pb::PreTradeCheckResponse>, Status> {
-        let request = request.into_inner();
-        self.counters.checks.fetch_add(1, Ordering::Relaxed);
-        let response = match convert::check_request(&request) {
-            Ok(check) => {
-                let now = now();
-                let response = if self.reserve_margin {
-                    self.engine.check_and_reserve(&check, now)
-                } else {
-                    self.engine.check(&check, now)
-                };
-                convert::check_response(&response)
-            }
-            Err(e) => convert::invalid_request(&e, &request.trace_id),
-        };
-        if response.decision == pb::RiskDecision::Rejected as i32 {
-            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                account_id = %request.account_id,
-                order_id = %request.order_id,
-                trace_id = %request.trace_id,
-                reason = response.reject_reason().as_str_name(),
-                message = %response.message,
-                "check rejected"
-            );
-        } else if response.decision == pb::RiskDecision::Flagged as i32 {
-            self.counters.flagged.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(Response::new(response))
+        Ok(Response::new(self.answer(request.get_ref())))
+    }
+
+    type PreTradeCheckStreamStream =
+        Pin<Box<dyn Stream<Item = Result<pb::PreTradeCheckResponse, Status>> + Send + 'static>>;
+
+    async fn pre_trade_check_stream(
+        &self,
+        request: Request<Streaming<pb::PreTradeCheckRequest>>,
+    ) -> Result<Response<Self::PreTradeCheckStreamStream>, Status> {
+        let service = self.clone();
+        let responses = request
+            .into_inner()
+            .map(move |request| request.map(|r| service.answer(&r)));
+        Ok(Response::new(Box::pin(responses)))
     }
 
     async fn apply_events(
