@@ -875,3 +875,47 @@ async fn the_check_stream_answers_each_request_in_order() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_demo_mark_refresh_keeps_configured_marks_fresh() {
+    use risk_adapters::grpc::server::refresh_marks;
+    use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
+    use risk_core::model::{Decision, OrderType, RejectReason, Side};
+    use risk_core::pretrade::CheckRequest;
+
+    let file = ConfigFile::load(Path::new(DEMO)).expect("demo config");
+    let mut config = file.engine.clone();
+    config.limits.max_mark_age_ms = 200;
+    let engine = Arc::new(file.into_engine(now(), "demo.toml").expect("demo engine"));
+    engine.replace_config(config).expect("valid");
+    let request = |id: &str| CheckRequest {
+        user_id: UserId::new("alice"),
+        account_id: AccountId::new("acc-alice"),
+        order_id: OrderId::new(id),
+        symbol: Symbol::new("BTCUSDT"),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        quantity: "0.01".parse().unwrap(),
+        price: Some("50000".parse().unwrap()),
+        leverage: "10".parse().unwrap(),
+        reduce_only: false,
+        post_only: false,
+        trace_id: TraceId::new(""),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stale = engine.check(&request("m-1"), now());
+    assert_eq!(
+        stale.reject_reason,
+        Some(RejectReason::StaleData),
+        "{stale:?}"
+    );
+    let refresh = tokio::spawn(refresh_marks(
+        Arc::clone(&engine),
+        vec![Symbol::new("BTCUSDT"), Symbol::new("ETHUSDT")],
+        Duration::from_millis(50),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = engine.check(&request("m-2"), now());
+    refresh.abort();
+    assert_eq!(fresh.decision, Decision::Approved, "{fresh:?}");
+}

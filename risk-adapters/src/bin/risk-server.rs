@@ -19,9 +19,7 @@ use clap::Parser;
 use risk_adapters::config_file::ConfigFile;
 use risk_adapters::grpc::server::{self, ServerOptions};
 use risk_adapters::grpc::service::now;
-use risk_core::engine::{EngineEvent, MarketEvent, RiskEngine};
 use risk_core::ids::Symbol;
-use risk_core::market::MarketView as _;
 use tracing_subscriber::EnvFilter;
 
 /// The riskgate pre-trade risk server (gRPC).
@@ -109,7 +107,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(listen = %listener.local_addr()?, "risk-server listening");
         if let Some(ms) = args.refresh_marks_ms.filter(|ms| *ms > 0) {
             tracing::warn!(every_ms = ms, "demo aid: re-stamping configured marks");
-            tokio::spawn(refresh_marks(
+            tokio::spawn(server::refresh_marks(
                 Arc::clone(&engine),
                 mark_symbols,
                 Duration::from_millis(ms),
@@ -126,24 +124,4 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("risk-server stopped");
         anyhow::Ok(())
     })
-}
-
-/// Re-applies the held mark of each symbol stamped `now`, every `every`.
-async fn refresh_marks(engine: Arc<RiskEngine>, symbols: Vec<Symbol>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        for symbol in &symbols {
-            if let Some(mark) = engine.market().mark(symbol) {
-                let event = EngineEvent::Market(MarketEvent::Mark {
-                    symbol: symbol.clone(),
-                    price: mark.price,
-                    at: now(),
-                });
-                if let Err(e) = engine.apply(&event) {
-                    tracing::warn!(%symbol, error = %e, "mark refresh failed");
-                }
-            }
-        }
-    }
 }

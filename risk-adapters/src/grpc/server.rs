@@ -7,13 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use risk_core::engine::RiskEngine;
+use risk_core::engine::{EngineEvent, MarketEvent, RiskEngine};
+use risk_core::ids::Symbol;
+use risk_core::market::MarketView as _;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use super::proto::v1::risk_service_server::RiskServiceServer;
 use super::proto::FILE_DESCRIPTOR_SET;
-use super::service::RiskService;
+use super::service::{now, RiskService};
 
 /// Server limits and behaviour.
 #[derive(Debug, Clone)]
@@ -136,5 +138,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT: shutting down"),
         () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// DEMO AID: every `every`, re-applies the mark held for each of `symbols` stamped with the
+/// system clock, so a server without a mark feed keeps answering. It does not change the
+/// core's staleness check, but it hides a dead feed: never run it beside a real one.
+pub async fn refresh_marks(engine: Arc<RiskEngine>, symbols: Vec<Symbol>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        for symbol in &symbols {
+            if let Some(mark) = engine.market().mark(symbol) {
+                let event = EngineEvent::Market(MarketEvent::Mark {
+                    symbol: symbol.clone(),
+                    price: mark.price,
+                    at: now(),
+                });
+                if let Err(e) = engine.apply(&event) {
+                    tracing::warn!(%symbol, error = %e, "mark refresh failed");
+                }
+            }
+        }
     }
 }
