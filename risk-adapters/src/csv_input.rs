@@ -438,7 +438,7 @@ impl<'a> Ingest<'a> {
         let mut rows = 0_u64;
         while reader.read_byte_record(&mut record)? {
             rows += 1;
-            if rows % 65_536 == 0 {
+            if rows.is_multiple_of(65_536) {
                 progress(reader.position().byte());
             }
             self.row(&record);

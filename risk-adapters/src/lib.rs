@@ -9,11 +9,15 @@
 //!   [`report_config`] (the `[engine.metrics]` and `[engine.score]` tables of a config
 //!   file), [`sample`] (a deterministic generator of realistic exports) and the `risk`
 //!   binary.
+//! - `grpc`: [`grpc`], the `risk.v1.RiskService` server on tonic (health, reflection,
+//!   limits, graceful shutdown) and the `risk-server` binary.
 
 #[cfg(feature = "config")]
 pub mod config_file;
 #[cfg(feature = "cli")]
 pub mod csv_input;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]

@@ -1,0 +1,127 @@
+//! `risk-server`: the riskgate engine behind gRPC (`risk.v1.RiskService`), with health
+//! and reflection.
+//!
+//! ```text
+//! risk-server --config examples/config/demo.toml --listen 127.0.0.1:50051
+//! ```
+//!
+//! Logs go to stderr; `RUST_LOG` (or `--log`) sets the filter, e.g. `risk_adapters=debug`
+//! for one line per rejected check.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use risk_adapters::config_file::ConfigFile;
+use risk_adapters::grpc::server::{self, ServerOptions};
+use risk_adapters::grpc::service::now;
+use risk_core::ids::Symbol;
+use tracing_subscriber::EnvFilter;
+
+/// The riskgate pre-trade risk server (gRPC).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Engine config file (TOML, or JSON by extension), with optional initial state.
+    #[arg(long)]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Approved checks reserve the order's initial margin until the order service reports
+    /// the order opened, filled, cancelled or released (ApplyEvent). Off: checks only.
+    #[arg(long)]
+    reserve_margin: bool,
+    /// DEMO AID: every N ms, re-stamp the marks held for the config file's `[[marks]]`
+    /// symbols with the current time, so a server without a mark feed keeps answering.
+    /// Never use with a real mark feed: it hides a dead feed from the staleness check.
+    #[arg(long, value_name = "N")]
+    refresh_marks_ms: Option<u64>,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 256)]
+    concurrency_limit: usize,
+    /// Largest request message, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_message_bytes: usize,
+    /// Seconds between info-level check summaries (0: none).
+    #[arg(long, default_value_t = 60)]
+    summary_secs: u64,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    worker_threads: Option<usize>,
+    /// Log filter when RUST_LOG is not set.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("risk-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log))
+        .context("--log")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let origin = args.config.display().to_string();
+    // The config error's text already names the file, the key and the problem.
+    let file = ConfigFile::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
+    let engine = Arc::new(
+        file.into_engine(now(), &origin)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    tracing::info!(
+        config = %origin,
+        accounts = engine.account_count(),
+        "config loaded"
+    );
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads.filter(|n| *n > 0) {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, "risk-server listening");
+        if let Some(ms) = args.refresh_marks_ms.filter(|ms| *ms > 0) {
+            tracing::warn!(every_ms = ms, "demo aid: re-stamping configured marks");
+            tokio::spawn(server::refresh_marks(
+                Arc::clone(&engine),
+                mark_symbols,
+                Duration::from_millis(ms),
+            ));
+        }
+        let options = ServerOptions {
+            reserve_margin: args.reserve_margin,
+            concurrency_limit_per_connection: args.concurrency_limit,
+            max_message_bytes: args.max_message_bytes,
+            summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
+            ..ServerOptions::default()
+        };
+        server::serve(engine, listener, options, server::shutdown_signal()).await?;
+        tracing::info!("risk-server stopped");
+        anyhow::Ok(())
+    })
+}

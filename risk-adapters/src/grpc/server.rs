@@ -1,0 +1,164 @@
+//! The tonic server: `risk.v1.RiskService`, `grpc.health.v1.Health` and server
+//! reflection (v1 and v1alpha, so grpcurl works without the proto), with request limits and
+//! graceful shutdown.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use risk_core::engine::{EngineEvent, MarketEvent, RiskEngine};
+use risk_core::ids::Symbol;
+use risk_core::market::MarketView as _;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+use super::proto::v1::risk_service_server::RiskServiceServer;
+use super::proto::FILE_DESCRIPTOR_SET;
+use super::service::{now, RiskService};
+
+/// Server limits and behaviour.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Approved checks reserve margin ([`RiskEngine::check_and_reserve`]). Default false.
+    pub reserve_margin: bool,
+    /// Requests in flight per connection. Default 256.
+    pub concurrency_limit_per_connection: usize,
+    /// HTTP/2 streams per connection. Default 1,024.
+    pub max_concurrent_streams: u32,
+    /// Largest request message accepted, in bytes. Default 1 MiB.
+    pub max_message_bytes: usize,
+    /// Period of the info-level check summary; `None` disables it. Default 60 s.
+    pub summary_every: Option<Duration>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            reserve_margin: false,
+            concurrency_limit_per_connection: 256,
+            max_concurrent_streams: 1_024,
+            max_message_bytes: 1 << 20,
+            summary_every: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// The server failed to start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The reflection service could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `engine` on `listener` until `shutdown` completes, then drains in-flight
+/// requests and returns.
+///
+/// # Errors
+/// [`ServeError`] when a service cannot be built or the transport fails.
+pub async fn serve(
+    engine: Arc<RiskEngine>,
+    listener: tokio::net::TcpListener,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let service = RiskService::new(engine, options.reserve_margin);
+    let counters = service.counters();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RiskServiceServer<RiskService>>().await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let risk = RiskServiceServer::new(service).max_decoding_message_size(options.max_message_bytes);
+
+    let summary = options.summary_every.map(|every| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            let mut last = 0;
+            loop {
+                tick.tick().await;
+                let checks = counters.checks.load(Ordering::Relaxed);
+                if checks != last {
+                    tracing::info!(
+                        checks,
+                        rejected = counters.rejected.load(Ordering::Relaxed),
+                        flagged = counters.flagged.load(Ordering::Relaxed),
+                        "checks served (totals)"
+                    );
+                    last = checks;
+                }
+            }
+        })
+    });
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let result = Server::builder()
+        .concurrency_limit_per_connection(options.concurrency_limit_per_connection)
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(risk)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    if let Some(task) = summary {
+        task.abort();
+    }
+    result.map_err(ServeError::from)
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// DEMO AID: every `every`, re-applies the mark held for each of `symbols` stamped with the
+/// system clock, so a server without a mark feed keeps answering. It does not change the
+/// core's staleness check, but it hides a dead feed: never run it beside a real one.
+pub async fn refresh_marks(engine: Arc<RiskEngine>, symbols: Vec<Symbol>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        for symbol in &symbols {
+            if let Some(mark) = engine.market().mark(symbol) {
+                let event = EngineEvent::Market(MarketEvent::Mark {
+                    symbol: symbol.clone(),
+                    price: mark.price,
+                    at: now(),
+                });
+                if let Err(e) = engine.apply(&event) {
+                    tracing::warn!(%symbol, error = %e, "mark refresh failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The `risk.v1.RiskService` implementation over a shared [`RiskEngine`].
+//!
+//! It holds no risk logic: it converts the wire request ([`super::convert`]), reads the
+//! system clock for `now` (the core never does), calls the engine and converts back.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use risk_core::engine::{Applied, EngineEvent, RiskEngine};
+use risk_core::ids::AccountId;
+use tokio_stream::{Stream, StreamExt as _};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use super::proto::v1 as pb;
+use crate::config_file::{ConfigFile, Format};
+
+/// How many rejection messages an [`pb::ApplyEventsSummary`] carries at most.
+pub const SUMMARY_ERRORS: usize = 10;
+
+/// Counters of the checks served, for the periodic log line.
+#[derive(Debug, Default)]
+pub struct CheckCounters {
+    /// Checks answered.
+    pub checks: AtomicU64,
+    /// Of which rejected (including malformed requests).
+    pub rejected: AtomicU64,
+    /// Of which flagged.
+    pub flagged: AtomicU64,
+}
+
+/// The service: an engine, and whether approved checks reserve margin.
+#[derive(Debug, Clone)]
+pub struct RiskService {
+    engine: Arc<RiskEngine>,
+    reserve_margin: bool,
+    counters: Arc<CheckCounters>,
+}
+
+impl RiskService {
+    /// A service over `engine`. With `reserve_margin`, a check that approves reserves the
+    /// order's initial margin ([`RiskEngine::check_and_reserve`]) until the order service
+    /// reports the order opened, filled, cancelled or released; without it, checks are
+    /// read-only apart from the duplicate-id and rate history ([`RiskEngine::check`]).
+    #[must_use]
+    pub fn new(engine: Arc<RiskEngine>, reserve_margin: bool) -> Self {
+        Self {
+            engine,
+            reserve_margin,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The counters of checks served.
+    #[must_use]
+    pub fn counters(&self) -> Arc<CheckCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Answers one check request: converts it, checks it at the system clock's `now`,
+    /// converts the answer; a request that does not convert is `INVALID_REQUEST`.
+    fn answer(&self, request: &pb::PreTradeCheckRequest) -> pb::PreTradeCheckResponse {
+        self.counters.checks.fetch_add(1, Ordering::Relaxed);
+        let response = match convert::check_request(request) {
+            Ok(check) => {
+                let now = now();
+                let response = if self.reserve_margin {
+                    self.engine.check_and_reserve(&check, now)
+                } else {
+                    self.engine.check(&check, now)
+                };
+                convert::check_response(&response)
+            }
+            Err(e) => convert::invalid_request(&e, &request.trace_id),
+        };
+        if response.decision == pb::RiskDecision::Rejected as i32 {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                account_id = %request.account_id,
+                order_id = %request.order_id,
+                trace_id = %request.trace_id,
+                reason = response.reject_reason().as_str_name(),
+                message = %response.message,
+                "check rejected"
+            );
+        } else if response.decision == pb::RiskDecision::Flagged as i32 {
+            self.counters.flagged.fetch_add(1, Ordering::Relaxed);
+        }
+        response
+    }
+
+    /// Applies one converted event; the result, or the error message.
+    fn apply(&self, event: &EngineEvent) -> Result<pb::ApplyEventResult, String> {
+        let outcome = self.engine.apply(event).map_err(|e| e.to_string())?;
+        let last_seq = match event {
+            EngineEvent::Account { account_id, .. } => {
+                self.engine.account(account_id).map_or(0, |(_, seq)| seq)
+            }
+            EngineEvent::Market(_) => 0,
+        };
+        Ok(convert::applied(outcome, last_seq))
+    }
+}
+
+/// The system clock as the core's `now`.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    DateTime::<Utc>::from(SystemTime::now())
+}
+
+#[tonic::async_trait]
+impl pb::risk_service_server::RiskService for RiskService {
+    async fn pre_trade_check(
+        &self,
+        request: Request<pb::PreTradeCheckRequest>,
+    ) -> Result<Response<pb::PreTradeCheckResponse>, Status> {
+        Ok(Response::new(self.answer(request.get_ref())))
+    }
+
+    type PreTradeCheckStreamStream =
+        Pin<Box<dyn Stream<Item = Result<pb::PreTradeCheckResponse, Status>> + Send + 'static>>;
+
+    async fn pre_trade_check_stream(
+        &self,
+        request: Request<Streaming<pb::PreTradeCheckRequest>>,
+    ) -> Result<Response<Self::PreTradeCheckStreamStream>, Status> {
+        let service = self.clone();
+        let responses = request
+            .into_inner()
+            .map(move |request| request.map(|r| service.answer(&r)));
+        Ok(Response::new(Box::pin(responses)))
+    }
+
+    async fn apply_events(
+        &self,
+        request: Request<Streaming<pb::AccountOrMarketEvent>>,
+    ) -> Result<Response<pb::ApplyEventsSummary>, Status> {
+        let mut stream = request.into_inner();
+        let mut summary = pb::ApplyEventsSummary::default();
+        while let Some(event) = stream.message().await? {
+            let index = summary.received;
+            summary.received += 1;
+            let result = convert::event(&event, now())
+                .map_err(|e| e.to_string())
+                .and_then(|e| self.engine.apply(&e).map_err(|e| e.to_string()));
+            match result {
+                Ok(Applied::Applied) => summary.applied += 1,
+                Ok(Applied::Duplicate { .. }) => summary.duplicate += 1,
+                Ok(Applied::Stale) => summary.stale += 1,
+                Err(message) => {
+                    summary.rejected += 1;
+                    if summary.errors.len() < SUMMARY_ERRORS {
+                        summary.errors.push(format!("event {index}: {message}"));
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            received = summary.received,
+            applied = summary.applied,
+            duplicate = summary.duplicate,
+            stale = summary.stale,
+            rejected = summary.rejected,
+            "event stream ended"
+        );
+        Ok(Response::new(summary))
+    }
+
+    async fn apply_event(
+        &self,
+        request: Request<pb::AccountOrMarketEvent>,
+    ) -> Result<Response<pb::ApplyEventResult>, Status> {
+        let event = convert::event(request.get_ref(), now())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.apply(&event)
+            .map(Response::new)
+            .map_err(Status::failed_precondition)
+    }
+
+    async fn get_config(
+        &self,
+        _request: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        let file = ConfigFile {
+            engine: (*self.engine.config()).clone(),
+            instruments: Vec::new(),
+            marks: Vec::new(),
+            accounts: Vec::new(),
+        };
+        let json = file
+            .to_text(Format::Json)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::GetConfigResponse { json }))
+    }
+
+    async fn replace_config(
+        &self,
+        request: Request<pb::ReplaceConfigRequest>,
+    ) -> Result<Response<pb::ReplaceConfigResponse>, Status> {
+        let request = request.into_inner();
+        let format = match request.format.to_ascii_lowercase().as_str() {
+            "" | "json" => Format::Json,
+            "toml" => Format::Toml,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "format: `{}` is not json or toml",
+                    other.chars().take(16).collect::<String>()
+                )))
+            }
+        };
+        let file = ConfigFile::parse(&request.text, format, "ReplaceConfig")
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for (table, present) in [
+            ("instruments", !file.instruments.is_empty()),
+            ("marks", !file.marks.is_empty()),
+            ("accounts", !file.accounts.is_empty()),
+        ] {
+            if present {
+                return Err(Status::invalid_argument(format!(
+                    "ReplaceConfig: `{table}` is initial state, not config: send it as events"
+                )));
+            }
+        }
+        self.engine
+            .replace_config(file.engine)
+            .map_err(|e| Status::invalid_argument(format!("ReplaceConfig: engine: {e}")))?;
+        tracing::info!("config replaced");
+        Ok(Response::new(pb::ReplaceConfigResponse {}))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let id = &request.get_ref().account_id;
+        let (snapshot, last_seq) = self
+            .engine
+            .account(&AccountId::new(id))
+            .ok_or_else(|| Status::not_found(format!("account {id} is not known")))?;
+        Ok(Response::new(convert::account(&snapshot, last_seq)))
+    }
+}
