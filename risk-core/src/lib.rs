@@ -30,3 +30,8 @@ pub mod rules;
 pub mod score;
 
 pub use rust_decimal::Decimal;
+
+/// The top-level README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
