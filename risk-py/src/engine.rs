@@ -229,6 +229,12 @@ fn parse_event(dict: &Bound<'_, PyDict>) -> PyResult<EngineEvent> {
 
 fn parse_account_event(mut f: Fields<'_, '_>, kind: &str) -> PyResult<EngineEvent> {
     let py = f.dict.py();
+    if !EVENT_TYPES.contains(&kind) {
+        return Err(invalid(format!(
+            "event: unknown type `{kind}`; expected one of: {}",
+            EVENT_TYPES.join(", ")
+        )));
+    }
     let account_id = to_str(&f.req(key!(py, "account_id"))?, "account_id")?;
     let seq = to_u64(&f.req(key!(py, "seq"))?, "seq")?;
     let (event, allowed): (AccountEvent, &[&str]) = match kind {
@@ -354,12 +360,7 @@ fn parse_account_event(mut f: Fields<'_, '_>, kind: &str) -> PyResult<EngineEven
             },
             &["type", "account_id", "seq", "order_id"],
         ),
-        other => {
-            return Err(invalid(format!(
-                "event: unknown type `{other}`; expected one of: {}",
-                EVENT_TYPES.join(", ")
-            )))
-        }
+        other => return Err(invalid(format!("event: unknown type `{other}`"))),
     };
     f.finish(allowed)?;
     Ok(EngineEvent::Account {
