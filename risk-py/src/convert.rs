@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::error::invalid;
 
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static EPOCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EPOCH: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
 
 /// The `decimal.Decimal` class.
 pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
@@ -115,37 +115,45 @@ pub fn utc_now() -> DateTime<Utc> {
 
 /// A timezone-aware `datetime` as UTC, exact to the microsecond.
 ///
+/// The instant is `(value - 1970-01-01T00:00Z) // timedelta(microseconds=1)`, computed by
+/// Python itself: exact for any tzinfo (fixed offsets, zoneinfo, pytz, pandas), and a
+/// naive datetime fails the aware subtraction, which is reported as such.
+///
 /// # Errors
 /// `InvalidInput` for a naive datetime or a value that is not a datetime.
 pub fn to_datetime(value: &Bound<'_, PyAny>, field: &str) -> PyResult<DateTime<Utc>> {
     let py = value.py();
-    let Ok(dt) = value.cast::<PyDateTime>() else {
+    if !value.is_instance_of::<PyDateTime>() {
         return Err(invalid(format!(
             "{field}: expected a timezone-aware datetime, got {}",
             type_name(value)
         )));
-    };
-    if dt.call_method0(pyo3::intern!(py, "utcoffset"))?.is_none() {
-        return Err(invalid(format!(
-            "{field}: the datetime is naive; pass a timezone-aware one (e.g. tzinfo=timezone.utc)"
-        )));
     }
-    let epoch = EPOCH.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+    let (epoch, micro) = epoch_and_microsecond(py)?;
+    let micros = value
+        .sub(epoch.bind(py))
+        .and_then(|delta| delta.floor_div(micro.bind(py)))
+        .and_then(|m| m.extract::<i64>().map_err(PyErr::from))
+        .map_err(|_| {
+            invalid(format!(
+                "{field}: the datetime is naive or out of range; pass a timezone-aware one (e.g. tzinfo=timezone.utc)"
+            ))
+        })?;
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| invalid(format!("{field}: datetime out of range")))
+}
+
+/// The aware Unix epoch and `timedelta(microseconds=1)`, built once.
+fn epoch_and_microsecond(py: Python<'_>) -> PyResult<&(Py<PyAny>, Py<PyAny>)> {
+    EPOCH.get_or_try_init(py, || -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let datetime = py.import("datetime")?;
         let utc = datetime.getattr("timezone")?.getattr("utc")?;
-        Ok(datetime
+        let epoch = datetime
             .getattr("datetime")?
-            .call1((1970, 1, 1, 0, 0, 0, 0, utc))?
-            .unbind())
-    })?;
-    // Aware subtraction works for any tzinfo (fixed offsets, zoneinfo, pytz, pandas).
-    let delta: TimeDelta = dt
-        .sub(epoch.bind(py))?
-        .extract()
-        .map_err(|e| invalid(format!("{field}: {e}")))?;
-    DateTime::UNIX_EPOCH
-        .checked_add_signed(delta)
-        .ok_or_else(|| invalid(format!("{field}: datetime out of range")))
+            .call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
+        let micro = datetime.getattr("timedelta")?.call1((0, 0, 1))?;
+        Ok((epoch.unbind(), micro.unbind()))
+    })
 }
 
 /// An optional datetime; `None` is the current UTC time.

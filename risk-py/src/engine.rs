@@ -118,6 +118,30 @@ const REQUEST_KEYS: &[&str] = &[
     "trace_id",
 ];
 
+/// The side; string literals (interned by Python) are recognized without decoding.
+fn side(value: &Bound<'_, PyAny>) -> PyResult<Side> {
+    let py = value.py();
+    if value.is(key!(py, "BUY")) {
+        Ok(Side::Buy)
+    } else if value.is(key!(py, "SELL")) {
+        Ok(Side::Sell)
+    } else {
+        to_enum(value, "side")
+    }
+}
+
+/// The order type; like [`side`].
+fn order_type(value: &Bound<'_, PyAny>) -> PyResult<OrderType> {
+    let py = value.py();
+    if value.is(key!(py, "LIMIT")) {
+        Ok(OrderType::Limit)
+    } else if value.is(key!(py, "MARKET")) {
+        Ok(OrderType::Market)
+    } else {
+        to_enum(value, "order_type")
+    }
+}
+
 /// A check request from its dict form (see the `RiskEngine.check` docs).
 fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
     let py = dict.py();
@@ -130,14 +154,14 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
     let account_id = to_str(&f.req(key!(py, "account_id"))?, "account_id")?;
     let order_id = to_str(&f.req(key!(py, "order_id"))?, "order_id")?;
     let symbol = to_str(&f.req(key!(py, "symbol"))?, "symbol")?;
-    let side: Side = to_enum(&f.req(key!(py, "side"))?, "side")?;
+    let side = side(&f.req(key!(py, "side"))?)?;
     let quantity = to_decimal(&f.req(key!(py, "quantity"))?, "quantity")?;
     let price = match f.opt(key!(py, "price"))? {
         Some(p) => Some(to_decimal(&p, "price")?),
         None => None,
     };
     let order_type = match f.opt(key!(py, "order_type"))? {
-        Some(t) => to_enum(&t, "order_type")?,
+        Some(t) => order_type(&t)?,
         None if price.is_some() => OrderType::Limit,
         None => OrderType::Market,
     };
