@@ -133,7 +133,7 @@ pub fn to_datetime(value: &Bound<'_, PyAny>, field: &str) -> PyResult<DateTime<U
     let micros = value
         .sub(epoch.bind(py))
         .and_then(|delta| delta.floor_div(micro.bind(py)))
-        .and_then(|m| m.extract::<i64>().map_err(PyErr::from))
+        .and_then(|m| m.extract::<i64>())
         .map_err(|_| {
             invalid(format!(
                 "{field}: the datetime is naive or out of range; pass a timezone-aware one (e.g. tzinfo=timezone.utc)"
