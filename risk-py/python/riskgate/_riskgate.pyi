@@ -3,16 +3,26 @@
 import os
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union, final
 
 __version__: str
+__all__ = [
+    "CheckResult",
+    "ConfigError",
+    "EventError",
+    "InvalidInput",
+    "RiskEngine",
+    "RiskgateError",
+    "TierLadder",
+    "__version__",
+]
 
-DecimalLike = Union[Decimal, str, int, float]
+_DecimalLike = Union[Decimal, str, int, float]
 """A decimal input. ``float`` is converted from its shortest repr; ``bool`` is refused."""
 
-Decision = Literal["APPROVED", "REJECTED", "FLAGGED"]
-Side = Literal["BUY", "SELL"]
-ApplyOutcome = Literal["applied", "duplicate", "stale"]
+_Decision = Literal["APPROVED", "REJECTED", "FLAGGED"]
+_Side = Literal["BUY", "SELL"]
+_ApplyOutcome = Literal["applied", "duplicate", "stale"]
 
 class RiskgateError(Exception):
     """Base class of every error raised by riskgate."""
@@ -26,11 +36,12 @@ class InvalidInput(RiskgateError):
 class EventError(RiskgateError):
     """The engine refused an event (unknown account or symbol, fill mismatch); nothing changed."""
 
+@final
 class CheckResult:
     """The answer to a pre-trade check. Fields are converted to Python on access."""
 
     @property
-    def decision(self) -> Decision:
+    def decision(self) -> _Decision:
         """``"APPROVED"``, ``"REJECTED"`` or ``"FLAGGED"`` (a WARN rule fired)."""
     @property
     def accepted(self) -> bool:
@@ -85,6 +96,7 @@ class CheckResult:
     def to_dict(self) -> Dict[str, Any]:
         """The result as a plain dict (for logs and DataFrames)."""
 
+@final
 class RiskEngine:
     """The pre-trade risk engine: exact, fail-closed, thread-safe.
 
@@ -99,12 +111,12 @@ class RiskEngine:
     Raises :class:`ConfigError` for an invalid config or unreadable file.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config: Union[Mapping[str, Any], str, "os.PathLike[str]"],
         *,
         now: Optional[datetime] = None,
-    ) -> None: ...
+    ) -> "RiskEngine": ...
     def check(
         self,
         request: Mapping[str, Any],
@@ -117,11 +129,11 @@ class RiskEngine:
 
         * ``user_id``, ``account_id``, ``order_id``, ``symbol``: str, required;
         * ``side``: ``"BUY"`` or ``"SELL"`` (any case), required;
-        * ``quantity``: DecimalLike, required;
-        * ``price``: DecimalLike, the limit price; omit or None for a market order;
+        * ``quantity``: _DecimalLike, required;
+        * ``price``: _DecimalLike, the limit price; omit or None for a market order;
         * ``order_type``: ``"LIMIT"`` or ``"MARKET"``; default LIMIT when ``price`` is
           given, else MARKET;
-        * ``leverage``: DecimalLike, default 1;
+        * ``leverage``: _DecimalLike, default 1;
         * ``reduce_only``, ``post_only``: bool, default False;
         * ``trace_id``: str, default "".
 
@@ -135,7 +147,7 @@ class RiskEngine:
         ``order_opened``, ``order_filled``, ``order_cancelled`` or ``reservation_released``
         event for the same order id.
         """
-    def apply(self, event: Mapping[str, Any]) -> ApplyOutcome:
+    def apply(self, event: Mapping[str, Any]) -> _ApplyOutcome:
         """Applies one state change; returns ``"applied"``, ``"duplicate"`` or ``"stale"``.
 
         Market events:
@@ -176,6 +188,7 @@ class RiskEngine:
     def account_count(self) -> int:
         """The number of accounts the engine holds."""
 
+@final
 class TierLadder:
     """A validated margin-tier ladder (progressive, "tax bracket" maintenance margin).
 
@@ -186,24 +199,24 @@ class TierLadder:
     broken rule.
     """
 
-    def __init__(self, tiers: Sequence[Mapping[str, Any]]) -> None: ...
-    def maintenance_margin(self, notional: DecimalLike) -> Decimal:
+    def __new__(cls, tiers: Sequence[Mapping[str, Any]]) -> "TierLadder": ...
+    def maintenance_margin(self, notional: _DecimalLike) -> Decimal:
         """``N * MMR_k - cum_k`` for the tier ``k`` that ``notional`` falls in."""
-    def initial_margin(self, notional: DecimalLike, leverage: DecimalLike) -> Decimal:
+    def initial_margin(self, notional: _DecimalLike, leverage: _DecimalLike) -> Decimal:
         """``notional / leverage``."""
-    def max_leverage(self, notional: DecimalLike) -> Decimal:
+    def max_leverage(self, notional: _DecimalLike) -> Decimal:
         """The max leverage of the tier ``notional`` falls in (``floor <= N < cap``)."""
-    def tier_index(self, notional: DecimalLike) -> int:
+    def tier_index(self, notional: _DecimalLike) -> int:
         """The 0-based index of the tier ``notional`` falls in."""
-    def is_open_at(self, notional: DecimalLike) -> bool:
+    def is_open_at(self, notional: _DecimalLike) -> bool:
         """Whether a position may grow to ``notional`` (not beyond the highest active tier)."""
     def liquidation_price(
         self,
-        side: Side,
-        quantity: DecimalLike,
-        entry: DecimalLike,
-        margin: DecimalLike,
-        multiplier: Optional[DecimalLike] = None,
+        side: _Side,
+        quantity: _DecimalLike,
+        entry: _DecimalLike,
+        margin: _DecimalLike,
+        multiplier: Optional[_DecimalLike] = None,
     ) -> Optional[Decimal]:
         """The mark at which an isolated one-way position is liquidated, or None when no
         positive price liquidates it. ``side`` is the position's direction (BUY = long);
