@@ -10,18 +10,31 @@ import riskgate
 from conftest import BASE_CONFIG, NOW, engine, request
 
 
-def test_decimals_round_trip_exactly(eng):
-    for text in ["0.100", "0.1234567890123456789012345678", "12", "0.000000001"]:
-        ladder = riskgate.TierLadder([{"floor": 0, "maintenance_rate": Decimal(text) if Decimal(text) < 1 else "0.5", "max_leverage": 1}])
-        rate = ladder.tiers[0]["maintenance_rate"]
-        if Decimal(text) < 1:
-            assert rate.as_tuple() == Decimal(text).as_tuple(), text
+def same(a, b):
+    """Equal in value and in representation (digits and exponent)."""
+    return a.as_tuple() == b.as_tuple()
+
+
+@pytest.mark.parametrize("text", ["0.100", "0.004", "0.1234567890123456789012345678", "0.0000000000000000000000000001"])
+def test_decimals_round_trip_exactly_through_a_ladder(text):
+    ladder = riskgate.TierLadder([{"floor": 0, "maintenance_rate": Decimal(text), "max_leverage": 1}])
+    assert same(ladder.tiers[0]["maintenance_rate"], Decimal(text))
+
+
+def test_decimals_round_trip_exactly_through_a_check(eng):
     r = eng.check(request(quantity=Decimal("0.100"), price=Decimal("50000.0")), now=NOW)
     assert r.decision == "APPROVED", r.message
-    assert r.metrics["order_quantity"].as_tuple() == Decimal("0.100").as_tuple()
-    assert r.metrics["order_price"].as_tuple() == Decimal("50000.0").as_tuple()
-    # Scientific notation in, plain value out.
-    assert riskgate.TierLadder([{"floor": 0, "maintenance_rate": Decimal("4E-3"), "max_leverage": "125"}]).maintenance_margin("1E+3") == Decimal("4")
+    assert same(r.metrics["order_quantity"], Decimal("0.100"))
+    assert same(r.metrics["order_price"], Decimal("50000.0"))
+    assert same(r.metrics["order_notional"], Decimal("5000.0000"))  # 0.100 x 50000.0, exact
+
+
+def test_scientific_notation_and_big_ints():
+    ladder = riskgate.TierLadder([{"floor": 0, "maintenance_rate": Decimal("4E-3"), "max_leverage": "125"}])
+    assert ladder.maintenance_margin("1E+3") == Decimal("4")
+    assert ladder.initial_margin(2**70, 1) == Decimal(2**70)  # beyond i64, within 96 bits
+    with pytest.raises(riskgate.InvalidInput, match="notional"):
+        ladder.initial_margin(2**100, 1)
 
 
 def test_floats_are_converted_from_their_repr(eng):
