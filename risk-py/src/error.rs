@@ -13,7 +13,6 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::PyErr;
 use risk_adapters::config_file::ConfigFileError;
-use risk_core::config::ConfigError as CoreConfigError;
 use risk_core::engine::EventError as CoreEventError;
 use risk_core::margin::LadderError;
 use risk_core::num::ArithmeticError;
@@ -50,11 +49,6 @@ pub fn invalid(message: impl Into<String>) -> PyErr {
 
 /// A config file could not be loaded.
 pub fn config_file(err: &ConfigFileError) -> PyErr {
-    ConfigError::new_err(err.to_string())
-}
-
-/// An engine config did not validate.
-pub fn config(err: &CoreConfigError) -> PyErr {
     ConfigError::new_err(err.to_string())
 }
 
