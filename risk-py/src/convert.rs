@@ -47,10 +47,22 @@ fn decimal_text(value: &Bound<'_, PyAny>, field: &str) -> PyResult<DecimalText> 
         if !v.is_finite() {
             return Err(invalid(format!("{field}: {v} is not a finite number")));
         }
-        return Ok(DecimalText::Text(value.repr()?.to_cow()?.into_owned()));
+        // Python's own float repr, also for subclasses such as numpy.float64 whose repr
+        // is decorated (`np.float64(0.1)`).
+        let repr = if value.is_exact_instance_of::<PyFloat>() {
+            value.repr()?
+        } else {
+            PyFloat::new(value.py(), v).repr()?
+        };
+        return Ok(DecimalText::Text(repr.to_cow()?.into_owned()));
     }
     if value.is_instance(decimal_type(value.py())?)? {
         return Ok(DecimalText::Text(value.str()?.to_cow()?.into_owned()));
+    }
+    // Integer-like objects (numpy.int64 and friends) through `__index__`.
+    if value.hasattr(pyo3::intern!(value.py(), "__index__"))? {
+        let int = value.call_method0(pyo3::intern!(value.py(), "__index__"))?;
+        return decimal_text(&int, field);
     }
     Err(invalid(format!(
         "{field}: expected a decimal (Decimal, str, int or float), got {}",

@@ -48,6 +48,17 @@ def test_floats_are_converted_from_their_repr(eng):
     assert str(ladder.tiers[0]["maintenance_rate"]) == "0.004"
     assert ladder.maintenance_margin(1e-05) == Decimal("0.00000004")
     assert ladder.maintenance_margin(1e16) == Decimal("4E+13")
+    class Price(float):
+        def __repr__(self):
+            return f"Price({float(self)!r})"
+
+    class Lots:
+        def __index__(self):
+            return 3
+
+    # Float subclasses (numpy.float64) use float's repr; integer-likes their __index__.
+    assert str(ladder.initial_margin(Price(0.3), 1)) == "0.3"
+    assert ladder.initial_margin(Lots(), 1) == Decimal(3)
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(riskgate.InvalidInput, match="quantity"):
             eng.check(request(quantity=bad), now=NOW)

@@ -5,8 +5,9 @@ package only converts. Decimals cross the boundary as :class:`decimal.Decimal`:
 
 * inputs accept ``Decimal``, ``str`` and ``int`` everywhere a decimal is expected, and
   ``float`` too, converted from its shortest ``repr`` (``0.1`` becomes ``Decimal("0.1")``,
-  never ``Decimal("0.1000000000000000055511151231257827")``); ``bool``, NaN and
-  infinities raise :class:`InvalidInput`;
+  never ``Decimal("0.1000000000000000055511151231257827")``; float subclasses such as
+  ``numpy.float64`` too), and integer-like objects through ``__index__`` (``numpy.int64``);
+  ``bool``, NaN and infinities raise :class:`InvalidInput`;
 * outputs are always ``Decimal``, with the exact value and scale the core computed.
 
 Datetimes must be timezone-aware (any tzinfo; they are normalized to UTC). ``now=None``

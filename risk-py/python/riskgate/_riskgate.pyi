@@ -3,7 +3,18 @@
 import os
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Union, final
+from typing import (
+    Any,
+    Dict,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    SupportsIndex,
+    Union,
+    final,
+)
 
 __version__: str
 __all__ = [
@@ -17,8 +28,9 @@ __all__ = [
     "__version__",
 ]
 
-_DecimalLike = Union[Decimal, str, int, float]
-"""A decimal input. ``float`` is converted from its shortest repr; ``bool`` is refused."""
+_DecimalLike = Union[Decimal, str, int, float, SupportsIndex]
+"""A decimal input. ``float`` is converted from its shortest repr, integer-likes through
+``__index__``; ``bool`` is refused."""
 
 _Decision = Literal["APPROVED", "REJECTED", "FLAGGED"]
 _Side = Literal["BUY", "SELL"]
