@@ -89,7 +89,10 @@ impl PyTierLadder {
 
     /// The isolated liquidation price of a position, or None when no positive price
     /// liquidates it.
-    #[pyo3(signature = (side, quantity, entry, margin, multiplier = None))]
+    #[pyo3(
+        signature = (side, quantity, entry, margin, multiplier = None),
+        text_signature = "(self, side, quantity, entry, margin, multiplier=1)"
+    )]
     fn liquidation_price<'py>(
         &self,
         py: Python<'py>,

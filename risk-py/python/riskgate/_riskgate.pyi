@@ -228,11 +228,11 @@ class TierLadder:
         quantity: _DecimalLike,
         entry: _DecimalLike,
         margin: _DecimalLike,
-        multiplier: Optional[_DecimalLike] = None,
+        multiplier: _DecimalLike = 1,
     ) -> Optional[Decimal]:
         """The mark at which an isolated one-way position is liquidated, or None when no
         positive price liquidates it. ``side`` is the position's direction (BUY = long);
-        ``multiplier`` defaults to 1. Exact, not rounded to a tick."""
+        ``multiplier`` is the contract multiplier. Exact, not rounded to a tick."""
     @property
     def maintenance_amounts(self) -> List[Decimal]:
         """The maintenance amount ``cum_k`` of each tier."""
