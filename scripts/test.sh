@@ -16,3 +16,5 @@ step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
 step "benches in test mode (each runs once)"
 cargo bench -p riskgate-benches --locked -- --test
+step "Python bindings: build the wheel in a virtualenv, stubtest, backtest smoke run, pytest"
+risk-py/scripts/test.sh

@@ -1,0 +1,242 @@
+"""Type stubs for the riskgate extension module (``riskgate._riskgate``)."""
+
+import os
+from datetime import datetime
+from decimal import Decimal
+from typing import (
+    Any,
+    Dict,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    SupportsIndex,
+    Union,
+    final,
+)
+
+__version__: str
+__all__ = [
+    "CheckResult",
+    "ConfigError",
+    "EventError",
+    "InvalidInput",
+    "RiskEngine",
+    "RiskgateError",
+    "TierLadder",
+    "__version__",
+]
+
+_DecimalLike = Union[Decimal, str, int, float, SupportsIndex]
+"""A decimal input. ``float`` is converted from its shortest repr, integer-likes through
+``__index__``; ``bool`` is refused."""
+
+_Decision = Literal["APPROVED", "REJECTED", "FLAGGED"]
+_Side = Literal["BUY", "SELL"]
+_ApplyOutcome = Literal["applied", "duplicate", "stale"]
+
+class RiskgateError(Exception):
+    """Base class of every error raised by riskgate."""
+
+class ConfigError(RiskgateError):
+    """An engine config, config file or margin-tier ladder was refused."""
+
+class InvalidInput(RiskgateError):
+    """A value could not be converted (wrong type, not a decimal, naive datetime, unknown key)."""
+
+class EventError(RiskgateError):
+    """The engine refused an event (unknown account or symbol, fill mismatch); nothing changed."""
+
+@final
+class CheckResult:
+    """The answer to a pre-trade check. Fields are converted to Python on access."""
+
+    @property
+    def decision(self) -> _Decision:
+        """``"APPROVED"``, ``"REJECTED"`` or ``"FLAGGED"`` (a WARN rule fired)."""
+    @property
+    def accepted(self) -> bool:
+        """True when the order may go to the market (approved or flagged)."""
+    @property
+    def reject_reason(self) -> Optional[str]:
+        """The first failing phase when rejected (e.g. ``"INSUFFICIENT_MARGIN"``), else None."""
+    @property
+    def message(self) -> str:
+        """A human-readable explanation naming the figures that decided."""
+    @property
+    def projected_margin_ratio(self) -> Optional[Decimal]:
+        """Maintenance margin / margin balance after the fill; None when not computed or unbounded."""
+    @property
+    def required_initial_margin(self) -> Optional[Decimal]:
+        """Initial margin the order needs; None when the check stopped before pricing it."""
+    @property
+    def liquidation_risk(self) -> bool:
+        """The projected margin ratio reaches the liquidation threshold (or is unbounded)."""
+    @property
+    def margin_call(self) -> bool:
+        """The projected margin ratio reaches the margin-call threshold."""
+    @property
+    def rule_hits(self) -> List[str]:
+        """Ids of the rules that fired, in rule-id order (even when an earlier phase rejected)."""
+    @property
+    def rule_hit_details(self) -> List[Dict[str, Any]]:
+        """Each hit as ``{rule_id, metric, value, operator, threshold, severity, action}``."""
+    @property
+    def trace_id(self) -> str:
+        """The request's trace id."""
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def checked_at(self) -> datetime:
+        """The ``now`` the check ran at, in UTC."""
+    @property
+    def metrics(self) -> Dict[str, Optional[Decimal]]:
+        """Every figure the check computed, by name (empty when it stopped before pricing).
+
+        Keys: mark_price, order_price, order_quantity, order_notional, opening_quantity,
+        opening_notional, leverage, max_leverage_allowed, required_initial_margin,
+        margin_balance, available_margin, projected_position_notional, projected_exposure,
+        exposure_utilization (None when the exposure limit is 0),
+        projected_maintenance_margin, projected_margin_balance, projected_margin_ratio
+        (None when unbounded), open_orders, open_positions, price_deviation, risk_score.
+        """
+    def to_dict(self) -> Dict[str, Any]:
+        """The result as a plain dict (for logs and DataFrames)."""
+
+@final
+class RiskEngine:
+    """The pre-trade risk engine: exact, fail-closed, thread-safe.
+
+    ``config`` is a dict or the path (``str`` / ``os.PathLike``) of a TOML or JSON file
+    (``.json`` is JSON, anything else TOML) in the risk-server config format: an ``engine``
+    table (``default_ladder``, ``ladders``, ``rules``, ``limits``) and optional initial
+    ``instruments``, ``marks`` and ``accounts``. A dict takes the same keys, with decimals
+    as ``Decimal``, ``str``, ``int`` or ``float`` (converted from its repr) and times as
+    aware datetimes or RFC 3339 strings. Initial marks without ``at`` are stamped ``now``
+    (default: the current UTC time), which a backtest sets to its simulated start.
+
+    Raises :class:`ConfigError` for an invalid config or unreadable file.
+    """
+
+    def __new__(
+        cls,
+        config: Union[Mapping[str, Any], str, "os.PathLike[str]"],
+        *,
+        now: Optional[datetime] = None,
+    ) -> "RiskEngine": ...
+    def check(
+        self,
+        request: Mapping[str, Any],
+        now: Optional[datetime] = None,
+        reserve: bool = False,
+    ) -> CheckResult:
+        """Checks an order at ``now`` (an aware datetime; None = current UTC time).
+
+        ``request`` keys (the ``risk.v1.PreTradeCheckRequest`` contract):
+
+        * ``user_id``, ``account_id``, ``order_id``, ``symbol``: str, required;
+        * ``side``: ``"BUY"`` or ``"SELL"`` (any case), required;
+        * ``quantity``: _DecimalLike, required;
+        * ``price``: _DecimalLike, the limit price; omit or None for a market order;
+        * ``order_type``: ``"LIMIT"`` or ``"MARKET"``; default LIMIT when ``price`` is
+          given, else MARKET;
+        * ``leverage``: _DecimalLike, default 1;
+        * ``reduce_only``, ``post_only``: bool, default False;
+        * ``trace_id``: str, default "".
+
+        Domain problems (a zero quantity, a limit price off the tick, too much leverage) are
+        decisions: a ``REJECTED`` result with its reason. Only values that cannot be
+        converted at all (wrong type, ``"abc"`` as a quantity, an unknown key) raise
+        :class:`InvalidInput`.
+
+        An accepted order is remembered for the duplicate-id and rate-limit controls. With
+        ``reserve=True`` its initial margin and exposure are also reserved until an
+        ``order_opened``, ``order_filled``, ``order_cancelled`` or ``reservation_released``
+        event for the same order id.
+        """
+    def apply(self, event: Mapping[str, Any]) -> _ApplyOutcome:
+        """Applies one state change; returns ``"applied"``, ``"duplicate"`` or ``"stale"``.
+
+        Market events:
+
+        * ``{"type": "mark", "symbol", "price", "at"}``: ``at`` an aware datetime
+          (default: now); a mark not newer than the one held is ``"stale"``;
+        * ``{"type": "instrument", ...}``: the instrument's keys as in the config file's
+          ``[[instruments]]`` (symbol, tick_size, lot_size, min_quantity, max_quantity,
+          contract_multiplier, max_leverage, required_kyc, status, price_band);
+        * ``{"type": "global_trading_state", "state": "ACTIVE" | "REDUCING" | "HALTED"}``.
+
+        Account events all carry ``account_id`` (str) and ``seq`` (int, strictly increasing
+        per account; a repeated or older one is ``"duplicate"``):
+
+        * ``profile_upsert``: ``user_id``, ``profile`` (dict as in ``[[accounts]].profile``:
+          kyc_level, exposure_limit, frozen, max_leverage, risk_score, trading_state);
+          the only event accepted for an unknown account;
+        * ``balance_change``: ``delta`` (signed);
+        * ``position_update``: ``symbol``, ``size`` (signed, long > 0; 0 removes),
+          ``entry_price``, ``leverage``;
+        * ``order_opened``: ``order_id``, ``symbol``, ``side``, ``quantity``, ``price``,
+          ``leverage``, optional ``reduce_only``;
+        * ``order_cancelled``: ``order_id``;
+        * ``order_filled``: ``order_id``, ``symbol``, ``side``, ``quantity``, ``price``,
+          ``leverage``;
+        * ``trading_state``: ``state``;
+        * ``reservation_released``: ``order_id``.
+
+        Unknown keys raise :class:`InvalidInput`; an event the engine cannot apply raises
+        :class:`EventError` and changes nothing.
+        """
+    def ladder(self, symbol: str) -> TierLadder:
+        """The margin-tier ladder in force for ``symbol`` (the default ladder when it has none)."""
+    def account(self, account_id: str) -> Optional[Dict[str, Any]]:
+        """A copy of an account's state (wallet_balance, positions, open_orders,
+        reservations, last_seq...), or None when the engine does not know it."""
+    @property
+    def account_count(self) -> int:
+        """The number of accounts the engine holds."""
+
+@final
+class TierLadder:
+    """A validated margin-tier ladder (progressive, "tax bracket" maintenance margin).
+
+    ``tiers`` is a list of dicts, ascending: ``floor`` (the first is 0), ``cap`` (the next
+    floor; None or absent for an unbounded last tier), ``maintenance_rate`` (in (0, 1),
+    non-decreasing), ``max_leverage`` (non-increasing) and optional ``active`` (default
+    True; inactive tiers only at the top). Raises :class:`ConfigError` naming the first
+    broken rule.
+    """
+
+    def __new__(cls, tiers: Sequence[Mapping[str, Any]]) -> "TierLadder": ...
+    def maintenance_margin(self, notional: _DecimalLike) -> Decimal:
+        """``N * MMR_k - cum_k`` for the tier ``k`` that ``notional`` falls in."""
+    def initial_margin(self, notional: _DecimalLike, leverage: _DecimalLike) -> Decimal:
+        """``notional / leverage``."""
+    def max_leverage(self, notional: _DecimalLike) -> Decimal:
+        """The max leverage of the tier ``notional`` falls in (``floor <= N < cap``)."""
+    def tier_index(self, notional: _DecimalLike) -> int:
+        """The 0-based index of the tier ``notional`` falls in."""
+    def is_open_at(self, notional: _DecimalLike) -> bool:
+        """Whether a position may grow to ``notional`` (not beyond the highest active tier)."""
+    def liquidation_price(
+        self,
+        side: _Side,
+        quantity: _DecimalLike,
+        entry: _DecimalLike,
+        margin: _DecimalLike,
+        multiplier: _DecimalLike = 1,
+    ) -> Optional[Decimal]:
+        """The mark at which an isolated one-way position is liquidated, or None when no
+        positive price liquidates it. ``side`` is the position's direction (BUY = long);
+        ``multiplier`` is the contract multiplier. Exact, not rounded to a tick."""
+    @property
+    def maintenance_amounts(self) -> List[Decimal]:
+        """The maintenance amount ``cum_k`` of each tier."""
+    @property
+    def tiers(self) -> List[Dict[str, Any]]:
+        """The tiers as dicts, in the constructor's shape."""
+    def __len__(self) -> int: ...
