@@ -18,7 +18,7 @@ step "virtualenv ($venv)"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.18"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.18" numpy pandas
 
 step "wheel (maturin build --release)"
 wheels=$(mktemp -d)

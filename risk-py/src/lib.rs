@@ -9,6 +9,7 @@
 //! * `RiskEngine` (config, `apply(event)`, `check(request)`) and `CheckResult` live in
 //!   [`engine`];
 //! * `TierLadder` in [`ladder`];
+//! * trade metrics (`trade_metrics_columns`, `_MetricsAccumulator`) in [`metrics`];
 //! * decimals (`decimal.Decimal` in and out, exactly), datetimes and JSON values in
 //!   [`convert`];
 //! * `RiskgateError` and its subclasses `ConfigError`, `InvalidInput`, `EventError` in
@@ -20,6 +21,7 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod ladder;
+pub mod metrics;
 
 use pyo3::prelude::*;
 
@@ -32,6 +34,8 @@ fn riskgate_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyRiskEngine>()?;
     m.add_class::<engine::PyCheckResult>()?;
     m.add_class::<ladder::PyTierLadder>()?;
+    m.add_class::<metrics::PyMetricsAccumulator>()?;
+    m.add_function(wrap_pyfunction!(metrics::trade_metrics_columns, m)?)?;
     m.add("RiskgateError", py.get_type::<error::RiskgateError>())?;
     m.add("ConfigError", py.get_type::<error::ConfigError>())?;
     m.add("InvalidInput", py.get_type::<error::InvalidInput>())?;

@@ -16,8 +16,12 @@ means the current UTC time, read by the bindings.
 Errors raise :class:`RiskgateError` subclasses carrying the Rust message:
 :class:`ConfigError` (config, config file, margin ladder), :class:`InvalidInput` (a value
 that cannot be converted) and :class:`EventError` (an event the engine refused).
+
+Trade metrics: :func:`trade_metrics` (DataFrame, NumPy arrays or sequences, per account)
+and :class:`MetricsAccumulator` (one trade at a time), both computed by the Rust core.
 """
 
+from ._metrics import AccountMetrics, MetricsAccumulator, MetricsResult, trade_metrics
 from ._riskgate import (
     CheckResult,
     ConfigError,
@@ -30,7 +34,11 @@ from ._riskgate import (
 )
 
 __all__ = [
+    "AccountMetrics",
     "CheckResult",
+    "MetricsAccumulator",
+    "MetricsResult",
+    "trade_metrics",
     "ConfigError",
     "EventError",
     "InvalidInput",

@@ -12,6 +12,7 @@ from typing import (
     Optional,
     Sequence,
     SupportsIndex,
+    Tuple,
     Union,
     final,
 )
@@ -25,7 +26,9 @@ __all__ = [
     "RiskEngine",
     "RiskgateError",
     "TierLadder",
+    "_MetricsAccumulator",
     "__version__",
+    "trade_metrics_columns",
 ]
 
 _DecimalLike = Union[Decimal, str, int, float, SupportsIndex]
@@ -239,4 +242,43 @@ class TierLadder:
     @property
     def tiers(self) -> List[Dict[str, Any]]:
         """The tiers as dicts, in the constructor's shape."""
+    def __len__(self) -> int: ...
+
+def trade_metrics_columns(
+    accounts: List[str],
+    opened_at_ns: List[int],
+    closed_at_ns: List[int],
+    profit: List[float],
+    commission: List[float],
+    swap: List[float],
+    stop_loss_set: List[bool],
+    take_profit_set: List[bool],
+    *,
+    initial_balance: Optional[_DecimalLike] = None,
+    hft_seconds: int = 60,
+    day_offset_minutes: int = 0,
+) -> List[Tuple[str, Dict[str, Any]]]:
+    """Per-account metrics over columns; ``riskgate.trade_metrics`` is the friendly form."""
+
+@final
+class _MetricsAccumulator:
+    """The Rust accumulator behind ``riskgate.MetricsAccumulator``."""
+    def __new__(
+        cls,
+        *,
+        initial_balance: Optional[_DecimalLike] = None,
+        hft_seconds: int = 60,
+        day_offset_minutes: int = 0,
+    ) -> "_MetricsAccumulator": ...
+    def push(
+        self,
+        opened_at: datetime,
+        closed_at: datetime,
+        profit: _DecimalLike,
+        commission: Optional[_DecimalLike] = None,
+        swap: Optional[_DecimalLike] = None,
+        stop_loss: Optional[_DecimalLike] = None,
+        take_profit: Optional[_DecimalLike] = None,
+    ) -> None: ...
+    def metrics(self) -> Dict[str, Any]: ...
     def __len__(self) -> int: ...
