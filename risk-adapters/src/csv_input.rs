@@ -227,10 +227,18 @@ pub fn read_trades_parallel(
     workers: usize,
     progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
-    let header_end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(bytes.len(), |i| i + 1);
+    // The csv reader ends a record at `\n`, `\r\n` or a lone `\r`: so does the header.
+    let header_end =
+        bytes
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map_or(bytes.len(), |i| {
+                if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    i + 2
+                } else {
+                    i + 1
+                }
+            });
     if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
         return read_trades(bytes, file, progress);
     }
@@ -921,6 +929,30 @@ mod tests {
                 (sequential.skipped_rows, sequential.duplicate_rows),
                 "{workers} workers"
             );
+        }
+    }
+
+    /// Found by the `trades_csv` fuzz target: a header ended by a lone `\r` (which the
+    /// csv reader takes as a line end) made the parallel reader treat the first data row
+    /// as part of the header and drop it.
+    #[test]
+    fn parallel_read_ends_the_header_where_the_csv_reader_does() {
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7")
+        };
+        let header = HEADER.trim_end();
+        for (after_header, between) in [("\r", "\n"), ("\r", "\r"), ("\r\n", "\r\n")] {
+            let text = format!(
+                "{header}{after_header}{}{between}{}{between}{}\n",
+                row("1"),
+                row("2"),
+                row("3")
+            );
+            let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+            assert_eq!(sequential.trades.len(), 3, "{after_header:?}");
+            let parallel = read_trades_parallel(text.as_bytes(), "s.csv", 2, |_| {}).unwrap();
+            assert!(parallel.trades == sequential.trades, "{after_header:?}");
+            assert_eq!(parallel.skipped_rows, sequential.skipped_rows);
         }
     }
 
