@@ -7,8 +7,9 @@
 #
 # Installs cargo-fuzz from crates.io when it is missing. Uses the installed nightly
 # toolchain, or RUSTC_BOOTSTRAP=1 on the default toolchain when there is no nightly.
-# Respects CARGO_TARGET_DIR. New corpus entries go to fuzz/corpus/<target>/ (commit only
-# small, meaningful ones); crashes go to fuzz/artifacts/<target>/: copy them to
+# Respects CARGO_TARGET_DIR. The committed seeds in fuzz/corpus/<target>/ are read; what
+# the fuzzer adds goes to fuzz/work/<target>/ (ignored by git; copy only small, meaningful
+# inputs into the corpus). Crashes go to fuzz/artifacts/<target>/: copy them to
 # fuzz/regressions/<target>/ once fixed so that `cargo test` replays them.
 set -euo pipefail
 
@@ -43,11 +44,11 @@ logs="$(mktemp -d)"
 status=0
 for target in "${targets[@]}"; do
     echo "== $target: ${seconds}s"
-    mkdir -p "fuzz/corpus/$target"
+    mkdir -p "fuzz/work/$target" "fuzz/corpus/$target"
     log="$logs/$target.log"
     # -print_final_stats=1 makes libFuzzer print stat::number_of_executed_units at exit.
     if ! cargo "${toolchain[@]}" fuzz run "${target_dir[@]}" --fuzz-dir fuzz --features libfuzzer \
-        "$target" -- -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
+        "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
         >"$log" 2>&1; then
         status=1
         echo "!! $target failed; the end of its log:"

@@ -172,7 +172,10 @@ fn check_ladder(ladder: &TierLadder, extra: &[Dec], liq: &[LiqIn]) {
         assert!(mm >= Decimal::ZERO, "negative maintenance {mm} at {n}");
         assert!(mm <= p, "maintenance {mm} above notional {n}");
         if let Some(prev) = previous {
-            assert!(prev <= mm, "maintenance decreases before {n}: {prev} > {mm}");
+            assert!(
+                prev <= mm,
+                "maintenance decreases before {n}: {prev} > {mm}"
+            );
         }
         previous = Some(mm);
     }
@@ -223,9 +226,13 @@ fn check_liquidation(ladder: &TierLadder, l: &LiqIn) {
     };
     let margin = l.margin.get();
     let multiplier = l.multiplier.get();
-    let Ok(result) =
-        ladder.liquidation_price_isolated(side, quantity, entry, Money::new(margin).unwrap_or_default(), multiplier)
-    else {
+    let Ok(result) = ladder.liquidation_price_isolated(
+        side,
+        quantity,
+        entry,
+        Money::new(margin).unwrap_or_default(),
+        multiplier,
+    ) else {
         return;
     };
     let Some(price) = result else { return };
@@ -634,10 +641,9 @@ fn event_from(e: &EventIn) -> Option<EngineEvent> {
                 leverage: o.leverage,
             })
         }
-        EventIn::AccountState(s) => account(AccountEvent::TradingState(pick(
-            TradingState::ALL,
-            *s,
-        ))),
+        EventIn::AccountState(s) => {
+            account(AccountEvent::TradingState(pick(TradingState::ALL, *s)))
+        }
         EventIn::Released(id) => account(AccountEvent::ReservationReleased {
             order_id: OrderId::new(&format!("q{}", id % 8)),
         }),
@@ -653,8 +659,14 @@ fn check_response(
     assert_eq!(response.trace_id, request.trace_id);
     assert_eq!(response.order_id, request.order_id);
     if response.decision == Decision::Rejected {
-        assert!(response.reject_reason.is_some(), "rejected without a reason");
-        assert!(!response.message.trim().is_empty(), "rejected without a message");
+        assert!(
+            response.reject_reason.is_some(),
+            "rejected without a reason"
+        );
+        assert!(
+            !response.message.trim().is_empty(),
+            "rejected without a message"
+        );
         return;
     }
     assert!(response.reject_reason.is_none(), "accepted with a reason");
@@ -935,20 +947,28 @@ fn check_trade_text(data: &[u8], trades: &[risk_core::metrics::ClosedTrade]) {
             continue;
         };
         let matches = |r: &csv::StringRecord| {
-            [(c_profit, t.profit), (c_comm, t.commission), (c_swap, t.swap)]
-                .iter()
-                .all(|&(c, v)| {
-                    let cell = r.get(c).unwrap_or("").trim();
-                    !canonical_decimal(cell) || cell == v.to_string()
-                })
+            [
+                (c_profit, t.profit),
+                (c_comm, t.commission),
+                (c_swap, t.swap),
+            ]
+            .iter()
+            .all(|&(c, v)| {
+                let cell = r.get(c).unwrap_or("").trim();
+                !canonical_decimal(cell) || cell == v.to_string()
+            })
         };
         // Some row with this id wrote these money fields (duplicates may differ).
         let rows_parsing: Vec<_> = rows
             .iter()
             .filter(|r| {
-                [(c_profit, t.profit), (c_comm, t.commission), (c_swap, t.swap)]
-                    .iter()
-                    .all(|&(c, v)| parse_decimal(r.get(c).unwrap_or("").trim()) == Ok(v))
+                [
+                    (c_profit, t.profit),
+                    (c_comm, t.commission),
+                    (c_swap, t.swap),
+                ]
+                .iter()
+                .all(|&(c, v)| parse_decimal(r.get(c).unwrap_or("").trim()) == Ok(v))
             })
             .collect();
         assert!(!rows_parsing.is_empty(), "trade {} matches no row", t.id);
