@@ -260,9 +260,13 @@ fn check_liquidation(ladder: &TierLadder, l: &LiqIn) {
     };
     if let Some((equity, mm, scale)) = check() {
         // Values near 1e28 lose digits in every operation: only check where they fit.
-        if scale < Decimal::new(1, 0) * Decimal::from(10_i64.pow(15)) && size >= Decimal::new(1, 6)
-        {
-            let tolerance = scale * Decimal::new(1, 12) / size.min(Decimal::ONE);
+        if scale < Decimal::from(10_i64.pow(15)) && size >= Decimal::new(1, 6) {
+            // The price is rounded to its last decimal place: at the position's size that
+            // moves equity and maintenance by up to size * (1 + rate) * one unit of it.
+            let price_step = Decimal::new(1, price.get().scale());
+            let rounding = size.checked_mul(price_step * Decimal::TWO);
+            let Some(rounding) = rounding else { return };
+            let tolerance = scale * Decimal::new(1, 12) / size.min(Decimal::ONE) + rounding;
             assert!(
                 (equity - mm).abs() <= tolerance,
                 "liquidation price {price}: equity {equity} vs maintenance {mm}"
