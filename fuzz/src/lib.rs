@@ -75,6 +75,11 @@ fn ms(millis: u32) -> TimeDelta {
     TimeDelta::milliseconds(i64::from(millis))
 }
 
+/// `at - age`, or `at` when that is not representable.
+fn before(at: DateTime<Utc>, age: u32) -> DateTime<Utc> {
+    at.checked_sub_signed(ms(age % 20_000)).unwrap_or(at)
+}
+
 // ---------------------------------------------------------------------------------------
 // Tier ladders
 // ---------------------------------------------------------------------------------------
@@ -443,6 +448,10 @@ pub struct PretradeInput {
     request: RequestIn,
     /// Requests checked after the first (the engine's reserving path).
     more: Vec<RequestIn>,
+    /// Where the check's clock stands: mostly a fixed day, sometimes near the ends of
+    /// the representable range (the core is told `now`, so it must cope with any).
+    clock: u8,
+    clock_offset_ms: u32,
 }
 
 fn flat_ladder() -> Option<TierLadder> {
@@ -537,13 +546,23 @@ impl PretradeInput {
                         sym,
                         Mark {
                             price,
-                            at: now() - ms(age % 20_000),
+                            at: before(self.now(), age),
                         },
                     );
                 }
             }
         }
         m
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        let offset = ms(self.clock_offset_ms);
+        match self.clock % 8 {
+            0 => DateTime::<Utc>::MIN_UTC.checked_add_signed(offset),
+            1 => DateTime::<Utc>::MAX_UTC.checked_sub_signed(offset),
+            _ => None,
+        }
+        .unwrap_or_else(now)
     }
 
     fn profile(&self) -> Option<RiskProfile> {
@@ -600,7 +619,7 @@ fn request(r: &RequestIn) -> CheckRequest {
     }
 }
 
-fn event_from(e: &EventIn) -> Option<EngineEvent> {
+fn event_from(e: &EventIn, now: DateTime<Utc>) -> Option<EngineEvent> {
     let account = |event| {
         Some(EngineEvent::Account {
             account_id: AccountId::new("A1"),
@@ -612,7 +631,7 @@ fn event_from(e: &EventIn) -> Option<EngineEvent> {
         EventIn::Mark(s, price, age) => Some(EngineEvent::Market(MarketEvent::Mark {
             symbol: symbol(*s),
             price: Price::new(price.get().abs()).ok()?,
-            at: now() - ms(age % 20_000),
+            at: before(now, *age),
         })),
         EventIn::Global(s) => Some(EngineEvent::Market(MarketEvent::GlobalTradingState(pick(
             TradingState::ALL,
@@ -739,7 +758,7 @@ pub fn pretrade_check(data: &[u8]) {
             account.open_orders.push(o);
         }
     }
-    let now = now();
+    let now = input.now();
 
     // The pure check on the snapshot as built.
     let req = request(&input.request);
@@ -805,7 +824,12 @@ pub fn pretrade_check(data: &[u8]) {
     for o in &account.open_orders {
         apply(account_event(AccountEvent::OrderOpened(o.clone())));
     }
-    for e in input.events.iter().take(8).filter_map(event_from) {
+    for e in input
+        .events
+        .iter()
+        .take(8)
+        .filter_map(|e| event_from(e, now))
+    {
         apply(e);
     }
 
