@@ -316,7 +316,7 @@ impl RiskEngine {
         if response.is_accepted() {
             snapshot
                 .recent_orders
-                .prune(now - config.limits.history_horizon());
+                .prune(pretrade::cutoff(now, config.limits.history_horizon()));
             snapshot.recent_orders.push(request.order_id.clone(), now);
             if let (true, Some(m)) = (reserve, &response.metrics) {
                 if !m.opening_notional.is_zero() {
