@@ -573,9 +573,16 @@ fn apply_fill(
         }
     };
     let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
+    let remaining = match resting {
+        Some(i) => sub(
+            account.open_orders[i].quantity.get(),
+            quantity.get(),
+            "resting quantity",
+        )?,
+        None => Decimal::ZERO,
+    };
     // Validated: now change.
     if let Some(i) = resting {
-        let remaining = account.open_orders[i].quantity.get() - quantity.get();
         if remaining.is_zero() {
             account.open_orders.remove(i);
         } else {

@@ -190,7 +190,10 @@ fn evaluate<M: MarketView + ?Sized>(
     } else {
         Decimal::ZERO
     };
-    let opening_quantity = (quantity - reducible.min(quantity)).max(Decimal::ZERO);
+    // q - min(r, q) lies in [0, q]: it cannot saturate.
+    let opening_quantity = quantity
+        .saturating_sub(reducible.min(quantity))
+        .max(Decimal::ZERO);
     let reduces = opening_quantity.is_zero() && !reducible.is_zero();
 
     // 3. kill switch, frozen, KYC
@@ -479,7 +482,7 @@ fn price<M: MarketView + ?Sized>(
     use num::{add, div, mul, sub};
     let max_age = config.limits.max_mark_age();
     let stale = |symbol: &Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
-        let age = now - at;
+        let age = now.signed_duration_since(at);
         if age > max_age {
             return Err(Stop(
                 RejectReason::StaleData,
