@@ -265,6 +265,15 @@ pub fn read_trades_parallel(
     }
     bounds.push(body.len());
     bounds.dedup();
+    // Each chunk gets its own csv reader, and a csv reader drops a UTF-8 byte-order mark
+    // at the start of its input: a row that starts with one must be read in place.
+    let chunk_starts = &bounds[..bounds.len() - 1];
+    if chunk_starts
+        .iter()
+        .any(|&start| body[start..].starts_with(b"\xEF\xBB\xBF"))
+    {
+        return read_trades(bytes, file, progress);
+    }
     let mut first_lines = vec![1_u64 + count_lines(&bytes[..header_end])];
     for w in bounds.windows(2).take(bounds.len().saturating_sub(2)) {
         let last = first_lines[first_lines.len() - 1];
@@ -953,6 +962,30 @@ mod tests {
             let parallel = read_trades_parallel(text.as_bytes(), "s.csv", 2, |_| {}).unwrap();
             assert!(parallel.trades == sequential.trades, "{after_header:?}");
             assert_eq!(parallel.skipped_rows, sequential.skipped_rows);
+        }
+    }
+
+    /// Found by the `trades_csv` fuzz target: a row starting with a UTF-8 byte-order mark
+    /// at a chunk boundary lost the mark in the parallel reader (each chunk's csv reader
+    /// strips one at its start), so the two readers disagreed.
+    #[test]
+    fn parallel_read_keeps_a_byte_order_mark_at_a_chunk_start() {
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        for tail in ["\u{feff}".to_owned(), format!("\u{feff}{}", row("3"))] {
+            let text = format!("{HEADER}{}{}{tail}", row("1"), row("2"));
+            let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+            for workers in 2..=4 {
+                let parallel =
+                    read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+                assert!(parallel.trades == sequential.trades, "{workers} workers");
+                assert_eq!(
+                    (parallel.skipped_rows, parallel.duplicate_rows),
+                    (sequential.skipped_rows, sequential.duplicate_rows),
+                    "{workers} workers"
+                );
+            }
         }
     }
 
