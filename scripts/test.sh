@@ -14,6 +14,10 @@ step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
+step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
+cargo test --manifest-path fuzz/Cargo.toml --locked
 step "benches in test mode (each runs once)"
 cargo bench -p riskgate-benches --locked -- --test
 step "Python bindings: build the wheel in a virtualenv, stubtest, backtest smoke run, pytest"

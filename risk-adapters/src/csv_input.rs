@@ -227,10 +227,18 @@ pub fn read_trades_parallel(
     workers: usize,
     progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
-    let header_end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(bytes.len(), |i| i + 1);
+    // The csv reader ends a record at `\n`, `\r\n` or a lone `\r`: so does the header.
+    let header_end =
+        bytes
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map_or(bytes.len(), |i| {
+                if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    i + 2
+                } else {
+                    i + 1
+                }
+            });
     if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
         return read_trades(bytes, file, progress);
     }
@@ -257,6 +265,15 @@ pub fn read_trades_parallel(
     }
     bounds.push(body.len());
     bounds.dedup();
+    // Each chunk gets its own csv reader, and a csv reader drops a UTF-8 byte-order mark
+    // at the start of its input: a row that starts with one must be read in place.
+    let chunk_starts = &bounds[..bounds.len() - 1];
+    if chunk_starts
+        .iter()
+        .any(|&start| body[start..].starts_with(b"\xEF\xBB\xBF"))
+    {
+        return read_trades(bytes, file, progress);
+    }
     let mut first_lines = vec![1_u64 + count_lines(&bytes[..header_end])];
     for w in bounds.windows(2).take(bounds.len().saturating_sub(2)) {
         let last = first_lines[first_lines.len() - 1];
@@ -921,6 +938,54 @@ mod tests {
                 (sequential.skipped_rows, sequential.duplicate_rows),
                 "{workers} workers"
             );
+        }
+    }
+
+    /// Found by the `trades_csv` fuzz target: a header ended by a lone `\r` (which the
+    /// csv reader takes as a line end) made the parallel reader treat the first data row
+    /// as part of the header and drop it.
+    #[test]
+    fn parallel_read_ends_the_header_where_the_csv_reader_does() {
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7")
+        };
+        let header = HEADER.trim_end();
+        for (after_header, between) in [("\r", "\n"), ("\r", "\r"), ("\r\n", "\r\n")] {
+            let text = format!(
+                "{header}{after_header}{}{between}{}{between}{}\n",
+                row("1"),
+                row("2"),
+                row("3")
+            );
+            let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+            assert_eq!(sequential.trades.len(), 3, "{after_header:?}");
+            let parallel = read_trades_parallel(text.as_bytes(), "s.csv", 2, |_| {}).unwrap();
+            assert!(parallel.trades == sequential.trades, "{after_header:?}");
+            assert_eq!(parallel.skipped_rows, sequential.skipped_rows);
+        }
+    }
+
+    /// Found by the `trades_csv` fuzz target: a row starting with a UTF-8 byte-order mark
+    /// at a chunk boundary lost the mark in the parallel reader (each chunk's csv reader
+    /// strips one at its start), so the two readers disagreed.
+    #[test]
+    fn parallel_read_keeps_a_byte_order_mark_at_a_chunk_start() {
+        let row = |id: &str| {
+            format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        for tail in ["\u{feff}".to_owned(), format!("\u{feff}{}", row("3"))] {
+            let text = format!("{HEADER}{}{}{tail}", row("1"), row("2"));
+            let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+            for workers in 2..=4 {
+                let parallel =
+                    read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+                assert!(parallel.trades == sequential.trades, "{workers} workers");
+                assert_eq!(
+                    (parallel.skipped_rows, parallel.duplicate_rows),
+                    (sequential.skipped_rows, sequential.duplicate_rows),
+                    "{workers} workers"
+                );
+            }
         }
     }
 

@@ -316,7 +316,7 @@ impl RiskEngine {
         if response.is_accepted() {
             snapshot
                 .recent_orders
-                .prune(now - config.limits.history_horizon());
+                .prune(pretrade::cutoff(now, config.limits.history_horizon()));
             snapshot.recent_orders.push(request.order_id.clone(), now);
             if let (true, Some(m)) = (reserve, &response.metrics) {
                 if !m.opening_notional.is_zero() {
@@ -573,9 +573,16 @@ fn apply_fill(
         }
     };
     let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
+    let remaining = match resting {
+        Some(i) => sub(
+            account.open_orders[i].quantity.get(),
+            quantity.get(),
+            "resting quantity",
+        )?,
+        None => Decimal::ZERO,
+    };
     // Validated: now change.
     if let Some(i) = resting {
-        let remaining = account.open_orders[i].quantity.get() - quantity.get();
         if remaining.is_zero() {
             account.open_orders.remove(i);
         } else {

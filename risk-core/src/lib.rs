@@ -14,6 +14,8 @@
 //! trades (a batch calculator and an incremental accumulator that agree on any arrival
 //! order) and [`score`] turns them into account, user and challenge risk scores.
 #![forbid(unsafe_code)]
+// Every overflow is a checked error or a documented saturation, never a panic or a wrap.
+#![warn(clippy::arithmetic_side_effects)]
 
 pub mod account;
 pub mod config;

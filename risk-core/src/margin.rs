@@ -80,7 +80,7 @@ pub enum LadderError {
         floor: Notional,
     },
     /// A tier starts above the previous tier's cap, leaving notionals uncovered.
-    #[error("gap before tier {index}: tier {prev} ends at {previous_cap} but tier {index} starts at {floor}", prev = index - 1)]
+    #[error("gap before tier {index}: tier {prev} ends at {previous_cap} but tier {index} starts at {floor}", prev = index.saturating_sub(1))]
     Gap {
         /// The tier whose floor is too high.
         index: usize,
@@ -90,7 +90,7 @@ pub enum LadderError {
         floor: Notional,
     },
     /// A tier starts below the previous tier's cap, so two tiers cover the same notionals.
-    #[error("tier {index} overlaps tier {prev}: tier {prev} ends at {previous_cap} but tier {index} starts at {floor}", prev = index - 1)]
+    #[error("tier {index} overlaps tier {prev}: tier {prev} ends at {previous_cap} but tier {index} starts at {floor}", prev = index.saturating_sub(1))]
     Overlap {
         /// The tier whose floor is too low.
         index: usize,
@@ -124,7 +124,7 @@ pub enum LadderError {
         rate: Ratio,
     },
     /// A maintenance margin rate is lower than the previous tier's.
-    #[error("tier {index} has maintenance margin rate {rate}, below tier {prev}'s {previous_rate}; rates must not decrease", prev = index - 1)]
+    #[error("tier {index} has maintenance margin rate {rate}, below tier {prev}'s {previous_rate}; rates must not decrease", prev = index.saturating_sub(1))]
     RateDecreasing {
         /// The offending tier.
         index: usize,
@@ -134,7 +134,7 @@ pub enum LadderError {
         rate: Ratio,
     },
     /// A maximum leverage is higher than the previous tier's.
-    #[error("tier {index} allows leverage {leverage}, above tier {prev}'s {previous_leverage}; max leverage must not increase", prev = index - 1)]
+    #[error("tier {index} allows leverage {leverage}, above tier {prev}'s {previous_leverage}; max leverage must not increase", prev = index.saturating_sub(1))]
     LeverageIncreasing {
         /// The offending tier.
         index: usize,
@@ -156,7 +156,7 @@ pub enum LadderError {
         rate: Ratio,
     },
     /// An inactive tier lies below an active one; inactive tiers may only top the ladder.
-    #[error("tier {index} is inactive but tier {next} above it is active; inactive tiers may only form the top of the ladder", next = index + 1)]
+    #[error("tier {index} is inactive but tier {next} above it is active; inactive tiers may only form the top of the ladder", next = index.saturating_add(1))]
     InactiveBelowActive {
         /// The inactive tier.
         index: usize,
@@ -205,7 +205,7 @@ impl TierLadder {
         if first.floor != Notional::ZERO {
             return Err(LadderError::FirstFloorNotZero { floor: first.floor });
         }
-        let last = tiers.len() - 1;
+        let last = tiers.len().saturating_sub(1);
         let mut maintenance_amounts = Vec::with_capacity(tiers.len());
         let mut previous: Option<&Tier> = None;
         let mut cum = Decimal::ZERO;
@@ -214,14 +214,20 @@ impl TierLadder {
             Self::check_rate_and_leverage(index, tier, previous)?;
             if let Some(prev) = previous {
                 if !prev.active && tier.active {
-                    return Err(LadderError::InactiveBelowActive { index: index - 1 });
+                    return Err(LadderError::InactiveBelowActive {
+                        index: index.saturating_sub(1),
+                    });
                 }
                 // cum_k = floor_k * (MMR_k - MMR_{k-1}) + cum_{k-1}. Operator forms are safe
                 // here: rates are validated in (0, 1) and non-decreasing, so every step is
                 // in [0, floor_k) and cum_k <= floor_k * (MMR_k - MMR_0) < floor_k, which
                 // is itself a valid decimal.
-                cum +=
+                #[allow(clippy::arithmetic_side_effects)] // in range: see above
+                let step =
                     tier.floor.get() * (tier.maintenance_rate.get() - prev.maintenance_rate.get());
+                #[allow(clippy::arithmetic_side_effects)] // in range: see above
+                let next = cum + step;
+                cum = next;
             }
             maintenance_amounts.push(Money::new(cum).unwrap_or_default());
             previous = Some(tier);
@@ -246,9 +252,9 @@ impl TierLadder {
     ) -> Result<(), LadderError> {
         if let Some(prev) = previous {
             // Every tier before this one has a cap: checked when it was validated.
-            let previous_cap = prev
-                .cap
-                .ok_or(LadderError::UnboundedNotLast { index: index - 1 })?;
+            let previous_cap = prev.cap.ok_or(LadderError::UnboundedNotLast {
+                index: index.saturating_sub(1),
+            })?;
             if tier.floor > previous_cap {
                 return Err(LadderError::Gap {
                     index,
@@ -493,7 +499,7 @@ impl TierLadder {
         if past_root(gap(0, Decimal::ZERO)?) {
             return Ok(None);
         }
-        let last = self.tiers.len() - 1;
+        let last = self.tiers.len().saturating_sub(1);
         let mut index = last;
         for (k, tier) in self.tiers.iter().enumerate().take(last) {
             if let Some(cap) = tier.cap {
@@ -538,7 +544,8 @@ impl From<TierLadder> for Vec<Tier> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    // Test arithmetic runs on small literals and generated values kept in range.
+    #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
     use proptest::prelude::*;
     use rust_decimal_macros::dec;

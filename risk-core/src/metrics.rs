@@ -230,7 +230,9 @@ impl MetricsConfig {
     /// The trading day of `at` as a day number since 1970-01-01 (integer arithmetic: this
     /// runs once per trade).
     fn trading_day(&self, at: DateTime<Utc>) -> i64 {
-        (at.timestamp() + i64::from(self.day_offset_minutes) * 60).div_euclid(86_400)
+        at.timestamp()
+            .saturating_add(i64::from(self.day_offset_minutes).saturating_mul(60))
+            .div_euclid(86_400)
     }
 }
 
@@ -357,7 +359,7 @@ impl TradeMetrics {
         config.validate()?;
         let (len, _) = facts.size_hint();
         let mut tally = Tally::default();
-        let mut events = Vec::with_capacity(2 * len);
+        let mut events = Vec::with_capacity(len.saturating_mul(2));
         for f in facts {
             events.extend(tally.add(&f?, config)?);
         }
@@ -451,26 +453,31 @@ impl Tally {
         // Work on a copy so that an overflow leaves the tally unchanged (a plain copy of
         // a few words; no allocation).
         let mut next = self.clone();
-        next.trades += 1;
+        next.trades = next.trades.saturating_add(1);
         if net > Decimal::ZERO {
-            next.wins += 1;
+            next.wins = next.wins.saturating_add(1);
             next.gross_profit = add(next.gross_profit, net, "gross profit")?;
             next.largest_win = Some(next.largest_win.map_or(net, |w| w.max(net)));
         } else if net < Decimal::ZERO {
-            next.losses += 1;
+            next.losses = next.losses.saturating_add(1);
             next.gross_loss = add(next.gross_loss, net, "gross loss")?;
             next.largest_loss = Some(next.largest_loss.map_or(net, |l| l.min(net)));
         } else {
-            next.break_even += 1;
+            next.break_even = next.break_even.saturating_add(1);
         }
         if holding < config.hft_threshold() {
-            next.hft += 1;
+            next.hft = next.hft.saturating_add(1);
         }
-        next.stop_loss += u64::from(trade.stop_loss_set);
-        next.take_profit += u64::from(trade.take_profit_set);
+        next.stop_loss = next
+            .stop_loss
+            .saturating_add(u64::from(trade.stop_loss_set));
+        next.take_profit = next
+            .take_profit
+            .saturating_add(u64::from(trade.take_profit_set));
         // TimeDelta spans at most ~292 million years, so its nanoseconds fit an i128.
-        let nanos =
-            i128::from(holding.num_seconds()) * 1_000_000_000 + i128::from(holding.subsec_nanos());
+        let nanos = i128::from(holding.num_seconds())
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i128::from(holding.subsec_nanos()));
         next.holding_nanos = next
             .holding_nanos
             .checked_add(nanos)
@@ -644,7 +651,7 @@ fn balance_curve(events: &[Event], config: &MetricsConfig) -> Result<Curve, Arit
             }
         }
         if entry.net < Decimal::ZERO {
-            streak += 1;
+            streak = streak.saturating_add(1);
             out.max_consecutive_losses = out.max_consecutive_losses.max(streak);
         } else {
             streak = 0;
@@ -688,7 +695,7 @@ fn max_concurrent(events: &[Event]) -> u64 {
         match e.kind {
             EventKind::Close => open_now = open_now.saturating_sub(1),
             EventKind::Open => {
-                open_now += 1;
+                open_now = open_now.saturating_add(1);
                 max = max.max(open_now);
             }
         }
@@ -772,4 +779,6 @@ impl MetricsAccumulator {
 }
 
 #[cfg(test)]
+// Test arithmetic runs on small literals and generated values kept in range.
+#[allow(clippy::arithmetic_side_effects)]
 mod tests;

@@ -323,8 +323,8 @@ fn signal(
     weight: Decimal,
 ) -> Option<Signal> {
     let gap = match direction {
-        Direction::Above if observed > threshold => observed - threshold,
-        Direction::Below if observed < threshold => threshold - observed,
+        Direction::Above if observed > threshold => observed.saturating_sub(threshold),
+        Direction::Below if observed < threshold => threshold.saturating_sub(observed),
         _ => return None,
     };
     let excess = gap.checked_div(threshold).unwrap_or(Decimal::MAX);
@@ -340,7 +340,7 @@ fn signal(
     Some(Signal {
         kind,
         severity,
-        contribution: weight * share,
+        contribution: weight.saturating_mul(share),
         observed,
         threshold,
     })
@@ -470,13 +470,14 @@ where
     for (account, score, trades) in accounts {
         out.trades = out.trades.saturating_add(trades);
         if score.level >= RiskLevel::Medium {
-            out.flagged_accounts += 1;
+            out.flagged_accounts = out.flagged_accounts.saturating_add(1);
         }
         if score.level >= RiskLevel::High {
-            high_or_above += 1;
+            high_or_above = high_or_above.saturating_add(1);
         }
         for s in &score.signals {
-            *out.signal_counts.entry(s.kind).or_default() += 1;
+            let count = out.signal_counts.entry(s.kind).or_default();
+            *count = count.saturating_add(1);
         }
         out.accounts.push(AccountBreakdown {
             account: account.clone(),

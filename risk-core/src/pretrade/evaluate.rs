@@ -74,6 +74,13 @@ pub(crate) enum ExposureSource<'a> {
     },
 }
 
+/// `now - horizon`, or the earliest representable time when that would overflow: `now`
+/// comes from the caller and may lie anywhere in chrono's range.
+pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime<Utc> {
+    now.checked_sub_signed(horizon)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// [`check`] with the account exposure taken from `source`.
 pub(crate) fn check_with<M: MarketView + ?Sized>(
     config: &RiskConfig,
@@ -183,7 +190,10 @@ fn evaluate<M: MarketView + ?Sized>(
     } else {
         Decimal::ZERO
     };
-    let opening_quantity = (quantity - reducible.min(quantity)).max(Decimal::ZERO);
+    // q - min(r, q) lies in [0, q]: it cannot saturate.
+    let opening_quantity = quantity
+        .saturating_sub(reducible.min(quantity))
+        .max(Decimal::ZERO);
     let reduces = opening_quantity.is_zero() && !reducible.is_zero();
 
     // 3. kill switch, frozen, KYC
@@ -231,7 +241,9 @@ fn evaluate<M: MarketView + ?Sized>(
     }
 
     // 4. duplicate order id, rate limit
-    let dup_cutoff = now - limits.duplicate_horizon();
+    // `now` is the caller's: near the start of time the cutoff saturates instead of
+    // overflowing (everything seen so far is then inside the window).
+    let dup_cutoff = cutoff(now, limits.duplicate_horizon());
     let duplicate = account
         .recent_orders
         .seen_after(&request.order_id, dup_cutoff)
@@ -249,11 +261,11 @@ fn evaluate<M: MarketView + ?Sized>(
         });
     }
     if let Some(rate) = limits.rate_limit {
-        let cutoff = now
-            - chrono::TimeDelta::milliseconds(i64::try_from(rate.window_ms).unwrap_or(i64::MAX));
+        let window =
+            chrono::TimeDelta::milliseconds(i64::try_from(rate.window_ms).unwrap_or(i64::MAX));
         let recent = account
             .recent_orders
-            .count_after(cutoff, rate.max_orders as usize);
+            .count_after(cutoff(now, window), rate.max_orders as usize);
         if recent >= rate.max_orders as usize {
             gate.fail(RejectReason::RateLimited, || {
                 format!(
@@ -470,7 +482,7 @@ fn price<M: MarketView + ?Sized>(
     use num::{add, div, mul, sub};
     let max_age = config.limits.max_mark_age();
     let stale = |symbol: &Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
-        let age = now - at;
+        let age = now.signed_duration_since(at);
         if age > max_age {
             return Err(Stop(
                 RejectReason::StaleData,

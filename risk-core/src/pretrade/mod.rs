@@ -8,7 +8,7 @@ mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
 pub use evaluate::check;
-pub(crate) use evaluate::{check_with, ExposureSource};
+pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
 pub(crate) use exposure::ExposureCache;
 pub use request::CheckRequest;
 pub use response::{CheckResponse, RiskEvent};

@@ -5,3 +5,4 @@ mod engine;
 mod fixture;
 mod pretrade;
 mod props;
+mod regression;
