@@ -59,6 +59,14 @@ pub struct RateLimit {
     pub window_ms: u64,
 }
 
+impl RateLimit {
+    /// The window as a duration.
+    #[must_use]
+    pub fn window(&self) -> TimeDelta {
+        millis(self.window_ms)
+    }
+}
+
 /// The pre-trade check's thresholds and erroneous-order controls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

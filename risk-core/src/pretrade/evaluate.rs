@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::account::AccountSnapshot;
 use crate::config::RiskConfig;
 use crate::ids::Symbol;
+use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{self, Notional};
@@ -261,11 +262,9 @@ fn evaluate<M: MarketView + ?Sized>(
         });
     }
     if let Some(rate) = limits.rate_limit {
-        let window =
-            chrono::TimeDelta::milliseconds(i64::try_from(rate.window_ms).unwrap_or(i64::MAX));
         let recent = account
             .recent_orders
-            .count_after(cutoff(now, window), rate.max_orders as usize);
+            .count_after(cutoff(now, rate.window()), rate.max_orders as usize);
         if recent >= rate.max_orders as usize {
             gate.fail(RejectReason::RateLimited, || {
                 format!(
@@ -278,10 +277,13 @@ fn evaluate<M: MarketView + ?Sized>(
 
     // 5-11 need prices; reduce-only and the static order limits do not, but keep their
     // phase order, so run freshness first and remember a stop.
+    // The traded symbol's ladder, looked up once for the whole check.
+    let ladder = config.ladder(&request.symbol);
     let priced = {
         let price_on = |exposure: &AccountExposure| {
             price(
                 config,
+                ladder,
                 account,
                 exposure,
                 market,
@@ -389,7 +391,6 @@ fn evaluate<M: MarketView + ?Sized>(
             )
         });
     }
-    let ladder = config.ladder(&request.symbol);
     if opens
         && Notional::new(metrics.projected_position_notional).is_ok_and(|n| !ladder.is_open_at(n))
     {
@@ -470,6 +471,7 @@ fn is_multiple(value: Decimal, step: Decimal) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn price<M: MarketView + ?Sized>(
     config: &RiskConfig,
+    ladder: &TierLadder,
     account: &AccountSnapshot,
     exposure: &AccountExposure,
     market: &M,
@@ -550,11 +552,11 @@ fn price<M: MarketView + ?Sized>(
     let current_mm = if position.is_zero() {
         Decimal::ZERO
     } else {
-        maintenance(config, &request.symbol, current_notional)?
+        maintenance(ladder, current_notional)?
     };
     let projected_mm = add(
         sub(exposure.maintenance, current_mm, "maintenance margin")?,
-        maintenance(config, &request.symbol, projected_position_notional)?,
+        maintenance(ladder, projected_position_notional)?,
         "maintenance margin",
     )?;
     let margin_balance = exposure.margin_balance;
@@ -604,7 +606,7 @@ fn price<M: MarketView + ?Sized>(
         )?,
         None => Decimal::ZERO,
     };
-    let tier_cap = config.ladder(&request.symbol).max_leverage_at(
+    let tier_cap = ladder.max_leverage_at(
         Notional::new(projected_position_notional)
             .map_err(|e| Stop(RejectReason::InvalidRequest, e.to_string()))?,
     );

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::account::AccountSnapshot;
 use crate::config::RiskConfig;
 use crate::ids::Symbol;
+use crate::margin::TierLadder;
 use crate::market::MarketView;
 use crate::model::RejectReason;
 use crate::num::{add, div, mul, sub, ArithmeticError, Notional};
@@ -53,15 +54,11 @@ pub(crate) fn multiplier<M: MarketView + ?Sized>(
     })
 }
 
-/// Maintenance margin of `notional` on `symbol`'s ladder.
-pub(crate) fn maintenance(
-    config: &RiskConfig,
-    symbol: &Symbol,
-    notional: Decimal,
-) -> Result<Decimal, Stop> {
+/// Maintenance margin of `notional` on `ladder`.
+pub(crate) fn maintenance(ladder: &TierLadder, notional: Decimal) -> Result<Decimal, Stop> {
     let notional =
         Notional::new(notional).map_err(|e| Stop(RejectReason::InvalidRequest, e.to_string()))?;
-    Ok(config.ladder(symbol).maintenance_margin(notional)?.get())
+    Ok(ladder.maintenance_margin(notional)?.get())
 }
 
 impl AccountExposure {
@@ -109,7 +106,7 @@ impl AccountExposure {
             gross = add(gross, notional, "exposure")?;
             maintenance_total = add(
                 maintenance_total,
-                maintenance(config, &p.symbol, notional)?,
+                maintenance(config.ladder(&p.symbol), notional)?,
                 "maintenance margin",
             )?;
         }
