@@ -34,6 +34,15 @@ pub enum NumberError {
         /// The constraint it broke, in words.
         rule: &'static str,
     },
+    /// A float that names no `Decimal`: NaN, an infinity, or a value whose shortest text
+    /// needs more than 28 decimal places or 96 bits.
+    #[error("{text} has no decimal form: {why}")]
+    Float {
+        /// The float as Rust prints it (`NaN`, `inf`, `1e-300`...).
+        text: String,
+        /// Why, in words.
+        why: &'static str,
+    },
 }
 
 /// A checked decimal operation overflowed or divided by zero.
@@ -66,6 +75,82 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
         Decimal::from_str_exact(text)
     };
     parsed.map_err(|_| malformed())
+}
+
+/// The decimal that a float's shortest round-trip text names: `0.1_f64` is `0.1` (not
+/// `0.1000000000000000055511151231257827`), `1.5` is `1.5` (scale 1) and `100.0` is `100`
+/// (scale 0). These are the digits of Rust's `Display` and of Python's `repr`: the fewest
+/// that read back as the same float, the closest to it when several do. `-0.0` is zero.
+///
+/// Floats with at most 15 significant digits and 15 decimal places (prices, money, sizes)
+/// take a fast path that never formats text; the others are formatted and parsed.
+///
+/// # Errors
+/// [`NumberError::Float`] for NaN and infinities, and for values whose shortest text is
+/// too small or too large for a `Decimal` (such as `1e-300` or `1e300`).
+pub fn decimal_from_f64(value: f64) -> Result<Decimal, NumberError> {
+    use std::io::Write as _;
+    if value == 0.0 {
+        return Ok(Decimal::ZERO);
+    }
+    if !value.is_finite() {
+        return Err(NumberError::Float {
+            text: value.to_string(),
+            why: "not a finite number",
+        });
+    }
+    if let Some(d) = short_decimal(value) {
+        return Ok(d);
+    }
+    let too_wide = || NumberError::Float {
+        text: format!("{value:e}"),
+        why: "its shortest text needs more than 28 decimal places or 96 bits",
+    };
+    let mut buf = [0u8; MAX_DECIMAL_TEXT];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{value}").map_err(|_| too_wide())?;
+    let len = usize::try_from(cursor.position()).map_err(|_| too_wide())?;
+    let text = std::str::from_utf8(buf.get(..len).unwrap_or_default()).map_err(|_| too_wide())?;
+    Decimal::from_str_exact(text).map_err(|_| too_wide())
+}
+
+/// The fast path of [`decimal_from_f64`]: the fewest places `k <= 15` at which
+/// `n = round(value × 10^k)` is below 2^52 and `n / 10^k` (one correctly rounded division
+/// of two exact floats, which is how the text `n × 10^-k` reads back) is `value` again.
+/// `None` sends the value to the formatting path.
+///
+/// Below 2^52 every half-integer is a float, so rounding the product never crosses one:
+/// `round(value × 10^k)` is the integer nearest the exact product, which is the closest
+/// candidate, as in the shortest text. An exact tie (two candidates equally close, where
+/// the formatter has its own rule) goes to the formatter.
+fn short_decimal(value: f64) -> Option<Decimal> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    /// 2^52: every half-integer below it is exact in an f64.
+    const EXACT: f64 = 4_503_599_627_370_496.0;
+    for (places, scale) in (0u32..).zip(POW10) {
+        let scaled = value * scale;
+        if scaled.abs() >= EXACT {
+            return None;
+        }
+        let n = scaled.round();
+        if (scaled - n).abs() == 0.5 {
+            return None;
+        }
+        if n / scale == value {
+            // |n| < 2^52, so the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let digits = n as i64;
+            // At the fewest places the last digit is never 0 (it would have matched one
+            // place earlier); if rounding ever made it so, let the formatter decide.
+            if places > 0 && digits % 10 == 0 {
+                return None;
+            }
+            return Some(Decimal::new(digits, places));
+        }
+    }
+    None
 }
 
 /// Checked multiplication with the name of what is being computed.
@@ -257,6 +342,87 @@ impl Leverage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference: Rust's shortest `Display` text, parsed.
+    fn by_text(value: f64) -> Option<Decimal> {
+        Decimal::from_str_exact(&value.to_string()).ok()
+    }
+
+    #[test]
+    fn floats_convert_by_their_shortest_text() {
+        for (value, text) in [
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (100.0, "100"),
+            (-0.0, "0"),
+            (-2.25, "-2.25"),
+            (1.2345, "1.2345"),
+            (0.3, "0.3"),
+            (1e-7, "0.0000001"),
+            (123_456_789.123_456_7, "123456789.1234567"),
+            (1e16, "10000000000000000"),
+            (9_007_199_254_740_993.0, "9007199254740992"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(
+                decimal_from_f64(value).map(|d| d.to_string()),
+                Ok(text.to_owned()),
+                "{value:e}"
+            );
+        }
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-300,
+            1e300,
+            5e-324,
+        ] {
+            assert!(
+                matches!(decimal_from_f64(bad), Err(NumberError::Float { .. })),
+                "{bad:e}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_float_converts_as_its_text_does(bits in proptest::prelude::any::<u64>()) {
+            let value = f64::from_bits(bits);
+            let expected = if value.is_finite() { by_text(value) } else { None };
+            let got = decimal_from_f64(value).ok();
+            // Same value and the same scale (so the same text).
+            proptest::prop_assert_eq!(got.map(|d| d.to_string()), expected.map(|d| d.to_string()));
+        }
+
+        #[test]
+        fn decimal_looking_floats_come_back_exactly(
+            n in -999_999_999_999_999i64..=999_999_999_999_999,
+            places in 0u32..=15,
+        ) {
+            let exact = Decimal::new(n, places);
+            let value = n as f64 / 10f64.powi(i32::try_from(places).unwrap_or(0));
+            let got = decimal_from_f64(value);
+            // At most 15 significant digits always survive a trip through an f64.
+            proptest::prop_assert_eq!(got.map(|d| d == exact), Ok(true));
+            proptest::prop_assert_eq!(decimal_from_f64(value).map(|d| d.to_string()).ok(), by_text(value).map(|d| d.to_string()));
+        }
+
+        #[test]
+        fn floats_next_to_short_decimals_convert_as_their_text_does(
+            n in -4_503_599_627_370_495i64..=4_503_599_627_370_495,
+            places in 0u32..=17,
+            step in -3i64..=3,
+        ) {
+            let near = n as f64 / 10f64.powi(i32::try_from(places).unwrap_or(0));
+            let value = f64::from_bits(near.to_bits().wrapping_add_signed(step));
+            let expected = if value.is_finite() { by_text(value) } else { None };
+            proptest::prop_assert_eq!(
+                decimal_from_f64(value).ok().map(|d| d.to_string()),
+                expected.map(|d| d.to_string())
+            );
+        }
+    }
 
     #[test]
     fn strict_parse_refuses_non_numbers_and_padding() {
