@@ -88,19 +88,28 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
 /// # Errors
 /// [`NumberError::Float`] for NaN and infinities, and for values whose shortest text is
 /// too small or too large for a `Decimal` (such as `1e-300` or `1e300`).
+#[inline]
 pub fn decimal_from_f64(value: f64) -> Result<Decimal, NumberError> {
-    use std::io::Write as _;
     if value == 0.0 {
         return Ok(Decimal::ZERO);
     }
+    match short_decimal(value) {
+        Some(d) => Ok(d),
+        None => decimal_from_f64_text(value),
+    }
+}
+
+/// The slow path of [`decimal_from_f64`]: formats the shortest text and parses it (and
+/// refuses NaN and infinities, which the fast path never takes).
+#[cold]
+#[inline(never)]
+fn decimal_from_f64_text(value: f64) -> Result<Decimal, NumberError> {
+    use std::io::Write as _;
     if !value.is_finite() {
         return Err(NumberError::Float {
             text: value.to_string(),
             why: "not a finite number",
         });
-    }
-    if let Some(d) = short_decimal(value) {
-        return Ok(d);
     }
     let too_wide = || NumberError::Float {
         text: format!("{value:e}"),
@@ -114,43 +123,82 @@ pub fn decimal_from_f64(value: f64) -> Result<Decimal, NumberError> {
     Decimal::from_str_exact(text).map_err(|_| too_wide())
 }
 
-/// The fast path of [`decimal_from_f64`]: the fewest places `k <= 15` at which
-/// `n = round(value × 10^k)` is below 2^52 and `n / 10^k` (one correctly rounded division
-/// of two exact floats, which is how the text `n × 10^-k` reads back) is `value` again.
-/// `None` sends the value to the formatting path.
+/// The fast path of [`decimal_from_f64`], which never formats text.
 ///
-/// Below 2^52 every half-integer is a float, so rounding the product never crosses one:
-/// `round(value × 10^k)` is the integer nearest the exact product, which is the closest
-/// candidate, as in the shortest text. An exact tie (two candidates equally close, where
-/// the formatter has its own rule) goes to the formatter.
+/// With `e` the value's binary exponent (`2^e <= |value| < 2^(e+1)`), let K be the largest
+/// number of places (at most 22, so `10^K` is exact) that keeps `|value| × 10^K < 2^50`.
+/// At any scale `p <= K` a float's rounding interval is narrower than 1/8 and the
+/// product's own rounding error is at most 1/16, so if some text with at most `p` decimal
+/// places reads back as `value`, it is the only one, and the integer nearest
+/// `value × 10^p` is its digits followed by zeros. Stripping the zeros gives the shortest
+/// text; one correctly rounded division proves it reads back as `value` (which is how
+/// the text `n × 10^-k` parses). Money and prices have few places, so `p = min(K, 4)` is
+/// tried first, then `p = K`. When the proof fails, `None` sends the value to the
+/// formatter.
+#[inline]
 fn short_decimal(value: f64) -> Option<Decimal> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    // The biased exponent is 11 bits.
+    let biased = i32::try_from((value.to_bits() >> 52) & 0x7ff).ok()?;
+    let room = 49_i32.checked_sub(biased.checked_sub(1023)?)?;
+    if room < 0 {
+        return None;
+    }
+    // floor(room × log10(2)) from below (1233 / 4096 < log10(2)): 10^K <= 2^room.
+    let most = u32::try_from(room.checked_mul(1233)? >> 12).ok()?.min(22);
+    let few = most.min(4);
+    short_decimal_at(value, few).or_else(|| {
+        if most > few {
+            short_decimal_at(value, most)
+        } else {
+            None
+        }
+    })
+}
+
+/// One attempt of [`short_decimal`] at `places` (at most K, see there).
+#[inline]
+fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ];
-    /// 2^52: every half-integer below it is exact in an f64.
-    const EXACT: f64 = 4_503_599_627_370_496.0;
-    for (places, scale) in (0u32..).zip(POW10) {
-        let scaled = value * scale;
-        if scaled.abs() >= EXACT {
-            return None;
-        }
-        let n = scaled.round();
-        if (scaled - n).abs() == 0.5 {
-            return None;
-        }
-        if n / scale == value {
-            // |n| < 2^52, so the cast is exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let digits = n as i64;
-            // At the fewest places the last digit is never 0 (it would have matched one
-            // place earlier); if rounding ever made it so, let the formatter decide.
-            if places > 0 && digits % 10 == 0 {
-                return None;
-            }
-            return Some(Decimal::new(digits, places));
+    /// Strips trailing zeros 16, 8, 4, 2 and 1 at a time.
+    const STRIP: [(u32, i64); 5] = [
+        (16, 10_000_000_000_000_000),
+        (8, 100_000_000),
+        (4, 10_000),
+        (2, 100),
+        (1, 10),
+    ];
+    let scaled = value * *POW10.get(usize::try_from(places).ok()?)?;
+    // |scaled| < 2^50: the truncation is exact in an i64 and `scaled - t` is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let t = scaled as i64;
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = scaled - t as f64;
+    let mut digits = if fraction > 0.5 {
+        t.checked_add(1)?
+    } else if fraction < -0.5 {
+        t.checked_sub(1)?
+    } else if fraction.abs() == 0.5 {
+        return None;
+    } else {
+        t
+    };
+    if digits == 0 {
+        return None;
+    }
+    let mut places = places;
+    for (step, power) in STRIP {
+        if places >= step && digits.checked_rem(power)? == 0 {
+            digits = digits.checked_div(power)?;
+            places = places.checked_sub(step)?;
         }
     }
-    None
+    // |digits| < 2^50, so the conversion is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let reads_back = digits as f64 / *POW10.get(usize::try_from(places).ok()?)? == value;
+    reads_back.then(|| Decimal::new(digits, places))
 }
 
 /// Checked multiplication with the name of what is being computed.
@@ -405,6 +453,10 @@ mod tests {
             let got = decimal_from_f64(value);
             // At most 15 significant digits always survive a trip through an f64.
             proptest::prop_assert_eq!(got.map(|d| d == exact), Ok(true));
+            // Money-sized values take the fast path.
+            if n.unsigned_abs() < 1_000_000_000_000 && places <= 4 && n != 0 {
+                proptest::prop_assert!(short_decimal(value).is_some(), "slow path for {value:e}");
+            }
             proptest::prop_assert_eq!(decimal_from_f64(value).map(|d| d.to_string()).ok(), by_text(value).map(|d| d.to_string()));
         }
 

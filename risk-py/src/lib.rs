@@ -9,7 +9,7 @@
 //! * `RiskEngine` (config, `apply(event)`, `check(request)`) and `CheckResult` live in
 //!   [`engine`];
 //! * `TierLadder` in [`ladder`];
-//! * trade metrics (`trade_metrics_columns`, `_MetricsAccumulator`) in [`metrics`];
+//! * trade metrics (`trade_metrics_buffers`, `AccountMetrics`, `_MetricsAccumulator`) in [`metrics`];
 //! * decimals (`decimal.Decimal` in and out, exactly), datetimes and JSON values in
 //!   [`convert`];
 //! * `RiskgateError` and its subclasses `ConfigError`, `InvalidInput`, `EventError` in
@@ -35,7 +35,8 @@ fn riskgate_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyCheckResult>()?;
     m.add_class::<ladder::PyTierLadder>()?;
     m.add_class::<metrics::PyMetricsAccumulator>()?;
-    m.add_function(wrap_pyfunction!(metrics::trade_metrics_columns, m)?)?;
+    m.add_class::<metrics::PyAccountMetrics>()?;
+    m.add_function(wrap_pyfunction!(metrics::trade_metrics_buffers, m)?)?;
     m.add("RiskgateError", py.get_type::<error::RiskgateError>())?;
     m.add("ConfigError", py.get_type::<error::ConfigError>())?;
     m.add("InvalidInput", py.get_type::<error::InvalidInput>())?;

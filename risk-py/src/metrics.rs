@@ -1,20 +1,30 @@
-//! Trade metrics from Python: a columnar batch function and a streaming accumulator.
+//! Trade metrics from Python: a columnar batch function, a streaming accumulator and the
+//! per-account result class.
 //!
-//! Both hand the work to [`risk_core::metrics`]; this module converts columns and results.
-//! The batch function takes one list per column (the Python layer in
-//! `riskgate/_metrics.py` turns DataFrames and NumPy arrays into them), converts money
-//! columns exactly (a float by its shortest round-trip text, the same rule as everywhere
-//! in the bindings), groups by account and computes with the GIL released.
+//! Both forms hand the work to [`risk_core::metrics`]; this module only converts.
+//!
+//! * The batch function takes each numeric column as one `bytes` buffer of native-endian
+//!   64-bit values (the Python layer in `riskgate/_metrics.py` gets them from NumPy with
+//!   one copy per column, or from `array.array` without NumPy), so no Python object is
+//!   made per trade. Money is taken exactly from each float's shortest round-trip text
+//!   ([`decimal_from_f64`]). Accounts are grouped by their raw values (64-bit integers,
+//!   NumPy fixed-width strings, or Python strings) and named once per account. All of it
+//!   runs with the GIL released.
+//! * Results are [`PyAccountMetrics`] objects holding the core's [`TradeMetrics`]; a field
+//!   becomes a Python value (`int`, `Decimal`, `datetime.date`, `None`) when it is read.
 
-use chrono::{DateTime, Utc};
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use risk_core::hash::FxHashMap;
 use risk_core::metrics::{MetricsAccumulator, MetricsConfig, TradeFacts, TradeMetrics};
-use risk_core::num::parse_decimal;
+use risk_core::num::decimal_from_f64;
 use risk_core::Decimal;
 
-use crate::convert::{py_decimal, py_opt_decimal, to_datetime, to_decimal};
+use crate::convert::{py_decimal, to_datetime, to_decimal};
 use crate::error::{arithmetic, invalid};
 
 /// The metric settings, validated.
@@ -33,169 +43,604 @@ fn config(
     Ok(config)
 }
 
-/// A float as the decimal its shortest round-trip text names (`0.1` is 0.1 exactly),
-/// formatted on the stack (no allocation per value).
-fn float_decimal(value: f64, field: &str, row: usize) -> PyResult<Decimal> {
-    use std::io::Write;
-    if value == 0.0 {
-        return Ok(Decimal::ZERO);
+/// The account column as the Python layer hands it over.
+enum Accounts<'a> {
+    /// One Python string per row.
+    Text(Vec<String>),
+    /// A native-endian `i64` per row (NumPy integer arrays), named by its decimal text.
+    Int(Vec<i64>),
+    /// NumPy fixed-width unicode (`<U`): `width` bytes of UCS-4 per row, NUL-padded.
+    Ucs4 { data: &'a [u8], width: usize },
+    /// NumPy fixed-width bytes (`S`): `width` bytes per row, NUL-padded, UTF-8.
+    Utf8 { data: &'a [u8], width: usize },
+}
+
+impl<'a> Accounts<'a> {
+    /// A packed NumPy column: `kind` is `"int64"`, `"ucs4"` or `"utf8"`, `width` the bytes
+    /// per value.
+    fn packed(kind: &str, data: &'a [u8], width: usize) -> PyResult<Self> {
+        let fits = |w: usize| {
+            if w == 0 || !data.len().is_multiple_of(w) {
+                Err(invalid(format!(
+                    "accounts: a {}-byte buffer does not hold {w}-byte values",
+                    data.len()
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        match kind {
+            "int64" if width == 8 => {
+                fits(8)?;
+                Ok(Self::Int(decode(data, i64::from_ne_bytes)))
+            }
+            "ucs4" if width.is_multiple_of(4) => fits(width).map(|()| Self::Ucs4 { data, width }),
+            "utf8" => fits(width).map(|()| Self::Utf8 { data, width }),
+            other => Err(invalid(format!(
+                "accounts: unknown packed column {other:?} of width {width}"
+            ))),
+        }
     }
-    if !value.is_finite() {
+
+    /// The number of rows.
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(text) => text.len(),
+            Self::Int(ints) => ints.len(),
+            Self::Ucs4 { data, width } | Self::Utf8 { data, width } => data.len() / width,
+        }
+    }
+
+    /// The raw value of fixed-width row `row`.
+    fn cell(data: &[u8], width: usize, row: usize) -> &[u8] {
+        data.get(row * width..(row + 1) * width).unwrap_or_default()
+    }
+
+    /// The account's name as text (once per account, not per row).
+    fn name(&self, row: usize) -> PyResult<String> {
+        let bad = |what: &str| invalid(format!("accounts[{row}]: not valid {what}"));
+        match self {
+            Self::Text(text) => Ok(text.get(row).cloned().unwrap_or_default()),
+            Self::Int(ints) => Ok(ints.get(row).copied().unwrap_or_default().to_string()),
+            Self::Ucs4 { data, width } => {
+                let units: Vec<u32> = Self::cell(data, *width, row)
+                    .chunks_exact(4)
+                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let len = units.iter().rposition(|&u| u != 0).map_or(0, |i| i + 1);
+                units[..len]
+                    .iter()
+                    .map(|&u| char::from_u32(u).ok_or_else(|| bad("unicode")))
+                    .collect()
+            }
+            Self::Utf8 { data, width } => {
+                let cell = Self::cell(data, *width, row);
+                let len = cell.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                std::str::from_utf8(&cell[..len])
+                    .map(str::to_owned)
+                    .map_err(|_| bad("UTF-8"))
+            }
+        }
+    }
+
+    /// Rows grouped by account.
+    fn groups(&self, n: usize) -> Groups {
+        match self {
+            Self::Text(text) => Groups::by(n, |i| text[i].as_str()),
+            Self::Int(ints) => Groups::by(n, |i| ints[i]),
+            Self::Ucs4 { data, width } | Self::Utf8 { data, width } => {
+                Groups::by(n, |i| Padded(Self::cell(data, *width, i)))
+            }
+        }
+    }
+}
+
+/// A NUL-padded fixed-width value. Equality is on every byte; the hash stops at the
+/// first all-zero 8-byte word, so the padding of a wide column (`<U21` holding 8
+/// characters is 84 bytes, 52 of them zeros) is not hashed. Values that differ only after
+/// an inner zero word hash alike and are still told apart by equality.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Padded<'a>(&'a [u8]);
+
+impl Hash for Padded<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for chunk in self.0.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let word = u64::from_ne_bytes(word);
+            if word == 0 {
+                break;
+            }
+            state.write_u64(word);
+        }
+    }
+}
+
+/// Which account each row belongs to.
+struct Groups {
+    /// The group of each row.
+    of_row: Vec<u32>,
+    /// The first row of each group (which names it).
+    first_row: Vec<usize>,
+    /// The number of rows of each group.
+    len: Vec<u32>,
+}
+
+impl Groups {
+    /// Groups `n` rows by `key(row)`. Exports are often sorted by account, so a row with
+    /// the previous row's key skips the hash table.
+    fn by<K: Hash + Eq + Copy>(n: usize, key: impl Fn(usize) -> K) -> Self {
+        let mut index: FxHashMap<K, u32> = FxHashMap::default();
+        let mut groups = Self {
+            of_row: Vec::with_capacity(n),
+            first_row: Vec::new(),
+            len: Vec::new(),
+        };
+        let mut last: Option<(K, u32)> = None;
+        for row in 0..n {
+            let k = key(row);
+            let group = match last {
+                Some((previous, group)) if previous == k => group,
+                _ => match index.entry(k) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(e) => {
+                        // n < 2^32 is checked by the caller.
+                        let group = u32::try_from(groups.first_row.len()).unwrap_or(u32::MAX);
+                        groups.first_row.push(row);
+                        groups.len.push(0);
+                        *e.insert(group)
+                    }
+                },
+            };
+            last = Some((k, group));
+            groups.of_row.push(group);
+            groups.len[group as usize] += 1;
+        }
+        groups
+    }
+}
+
+/// A column of `n` 64-bit values, or an error naming it when its length is wrong.
+fn column<'a>(name: &str, bytes: &'a [u8], n: usize) -> PyResult<&'a [u8]> {
+    if !bytes.len().is_multiple_of(8) {
         return Err(invalid(format!(
-            "{field}[{row}]: {value} is not a finite number"
+            "column {name}: {} bytes is not a whole number of 8-byte values",
+            bytes.len()
         )));
     }
-    let mut buf = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let len = match write!(cursor, "{value}") {
-        Ok(()) => usize::try_from(cursor.position()).unwrap_or(0),
-        Err(_) => {
-            return Err(invalid(format!(
-                "{field}[{row}]: {value} has no short decimal form"
-            )))
+    if bytes.len() / 8 != n {
+        return Err(invalid(format!(
+            "column {name} has {} values, accounts has {n}",
+            bytes.len() / 8
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A money float as its exact decimal; NaN is an error (`profit`) or zero (the fees).
+fn money(value: f64, field: &str, row: usize, nan_is_zero: bool) -> PyResult<Decimal> {
+    if value.is_nan() {
+        return if nan_is_zero {
+            Ok(Decimal::ZERO)
+        } else {
+            Err(invalid(format!("{field}[{row}]: missing (NaN)")))
+        };
+    }
+    decimal_from_f64(value).map_err(|e| invalid(format!("{field}[{row}]: {e}")))
+}
+
+/// The 64-bit values of a buffer (whose length [`column`] checked).
+fn decode<T>(bytes: &[u8], from: fn([u8; 8]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| from(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+/// Epoch nanoseconds to `DateTime`, remembering the last day's date: the calendar
+/// arithmetic is most of the cost, and a trade usually opens and closes on one day.
+struct Clock {
+    day: i64,
+    date: Option<NaiveDate>,
+}
+
+impl Clock {
+    /// Nanoseconds since the epoch; pandas' missing time (NaT, `i64::MIN`) is refused.
+    fn at(&mut self, ns: i64, field: &str, row: usize) -> PyResult<DateTime<Utc>> {
+        if ns == i64::MIN {
+            return Err(invalid(format!("{field}[{row}]: missing time (NaT)")));
         }
+        let secs = ns.div_euclid(1_000_000_000);
+        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or_default();
+        let day = secs.div_euclid(86_400);
+        let second = u32::try_from(secs.rem_euclid(86_400)).unwrap_or_default();
+        let date = match self.date {
+            Some(date) if self.day == day => date,
+            _ => {
+                let date = DateTime::from_timestamp(day * 86_400, 0)
+                    .map(|d| d.date_naive())
+                    .ok_or_else(|| invalid(format!("{field}[{row}]: {ns} ns is out of range")))?;
+                self.day = day;
+                self.date = Some(date);
+                date
+            }
+        };
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(second, nanos)
+            .ok_or_else(|| invalid(format!("{field}[{row}]: {ns} ns is out of range")))?;
+        Ok(date.and_time(time).and_utc())
+    }
+}
+
+/// A column of 64-bit values, read in place from its buffer (whose length [`column`]
+/// checked); a missing optional column is empty and reads as 0.0 (no fee, no stop-loss,
+/// no take-profit).
+#[derive(Clone, Copy)]
+struct Words<'a>(&'a [u8]);
+
+impl Words<'_> {
+    /// The 8 bytes of row `row`, or zeros past the end.
+    #[inline]
+    fn word(self, row: usize) -> [u8; 8] {
+        self.0
+            .get(row * 8..row * 8 + 8)
+            .and_then(|w| w.try_into().ok())
+            .unwrap_or([0; 8])
+    }
+
+    #[inline]
+    fn i64(self, row: usize) -> i64 {
+        i64::from_ne_bytes(self.word(row))
+    }
+
+    #[inline]
+    fn f64(self, row: usize) -> f64 {
+        f64::from_ne_bytes(self.word(row))
+    }
+}
+
+/// The columns of the batch function, `n` values each.
+struct Columns<'a> {
+    opened_at: Words<'a>,
+    closed_at: Words<'a>,
+    profit: Words<'a>,
+    commission: Words<'a>,
+    swap: Words<'a>,
+    stop_loss: Words<'a>,
+    take_profit: Words<'a>,
+}
+
+impl Columns<'_> {
+    /// Converts every row and lays the facts out contiguously by account, keeping the
+    /// rows' order within an account. Errors name the first bad row.
+    fn facts(&self, groups: &Groups, n: usize) -> PyResult<Vec<TradeFacts>> {
+        let mut rows = Vec::with_capacity(n);
+        let mut clock = Clock { day: 0, date: None };
+        for (row, &group) in groups.of_row.iter().enumerate() {
+            let opened_at = clock.at(self.opened_at.i64(row), "opened_at", row)?;
+            let closed_at = clock.at(self.closed_at.i64(row), "closed_at", row)?;
+            if closed_at < opened_at {
+                return Err(invalid(format!("row {row}: closed before it was opened")));
+            }
+            let mut net_pnl = money(self.profit.f64(row), "profit", row, false)?;
+            for (fee, name) in [(self.commission, "commission"), (self.swap, "swap")] {
+                let fee = money(fee.f64(row), name, row, true)?;
+                if !fee.is_zero() {
+                    net_pnl = net_pnl
+                        .checked_add(fee)
+                        .ok_or_else(|| invalid(format!("row {row}: net P&L overflows")))?;
+                }
+            }
+            // Missing (NaN) and 0 both mean "not set".
+            let set = |prices: Words<'_>| {
+                let p = prices.f64(row);
+                !p.is_nan() && p != 0.0
+            };
+            let facts = TradeFacts {
+                opened_at,
+                closed_at,
+                net_pnl,
+                stop_loss_set: set(self.stop_loss),
+                take_profit_set: set(self.take_profit),
+            };
+            rows.push((group, facts));
+        }
+        Ok(by_group(rows, groups.first_row.len()))
+    }
+}
+
+/// The facts of `(group, facts)` rows, grouped by group (ascending), each group in row
+/// order: a stable LSD radix sort, 8 bits of the group per pass. Writing each row
+/// straight to its account's place among thousands of accounts misses the cache on most
+/// rows (it measured twice the cost of converting the rows); a pass writes to at most
+/// 256 places, which stay cached. Written here rather than taken from a crate: it is a
+/// dozen lines over one record type.
+fn by_group(mut rows: Vec<(u32, TradeFacts)>, groups: usize) -> Vec<TradeFacts> {
+    let Some(&(_, first)) = rows.first() else {
+        return Vec::new();
     };
-    let text = std::str::from_utf8(&buf[..len]).map_err(|e| invalid(e.to_string()))?;
-    parse_decimal(text).map_err(|e| invalid(format!("{field}[{row}]: {e}")))
+    let bits = usize::BITS - groups.saturating_sub(1).leading_zeros();
+    let passes = bits.div_ceil(8).max(1);
+    let starts = |rows: &[(u32, TradeFacts)], shift: u32| {
+        let mut count = [0usize; 256];
+        for &(group, _) in rows {
+            count[(group >> shift & 0xff) as usize] += 1;
+        }
+        let mut next = 0;
+        count.map(|c| {
+            let start = next;
+            next += c;
+            start
+        })
+    };
+    let mut spare = Vec::new();
+    for pass in 0..passes - 1 {
+        let shift = pass * 8;
+        let mut at = starts(&rows, shift);
+        spare.clear();
+        spare.resize(rows.len(), (0, first));
+        for &row in &rows {
+            let bucket = &mut at[(row.0 >> shift & 0xff) as usize];
+            spare[*bucket] = row;
+            *bucket += 1;
+        }
+        std::mem::swap(&mut rows, &mut spare);
+    }
+    let shift = (passes - 1) * 8;
+    let mut at = starts(&rows, shift);
+    let mut out = vec![first; rows.len()];
+    for &(group, facts) in &rows {
+        let bucket = &mut at[(group >> shift & 0xff) as usize];
+        out[*bucket] = facts;
+        *bucket += 1;
+    }
+    out
 }
 
-/// Nanoseconds since the epoch; pandas' missing time (NaT, `i64::MIN`) is refused.
-fn timestamp(ns: i64, field: &str, row: usize) -> PyResult<DateTime<Utc>> {
-    if ns == i64::MIN {
-        return Err(invalid(format!("{field}[{row}]: missing time (NaT)")));
-    }
-    Ok(DateTime::from_timestamp_nanos(ns))
-}
-
-/// The metrics as a dict of Python values (ints, `Decimal`, `None`, `datetime.date`).
-fn metrics_dict<'py>(py: Python<'py>, m: &TradeMetrics) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    for (k, v) in [
-        ("trades", m.trades),
-        ("wins", m.wins),
-        ("losses", m.losses),
-        ("break_even", m.break_even),
-        ("max_consecutive_losses", m.max_consecutive_losses),
-        ("hft_trades", m.hft_trades),
-        ("stop_loss_trades", m.stop_loss_trades),
-        ("take_profit_trades", m.take_profit_trades),
-        ("max_concurrent_trades", m.max_concurrent_trades),
-    ] {
-        d.set_item(k, v)?;
-    }
-    for (k, v) in [
-        ("win_ratio", m.win_ratio),
-        ("gross_profit", m.gross_profit),
-        ("gross_loss", m.gross_loss),
-        ("net_profit", m.net_profit),
-        ("hft_ratio", m.hft_ratio),
-        ("stop_loss_ratio", m.stop_loss_ratio),
-        ("take_profit_ratio", m.take_profit_ratio),
-        ("max_relative_drawdown", m.max_relative_drawdown),
-        ("max_drawdown", m.max_drawdown),
-        ("final_balance", m.final_balance),
-        ("max_daily_loss", m.max_daily_loss),
-        ("max_daily_loss_ratio", m.max_daily_loss_ratio),
-    ] {
-        d.set_item(k, py_decimal(py, v)?)?;
-    }
-    for (k, v) in [
-        ("profit_factor", m.profit_factor),
-        ("average_win", m.average_win),
-        ("average_loss", m.average_loss),
-        ("expectancy", m.expectancy),
-        ("largest_win", m.largest_win),
-        ("largest_loss", m.largest_loss),
-        ("average_holding_seconds", m.average_holding_seconds),
-    ] {
-        d.set_item(k, py_opt_decimal(py, v)?)?;
-    }
-    d.set_item("max_daily_loss_day", m.max_daily_loss_day)?;
-    Ok(d)
-}
-
-/// Per-account metrics over columns of closed trades. Returns `[(account, metrics dict)]`
+/// Per-account metrics over columns of closed trades, as a list of [`PyAccountMetrics`]
 /// sorted by account. See `riskgate.trade_metrics` for the friendly form.
+///
+/// `accounts` is a list of `str`, or `(kind, buffer, width)` for a NumPy column (kind
+/// `"int64"`, `"ucs4"` or `"utf8"`). The other columns are `bytes` of native-endian values:
+/// `i64` epoch nanoseconds for the times, `f64` for the money and the stop-loss and
+/// take-profit prices. `profit` must be present; NaN `commission`/`swap` is 0; a NaN or 0
+/// stop-loss or take-profit is "not set"; a missing optional column is all zeros.
 #[pyfunction]
-#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission, swap, stop_loss_set, take_profit_set, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0))]
+#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0))]
 #[allow(clippy::too_many_arguments)]
-pub fn trade_metrics_columns<'py>(
+pub fn trade_metrics_buffers<'py>(
     py: Python<'py>,
-    accounts: Vec<String>,
-    opened_at_ns: Vec<i64>,
-    closed_at_ns: Vec<i64>,
-    profit: Vec<f64>,
-    commission: Vec<f64>,
-    swap: Vec<f64>,
-    stop_loss_set: Vec<bool>,
-    take_profit_set: Vec<bool>,
+    accounts: &Bound<'py, PyAny>,
+    opened_at_ns: &Bound<'py, PyBytes>,
+    closed_at_ns: &Bound<'py, PyBytes>,
+    profit: &Bound<'py, PyBytes>,
+    commission: Option<&Bound<'py, PyBytes>>,
+    swap: Option<&Bound<'py, PyBytes>>,
+    stop_loss: Option<&Bound<'py, PyBytes>>,
+    take_profit: Option<&Bound<'py, PyBytes>>,
     initial_balance: Option<&Bound<'py, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
 ) -> PyResult<Bound<'py, PyList>> {
     let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+    let packed: Option<(String, Bound<'py, PyBytes>, usize)> =
+        if accounts.is_instance_of::<PyTuple>() {
+            Some(accounts.extract().map_err(|_| {
+                invalid("accounts: a packed column is (kind: str, data: bytes, width: int)")
+            })?)
+        } else {
+            None
+        };
+    let accounts = match &packed {
+        Some((kind, data, width)) => Accounts::packed(kind, data.as_bytes(), *width)?,
+        None => Accounts::Text(
+            accounts
+                .extract()
+                .map_err(|_| invalid("accounts: expected a list of str or a packed column"))?,
+        ),
+    };
     let n = accounts.len();
-    for (name, len) in [
-        ("opened_at", opened_at_ns.len()),
-        ("closed_at", closed_at_ns.len()),
-        ("profit", profit.len()),
-        ("commission", commission.len()),
-        ("swap", swap.len()),
-        ("stop_loss", stop_loss_set.len()),
-        ("take_profit", take_profit_set.len()),
-    ] {
-        if len != n {
-            return Err(invalid(format!(
-                "column {name} has {len} values, accounts has {n}"
-            )));
-        }
+    if u32::try_from(n).is_err() {
+        return Err(invalid(format!("{n} trades: at most 2^32 - 1 per call")));
     }
-    let results = py.detach(move || -> PyResult<Vec<(String, TradeMetrics)>> {
-        let mut groups: FxHashMap<&str, Vec<TradeFacts>> = FxHashMap::default();
-        for i in 0..n {
-            let opened_at = timestamp(opened_at_ns[i], "opened_at", i)?;
-            let closed_at = timestamp(closed_at_ns[i], "closed_at", i)?;
-            if closed_at < opened_at {
-                return Err(invalid(format!("row {i}: closed before it was opened")));
-            }
-            let pnl = [
-                ("profit", profit[i]),
-                ("commission", commission[i]),
-                ("swap", swap[i]),
-            ]
-            .into_iter()
-            .try_fold(Decimal::ZERO, |sum, (field, v)| {
-                let d = float_decimal(v, field, i)?;
-                sum.checked_add(d)
-                    .ok_or_else(|| invalid(format!("row {i}: net P&L overflows")))
-            })?;
-            groups
-                .entry(accounts[i].as_str())
-                .or_default()
-                .push(TradeFacts {
-                    opened_at,
-                    closed_at,
-                    net_pnl: pnl,
-                    stop_loss_set: stop_loss_set[i],
-                    take_profit_set: take_profit_set[i],
-                });
+    fn required<'b>(name: &str, c: &'b Bound<'_, PyBytes>, n: usize) -> PyResult<Words<'b>> {
+        column(name, c.as_bytes(), n).map(Words)
+    }
+    fn optional<'b>(
+        name: &str,
+        c: Option<&'b Bound<'_, PyBytes>>,
+        n: usize,
+    ) -> PyResult<Words<'b>> {
+        c.map_or(Ok(Words(&[])), |c| required(name, c, n))
+    }
+    let columns = Columns {
+        opened_at: required("opened_at", opened_at_ns, n)?,
+        closed_at: required("closed_at", closed_at_ns, n)?,
+        profit: required("profit", profit, n)?,
+        commission: optional("commission", commission, n)?,
+        swap: optional("swap", swap, n)?,
+        stop_loss: optional("stop_loss", stop_loss, n)?,
+        take_profit: optional("take_profit", take_profit, n)?,
+    };
+    let results = py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
+        let groups = accounts.groups(n);
+        let facts = columns.facts(&groups, n)?;
+        let mut out = Vec::with_capacity(groups.first_row.len());
+        let mut rest = facts.as_slice();
+        for (&first, &len) in groups.first_row.iter().zip(&groups.len) {
+            let (these, others) = rest.split_at(len as usize);
+            rest = others;
+            let account = accounts.name(first)?;
+            let metrics = TradeMetrics::compute_facts(these, &config)
+                .map_err(|e| invalid(format!("account {account}: {e}")))?;
+            out.push(PyAccountMetrics { account, metrics });
         }
-        let mut out = groups
-            .into_iter()
-            .map(|(account, facts)| {
-                TradeMetrics::compute_facts(&facts, &config)
-                    .map(|m| (account.to_owned(), m))
-                    .map_err(|e| invalid(format!("account {account}: {e}")))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
     })?;
-    let list = PyList::empty(py);
-    for (account, m) in &results {
-        list.append((account, metrics_dict(py, m)?))?;
+    PyList::new(py, results)
+}
+
+/// A metric field's Python value.
+trait Field {
+    /// `int`, `Decimal`, `datetime.date` or `None`.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl Field for u64 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
     }
-    Ok(list)
+}
+
+impl Field for Decimal {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py_decimal(py, *self)
+    }
+}
+
+impl<T: Field> Field for Option<T> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_py(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+impl Field for NaiveDate {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+}
+
+/// The trade metrics of one account; `account` is empty from an accumulator.
+#[pyclass(name = "AccountMetrics", module = "riskgate", frozen, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyAccountMetrics {
+    account: String,
+    metrics: TradeMetrics,
+}
+
+/// Declares the metric fields once: a getter each, [`FIELDS`] in order, and the value of a
+/// field by name (for `to_dict` and `__repr__`).
+macro_rules! metric_fields {
+    ($( $(#[doc = $doc:literal])+ $name:ident ),+ $(,)?) => {
+        /// The field names of `AccountMetrics`, in order.
+        pub const FIELDS: &[&str] = &["account", $(stringify!($name)),+];
+
+        impl PyAccountMetrics {
+            /// Every field as `(name, Python value)`, in [`FIELDS`] order.
+            fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+                Ok(vec![
+                    ("account", self.account.clone().into_pyobject(py)?.into_any()),
+                    $((stringify!($name), self.metrics.$name.to_py(py)?)),+
+                ])
+            }
+        }
+
+        #[pymethods]
+        impl PyAccountMetrics {
+    /// The account (empty from an accumulator).
+            #[getter]
+            fn account(&self) -> &str {
+                &self.account
+            }
+
+            /// The field names, in order (the columns of `MetricsResult.to_pandas()`).
+            #[classattr]
+            #[allow(non_snake_case)]
+            fn FIELDS<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                PyTuple::new(py, FIELDS)
+            }
+
+            /// Every field as a dict, in [`FIELDS`] order.
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let d = PyDict::new(py);
+                for (name, value) in self.items(py)? {
+                    d.set_item(name, value)?;
+                }
+                Ok(d)
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                let fields = self
+                    .items(py)?
+                    .into_iter()
+                    .map(|(name, value)| Ok(format!("{name}={}", value.repr()?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok(format!("AccountMetrics({})", fields.join(", ")))
+            }
+
+            $(
+                $(#[doc = $doc])+
+                #[getter]
+                fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.metrics.$name.to_py(py)
+                }
+            )+
+        }
+    };
+}
+
+metric_fields! {
+    /// Closed trades.
+    trades,
+    /// Trades with net P&L > 0.
+    wins,
+    /// Trades with net P&L < 0.
+    losses,
+    /// Trades with net P&L = 0.
+    break_even,
+    /// `wins / trades`.
+    win_ratio,
+    /// Sum of winning net P&L.
+    gross_profit,
+    /// Sum of losing net P&L (a positive number).
+    gross_loss,
+    /// Sum of net P&L.
+    net_profit,
+    /// `gross_profit / gross_loss`; None without losses.
+    profit_factor,
+    /// Mean winning net P&L; None without wins.
+    average_win,
+    /// Mean losing net P&L (a positive number); None without losses.
+    average_loss,
+    /// Mean net P&L per trade.
+    expectancy,
+    /// The largest winning net P&L.
+    largest_win,
+    /// The largest loss (a positive number).
+    largest_loss,
+    /// The longest run of losing trades, in closing order.
+    max_consecutive_losses,
+    /// Mean holding time in seconds.
+    average_holding_seconds,
+    /// Trades held less than the HFT threshold.
+    hft_trades,
+    /// `hft_trades / trades`.
+    hft_ratio,
+    /// Trades with a stop-loss set.
+    stop_loss_trades,
+    /// `stop_loss_trades / trades`.
+    stop_loss_ratio,
+    /// Trades with a take-profit set.
+    take_profit_trades,
+    /// `take_profit_trades / trades`.
+    take_profit_ratio,
+    /// The most trades open at one instant.
+    max_concurrent_trades,
+    /// The deepest fall of the balance from its peak, relative to the peak (at most 1).
+    max_relative_drawdown,
+    /// The deepest fall of the balance from its peak, in money.
+    max_drawdown,
+    /// Initial balance plus net profit.
+    final_balance,
+    /// The worst day's loss from the day's opening balance (a positive number, 0 if none).
+    max_daily_loss,
+    /// `max_daily_loss` relative to that day's opening balance.
+    max_daily_loss_ratio,
+    /// The day of `max_daily_loss`; None without a losing day.
+    max_daily_loss_day,
 }
 
 /// Streams closed trades of one account and gives the same metrics as the batch form for
@@ -257,10 +702,13 @@ impl PyMetricsAccumulator {
         self.inner.push_facts(&facts).map_err(|e| arithmetic(&e))
     }
 
-    /// The metrics of every trade pushed so far, as a dict.
-    fn metrics<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.inner.metrics().map_err(|e| invalid(e.to_string()))?;
-        metrics_dict(py, &m)
+    /// The metrics of every trade pushed so far (`account` is empty).
+    fn metrics(&mut self) -> PyResult<PyAccountMetrics> {
+        let metrics = self.inner.metrics().map_err(|e| invalid(e.to_string()))?;
+        Ok(PyAccountMetrics {
+            account: String::new(),
+            metrics,
+        })
     }
 
     fn __len__(&self) -> usize {

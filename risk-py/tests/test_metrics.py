@@ -157,3 +157,97 @@ def test_bad_input_raises_invalid_input():
         acc.push(t, t, "abc")
     with pytest.raises(riskgate.InvalidInput):
         acc.push(dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 1), 1)
+
+
+def columns_of(rows):
+    return dict(
+        opened_at=[r["opened_at"] for r in rows],
+        closed_at=[r["closed_at"] for r in rows],
+        profit=[float(r["profit"]) for r in rows],
+        commission=[float(r["commission"]) for r in rows],
+        swap=[float(r["swap"]) for r in rows],
+        stop_loss=[r["stop_loss"] for r in rows],
+        take_profit=[r["take_profit"] for r in rows],
+    )
+
+
+def test_every_kind_of_account_column_groups_alike():
+    np = pytest.importorskip("numpy")
+    rows = generated(600, seed=5)
+    logins = [10_400_000 + int(r["account"][1:]) for r in rows]
+    cols = columns_of(rows)
+    expected = riskgate.trade_metrics(accounts=[str(x) for x in logins], **cols)
+    assert [m.account for m in expected] == ["10400000", "10400001", "10400002", "10400003"]
+    for accounts in (
+        np.array(logins, dtype=np.int64),
+        np.array(logins, dtype=np.uint32),
+        np.array(logins).astype(str),  # '<U8'
+        np.array(logins).astype("U21"),  # padded wider than the values
+        np.array(logins).astype("S"),
+        np.array(logins, dtype=object),
+        logins,
+    ):
+        assert riskgate.trade_metrics(accounts=accounts, **cols) == expected, type(accounts)
+
+
+def test_unicode_account_names_survive_the_packed_column():
+    np = pytest.importorskip("numpy")
+    t = T0
+    names = np.array(["Zürich-7", "東京", "Zürich-7", ""])
+    result = riskgate.trade_metrics(
+        accounts=names, opened_at=[t] * 4, closed_at=[t] * 4, profit=[1.0, 2.0, 3.0, 4.0]
+    )
+    assert [(m.account, m.trades, m.net_profit) for m in result] == [
+        ("", 1, Decimal("4")),
+        ("Zürich-7", 2, Decimal("4")),
+        ("東京", 1, Decimal("2")),
+    ]
+
+
+def test_money_floats_keep_their_shortest_text_exactly():
+    t = T0
+    result = riskgate.trade_metrics(
+        accounts=["A"] * 3,
+        opened_at=[t] * 3,
+        closed_at=[t] * 3,
+        profit=[0.1, 0.2, 0.1 + 0.2],
+        commission=[-0.25, 0.0, float("nan")],
+    )
+    (m,) = result
+    # 0.1 + 0.2 - 0.25 + 0.30000000000000004: each float exactly as its repr names it.
+    assert m.net_profit == Decimal("0.35000000000000004")
+    assert str(m.net_profit) == "0.35000000000000004"
+
+
+def test_missing_values_are_named_or_defaulted_as_documented():
+    np = pytest.importorskip("numpy")
+    t = np.datetime64("2025-05-05T00:00:00", "ns")
+    base = dict(accounts=["A", "A"], opened_at=np.array([t, t]), closed_at=np.array([t, t]))
+    with pytest.raises(riskgate.InvalidInput, match=r"profit\[1\]: missing \(NaN\)"):
+        riskgate.trade_metrics(**base, profit=[1.0, float("nan")])
+    with pytest.raises(riskgate.InvalidInput, match=r"profit\[0\]: missing"):
+        riskgate.trade_metrics(**base, profit=[None, 1.0])
+    with pytest.raises(riskgate.InvalidInput, match=r"closed_at\[1\]: missing time \(NaT\)"):
+        riskgate.trade_metrics(
+            accounts=["A", "A"], opened_at=np.array([t, t]), closed_at=np.array([t, "NaT"], dtype="datetime64[ns]"),
+            profit=[1.0, 1.0],
+        )
+    (m,) = riskgate.trade_metrics(
+        **base, profit=[1.0, 2.0], commission=[float("nan"), -0.5], swap=[None, None],
+        stop_loss=[float("nan"), 0.0], take_profit=[1.5, None],
+    )
+    assert (m.net_profit, m.stop_loss_trades, m.take_profit_trades) == (Decimal("2.5"), 0, 1)
+
+
+def test_account_metrics_is_a_read_only_record():
+    (m,) = riskgate.trade_metrics(accounts=["A"], opened_at=[T0], closed_at=[T0 + dt.timedelta(hours=1)], profit=[-5.5])
+    d = m.to_dict()
+    assert tuple(d) == riskgate.AccountMetrics.FIELDS
+    assert d["account"] == "A" and d["net_profit"] == Decimal("-5.5") and d["max_daily_loss_day"] == T0.date()
+    assert all(getattr(m, f) == d[f] for f in riskgate.AccountMetrics.FIELDS)
+    assert repr(m).startswith("AccountMetrics(account='A', trades=1, wins=0, losses=1,")
+    assert "net_profit=Decimal('-5.5')" in repr(m)
+    assert m == riskgate.trade_metrics(accounts=["A"], opened_at=[T0], closed_at=[T0 + dt.timedelta(hours=1)], profit=[-5.5])[0]
+    assert m != object()
+    with pytest.raises(AttributeError):
+        m.trades = 2  # type: ignore[misc]

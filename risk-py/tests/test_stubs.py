@@ -18,6 +18,11 @@ def stub_classes():
             for item in node.body
             if isinstance(item, ast.FunctionDef) and not item.name.startswith("_")
         }
+        | {
+            item.target.id
+            for item in node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+        }
         for node in tree.body
         if isinstance(node, ast.ClassDef)
     }

@@ -7,18 +7,23 @@ the same columns as NumPy arrays or Python sequences. It returns one
 :class:`AccountMetrics` per account in a :class:`MetricsResult` list, with ``to_pandas()``.
 
 Conventions are the core's: net P&L = profit + commission + swap decides wins and drives
-the balance curve; a stop-loss or take-profit that is missing, NaN or 0 is "not set";
-money floats are taken exactly from their shortest repr.
+the balance curve; a missing (NaN/None) commission or swap is 0; a stop-loss or
+take-profit that is missing, NaN or 0 is "not set"; a missing profit is an error; money
+floats are taken exactly from their shortest repr.
+
+Each column crosses into Rust as one buffer of 64-bit values (one copy per column with
+NumPy, ``array.array`` without it), so no Python object is made per trade, and the
+results become Python values only when a field is read.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from array import array
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._riskgate import _MetricsAccumulator, trade_metrics_columns
+from ._riskgate import AccountMetrics, _MetricsAccumulator, trade_metrics_buffers
 
 DecimalLike = Union[decimal.Decimal, str, int, float]
 
@@ -33,45 +38,8 @@ EXPORT_COLUMNS: Dict[str, str] = {
     "take_profit": "price_tp",
 }
 
-
-@dataclass(frozen=True)
-class AccountMetrics:
-    """The trade metrics of one account (``account`` is empty from an accumulator)."""
-
-    account: str
-    trades: int
-    wins: int
-    losses: int
-    break_even: int
-    win_ratio: decimal.Decimal
-    gross_profit: decimal.Decimal
-    gross_loss: decimal.Decimal
-    net_profit: decimal.Decimal
-    profit_factor: Optional[decimal.Decimal]
-    average_win: Optional[decimal.Decimal]
-    average_loss: Optional[decimal.Decimal]
-    expectancy: Optional[decimal.Decimal]
-    largest_win: Optional[decimal.Decimal]
-    largest_loss: Optional[decimal.Decimal]
-    max_consecutive_losses: int
-    average_holding_seconds: Optional[decimal.Decimal]
-    hft_trades: int
-    hft_ratio: decimal.Decimal
-    stop_loss_trades: int
-    stop_loss_ratio: decimal.Decimal
-    take_profit_trades: int
-    take_profit_ratio: decimal.Decimal
-    max_concurrent_trades: int
-    max_relative_drawdown: decimal.Decimal
-    max_drawdown: decimal.Decimal
-    final_balance: decimal.Decimal
-    max_daily_loss: decimal.Decimal
-    max_daily_loss_ratio: decimal.Decimal
-    max_daily_loss_day: Optional[_dt.date]
-
-    @classmethod
-    def _of(cls, account: str, values: Mapping[str, Any]) -> "AccountMetrics":
-        return cls(account=account, **values)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_INT64_MAX = 2**63 - 1
 
 
 class MetricsResult(List[AccountMetrics]):
@@ -81,60 +49,77 @@ class MetricsResult(List[AccountMetrics]):
         """A DataFrame with one row per account (needs pandas)."""
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-        return pd.DataFrame([asdict(m) for m in self], columns=[f.name for f in fields(AccountMetrics)])
+        return pd.DataFrame([m.to_dict() for m in self], columns=list(AccountMetrics.FIELDS))
 
 
-def _ns(values: Any) -> List[int]:
-    """Epoch nanoseconds from datetime64 arrays/Series, ints, or aware datetimes."""
+def _numpy() -> Any:
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    return np
+
+
+def _is_array(values: Any) -> bool:
+    """A NumPy array or a pandas Series/Index (anything with a dtype)."""
+    return getattr(values, "dtype", None) is not None
+
+
+def _accounts(values: Any) -> Union[List[str], Tuple[str, bytes, int]]:
+    """The account column: packed when it is a NumPy-like array, else ``str`` per value."""
+    np = _numpy()
+    if np is not None and _is_array(values):
+        a = np.asarray(values)
+        kind = a.dtype.kind
+        if kind == "u" and a.size and int(a.max()) > _INT64_MAX:
+            kind = "O"  # beyond int64: compare as text
+        if kind in "iu":
+            return ("int64", np.ascontiguousarray(a, dtype=np.int64).tobytes(), 8)
+        if kind == "S":
+            return ("utf8", np.ascontiguousarray(a).tobytes(), a.dtype.itemsize)
+        if kind != "U":
+            a = a.astype(str)
+        return ("ucs4", np.ascontiguousarray(a).tobytes(), a.dtype.itemsize)
+    return [str(a) for a in values]
+
+
+def _times(values: Any) -> bytes:
+    """Epoch nanoseconds from datetime64 arrays/Series, integers, or aware datetimes."""
     if getattr(getattr(values, "dtype", None), "tz", None) is not None:  # tz-aware pandas
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    dtype = getattr(values, "dtype", None)
-    if dtype is not None and str(dtype).startswith("datetime64"):
-        return list(values.astype("datetime64[ns]").astype("int64").tolist())
-    out: List[int] = []
-    for v in list(values):
+    np = _numpy()
+    if np is not None and _is_array(values):
+        a = np.asarray(values)
+        if a.dtype.kind == "M":
+            return np.ascontiguousarray(a.astype("datetime64[ns]").view(np.int64)).tobytes()
+        if a.dtype.kind in "iu":
+            return np.ascontiguousarray(a, dtype=np.int64).tobytes()
+        values = a.tolist()
+    out = array("q")
+    for v in values:
         if isinstance(v, _dt.datetime):
             if v.tzinfo is None:
                 raise ValueError("datetimes must be timezone-aware")
-            delta = v - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+            delta = v - _EPOCH
             out.append((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000)
         else:
             out.append(int(v))
-    return out
+    return out.tobytes()
 
 
-def _numeric_array(values: Any) -> Any:
-    """A float64 NumPy array of ``values`` when NumPy is there and they are numeric."""
-    dtype = getattr(values, "dtype", None)
-    if dtype is None or getattr(dtype, "kind", "O") not in "fiub":
-        return None
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - arrays with a dtype come from NumPy
-        return None
-    return np.asarray(values, dtype=np.float64)
-
-
-def _floats(values: Any, default: float = 0.0) -> List[float]:
-    if values is None:
-        return []
-    array = _numeric_array(values)
-    if array is not None:
-        import numpy as np
-
-        return list(np.where(np.isnan(array), default, array).tolist())
+def _floats(values: Any) -> bytes:
+    """Float64 values; None and NaN stay NaN ("missing")."""
+    np = _numpy()
+    if np is not None:
+        return np.ascontiguousarray(np.asarray(values, dtype=np.float64)).tobytes()
     tolist = getattr(values, "tolist", None)
-    raw = tolist() if tolist is not None else list(values)
-    return [default if v is None or v != v else float(v) for v in raw]
+    raw = tolist() if tolist is not None else values
+    return array("d", (float("nan") if v is None else float(v) for v in raw)).tobytes()
 
 
-def _is_set(values: Any, n: int) -> List[bool]:
-    if values is None:
-        return [False] * n
-    array = _numeric_array(values)
-    if array is not None:
-        return list(((array == array) & (array != 0)).tolist())
-    return [x == x and x != 0 for x in _floats(values, default=0.0)]
+def _optional_floats(values: Any) -> Optional[bytes]:
+    """Float64 values of an optional column, or None when it is missing."""
+    return None if values is None else _floats(values)
 
 
 def trade_metrics(
@@ -159,16 +144,18 @@ def trade_metrics(
     ``{"account": "login"}``), or the columns as keyword arguments: ``accounts`` (any
     values, compared as ``str``), ``opened_at``/``closed_at`` (``datetime64`` arrays, epoch
     nanoseconds, or timezone-aware datetimes), ``profit`` and optionally ``commission``,
-    ``swap``, ``stop_loss``, ``take_profit`` (numbers; missing/NaN/0 stop-loss or
-    take-profit means not set). The computation runs in Rust with the GIL released.
+    ``swap``, ``stop_loss``, ``take_profit`` (numbers; a missing/NaN commission or swap is
+    0; a missing/NaN/0 stop-loss or take-profit means not set). The computation runs in
+    Rust with the GIL released.
 
-    Raises :class:`riskgate.InvalidInput` on a bad value (naming the column and row).
+    Raises :class:`riskgate.InvalidInput` on a bad value (naming the column and row),
+    including a missing (NaN) profit or time.
     """
     if data is not None:
         names = dict(EXPORT_COLUMNS)
         names.update(columns or {})
         pd = __import__("pandas")
-        accounts = data[names["account"]].astype(str).tolist()
+        accounts = data[names["account"]]
         opened_at = pd.to_datetime(data[names["opened_at"]], utc=True)
         closed_at = pd.to_datetime(data[names["closed_at"]], utc=True)
         profit = data[names["profit"]]
@@ -178,26 +165,20 @@ def trade_metrics(
         take_profit = data[names["take_profit"]] if names["take_profit"] in data else None
     if accounts is None or opened_at is None or closed_at is None or profit is None:
         raise TypeError("trade_metrics needs a DataFrame or accounts, opened_at, closed_at and profit")
-    astype = getattr(accounts, "astype", None)
-    if astype is not None:  # NumPy / pandas: one vectorized conversion
-        account_ids = list(astype(str).tolist())
-    else:
-        account_ids = [str(a) for a in accounts]
-    n = len(account_ids)
-    rows = trade_metrics_columns(
-        account_ids,
-        _ns(opened_at),
-        _ns(closed_at),
+    rows = trade_metrics_buffers(
+        _accounts(accounts),
+        _times(opened_at),
+        _times(closed_at),
         _floats(profit),
-        _floats(commission) or [0.0] * n,
-        _floats(swap) or [0.0] * n,
-        _is_set(stop_loss, n),
-        _is_set(take_profit, n),
+        _optional_floats(commission),
+        _optional_floats(swap),
+        _optional_floats(stop_loss),
+        _optional_floats(take_profit),
         initial_balance=initial_balance,
         hft_seconds=hft_seconds,
         day_offset_minutes=day_offset_minutes,
     )
-    return MetricsResult(AccountMetrics._of(account, values) for account, values in rows)
+    return MetricsResult(rows)
 
 
 class MetricsAccumulator:
@@ -232,7 +213,7 @@ class MetricsAccumulator:
 
     def metrics(self) -> AccountMetrics:
         """The metrics of every trade pushed so far."""
-        return AccountMetrics._of("", self._inner.metrics())
+        return self._inner.metrics()
 
     def __len__(self) -> int:
         return len(self._inner)

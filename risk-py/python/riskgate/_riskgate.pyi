@@ -1,10 +1,11 @@
 """Type stubs for the riskgate extension module (``riskgate._riskgate``)."""
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import (
     Any,
+    ClassVar,
     Dict,
     List,
     Literal,
@@ -19,6 +20,7 @@ from typing import (
 
 __version__: str
 __all__ = [
+    "AccountMetrics",
     "CheckResult",
     "ConfigError",
     "EventError",
@@ -28,7 +30,7 @@ __all__ = [
     "TierLadder",
     "_MetricsAccumulator",
     "__version__",
-    "trade_metrics_columns",
+    "trade_metrics_buffers",
 ]
 
 _DecimalLike = Union[Decimal, str, int, float, SupportsIndex]
@@ -244,21 +246,124 @@ class TierLadder:
         """The tiers as dicts, in the constructor's shape."""
     def __len__(self) -> int: ...
 
-def trade_metrics_columns(
-    accounts: List[str],
-    opened_at_ns: List[int],
-    closed_at_ns: List[int],
-    profit: List[float],
-    commission: List[float],
-    swap: List[float],
-    stop_loss_set: List[bool],
-    take_profit_set: List[bool],
+def trade_metrics_buffers(
+    accounts: Union[List[str], Tuple[str, bytes, int]],
+    opened_at_ns: bytes,
+    closed_at_ns: bytes,
+    profit: bytes,
+    commission: Optional[bytes] = None,
+    swap: Optional[bytes] = None,
+    stop_loss: Optional[bytes] = None,
+    take_profit: Optional[bytes] = None,
     *,
     initial_balance: Optional[_DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
-) -> List[Tuple[str, Dict[str, Any]]]:
-    """Per-account metrics over columns; ``riskgate.trade_metrics`` is the friendly form."""
+) -> List["AccountMetrics"]:
+    """Per-account metrics over columns packed as native-endian 64-bit buffers (``accounts``
+    as ``str`` per row or ``(kind, bytes, width)``); ``riskgate.trade_metrics`` is the
+    friendly form."""
+
+@final
+class AccountMetrics:
+    """The trade metrics of one account, computed by the Rust core. Fields become Python
+    values (``int``, ``Decimal``, ``datetime.date``, ``None``) when read."""
+
+    FIELDS: ClassVar[Tuple[str, ...]]
+    """The field names, in order (the columns of ``MetricsResult.to_pandas()``)."""
+    @property
+    def account(self) -> str:
+        """The account (empty from an accumulator)."""
+    @property
+    def trades(self) -> int:
+        """Closed trades."""
+    @property
+    def wins(self) -> int:
+        """Trades with net P&L > 0."""
+    @property
+    def losses(self) -> int:
+        """Trades with net P&L < 0."""
+    @property
+    def break_even(self) -> int:
+        """Trades with net P&L = 0."""
+    @property
+    def win_ratio(self) -> Decimal:
+        """``wins / trades``."""
+    @property
+    def gross_profit(self) -> Decimal:
+        """Sum of winning net P&L."""
+    @property
+    def gross_loss(self) -> Decimal:
+        """Sum of losing net P&L (a positive number)."""
+    @property
+    def net_profit(self) -> Decimal:
+        """Sum of net P&L."""
+    @property
+    def profit_factor(self) -> Optional[Decimal]:
+        """``gross_profit / gross_loss``; None without losses."""
+    @property
+    def average_win(self) -> Optional[Decimal]:
+        """Mean winning net P&L; None without wins."""
+    @property
+    def average_loss(self) -> Optional[Decimal]:
+        """Mean losing net P&L (a positive number); None without losses."""
+    @property
+    def expectancy(self) -> Optional[Decimal]:
+        """Mean net P&L per trade."""
+    @property
+    def largest_win(self) -> Optional[Decimal]:
+        """The largest winning net P&L."""
+    @property
+    def largest_loss(self) -> Optional[Decimal]:
+        """The largest loss (a positive number)."""
+    @property
+    def max_consecutive_losses(self) -> int:
+        """The longest run of losing trades, in closing order."""
+    @property
+    def average_holding_seconds(self) -> Optional[Decimal]:
+        """Mean holding time in seconds."""
+    @property
+    def hft_trades(self) -> int:
+        """Trades held less than the HFT threshold."""
+    @property
+    def hft_ratio(self) -> Decimal:
+        """``hft_trades / trades``."""
+    @property
+    def stop_loss_trades(self) -> int:
+        """Trades with a stop-loss set."""
+    @property
+    def stop_loss_ratio(self) -> Decimal:
+        """``stop_loss_trades / trades``."""
+    @property
+    def take_profit_trades(self) -> int:
+        """Trades with a take-profit set."""
+    @property
+    def take_profit_ratio(self) -> Decimal:
+        """``take_profit_trades / trades``."""
+    @property
+    def max_concurrent_trades(self) -> int:
+        """The most trades open at one instant."""
+    @property
+    def max_relative_drawdown(self) -> Decimal:
+        """The deepest fall of the balance from its peak, relative to the peak (at most 1)."""
+    @property
+    def max_drawdown(self) -> Decimal:
+        """The deepest fall of the balance from its peak, in money."""
+    @property
+    def final_balance(self) -> Decimal:
+        """Initial balance plus net profit."""
+    @property
+    def max_daily_loss(self) -> Decimal:
+        """The worst day's loss from the day's opening balance (a positive number, 0 if none)."""
+    @property
+    def max_daily_loss_ratio(self) -> Decimal:
+        """``max_daily_loss`` relative to that day's opening balance."""
+    @property
+    def max_daily_loss_day(self) -> Optional[date]:
+        """The day of ``max_daily_loss``; None without a losing day."""
+    def to_dict(self) -> Dict[str, Any]:
+        """Every field as a dict, in ``FIELDS`` order."""
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class _MetricsAccumulator:
@@ -280,5 +385,5 @@ class _MetricsAccumulator:
         stop_loss: Optional[_DecimalLike] = None,
         take_profit: Optional[_DecimalLike] = None,
     ) -> None: ...
-    def metrics(self) -> Dict[str, Any]: ...
+    def metrics(self) -> AccountMetrics: ...
     def __len__(self) -> int: ...
