@@ -48,7 +48,7 @@ enum Accounts<'a> {
     /// One Python string per row.
     Text(Vec<String>),
     /// A native-endian `i64` per row (NumPy integer arrays), named by its decimal text.
-    Int(Vec<i64>),
+    Int(Words<'a>),
     /// NumPy fixed-width unicode (`<U`): `width` bytes of UCS-4 per row, NUL-padded.
     Ucs4 { data: &'a [u8], width: usize },
     /// NumPy fixed-width bytes (`S`): `width` bytes per row, NUL-padded, UTF-8.
@@ -72,7 +72,7 @@ impl<'a> Accounts<'a> {
         match kind {
             "int64" if width == 8 => {
                 fits(8)?;
-                Ok(Self::Int(decode(data, i64::from_ne_bytes)))
+                Ok(Self::Int(Words(data)))
             }
             "ucs4" if width.is_multiple_of(4) => fits(width).map(|()| Self::Ucs4 { data, width }),
             "utf8" => fits(width).map(|()| Self::Utf8 { data, width }),
@@ -86,7 +86,7 @@ impl<'a> Accounts<'a> {
     fn len(&self) -> usize {
         match self {
             Self::Text(text) => text.len(),
-            Self::Int(ints) => ints.len(),
+            Self::Int(ints) => ints.0.len() / 8,
             Self::Ucs4 { data, width } | Self::Utf8 { data, width } => data.len() / width,
         }
     }
@@ -101,7 +101,7 @@ impl<'a> Accounts<'a> {
         let bad = |what: &str| invalid(format!("accounts[{row}]: not valid {what}"));
         match self {
             Self::Text(text) => Ok(text.get(row).cloned().unwrap_or_default()),
-            Self::Int(ints) => Ok(ints.get(row).copied().unwrap_or_default().to_string()),
+            Self::Int(ints) => Ok(ints.i64(row).to_string()),
             Self::Ucs4 { data, width } => {
                 let units: Vec<u32> = Self::cell(data, *width, row)
                     .chunks_exact(4)
@@ -127,7 +127,7 @@ impl<'a> Accounts<'a> {
     fn groups(&self, n: usize) -> Groups {
         match self {
             Self::Text(text) => Groups::by(n, |i| text[i].as_str()),
-            Self::Int(ints) => Groups::by(n, |i| ints[i]),
+            Self::Int(ints) => Groups::by(n, |i| ints.i64(i)),
             Self::Ucs4 { data, width } | Self::Utf8 { data, width } => {
                 Groups::by(n, |i| Padded(Self::cell(data, *width, i)))
             }
@@ -217,57 +217,74 @@ fn column<'a>(name: &str, bytes: &'a [u8], n: usize) -> PyResult<&'a [u8]> {
     Ok(bytes)
 }
 
-/// A money float as its exact decimal; NaN is an error (`profit`) or zero (the fees).
-fn money(value: f64, field: &str, row: usize, nan_is_zero: bool) -> PyResult<Decimal> {
-    if value.is_nan() {
-        return if nan_is_zero {
-            Ok(Decimal::ZERO)
-        } else {
-            Err(invalid(format!("{field}[{row}]: missing (NaN)")))
-        };
+/// Why a row was refused. Small and `Copy`, so the hot loop carries it cheaply; the
+/// message (naming the column and row) is built once, for the first bad row.
+#[derive(Debug, Clone, Copy)]
+enum Bad {
+    /// A time column's value: NaT, or out of chrono's range.
+    Time(&'static str, i64),
+    /// Closed before it was opened.
+    Order,
+    /// A money column's value: a missing (NaN) profit, or a float with no decimal form.
+    Money(&'static str, f64),
+    /// The net P&L overflows a decimal.
+    Overflow,
+}
+
+impl Bad {
+    /// The `InvalidInput` for row `row`.
+    #[cold]
+    fn error(self, row: usize) -> PyErr {
+        match self {
+            Self::Time(field, i64::MIN) => invalid(format!("{field}[{row}]: missing time (NaT)")),
+            Self::Time(field, ns) => invalid(format!("{field}[{row}]: {ns} ns is out of range")),
+            Self::Order => invalid(format!("row {row}: closed before it was opened")),
+            Self::Money(field, value) => match decimal_from_f64(value) {
+                _ if value.is_nan() => invalid(format!("{field}[{row}]: missing (NaN)")),
+                Err(e) => invalid(format!("{field}[{row}]: {e}")),
+                Ok(_) => invalid(format!("{field}[{row}]: {value} was refused")),
+            },
+            Self::Overflow => invalid(format!("row {row}: net P&L overflows")),
+        }
     }
-    decimal_from_f64(value).map_err(|e| invalid(format!("{field}[{row}]: {e}")))
 }
 
-/// The 64-bit values of a buffer (whose length [`column`] checked).
-fn decode<T>(bytes: &[u8], from: fn([u8; 8]) -> T) -> Vec<T> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| from(c.try_into().unwrap_or([0; 8])))
-        .collect()
-}
-
-/// Epoch nanoseconds to `DateTime`, remembering the last day's date: the calendar
-/// arithmetic is most of the cost, and a trade usually opens and closes on one day.
+/// Epoch nanoseconds to `DateTime`, remembering the dates of recent days: the calendar
+/// arithmetic (day number to year, month, day) is most of the cost, and trades cluster
+/// in time. A direct-mapped table of 64 days: any 64 consecutive days never collide.
 struct Clock {
-    day: i64,
-    date: Option<NaiveDate>,
+    days: [(i64, Option<NaiveDate>); 64],
 }
 
 impl Clock {
-    /// Nanoseconds since the epoch; pandas' missing time (NaT, `i64::MIN`) is refused.
-    fn at(&mut self, ns: i64, field: &str, row: usize) -> PyResult<DateTime<Utc>> {
+    fn new() -> Self {
+        Self {
+            days: [(0, None); 64],
+        }
+    }
+
+    /// Nanoseconds since the epoch; `None` for pandas' missing time (NaT, `i64::MIN`)
+    /// and beyond chrono's range.
+    #[inline]
+    fn at(&mut self, ns: i64) -> Option<DateTime<Utc>> {
         if ns == i64::MIN {
-            return Err(invalid(format!("{field}[{row}]: missing time (NaT)")));
+            return None;
         }
         let secs = ns.div_euclid(1_000_000_000);
-        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or_default();
+        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).ok()?;
         let day = secs.div_euclid(86_400);
-        let second = u32::try_from(secs.rem_euclid(86_400)).unwrap_or_default();
-        let date = match self.date {
-            Some(date) if self.day == day => date,
+        let second = u32::try_from(secs.rem_euclid(86_400)).ok()?;
+        let slot = &mut self.days[usize::try_from(day.rem_euclid(64)).ok()?];
+        let date = match *slot {
+            (cached, Some(date)) if cached == day => date,
             _ => {
-                let date = DateTime::from_timestamp(day * 86_400, 0)
-                    .map(|d| d.date_naive())
-                    .ok_or_else(|| invalid(format!("{field}[{row}]: {ns} ns is out of range")))?;
-                self.day = day;
-                self.date = Some(date);
+                let date = DateTime::from_timestamp(day.checked_mul(86_400)?, 0)?.date_naive();
+                *slot = (day, Some(date));
                 date
             }
         };
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(second, nanos)
-            .ok_or_else(|| invalid(format!("{field}[{row}]: {ns} ns is out of range")))?;
-        Ok(date.and_time(time).and_utc())
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(second, nanos)?;
+        Some(date.and_time(time).and_utc())
     }
 }
 
@@ -314,37 +331,49 @@ impl Columns<'_> {
     /// rows' order within an account. Errors name the first bad row.
     fn facts(&self, groups: &Groups, n: usize) -> PyResult<Vec<TradeFacts>> {
         let mut rows = Vec::with_capacity(n);
-        let mut clock = Clock { day: 0, date: None };
+        let mut clock = Clock::new();
         for (row, &group) in groups.of_row.iter().enumerate() {
-            let opened_at = clock.at(self.opened_at.i64(row), "opened_at", row)?;
-            let closed_at = clock.at(self.closed_at.i64(row), "closed_at", row)?;
-            if closed_at < opened_at {
-                return Err(invalid(format!("row {row}: closed before it was opened")));
-            }
-            let mut net_pnl = money(self.profit.f64(row), "profit", row, false)?;
-            for (fee, name) in [(self.commission, "commission"), (self.swap, "swap")] {
-                let fee = money(fee.f64(row), name, row, true)?;
-                if !fee.is_zero() {
-                    net_pnl = net_pnl
-                        .checked_add(fee)
-                        .ok_or_else(|| invalid(format!("row {row}: net P&L overflows")))?;
-                }
-            }
-            // Missing (NaN) and 0 both mean "not set".
-            let set = |prices: Words<'_>| {
-                let p = prices.f64(row);
-                !p.is_nan() && p != 0.0
-            };
-            let facts = TradeFacts {
-                opened_at,
-                closed_at,
-                net_pnl,
-                stop_loss_set: set(self.stop_loss),
-                take_profit_set: set(self.take_profit),
-            };
+            let facts = self.row(row, &mut clock).map_err(|bad| bad.error(row))?;
             rows.push((group, facts));
         }
         Ok(by_group(rows, groups.first_row.len()))
+    }
+
+    /// The facts of one row.
+    #[inline]
+    fn row(&self, row: usize, clock: &mut Clock) -> Result<TradeFacts, Bad> {
+        let mut time = |field, column: Words<'_>| {
+            let ns = column.i64(row);
+            clock.at(ns).ok_or(Bad::Time(field, ns))
+        };
+        let opened_at = time("opened_at", self.opened_at)?;
+        let closed_at = time("closed_at", self.closed_at)?;
+        if closed_at < opened_at {
+            return Err(Bad::Order);
+        }
+        // A missing (NaN) profit is refused: decimal_from_f64 has no decimal for NaN.
+        let profit = self.profit.f64(row);
+        let mut net_pnl = decimal_from_f64(profit).map_err(|_| Bad::Money("profit", profit))?;
+        for (field, column) in [("commission", self.commission), ("swap", self.swap)] {
+            // A missing (NaN) fee is no fee.
+            let fee = column.f64(row);
+            if fee != 0.0 && !fee.is_nan() {
+                let fee = decimal_from_f64(fee).map_err(|_| Bad::Money(field, fee))?;
+                net_pnl = net_pnl.checked_add(fee).ok_or(Bad::Overflow)?;
+            }
+        }
+        // Missing (NaN) and 0 both mean "not set".
+        let set = |column: Words<'_>| {
+            let price = column.f64(row);
+            !price.is_nan() && price != 0.0
+        };
+        Ok(TradeFacts {
+            opened_at,
+            closed_at,
+            net_pnl,
+            stop_loss_set: set(self.stop_loss),
+            take_profit_set: set(self.take_profit),
+        })
     }
 }
 
