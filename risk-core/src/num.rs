@@ -198,7 +198,18 @@ fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
     // |digits| < 2^50, so the conversion is exact.
     #[allow(clippy::cast_precision_loss)]
     let reads_back = digits as f64 / *POW10.get(usize::try_from(places).ok()?)? == value;
-    reads_back.then(|| Decimal::new(digits, places))
+    // `from_parts` inlines (`Decimal::new` is a call across crates, whose 4-byte stores
+    // of the result stall the 8-byte loads that read it back); places <= 22 < 28.
+    let magnitude = digits.unsigned_abs();
+    reads_back.then(|| {
+        Decimal::from_parts(
+            (magnitude & 0xffff_ffff) as u32,
+            (magnitude >> 32) as u32,
+            0,
+            digits < 0,
+            places,
+        )
+    })
 }
 
 /// Checked multiplication with the name of what is being computed.

@@ -162,8 +162,6 @@ struct Groups {
     of_row: Vec<u32>,
     /// The first row of each group (which names it).
     first_row: Vec<usize>,
-    /// The number of rows of each group.
-    len: Vec<u32>,
 }
 
 impl Groups {
@@ -174,7 +172,6 @@ impl Groups {
         let mut groups = Self {
             of_row: Vec::with_capacity(n),
             first_row: Vec::new(),
-            len: Vec::new(),
         };
         let mut last: Option<(K, u32)> = None;
         for row in 0..n {
@@ -187,14 +184,12 @@ impl Groups {
                         // n < 2^32 is checked by the caller.
                         let group = u32::try_from(groups.first_row.len()).unwrap_or(u32::MAX);
                         groups.first_row.push(row);
-                        groups.len.push(0);
                         *e.insert(group)
                     }
                 },
             };
             last = Some((k, group));
             groups.of_row.push(group);
-            groups.len[group as usize] += 1;
         }
         groups
     }
@@ -265,7 +260,7 @@ impl Clock {
 
     /// Nanoseconds since the epoch; `None` for pandas' missing time (NaT, `i64::MIN`)
     /// and beyond chrono's range.
-    #[inline]
+    #[inline(always)]
     fn at(&mut self, ns: i64) -> Option<DateTime<Utc>> {
         if ns == i64::MIN {
             return None;
@@ -327,16 +322,80 @@ struct Columns<'a> {
 }
 
 impl Columns<'_> {
-    /// Converts every row and lays the facts out contiguously by account, keeping the
-    /// rows' order within an account. Errors name the first bad row.
-    fn facts(&self, groups: &Groups, n: usize) -> PyResult<Vec<TradeFacts>> {
-        let mut rows = Vec::with_capacity(n);
+    /// The metrics of every account.
+    ///
+    /// Rows are converted in row order (so an error names the first bad row) and written
+    /// straight into buckets of up to 64 consecutive accounts (at most 256 buckets). Each
+    /// bucket (a few hundred KiB) is then sorted by account in a buffer that stays in
+    /// cache and computed account by account. Writing each row straight to its account's
+    /// place among thousands of accounts, or sorting all rows by account in passes over
+    /// memory, measured about as costly as converting the rows themselves. Written here
+    /// rather than taken from a crate: two counting sorts over one record type.
+    fn metrics(
+        &self,
+        accounts: &Accounts<'_>,
+        groups: &Groups,
+        config: &MetricsConfig,
+    ) -> PyResult<Vec<PyAccountMetrics>> {
+        let placeholder = TradeFacts {
+            opened_at: DateTime::UNIX_EPOCH,
+            closed_at: DateTime::UNIX_EPOCH,
+            net_pnl: Decimal::ZERO,
+            stop_loss_set: false,
+            take_profit_set: false,
+        };
+        let count = groups.first_row.len();
+        let bits = usize::BITS - count.saturating_sub(1).leading_zeros();
+        let shift = bits.saturating_sub(8);
+        let bucket_of = |group: u32| (group >> shift) as usize;
+        let buckets = bucket_of(u32::try_from(count.saturating_sub(1)).unwrap_or(u32::MAX)) + 1;
+        // Where each bucket starts, then (after the conversion) ends.
+        let mut bounds = vec![0usize; buckets + 1];
+        for &group in &groups.of_row {
+            bounds[bucket_of(group) + 1] += 1;
+        }
+        for b in 0..buckets {
+            bounds[b + 1] += bounds[b];
+        }
+        let mut next = bounds.clone();
+        let mut parted = vec![(0u32, placeholder); groups.of_row.len()];
         let mut clock = Clock::new();
         for (row, &group) in groups.of_row.iter().enumerate() {
             let facts = self.row(row, &mut clock).map_err(|bad| bad.error(row))?;
-            rows.push((group, facts));
+            let at = &mut next[bucket_of(group)];
+            parted[*at] = (group, facts);
+            *at += 1;
         }
-        Ok(by_group(rows, groups.first_row.len()))
+        let mut out = Vec::with_capacity(count);
+        let mut sorted: Vec<TradeFacts> = Vec::new();
+        for b in 0..buckets {
+            let rows = &parted[bounds[b]..bounds[b + 1]];
+            let first = b << shift;
+            let span = (1usize << shift).min(count.saturating_sub(first));
+            // Where each account of the bucket starts in `sorted`.
+            let mut start = vec![0usize; span + 1];
+            for &(group, _) in rows {
+                start[group as usize - first + 1] += 1;
+            }
+            for k in 0..span {
+                start[k + 1] += start[k];
+            }
+            let mut at = start.clone();
+            sorted.clear();
+            sorted.resize(rows.len(), placeholder);
+            for &(group, facts) in rows {
+                let slot = &mut at[group as usize - first];
+                sorted[*slot] = facts;
+                *slot += 1;
+            }
+            for k in 0..span {
+                let account = accounts.name(groups.first_row[first + k])?;
+                let metrics = TradeMetrics::compute_facts(&sorted[start[k]..start[k + 1]], config)
+                    .map_err(|e| invalid(format!("account {account}: {e}")))?;
+                out.push(PyAccountMetrics { account, metrics });
+            }
+        }
+        Ok(out)
     }
 
     /// The facts of one row.
@@ -375,54 +434,6 @@ impl Columns<'_> {
             take_profit_set: set(self.take_profit),
         })
     }
-}
-
-/// The facts of `(group, facts)` rows, grouped by group (ascending), each group in row
-/// order: a stable LSD radix sort, 8 bits of the group per pass. Writing each row
-/// straight to its account's place among thousands of accounts misses the cache on most
-/// rows (it measured twice the cost of converting the rows); a pass writes to at most
-/// 256 places, which stay cached. Written here rather than taken from a crate: it is a
-/// dozen lines over one record type.
-fn by_group(mut rows: Vec<(u32, TradeFacts)>, groups: usize) -> Vec<TradeFacts> {
-    let Some(&(_, first)) = rows.first() else {
-        return Vec::new();
-    };
-    let bits = usize::BITS - groups.saturating_sub(1).leading_zeros();
-    let passes = bits.div_ceil(8).max(1);
-    let starts = |rows: &[(u32, TradeFacts)], shift: u32| {
-        let mut count = [0usize; 256];
-        for &(group, _) in rows {
-            count[(group >> shift & 0xff) as usize] += 1;
-        }
-        let mut next = 0;
-        count.map(|c| {
-            let start = next;
-            next += c;
-            start
-        })
-    };
-    let mut spare = Vec::new();
-    for pass in 0..passes - 1 {
-        let shift = pass * 8;
-        let mut at = starts(&rows, shift);
-        spare.clear();
-        spare.resize(rows.len(), (0, first));
-        for &row in &rows {
-            let bucket = &mut at[(row.0 >> shift & 0xff) as usize];
-            spare[*bucket] = row;
-            *bucket += 1;
-        }
-        std::mem::swap(&mut rows, &mut spare);
-    }
-    let shift = (passes - 1) * 8;
-    let mut at = starts(&rows, shift);
-    let mut out = vec![first; rows.len()];
-    for &(group, facts) in &rows {
-        let bucket = &mut at[(group >> shift & 0xff) as usize];
-        out[*bucket] = facts;
-        *bucket += 1;
-    }
-    out
 }
 
 /// Per-account metrics over columns of closed trades, as a list of [`PyAccountMetrics`]
@@ -492,17 +503,7 @@ pub fn trade_metrics_buffers<'py>(
     };
     let results = py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
         let groups = accounts.groups(n);
-        let facts = columns.facts(&groups, n)?;
-        let mut out = Vec::with_capacity(groups.first_row.len());
-        let mut rest = facts.as_slice();
-        for (&first, &len) in groups.first_row.iter().zip(&groups.len) {
-            let (these, others) = rest.split_at(len as usize);
-            rest = others;
-            let account = accounts.name(first)?;
-            let metrics = TradeMetrics::compute_facts(these, &config)
-                .map_err(|e| invalid(format!("account {account}: {e}")))?;
-            out.push(PyAccountMetrics { account, metrics });
-        }
+        let mut out = columns.metrics(&accounts, &groups, &config)?;
         out.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
     })?;
