@@ -322,7 +322,7 @@ struct Columns<'a> {
 }
 
 impl Columns<'_> {
-    /// The metrics of every account.
+    /// The metrics of every account, in account-group order.
     ///
     /// Rows are converted in row order (so an error names the first bad row) and written
     /// straight into buckets of up to 64 consecutive accounts (at most 256 buckets). Each
@@ -331,71 +331,91 @@ impl Columns<'_> {
     /// place among thousands of accounts, or sorting all rows by account in passes over
     /// memory, measured about as costly as converting the rows themselves. Written here
     /// rather than taken from a crate: two counting sorts over one record type.
+    ///
+    /// With `threads > 1`, the buckets are split into that many runs of about equal rows;
+    /// each thread converts the rows of its buckets (reading every row's account, which
+    /// is cheap) into its own part of the bucket buffer, then computes its accounts. The
+    /// results and the error reported are the same as with one thread.
     fn metrics(
         &self,
         accounts: &Accounts<'_>,
         groups: &Groups,
         config: &MetricsConfig,
+        threads: usize,
     ) -> PyResult<Vec<PyAccountMetrics>> {
-        let placeholder = TradeFacts {
-            opened_at: DateTime::UNIX_EPOCH,
-            closed_at: DateTime::UNIX_EPOCH,
-            net_pnl: Decimal::ZERO,
-            stop_loss_set: false,
-            take_profit_set: false,
-        };
         let count = groups.first_row.len();
         let bits = usize::BITS - count.saturating_sub(1).leading_zeros();
         let shift = bits.saturating_sub(8);
-        let bucket_of = |group: u32| (group >> shift) as usize;
-        let buckets = bucket_of(u32::try_from(count.saturating_sub(1)).unwrap_or(u32::MAX)) + 1;
-        // Where each bucket starts, then (after the conversion) ends.
+        let buckets = (count.saturating_sub(1) >> shift) + 1;
+        // Where each bucket starts; bounds[buckets] is the number of rows.
         let mut bounds = vec![0usize; buckets + 1];
         for &group in &groups.of_row {
-            bounds[bucket_of(group) + 1] += 1;
+            bounds[(group >> shift) as usize + 1] += 1;
         }
         for b in 0..buckets {
             bounds[b + 1] += bounds[b];
         }
-        let mut next = bounds.clone();
-        let mut parted = vec![(0u32, placeholder); groups.of_row.len()];
-        let mut clock = Clock::new();
-        for (row, &group) in groups.of_row.iter().enumerate() {
-            let facts = self.row(row, &mut clock).map_err(|bad| bad.error(row))?;
-            let at = &mut next[bucket_of(group)];
-            parted[*at] = (group, facts);
-            *at += 1;
+        let runs = runs(&bounds, threads);
+        let mut parted = vec![(0u32, PLACEHOLDER); groups.of_row.len()];
+        let mut parts = Vec::with_capacity(runs.len());
+        let mut rest = parted.as_mut_slice();
+        for run in &runs {
+            let (part, others) = rest.split_at_mut(bounds[run.end] - bounds[run.start]);
+            parts.push((run.clone(), part));
+            rest = others;
         }
+        let bucket = Bucketing {
+            shift,
+            bounds: &bounds,
+            count,
+        };
+        let converted: Vec<Result<(), (usize, Bad)>> = in_parallel(parts, |(run, part)| {
+            self.convert(groups, &bucket, run, part)
+        });
+        if let Some((row, bad)) = converted
+            .into_iter()
+            .filter_map(Result::err)
+            .min_by_key(|e| e.0)
+        {
+            return Err(bad.error(row));
+        }
+        let parted = &parted;
+        let computed = in_parallel(runs, |run| {
+            bucket.compute(run, parted, accounts, groups, config)
+        });
         let mut out = Vec::with_capacity(count);
-        let mut sorted: Vec<TradeFacts> = Vec::new();
-        for b in 0..buckets {
-            let rows = &parted[bounds[b]..bounds[b + 1]];
-            let first = b << shift;
-            let span = (1usize << shift).min(count.saturating_sub(first));
-            // Where each account of the bucket starts in `sorted`.
-            let mut start = vec![0usize; span + 1];
-            for &(group, _) in rows {
-                start[group as usize - first + 1] += 1;
-            }
-            for k in 0..span {
-                start[k + 1] += start[k];
-            }
-            let mut at = start.clone();
-            sorted.clear();
-            sorted.resize(rows.len(), placeholder);
-            for &(group, facts) in rows {
-                let slot = &mut at[group as usize - first];
-                sorted[*slot] = facts;
-                *slot += 1;
-            }
-            for k in 0..span {
-                let account = accounts.name(groups.first_row[first + k])?;
-                let metrics = TradeMetrics::compute_facts(&sorted[start[k]..start[k + 1]], config)
-                    .map_err(|e| invalid(format!("account {account}: {e}")))?;
-                out.push(PyAccountMetrics { account, metrics });
-            }
+        for part in computed {
+            out.extend(part?);
         }
         Ok(out)
+    }
+
+    /// Converts the rows of buckets `run` into `part` (their stretch of the bucket buffer),
+    /// bucket by bucket, each in row order; the first bad row of the run is the error.
+    fn convert(
+        &self,
+        groups: &Groups,
+        bucket: &Bucketing<'_>,
+        run: std::ops::Range<usize>,
+        part: &mut [(u32, TradeFacts)],
+    ) -> Result<(), (usize, Bad)> {
+        let base = bucket.bounds[run.start];
+        let mut next: Vec<usize> = bucket.bounds[run.clone()]
+            .iter()
+            .map(|b| b - base)
+            .collect();
+        let mut clock = Clock::new();
+        for (row, &group) in groups.of_row.iter().enumerate() {
+            let b = (group >> bucket.shift) as usize;
+            if !run.contains(&b) {
+                continue;
+            }
+            let facts = self.row(row, &mut clock).map_err(|bad| (row, bad))?;
+            let at = &mut next[b - run.start];
+            part[*at] = (group, facts);
+            *at += 1;
+        }
+        Ok(())
     }
 
     /// The facts of one row.
@@ -436,6 +456,118 @@ impl Columns<'_> {
     }
 }
 
+/// The fewest rows for which `threads=None` uses more than one thread.
+const PARALLEL_ROWS: usize = 100_000;
+
+/// An empty slot of the bucket buffers (every slot is overwritten).
+const PLACEHOLDER: TradeFacts = TradeFacts {
+    opened_at: DateTime::UNIX_EPOCH,
+    closed_at: DateTime::UNIX_EPOCH,
+    net_pnl: Decimal::ZERO,
+    stop_loss_set: false,
+    take_profit_set: false,
+};
+
+/// How accounts map to buckets: `group >> shift`, and where each bucket's rows start.
+struct Bucketing<'a> {
+    shift: u32,
+    bounds: &'a [usize],
+    /// The number of accounts.
+    count: usize,
+}
+
+impl Bucketing<'_> {
+    /// Sorts each bucket of `run` by account in a cached buffer and computes its
+    /// accounts, in group order.
+    fn compute(
+        &self,
+        run: std::ops::Range<usize>,
+        parted: &[(u32, TradeFacts)],
+        accounts: &Accounts<'_>,
+        groups: &Groups,
+        config: &MetricsConfig,
+    ) -> PyResult<Vec<PyAccountMetrics>> {
+        let mut out = Vec::new();
+        let mut sorted: Vec<TradeFacts> = Vec::new();
+        for b in run {
+            let rows = &parted[self.bounds[b]..self.bounds[b + 1]];
+            let first = b << self.shift;
+            let span = (1usize << self.shift).min(self.count.saturating_sub(first));
+            // Where each account of the bucket starts in `sorted`.
+            let mut start = vec![0usize; span + 1];
+            for &(group, _) in rows {
+                start[group as usize - first + 1] += 1;
+            }
+            for k in 0..span {
+                start[k + 1] += start[k];
+            }
+            let mut at = start.clone();
+            sorted.clear();
+            sorted.resize(rows.len(), PLACEHOLDER);
+            for &(group, facts) in rows {
+                let slot = &mut at[group as usize - first];
+                sorted[*slot] = facts;
+                *slot += 1;
+            }
+            for k in 0..span {
+                let account = accounts.name(groups.first_row[first + k])?;
+                let metrics = TradeMetrics::compute_facts(&sorted[start[k]..start[k + 1]], config)
+                    .map_err(|e| invalid(format!("account {account}: {e}")))?;
+                out.push(PyAccountMetrics { account, metrics });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Splits buckets `0..bounds.len() - 1` into at most `threads` runs of about equal rows.
+fn runs(bounds: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
+    let buckets = bounds.len() - 1;
+    let rows = bounds[buckets];
+    let threads = threads.clamp(1, buckets.max(1));
+    let mut runs = Vec::with_capacity(threads);
+    let mut start = 0;
+    for t in 1..=threads {
+        let target = rows * t / threads;
+        let mut end = start;
+        while end < buckets && (bounds[end + 1] <= target || end == start) {
+            end += 1;
+        }
+        if t == threads {
+            end = buckets;
+        }
+        if end > start {
+            runs.push(start..end);
+        }
+        start = end;
+    }
+    if runs.is_empty() {
+        runs.push(0..buckets);
+    }
+    runs
+}
+
+/// `work` over each item, on its own scoped thread when there is more than one item.
+fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) -> Vec<T> {
+    if items.len() <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Per-account metrics over columns of closed trades, as a list of [`PyAccountMetrics`]
 /// sorted by account. See `riskgate.trade_metrics` for the friendly form.
 ///
@@ -444,8 +576,10 @@ impl Columns<'_> {
 /// `i64` epoch nanoseconds for the times, `f64` for the money and the stop-loss and
 /// take-profit prices. `profit` must be present; NaN `commission`/`swap` is 0; a NaN or 0
 /// stop-loss or take-profit is "not set"; a missing optional column is all zeros.
+/// `threads` splits the accounts over that many threads (`None`: one below
+/// [`PARALLEL_ROWS`] rows, else the available cores, at most 8).
 #[pyfunction]
-#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0))]
+#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn trade_metrics_buffers<'py>(
     py: Python<'py>,
@@ -460,8 +594,16 @@ pub fn trade_metrics_buffers<'py>(
     initial_balance: Option<&Bound<'py, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+    let threads = match threads {
+        Some(0) => return Err(invalid("threads: must be at least 1")),
+        Some(t) => t,
+        // Below this many rows a thread costs more than it saves.
+        None if opened_at_ns.as_bytes().len() / 8 < PARALLEL_ROWS => 1,
+        None => std::thread::available_parallelism().map_or(1, |p| p.get().min(8)),
+    };
     let packed: Option<(String, Bound<'py, PyBytes>, usize)> =
         if accounts.is_instance_of::<PyTuple>() {
             Some(accounts.extract().map_err(|_| {
@@ -503,7 +645,7 @@ pub fn trade_metrics_buffers<'py>(
     };
     let results = py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
         let groups = accounts.groups(n);
-        let mut out = columns.metrics(&accounts, &groups, &config)?;
+        let mut out = columns.metrics(&accounts, &groups, &config, threads)?;
         out.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
     })?;

@@ -251,3 +251,22 @@ def test_account_metrics_is_a_read_only_record():
     assert m != object()
     with pytest.raises(AttributeError):
         m.trades = 2  # type: ignore[misc]
+
+
+def test_any_number_of_threads_gives_the_same_result_and_error():
+    np = pytest.importorskip("numpy")
+    rows = generated(3_000, seed=9)
+    cols = columns_of(rows)
+    accounts = np.array([f"{r['account']}-{i % 700}" for i, r in enumerate(rows)])
+    one = riskgate.trade_metrics(accounts=accounts, threads=1, **cols)
+    assert len(one) > 1_000  # hundreds of buckets to split
+    for threads in (2, 3, 8, 64, None):
+        assert riskgate.trade_metrics(accounts=accounts, threads=threads, **cols) == one, threads
+    # The first bad row is reported whichever thread converts it.
+    cols["profit"][2_900] = float("nan")
+    cols["profit"][2_950] = float("nan")
+    for threads in (1, 2, 5):
+        with pytest.raises(riskgate.InvalidInput, match=r"profit\[2900\]"):
+            riskgate.trade_metrics(accounts=accounts, threads=threads, **cols)
+    with pytest.raises(riskgate.InvalidInput, match="threads"):
+        riskgate.trade_metrics(accounts=accounts, threads=0, **cols)

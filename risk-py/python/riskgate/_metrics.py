@@ -137,6 +137,7 @@ def trade_metrics(
     initial_balance: Optional[DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
+    threads: Optional[int] = None,
 ) -> MetricsResult:
     """Per-account trade metrics.
 
@@ -147,6 +148,9 @@ def trade_metrics(
     ``swap``, ``stop_loss``, ``take_profit`` (numbers; a missing/NaN commission or swap is
     0; a missing/NaN/0 stop-loss or take-profit means not set). The computation runs in
     Rust with the GIL released.
+
+    ``threads`` splits the accounts over that many threads (``None``: one below 100,000
+    trades, else the available cores, at most 8); the result is the same for any value.
 
     Raises :class:`riskgate.InvalidInput` on a bad value (naming the column and row),
     including a missing (NaN) profit or time.
@@ -177,6 +181,7 @@ def trade_metrics(
         initial_balance=initial_balance,
         hft_seconds=hft_seconds,
         day_offset_minutes=day_offset_minutes,
+        threads=threads,
     )
     return MetricsResult(rows)
 

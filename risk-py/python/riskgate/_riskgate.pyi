@@ -259,6 +259,7 @@ def trade_metrics_buffers(
     initial_balance: Optional[_DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
+    threads: Optional[int] = None,
 ) -> List["AccountMetrics"]:
     """Per-account metrics over columns packed as native-endian 64-bit buffers (``accounts``
     as ``str`` per row or ``(kind, bytes, width)``); ``riskgate.trade_metrics`` is the
