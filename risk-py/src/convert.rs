@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-use risk_core::num::{parse_decimal, NumberError};
+use risk_core::num::{decimal_from_f64, parse_decimal, NumberError};
 use risk_core::Decimal;
 use serde_json::Value;
 
@@ -43,18 +43,12 @@ fn decimal_text(value: &Bound<'_, PyAny>, field: &str) -> PyResult<DecimalText> 
         return Ok(DecimalText::Text(value.str()?.to_cow()?.into_owned()));
     }
     if let Ok(f) = value.cast::<PyFloat>() {
+        // The shortest round-trip digits, as Python's repr has them (also for float
+        // subclasses such as numpy.float64), without asking Python for the text.
         let v = f.value();
-        if !v.is_finite() {
-            return Err(invalid(format!("{field}: {v} is not a finite number")));
-        }
-        // Python's own float repr, also for subclasses such as numpy.float64 whose repr
-        // is decorated (`np.float64(0.1)`).
-        let repr = if value.is_exact_instance_of::<PyFloat>() {
-            value.repr()?
-        } else {
-            PyFloat::new(value.py(), v).repr()?
-        };
-        return Ok(DecimalText::Text(repr.to_cow()?.into_owned()));
+        return decimal_from_f64(v)
+            .map(DecimalText::Exact)
+            .map_err(|e| invalid(format!("{field}: {e}")));
     }
     if value.is_instance(decimal_type(value.py())?)? {
         return Ok(DecimalText::Text(value.str()?.to_cow()?.into_owned()));
