@@ -55,7 +55,7 @@ use risk_core::Decimal;
 use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
 
 mod bounded;
-use bounded::{BoundedRows, Cut};
+use bounded::{BoundedRows, RowInfo};
 
 /// At most this many [`RowError`]s are kept per file; all of them are counted.
 pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;
@@ -276,7 +276,7 @@ pub fn read_trades_with<R: Read>(
     check_header(&mut reader, file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
     let mut ingest = Ingest::new(&header, cols, file, limits, 0, 0);
-    ingest.run(&mut reader, 1, &mut progress).map_err(csv_err)?;
+    ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
     Ok(ingest.out)
 }
 
@@ -286,12 +286,12 @@ fn check_header<R: Read>(
     file: &str,
     limits: CsvLimits,
 ) -> Result<(), CsvInputError> {
-    match reader.get_mut().take_cut(0) {
-        Some(_) => Err(CsvInputError::HeaderTooLong {
+    match reader.get_mut().next_row() {
+        Some(RowInfo { cut: Some(_), .. }) => Err(CsvInputError::HeaderTooLong {
             file: file.to_owned(),
             limit: limits.max_row_bytes.max(1),
         }),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -397,7 +397,7 @@ pub fn read_trades_parallel_with(
                     let mut ingest =
                         Ingest::new(header, cols, file, limits, first_line - 1, capacity);
                     let mut reported = 0;
-                    ingest.run(&mut reader, 0, |bytes| {
+                    ingest.run(&mut reader, |bytes| {
                         let delta = bytes - reported;
                         reported = bytes;
                         let before = done.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
@@ -483,8 +483,7 @@ struct Ingest<'a> {
     cols: [usize; 14],
     file: &'a str,
     limits: CsvLimits,
-    /// Added to the reader's line numbers: for a chunk that starts mid-file, and for the
-    /// line feeds of cut rows, which the csv reader did not see.
+    /// Added to the rows' line numbers (for a chunk that starts mid-file).
     line_offset: u64,
     out: TradeFile,
     seen_numeric: FastSet<u64>,
@@ -547,44 +546,36 @@ impl<'a> Ingest<'a> {
         self.bad_rows.push(BadRow { id, error: kept });
     }
 
-    /// Reads every record; `first` is the index of the first one among the input's rows
-    /// (1 after a header).
+    /// Reads every record (after the header, if the reader has one).
     fn run<R: Read>(
         &mut self,
         reader: &mut csv::Reader<BoundedRows<R>>,
-        first: u64,
         mut progress: impl FnMut(u64),
     ) -> Result<(), csv::Error> {
         let mut record = csv::ByteRecord::new();
-        let mut index = first;
+        let mut rows = 0_u64;
         while reader.read_byte_record(&mut record)? {
-            if (index - first + 1).is_multiple_of(65_536) {
+            rows += 1;
+            if rows.is_multiple_of(65_536) {
                 progress(reader.get_ref().consumed());
             }
-            match reader.get_mut().take_cut(index) {
-                Some(cut) => {
-                    let error = self.too_long(&record, cut);
+            let info = row_info(reader, &record);
+            let line = info.line + self.line_offset;
+            match info.cut {
+                Some(field) => {
+                    let error = row_too_long(self.header, self.file, line, field, self.limits);
                     self.skip(None, error);
                 }
-                None => self.row(&record),
+                None => self.row(&record, line),
             }
-            index += 1;
         }
         progress(reader.get_ref().consumed());
         Ok(())
     }
 
-    /// The error for a row that was cut; later rows' lines move by its dropped lines.
-    fn too_long(&mut self, record: &csv::ByteRecord, cut: Cut) -> RowError {
-        let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
-        self.line_offset += cut.newlines;
-        row_too_long(self.header, self.file, line, cut, self.limits)
-    }
-
-    fn row(&mut self, record: &csv::ByteRecord) {
+    fn row(&mut self, record: &csv::ByteRecord, line: u64) {
         let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
             self.cols;
-        let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
         let row = Row {
             record,
             text: std::str::from_utf8(record.as_slice()).ok(),
@@ -684,21 +675,18 @@ pub fn read_accounts_with<R: Read>(
         .position(|h| trim_header(h) == b"initial_balance");
     let mut out = AccountsFile::default();
     let mut record = csv::ByteRecord::new();
-    // Line feeds of cut rows, which the csv reader did not see.
-    let mut line_offset = 0;
-    for index in 1.. {
+    loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => return Err(csv_err(e)),
         }
-        let line = record.position().map_or(0, csv::Position::line) + line_offset;
-        if let Some(cut) = reader.get_mut().take_cut(index) {
-            line_offset += cut.newlines;
+        let RowInfo { line, cut } = row_info(&mut reader, &record);
+        if let Some(field) = cut {
             out.skipped_rows += 1;
             if out.errors.len() < MAX_KEPT_ROW_ERRORS {
                 out.errors
-                    .push(row_too_long(&header, file, line, cut, limits));
+                    .push(row_too_long(&header, file, line, field, limits));
             }
             continue;
         }
@@ -799,18 +787,30 @@ fn intern<T: Clone>(table: &mut FastMap<Box<str>, T>, key: &str, make: fn(&str) 
     v
 }
 
-/// The error for a row that [`BoundedRows`] cut, at `line`, naming the column in which
-/// the row crossed the limit.
+/// The row of the record just read: its line, and whether it was cut.
+fn row_info<R: Read>(
+    reader: &mut csv::Reader<BoundedRows<R>>,
+    record: &csv::ByteRecord,
+) -> RowInfo {
+    reader.get_mut().next_row().unwrap_or_else(|| RowInfo {
+        // Unreachable (the adapter follows every record); the reader's own line then.
+        line: record.position().map_or(0, csv::Position::line),
+        cut: None,
+    })
+}
+
+/// The error for a row that [`BoundedRows`] cut, at `line`, naming the column (`field`)
+/// in which the row crossed the limit.
 fn row_too_long(
     header: &csv::ByteRecord,
     file: &str,
     line: u64,
-    cut: Cut,
+    field: usize,
     limits: CsvLimits,
 ) -> RowError {
-    let column = match header.get(cut.field) {
+    let column = match header.get(field) {
         Some(name) => String::from_utf8_lossy(trim_header(name)).into_owned(),
-        None => format!("#{}", cut.field + 1),
+        None => format!("#{}", field + 1),
     };
     RowError {
         file: file.to_owned(),
@@ -1202,6 +1202,31 @@ mod tests {
             );
         }
         sequential
+    }
+
+    /// The real export (`shared/data`) ends its lines with CRLF: the csv reader's record
+    /// positions put each row on the line before (the `\n` of the previous line end is
+    /// read with the next record), and the parallel reader disagreed with the sequential
+    /// one. Blank lines moved the reported line back as well.
+    #[test]
+    fn row_errors_name_the_rows_own_line_with_crlf_and_blank_lines() {
+        let row = |id: &str, price: &str| trade_row(id).replace("1.1,1.2", &format!("{price},1.2"));
+        let crlf = |r: String| r.replace('\n', "\r\n");
+        let text = [
+            crlf(HEADER.to_owned()),
+            crlf(row("1", "x")),
+            crlf(row("2", "1.1")),
+            "\r\n\n".to_owned(),
+            crlf(row("3", "y")),
+            row("4", "z"),
+            row("5", "1.1").replace('\n', "\r"),
+            row("6", "w"),
+        ]
+        .concat();
+        let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+        let lines: Vec<_> = f.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 6, 7, 8]);
+        assert_eq!(f.trades.len(), 2);
     }
 
     #[test]

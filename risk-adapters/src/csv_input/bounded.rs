@@ -6,23 +6,25 @@
 //! `\r`, `\n` or `\r\n`, blank lines skipped, a UTF-8 byte-order mark dropped at the very
 //! start) and passes at most `max_row_bytes` bytes of any row through. A longer row is cut
 //! there: the adapter drops the rest of the row up to its real end, then ends the row
-//! with a closing quote when the cut was inside one and a `\r`, and records a [`Cut`] so
-//! that the caller reports the row instead of parsing its truncated text. What the csv
+//! with a closing quote when the cut was inside one and a `\r`, and marks the row as cut
+//! so that the caller reports it instead of parsing its truncated text. What the csv
 //! reader then holds for one row is at most `max_row_bytes + 2` bytes, whatever the input.
+//!
+//! Following the rows, the adapter also knows the line each one starts on (the csv
+//! reader's record positions do not: they point where it started reading the record,
+//! before the blank lines and the `\n` of a CRLF that precede it): [`RowInfo`].
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
-/// A row that was longer than the bound and was cut.
+/// One row of the input, in the order the csv reader returns them as records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Cut {
-    /// The row's index among the rows of the input (the header, when read, is row 0).
-    pub record: u64,
-    /// The field (0-based) in which the bound was crossed.
-    pub field: usize,
-    /// Line feeds dropped with the rest of the row: the csv reader's line count falls
-    /// behind the input's by this much after the row.
-    pub newlines: u64,
+pub(super) struct RowInfo {
+    /// The 1-based line of the row's first byte (counting `\n`, as the csv reader does).
+    pub line: u64,
+    /// When the row was longer than the bound and cut: the field (0-based) in which it
+    /// crossed the bound.
+    pub cut: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +78,10 @@ pub(super) struct BoundedRows<R> {
     /// Bytes of a leading byte-order mark still to pass through without counting.
     bom_left: u8,
     state: State,
-    /// Rows started so far; the current row's index is `rows - 1`.
-    rows: u64,
+    /// The line of the next byte.
+    line: u64,
+    /// Rows started and not yet handed out; the current row is the last.
+    rows: VecDeque<RowInfo>,
     row_len: usize,
     field: usize,
     /// Dropping the rest of a row that was cut.
@@ -86,7 +90,6 @@ pub(super) struct BoundedRows<R> {
     quoted_at_cut: bool,
     /// Closing bytes of a cut row not yet handed out.
     closer: VecDeque<u8>,
-    cuts: VecDeque<Cut>,
 }
 
 impl<R: Read> BoundedRows<R> {
@@ -102,13 +105,13 @@ impl<R: Read> BoundedRows<R> {
             first_output: true,
             bom_left: 0,
             state: State::StartRecord,
-            rows: 0,
+            line: 1,
+            rows: VecDeque::new(),
             row_len: 0,
             field: 0,
             skipping: false,
             quoted_at_cut: false,
             closer: VecDeque::new(),
-            cuts: VecDeque::new(),
         }
     }
 
@@ -118,21 +121,20 @@ impl<R: Read> BoundedRows<R> {
         self.consumed
     }
 
-    /// The cut of row `record`, if that row was cut. Rows must be asked for in order.
-    pub(super) fn take_cut(&mut self, record: u64) -> Option<Cut> {
-        while self.cuts.front().is_some_and(|c| c.record < record) {
-            self.cuts.pop_front();
-        }
-        if self.cuts.front().is_some_and(|c| c.record == record) {
-            self.cuts.pop_front()
-        } else {
-            None
-        }
+    /// The row of the record the csv reader has just returned (call once per record,
+    /// the header included). `None` only if the two disagree on the rows, which the
+    /// tests rule out.
+    pub(super) fn next_row(&mut self) -> Option<RowInfo> {
+        self.rows.pop_front()
     }
 
     /// Runs one byte through the state machine; returns whether it is passed on.
     #[inline]
     fn step(&mut self, b: u8) -> bool {
+        let line = self.line;
+        if b == b'\n' {
+            self.line += 1;
+        }
         if self.bom_left > 0 {
             self.bom_left -= 1;
             return true;
@@ -142,7 +144,7 @@ impl<R: Read> BoundedRows<R> {
             if c == Class::LineEnd {
                 return true;
             }
-            self.rows += 1;
+            self.rows.push_back(RowInfo { line, cut: None });
             self.row_len = 0;
             self.field = 0;
             self.state = State::StartField;
@@ -165,11 +167,6 @@ impl<R: Read> BoundedRows<R> {
         };
         self.state = next;
         if self.skipping {
-            if b == b'\n' {
-                if let Some(cut) = self.cuts.back_mut() {
-                    cut.newlines += 1;
-                }
-            }
             if ends_row {
                 self.end_cut();
             }
@@ -186,11 +183,9 @@ impl<R: Read> BoundedRows<R> {
         // rest of it has been dropped (so that the cut is complete when the reader
         // returns the row).
         self.quoted_at_cut = before == State::InQuoted;
-        self.cuts.push_back(Cut {
-            record: self.rows - 1,
-            field: self.field,
-            newlines: u64::from(b == b'\n'),
-        });
+        if let Some(row) = self.rows.back_mut() {
+            row.cut = Some(self.field);
+        }
         self.skipping = true;
         false
     }
@@ -282,50 +277,54 @@ mod tests {
             .from_reader(input)
     }
 
-    /// Each record's fields and line, as the csv reader reports them.
-    fn records(input: impl Read) -> Vec<(Vec<Vec<u8>>, u64)> {
-        reader(input)
+    /// Each record's fields and the line of its first byte, from the csv reader alone:
+    /// the record's position is where the reader started reading it, so its first byte
+    /// is the first one from there that is not a line end (nor the byte-order mark the
+    /// reader drops when its first buffer holds all of it).
+    fn records(input: &[u8], step: usize) -> Vec<(Vec<Vec<u8>>, u64)> {
+        reader(Trickle(input, step))
             .byte_records()
             .map(|r| {
                 let r = r.unwrap();
-                let line = r.position().unwrap().line();
+                let mut from = usize::try_from(r.position().unwrap().byte()).unwrap();
+                if from == 0 && step >= BOM.len() && input.starts_with(BOM) {
+                    from = BOM.len();
+                }
+                let first = input[from..]
+                    .iter()
+                    .position(|b| *b != b'\r' && *b != b'\n')
+                    .map_or(input.len(), |i| from + i);
+                let line = 1 + input[..first].iter().filter(|b| **b == b'\n').count() as u64;
                 (r.iter().map(<[u8]>::to_vec).collect(), line)
             })
             .collect()
     }
 
     #[test]
-    fn a_cut_row_is_closed_and_its_line_feeds_are_accounted_for() {
-        let input = b"a,b\n\"x\ny\nz\",c\nd,e\n";
+    fn a_cut_row_is_closed_and_rows_keep_their_lines() {
+        let input = b"a,b\r\n\"x\ny\nz\",c\r\n\nd,e\n";
         let mut r = reader(BoundedRows::new(&input[..], 4));
         let mut record = csv::ByteRecord::new();
         let mut seen = Vec::new();
-        let mut shift = 0;
-        let mut index = 0;
         while r.read_byte_record(&mut record).unwrap() {
-            let line = record.position().unwrap().line() + shift;
-            let cut = r.get_mut().take_cut(index);
-            if let Some(c) = cut {
-                shift += c.newlines;
-            }
-            seen.push((line, cut.map(|c| c.field), record.get(0).unwrap().to_vec()));
-            index += 1;
+            let row = r.get_mut().next_row().unwrap();
+            seen.push((row.line, row.cut, record.get(0).unwrap().to_vec()));
         }
         assert_eq!(
             seen,
             [
                 (1, None, b"a".to_vec()),
                 (2, Some(0), b"x\ny".to_vec()),
-                (5, None, b"d".to_vec()),
+                (6, None, b"d".to_vec()),
             ]
         );
     }
 
     proptest::proptest! {
-        /// The rows the adapter counts are the csv reader's records, in any chunking:
-        /// unbounded it changes nothing; bounded, each row is still one record, the rows
-        /// it does not cut are read unchanged at their own lines, and a cut row holds at
-        /// most the limit.
+        /// The rows the adapter follows are the csv reader's records, in any chunking:
+        /// unbounded it changes nothing and each row's line is its first byte's; bounded,
+        /// each row is still one record, the rows it does not cut are read unchanged, and
+        /// a cut row holds at most the limit.
         #[test]
         fn rows_are_the_csv_readers_records(
             bytes in proptest::collection::vec(
@@ -338,36 +337,32 @@ mod tests {
             // csv_core takes a first buffer that is exactly a byte-order mark for the end
             // of the input (it strips the mark and sees nothing left): no records at all.
             proptest::prop_assume!(!(step == 3 && bytes.len() > 3 && bytes.starts_with(BOM)));
-            let raw = records(Trickle(&bytes, step));
+            let raw = records(&bytes, step);
             let mut wide = BoundedRows::new(Trickle(&bytes, step), usize::MAX);
             let mut out = Vec::new();
             wide.read_to_end(&mut out).unwrap();
             proptest::prop_assert_eq!(&out, &bytes);
-            proptest::prop_assert_eq!(wide.rows, raw.len() as u64);
-            proptest::prop_assert!(wide.cuts.is_empty());
+            let rows: Vec<RowInfo> = wide.rows.iter().copied().collect();
+            let lines: Vec<u64> = raw.iter().map(|r| r.1).collect();
+            proptest::prop_assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), lines);
+            proptest::prop_assert!(rows.iter().all(|r| r.cut.is_none()));
 
             let mut r = reader(BoundedRows::new(Trickle(&bytes, step), limit));
             let mut record = csv::ByteRecord::new();
-            let (mut index, mut shift) = (0, 0);
+            let mut i = 0;
             while r.read_byte_record(&mut record).unwrap() {
-                let line = record.position().unwrap().line() + shift;
-                let i = usize::try_from(index).unwrap();
                 proptest::prop_assert!(i < raw.len(), "more records than the input has");
-                match r.get_mut().take_cut(index) {
-                    None => {
-                        let fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
-                        proptest::prop_assert_eq!(&fields, &raw[i].0);
-                        proptest::prop_assert_eq!(line, raw[i].1);
-                    }
-                    Some(cut) => {
-                        proptest::prop_assert!(record.as_slice().len() <= limit);
-                        proptest::prop_assert_eq!(line, raw[i].1);
-                        shift += cut.newlines;
-                    }
+                let row = r.get_mut().next_row().unwrap();
+                proptest::prop_assert_eq!(row.line, raw[i].1);
+                if row.cut.is_none() {
+                    let fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
+                    proptest::prop_assert_eq!(&fields, &raw[i].0);
+                } else {
+                    proptest::prop_assert!(record.as_slice().len() <= limit);
                 }
-                index += 1;
+                i += 1;
             }
-            proptest::prop_assert_eq!(index, raw.len() as u64);
+            proptest::prop_assert_eq!(i, raw.len());
         }
     }
 }
