@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_adapters::config_file::{ConfigFile, Format};
-use risk_adapters::csv_input::{read_accounts, read_trades, read_trades_parallel};
+use risk_adapters::csv_input::{
+    read_accounts, read_accounts_with, read_trades, read_trades_parallel,
+    read_trades_parallel_with, read_trades_with, CsvInputError, CsvLimits, TradeFile,
+};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
 use risk_core::config::{CheckLimits, RateLimit, RiskConfig};
 use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
@@ -904,31 +907,93 @@ fn assert_round_trips(value: Decimal, what: &str) {
     );
 }
 
+/// The parallel read agrees with the sequential one `f` in every respect.
+fn assert_parallel_agrees(f: &TradeFile, parallel: Result<TradeFile, CsvInputError>) {
+    if let Ok(p) = parallel {
+        assert!(p.trades == f.trades, "parallel read differs");
+        assert_eq!(
+            (p.skipped_rows, p.duplicate_rows),
+            (f.skipped_rows, f.duplicate_rows)
+        );
+        assert_eq!(p.errors, f.errors, "parallel read reports other errors");
+    }
+}
+
+/// The line an error names exists, and the rows add up to the csv reader's records.
+fn assert_rows_add_up(data: &[u8], kept: usize, skipped: u64, duplicate: u64, what: &str) {
+    if let Some(rows) = data_rows(data) {
+        assert_eq!(
+            kept as u64 + skipped + duplicate,
+            rows,
+            "{what} rows do not add up"
+        );
+    }
+}
+
+/// `trades_csv` with small row and field limits taken from the input, so that rows are
+/// cut: the rows still add up, the readers still agree, errors name existing lines, and
+/// no kept text field is over the field limit.
+fn trades_csv_bounded(data: &[u8]) {
+    let limits = CsvLimits {
+        max_row_bytes: 1 + usize::from(data.first().copied().unwrap_or(0) % 128),
+        max_field_bytes: 1 + data.len() % 48,
+    };
+    let lines = 1 + data.iter().filter(|b| **b == b'\n').count() as u64;
+    match read_trades_with(data, "fuzz.csv", limits, |_| {}) {
+        Ok(f) => {
+            assert_rows_add_up(
+                data,
+                f.trades.len(),
+                f.skipped_rows,
+                f.duplicate_rows,
+                "trade",
+            );
+            assert_parallel_agrees(
+                &f,
+                read_trades_parallel_with(data, "fuzz.csv", 3, limits, |_| {}),
+            );
+            for e in &f.errors {
+                assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
+            }
+            for t in &f.trades {
+                for text in [t.id.as_str(), t.account.as_str(), t.symbol.as_str()] {
+                    assert!(text.len() <= limits.max_field_bytes, "kept {text:?}");
+                }
+            }
+        }
+        Err(CsvInputError::HeaderTooLong { limit, .. }) => {
+            assert_eq!(limit, limits.max_row_bytes);
+        }
+        Err(_) => {}
+    }
+    if let Ok(a) = read_accounts_with(data, "accounts.csv", limits) {
+        assert_rows_add_up(data, a.accounts.len(), a.skipped_rows, 0, "account");
+        for e in &a.errors {
+            assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
+        }
+    }
+}
+
 /// `trades_csv`: arbitrary bytes through [`read_trades`] (and the parallel reader) and
-/// [`read_accounts`]. Properties: good + skipped + duplicate rows = data rows; the
-/// parallel reader agrees; every money field prints to text that parses back to itself
-/// and, where the row wrote it canonically, to that text.
+/// [`read_accounts`], with the default limits and with small ones. Properties: good +
+/// skipped + duplicate rows = data rows; the parallel reader agrees, errors included;
+/// every money field prints to text that parses back to itself and, where the row wrote
+/// it canonically, to that text; with small limits, rows are cut and still add up, errors
+/// name lines that exist, and no kept text field is over the limit.
 ///
 /// # Panics
 /// When a property fails.
 pub fn trades_csv(data: &[u8]) {
+    trades_csv_bounded(data);
     if let Ok(f) = read_trades(data, "fuzz.csv", |_| {}) {
-        let rows = data_rows(data);
-        if let Some(rows) = rows {
-            assert_eq!(
-                f.trades.len() as u64 + f.skipped_rows + f.duplicate_rows,
-                rows,
-                "trade rows do not add up"
-            );
-        }
-        let parallel = read_trades_parallel(data, "fuzz.csv", 2, |_| {});
-        if let Ok(p) = parallel {
-            assert!(p.trades == f.trades, "parallel read differs");
-            assert_eq!(
-                (p.skipped_rows, p.duplicate_rows),
-                (f.skipped_rows, f.duplicate_rows)
-            );
-        }
+        assert_rows_add_up(
+            data,
+            f.trades.len(),
+            f.skipped_rows,
+            f.duplicate_rows,
+            "trade",
+        );
+        assert_parallel_agrees(&f, read_trades_parallel(data, "fuzz.csv", 2, |_| {}));
         check_trade_text(data, &f.trades);
         for t in &f.trades {
             for (v, what) in [
@@ -948,13 +1013,7 @@ pub fn trades_csv(data: &[u8]) {
     }
     if let Ok(a) = read_accounts(data, "accounts.csv") {
         assert_eq!(a.order.len(), a.accounts.len());
-        if let Some(rows) = data_rows(data) {
-            assert_eq!(
-                a.accounts.len() as u64 + a.skipped_rows,
-                rows,
-                "account rows do not add up"
-            );
-        }
+        assert_rows_add_up(data, a.accounts.len(), a.skipped_rows, 0, "account");
         for info in a.accounts.values() {
             if let Some(b) = info.initial_balance {
                 assert!(b > Decimal::ZERO);
