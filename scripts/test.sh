@@ -18,6 +18,8 @@ step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 cargo test --manifest-path fuzz/Cargo.toml --locked
+step "fuzz smoke: every target for 5 s under libFuzzer (installs cargo-fuzz if missing; about 6 min cold)"
+fuzz/run.sh 5
 step "benches in test mode (each runs once)"
 cargo bench -p riskgate-benches --locked -- --test
 step "Python bindings: build the wheel in a virtualenv, stubtest, backtest smoke run, pytest"

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_adapters::config_file::{ConfigFile, Format};
-use risk_adapters::csv_input::{read_accounts, read_trades, read_trades_parallel};
+use risk_adapters::csv_input::{
+    read_accounts, read_accounts_with, read_trades, read_trades_parallel,
+    read_trades_parallel_with, read_trades_with, CsvInputError, CsvLimits, TradeFile,
+};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
 use risk_core::config::{CheckLimits, RateLimit, RiskConfig};
 use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
@@ -904,31 +907,93 @@ fn assert_round_trips(value: Decimal, what: &str) {
     );
 }
 
+/// The parallel read agrees with the sequential one `f` in every respect.
+fn assert_parallel_agrees(f: &TradeFile, parallel: Result<TradeFile, CsvInputError>) {
+    if let Ok(p) = parallel {
+        assert!(p.trades == f.trades, "parallel read differs");
+        assert_eq!(
+            (p.skipped_rows, p.duplicate_rows),
+            (f.skipped_rows, f.duplicate_rows)
+        );
+        assert_eq!(p.errors, f.errors, "parallel read reports other errors");
+    }
+}
+
+/// The line an error names exists, and the rows add up to the csv reader's records.
+fn assert_rows_add_up(data: &[u8], kept: usize, skipped: u64, duplicate: u64, what: &str) {
+    if let Some(rows) = data_rows(data) {
+        assert_eq!(
+            kept as u64 + skipped + duplicate,
+            rows,
+            "{what} rows do not add up"
+        );
+    }
+}
+
+/// `trades_csv` with small row and field limits taken from the input, so that rows are
+/// cut: the rows still add up, the readers still agree, errors name existing lines, and
+/// no kept text field is over the field limit.
+fn trades_csv_bounded(data: &[u8]) {
+    let limits = CsvLimits {
+        max_row_bytes: 1 + usize::from(data.first().copied().unwrap_or(0) % 128),
+        max_field_bytes: 1 + data.len() % 48,
+    };
+    let lines = 1 + data.iter().filter(|b| **b == b'\n').count() as u64;
+    match read_trades_with(data, "fuzz.csv", limits, |_| {}) {
+        Ok(f) => {
+            assert_rows_add_up(
+                data,
+                f.trades.len(),
+                f.skipped_rows,
+                f.duplicate_rows,
+                "trade",
+            );
+            assert_parallel_agrees(
+                &f,
+                read_trades_parallel_with(data, "fuzz.csv", 3, limits, |_| {}),
+            );
+            for e in &f.errors {
+                assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
+            }
+            for t in &f.trades {
+                for text in [t.id.as_str(), t.account.as_str(), t.symbol.as_str()] {
+                    assert!(text.len() <= limits.max_field_bytes, "kept {text:?}");
+                }
+            }
+        }
+        Err(CsvInputError::HeaderTooLong { limit, .. }) => {
+            assert_eq!(limit, limits.max_row_bytes);
+        }
+        Err(_) => {}
+    }
+    if let Ok(a) = read_accounts_with(data, "accounts.csv", limits) {
+        assert_rows_add_up(data, a.accounts.len(), a.skipped_rows, 0, "account");
+        for e in &a.errors {
+            assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
+        }
+    }
+}
+
 /// `trades_csv`: arbitrary bytes through [`read_trades`] (and the parallel reader) and
-/// [`read_accounts`]. Properties: good + skipped + duplicate rows = data rows; the
-/// parallel reader agrees; every money field prints to text that parses back to itself
-/// and, where the row wrote it canonically, to that text.
+/// [`read_accounts`], with the default limits and with small ones. Properties: good +
+/// skipped + duplicate rows = data rows; the parallel reader agrees, errors included;
+/// every money field prints to text that parses back to itself and, where the row wrote
+/// it canonically, to that text; with small limits, rows are cut and still add up, errors
+/// name lines that exist, and no kept text field is over the limit.
 ///
 /// # Panics
 /// When a property fails.
 pub fn trades_csv(data: &[u8]) {
+    trades_csv_bounded(data);
     if let Ok(f) = read_trades(data, "fuzz.csv", |_| {}) {
-        let rows = data_rows(data);
-        if let Some(rows) = rows {
-            assert_eq!(
-                f.trades.len() as u64 + f.skipped_rows + f.duplicate_rows,
-                rows,
-                "trade rows do not add up"
-            );
-        }
-        let parallel = read_trades_parallel(data, "fuzz.csv", 2, |_| {});
-        if let Ok(p) = parallel {
-            assert!(p.trades == f.trades, "parallel read differs");
-            assert_eq!(
-                (p.skipped_rows, p.duplicate_rows),
-                (f.skipped_rows, f.duplicate_rows)
-            );
-        }
+        assert_rows_add_up(
+            data,
+            f.trades.len(),
+            f.skipped_rows,
+            f.duplicate_rows,
+            "trade",
+        );
+        assert_parallel_agrees(&f, read_trades_parallel(data, "fuzz.csv", 2, |_| {}));
         check_trade_text(data, &f.trades);
         for t in &f.trades {
             for (v, what) in [
@@ -948,13 +1013,7 @@ pub fn trades_csv(data: &[u8]) {
     }
     if let Ok(a) = read_accounts(data, "accounts.csv") {
         assert_eq!(a.order.len(), a.accounts.len());
-        if let Some(rows) = data_rows(data) {
-            assert_eq!(
-                a.accounts.len() as u64 + a.skipped_rows,
-                rows,
-                "account rows do not add up"
-            );
-        }
+        assert_rows_add_up(data, a.accounts.len(), a.skipped_rows, 0, "account");
         for info in a.accounts.values() {
             if let Some(b) = info.initial_balance {
                 assert!(b > Decimal::ZERO);
@@ -1052,4 +1111,625 @@ pub fn config_file(data: &[u8]) {
             assert_eq!(again, file, "round trip through {out:?} changed the config");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// gRPC wire: decimals, requests and events as the server decodes and converts them
+// ---------------------------------------------------------------------------------------
+
+/// Field paths the wire decimals are parsed for (a conversion error must name the one it
+/// was given).
+const DECIMAL_FIELDS: [&str; 6] = [
+    "quantity",
+    "price",
+    "leverage",
+    "mark.price",
+    "instrument.contract_multiplier",
+    "account.profile_upsert.profile.risk_score",
+];
+
+/// The exact value of `text` when it is a plain decimal: an optional sign, digits with
+/// an optional decimal point (`1`, `1.5`, `.5`, `5.`), and an optional exponent
+/// (`e`/`E`, optional sign, digits). `Err(())` when the text is not such a decimal;
+/// `Ok(None)` when it is but its value has no exact `Decimal` (more than 96 bits of
+/// significant digits, or a scale beyond 28 that trailing zeros cannot absorb).
+///
+/// This is a reference written independently of rust_decimal's parsers, from the grammar
+/// alone, so that the wire parser can be checked against it.
+#[allow(clippy::result_unit_err)]
+pub fn plain_decimal_value(text: &str) -> Result<Option<Decimal>, ()> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (significand, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = significand.split_once('.').unwrap_or((significand, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) || int.len() + frac.len() == 0 {
+        return Err(());
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if unsigned.is_empty() || !digits(unsigned) {
+                return Err(());
+            }
+            let magnitude = unsigned.trim_start_matches('0');
+            // Beyond a few digits the value is zero or out of range anyway.
+            let magnitude: i64 = if magnitude.len() > 6 {
+                1_000_000
+            } else {
+                magnitude.parse().unwrap_or(0)
+            };
+            if e.starts_with('-') {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+    };
+    // value = digits x 10^(exponent - frac.len()), digits without leading zeros.
+    let all: String = format!("{int}{frac}");
+    let mut significant = all.trim_start_matches('0').to_owned();
+    if significant.is_empty() {
+        return Ok(Some(Decimal::ZERO));
+    }
+    let mut scale = i64::try_from(frac.len()).unwrap_or(i64::MAX) - exponent;
+    // Trailing zeros can absorb a scale above 28, or digits beyond 96 bits, or a negative
+    // scale (by appending zeros).
+    while scale > 0 && significant.ends_with('0') && (scale > 28 || !fits_96_bits(&significant)) {
+        significant.pop();
+        scale -= 1;
+    }
+    while scale < 0 && significant.len() <= 29 {
+        significant.push('0');
+        scale += 1;
+    }
+    if !(0..=28).contains(&scale) || !fits_96_bits(&significant) {
+        return Ok(None);
+    }
+    let mantissa: i128 = significant.parse().map_err(|_| ())?;
+    let mantissa = if negative { -mantissa } else { mantissa };
+    let scale = u32::try_from(scale).map_err(|_| ())?;
+    Ok(Decimal::try_from_i128_with_scale(mantissa, scale).ok())
+}
+
+/// Whether a string of digits (no leading zeros) is below 2^96, a `Decimal`'s mantissa.
+fn fits_96_bits(digits: &str) -> bool {
+    digits.len() <= 29 && digits.parse::<u128>().is_ok_and(|m| m < (1_u128 << 96))
+}
+
+/// Whether `text` is a plain decimal without exponent whose digits, as written, make a
+/// `Decimal` at the text's own scale: at most 28 decimal places and a mantissa below 2^96.
+fn fits_own_scale(text: &str) -> bool {
+    if text.contains(['e', 'E']) || plain_decimal_value(text).is_err() {
+        return false;
+    }
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    frac.len() <= 28 && (digits.is_empty() || fits_96_bits(digits))
+}
+
+/// The properties of one wire decimal: an accepted text is a plain decimal whose exact
+/// value is the one returned, rust_decimal's strict parser agrees, and the value's
+/// renderings parse back to it; a refusal names the field and is short. Returns the value.
+fn check_wire_decimal(field: &str, text: &str) -> Option<Decimal> {
+    use risk_adapters::grpc::convert::{decimal, optional_decimal};
+    let reference = plain_decimal_value(text);
+    match decimal(field, text) {
+        Ok(value) => {
+            let exact = reference
+                .unwrap_or_else(|()| panic!("{field}: accepted {text:?}, not a plain decimal"));
+            assert_eq!(
+                exact,
+                Some(value),
+                "{field}: {text:?} was read as {value}, not its exact value"
+            );
+            if !text.contains(['e', 'E']) {
+                assert_eq!(
+                    Decimal::from_str_exact(text),
+                    Ok(value),
+                    "{field}: rust_decimal reads {text:?} differently"
+                );
+            }
+            // The value's own text (what the server echoes) parses back to it, keeping its
+            // scale; so does the normalised text the responses carry.
+            let printed = value.to_string();
+            let again = decimal(field, &printed)
+                .unwrap_or_else(|e| panic!("{field}: {value} prints as {printed:?}: {e}"));
+            assert_eq!(again, value);
+            assert_eq!(again.to_string(), printed, "{field}: scale lost");
+            assert_eq!(Decimal::from_str_exact(&printed), Ok(value));
+            let normal = value.normalize().to_string();
+            assert_eq!(decimal(field, &normal), Ok(value), "{field}: {normal:?}");
+            assert_eq!(optional_decimal(field, text), Ok(Some(value)));
+            Some(value)
+        }
+        Err(e) => {
+            assert_eq!(e.field, field, "the error names another field: {e}");
+            let shown = e.to_string();
+            assert!(shown.starts_with(&format!("{field}: ")), "{shown}");
+            assert!(!e.problem.trim().is_empty(), "{field}: no problem given");
+            assert!(shown.len() < 200, "{field}: message too long: {shown}");
+            if text.is_empty() {
+                assert_eq!(optional_decimal(field, text), Ok(None));
+            } else {
+                assert_eq!(optional_decimal(field, text), Err(e.clone()));
+            }
+            // A plain decimal without exponent that fits a Decimal at its own scale is
+            // never refused (the wire parser is strict, not partial).
+            let fits = text.len() <= risk_core::num::MAX_DECIMAL_TEXT && fits_own_scale(text);
+            assert!(!fits, "{field}: refused the plain decimal {text:?}: {e}");
+            None
+        }
+    }
+}
+
+/// `wire_decimal`: arbitrary text through the gRPC adapter's decimal parser
+/// (`convert::decimal` / `convert::optional_decimal`), for a field chosen by the input's
+/// length. Properties: an accepted text is a plain decimal (sign, digits, point, exponent;
+/// nothing else) and the value is its exact value, as rust_decimal's strict parser reads
+/// it; the value prints to text that parses back to the same value and scale; a refusal
+/// names the field it was given, briefly; a plain decimal that fits is never refused.
+///
+/// # Panics
+/// When a property fails.
+pub fn wire_decimal(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let field = DECIMAL_FIELDS[data.len() % DECIMAL_FIELDS.len()];
+    check_wire_decimal(field, &text);
+}
+
+/// The `risk.v1` message descriptors, to check that an error's field path exists.
+fn descriptors() -> &'static prost_types::FileDescriptorSet {
+    use prost::Message as _;
+    static SET: std::sync::OnceLock<prost_types::FileDescriptorSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        prost_types::FileDescriptorSet::decode(risk_adapters::grpc::proto::FILE_DESCRIPTOR_SET)
+            .expect("the compiled descriptor set decodes")
+    })
+}
+
+fn message_descriptor(full_name: &str) -> Option<&'static prost_types::DescriptorProto> {
+    let name = full_name.strip_prefix(".risk.v1.")?;
+    descriptors()
+        .file
+        .iter()
+        .filter(|f| f.package() == "risk.v1")
+        .flat_map(|f| &f.message_type)
+        .find(|m| m.name() == name)
+}
+
+/// Whether `path` (`quantity`, `account.profile_upsert.profile.kyc_level`, or a oneof's
+/// name such as `event`) names a field of the message `root` (`.risk.v1.Name`).
+fn field_path_exists(root: &str, path: &str) -> bool {
+    let Some(mut message) = message_descriptor(root) else {
+        return false;
+    };
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if let Some(field) = message.field.iter().find(|f| f.name() == *part) {
+            if last {
+                return true;
+            }
+            match message_descriptor(field.type_name()) {
+                Some(inner) => message = inner,
+                None => return false,
+            }
+        } else {
+            return last && message.oneof_decl.iter().any(|o| o.name() == *part);
+        }
+    }
+    false
+}
+
+/// The properties of converting one decoded `PreTradeCheckRequest`: a refusal names a
+/// field of the request that is at fault and becomes REJECTED / INVALID_REQUEST; a
+/// converted request carries the wire's ids, enums and the exact decimal values.
+fn check_wire_request(
+    wire: &risk_adapters::grpc::proto::v1::PreTradeCheckRequest,
+) -> Option<CheckRequest> {
+    use risk_adapters::grpc::convert;
+    use risk_adapters::grpc::proto::v1 as pb;
+    match convert::check_request(wire) {
+        Err(e) => {
+            assert!(
+                field_path_exists(".risk.v1.PreTradeCheckRequest", &e.field),
+                "refusal names no field of the request: {e}"
+            );
+            // The named field really is at fault.
+            let at_fault = match e.field.as_str() {
+                "side" => !matches!(
+                    pb::Side::try_from(wire.side),
+                    Ok(pb::Side::Buy | pb::Side::Sell)
+                ),
+                "order_type" => !matches!(
+                    pb::OrderType::try_from(wire.order_type),
+                    Ok(pb::OrderType::Market | pb::OrderType::Limit)
+                ),
+                "quantity" => convert::decimal("quantity", &wire.quantity).is_err(),
+                "price" => convert::optional_decimal("price", &wire.price).is_err(),
+                "leverage" => convert::decimal("leverage", &wire.leverage).is_err(),
+                _ => false,
+            };
+            assert!(at_fault, "{e} but the field is fine: {wire:?}");
+            let answer = convert::invalid_request(&e, &wire.trace_id);
+            assert_eq!(answer.decision(), pb::RiskDecision::Rejected);
+            assert_eq!(answer.reject_reason(), pb::RejectReason::InvalidRequest);
+            assert_eq!(answer.message, e.to_string());
+            assert_eq!(answer.trace_id, wire.trace_id);
+            assert!(answer.required_initial_margin.is_empty() && answer.rule_hits.is_empty());
+            None
+        }
+        Ok(request) => {
+            assert_eq!(request.user_id.as_str(), wire.user_id);
+            assert_eq!(request.account_id.as_str(), wire.account_id);
+            assert_eq!(request.order_id.as_str(), wire.order_id);
+            assert_eq!(request.symbol.as_str(), wire.symbol);
+            assert_eq!(request.trace_id.as_str(), wire.trace_id);
+            assert_eq!(request.side.as_str(), wire.side().as_str_name());
+            assert_eq!(request.order_type.as_str(), wire.order_type().as_str_name());
+            assert_eq!(
+                (request.reduce_only, request.post_only),
+                (wire.reduce_only, wire.post_only)
+            );
+            let exact = |text: &str| plain_decimal_value(text).ok().flatten();
+            assert_eq!(Some(request.quantity), exact(&wire.quantity), "quantity");
+            assert_eq!(Some(request.leverage), exact(&wire.leverage), "leverage");
+            if wire.price.is_empty() {
+                assert_eq!(request.price, None);
+            } else {
+                assert_eq!(request.price, exact(&wire.price), "price");
+            }
+            Some(request)
+        }
+    }
+}
+
+/// Checks that a converted core value equals the exact value of its wire text.
+#[track_caller]
+fn assert_wire_value(value: Decimal, text: &str, what: &str) {
+    assert_eq!(
+        Some(value),
+        plain_decimal_value(text).ok().flatten(),
+        "{what}: {text:?} converted to {value}"
+    );
+}
+
+/// The properties of converting one decoded `AccountOrMarketEvent`: a refusal names a
+/// field path of the event; a converted event carries the wire's values exactly.
+fn check_wire_event(
+    wire: &risk_adapters::grpc::proto::v1::AccountOrMarketEvent,
+    now: DateTime<Utc>,
+) -> Option<EngineEvent> {
+    use risk_adapters::grpc::convert;
+    use risk_adapters::grpc::proto::v1::account_event::Change;
+    use risk_adapters::grpc::proto::v1::account_or_market_event::Event;
+    let event = match convert::event(wire, now) {
+        Err(e) => {
+            assert!(
+                field_path_exists(".risk.v1.AccountOrMarketEvent", &e.field),
+                "refusal names no field of the event: {e}"
+            );
+            assert!(e.to_string().len() < 240, "message too long: {e}");
+            return None;
+        }
+        Ok(event) => event,
+    };
+    match (wire.event.as_ref(), &event) {
+        (Some(Event::Mark(m)), EngineEvent::Market(MarketEvent::Mark { symbol, price, at })) => {
+            assert_eq!(symbol.as_str(), m.symbol);
+            assert_wire_value(price.get(), &m.price, "mark.price");
+            if m.at_unix_ms == 0 {
+                assert_eq!(*at, now);
+            } else {
+                assert_eq!(at.timestamp_millis(), m.at_unix_ms);
+            }
+        }
+        (Some(Event::Instrument(w)), EngineEvent::Market(MarketEvent::Instrument(i))) => {
+            assert_eq!(i.symbol.as_str(), w.symbol);
+            assert_wire_value(i.tick_size.get(), &w.tick_size, "tick_size");
+            assert_wire_value(i.lot_size.get(), &w.lot_size, "lot_size");
+            assert_wire_value(i.min_quantity.get(), &w.min_quantity, "min_quantity");
+            assert_wire_value(i.max_quantity.get(), &w.max_quantity, "max_quantity");
+            assert_wire_value(i.contract_multiplier, &w.contract_multiplier, "multiplier");
+            assert_wire_value(i.max_leverage.get(), &w.max_leverage, "max_leverage");
+            match i.price_band {
+                None => assert!(w.price_band.is_empty()),
+                Some(b) => assert_wire_value(b.get(), &w.price_band, "price_band"),
+            }
+        }
+        (
+            Some(Event::GlobalTradingState(_)),
+            EngineEvent::Market(MarketEvent::GlobalTradingState(_)),
+        ) => {}
+        (
+            Some(Event::Account(a)),
+            EngineEvent::Account {
+                account_id,
+                seq,
+                event,
+            },
+        ) => {
+            assert_eq!((account_id.as_str(), *seq), (a.account_id.as_str(), a.seq));
+            match (a.change.as_ref(), event) {
+                (
+                    Some(Change::ProfileUpsert(w)),
+                    AccountEvent::ProfileUpsert { user_id, profile },
+                ) => {
+                    assert_eq!(user_id.as_str(), w.user_id);
+                    let p = w.profile.as_ref().expect("converted without a profile");
+                    assert_wire_value(
+                        profile.exposure_limit.get(),
+                        &p.exposure_limit,
+                        "exposure_limit",
+                    );
+                    assert_wire_value(profile.max_leverage.get(), &p.max_leverage, "max_leverage");
+                    if p.risk_score.is_empty() {
+                        assert_eq!(profile.risk_score, Decimal::ZERO);
+                    } else {
+                        assert_wire_value(profile.risk_score, &p.risk_score, "risk_score");
+                    }
+                    assert_eq!(profile.frozen, p.frozen);
+                }
+                (Some(Change::BalanceChange(w)), AccountEvent::BalanceChange { delta }) => {
+                    assert_wire_value(delta.get(), &w.delta, "delta");
+                }
+                (
+                    Some(Change::PositionUpdate(w)),
+                    AccountEvent::PositionUpdate {
+                        symbol,
+                        size,
+                        entry_price,
+                        leverage,
+                    },
+                ) => {
+                    assert_eq!(symbol.as_str(), w.symbol);
+                    assert_wire_value(size.get(), &w.size, "size");
+                    assert_wire_value(entry_price.get(), &w.entry_price, "entry_price");
+                    assert_wire_value(leverage.get(), &w.leverage, "leverage");
+                }
+                (Some(Change::OrderOpened(w)), AccountEvent::OrderOpened(o)) => {
+                    assert_eq!(
+                        (o.order_id.as_str(), o.symbol.as_str()),
+                        (w.order_id.as_str(), w.symbol.as_str())
+                    );
+                    assert_wire_value(o.quantity.get(), &w.quantity, "quantity");
+                    assert_wire_value(o.price.get(), &w.price, "price");
+                    assert_wire_value(o.leverage.get(), &w.leverage, "leverage");
+                    assert_eq!(o.reduce_only, w.reduce_only);
+                }
+                (
+                    Some(Change::OrderFilled(w)),
+                    AccountEvent::OrderFilled {
+                        order_id,
+                        symbol,
+                        quantity,
+                        price,
+                        leverage,
+                        ..
+                    },
+                ) => {
+                    assert_eq!(
+                        (order_id.as_str(), symbol.as_str()),
+                        (w.order_id.as_str(), w.symbol.as_str())
+                    );
+                    assert_wire_value(quantity.get(), &w.quantity, "quantity");
+                    assert_wire_value(price.get(), &w.price, "price");
+                    assert_wire_value(leverage.get(), &w.leverage, "leverage");
+                }
+                (Some(Change::OrderCancelled(w)), AccountEvent::OrderCancelled { order_id })
+                | (
+                    Some(Change::ReservationReleased(w)),
+                    AccountEvent::ReservationReleased { order_id },
+                ) => {
+                    assert_eq!(order_id.as_str(), w.order_id);
+                }
+                (Some(Change::TradingState(_)), AccountEvent::TradingState(_)) => {}
+                (w, c) => panic!("account change {w:?} converted to {c:?}"),
+            }
+        }
+        (w, c) => panic!("event {w:?} converted to {c:?}"),
+    }
+    Some(event)
+}
+
+/// The demo config the server ships with (`examples/config/demo.toml`): three accounts,
+/// BTCUSDT, ETHUSDT and SOLUSDT with marks, ladders, limits and rules.
+fn demo_config() -> &'static ConfigFile {
+    static DEMO: std::sync::OnceLock<ConfigFile> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| {
+        ConfigFile::parse(
+            include_str!("../../examples/config/demo.toml"),
+            Format::Toml,
+            "demo.toml",
+        )
+        .expect("the demo config parses")
+    })
+}
+
+/// What one frame of a `grpc_request` input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A `PreTradeCheckRequest`, checked with `RiskEngine::check`.
+    Check,
+    /// A `PreTradeCheckRequest`, checked with `RiskEngine::check_and_reserve`.
+    CheckAndReserve,
+    /// An `AccountOrMarketEvent`, applied to the engine.
+    Event,
+}
+
+impl FrameKind {
+    fn of(tag: u8) -> Self {
+        match tag % 3 {
+            0 => Self::Check,
+            1 => Self::CheckAndReserve,
+            _ => Self::Event,
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            Self::Check => 0,
+            Self::CheckAndReserve => 1,
+            Self::Event => 2,
+        }
+    }
+}
+
+/// Encodes frames the way `grpc_request` reads them: per frame a kind byte, the payload's
+/// length as two little-endian bytes, and the payload (protobuf bytes).
+///
+/// # Panics
+/// When a payload is longer than 65,535 bytes.
+#[must_use]
+pub fn grpc_frames(frames: &[(FrameKind, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (kind, payload) in frames {
+        let len = u16::try_from(payload.len()).expect("a frame holds at most 65,535 bytes");
+        out.push(kind.tag());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Runs a `grpc_request` input and returns the wire answer to each check frame (`None`
+/// for a frame that does not decode as a request). See [`grpc_request`].
+///
+/// # Panics
+/// When a property fails.
+#[must_use]
+pub fn grpc_answers(
+    data: &[u8],
+) -> Vec<Option<risk_adapters::grpc::proto::v1::PreTradeCheckResponse>> {
+    use prost::Message as _;
+    use risk_adapters::grpc::convert;
+    use risk_adapters::grpc::proto::v1 as pb;
+
+    let now = now();
+    let engine = demo_config()
+        .clone()
+        .into_engine(now, "demo.toml")
+        .expect("the demo config loads");
+    let mut answers = Vec::new();
+    let mut rest = data;
+    for _ in 0..16 {
+        let [tag, lo, hi, tail @ ..] = rest else {
+            break;
+        };
+        let len = usize::from(u16::from_le_bytes([*lo, *hi])).min(tail.len());
+        let (payload, after) = tail.split_at(len);
+        rest = after;
+        let kind = FrameKind::of(*tag);
+
+        // Every payload is decoded as both messages; what decodes re-encodes to itself.
+        let request = pb::PreTradeCheckRequest::decode(payload).ok();
+        let event = pb::AccountOrMarketEvent::decode(payload).ok();
+        if let Some(r) = &request {
+            let again = pb::PreTradeCheckRequest::decode(r.encode_to_vec().as_slice());
+            assert_eq!(again.as_ref(), Ok(r), "request does not re-encode");
+        }
+        if let Some(e) = &event {
+            let again = pb::AccountOrMarketEvent::decode(e.encode_to_vec().as_slice());
+            assert_eq!(again.as_ref(), Ok(e), "event does not re-encode");
+        }
+        let converted_request = request.as_ref().map(|r| (r, check_wire_request(r)));
+        let converted_event = event.as_ref().and_then(|e| check_wire_event(e, now));
+
+        match kind {
+            FrameKind::Event => {
+                if let Some(e) = converted_event {
+                    // Refused events change nothing; either way no panic.
+                    if let Err(err) = engine.apply(&e) {
+                        assert!(!err.to_string().trim().is_empty());
+                    }
+                }
+            }
+            FrameKind::Check | FrameKind::CheckAndReserve => {
+                let Some((wire, converted)) = converted_request else {
+                    answers.push(None);
+                    continue;
+                };
+                let answer = match converted {
+                    None => {
+                        let e = convert::check_request(wire).expect_err("refused above");
+                        convert::invalid_request(&e, &wire.trace_id)
+                    }
+                    Some(request) => {
+                        let snapshot = engine.account(&request.account_id).map(|(a, _)| a);
+                        let reference = check(
+                            &engine.config(),
+                            snapshot.as_ref(),
+                            engine.market(),
+                            &request,
+                            now,
+                        );
+                        let response = if kind == FrameKind::CheckAndReserve {
+                            engine.check_and_reserve(&request, now)
+                        } else {
+                            engine.check(&request, now)
+                        };
+                        assert_eq!(response, reference, "engine and pure check disagree");
+                        check_response(&response, snapshot.as_ref(), &request);
+                        let answer = convert::check_response(&response);
+                        assert_ne!(answer.decision(), pb::RiskDecision::Unspecified);
+                        assert_eq!(
+                            answer.decision() == pb::RiskDecision::Rejected,
+                            answer.reject_reason() != pb::RejectReason::Unspecified,
+                            "{answer:?}"
+                        );
+                        assert_eq!(answer.trace_id, wire.trace_id);
+                        if let Some(im) = response.required_initial_margin {
+                            assert_eq!(
+                                convert::decimal(
+                                    "required_initial_margin",
+                                    &answer.required_initial_margin
+                                ),
+                                Ok(im)
+                            );
+                        }
+                        if let Some(ratio) = response.projected_margin_ratio {
+                            assert_eq!(
+                                convert::decimal(
+                                    "projected_margin_ratio",
+                                    &answer.projected_margin_ratio
+                                ),
+                                Ok(ratio)
+                            );
+                        }
+                        answer
+                    }
+                };
+                answers.push(Some(answer));
+            }
+        }
+    }
+    answers
+}
+
+/// `grpc_request`: arbitrary bytes as frames of protobuf messages, each decoded as a
+/// `PreTradeCheckRequest` and as an `AccountOrMarketEvent` with prost (as the server's
+/// codec does) and converted by the gRPC adapter; a frame's kind decides whether the
+/// request is checked (plain or reserving) or the event applied, on an engine loaded from
+/// the demo config. Properties: decoded messages re-encode to themselves; a conversion
+/// error names a real field (per the compiled descriptor) that is at fault, and a refused
+/// request is answered REJECTED / INVALID_REQUEST with the error and the trace id; a
+/// converted request or event carries the exact values of its wire decimals; the engine
+/// answers as the pure check on its snapshot, approves only within margin, exposure and
+/// leverage limits and rejects only with a reason and message; the wire answer's decimals
+/// parse back to the core's values.
+///
+/// # Panics
+/// When a property fails.
+pub fn grpc_request(data: &[u8]) {
+    let _ = grpc_answers(data);
 }

@@ -5,11 +5,13 @@ use std::path::Path;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 6] = [
     ("pretrade_check", riskgate_fuzz::pretrade_check),
     ("tier_ladder", riskgate_fuzz::tier_ladder),
     ("trades_csv", riskgate_fuzz::trades_csv),
     ("config_file", riskgate_fuzz::config_file),
+    ("wire_decimal", riskgate_fuzz::wire_decimal),
+    ("grpc_request", riskgate_fuzz::grpc_request),
 ];
 
 fn replay(kind: &str) -> usize {

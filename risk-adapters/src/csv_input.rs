@@ -27,6 +27,18 @@
 //! Header `login,user_id,challenge_id[,initial_balance]`; an empty `challenge_id` means
 //! unknown, an empty `initial_balance` means the configured default. A bad row or a login
 //! listed twice is a [`RowError`] (the first listing wins).
+//!
+//! # Limits
+//! A hostile or broken file costs a bounded amount of memory per row: a row (from its
+//! first byte to its line end, quotes and delimiters included) longer than
+//! [`CsvLimits::max_row_bytes`] ([`MAX_ROW_BYTES`], 64 KiB, by default) is cut before the
+//! csv reader buffers it and reported as a [`RowError`] ("the row is longer than the limit
+//! of 65536 bytes"), naming the column where it crossed the limit; the rows around it are
+//! read as usual. An unterminated quote therefore costs one row error, not the whole file
+//! in memory. A field that the reader uses (the columns listed above) longer than
+//! [`CsvLimits::max_field_bytes`] ([`MAX_FIELD_BYTES`], 1 KiB) makes its row a
+//! [`RowError`] too, so that no kept trade carries a huge id, login or symbol. A header
+//! longer than the row limit stops the read ([`CsvInputError::HeaderTooLong`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,8 +54,39 @@ use risk_core::Decimal;
 
 use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
 
+mod bounded;
+use bounded::{BoundedRows, RowInfo};
+
 /// At most this many [`RowError`]s are kept per file; all of them are counted.
 pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;
+
+/// Default for [`CsvLimits::max_row_bytes`]: 64 KiB, some 300 times the longest row of a
+/// real export.
+pub const MAX_ROW_BYTES: usize = 64 * 1024;
+
+/// Default for [`CsvLimits::max_field_bytes`]: 1 KiB, far above any id, login, symbol,
+/// number or time (decimals are refused above 64 characters anyway).
+pub const MAX_FIELD_BYTES: usize = 1024;
+
+/// Bounds on what one row of a CSV file may cost; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvLimits {
+    /// Longest row, in bytes, from its first byte to its line end (not included).
+    /// Values below 1 count as 1.
+    pub max_row_bytes: usize,
+    /// Longest field, in bytes, in a column the reader uses.
+    pub max_field_bytes: usize,
+}
+
+impl Default for CsvLimits {
+    /// [`MAX_ROW_BYTES`] and [`MAX_FIELD_BYTES`].
+    fn default() -> Self {
+        Self {
+            max_row_bytes: MAX_ROW_BYTES,
+            max_field_bytes: MAX_FIELD_BYTES,
+        }
+    }
+}
 
 /// A row that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +130,14 @@ pub enum CsvInputError {
         file: String,
         /// The reader's error.
         source: csv::Error,
+    },
+    /// The header row is longer than [`CsvLimits::max_row_bytes`].
+    #[error("{file}: the header row is longer than the limit of {limit} bytes")]
+    HeaderTooLong {
+        /// The file.
+        file: String,
+        /// The limit.
+        limit: usize,
     },
     /// A required column is not in the header.
     #[error("{file}: the header has no `{column}` column")]
@@ -198,6 +249,19 @@ pub fn read_trades_path(
 pub fn read_trades<R: Read>(
     source: R,
     file: &str,
+    progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    read_trades_with(source, file, CsvLimits::default(), progress)
+}
+
+/// [`read_trades`] with explicit [`CsvLimits`].
+///
+/// # Errors
+/// As [`read_trades`].
+pub fn read_trades_with<R: Read>(
+    source: R,
+    file: &str,
+    limits: CsvLimits,
     mut progress: impl FnMut(u64),
 ) -> Result<TradeFile, CsvInputError> {
     let csv_err = |source| CsvInputError::Csv {
@@ -207,12 +271,28 @@ pub fn read_trades<R: Read>(
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .buffer_capacity(1 << 16)
-        .from_reader(source);
+        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
     let header = reader.byte_headers().map_err(csv_err)?.clone();
+    check_header(&mut reader, file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
-    let mut ingest = Ingest::new(&header, cols, file, 0, 0);
+    let mut ingest = Ingest::new(&header, cols, file, limits, 0, 0);
     ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
     Ok(ingest.out)
+}
+
+/// [`CsvInputError::HeaderTooLong`] when the header row (row 0) was cut.
+fn check_header<R: Read>(
+    reader: &mut csv::Reader<BoundedRows<R>>,
+    file: &str,
+    limits: CsvLimits,
+) -> Result<(), CsvInputError> {
+    match reader.get_mut().next_row() {
+        Some(RowInfo { cut: Some(_), .. }) => Err(CsvInputError::HeaderTooLong {
+            file: file.to_owned(),
+            limit: limits.max_row_bytes.max(1),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// [`read_trades`] over an in-memory export split across `workers` threads (sequential
@@ -225,6 +305,21 @@ pub fn read_trades_parallel(
     bytes: &[u8],
     file: &str,
     workers: usize,
+    progress: impl Fn(u64) + Sync,
+) -> Result<TradeFile, CsvInputError> {
+    read_trades_parallel_with(bytes, file, workers, CsvLimits::default(), progress)
+}
+
+/// [`read_trades_parallel`] with explicit [`CsvLimits`]; each chunk is bounded as a
+/// sequential read is, so the result is still the same.
+///
+/// # Errors
+/// As [`read_trades`].
+pub fn read_trades_parallel_with(
+    bytes: &[u8],
+    file: &str,
+    workers: usize,
+    limits: CsvLimits,
     progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
     // The csv reader ends a record at `\n`, `\r\n` or a lone `\r`: so does the header.
@@ -240,7 +335,7 @@ pub fn read_trades_parallel(
                 }
             });
     if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
-        return read_trades(bytes, file, progress);
+        return read_trades_with(bytes, file, limits, progress);
     }
     let csv_err = |source| CsvInputError::Csv {
         file: file.to_owned(),
@@ -248,8 +343,9 @@ pub fn read_trades_parallel(
     };
     let mut header_reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(&bytes[..header_end]);
+        .from_reader(BoundedRows::new(&bytes[..header_end], limits.max_row_bytes));
     let header = header_reader.byte_headers().map_err(csv_err)?.clone();
+    check_header(&mut header_reader, file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
 
     // Chunk boundaries just after a line break, and the line number each chunk starts on.
@@ -272,7 +368,7 @@ pub fn read_trades_parallel(
         .iter()
         .any(|&start| body[start..].starts_with(b"\xEF\xBB\xBF"))
     {
-        return read_trades(bytes, file, progress);
+        return read_trades_with(bytes, file, limits, progress);
     }
     let mut first_lines = vec![1_u64 + count_lines(&bytes[..header_end])];
     for w in bounds.windows(2).take(bounds.len().saturating_sub(2)) {
@@ -297,8 +393,9 @@ pub fn read_trades_parallel(
                         .flexible(true)
                         .has_headers(false)
                         .buffer_capacity(1 << 16)
-                        .from_reader(chunk);
-                    let mut ingest = Ingest::new(header, cols, file, first_line - 1, capacity);
+                        .from_reader(BoundedRows::new(chunk, limits.max_row_bytes));
+                    let mut ingest =
+                        Ingest::new(header, cols, file, limits, first_line - 1, capacity);
                     let mut reported = 0;
                     ingest.run(&mut reader, |bytes| {
                         let delta = bytes - reported;
@@ -385,7 +482,8 @@ struct Ingest<'a> {
     header: &'a csv::ByteRecord,
     cols: [usize; 14],
     file: &'a str,
-    /// Added to the reader's line numbers (for a chunk that starts mid-file).
+    limits: CsvLimits,
+    /// Added to the rows' line numbers (for a chunk that starts mid-file).
     line_offset: u64,
     out: TradeFile,
     seen_numeric: FastSet<u64>,
@@ -400,6 +498,7 @@ impl<'a> Ingest<'a> {
         header: &'a csv::ByteRecord,
         cols: [usize; 14],
         file: &'a str,
+        limits: CsvLimits,
         line_offset: u64,
         capacity: usize,
     ) -> Self {
@@ -407,6 +506,7 @@ impl<'a> Ingest<'a> {
             header,
             cols,
             file,
+            limits,
             line_offset,
             out: TradeFile {
                 trades: Vec::with_capacity(capacity),
@@ -446,9 +546,10 @@ impl<'a> Ingest<'a> {
         self.bad_rows.push(BadRow { id, error: kept });
     }
 
+    /// Reads every record (after the header, if the reader has one).
     fn run<R: Read>(
         &mut self,
-        reader: &mut csv::Reader<R>,
+        reader: &mut csv::Reader<BoundedRows<R>>,
         mut progress: impl FnMut(u64),
     ) -> Result<(), csv::Error> {
         let mut record = csv::ByteRecord::new();
@@ -456,24 +557,32 @@ impl<'a> Ingest<'a> {
         while reader.read_byte_record(&mut record)? {
             rows += 1;
             if rows.is_multiple_of(65_536) {
-                progress(reader.position().byte());
+                progress(reader.get_ref().consumed());
             }
-            self.row(&record);
+            let info = row_info(reader, &record);
+            let line = info.line + self.line_offset;
+            match info.cut {
+                Some(field) => {
+                    let error = row_too_long(self.header, self.file, line, field, self.limits);
+                    self.skip(None, error);
+                }
+                None => self.row(&record, line),
+            }
         }
-        progress(reader.position().byte());
+        progress(reader.get_ref().consumed());
         Ok(())
     }
 
-    fn row(&mut self, record: &csv::ByteRecord) {
+    fn row(&mut self, record: &csv::ByteRecord, line: u64) {
         let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
             self.cols;
-        let line = record.position().map_or(0, csv::Position::line) + self.line_offset;
         let row = Row {
             record,
             text: std::str::from_utf8(record.as_slice()).ok(),
             header: self.header,
             file: self.file,
             line,
+            max_field: self.limits.max_field_bytes,
         };
         let id = match row.text(c_id) {
             Ok(id) => TradeId::new(id),
@@ -539,12 +648,27 @@ pub fn read_accounts_path(path: &Path) -> Result<AccountsFile, CsvInputError> {
 /// # Errors
 /// [`CsvInputError`] when the source cannot be read or lacks a required column.
 pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, CsvInputError> {
+    read_accounts_with(source, file, CsvLimits::default())
+}
+
+/// [`read_accounts`] with explicit [`CsvLimits`].
+///
+/// # Errors
+/// As [`read_accounts`].
+pub fn read_accounts_with<R: Read>(
+    source: R,
+    file: &str,
+    limits: CsvLimits,
+) -> Result<AccountsFile, CsvInputError> {
     let csv_err = |source| CsvInputError::Csv {
         file: file.to_owned(),
         source,
     };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(source);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
     let header = reader.byte_headers().map_err(csv_err)?.clone();
+    check_header(&mut reader, file, limits)?;
     let [c_login, c_user, c_challenge] = find_columns(&header, &ACCOUNT_COLUMNS, file)?;
     let c_balance = header
         .iter()
@@ -557,13 +681,22 @@ pub fn read_accounts<R: Read>(source: R, file: &str) -> Result<AccountsFile, Csv
             Ok(false) => break,
             Err(e) => return Err(csv_err(e)),
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let RowInfo { line, cut } = row_info(&mut reader, &record);
+        if let Some(field) = cut {
+            out.skipped_rows += 1;
+            if out.errors.len() < MAX_KEPT_ROW_ERRORS {
+                out.errors
+                    .push(row_too_long(&header, file, line, field, limits));
+            }
+            continue;
+        }
         let row = Row {
             record: &record,
             text: std::str::from_utf8(record.as_slice()).ok(),
             header: &header,
             file,
             line,
+            max_field: limits.max_field_bytes,
         };
         let parsed = (|| -> Result<(AccountId, AccountInfo), RowError> {
             let login = AccountId::new(row.text(c_login)?);
@@ -654,6 +787,42 @@ fn intern<T: Clone>(table: &mut FastMap<Box<str>, T>, key: &str, make: fn(&str) 
     v
 }
 
+/// The row of the record just read: its line, and whether it was cut.
+fn row_info<R: Read>(
+    reader: &mut csv::Reader<BoundedRows<R>>,
+    record: &csv::ByteRecord,
+) -> RowInfo {
+    reader.get_mut().next_row().unwrap_or_else(|| RowInfo {
+        // Unreachable (the adapter follows every record); the reader's own line then.
+        line: record.position().map_or(0, csv::Position::line),
+        cut: None,
+    })
+}
+
+/// The error for a row that [`BoundedRows`] cut, at `line`, naming the column (`field`)
+/// in which the row crossed the limit.
+fn row_too_long(
+    header: &csv::ByteRecord,
+    file: &str,
+    line: u64,
+    field: usize,
+    limits: CsvLimits,
+) -> RowError {
+    let column = match header.get(field) {
+        Some(name) => String::from_utf8_lossy(trim_header(name)).into_owned(),
+        None => format!("#{}", field + 1),
+    };
+    RowError {
+        file: file.to_owned(),
+        line,
+        column,
+        message: format!(
+            "the row is longer than the limit of {} bytes",
+            limits.max_row_bytes.max(1)
+        ),
+    }
+}
+
 /// One record with what is needed to report its errors.
 struct Row<'a> {
     record: &'a csv::ByteRecord,
@@ -662,6 +831,8 @@ struct Row<'a> {
     header: &'a csv::ByteRecord,
     file: &'a str,
     line: u64,
+    /// Longest field accepted ([`CsvLimits::max_field_bytes`]).
+    max_field: usize,
 }
 
 impl Row<'_> {
@@ -681,6 +852,16 @@ impl Row<'_> {
             .record
             .range(column)
             .ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
+        if range.len() > self.max_field {
+            return Err(self.error(
+                column,
+                format!(
+                    "the field is {} bytes, longer than the limit of {}",
+                    range.len(),
+                    self.max_field
+                ),
+            ));
+        }
         let text = match self.text {
             // The row was validated once: slicing it is free (and still checks that the
             // field starts and ends on character boundaries).
@@ -921,11 +1102,23 @@ mod tests {
         lines.push(row(&first_id, "bad"));
         lines.insert(300, row("T-1", "1.1"));
         lines.push(row("T-1", "1.1"));
+        // Rows over the limit, early and late (one repeating an id kept elsewhere): each is
+        // one skipped row in every chunking.
+        let long = "9".repeat(MAX_ROW_BYTES);
+        lines.insert(40, row("777000222", &long));
+        lines.insert(1800, row(&first_id, &long));
         let text = lines.concat();
         let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
         assert_eq!(sequential.trades.len(), 2_002);
         assert_eq!(sequential.duplicate_rows, 2 + 3);
-        assert_eq!(sequential.skipped_rows, 3 + 1);
+        assert_eq!(sequential.skipped_rows, 3 + 1 + 2);
+        let too_long: Vec<_> = sequential
+            .errors
+            .iter()
+            .filter(|e| e.message.contains("longer than the limit"))
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(too_long, [(41, "open_price"), (1801, "open_price")]);
         for workers in 1..=5 {
             let parallel = read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
             assert!(
@@ -987,6 +1180,197 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn trade_row(id: &str) -> String {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+    }
+
+    /// Sequential and parallel (2 to 4 workers) reads of `text` agree on everything; the
+    /// sequential result.
+    fn read_both_ways(text: &[u8], limits: CsvLimits) -> TradeFile {
+        let sequential = read_trades_with(text, "b.csv", limits, |_| {}).unwrap();
+        for workers in 2..=4 {
+            let parallel =
+                read_trades_parallel_with(text, "b.csv", workers, limits, |_| {}).unwrap();
+            assert!(parallel.trades == sequential.trades, "{workers} workers");
+            assert_eq!(parallel.errors, sequential.errors, "{workers} workers");
+            assert_eq!(
+                (parallel.skipped_rows, parallel.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows),
+                "{workers} workers"
+            );
+        }
+        sequential
+    }
+
+    /// The real export (`shared/data`) ends its lines with CRLF: the csv reader's record
+    /// positions put each row on the line before (the `\n` of the previous line end is
+    /// read with the next record), and the parallel reader disagreed with the sequential
+    /// one. Blank lines moved the reported line back as well.
+    #[test]
+    fn row_errors_name_the_rows_own_line_with_crlf_and_blank_lines() {
+        let row = |id: &str, price: &str| trade_row(id).replace("1.1,1.2", &format!("{price},1.2"));
+        let crlf = |r: String| r.replace('\n', "\r\n");
+        let text = [
+            crlf(HEADER.to_owned()),
+            crlf(row("1", "x")),
+            crlf(row("2", "1.1")),
+            "\r\n\n".to_owned(),
+            crlf(row("3", "y")),
+            row("4", "z"),
+            row("5", "1.1").replace('\n', "\r"),
+            row("6", "w"),
+        ]
+        .concat();
+        let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+        let lines: Vec<_> = f.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 6, 7, 8]);
+        assert_eq!(f.trades.len(), 2);
+    }
+
+    #[test]
+    fn a_10_mb_field_between_good_rows_is_one_row_error() {
+        let huge = "X".repeat(10 << 20);
+        let bad = trade_row("2").replace("EURUSD", &huge);
+        let text = format!("{HEADER}{}{bad}{}", trade_row("1"), trade_row("3"));
+        let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+        let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert_eq!((f.skipped_rows, f.duplicate_rows), (1, 0));
+        assert_eq!(
+            f.errors[0].to_string(),
+            "b.csv:3: column `symbol`: the row is longer than the limit of 65536 bytes"
+        );
+    }
+
+    #[test]
+    fn a_long_quoted_field_with_line_breaks_is_cut_and_later_lines_stay_right() {
+        // 200,000 lines inside one quoted field, then a bad row: its line is still exact.
+        let quoted = format!("\"{}\"", "ab\n".repeat(200_000));
+        let long = trade_row("2").replace("EURUSD", &quoted);
+        let late_bad = trade_row("4").replace("1.1,1.2", "x,1.2");
+        let text = format!(
+            "{HEADER}{}{long}{}{late_bad}",
+            trade_row("1"),
+            trade_row("3")
+        );
+        let f = read_trades(text.as_bytes(), "q.csv", |_| {}).unwrap();
+        let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"]);
+        let where_: Vec<_> = f
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(where_, [(3, "symbol"), (200_005, "open_price")]);
+    }
+
+    #[test]
+    fn an_unterminated_quote_costs_one_row_error() {
+        // The csv reader would read the rest of the file into the quoted field: it is one
+        // row, cut at the limit, and the rows before it are kept.
+        let body = format!("{}0,2,0,,\"{}\n", trade_row("1"), "1.1,".repeat(40_000));
+        let f = read_both_ways(format!("{HEADER}{body}").as_bytes(), CsvLimits::default());
+        assert_eq!((f.trades.len(), f.skipped_rows), (1, 1));
+        assert_eq!(
+            (f.errors[0].line, f.errors[0].column.as_str()),
+            (3, "open_price")
+        );
+    }
+
+    #[test]
+    fn the_row_limit_is_exact_and_counts_quotes_and_delimiters() {
+        let header = HEADER.trim_end();
+        let limit = header.len();
+        // A row padded to `len` bytes through its unused `reason` column, quoted.
+        let padded = |id: &str, len: usize| {
+            let row = trade_row(id);
+            let pad = len - (row.trim_end().len() + 2);
+            row.replacen(",0,,", &format!(",0,\"{}\",", "r".repeat(pad)), 1)
+        };
+        let text = format!(
+            "{header}\r\n{}{}{}",
+            padded("1", limit),
+            padded("2", limit + 1),
+            trade_row("3")
+        );
+        let limits = CsvLimits {
+            max_row_bytes: limit,
+            ..CsvLimits::default()
+        };
+        let f = read_both_ways(text.as_bytes(), limits);
+        let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"], "{:?}", f.errors);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!(
+            (f.errors[0].line, f.errors[0].column.as_str()),
+            (3, "trading_account_login")
+        );
+        assert_eq!(
+            f.errors[0].message,
+            format!("the row is longer than the limit of {limit} bytes")
+        );
+        // One byte less and the header itself is too long.
+        let limits = CsvLimits {
+            max_row_bytes: limit - 1,
+            ..limits
+        };
+        let e = read_trades_with(text.as_bytes(), "e.csv", limits, |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "e.csv: the header row is longer than the limit of {} bytes",
+                limit - 1
+            )
+        );
+    }
+
+    #[test]
+    fn fields_the_reader_uses_are_bounded() {
+        let id = "7".repeat(MAX_FIELD_BYTES + 1);
+        let ok_id = "8".repeat(MAX_FIELD_BYTES);
+        let comment = "c".repeat(10 * MAX_FIELD_BYTES);
+        let text = format!(
+            "{HEADER}{}{}{}",
+            trade_row(&id),
+            trade_row(&ok_id),
+            // An unused column (`reason`) may be longer than the field limit.
+            trade_row("9").replacen(",0,,", &format!(",0,{comment},"), 1)
+        );
+        let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+        let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, [ok_id.as_str(), "9"]);
+        assert_eq!(
+            f.errors[0].to_string(),
+            "b.csv:2: column `identifier`: the field is 1025 bytes, longer than the limit of 1024"
+        );
+    }
+
+    #[test]
+    fn a_10_mb_field_in_the_accounts_file_is_one_row_error() {
+        let huge = "u".repeat(10 << 20);
+        let text = format!("login,user_id,challenge_id\n1,u1,c1\n2,{huge},c1\n3,u3,\n");
+        let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+        assert_eq!(a.order, [AccountId::new("1"), AccountId::new("3")]);
+        assert_eq!(a.skipped_rows, 1);
+        assert_eq!(
+            a.errors[0].to_string(),
+            "a.csv:3: column `user_id`: the row is longer than the limit of 65536 bytes"
+        );
+        let long_user = "u".repeat(MAX_FIELD_BYTES + 1);
+        let text = format!("login,user_id,challenge_id\n1,{long_user},c1\n2,u2,\n");
+        let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+        assert_eq!(a.order, [AccountId::new("2")]);
+        assert_eq!(a.errors[0].column, "user_id");
+        let header = format!("login,user_id,challenge_id,{}\n", "x".repeat(MAX_ROW_BYTES));
+        assert!(matches!(
+            read_accounts(header.as_bytes(), "a.csv"),
+            Err(CsvInputError::HeaderTooLong {
+                limit: MAX_ROW_BYTES,
+                ..
+            })
+        ));
     }
 
     #[test]

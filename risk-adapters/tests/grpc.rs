@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use risk_adapters::config_file::ConfigFile;
 use risk_adapters::grpc::proto::v1 as pb;
 use risk_adapters::grpc::server::{serve, ServerOptions};
 use risk_adapters::grpc::service::now;
+use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -918,4 +920,327 @@ async fn the_demo_mark_refresh_keeps_configured_marks_fresh() {
     let fresh = engine.check(&request("m-2"), now());
     refresh.abort();
     assert_eq!(fresh.decision, Decision::Approved, "{fresh:?}");
+}
+
+/// Waits until `count` stays put for `quiet`; its value then, or `None` when it passed
+/// `ceiling` or kept moving until `deadline`.
+async fn settled(
+    count: &AtomicU64,
+    quiet: Duration,
+    ceiling: u64,
+    deadline: Duration,
+) -> Option<u64> {
+    let start = tokio::time::Instant::now();
+    let mut last = count.load(Ordering::Relaxed);
+    let mut since = tokio::time::Instant::now();
+    while start.elapsed() < deadline && last <= ceiling {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = count.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            since = tokio::time::Instant::now();
+        } else if since.elapsed() >= quiet {
+            return Some(now);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_stream_whose_client_does_not_read_holds_the_client_back() {
+    let mut client = start().await;
+    // An endless request stream; `sent` counts what the client transport has taken.
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let requests = tokio_stream::iter(0_u64..).map(move |i| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        order(&format!("bp-{i}"))
+    });
+    let mut responses = client
+        .pre_trade_check_stream(requests)
+        .await
+        .expect("stream")
+        .into_inner();
+    // Nothing is read: the server must stop reading too, so the client stops sending
+    // after what the HTTP/2 windows and buffers hold (a few MiB: some tens of thousands
+    // of ~80-byte requests), instead of the server answering into a growing buffer (which
+    // reads some 20,000 requests a second here for as long as the client sends).
+    let stalled = settled(
+        &sent,
+        Duration::from_secs(2),
+        200_000,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the client was not held back: {} requests sent",
+            sent.load(Ordering::Relaxed)
+        )
+    });
+    // Not a deadlock: reading the answers lets the stream move on.
+    for _ in 0..stalled + 1_000 {
+        let r = tokio::time::timeout(Duration::from_secs(10), responses.message())
+            .await
+            .expect("answers flow again")
+            .expect("no stream error")
+            .expect("an answer");
+        assert!(r.trace_id.starts_with("trace-bp-"), "{r:?}");
+    }
+    assert!(sent.load(Ordering::Relaxed) > stalled);
+}
+
+#[tokio::test]
+async fn a_check_stream_over_its_message_limit_ends_with_resource_exhausted() {
+    let options = ServerOptions {
+        max_stream_messages: Some(3),
+        ..ServerOptions::default()
+    };
+    let (addr, _task) = start_with(options, std::future::pending()).await;
+    let mut client = connect(addr).await;
+    let requests: Vec<_> = (1..=5).map(|i| order(&format!("lim-{i}"))).collect();
+    let mut responses = client
+        .pre_trade_check_stream(tokio_stream::iter(requests))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut answered = Vec::new();
+    let status = loop {
+        match responses.message().await {
+            Ok(Some(r)) => answered.push(r.trace_id),
+            Ok(None) => panic!("the stream ended without an error after {answered:?}"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(answered, ["trace-lim-1", "trace-lim-2", "trace-lim-3"]);
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("more than 3 requests")
+            && status.message().contains("max_stream_messages = 3"),
+        "{}",
+        status.message()
+    );
+    // Exactly the limit is a complete, healthy stream; unary calls are not counted.
+    let requests: Vec<_> = (6..=8).map(|i| order(&format!("lim-{i}"))).collect();
+    let mut responses = client
+        .pre_trade_check_stream(tokio_stream::iter(requests))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut n = 0;
+    while let Some(r) = responses.message().await.expect("no error at the limit") {
+        assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    for i in 9..=12 {
+        let r = check(&mut client, order(&format!("lim-{i}"))).await;
+        assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_over_its_message_limit_ends_with_resource_exhausted() {
+    let options = ServerOptions {
+        max_stream_messages: Some(3),
+        ..ServerOptions::default()
+    };
+    let (addr, _task) = start_with(options, std::future::pending()).await;
+    let mut client = connect(addr).await;
+    let events: Vec<_> = (10..15).map(|seq| deposit("acc-bob", seq, "1")).collect();
+    let status = client
+        .apply_events(tokio_stream::iter(events))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("more than 3 events")
+            && status.message().contains("max_stream_messages = 3")
+            && status.message().contains("applied 3, duplicate 0"),
+        "{}",
+        status.message()
+    );
+    let bob = client
+        .get_account(pb::GetAccountRequest {
+            account_id: "acc-bob".into(),
+        })
+        .await
+        .expect("account")
+        .into_inner();
+    assert_eq!((bob.last_seq, bob.wallet_balance.as_str()), (12, "2003"));
+    // The rest, resent on a new stream (the duplicate is recognised by its seq).
+    let rest: Vec<_> = (12..15).map(|seq| deposit("acc-bob", seq, "1")).collect();
+    let summary = client
+        .apply_events(tokio_stream::iter(rest))
+        .await
+        .expect("within the limit")
+        .into_inner();
+    assert_eq!((summary.applied, summary.duplicate), (2, 1), "{summary:?}");
+}
+
+#[tokio::test]
+async fn requests_over_the_message_size_limit_are_refused_with_out_of_range() {
+    let options = ServerOptions {
+        max_message_bytes: 4_096,
+        ..ServerOptions::default()
+    };
+    let (addr, _task) = start_with(options, std::future::pending()).await;
+    let mut client = connect(addr).await;
+    // A request of exactly `bytes` encoded bytes (padded through its trace id).
+    let sized = |id: &str, bytes: usize| {
+        let mut r = order(id);
+        loop {
+            let len = prost::Message::encoded_len(&r);
+            match len.cmp(&bytes) {
+                std::cmp::Ordering::Less => r.trace_id.push_str(&"x".repeat(bytes - len)),
+                std::cmp::Ordering::Greater => {
+                    r.trace_id.pop();
+                }
+                std::cmp::Ordering::Equal => return r,
+            }
+        }
+    };
+    // At the limit: answered. One byte over: refused by name and size.
+    let r = check(&mut client, sized("at-limit", 4_096)).await;
+    assert_eq!(r.decision(), pb::RiskDecision::Approved, "{}", r.message);
+    let e = client
+        .pre_trade_check(sized("over", 4_097))
+        .await
+        .expect_err("too large");
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert!(
+        e.message().contains("4097") && e.message().contains("4096"),
+        "{}",
+        e.message()
+    );
+    // On a stream: the answers before it, then the stream ends with the same status.
+    let requests = vec![
+        order("s-1"),
+        order("s-2"),
+        sized("s-3", 10_000),
+        order("s-4"),
+    ];
+    let mut responses = client
+        .pre_trade_check_stream(tokio_stream::iter(requests))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut answered = 0;
+    let status = loop {
+        match responses.message().await {
+            Ok(Some(_)) => answered += 1,
+            Ok(None) => panic!("no error after {answered} answers"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(
+        (answered, status.code()),
+        (2, Code::OutOfRange),
+        "{status:?}"
+    );
+    // Events too; and the health service has the same limit.
+    let huge_event = pb::AccountOrMarketEvent {
+        event: Some(Event::Mark(pb::MarkPrice {
+            symbol: "B".repeat(5_000),
+            price: "1".into(),
+            at_unix_ms: 0,
+        })),
+    };
+    let e = client.apply_event(huge_event).await.expect_err("too large");
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let e = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "s".repeat(5_000),
+        })
+        .await
+        .expect_err("too large");
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_per_connection_concurrency_limit_wait() {
+    for limit in [1, 2] {
+        let options = ServerOptions {
+            concurrency_limit_per_connection: limit,
+            ..ServerOptions::default()
+        };
+        let (addr, _task) = start_with(options, std::future::pending()).await;
+        let client = connect(addr).await;
+        // An ApplyEvents call holds its slot until its stream ends.
+        let (events, rx) = tokio::sync::mpsc::channel(4);
+        events.send(deposit("acc-bob", 10, "1")).await.unwrap();
+        let mut feeder = client.clone();
+        let feed = tokio::spawn(async move {
+            feeder
+                .apply_events(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut c = client.clone();
+        let waited =
+            tokio::time::timeout(Duration::from_millis(700), c.pre_trade_check(order("cc-1")))
+                .await;
+        if limit == 1 {
+            assert!(waited.is_err(), "limit 1: the check did not wait");
+        } else {
+            let r = waited.expect("limit 2: answered").expect("answered");
+            assert_eq!(r.into_inner().decision(), pb::RiskDecision::Approved);
+        }
+        drop(events);
+        let summary = tokio::time::timeout(Duration::from_secs(10), feed)
+            .await
+            .expect("the feed ends")
+            .unwrap()
+            .expect("summary")
+            .into_inner();
+        assert_eq!(summary.applied, 1);
+        let r = check(&mut c, order("cc-2")).await;
+        assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_concurrent_stream_limit_wait_for_a_free_stream() {
+    for streams in [1, 2] {
+        let options = ServerOptions {
+            max_concurrent_streams: streams,
+            ..ServerOptions::default()
+        };
+        let (addr, _task) = start_with(options, std::future::pending()).await;
+        let mut client = connect(addr).await;
+        let (requests, rx) = tokio::sync::mpsc::channel(4);
+        requests.send(order("ms-1")).await.unwrap();
+        let mut responses = client
+            .pre_trade_check_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("stream")
+            .into_inner();
+        let first = responses.message().await.expect("answer").expect("answer");
+        assert_eq!(first.decision(), pb::RiskDecision::Approved, "{first:?}");
+        // The check stream is open (its handler has returned, so the per-connection
+        // concurrency limit is free): a second call needs a second HTTP/2 stream.
+        let mut c = client.clone();
+        let second =
+            tokio::time::timeout(Duration::from_millis(700), c.pre_trade_check(order("ms-2")))
+                .await;
+        if streams == 1 {
+            assert!(second.is_err(), "one stream: the second call did not wait");
+        } else {
+            let r = second.expect("two streams: answered").expect("answered");
+            assert_eq!(r.into_inner().decision(), pb::RiskDecision::Approved);
+        }
+        drop(requests);
+        assert!(responses.message().await.expect("clean end").is_none());
+        let r = tokio::time::timeout(Duration::from_secs(10), c.pre_trade_check(order("ms-3")))
+            .await
+            .expect("a free stream")
+            .expect("answered")
+            .into_inner();
+        assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
+    }
 }

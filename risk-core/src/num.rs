@@ -60,21 +60,82 @@ pub const MAX_DECIMAL_TEXT: usize = 64;
 /// Parses a decimal strictly: plain or scientific notation, no surrounding spaces, no
 /// `NaN`/`inf`, at most [`MAX_DECIMAL_TEXT`] characters.
 ///
+/// The accepted text is an optional sign (`+` or `-`), digits with an optional decimal
+/// point (`1`, `1.5`, `.5`, `5.`), and an optional exponent (`e` or `E`, an optional sign,
+/// digits); nothing else, so no digit separators (`1_000`, `1,000`).
+///
 /// # Errors
 /// [`NumberError::Malformed`] when the text is not such a number.
 pub fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
     let malformed = || NumberError::Malformed {
         text: text.chars().take(MAX_DECIMAL_TEXT).collect(),
     };
-    if text.is_empty() || text.len() > MAX_DECIMAL_TEXT || text.trim() != text {
+    // rust_decimal's parsers also take `_` between digits (`1_000`, `1._5`): the grammar
+    // is checked here first.
+    if text.is_empty() || text.len() > MAX_DECIMAL_TEXT || !is_plain_decimal(text) {
         return Err(malformed());
     }
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str_exact(text)
+    let parsed = match text.split_once(['e', 'E']) {
+        None => Decimal::from_str_exact(text).ok(),
+        Some((significand, exponent)) => scientific(significand, exponent),
     };
-    parsed.map_err(|_| malformed())
+    parsed.ok_or_else(malformed)
+}
+
+/// `significand x 10^exponent` exactly (both already checked to be digits), or `None`
+/// when no `Decimal` holds that value. (rust_decimal's `from_scientific` rounds away the
+/// digits it cannot hold: `1.23456789012345678901234567890123e5` would lose four.)
+fn scientific(significand: &str, exponent: &str) -> Option<Decimal> {
+    let m = Decimal::from_str_exact(significand).ok()?;
+    if m.is_zero() {
+        return Some(m);
+    }
+    let magnitude = exponent
+        .trim_start_matches(['+', '-'])
+        .trim_start_matches('0');
+    // Past four digits no non-zero value fits (a Decimal spans 10^-28 to 10^29).
+    let magnitude: i64 = if magnitude.len() > 4 {
+        100_000
+    } else {
+        magnitude.parse().unwrap_or(0)
+    };
+    let shift = if exponent.starts_with('-') {
+        magnitude
+    } else {
+        magnitude.checked_neg()?
+    };
+    let mut scale = i64::from(m.scale()).checked_add(shift)?;
+    let mut mantissa = m.mantissa();
+    // Trailing zeros absorb a scale above 28; a negative scale becomes zeros.
+    while scale > 28 {
+        if mantissa.checked_rem(10)? != 0 {
+            return None;
+        }
+        mantissa = mantissa.checked_div(10)?;
+        scale = scale.checked_sub(1)?;
+    }
+    while scale < 0 {
+        mantissa = mantissa.checked_mul(10)?;
+        scale = scale.checked_add(1)?;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, u32::try_from(scale).ok()?).ok()
+}
+
+/// Whether `text` is `[+-]digits[.digits][(e|E)[+-]digits]`, with at least one digit
+/// before the exponent.
+fn is_plain_decimal(text: &str) -> bool {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (significand, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((s, e)) => (s, Some(e)),
+        None => (unsigned, None),
+    };
+    let (int, frac) = significand.split_once('.').unwrap_or((significand, ""));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty()) && exponent_ok
 }
 
 /// The decimal that a float's shortest round-trip text names: `0.1_f64` is `0.1` (not
@@ -493,6 +554,49 @@ mod tests {
             "", " 1", "1 ", "NaN", "inf", "-inf", "1,5", "0x10", "1e", "--1", "1.2.3",
         ] {
             assert!(parse_decimal(bad).is_err(), "accepted {bad:?}");
+        }
+        // Found by the `wire_decimal` fuzz target: rust_decimal reads `_` as a separator.
+        for bad in [
+            "2_1", "1_000", "1._5", "1_", "1_0e1", ".", "+", "-.e1", "1e+", "1e1.5",
+        ] {
+            assert!(parse_decimal(bad).is_err(), "accepted {bad:?}");
+        }
+        for (good, value) in [("+1", 1), (".5e1", 5), ("5.", 5), ("-0", 0), ("1E+2", 100)] {
+            assert_eq!(parse_decimal(good), Ok(Decimal::from(value)), "{good}");
+        }
+    }
+
+    /// Found by the `wire_decimal` fuzz target: scientific notation was rounded to what a
+    /// `Decimal` holds instead of refused.
+    #[test]
+    fn scientific_notation_is_exact_or_refused() {
+        for bad in [
+            "080.000213031026213031026894085395e000",
+            "1.23456789012345678901234567890123e5",
+            "1e-29",
+            "1e29",
+            "79228162514264337593543950336e0",
+            "1e99999",
+            "1e-99999",
+        ] {
+            assert!(parse_decimal(bad).is_err(), "accepted {bad:?}");
+        }
+        for (good, value) in [
+            ("1e-3", Decimal::new(1, 3)),
+            ("1.0e-28", Decimal::new(1, 28)),
+            (
+                "12345678901234567890123456789e-28",
+                Decimal::from_i128_with_scale(12_345_678_901_234_567_890_123_456_789, 28),
+            ),
+            ("7.9228162514264337593543950335e28", Decimal::MAX),
+            ("-1.5E+3", Decimal::from(-1500)),
+            ("0e-99999", Decimal::ZERO),
+            (
+                "1e0000000000000000000000000000000005",
+                Decimal::from(100_000),
+            ),
+        ] {
+            assert_eq!(parse_decimal(good), Ok(value), "{good}");
         }
         assert!(parse_decimal(&"9".repeat(65)).is_err());
         assert_eq!(

@@ -41,12 +41,19 @@ struct Args {
     /// Never use with a real mark feed: it hides a dead feed from the staleness check.
     #[arg(long, value_name = "N")]
     refresh_marks_ms: Option<u64>,
-    /// Requests in flight per connection.
+    /// Calls handled at once per connection; more wait.
     #[arg(long, default_value_t = 256)]
     concurrency_limit: usize,
-    /// Largest request message, in bytes.
+    /// HTTP/2 streams (calls) open at once per connection.
+    #[arg(long, default_value_t = 1_024)]
+    max_concurrent_streams: u32,
+    /// Largest request message, in bytes (OUT_OF_RANGE above it).
     #[arg(long, default_value_t = 1 << 20)]
     max_message_bytes: usize,
+    /// Most messages a client may send on one PreTradeCheckStream or ApplyEvents stream;
+    /// the next ends the stream with RESOURCE_EXHAUSTED (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_stream_messages: u64,
     /// Seconds between info-level check summaries (0: none).
     #[arg(long, default_value_t = 60)]
     summary_secs: u64,
@@ -116,9 +123,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         let options = ServerOptions {
             reserve_margin: args.reserve_margin,
             concurrency_limit_per_connection: args.concurrency_limit,
+            max_concurrent_streams: args.max_concurrent_streams,
             max_message_bytes: args.max_message_bytes,
+            max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
-            ..ServerOptions::default()
         };
         server::serve(engine, listener, options, server::shutdown_signal()).await?;
         tracing::info!("risk-server stopped");

@@ -22,12 +22,26 @@ use super::service::{now, RiskService};
 pub struct ServerOptions {
     /// Approved checks reserve margin ([`RiskEngine::check_and_reserve`]). Default false.
     pub reserve_margin: bool,
-    /// Requests in flight per connection. Default 256.
+    /// Calls handled at once per connection; more wait. A call counts until its handler
+    /// has answered: a unary call until its response, `ApplyEvents` until its stream
+    /// ends, `PreTradeCheckStream` only while it starts. Default 256.
     pub concurrency_limit_per_connection: usize,
-    /// HTTP/2 streams per connection. Default 1,024.
+    /// HTTP/2 streams (calls of any kind) open at once per connection, announced to the
+    /// client, which waits for a free one. Default 1,024.
     pub max_concurrent_streams: u32,
-    /// Largest request message accepted, in bytes. Default 1 MiB.
+    /// Largest request message accepted, in bytes, by every service (risk, health,
+    /// reflection); a larger one is refused with `OUT_OF_RANGE`. Default 1 MiB.
     pub max_message_bytes: usize,
+    /// Most messages a client may send on one `PreTradeCheckStream` or `ApplyEvents`
+    /// stream; the next one ends the stream with `RESOURCE_EXHAUSTED` naming the limit,
+    /// after the first ones were answered or applied. Default `None` (as is `Some(0)`): no
+    /// limit. What a stream holds in memory does not grow with its length (requests are
+    /// read only as fast as the client reads the answers, and HTTP/2 flow control bounds
+    /// what is in flight), and a check stream is meant to live as long as a trading
+    /// session, so a default count would end healthy streams at an arbitrary point; set
+    /// one to make long-lived clients reconnect (to rebalance them across servers, or to
+    /// bound the work one stream may ask for).
+    pub max_stream_messages: Option<u64>,
     /// Period of the info-level check summary; `None` disables it. Default 60 s.
     pub summary_every: Option<Duration>,
 }
@@ -39,6 +53,7 @@ impl Default for ServerOptions {
             concurrency_limit_per_connection: 256,
             max_concurrent_streams: 1_024,
             max_message_bytes: 1 << 20,
+            max_stream_messages: None,
             summary_every: Some(Duration::from_secs(60)),
         }
     }
@@ -67,7 +82,8 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let service = RiskService::new(engine, options.reserve_margin);
+    let service = RiskService::new(engine, options.reserve_margin)
+        .with_max_stream_messages(options.max_stream_messages);
     let counters = service.counters();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;
@@ -76,8 +92,12 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let limit = options.max_message_bytes;
+    let health_service = health_service.max_decoding_message_size(limit);
+    let reflection_v1 = reflection().build_v1()?.max_decoding_message_size(limit);
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()?
+        .max_decoding_message_size(limit);
     let risk = RiskServiceServer::new(service).max_decoding_message_size(options.max_message_bytes);
 
     let summary = options.summary_every.map(|every| {

@@ -32,11 +32,13 @@ pub struct CheckCounters {
     pub flagged: AtomicU64,
 }
 
-/// The service: an engine, and whether approved checks reserve margin.
+/// The service: an engine, whether approved checks reserve margin, and how many messages
+/// a client may send on one stream.
 #[derive(Debug, Clone)]
 pub struct RiskService {
     engine: Arc<RiskEngine>,
     reserve_margin: bool,
+    max_stream_messages: Option<u64>,
     counters: Arc<CheckCounters>,
 }
 
@@ -50,8 +52,19 @@ impl RiskService {
         Self {
             engine,
             reserve_margin,
+            max_stream_messages: None,
             counters: Arc::default(),
         }
+    }
+
+    /// Ends a `PreTradeCheckStream` or `ApplyEvents` stream with `RESOURCE_EXHAUSTED` when
+    /// the client sends more than `limit` messages on it (after answering or applying the
+    /// first `limit`); `None` (the default) or `Some(0)` sets no limit. See
+    /// [`super::server::ServerOptions::max_stream_messages`].
+    #[must_use]
+    pub fn with_max_stream_messages(mut self, limit: Option<u64>) -> Self {
+        self.max_stream_messages = limit.filter(|max| *max > 0);
+        self
     }
 
     /// The counters of checks served.
@@ -127,10 +140,25 @@ impl pb::risk_service_server::RiskService for RiskService {
         &self,
         request: Request<Streaming<pb::PreTradeCheckRequest>>,
     ) -> Result<Response<Self::PreTradeCheckStreamStream>, Status> {
+        // Lazy: a request is read only when the transport wants the next response, so a
+        // client that does not read its answers stops being read (HTTP/2 flow control then
+        // holds its requests back) instead of making the server buffer answers.
         let service = self.clone();
-        let responses = request
-            .into_inner()
-            .map(move |request| request.map(|r| service.answer(&r)));
+        let limit = self.max_stream_messages;
+        let mut received = 0_u64;
+        let responses = request.into_inner().map(move |request| {
+            let request = request?;
+            received += 1;
+            match limit {
+                // tonic ends the response stream with the first error status.
+                Some(max) if received > max => Err(Status::resource_exhausted(format!(
+                    "PreTradeCheckStream: more than {max} requests on one stream \
+                     (max_stream_messages = {max}); the first {max} were answered, \
+                     send the rest on a new stream"
+                ))),
+                _ => Ok(service.answer(&request)),
+            }
+        });
         Ok(Response::new(Box::pin(responses)))
     }
 
@@ -141,6 +169,19 @@ impl pb::risk_service_server::RiskService for RiskService {
         let mut stream = request.into_inner();
         let mut summary = pb::ApplyEventsSummary::default();
         while let Some(event) = stream.message().await? {
+            if let Some(max) = self
+                .max_stream_messages
+                .filter(|max| summary.received >= *max)
+            {
+                tracing::info!(max, "event stream over its message limit");
+                return Err(Status::resource_exhausted(format!(
+                    "ApplyEvents: more than {max} events on one stream \
+                     (max_stream_messages = {max}); the first {max} were processed \
+                     (applied {}, duplicate {}, stale {}, rejected {}), \
+                     send the rest on a new stream",
+                    summary.applied, summary.duplicate, summary.stale, summary.rejected
+                )));
+            }
             let index = summary.received;
             summary.received += 1;
             let result = convert::event(&event, now())

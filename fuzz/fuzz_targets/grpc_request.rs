@@ -1,0 +1,4 @@
+//! libFuzzer entry point; the logic and its properties are in `riskgate_fuzz::grpc_request`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| riskgate_fuzz::grpc_request(data));
