@@ -9,7 +9,8 @@ trades each, money with two decimals), so compare with
 Two account columns are timed: int64 logins (the export's `trading_account_login`) and
 the same logins as a NumPy string array (`<U21`, what `.astype(str)` gives). The time is
 the whole call: packing the columns, converting, grouping, computing and building the
-result list. Reading the results' fields is extra (`to_pandas()` is timed separately).
+result list, once on one thread (`threads=1`, the Rust batch's conditions) and once with
+the default (`threads=None`: the available cores, here 2). Reading the results' fields is extra (`to_pandas()` is timed separately).
 """
 
 import sys
@@ -41,14 +42,18 @@ def best_of(runs, call):
 
 
 for label, accounts in (("int64 accounts", logins), ("str accounts (<U21)", logins.astype(str))):
-    seconds, result = best_of(
-        5,
-        lambda: riskgate.trade_metrics(
-            accounts=accounts, opened_at=opened, closed_at=closed, profit=profit,
-            commission=commission, swap=swap, stop_loss=sl, take_profit=tp,
-        ),
-    )
-    print(f"trade_metrics, {label}: {n:,} trades, {len(result):,} accounts: best of 5 {seconds * 1000:.0f} ms")
+    for threads in (1, None):
+        seconds, result = best_of(
+            5,
+            lambda: riskgate.trade_metrics(
+                accounts=accounts, opened_at=opened, closed_at=closed, profit=profit,
+                commission=commission, swap=swap, stop_loss=sl, take_profit=tp, threads=threads,
+            ),
+        )
+        print(
+            f"trade_metrics, {label}, threads={threads}: {n:,} trades, {len(result):,} accounts: "
+            f"best of 5 {seconds * 1000:.0f} ms"
+        )
 
 seconds, frame = best_of(3, result.to_pandas)
 print(f"to_pandas() of {len(frame):,} accounts x {len(frame.columns)} fields: best of 3 {seconds * 1000:.0f} ms")
