@@ -577,7 +577,7 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) ->
 /// take-profit prices. `profit` must be present; NaN `commission`/`swap` is 0; a NaN or 0
 /// stop-loss or take-profit is "not set"; a missing optional column is all zeros.
 /// `threads` splits the accounts over that many threads (`None`: one below
-/// [`PARALLEL_ROWS`] rows, else the available cores, at most 8).
+/// 100,000 rows, else the available cores, at most 8).
 #[pyfunction]
 #[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
 #[allow(clippy::too_many_arguments)]
