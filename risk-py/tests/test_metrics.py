@@ -73,10 +73,8 @@ def close(a, b):
     return abs(Decimal(a) - Decimal(b)) <= Decimal("1e-20")
 
 
-def test_batch_from_sequences_matches_the_reference():
-    rows = generated(2_000)
-    result = riskgate.trade_metrics(
-        accounts=[r["account"] for r in rows],
+def columns_of(rows):
+    return dict(
         opened_at=[r["opened_at"] for r in rows],
         closed_at=[r["closed_at"] for r in rows],
         profit=[float(r["profit"]) for r in rows],
@@ -85,6 +83,11 @@ def test_batch_from_sequences_matches_the_reference():
         stop_loss=[r["stop_loss"] for r in rows],
         take_profit=[r["take_profit"] for r in rows],
     )
+
+
+def test_batch_from_sequences_matches_the_reference():
+    rows = generated(2_000)
+    result = riskgate.trade_metrics(accounts=[r["account"] for r in rows], **columns_of(rows))
     assert [m.account for m in result] == ["A0", "A1", "A2", "A3"]
     for m in result:
         expected = reference([r for r in rows if r["account"] == m.account])
@@ -95,16 +98,7 @@ def test_batch_from_sequences_matches_the_reference():
 
 def test_the_accumulator_equals_the_batch_in_any_order():
     rows = [r for r in generated(500) if r["account"] == "A1"]
-    batch = riskgate.trade_metrics(
-        accounts=["A1"] * len(rows),
-        opened_at=[r["opened_at"] for r in rows],
-        closed_at=[r["closed_at"] for r in rows],
-        profit=[float(r["profit"]) for r in rows],
-        commission=[float(r["commission"]) for r in rows],
-        swap=[float(r["swap"]) for r in rows],
-        stop_loss=[r["stop_loss"] for r in rows],
-        take_profit=[r["take_profit"] for r in rows],
-    )[0]
+    batch = riskgate.trade_metrics(accounts=["A1"] * len(rows), **columns_of(rows))[0]
     shuffled = list(rows)
     random.Random(3).shuffle(shuffled)
     acc = riskgate.MetricsAccumulator()
@@ -157,18 +151,6 @@ def test_bad_input_raises_invalid_input():
         acc.push(t, t, "abc")
     with pytest.raises(riskgate.InvalidInput):
         acc.push(dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 1), 1)
-
-
-def columns_of(rows):
-    return dict(
-        opened_at=[r["opened_at"] for r in rows],
-        closed_at=[r["closed_at"] for r in rows],
-        profit=[float(r["profit"]) for r in rows],
-        commission=[float(r["commission"]) for r in rows],
-        swap=[float(r["swap"]) for r in rows],
-        stop_loss=[r["stop_loss"] for r in rows],
-        take_profit=[r["take_profit"] for r in rows],
-    )
 
 
 def test_every_kind_of_account_column_groups_alike():
