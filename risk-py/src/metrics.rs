@@ -367,7 +367,6 @@ impl Columns<'_> {
         let bucket = Bucketing {
             shift,
             bounds: &bounds,
-            count,
         };
         let converted: Vec<Result<(), (usize, Bad)>> = in_parallel(parts, |(run, part)| {
             self.convert(groups, &bucket, run, part)
@@ -472,8 +471,6 @@ const PLACEHOLDER: TradeFacts = TradeFacts {
 struct Bucketing<'a> {
     shift: u32,
     bounds: &'a [usize],
-    /// The number of accounts.
-    count: usize,
 }
 
 impl Bucketing<'_> {
@@ -492,7 +489,7 @@ impl Bucketing<'_> {
         for b in run {
             let rows = &parted[self.bounds[b]..self.bounds[b + 1]];
             let first = b << self.shift;
-            let span = (1usize << self.shift).min(self.count.saturating_sub(first));
+            let span = (1usize << self.shift).min(groups.first_row.len().saturating_sub(first));
             // Where each account of the bucket starts in `sorted`.
             let mut start = vec![0usize; span + 1];
             for &(group, _) in rows {
@@ -597,13 +594,6 @@ pub fn trade_metrics_buffers<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
-    let threads = match threads {
-        Some(0) => return Err(invalid("threads: must be at least 1")),
-        Some(t) => t,
-        // Below this many rows a thread costs more than it saves.
-        None if opened_at_ns.as_bytes().len() / 8 < PARALLEL_ROWS => 1,
-        None => std::thread::available_parallelism().map_or(1, |p| p.get().min(8)),
-    };
     let packed: Option<(String, Bound<'py, PyBytes>, usize)> =
         if accounts.is_instance_of::<PyTuple>() {
             Some(accounts.extract().map_err(|_| {
@@ -624,6 +614,13 @@ pub fn trade_metrics_buffers<'py>(
     if u32::try_from(n).is_err() {
         return Err(invalid(format!("{n} trades: at most 2^32 - 1 per call")));
     }
+    let threads = match threads {
+        Some(0) => return Err(invalid("threads: must be at least 1")),
+        Some(t) => t,
+        // Below this many rows a thread costs more than it saves.
+        None if n < PARALLEL_ROWS => 1,
+        None => std::thread::available_parallelism().map_or(1, |p| p.get().min(8)),
+    };
     fn required<'b>(name: &str, c: &'b Bound<'_, PyBytes>, n: usize) -> PyResult<Words<'b>> {
         column(name, c.as_bytes(), n).map(Words)
     }
