@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use chrono::{DateTime, Utc};
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
@@ -281,8 +280,8 @@ fn group<'t>(
         starts[i] += starts[i - 1];
     }
     let blank = TradeFacts {
-        opened_at: DateTime::<Utc>::MIN_UTC,
-        closed_at: DateTime::<Utc>::MIN_UTC,
+        opened_at_ns: 0,
+        closed_at_ns: 0,
         net_pnl: Decimal::ZERO,
         stop_loss_set: false,
         take_profit_set: false,
@@ -331,7 +330,7 @@ impl<'t> Part<'t> {
             part.facts
                 .push(TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
                     account: trade.account.clone(),
-                    source: e.into(),
+                    source: e,
                 })?);
         }
         Ok(part)

@@ -41,6 +41,10 @@
 //!   same instant do not overlap, and a trade with `closed_at <= opened_at` is never open.
 //! - **Holding time** is averaged over all trades, in seconds (nanosecond exact sum).
 //!
+//! - **Time range.** The calculators work in nanoseconds since the Unix epoch (an `i64`,
+//!   as NumPy, pandas and Arrow hold times), so a trade's times must lie within
+//!   1677-09-21 and 2262-04-11; a trade outside is a [`MetricsError::TimeOutOfRange`].
+//!
 //! Arithmetic is checked: an overflow is a [`MetricsError`], never a panic.
 //!
 //! # Example
@@ -223,14 +227,15 @@ impl MetricsConfig {
         Ok(())
     }
 
-    fn hft_threshold(&self) -> TimeDelta {
-        TimeDelta::seconds(i64::from(self.hft_threshold_seconds))
+    fn hft_threshold_ns(&self) -> i128 {
+        i128::from(self.hft_threshold_seconds).saturating_mul(i128::from(NANOS_PER_SECOND))
     }
 
-    /// The trading day of `at` as a day number since 1970-01-01 (integer arithmetic: this
-    /// runs once per trade).
-    fn trading_day(&self, at: DateTime<Utc>) -> i64 {
-        at.timestamp()
+    /// The trading day of `at_ns` (nanoseconds since the epoch) as a day number since
+    /// 1970-01-01 (integer arithmetic: this runs once per trade).
+    fn trading_day(&self, at_ns: i64) -> i64 {
+        at_ns
+            .div_euclid(NANOS_PER_SECOND)
             .saturating_add(i64::from(self.day_offset_minutes).saturating_mul(60))
             .div_euclid(86_400)
     }
@@ -246,6 +251,23 @@ pub enum MetricsError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] MetricsConfigError),
+    /// A trade's time lies outside the nanosecond range (1677-09-21 to 2262-04-11).
+    #[error("time {at} is outside the range of nanosecond timestamps (1677-09-21 to 2262-04-11)")]
+    TimeOutOfRange {
+        /// The time.
+        at: DateTime<Utc>,
+    },
+}
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+/// `at` as nanoseconds since the Unix epoch, the time form of [`TradeFacts`].
+///
+/// # Errors
+/// [`MetricsError::TimeOutOfRange`] outside 1677-09-21 to 2262-04-11.
+pub fn epoch_nanos(at: DateTime<Utc>) -> Result<i64, MetricsError> {
+    at.timestamp_nanos_opt()
+        .ok_or(MetricsError::TimeOutOfRange { at })
 }
 
 /// The full metric set of one group of closed trades (usually one account).
@@ -354,7 +376,7 @@ impl TradeMetrics {
 
     fn compute_from<I>(facts: I, config: &MetricsConfig) -> Result<Self, MetricsError>
     where
-        I: Iterator<Item = Result<TradeFacts, ArithmeticError>>,
+        I: Iterator<Item = Result<TradeFacts, MetricsError>>,
     {
         config.validate()?;
         let (len, _) = facts.size_hint();
@@ -369,14 +391,17 @@ impl TradeMetrics {
 }
 
 /// What the metrics need from one closed trade: its times, net P&L and whether a
-/// stop-loss and a take-profit were set. 44 bytes instead of a full [`ClosedTrade`].
+/// stop-loss and a take-profit were set. 40 bytes instead of a full [`ClosedTrade`].
+///
+/// Times are nanoseconds since the Unix epoch (UTC), the columnar form of NumPy's
+/// `datetime64[ns]`, pandas and Arrow; [`epoch_nanos`] converts a `DateTime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TradeFacts {
-    /// When the position was opened.
-    pub opened_at: DateTime<Utc>,
-    /// When the position was closed.
-    pub closed_at: DateTime<Utc>,
+    /// When the position was opened, in nanoseconds since the epoch.
+    pub opened_at_ns: i64,
+    /// When the position was closed, in nanoseconds since the epoch.
+    pub closed_at_ns: i64,
     /// `profit + commission + swap`.
     pub net_pnl: Decimal,
     /// A non-zero stop-loss price was set.
@@ -389,11 +414,12 @@ impl TradeFacts {
     /// The facts of `trade`.
     ///
     /// # Errors
-    /// [`ArithmeticError`] when the net P&L overflows.
-    pub fn of(trade: &ClosedTrade) -> Result<Self, ArithmeticError> {
+    /// [`MetricsError::Arithmetic`] when the net P&L overflows,
+    /// [`MetricsError::TimeOutOfRange`] for a time outside the nanosecond range.
+    pub fn of(trade: &ClosedTrade) -> Result<Self, MetricsError> {
         Ok(Self {
-            opened_at: trade.opened_at,
-            closed_at: trade.closed_at,
+            opened_at_ns: epoch_nanos(trade.opened_at)?,
+            closed_at_ns: epoch_nanos(trade.closed_at)?,
             net_pnl: trade.net_pnl()?,
             stop_loss_set: trade.has_stop_loss(),
             take_profit_set: trade.has_take_profit(),
@@ -408,12 +434,13 @@ impl TradeFacts {
 /// by open time, as the module docs say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Event {
-    at: DateTime<Utc>,
+    /// The event's time, in nanoseconds since the epoch.
+    at: i64,
     kind: EventKind,
     /// The trade's net P&L on its close; zero on its open.
     net: Decimal,
-    /// The trade's open time.
-    opened: DateTime<Utc>,
+    /// The trade's open time, in nanoseconds since the epoch.
+    opened: i64,
     /// The trade is open for a positive time (only those count as concurrent).
     spans: bool,
 }
@@ -449,7 +476,8 @@ impl Tally {
         config: &MetricsConfig,
     ) -> Result<[Event; 2], ArithmeticError> {
         let net = trade.net_pnl;
-        let holding = trade.closed_at.signed_duration_since(trade.opened_at);
+        // Two i64s differ by less than 2^64: exact in an i128.
+        let holding = i128::from(trade.closed_at_ns).saturating_sub(i128::from(trade.opened_at_ns));
         // Work on a copy so that an overflow leaves the tally unchanged (a plain copy of
         // a few words; no allocation).
         let mut next = self.clone();
@@ -465,7 +493,7 @@ impl Tally {
         } else {
             next.break_even = next.break_even.saturating_add(1);
         }
-        if holding < config.hft_threshold() {
+        if holding < config.hft_threshold_ns() {
             next.hft = next.hft.saturating_add(1);
         }
         next.stop_loss = next
@@ -474,30 +502,26 @@ impl Tally {
         next.take_profit = next
             .take_profit
             .saturating_add(u64::from(trade.take_profit_set));
-        // TimeDelta spans at most ~292 million years, so its nanoseconds fit an i128.
-        let nanos = i128::from(holding.num_seconds())
-            .saturating_mul(1_000_000_000)
-            .saturating_add(i128::from(holding.subsec_nanos()));
         next.holding_nanos = next
             .holding_nanos
-            .checked_add(nanos)
+            .checked_add(holding)
             .ok_or(ArithmeticError {
                 what: "total holding time",
             })?;
         *self = next;
-        let spans = trade.closed_at > trade.opened_at;
+        let spans = trade.closed_at_ns > trade.opened_at_ns;
         let close = Event {
-            at: trade.closed_at,
+            at: trade.closed_at_ns,
             kind: EventKind::Close,
             net,
-            opened: trade.opened_at,
+            opened: trade.opened_at_ns,
             spans,
         };
         let open = Event {
-            at: trade.opened_at,
+            at: trade.opened_at_ns,
             kind: EventKind::Open,
             net: Decimal::ZERO,
-            opened: trade.opened_at,
+            opened: trade.opened_at_ns,
             spans,
         };
         Ok([close, open])
@@ -751,9 +775,10 @@ impl MetricsAccumulator {
     /// Adds one closed trade. On error the accumulator is unchanged.
     ///
     /// # Errors
-    /// [`ArithmeticError`] when a running sum overflows.
-    pub fn push(&mut self, trade: &ClosedTrade) -> Result<(), ArithmeticError> {
-        self.push_facts(&TradeFacts::of(trade)?)
+    /// As [`TradeFacts::of`], or [`MetricsError::Arithmetic`] when a running sum overflows.
+    pub fn push(&mut self, trade: &ClosedTrade) -> Result<(), MetricsError> {
+        self.push_facts(&TradeFacts::of(trade)?)?;
+        Ok(())
     }
 
     /// Adds one trade given by its [`TradeFacts`]. On error the accumulator is unchanged.

@@ -185,6 +185,24 @@ fn decimal_from_f64_text(value: f64) -> Result<Decimal, NumberError> {
 }
 
 /// The fast path of [`decimal_from_f64`], which never formats text.
+#[inline(always)]
+fn short_decimal(value: f64) -> Option<Decimal> {
+    let (digits, places) = short_digits(value)?;
+    let magnitude = digits.unsigned_abs();
+    // `from_parts` inlines (`Decimal::new` is a call across crates, whose 4-byte stores
+    // of the result stall the 8-byte loads that read it back); places <= 22 < 28.
+    Some(Decimal::from_parts(
+        (magnitude & 0xffff_ffff) as u32,
+        (magnitude >> 32) as u32,
+        0,
+        digits < 0,
+        places,
+    ))
+}
+
+/// The shortest decimal of a non-zero `value` as `(digits, places)` (the value is
+/// `digits × 10^-places`, `|digits| < 2^50`, `places <= 22`), or `None` when this fast
+/// path cannot prove it.
 ///
 /// With `e` the value's binary exponent (`2^e <= |value| < 2^(e+1)`), let K be the largest
 /// number of places (at most 22, so `10^K` is exact) that keeps `|value| × 10^K < 2^50`.
@@ -196,8 +214,12 @@ fn decimal_from_f64_text(value: f64) -> Result<Decimal, NumberError> {
 /// the text `n × 10^-k` parses). Money and prices have few places, so `p = min(K, 4)` is
 /// tried first, then `p = K`. When the proof fails, `None` sends the value to the
 /// formatter.
-#[inline]
-fn short_decimal(value: f64) -> Option<Decimal> {
+///
+/// Always inlined, returning plain integers: this runs for every money cell of a
+/// million-row column, and a `Decimal` returned from a call comes back through memory in
+/// 4-byte stores that the caller's wider loads stall on.
+#[inline(always)]
+fn short_digits(value: f64) -> Option<(i64, u32)> {
     // The biased exponent is 11 bits.
     let biased = i32::try_from((value.to_bits() >> 52) & 0x7ff).ok()?;
     let room = 49_i32.checked_sub(biased.checked_sub(1023)?)?;
@@ -207,22 +229,19 @@ fn short_decimal(value: f64) -> Option<Decimal> {
     // floor(room × log10(2)) from below (1233 / 4096 < log10(2)): 10^K <= 2^room.
     let most = u32::try_from(room.checked_mul(1233)? >> 12).ok()?.min(22);
     let few = most.min(4);
-    short_decimal_at(value, few).or_else(|| {
-        if most > few {
-            short_decimal_at(value, most)
-        } else {
-            None
-        }
-    })
+    if let Some(found) = short_digits_at(value, few) {
+        return Some(found);
+    }
+    if most > few {
+        short_digits_at(value, most)
+    } else {
+        None
+    }
 }
 
-/// One attempt of [`short_decimal`] at `places` (at most K, see there).
-#[inline]
-fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
+/// One attempt of [`short_digits`] at `places` (at most K, see there).
+#[inline(always)]
+fn short_digits_at(value: f64, places: u32) -> Option<(i64, u32)> {
     /// Strips trailing zeros 16, 8, 4, 2 and 1 at a time.
     const STRIP: [(u32, i64); 5] = [
         (16, 10_000_000_000_000_000),
@@ -231,7 +250,8 @@ fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
         (2, 100),
         (1, 10),
     ];
-    let scaled = value * *POW10.get(usize::try_from(places).ok()?)?;
+    let power = *POW10_F64.get(usize::try_from(places).ok()?)?;
+    let scaled = value * power;
     // |scaled| < 2^50: the truncation is exact in an i64 and `scaled - t` is exact.
     #[allow(clippy::cast_possible_truncation)]
     let t = scaled as i64;
@@ -249,6 +269,13 @@ fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
     if digits == 0 {
         return None;
     }
+    // `digits / 10^places` is the same rational as the stripped digits over their power,
+    // so it reads back alike; checking before the strip keeps the division off the
+    // strip's chain of dependent steps. Both operands are exact: |digits| < 2^50.
+    #[allow(clippy::cast_precision_loss)]
+    if digits as f64 / power != value {
+        return None;
+    }
     let mut places = places;
     for (step, power) in STRIP {
         if places >= step && digits.checked_rem(power)? == 0 {
@@ -256,21 +283,95 @@ fn short_decimal_at(value: f64, places: u32) -> Option<Decimal> {
             places = places.checked_sub(step)?;
         }
     }
-    // |digits| < 2^50, so the conversion is exact.
-    #[allow(clippy::cast_precision_loss)]
-    let reads_back = digits as f64 / *POW10.get(usize::try_from(places).ok()?)? == value;
-    // `from_parts` inlines (`Decimal::new` is a call across crates, whose 4-byte stores
-    // of the result stall the 8-byte loads that read it back); places <= 22 < 28.
-    let magnitude = digits.unsigned_abs();
-    reads_back.then(|| {
-        Decimal::from_parts(
-            (magnitude & 0xffff_ffff) as u32,
-            (magnitude >> 32) as u32,
-            0,
-            digits < 0,
-            places,
-        )
-    })
+    Some((digits, places))
+}
+
+/// The powers of ten that are exact in an `f64`.
+const POW10_F64: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The exact sum of the decimals that [`decimal_from_f64`] gives for `values` (a trade's
+/// profit, commission and swap, say): `[0.1, 0.2]` sums to `0.3`, not to the float sum
+/// `0.30000000000000004`. The scale is the largest of the terms' (`1.5 + 0.25` is
+/// `1.75`, `1.5 + 1.5` is `3.0`).
+///
+/// Built for columns of floats: terms with at most 15 significant digits are added as
+/// integers and one `Decimal` is built at the end.
+///
+/// The sum is exact or refused, never rounded: `1e10 + 1e-22` needs 33 digits and is an
+/// overflow (where `Decimal` addition would round it to 28).
+///
+/// # Errors
+/// [`SumError::Term`] with the index and reason of the first value that has no decimal
+/// form (see [`decimal_from_f64`]); [`SumError::Overflow`] when the exact sum does not
+/// fit a `Decimal`.
+#[inline]
+pub fn decimal_sum_from_f64(values: &[f64]) -> Result<Decimal, SumError> {
+    let mut sum = 0_i128;
+    let mut scale = 0_u32;
+    for &value in values {
+        if value == 0.0 {
+            continue;
+        }
+        let Some((digits, places)) = short_digits(value) else {
+            return decimal_sum_from_f64_slow(values);
+        };
+        // |digits| < 2^50 and 10^22 < 2^74, so each term fits an i128; the sum is checked.
+        let term = if places >= scale {
+            let lift = pow10_i128(places.saturating_sub(scale));
+            sum = sum.checked_mul(lift).ok_or(SumError::Overflow)?;
+            scale = places;
+            i128::from(digits)
+        } else {
+            i128::from(digits)
+                .checked_mul(pow10_i128(scale.saturating_sub(places)))
+                .ok_or(SumError::Overflow)?
+        };
+        sum = sum.checked_add(term).ok_or(SumError::Overflow)?;
+    }
+    Decimal::try_from_i128_with_scale(sum, scale).map_err(|_| SumError::Overflow)
+}
+
+/// `10^n` for `n <= 22`.
+#[inline(always)]
+fn pow10_i128(n: u32) -> i128 {
+    10_i128.pow(n.min(22))
+}
+
+/// [`decimal_sum_from_f64`] for terms the fast path cannot take: each converted with
+/// [`decimal_from_f64`] and added with checked `Decimal` arithmetic.
+#[cold]
+#[inline(never)]
+fn decimal_sum_from_f64_slow(values: &[f64]) -> Result<Decimal, SumError> {
+    let mut sum = Decimal::ZERO;
+    for (index, &value) in values.iter().enumerate() {
+        let term = decimal_from_f64(value).map_err(|source| SumError::Term { index, source })?;
+        let scale = sum.scale().max(term.scale());
+        sum = sum.checked_add(term).ok_or(SumError::Overflow)?;
+        // `Decimal` addition drops places (rounding) when the digits outgrow 96 bits.
+        if sum.scale() < scale {
+            return Err(SumError::Overflow);
+        }
+    }
+    Ok(sum)
+}
+
+/// Why [`decimal_sum_from_f64`] has no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SumError {
+    /// A term has no decimal form.
+    #[error("term {index}: {source}")]
+    Term {
+        /// The term's index in the values.
+        index: usize,
+        /// Why [`decimal_from_f64`] refused it.
+        source: NumberError,
+    },
+    /// The sum does not fit a `Decimal`.
+    #[error("the sum overflows a decimal")]
+    Overflow,
 }
 
 /// Checked multiplication with the name of what is being computed.
@@ -505,7 +606,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn float_sums_are_exact_sums_of_the_decimals() {
+        let sum = |values: &[f64]| decimal_sum_from_f64(values).map(|d| d.to_string());
+        assert_eq!(sum(&[0.1, 0.2]), Ok("0.3".to_owned()));
+        assert_eq!(sum(&[1.5, 0.25]), Ok("1.75".to_owned()));
+        assert_eq!(sum(&[1.5, 1.5]), Ok("3.0".to_owned()), "the terms' scale");
+        assert_eq!(sum(&[-12.34, -0.56, 0.0]), Ok("-12.90".to_owned()));
+        assert_eq!(sum(&[0.0, -0.0]), Ok("0".to_owned()));
+        assert_eq!(sum(&[]), Ok("0".to_owned()));
+        assert_eq!(
+            sum(&[0.1 + 0.2, 1.0]),
+            Ok("1.30000000000000004".to_owned()),
+            "a 17-digit term takes the slow path"
+        );
+        assert_eq!(sum(&[1e10, 1e-22]), Err(SumError::Overflow), "33 digits");
+        assert_eq!(
+            sum(&[1e12, 0.1 + 0.2]),
+            Err(SumError::Overflow),
+            "slow path: rounding is refused too"
+        );
+        assert!(matches!(
+            decimal_sum_from_f64(&[1.0, f64::NAN]),
+            Err(SumError::Term {
+                index: 1,
+                source: NumberError::Float { .. }
+            })
+        ));
+        assert!(matches!(
+            decimal_sum_from_f64(&[f64::INFINITY, f64::NAN]),
+            Err(SumError::Term { index: 0, .. })
+        ));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn float_sums_equal_decimal_sums(
+            a in -999_999_999_999i64..=999_999_999_999,
+            a_places in 0u32..=8,
+            b in -999_999_999i64..=999_999_999,
+            b_places in 0u32..=8,
+            c_bits in proptest::prelude::any::<u64>(),
+        ) {
+            let float = |n: i64, places: u32| n as f64 / 10f64.powi(i32::try_from(places).unwrap_or(0));
+            // Two decimal-looking terms and one arbitrary float (NaN, tiny, 17 digits...).
+            let values = [float(a, a_places), float(b, b_places), f64::from_bits(c_bits)];
+            let expected = values.iter().try_fold(Decimal::ZERO, |sum, &v| {
+                let term = decimal_from_f64(v).ok()?;
+                let scale = sum.scale().max(term.scale());
+                sum.checked_add(term).filter(|s| s.scale() >= scale)
+            });
+            let got = decimal_sum_from_f64(&values);
+            proptest::prop_assert_eq!(got.clone().ok().map(|d| d.to_string()), expected.map(|d| d.to_string()));
+            if let Err(SumError::Term { index, .. }) = got {
+                proptest::prop_assert!(decimal_from_f64(values[index]).is_err());
+            }
+        }
+
         #[test]
         fn any_float_converts_as_its_text_does(bits in proptest::prelude::any::<u64>()) {
             let value = f64::from_bits(bits);

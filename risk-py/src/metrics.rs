@@ -16,12 +16,14 @@
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::NaiveDate;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use risk_core::hash::FxHashMap;
-use risk_core::metrics::{MetricsAccumulator, MetricsConfig, TradeFacts, TradeMetrics};
-use risk_core::num::decimal_from_f64;
+use risk_core::metrics::{
+    epoch_nanos, MetricsAccumulator, MetricsConfig, TradeFacts, TradeMetrics,
+};
+use risk_core::num::{decimal_from_f64, decimal_sum_from_f64, SumError};
 use risk_core::Decimal;
 
 use crate::convert::{py_decimal, to_datetime, to_decimal};
@@ -216,13 +218,13 @@ fn column<'a>(name: &str, bytes: &'a [u8], n: usize) -> PyResult<&'a [u8]> {
 /// message (naming the column and row) is built once, for the first bad row.
 #[derive(Debug, Clone, Copy)]
 enum Bad {
-    /// A time column's value: NaT, or out of chrono's range.
-    Time(&'static str, i64),
+    /// A time column's missing value (NaT).
+    MissingTime(&'static str),
     /// Closed before it was opened.
     Order,
     /// A money column's value: a missing (NaN) profit, or a float with no decimal form.
     Money(&'static str, f64),
-    /// The net P&L overflows a decimal.
+    /// The net P&L does not fit a decimal exactly.
     Overflow,
 }
 
@@ -231,55 +233,17 @@ impl Bad {
     #[cold]
     fn error(self, row: usize) -> PyErr {
         match self {
-            Self::Time(field, i64::MIN) => invalid(format!("{field}[{row}]: missing time (NaT)")),
-            Self::Time(field, ns) => invalid(format!("{field}[{row}]: {ns} ns is out of range")),
+            Self::MissingTime(field) => invalid(format!("{field}[{row}]: missing time (NaT)")),
             Self::Order => invalid(format!("row {row}: closed before it was opened")),
             Self::Money(field, value) => match decimal_from_f64(value) {
                 _ if value.is_nan() => invalid(format!("{field}[{row}]: missing (NaN)")),
                 Err(e) => invalid(format!("{field}[{row}]: {e}")),
                 Ok(_) => invalid(format!("{field}[{row}]: {value} was refused")),
             },
-            Self::Overflow => invalid(format!("row {row}: net P&L overflows")),
+            Self::Overflow => invalid(format!(
+                "row {row}: net P&L (profit + commission + swap) has no exact decimal"
+            )),
         }
-    }
-}
-
-/// Epoch nanoseconds to `DateTime`, remembering the dates of recent days: the calendar
-/// arithmetic (day number to year, month, day) is most of the cost, and trades cluster
-/// in time. A direct-mapped table of 64 days: any 64 consecutive days never collide.
-struct Clock {
-    days: [(i64, Option<NaiveDate>); 64],
-}
-
-impl Clock {
-    fn new() -> Self {
-        Self {
-            days: [(0, None); 64],
-        }
-    }
-
-    /// Nanoseconds since the epoch; `None` for pandas' missing time (NaT, `i64::MIN`)
-    /// and beyond chrono's range.
-    #[inline(always)]
-    fn at(&mut self, ns: i64) -> Option<DateTime<Utc>> {
-        if ns == i64::MIN {
-            return None;
-        }
-        let secs = ns.div_euclid(1_000_000_000);
-        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).ok()?;
-        let day = secs.div_euclid(86_400);
-        let second = u32::try_from(secs.rem_euclid(86_400)).ok()?;
-        let slot = &mut self.days[usize::try_from(day.rem_euclid(64)).ok()?];
-        let date = match *slot {
-            (cached, Some(date)) if cached == day => date,
-            _ => {
-                let date = DateTime::from_timestamp(day.checked_mul(86_400)?, 0)?.date_naive();
-                *slot = (day, Some(date));
-                date
-            }
-        };
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(second, nanos)?;
-        Some(date.and_time(time).and_utc())
     }
 }
 
@@ -403,13 +367,12 @@ impl Columns<'_> {
             .iter()
             .map(|b| b - base)
             .collect();
-        let mut clock = Clock::new();
         for (row, &group) in groups.of_row.iter().enumerate() {
             let b = (group >> bucket.shift) as usize;
             if !run.contains(&b) {
                 continue;
             }
-            let facts = self.row(row, &mut clock).map_err(|bad| (row, bad))?;
+            let facts = self.row(row).map_err(|bad| (row, bad))?;
             let at = &mut next[b - run.start];
             part[*at] = (group, facts);
             *at += 1;
@@ -419,35 +382,40 @@ impl Columns<'_> {
 
     /// The facts of one row.
     #[inline]
-    fn row(&self, row: usize, clock: &mut Clock) -> Result<TradeFacts, Bad> {
-        let mut time = |field, column: Words<'_>| {
-            let ns = column.i64(row);
-            clock.at(ns).ok_or(Bad::Time(field, ns))
+    fn row(&self, row: usize) -> Result<TradeFacts, Bad> {
+        // pandas' missing time (NaT) is the smallest i64.
+        let time = |field, column: Words<'_>| match column.i64(row) {
+            i64::MIN => Err(Bad::MissingTime(field)),
+            ns => Ok(ns),
         };
-        let opened_at = time("opened_at", self.opened_at)?;
-        let closed_at = time("closed_at", self.closed_at)?;
-        if closed_at < opened_at {
+        let opened_at_ns = time("opened_at", self.opened_at)?;
+        let closed_at_ns = time("closed_at", self.closed_at)?;
+        if closed_at_ns < opened_at_ns {
             return Err(Bad::Order);
         }
-        // A missing (NaN) profit is refused: decimal_from_f64 has no decimal for NaN.
-        let profit = self.profit.f64(row);
-        let mut net_pnl = decimal_from_f64(profit).map_err(|_| Bad::Money("profit", profit))?;
-        for (field, column) in [("commission", self.commission), ("swap", self.swap)] {
-            // A missing (NaN) fee is no fee.
+        // A missing (NaN) fee is no fee; a missing profit is refused (NaN has no decimal).
+        let fee = |column: Words<'_>| {
             let fee = column.f64(row);
-            if fee != 0.0 && !fee.is_nan() {
-                let fee = decimal_from_f64(fee).map_err(|_| Bad::Money(field, fee))?;
-                net_pnl = net_pnl.checked_add(fee).ok_or(Bad::Overflow)?;
+            if fee.is_nan() {
+                0.0
+            } else {
+                fee
             }
-        }
+        };
+        let money = [self.profit.f64(row), fee(self.commission), fee(self.swap)];
+        let net_pnl = decimal_sum_from_f64(&money).map_err(|e| match e {
+            // index < 3: the term of `money` that has no decimal.
+            SumError::Term { index, .. } => Bad::Money(MONEY[index % 3], money[index % 3]),
+            SumError::Overflow => Bad::Overflow,
+        })?;
         // Missing (NaN) and 0 both mean "not set".
         let set = |column: Words<'_>| {
             let price = column.f64(row);
             !price.is_nan() && price != 0.0
         };
         Ok(TradeFacts {
-            opened_at,
-            closed_at,
+            opened_at_ns,
+            closed_at_ns,
             net_pnl,
             stop_loss_set: set(self.stop_loss),
             take_profit_set: set(self.take_profit),
@@ -455,13 +423,16 @@ impl Columns<'_> {
     }
 }
 
+/// The money columns summed into the net P&L, in order.
+const MONEY: [&str; 3] = ["profit", "commission", "swap"];
+
 /// The fewest rows for which `threads=None` uses more than one thread.
 const PARALLEL_ROWS: usize = 100_000;
 
 /// An empty slot of the bucket buffers (every slot is overwritten).
 const PLACEHOLDER: TradeFacts = TradeFacts {
-    opened_at: DateTime::UNIX_EPOCH,
-    closed_at: DateTime::UNIX_EPOCH,
+    opened_at_ns: 0,
+    closed_at_ns: 0,
     net_pnl: Decimal::ZERO,
     stop_loss_set: false,
     take_profit_set: false,
@@ -861,9 +832,10 @@ impl PyMetricsAccumulator {
             }
         }
         let set = |d: Option<Decimal>| d.is_some_and(|d| !d.is_zero());
+        let nanos = |at, field| epoch_nanos(at).map_err(|e| invalid(format!("{field}: {e}")));
         let facts = TradeFacts {
-            opened_at,
-            closed_at,
+            opened_at_ns: nanos(opened_at, "opened_at")?,
+            closed_at_ns: nanos(closed_at, "closed_at")?,
             net_pnl: net,
             stop_loss_set: set(opt(stop_loss, "stop_loss")?),
             take_profit_set: set(opt(take_profit, "take_profit")?),

@@ -144,6 +144,9 @@ def test_bad_input_raises_invalid_input():
         riskgate.trade_metrics(accounts=["A"], opened_at=[t], closed_at=[t], profit=[float("inf")])
     with pytest.raises(riskgate.InvalidInput, match="has 2 values"):
         riskgate.trade_metrics(accounts=["A"], opened_at=[t, t], closed_at=[t], profit=[1.0])
+    with pytest.raises(riskgate.InvalidInput, match=r"row 0: net P&L .* has no exact decimal"):
+        # 1e10 - 1e-22 needs 33 significant digits: refused rather than rounded.
+        riskgate.trade_metrics(accounts=["A"], opened_at=[t], closed_at=[t], profit=[1e10], commission=[-1e-22])
     with pytest.raises(riskgate.InvalidInput, match="initial_balance"):
         riskgate.trade_metrics(accounts=["A"], opened_at=[t], closed_at=[t], profit=[1.0], initial_balance=0)
     acc = riskgate.MetricsAccumulator()
@@ -151,6 +154,26 @@ def test_bad_input_raises_invalid_input():
         acc.push(t, t, "abc")
     with pytest.raises(riskgate.InvalidInput):
         acc.push(dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 1), 1)
+    late = dt.datetime(2300, 1, 1, tzinfo=UTC)
+    with pytest.raises(riskgate.InvalidInput, match=r"closed_at: time 2300-01-01 .* outside .* 2262-04-11"):
+        acc.push(t, late, 1)
+    assert len(acc) == 0
+
+
+def test_times_beyond_epoch_nanoseconds_are_refused_not_wrapped():
+    np = pytest.importorskip("numpy")
+    t = T0
+    late = dt.datetime(2300, 1, 1, tzinfo=UTC)
+    with pytest.raises(riskgate.InvalidInput, match=r"closed_at\[1\]: 2300-01-01 .* out of range .*2262-04-11"):
+        riskgate.trade_metrics(accounts=["A", "A"], opened_at=[t, t], closed_at=[t, late], profit=[1.0, 1.0])
+    seconds = np.array(["2025-05-05", "3000-01-01"], dtype="datetime64[s]")
+    with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[1\]: 3000-01-01T00:00:00 is out of range"):
+        riskgate.trade_metrics(accounts=["A", "A"], opened_at=seconds, closed_at=seconds, profit=[1.0, 1.0])
+    in_range = np.array(["2025-05-05", "NaT"], dtype="datetime64[s]")
+    with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[1\]: missing time \(NaT\)"):
+        riskgate.trade_metrics(accounts=["A", "A"], opened_at=in_range, closed_at=in_range, profit=[1.0, 1.0])
+    with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[0\]: .* naive"):
+        riskgate.trade_metrics(accounts=["A"], opened_at=[dt.datetime(2025, 1, 1)], closed_at=[t], profit=[1.0])
 
 
 def test_every_kind_of_account_column_groups_alike():
@@ -165,6 +188,7 @@ def test_every_kind_of_account_column_groups_alike():
         np.array(logins, dtype=np.uint32),
         np.array(logins).astype(str),  # '<U8'
         np.array(logins).astype("U21"),  # padded wider than the values
+        np.array(logins).astype(">U8"),  # big-endian code units
         np.array(logins).astype("S"),
         np.array(logins, dtype=object),
         logins,
@@ -184,6 +208,25 @@ def test_unicode_account_names_survive_the_packed_column():
         ("Zürich-7", 2, Decimal("4")),
         ("東京", 1, Decimal("2")),
     ]
+
+
+def test_narrowed_unicode_columns_keep_every_character():
+    np = pytest.importorskip("numpy")
+    t = T0
+    # ASCII (one byte a character), Latin-1 (four), wider than Latin-1, and values that
+    # differ only in a character past the shorter ones' end.
+    for names in (["ab", "abc", "ab", "b"], ["Zürich", "Zug", "Zürich", "Zü"], ["€1", "€", "€1", "1"]):
+        column = np.array(names, dtype="U12")
+        result = riskgate.trade_metrics(
+            accounts=column, opened_at=[t] * 4, closed_at=[t] * 4, profit=[1.0, 2.0, 3.0, 4.0]
+        )
+        expected = riskgate.trade_metrics(
+            accounts=list(names), opened_at=[t] * 4, closed_at=[t] * 4, profit=[1.0, 2.0, 3.0, 4.0]
+        )
+        assert result == expected
+        assert [(m.account, m.trades) for m in result] == sorted(
+            (n, names.count(n)) for n in set(names)
+        )
 
 
 def test_money_floats_keep_their_shortest_text_exactly():

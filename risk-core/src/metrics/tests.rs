@@ -535,3 +535,42 @@ proptest! {
         prop_assert_eq!(m.max_consecutive_losses, longest);
     }
 }
+
+#[test]
+fn times_outside_the_nanosecond_range_are_an_error_not_a_wrap() {
+    // The last representable instant works; a second later does not.
+    let last = DateTime::from_timestamp_nanos(i64::MAX);
+    let mut edge = trade("1", 0, 10, dec!(1));
+    edge.opened_at = last - TimeDelta::seconds(10);
+    edge.closed_at = last;
+    assert_eq!(both(&[edge.clone()], &MetricsConfig::default()).trades, 1);
+    let mut late = edge.clone();
+    late.closed_at = last + TimeDelta::seconds(1);
+    let expected = MetricsError::TimeOutOfRange { at: late.closed_at };
+    assert_eq!(
+        TradeMetrics::compute(&[edge.clone(), late.clone()], &MetricsConfig::default()),
+        Err(expected.clone())
+    );
+    let mut acc = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
+    acc.push(&edge).unwrap();
+    assert_eq!(acc.push(&late), Err(expected));
+    assert_eq!(
+        acc.len(),
+        1,
+        "a refused trade leaves the accumulator unchanged"
+    );
+    let mut early = trade("3", 0, 10, dec!(1));
+    early.opened_at = DateTime::from_timestamp_nanos(i64::MIN) - TimeDelta::seconds(1);
+    assert!(matches!(
+        TradeFacts::of(&early),
+        Err(MetricsError::TimeOutOfRange { .. })
+    ));
+    assert!(MetricsError::TimeOutOfRange { at: late.closed_at }
+        .to_string()
+        .contains("2262-04-11"));
+}
+
+#[test]
+fn facts_are_compact() {
+    assert_eq!(std::mem::size_of::<TradeFacts>(), 40);
+}
