@@ -331,7 +331,20 @@ pub fn decimal_sum_from_f64(values: &[f64]) -> Result<Decimal, SumError> {
         };
         sum = sum.checked_add(term).ok_or(SumError::Overflow)?;
     }
-    Decimal::try_from_i128_with_scale(sum, scale).map_err(|_| SumError::Overflow)
+    // `from_parts` inlines and keeps the result in registers (a `Decimal` returned from a
+    // call is read back from memory, wider than it was written, and stalls); scale <= 22.
+    let magnitude = sum.unsigned_abs();
+    if magnitude >> 96 != 0 {
+        return Err(SumError::Overflow);
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(Decimal::from_parts(
+        magnitude as u32,
+        (magnitude >> 32) as u32,
+        (magnitude >> 64) as u32,
+        sum < 0,
+        scale,
+    ))
 }
 
 /// `10^n` for `n <= 22`.

@@ -288,18 +288,19 @@ struct Columns<'a> {
 impl Columns<'_> {
     /// The metrics of every account, in account-group order.
     ///
-    /// Rows are converted in row order (so an error names the first bad row) and written
-    /// straight into buckets of up to 64 consecutive accounts (at most 256 buckets). Each
-    /// bucket (a few hundred KiB) is then sorted by account in a buffer that stays in
-    /// cache and computed account by account. Writing each row straight to its account's
-    /// place among thousands of accounts, or sorting all rows by account in passes over
-    /// memory, measured about as costly as converting the rows themselves. Written here
-    /// rather than taken from a crate: two counting sorts over one record type.
+    /// Rows are converted in row order (so an error names the first bad row) and pushed
+    /// straight into buckets of up to 64 consecutive accounts (at most 256 buckets, each
+    /// allocated to its exact size). Each bucket (a few hundred KiB) is then sorted by
+    /// account in a buffer that stays in cache and computed account by account. Writing
+    /// each row straight to its account's place among thousands of accounts, or sorting
+    /// all rows by account in passes over memory, measured about as costly as converting
+    /// the rows themselves. Written here rather than taken from a crate: two counting
+    /// sorts over one record type.
     ///
     /// With `threads > 1`, the buckets are split into that many runs of about equal rows;
     /// each thread converts the rows of its buckets (reading every row's account, which
-    /// is cheap) into its own part of the bucket buffer, then computes its accounts. The
-    /// results and the error reported are the same as with one thread.
+    /// is cheap), then computes its accounts. The results and the error reported are the
+    /// same as with one thread.
     fn metrics(
         &self,
         accounts: &Accounts<'_>,
@@ -310,30 +311,21 @@ impl Columns<'_> {
         let count = groups.first_row.len();
         let bits = usize::BITS - count.saturating_sub(1).leading_zeros();
         let shift = bits.saturating_sub(8);
-        let buckets = (count.saturating_sub(1) >> shift) + 1;
-        // Where each bucket starts; bounds[buckets] is the number of rows.
-        let mut bounds = vec![0usize; buckets + 1];
+        let mut sizes = vec![0usize; (count.saturating_sub(1) >> shift) + 1];
         for &group in &groups.of_row {
-            bounds[(group >> shift) as usize + 1] += 1;
+            sizes[(group >> shift) as usize] += 1;
         }
-        for b in 0..buckets {
-            bounds[b + 1] += bounds[b];
-        }
-        let runs = runs(&bounds, threads);
-        let mut parted = vec![(0u32, PLACEHOLDER); groups.of_row.len()];
+        let runs = runs(&sizes, threads);
+        let mut buckets: Vec<Vec<Row>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
         let mut parts = Vec::with_capacity(runs.len());
-        let mut rest = parted.as_mut_slice();
+        let mut rest = buckets.as_mut_slice();
         for run in &runs {
-            let (part, others) = rest.split_at_mut(bounds[run.end] - bounds[run.start]);
-            parts.push((run.clone(), part));
+            let (part, others) = rest.split_at_mut(run.len());
+            parts.push((run.start, part));
             rest = others;
         }
-        let bucket = Bucketing {
-            shift,
-            bounds: &bounds,
-        };
-        let converted: Vec<Result<(), (usize, Bad)>> = in_parallel(parts, |(run, part)| {
-            self.convert(groups, &bucket, run, part)
+        let converted: Vec<Result<(), (usize, Bad)>> = in_parallel(parts, |(first, part)| {
+            self.convert(groups, shift, first, part)
         });
         if let Some((row, bad)) = converted
             .into_iter()
@@ -342,9 +334,9 @@ impl Columns<'_> {
         {
             return Err(bad.error(row));
         }
-        let parted = &parted;
+        let buckets = &buckets;
         let computed = in_parallel(runs, |run| {
-            bucket.compute(run, parted, accounts, groups, config)
+            compute(shift, run, buckets, accounts, groups, config)
         });
         let mut out = Vec::with_capacity(count);
         for part in computed {
@@ -353,36 +345,27 @@ impl Columns<'_> {
         Ok(out)
     }
 
-    /// Converts the rows of buckets `run` into `part` (their stretch of the bucket buffer),
-    /// bucket by bucket, each in row order; the first bad row of the run is the error.
+    /// Converts the rows of the buckets `first..first + part.len()` into them, in row
+    /// order; the first bad row is the error.
     fn convert(
         &self,
         groups: &Groups,
-        bucket: &Bucketing<'_>,
-        run: std::ops::Range<usize>,
-        part: &mut [(u32, TradeFacts)],
+        shift: u32,
+        first: usize,
+        part: &mut [Vec<Row>],
     ) -> Result<(), (usize, Bad)> {
-        let base = bucket.bounds[run.start];
-        let mut next: Vec<usize> = bucket.bounds[run.clone()]
-            .iter()
-            .map(|b| b - base)
-            .collect();
         for (row, &group) in groups.of_row.iter().enumerate() {
-            let b = (group >> bucket.shift) as usize;
-            if !run.contains(&b) {
-                continue;
+            let b = (group >> shift) as usize;
+            if let Some(bucket) = b.checked_sub(first).and_then(|b| part.get_mut(b)) {
+                bucket.push(self.row(row, group).map_err(|bad| (row, bad))?);
             }
-            let facts = self.row(row).map_err(|bad| (row, bad))?;
-            let at = &mut next[b - run.start];
-            part[*at] = (group, facts);
-            *at += 1;
         }
         Ok(())
     }
 
-    /// The facts of one row.
+    /// The record of one row.
     #[inline]
-    fn row(&self, row: usize) -> Result<TradeFacts, Bad> {
+    fn row(&self, row: usize, group: u32) -> Result<Row, Bad> {
         // pandas' missing time (NaT) is the smallest i64.
         let time = |field, column: Words<'_>| match column.i64(row) {
             i64::MIN => Err(Bad::MissingTime(field)),
@@ -413,13 +396,38 @@ impl Columns<'_> {
             let price = column.f64(row);
             !price.is_nan() && price != 0.0
         };
-        Ok(TradeFacts {
+        Ok(Row {
             opened_at_ns,
             closed_at_ns,
             net_pnl,
+            group,
             stop_loss_set: set(self.stop_loss),
             take_profit_set: set(self.take_profit),
         })
+    }
+}
+
+/// One converted row in its bucket: the [`TradeFacts`] and the row's account group,
+/// 40 bytes (a `(u32, TradeFacts)` pair would be 48).
+#[derive(Clone, Copy)]
+struct Row {
+    opened_at_ns: i64,
+    closed_at_ns: i64,
+    net_pnl: Decimal,
+    group: u32,
+    stop_loss_set: bool,
+    take_profit_set: bool,
+}
+
+impl Row {
+    fn facts(self) -> TradeFacts {
+        TradeFacts {
+            opened_at_ns: self.opened_at_ns,
+            closed_at_ns: self.closed_at_ns,
+            net_pnl: self.net_pnl,
+            stop_loss_set: self.stop_loss_set,
+            take_profit_set: self.take_profit_set,
+        }
     }
 }
 
@@ -429,7 +437,7 @@ const MONEY: [&str; 3] = ["profit", "commission", "swap"];
 /// The fewest rows for which `threads=None` uses more than one thread.
 const PARALLEL_ROWS: usize = 100_000;
 
-/// An empty slot of the bucket buffers (every slot is overwritten).
+/// An empty slot of the sort buffer (every slot is overwritten).
 const PLACEHOLDER: TradeFacts = TradeFacts {
     opened_at_ns: 0,
     closed_at_ns: 0,
@@ -438,67 +446,61 @@ const PLACEHOLDER: TradeFacts = TradeFacts {
     take_profit_set: false,
 };
 
-/// How accounts map to buckets: `group >> shift`, and where each bucket's rows start.
-struct Bucketing<'a> {
+/// Sorts each bucket of `run` by account in a cached buffer and computes its accounts,
+/// in group order (bucket `b` holds the groups `b << shift ..`).
+fn compute(
     shift: u32,
-    bounds: &'a [usize],
-}
-
-impl Bucketing<'_> {
-    /// Sorts each bucket of `run` by account in a cached buffer and computes its
-    /// accounts, in group order.
-    fn compute(
-        &self,
-        run: std::ops::Range<usize>,
-        parted: &[(u32, TradeFacts)],
-        accounts: &Accounts<'_>,
-        groups: &Groups,
-        config: &MetricsConfig,
-    ) -> PyResult<Vec<PyAccountMetrics>> {
-        let mut out = Vec::new();
-        let mut sorted: Vec<TradeFacts> = Vec::new();
-        for b in run {
-            let rows = &parted[self.bounds[b]..self.bounds[b + 1]];
-            let first = b << self.shift;
-            let span = (1usize << self.shift).min(groups.first_row.len().saturating_sub(first));
-            // Where each account of the bucket starts in `sorted`.
-            let mut start = vec![0usize; span + 1];
-            for &(group, _) in rows {
-                start[group as usize - first + 1] += 1;
-            }
-            for k in 0..span {
-                start[k + 1] += start[k];
-            }
-            let mut at = start.clone();
-            sorted.clear();
-            sorted.resize(rows.len(), PLACEHOLDER);
-            for &(group, facts) in rows {
-                let slot = &mut at[group as usize - first];
-                sorted[*slot] = facts;
-                *slot += 1;
-            }
-            for k in 0..span {
-                let account = accounts.name(groups.first_row[first + k])?;
-                let metrics = TradeMetrics::compute_facts(&sorted[start[k]..start[k + 1]], config)
-                    .map_err(|e| invalid(format!("account {account}: {e}")))?;
-                out.push(PyAccountMetrics { account, metrics });
-            }
+    run: std::ops::Range<usize>,
+    buckets: &[Vec<Row>],
+    accounts: &Accounts<'_>,
+    groups: &Groups,
+    config: &MetricsConfig,
+) -> PyResult<Vec<PyAccountMetrics>> {
+    let mut out = Vec::new();
+    let mut sorted: Vec<TradeFacts> = Vec::new();
+    for b in run {
+        let rows = buckets.get(b).map_or(&[][..], Vec::as_slice);
+        let first = b << shift;
+        let span = (1usize << shift).min(groups.first_row.len().saturating_sub(first));
+        // Where each account of the bucket starts in `sorted`.
+        let mut start = vec![0usize; span + 1];
+        for row in rows {
+            start[row.group as usize - first + 1] += 1;
         }
-        Ok(out)
+        for k in 0..span {
+            start[k + 1] += start[k];
+        }
+        let mut at = start.clone();
+        sorted.clear();
+        sorted.resize(rows.len(), PLACEHOLDER);
+        for row in rows {
+            let slot = &mut at[row.group as usize - first];
+            sorted[*slot] = row.facts();
+            *slot += 1;
+        }
+        for k in 0..span {
+            let account = accounts.name(groups.first_row[first + k])?;
+            let metrics = TradeMetrics::compute_facts(&sorted[start[k]..start[k + 1]], config)
+                .map_err(|e| invalid(format!("account {account}: {e}")))?;
+            out.push(PyAccountMetrics { account, metrics });
+        }
     }
+    Ok(out)
 }
 
-/// Splits buckets `0..bounds.len() - 1` into at most `threads` runs of about equal rows.
-fn runs(bounds: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
-    let buckets = bounds.len() - 1;
-    let rows = bounds[buckets];
+/// Splits the buckets (of `sizes[b]` rows each) into at most `threads` runs of
+/// consecutive buckets with about equal rows.
+fn runs(sizes: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
+    let buckets = sizes.len();
+    let rows: usize = sizes.iter().sum();
     let threads = threads.clamp(1, buckets.max(1));
     let mut runs = Vec::with_capacity(threads);
-    let mut start = 0;
+    let (mut start, mut end, mut through) = (0, 0, 0);
     for t in 1..=threads {
         let target = rows * t / threads;
-        let mut end = start;
-        while end < buckets && (bounds[end + 1] <= target || end == start) {
+        // At least one bucket a run, then as many as keep the rows so far within target.
+        while end < buckets && (end == start || through + sizes[end] <= target) {
+            through += sizes[end];
             end += 1;
         }
         if t == threads {
