@@ -7,9 +7,9 @@ trades each, money with two decimals), so compare with
 `cargo bench -p riskgate-benches --bench metrics -- batch_all_accounts/1000000`.
 
 Two account columns are timed: int64 logins (the export's `trading_account_login`) and
-the same logins as a NumPy string array (`<U21`, what `.astype(str)` gives). The time is
-the whole call: packing the columns, converting, grouping, computing and building the
-result list, once on one thread (`threads=1`, the Rust batch's conditions) and once with
+the same logins as a NumPy string array (`<U21`, what `.astype(str)` gives; the Python
+layer narrows it to the 8 ASCII bytes the logins use). The time is the whole call:
+packing the columns, converting, grouping, computing and building the result list, once on one thread (`threads=1`, the Rust batch's conditions) and once with
 the default (`threads=None`: the available cores, here 2). Reading the results' fields is extra (`to_pandas()` is timed separately).
 """
 
