@@ -1009,6 +1009,12 @@ pub fn trades_csv(data: &[u8]) {
             for v in [t.stop_loss, t.take_profit].into_iter().flatten() {
                 assert_round_trips(v, "stop/take price");
             }
+            // A kept trade's times fit the metrics' nanosecond range.
+            assert!(
+                risk_core::metrics::epoch_nanos(t.opened_at).is_ok()
+                    && risk_core::metrics::epoch_nanos(t.closed_at).is_ok(),
+                "kept a trade the metrics cannot time: {t:?}"
+            );
         }
     }
     if let Ok(a) = read_accounts(data, "accounts.csv") {

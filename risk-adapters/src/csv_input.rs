@@ -16,8 +16,9 @@
 //!   `T` accepted for the space and a trailing `Z` or `+00:00` accepted; other RFC 3339
 //!   offsets are converted to UTC.
 //!
-//! A bad row (a number or time that does not parse, an unknown action, an empty
-//! identifier, symbol or login, `closed_at` before `opened_at`, a short row) is reported
+//! A bad row (a number or time that does not parse, a time outside the metrics' range of
+//! 1677-09-21 to 2262-04-11, an unknown action, an empty identifier, symbol or login,
+//! `closed_at` before `opened_at`, a short row) is reported
 //! as a [`RowError`] with file, line and column, skipped and counted; the good rows are
 //! kept. A row whose `identifier` was already seen in the file is dropped and counted as a
 //! duplicate (the first one wins). Only an unreadable file or a missing required column
@@ -47,7 +48,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use risk_core::ids::{AccountId, ChallengeId, Symbol, TradeId, UserId};
-use risk_core::metrics::ClosedTrade;
+use risk_core::metrics::{epoch_nanos, ClosedTrade};
 use risk_core::model::Side;
 use risk_core::num::parse_decimal;
 use risk_core::Decimal;
@@ -907,13 +908,28 @@ impl Row<'_> {
 
     fn time(&self, column: usize) -> Result<DateTime<Utc>, RowError> {
         let s = self.text(column)?;
-        parse_timestamp(s).ok_or_else(|| {
-            let shown: String = s.chars().take(64).collect();
+        let shown = || s.chars().take(64).collect::<String>();
+        let at = parse_timestamp(s).ok_or_else(|| {
             self.error(
                 column,
-                format!("`{shown}` is not a UTC time YYYY-MM-DD HH:MM:SS[.ffffff]"),
+                format!(
+                    "`{}` is not a UTC time YYYY-MM-DD HH:MM:SS[.ffffff]",
+                    shown()
+                ),
             )
-        })
+        })?;
+        // The metrics work in epoch nanoseconds; refuse here what they cannot hold, so
+        // that one such row is a row error and not a failed report.
+        epoch_nanos(at).map_err(|_| {
+            self.error(
+                column,
+                format!(
+                    "`{}` is outside the supported range 1677-09-21 to 2262-04-11",
+                    shown()
+                ),
+            )
+        })?;
+        Ok(at)
     }
 }
 
@@ -994,6 +1010,36 @@ mod tests {
         assert_eq!(
             t.opened_at,
             parse_timestamp("2025-05-05T23:41:50Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn times_beyond_the_metrics_range_are_row_errors() {
+        let row = |id: u32, opened: &str, closed: &str| {
+            format!("{id},{id},0,,1.1,1.2,0,0.1,{opened},{closed},1,,,10,0,EURUSD,1,1,0,7\n")
+        };
+        let body = [
+            row(1, "2262-04-11 23:47:16", "2262-04-11 23:47:16.854775807"),
+            row(2, "2262-04-11 23:47:16", "2262-04-11 23:47:16.854775808"),
+            row(3, "1677-09-21 00:12:43", "2025-05-05 10:00:00"),
+            row(4, "2025-05-05 10:00:00", "2025-05-05 10:01:00"),
+        ]
+        .concat();
+        let f = read(&body);
+        let kept: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(kept, ["1", "4"], "the last nanosecond is in range");
+        let where_: Vec<_> = f
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(where_, [(3, "closed_at"), (4, "opened_at")]);
+        assert!(
+            f.errors[0]
+                .to_string()
+                .ends_with("`2262-04-11 23:47:16.854775808` is outside the supported range 1677-09-21 to 2262-04-11"),
+            "{}",
+            f.errors[0]
         );
     }
 
