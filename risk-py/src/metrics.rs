@@ -704,6 +704,28 @@ macro_rules! metric_fields {
                 Ok(d)
             }
 
+            /// The fields of `results` column by column, `{name: [value of each result]}`
+            /// in [`FIELDS`] order: what `MetricsResult.to_pandas()` builds its frame
+            /// from, without a dict per account.
+            #[staticmethod]
+            fn columns<'py>(
+                py: Python<'py>,
+                results: Vec<PyRef<'py, Self>>,
+            ) -> PyResult<Bound<'py, PyDict>> {
+                let mut columns: Vec<Vec<Bound<'py, PyAny>>> =
+                    FIELDS.iter().map(|_| Vec::with_capacity(results.len())).collect();
+                for result in &results {
+                    for (column, (_, value)) in columns.iter_mut().zip(result.items(py)?) {
+                        column.push(value);
+                    }
+                }
+                let d = PyDict::new(py);
+                for (name, column) in FIELDS.iter().zip(columns) {
+                    d.set_item(name, PyList::new(py, column)?)?;
+                }
+                Ok(d)
+            }
+
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
                 let fields = self
                     .items(py)?

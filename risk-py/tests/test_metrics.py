@@ -122,6 +122,12 @@ def test_numpy_arrays_and_the_real_export_through_pandas():
     assert sum(m.trades for m in result) == 1_084
     frame = result.to_pandas()
     assert list(frame["account"])[:1] == [result[0].account]
+    by_rows = pd.DataFrame([m.to_dict() for m in result], columns=list(riskgate.AccountMetrics.FIELDS))
+    assert frame.equals(by_rows)
+    columns = riskgate.AccountMetrics.columns(result[:3])
+    assert list(columns) == list(riskgate.AccountMetrics.FIELDS)
+    assert columns["net_profit"] == [m.net_profit for m in result[:3]]
+    assert riskgate.AccountMetrics.columns([]) == {f: [] for f in riskgate.AccountMetrics.FIELDS}
     # The same columns as NumPy arrays give the same answer.
     again = riskgate.trade_metrics(
         accounts=df["trading_account_login"].to_numpy(),

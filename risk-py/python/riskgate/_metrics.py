@@ -49,7 +49,7 @@ class MetricsResult(List[AccountMetrics]):
         """A DataFrame with one row per account (needs pandas)."""
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-        return pd.DataFrame([m.to_dict() for m in self], columns=list(AccountMetrics.FIELDS))
+        return pd.DataFrame(AccountMetrics.columns(self), columns=list(AccountMetrics.FIELDS))
 
 
 def _numpy() -> Any:

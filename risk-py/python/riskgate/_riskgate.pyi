@@ -364,6 +364,10 @@ class AccountMetrics:
         """The day of ``max_daily_loss``; None without a losing day."""
     def to_dict(self) -> Dict[str, Any]:
         """Every field as a dict, in ``FIELDS`` order."""
+    @staticmethod
+    def columns(results: Sequence[AccountMetrics]) -> Dict[str, List[Any]]:
+        """The fields of ``results`` column by column, ``{name: [value of each result]}``
+        in ``FIELDS`` order (what ``MetricsResult.to_pandas()`` builds its frame from)."""
     def __eq__(self, value: object, /) -> bool: ...
 
 @final
