@@ -14,8 +14,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_adapters::config_file::{ConfigFile, Format};
 use risk_adapters::csv_input::{
-    read_accounts, read_accounts_with, read_trades, read_trades_parallel,
-    read_trades_parallel_with, read_trades_with, CsvInputError, CsvLimits, TradeFile,
+    read_accounts, read_accounts_with, read_trades_parallel_with, read_trades_with, CsvInputError,
+    CsvLimits, TradeFile,
 };
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
 use risk_core::config::{CheckLimits, RateLimit, RiskConfig};
@@ -930,6 +930,28 @@ fn assert_rows_add_up(data: &[u8], kept: usize, skipped: u64, duplicate: u64, wh
     }
 }
 
+/// `data` read as trades with `limits`, checked: good + skipped + duplicate rows = data
+/// rows, and the parallel reader on `workers` threads agrees, errors included.
+fn read_trades_checked(
+    data: &[u8],
+    limits: CsvLimits,
+    workers: usize,
+) -> Result<TradeFile, CsvInputError> {
+    let f = read_trades_with(data, "fuzz.csv", limits, |_| {})?;
+    assert_rows_add_up(
+        data,
+        f.trades.len(),
+        f.skipped_rows,
+        f.duplicate_rows,
+        "trade",
+    );
+    assert_parallel_agrees(
+        &f,
+        read_trades_parallel_with(data, "fuzz.csv", workers, limits, |_| {}),
+    );
+    Ok(f)
+}
+
 /// `trades_csv` with small row and field limits taken from the input, so that rows are
 /// cut: the rows still add up, the readers still agree, errors name existing lines, and
 /// no kept text field is over the field limit.
@@ -939,19 +961,8 @@ fn trades_csv_bounded(data: &[u8]) {
         max_field_bytes: 1 + data.len() % 48,
     };
     let lines = 1 + data.iter().filter(|b| **b == b'\n').count() as u64;
-    match read_trades_with(data, "fuzz.csv", limits, |_| {}) {
+    match read_trades_checked(data, limits, 3) {
         Ok(f) => {
-            assert_rows_add_up(
-                data,
-                f.trades.len(),
-                f.skipped_rows,
-                f.duplicate_rows,
-                "trade",
-            );
-            assert_parallel_agrees(
-                &f,
-                read_trades_parallel_with(data, "fuzz.csv", 3, limits, |_| {}),
-            );
             for e in &f.errors {
                 assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
             }
@@ -985,15 +996,7 @@ fn trades_csv_bounded(data: &[u8]) {
 /// When a property fails.
 pub fn trades_csv(data: &[u8]) {
     trades_csv_bounded(data);
-    if let Ok(f) = read_trades(data, "fuzz.csv", |_| {}) {
-        assert_rows_add_up(
-            data,
-            f.trades.len(),
-            f.skipped_rows,
-            f.duplicate_rows,
-            "trade",
-        );
-        assert_parallel_agrees(&f, read_trades_parallel(data, "fuzz.csv", 2, |_| {}));
+    if let Ok(f) = read_trades_checked(data, CsvLimits::default(), 2) {
         check_trade_text(data, &f.trades);
         for t in &f.trades {
             for (v, what) in [

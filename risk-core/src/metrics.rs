@@ -16,7 +16,8 @@
 //! - **Net P&L.** A trade's P&L is `profit + commission + swap` ([`ClosedTrade::net_pnl`]).
 //!   Commission and swap are signed as the platform reports them (a cost is negative).
 //!   Net P&L decides win / loss / break-even, and is what the balance curve, gross profit,
-//!   gross loss, net profit and every average use.
+//!   gross loss, net profit and every average use. It is exact: a sum that would need
+//!   more digits than a `Decimal` holds is an error, not a rounded value.
 //! - **Win, loss, break-even.** A win has net P&L > 0, a loss < 0, break-even exactly 0.
 //!   Break-even trades count in every denominator (`trades`) and break a losing streak.
 //! - **Ratios with no trades** (`win_ratio`, `stop_loss_ratio`, `take_profit_ratio`,
@@ -94,7 +95,7 @@ use rust_decimal::Decimal;
 
 use crate::ids::{AccountId, Symbol, TradeId};
 use crate::model::Side;
-use crate::num::{add, div, sub, ArithmeticError};
+use crate::num::{add, add_exact, div, sub, ArithmeticError};
 
 /// One closed trade as a prop-trading platform exports it.
 ///
@@ -134,16 +135,15 @@ pub struct ClosedTrade {
 }
 
 impl ClosedTrade {
-    /// Net P&L: `profit + commission + swap`.
+    /// Net P&L: `profit + commission + swap`, exactly.
     ///
     /// # Errors
-    /// [`ArithmeticError`] on overflow.
+    /// [`ArithmeticError`] on overflow, and where the exact sum needs more digits than a
+    /// `Decimal` holds (it is refused rather than rounded, see [`add_exact`]).
     pub fn net_pnl(&self) -> Result<Decimal, ArithmeticError> {
-        add(
-            add(self.profit, self.commission, "net P&L")?,
-            self.swap,
-            "net P&L",
-        )
+        add_exact(self.profit, self.commission)
+            .and_then(|sum| add_exact(sum, self.swap))
+            .ok_or(ArithmeticError { what: "net P&L" })
     }
 
     /// `closed_at - opened_at` (negative when the trade closes before it opens).

@@ -361,12 +361,7 @@ fn decimal_sum_from_f64_slow(values: &[f64]) -> Result<Decimal, SumError> {
     let mut sum = Decimal::ZERO;
     for (index, &value) in values.iter().enumerate() {
         let term = decimal_from_f64(value).map_err(|source| SumError::Term { index, source })?;
-        let scale = sum.scale().max(term.scale());
-        sum = sum.checked_add(term).ok_or(SumError::Overflow)?;
-        // `Decimal` addition drops places (rounding) when the digits outgrow 96 bits.
-        if sum.scale() < scale {
-            return Err(SumError::Overflow);
-        }
+        sum = add_exact(sum, term).ok_or(SumError::Overflow)?;
     }
     Ok(sum)
 }
@@ -403,6 +398,22 @@ pub fn mul(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
 #[inline]
 pub fn div(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, ArithmeticError> {
     a.checked_div(b).ok_or(ArithmeticError { what })
+}
+
+/// Addition that is exact or refused: `None` on overflow and where `Decimal` addition
+/// would round, that is when the sum needs more than 96 bits at the larger of the two
+/// scales (`1e10 + 1e-22` needs 33 digits; [`add`] would round it to 28).
+#[inline]
+#[must_use]
+pub fn add_exact(a: Decimal, b: Decimal) -> Option<Decimal> {
+    // Adding zero is exact (and `Decimal` returns the other operand as it is, scale and
+    // all). Otherwise `Decimal` addition drops places (rounding) only when the digits
+    // outgrow 96 bits at the larger scale.
+    if a.is_zero() || b.is_zero() {
+        return a.checked_add(b);
+    }
+    let scale = a.scale().max(b.scale());
+    a.checked_add(b).filter(|sum| sum.scale() >= scale)
 }
 
 /// Checked addition with the name of what is being computed.
@@ -652,6 +663,38 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn exact_addition_refuses_to_round() {
+        use rust_decimal_macros::dec;
+        assert_eq!(add_exact(dec!(1.5), dec!(0.25)), Some(dec!(1.75)));
+        assert_eq!(
+            add_exact(dec!(1.5), dec!(1.5)).map(|s| s.to_string()),
+            Some("3.0".to_owned())
+        );
+        let tiny = dec!(0.0000000000000000000000000001); // 1e-28
+        assert_eq!(
+            add_exact(dec!(1), tiny),
+            Some(dec!(1.0000000000000000000000000001))
+        );
+        assert_eq!(add_exact(dec!(10), tiny), None, "30 digits at scale 28");
+        assert_eq!(
+            add(dec!(10), tiny, "x"),
+            Ok(dec!(10.000000000000000000000000000)),
+            "rounds"
+        );
+        // Zero terms are exact whatever their scale.
+        assert_eq!(
+            add_exact(dec!(1.5), dec!(0.00)).map(|s| s.to_string()),
+            Some("1.5".to_owned())
+        );
+        assert_eq!(add_exact(dec!(0.00), dec!(0)), Some(Decimal::ZERO));
+        assert_eq!(add_exact(Decimal::MAX, Decimal::ONE), None, "overflow");
+        assert_eq!(
+            add_exact(Decimal::MAX, -Decimal::ONE),
+            Some(Decimal::MAX - Decimal::ONE)
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn float_sums_equal_decimal_sums(
@@ -669,6 +712,10 @@ mod tests {
                 let scale = sum.scale().max(term.scale());
                 sum.checked_add(term).filter(|s| s.scale() >= scale)
             });
+            proptest::prop_assert_eq!(
+                values.iter().try_fold(Decimal::ZERO, |sum, &v| add_exact(sum, decimal_from_f64(v).ok()?)),
+                expected
+            );
             let got = decimal_sum_from_f64(&values);
             proptest::prop_assert_eq!(got.clone().ok().map(|d| d.to_string()), expected.map(|d| d.to_string()));
             if let Err(SumError::Term { index, .. }) = got {

@@ -6,8 +6,8 @@
 //! * The batch function takes each numeric column as one `bytes` buffer of native-endian
 //!   64-bit values (the Python layer in `riskgate/_metrics.py` gets them from NumPy with
 //!   one copy per column, or from `array.array` without NumPy), so no Python object is
-//!   made per trade. Money is taken exactly from each float's shortest round-trip text
-//!   ([`decimal_from_f64`]). Accounts are grouped by their raw values (64-bit integers,
+//!   made per trade. Money is taken exactly from each float's shortest round-trip text,
+//!   and a row's net P&L is the exact sum of its money ([`decimal_sum_from_f64`]). Accounts are grouped by their raw values (64-bit integers,
 //!   NumPy fixed-width strings, or Python strings) and named once per account. All of it
 //!   runs with the GIL released.
 //! * Results are [`PyAccountMetrics`] objects holding the core's [`TradeMetrics`]; a field
@@ -23,7 +23,7 @@ use risk_core::hash::FxHashMap;
 use risk_core::metrics::{
     epoch_nanos, MetricsAccumulator, MetricsConfig, TradeFacts, TradeMetrics,
 };
-use risk_core::num::{decimal_from_f64, decimal_sum_from_f64, SumError};
+use risk_core::num::{add_exact, decimal_from_f64, decimal_sum_from_f64, SumError};
 use risk_core::Decimal;
 
 use crate::convert::{py_decimal, to_datetime, to_decimal};
@@ -126,7 +126,8 @@ impl<'a> Accounts<'a> {
     }
 
     /// Rows grouped by account.
-    fn groups(&self, n: usize) -> Groups {
+    fn groups(&self) -> Groups {
+        let n = self.len();
         match self {
             Self::Text(text) => Groups::by(n, |i| text[i].as_str()),
             Self::Int(ints) => Groups::by(n, |i| ints.i64(i)),
@@ -489,7 +490,7 @@ fn compute(
 }
 
 /// Splits the buckets (of `sizes[b]` rows each) into at most `threads` runs of
-/// consecutive buckets with about equal rows.
+/// consecutive buckets with about equal rows; every bucket is in one run.
 fn runs(sizes: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
     let buckets = sizes.len();
     let rows: usize = sizes.iter().sum();
@@ -510,9 +511,6 @@ fn runs(sizes: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
             runs.push(start..end);
         }
         start = end;
-    }
-    if runs.is_empty() {
-        runs.push(0..buckets);
     }
     runs
 }
@@ -614,7 +612,7 @@ pub fn trade_metrics_buffers<'py>(
         take_profit: optional("take_profit", take_profit, n)?,
     };
     let results = py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
-        let groups = accounts.groups(n);
+        let groups = accounts.groups();
         let mut out = columns.metrics(&accounts, &groups, &config, threads)?;
         out.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
@@ -850,9 +848,10 @@ impl PyMetricsAccumulator {
         let mut net = to_decimal(profit, "profit")?;
         for (v, f) in [(commission, "commission"), (swap, "swap")] {
             if let Some(d) = opt(v, f)? {
-                net = net
-                    .checked_add(d)
-                    .ok_or_else(|| invalid("net P&L overflows"))?;
+                // Exact or refused, as in the batch form.
+                net = add_exact(net, d).ok_or_else(|| {
+                    invalid("net P&L (profit + commission + swap) has no exact decimal")
+                })?;
             }
         }
         let set = |d: Option<Decimal>| d.is_some_and(|d| !d.is_zero());

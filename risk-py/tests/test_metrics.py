@@ -153,6 +153,8 @@ def test_bad_input_raises_invalid_input():
     with pytest.raises(riskgate.InvalidInput, match=r"row 0: net P&L .* has no exact decimal"):
         # 1e10 - 1e-22 needs 33 significant digits: refused rather than rounded.
         riskgate.trade_metrics(accounts=["A"], opened_at=[t], closed_at=[t], profit=[1e10], commission=[-1e-22])
+    with pytest.raises(riskgate.InvalidInput, match=r"net P&L .* has no exact decimal"):
+        riskgate.MetricsAccumulator().push(t, t, 1e10, commission=-1e-22)
     with pytest.raises(riskgate.InvalidInput, match="initial_balance"):
         riskgate.trade_metrics(accounts=["A"], opened_at=[t], closed_at=[t], profit=[1.0], initial_balance=0)
     acc = riskgate.MetricsAccumulator()
@@ -178,6 +180,9 @@ def test_times_beyond_epoch_nanoseconds_are_refused_not_wrapped():
     in_range = np.array(["2025-05-05", "NaT"], dtype="datetime64[s]")
     with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[1\]: missing time \(NaT\)"):
         riskgate.trade_metrics(accounts=["A", "A"], opened_at=in_range, closed_at=in_range, profit=[1.0, 1.0])
+    huge = np.array([0, 2**64 - 1], dtype=np.uint64)
+    with pytest.raises(riskgate.InvalidInput, match=r"closed_at\[1\]: 18446744073709551615 ns is out of range"):
+        riskgate.trade_metrics(accounts=["A", "A"], opened_at=[0, 0], closed_at=huge, profit=[1.0, 1.0])
     with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[0\]: .* naive"):
         riskgate.trade_metrics(accounts=["A"], opened_at=[dt.datetime(2025, 1, 1)], closed_at=[t], profit=[1.0])
 
@@ -200,6 +205,14 @@ def test_every_kind_of_account_column_groups_alike():
         logins,
     ):
         assert riskgate.trade_metrics(accounts=accounts, **cols) == expected, type(accounts)
+
+
+def test_unsigned_accounts_beyond_int64_are_compared_as_text():
+    np = pytest.importorskip("numpy")
+    t = T0
+    logins = np.array([2**64 - 1, 7, 2**64 - 1], dtype=np.uint64)
+    result = riskgate.trade_metrics(accounts=logins, opened_at=[t] * 3, closed_at=[t] * 3, profit=[1.0, 2.0, 3.0])
+    assert [(m.account, m.trades) for m in result] == [("18446744073709551615", 2), ("7", 1)]
 
 
 def test_unicode_account_names_survive_the_packed_column():

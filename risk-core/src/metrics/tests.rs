@@ -574,3 +574,17 @@ fn times_outside_the_nanosecond_range_are_an_error_not_a_wrap() {
 fn facts_are_compact() {
     assert_eq!(std::mem::size_of::<TradeFacts>(), 40);
 }
+
+#[test]
+fn net_pnl_is_exact_or_an_error_never_rounded() {
+    let mut t = trade("1", 0, 10, dec!(10000000000));
+    t.commission = dec!(-0.0000000000000000000001); // -1e-22: 33 digits in all
+    let expected = MetricsError::Arithmetic(ArithmeticError { what: "net P&L" });
+    assert_eq!(
+        TradeMetrics::compute(&[t.clone()], &MetricsConfig::default()),
+        Err(expected)
+    );
+    t.commission = dec!(-0.25);
+    t.swap = dec!(0.125);
+    assert_eq!(t.net_pnl().unwrap().to_string(), "9999999999.875");
+}

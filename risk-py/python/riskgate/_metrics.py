@@ -65,13 +65,20 @@ def _is_array(values: Any) -> bool:
     return getattr(values, "dtype", None) is not None
 
 
+def _beyond_int64(np: Any, a: Any) -> Optional[int]:
+    """The first row of an unsigned integer array whose value an int64 cannot hold."""
+    if a.dtype.kind == "u" and a.size and int(a.max()) > _INT64_MAX:
+        return int(np.argmax(a))
+    return None
+
+
 def _accounts(values: Any) -> Union[List[str], Tuple[str, bytes, int]]:
     """The account column: packed when it is a NumPy-like array, else ``str`` per value."""
     np = _numpy()
     if np is not None and _is_array(values):
         a = np.asarray(values)
         kind = a.dtype.kind
-        if kind == "u" and a.size and int(a.max()) > _INT64_MAX:
+        if kind == "u" and _beyond_int64(np, a) is not None:
             kind = "O"  # beyond int64: compare as text
         if kind in "iu":
             return ("int64", np.ascontiguousarray(a, dtype=np.int64).tobytes(), 8)
@@ -123,9 +130,9 @@ def _times(values: Any, name: str) -> bytes:
                     raise InvalidInput(f"{name}[{row}]: {a[row]} is out of range ({_NS_RANGE})")
             return np.ascontiguousarray(ns.view(np.int64)).tobytes()
         if a.dtype.kind in "iu":
-            if a.dtype.kind == "u" and a.size and int(a.max()) > _INT64_MAX:
-                row = int(np.argmax(a))
-                raise InvalidInput(f"{name}[{row}]: {a[row]} ns is out of range ({_NS_RANGE})")
+            beyond = _beyond_int64(np, a)
+            if beyond is not None:
+                raise InvalidInput(f"{name}[{beyond}]: {a[beyond]} ns is out of range ({_NS_RANGE})")
             return np.ascontiguousarray(a, dtype=np.int64).tobytes()
         values = a.tolist()
     out = array("q")
