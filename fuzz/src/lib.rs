@@ -18,16 +18,17 @@ use risk_adapters::csv_input::{
     CsvLimits, TradeFile,
 };
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
-use risk_core::config::{CheckLimits, RateLimit, RiskConfig};
-use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
+use risk_core::config::{CheckLimits, CheckLimitsSpec, RateLimit, RiskConfig};
+use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, OrderId, RuleId, Symbol, TraceId, UserId};
 use risk_core::margin::{Tier, TierLadder};
-use risk_core::market::{Instrument, Mark, MarketSnapshot};
+use risk_core::market::{Instrument, InstrumentSpec, Mark, MarketSnapshot};
 use risk_core::model::{
     Decision, InstrumentStatus, KycLevel, OrderType, RuleAction, Severity, Side, TradingState,
 };
 use risk_core::num::{
-    parse_decimal, Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity,
+    parse_decimal, Leverage, LotSize, Money, Multiplier, Notional, Price, PriceBand, Quantity,
+    Ratio, RiskScore, SignedQuantity,
 };
 use risk_core::pretrade::{check, CheckMetric, CheckRequest};
 use risk_core::rules::{Operator, Rule, RuleSet};
@@ -508,7 +509,7 @@ impl PretradeInput {
             .collect();
         config.rules = RuleSet::new(rules).ok()?;
         let l = &self.limits;
-        config.limits = CheckLimits {
+        config.limits = CheckLimits::new(CheckLimitsSpec {
             max_mark_age_ms: u64::from(l.max_mark_age_ms),
             margin_call_ratio: Ratio::new(l.margin_call_ratio.get().abs()).ok()?,
             liquidation_ratio: Ratio::new(l.liquidation_ratio.get().abs()).ok()?,
@@ -519,7 +520,8 @@ impl PretradeInput {
             }),
             duplicate_horizon_ms: u64::from(l.duplicate_horizon_ms),
             halted_allows_exits: l.halted_allows_exits,
-        };
+        })
+        .ok()?;
         config.validate().ok()?;
         Some(config)
     }
@@ -536,21 +538,22 @@ impl PretradeInput {
             let Some(inst) = inst else { continue };
             let sym = Symbol::new(["S0", "S1"][i]);
             let built = (|| -> Option<Instrument> {
-                Some(Instrument {
+                Instrument::new(InstrumentSpec {
                     symbol: sym.clone(),
                     tick_size: Price::new(inst.tick.get().abs()).ok()?,
-                    lot_size: Quantity::new(inst.lot.get().abs()).ok()?,
+                    lot_size: LotSize::new(inst.lot.get().abs()).ok()?,
                     min_quantity: Quantity::new(inst.min_quantity.get().abs()).ok()?,
                     max_quantity: Quantity::new(inst.max_quantity.get().abs()).ok()?,
-                    contract_multiplier: inst.multiplier.get(),
+                    contract_multiplier: Multiplier::new(inst.multiplier.get()).ok()?,
                     max_leverage: Leverage::new(inst.max_leverage.get().abs()).ok()?,
                     required_kyc: pick(KycLevel::ALL, inst.kyc),
                     status: pick(InstrumentStatus::ALL, inst.status),
                     price_band: match inst.price_band {
-                        Some(b) => Some(Ratio::new(b.get().abs()).ok()?),
+                        Some(b) => Some(PriceBand::new(b.get().abs()).ok()?),
                         None => None,
                     },
                 })
+                .ok()
             })();
             let Some(built) = built else { continue };
             m.instruments.insert(sym.clone(), built);
@@ -585,7 +588,7 @@ impl PretradeInput {
             exposure_limit: Notional::new(self.exposure_limit.get().abs()).ok()?,
             frozen: self.frozen,
             max_leverage: Leverage::new(self.max_leverage.get().abs()).ok()?,
-            risk_score: self.risk_score.get(),
+            risk_score: RiskScore::new(self.risk_score.get()).ok()?,
             trading_state: pick(TradingState::ALL, self.trading_state),
         })
     }
@@ -637,7 +640,7 @@ fn event_from(e: &EventIn, now: DateTime<Utc>) -> Option<EngineEvent> {
     let account = |event| {
         Some(EngineEvent::Account {
             account_id: AccountId::new("A1"),
-            seq: 0, // set by the caller
+            seq: Seq::MIN, // set by the caller
             event,
         })
     };
@@ -784,13 +787,13 @@ pub fn pretrade_check(data: &[u8]) {
     let Ok(engine) = RiskEngine::new(config.clone()) else {
         return;
     };
-    let mut seq = 0_u64;
+    let mut seqs = (1_u64..).filter_map(|n| Seq::new(n).ok());
     let mut apply = |event: EngineEvent| {
         let event = match event {
             EngineEvent::Account {
                 account_id, event, ..
             } => {
-                seq += 1;
+                let Some(seq) = seqs.next() else { return };
                 EngineEvent::Account {
                     account_id,
                     seq,
@@ -817,7 +820,7 @@ pub fn pretrade_check(data: &[u8]) {
     )));
     let account_event = |event| EngineEvent::Account {
         account_id: account.account_id.clone(),
-        seq: 0,
+        seq: Seq::MIN,
         event,
     };
     apply(account_event(AccountEvent::ProfileUpsert {
@@ -1444,14 +1447,18 @@ fn check_wire_event(
             }
         }
         (Some(Event::Instrument(w)), EngineEvent::Market(MarketEvent::Instrument(i))) => {
-            assert_eq!(i.symbol.as_str(), w.symbol);
-            assert_wire_value(i.tick_size.get(), &w.tick_size, "tick_size");
-            assert_wire_value(i.lot_size.get(), &w.lot_size, "lot_size");
-            assert_wire_value(i.min_quantity.get(), &w.min_quantity, "min_quantity");
-            assert_wire_value(i.max_quantity.get(), &w.max_quantity, "max_quantity");
-            assert_wire_value(i.contract_multiplier, &w.contract_multiplier, "multiplier");
-            assert_wire_value(i.max_leverage.get(), &w.max_leverage, "max_leverage");
-            match i.price_band {
+            assert_eq!(i.symbol().as_str(), w.symbol);
+            assert_wire_value(i.tick_size().get(), &w.tick_size, "tick_size");
+            assert_wire_value(i.lot_size().get(), &w.lot_size, "lot_size");
+            assert_wire_value(i.min_quantity().get(), &w.min_quantity, "min_quantity");
+            assert_wire_value(i.max_quantity().get(), &w.max_quantity, "max_quantity");
+            assert_wire_value(
+                i.contract_multiplier().get(),
+                &w.contract_multiplier,
+                "multiplier",
+            );
+            assert_wire_value(i.max_leverage().get(), &w.max_leverage, "max_leverage");
+            match i.price_band() {
                 None => assert!(w.price_band.is_empty()),
                 Some(b) => assert_wire_value(b.get(), &w.price_band, "price_band"),
             }
@@ -1468,7 +1475,10 @@ fn check_wire_event(
                 event,
             },
         ) => {
-            assert_eq!((account_id.as_str(), *seq), (a.account_id.as_str(), a.seq));
+            assert_eq!(
+                (account_id.as_str(), seq.get()),
+                (a.account_id.as_str(), a.seq)
+            );
             match (a.change.as_ref(), event) {
                 (
                     Some(Change::ProfileUpsert(w)),
@@ -1483,9 +1493,9 @@ fn check_wire_event(
                     );
                     assert_wire_value(profile.max_leverage.get(), &p.max_leverage, "max_leverage");
                     if p.risk_score.is_empty() {
-                        assert_eq!(profile.risk_score, Decimal::ZERO);
+                        assert_eq!(profile.risk_score.get(), Decimal::ZERO);
                     } else {
-                        assert_wire_value(profile.risk_score, &p.risk_score, "risk_score");
+                        assert_wire_value(profile.risk_score.get(), &p.risk_score, "risk_score");
                     }
                     assert_eq!(profile.frozen, p.frozen);
                 }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use risk_core::account::{Position, RiskProfile};
 use risk_core::config::{ConfigError, RiskConfig};
-use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, RiskEngine};
+use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, Symbol, UserId};
 use risk_core::market::Instrument;
 use risk_core::num::{Money, Price};
@@ -214,14 +214,16 @@ impl ConfigFile {
             })
         }));
         for a in &self.accounts {
-            let mut seq = 0;
+            // 1, 2, 3...: the iterator never ends, so every event gets its sequence.
+            let mut seqs = (1_u64..).filter_map(|n| Seq::new(n).ok());
             let mut push = |event| {
-                seq += 1;
-                events.push(EngineEvent::Account {
-                    account_id: a.id.clone(),
-                    seq,
-                    event,
-                });
+                if let Some(seq) = seqs.next() {
+                    events.push(EngineEvent::Account {
+                        account_id: a.id.clone(),
+                        seq,
+                        event,
+                    });
+                }
             };
             push(AccountEvent::ProfileUpsert {
                 user_id: a.user_id.clone(),
@@ -271,7 +273,7 @@ impl ConfigFile {
 
 fn describe(event: &EngineEvent) -> String {
     match event {
-        EngineEvent::Market(MarketEvent::Instrument(i)) => format!("instrument {}", i.symbol),
+        EngineEvent::Market(MarketEvent::Instrument(i)) => format!("instrument {}", i.symbol()),
         EngineEvent::Market(MarketEvent::Mark { symbol, .. }) => format!("mark {symbol}"),
         EngineEvent::Market(MarketEvent::GlobalTradingState(_)) => {
             "global trading state".to_owned()

@@ -389,7 +389,7 @@ fn parse_account_event(mut f: Fields<'_, '_>, kind: &str) -> PyResult<EngineEven
     f.finish(allowed)?;
     Ok(EngineEvent::Account {
         account_id: AccountId::from(account_id),
-        seq,
+        seq: risk_core::engine::Seq::new(seq).map_err(|e| invalid(e.to_string()))?,
         event,
     })
 }
