@@ -316,7 +316,7 @@ def test_demo_config_file_loads_from_a_path(tmp_path):
         assert e.account_count == 3
         r = e.check(
             {"user_id": "alice", "account_id": "acc-alice", "order_id": "o1", "symbol": "BTCUSDT",
-             "side": "BUY", "quantity": "0.1", "price": "50000", "leverage": "10"},
+             "side": "BUY", "order_type": "LIMIT", "quantity": "0.1", "price": "50000", "leverage": "10"},
             now=NOW,
         )
         assert r.decision == "APPROVED", r.message

@@ -157,6 +157,19 @@ check_metric! {
     RiskScore = "risk_score" => Some(m.risk_score),
 }
 
+impl std::fmt::Display for CheckMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CheckMetric {
+    type Err = crate::model::UnknownName;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        crate::model::find_by_name(Self::ALL, Self::as_str, "CheckMetric", text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,18 +188,5 @@ mod tests {
             let field = fields.iter().find(|(name, _)| *name == metric.as_str());
             assert_eq!(field.map(|(_, v)| *v), Some(metric.value(&m)), "{metric}");
         }
-    }
-}
-
-impl std::fmt::Display for CheckMetric {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for CheckMetric {
-    type Err = crate::model::UnknownName;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        crate::model::find_by_name(Self::ALL, Self::as_str, "CheckMetric", text)
     }
 }
