@@ -25,7 +25,7 @@ pub enum NumberError {
         text: String,
     },
     /// The value is outside the range allowed for this kind of number.
-    #[error("{value} is not a valid {kind}: must be {rule}")]
+    #[error("{value} is not valid: must be {rule}")]
     OutOfRange {
         /// What kind of number was being built (`price`, `quantity`, ...).
         kind: &'static str,
@@ -434,6 +434,134 @@ pub fn sub(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
     a.checked_sub(b).ok_or(ArithmeticError { what })
 }
 
+/// A value broke the rule of the field that holds it. Every refusal of a validated
+/// constructor names the field and the rule, e.g.
+/// `contract_multiplier: 0 is not valid: must be greater than zero`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// The field's name (or dotted path, `rate_limit.window_ms`).
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub problem: FieldProblem,
+}
+
+/// What is wrong with a field's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldProblem {
+    /// A number broke its kind's range or did not parse.
+    #[error(transparent)]
+    Number(#[from] NumberError),
+    /// A required field is absent.
+    #[error("is required")]
+    Missing,
+    /// The field does not belong to this kind of record (an event type's keys).
+    #[error("is not a key of a `{kind}` event")]
+    NotAllowed {
+        /// The record's kind.
+        kind: &'static str,
+    },
+    /// A value broke a rule that involves another field or a limit.
+    #[error("{value} is not valid: must be {rule}")]
+    Rule {
+        /// The value, as text.
+        value: String,
+        /// The rule, in words.
+        rule: String,
+    },
+}
+
+impl FieldError {
+    /// `field`'s `value` breaks `rule`.
+    #[must_use]
+    pub fn rule(field: &'static str, value: impl fmt::Display, rule: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: FieldProblem::Rule {
+                value: value.to_string(),
+                rule: rule.into(),
+            },
+        }
+    }
+
+    /// `field`'s number was refused by its newtype.
+    #[must_use]
+    pub fn number(field: &'static str, error: NumberError) -> Self {
+        Self {
+            field,
+            problem: FieldProblem::Number(error),
+        }
+    }
+}
+
+/// Builds the newtype `T` for `field` from a decimal, naming the field on refusal.
+///
+/// # Errors
+/// [`FieldError`] when `value` breaks `T`'s range.
+pub fn field<T: TryFrom<Decimal, Error = NumberError>>(
+    field: &'static str,
+    value: Decimal,
+) -> Result<T, FieldError> {
+    T::try_from(value).map_err(|e| FieldError::number(field, e))
+}
+
+/// The strict serde form of decimals: a string read by [`parse_decimal`] (so no `NaN`,
+/// `inf`, `1_000` or padding), an integer, or a float converted by its shortest text
+/// ([`decimal_from_f64`]). The newtypes of this module deserialize through it, so a
+/// config file, a JSON event and a Python dict read numbers alike.
+#[cfg(feature = "serde")]
+pub mod strict {
+    use std::fmt;
+
+    use rust_decimal::Decimal;
+    use serde::de::{self, Visitor};
+
+    use super::{decimal_from_f64, parse_decimal};
+
+    /// Reads one decimal strictly.
+    ///
+    /// # Errors
+    /// The deserializer's error, with the [`super::NumberError`] text, for anything that
+    /// is not a decimal.
+    pub fn deserialize<'de, D: de::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Decimal, D::Error> {
+        deserializer.deserialize_any(Strict)
+    }
+
+    struct Strict;
+
+    impl Visitor<'_> for Strict {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal as a string (\"1.5\") or a number")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
+            parse_decimal(text).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Decimal, E> {
+            Decimal::try_from_i128_with_scale(v, 0)
+                .map_err(|_| E::custom(format!("{v} is too large for a decimal")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+            decimal_from_f64(v).map_err(E::custom)
+        }
+    }
+}
+
 /// `true`, for serde defaults of `active`-style flags.
 #[cfg(feature = "serde")]
 #[must_use]
@@ -444,10 +572,18 @@ pub(crate) const fn default_true() -> bool {
 macro_rules! decimal_newtype {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $rule:literal, |$v:ident| $valid:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[cfg_attr(feature = "serde", serde(try_from = "Decimal", into = "Decimal"))]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[cfg_attr(feature = "serde", serde(into = "Decimal"))]
         pub struct $name(Decimal);
+
+        /// Reads a decimal strictly (see [`parse_decimal`]) and checks its range.
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::new(strict::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             #[doc = concat!("Builds a ", $kind, "; it must be ", $rule, ".")]
@@ -537,6 +673,25 @@ decimal_newtype!(
     /// An amount of money in the settlement currency that may be negative (balances, PnL).
     Money, "money amount", "any value", |_v| true
 );
+decimal_newtype!(
+    /// An instrument's contract multiplier: the value of one unit of quantity per unit of
+    /// price (1 for linear USDT contracts). Strictly positive: a zero multiplier would
+    /// value every position of the symbol at nothing.
+    Multiplier, "contract multiplier", "greater than zero", |v| v > Decimal::ZERO
+);
+decimal_newtype!(
+    /// An instrument's lot size (quantity step): strictly positive.
+    LotSize, "lot size", "greater than zero", |v| v > Decimal::ZERO
+);
+decimal_newtype!(
+    /// A price band: the largest relative distance of a limit price from the mark,
+    /// strictly between 0 and 1 (0.05 = 5%).
+    PriceBand, "price band", "greater than zero and below 1", |v| v > Decimal::ZERO && v < Decimal::ONE
+);
+decimal_newtype!(
+    /// An externally computed risk score, from 0 to 100.
+    RiskScore, "risk score", "from 0 to 100", |v| v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED
+);
 
 impl Price {
     /// The notional of `quantity` units at this price with a contract `multiplier`.
@@ -582,6 +737,29 @@ impl Money {
 impl Leverage {
     /// No leverage: 1x.
     pub const ONE: Self = Self(Decimal::ONE);
+}
+
+/// Zero is the default of the kinds that allow it (never of a price, a leverage, a
+/// multiplier, a lot size or a band, which cannot be zero).
+macro_rules! zero_default {
+    ($($name:ident),+) => {$(
+        impl Default for $name {
+            fn default() -> Self {
+                Self(Decimal::ZERO)
+            }
+        }
+    )+};
+}
+zero_default!(Quantity, SignedQuantity, Notional, Ratio, Money, RiskScore);
+
+impl Multiplier {
+    /// 1: a linear contract.
+    pub const ONE: Self = Self(Decimal::ONE);
+}
+
+impl RiskScore {
+    /// Zero: no risk signal.
+    pub const ZERO: Self = Self(Decimal::ZERO);
 }
 
 #[cfg(test)]

@@ -201,7 +201,7 @@ fn evaluate<M: MarketView + ?Sized>(
     let levels = [
         ("global", market.global_state()),
         ("account", account.profile.trading_state),
-        ("symbol", instrument.status.trading_state()),
+        ("symbol", instrument.status().trading_state()),
     ];
     let strictest = levels
         .iter()
@@ -211,7 +211,7 @@ fn evaluate<M: MarketView + ?Sized>(
     let allowed = match strictest {
         TradingState::Active => true,
         TradingState::Reducing => reduces,
-        TradingState::Halted => limits.halted_allows_exits && reduces,
+        TradingState::Halted => limits.halted_allows_exits() && reduces,
     };
     if !allowed {
         let level = levels
@@ -232,11 +232,13 @@ fn evaluate<M: MarketView + ?Sized>(
             format!("account {} is frozen", account.account_id)
         });
     }
-    if account.profile.kyc_level < instrument.required_kyc {
+    if account.profile.kyc_level < instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
             format!(
                 "{} requires KYC {}, account has {}",
-                instrument.symbol, instrument.required_kyc, account.profile.kyc_level
+                instrument.symbol(),
+                instrument.required_kyc(),
+                account.profile.kyc_level
             )
         });
     }
@@ -261,7 +263,7 @@ fn evaluate<M: MarketView + ?Sized>(
             format!("order id {} was already used", request.order_id)
         });
     }
-    if let Some(rate) = limits.rate_limit {
+    if let Some(rate) = limits.rate_limit() {
         let recent = account
             .recent_orders
             .count_after(cutoff(now, rate.window()), rate.max_orders as usize);
@@ -328,42 +330,44 @@ fn evaluate<M: MarketView + ?Sized>(
     }
 
     // 7. order limits
-    if quantity < instrument.min_quantity.get() {
+    if quantity < instrument.min_quantity().get() {
         gate.fail(RejectReason::InvalidRequest, || {
             format!(
                 "quantity {quantity} is below the minimum {} for {}",
-                instrument.min_quantity, instrument.symbol
+                instrument.min_quantity(),
+                instrument.symbol()
             )
         });
     }
-    if !is_multiple(quantity, instrument.lot_size.get()) {
+    if !is_multiple(quantity, instrument.lot_size().get()) {
         gate.fail(RejectReason::InvalidRequest, || {
             format!(
                 "quantity {quantity} is not a multiple of the lot size {}",
-                instrument.lot_size
+                instrument.lot_size()
             )
         });
     }
     if let Some(price) = order.limit_price {
-        if !is_multiple(price.get(), instrument.tick_size.get()) {
+        if !is_multiple(price.get(), instrument.tick_size().get()) {
             gate.fail(RejectReason::InvalidRequest, || {
                 format!(
                     "price {price} is not a multiple of the tick size {}",
-                    instrument.tick_size
+                    instrument.tick_size()
                 )
             });
         }
     }
-    if quantity > instrument.max_quantity.get() {
+    if quantity > instrument.max_quantity().get() {
         gate.fail(RejectReason::MaxOrderSizeExceeded, || {
             format!(
                 "quantity {quantity} exceeds the maximum {} for {}",
-                instrument.max_quantity, instrument.symbol
+                instrument.max_quantity(),
+                instrument.symbol()
             )
         });
     }
     let Some(metrics) = metrics else { return };
-    if let (Some(band), OrderType::Limit) = (instrument.price_band, request.order_type) {
+    if let (Some(band), OrderType::Limit) = (instrument.price_band(), request.order_type) {
         if metrics.price_deviation > band.get() {
             gate.fail(RejectReason::PriceOutOfBand, || {
                 format!(
@@ -386,7 +390,7 @@ fn evaluate<M: MarketView + ?Sized>(
                 metrics.leverage,
                 metrics.max_leverage_allowed,
                 account.profile.max_leverage,
-                instrument.max_leverage,
+                instrument.max_leverage(),
                 metrics.projected_position_notional.round_dp(2)
             )
         });
@@ -424,14 +428,14 @@ fn evaluate<M: MarketView + ?Sized>(
     }
     // 11. projected margin ratio
     let ratio = metrics.projected_margin_ratio;
-    response.liquidation_risk = ratio.is_none_or(|r| r >= limits.liquidation_ratio.get());
-    response.margin_call = ratio.is_none_or(|r| r >= limits.margin_call_ratio.get());
+    response.liquidation_risk = ratio.is_none_or(|r| r >= limits.liquidation_ratio().get());
+    response.margin_call = ratio.is_none_or(|r| r >= limits.margin_call_ratio().get());
     if opens && response.liquidation_risk {
         gate.fail(RejectReason::LiquidationRisk, || match ratio {
             Some(r) => format!(
                 "projected margin ratio {} reaches the liquidation threshold {}",
                 r.round_dp(4),
-                limits.liquidation_ratio
+                limits.liquidation_ratio()
             ),
             None => "projected margin balance is not positive while maintenance margin is owed"
                 .to_owned(),
@@ -508,7 +512,7 @@ fn price<M: MarketView + ?Sized>(
         stale(symbol, *at)?;
     }
     let mark = mark.price.get();
-    let mult = instrument.contract_multiplier;
+    let mult = instrument.contract_multiplier().get();
     let quantity = order.quantity.get();
     let side_sign = request.side.sign();
     let order_price = match order.limit_price {
@@ -517,7 +521,7 @@ fn price<M: MarketView + ?Sized>(
             mark,
             add(
                 Decimal::ONE,
-                mul(side_sign, config.limits.market_slippage.get(), "slippage")?,
+                mul(side_sign, config.limits.market_slippage().get(), "slippage")?,
                 "slippage",
             )?,
             "market order price",
@@ -614,7 +618,7 @@ fn price<M: MarketView + ?Sized>(
         .profile
         .max_leverage
         .get()
-        .min(instrument.max_leverage.get())
+        .min(instrument.max_leverage().get())
         .min(tier_cap.get());
     Ok(CheckMetrics {
         mark_price: mark,
@@ -637,6 +641,6 @@ fn price<M: MarketView + ?Sized>(
         open_orders: Decimal::from(account.open_orders.len()),
         open_positions: Decimal::from(account.positions.len()),
         price_deviation,
-        risk_score: account.profile.risk_score,
+        risk_score: account.profile.risk_score.get(),
     })
 }
