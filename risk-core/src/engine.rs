@@ -424,12 +424,7 @@ impl RiskEngine {
         match event {
             AccountEvent::ProfileUpsert { .. } => {} // handled above
             AccountEvent::BalanceChange { delta } => {
-                account.wallet_balance = Money::new(num::add(
-                    account.wallet_balance.get(),
-                    delta.get(),
-                    "wallet balance",
-                )?)
-                .unwrap_or(account.wallet_balance);
+                account.wallet_balance = account.wallet_balance.checked_add(*delta)?;
             }
             AccountEvent::PositionUpdate {
                 symbol,
@@ -573,29 +568,25 @@ fn apply_fill(
         }
     };
     let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
-    let remaining = match resting {
-        Some(i) => sub(
-            account.open_orders[i].quantity.get(),
-            quantity.get(),
-            "resting quantity",
-        )?,
-        None => Decimal::ZERO,
-    };
+    // The fill was checked against the resting quantity above.
+    let remaining = resting.map_or(Quantity::ZERO, |i| {
+        account.open_orders[i].quantity.saturating_sub(quantity)
+    });
     // Validated: now change.
     if let Some(i) = resting {
         if remaining.is_zero() {
             account.open_orders.remove(i);
         } else {
-            account.open_orders[i].quantity = Quantity::new(remaining).unwrap_or(Quantity::ZERO);
+            account.open_orders[i].quantity = remaining;
         }
     }
     account.reservations.retain(|r| &r.order_id != order_id);
-    account.wallet_balance = Money::new(wallet).unwrap_or(account.wallet_balance);
+    account.wallet_balance = Money::from_decimal(wallet);
     account.positions.retain(|p| &p.symbol != symbol);
     if !new_size.is_zero() {
         account.positions.push(Position {
             symbol: symbol.clone(),
-            size: SignedQuantity::new(new_size).unwrap_or(SignedQuantity::ZERO),
+            size: SignedQuantity::from_decimal(new_size),
             entry_price: Price::new(entry).unwrap_or(price),
             leverage: old.map_or(leverage, |p| p.leverage),
         });
