@@ -733,7 +733,7 @@ fn check_response(
     );
     assert!(metrics.leverage <= account.profile.max_leverage.get());
     assert_eq!(
-        response.required_initial_margin,
+        response.required_initial_margin(),
         Some(metrics.required_initial_margin)
     );
 }
@@ -1697,7 +1697,7 @@ pub fn grpc_answers(
                             "{answer:?}"
                         );
                         assert_eq!(answer.trace_id, wire.trace_id);
-                        if let Some(im) = response.required_initial_margin {
+                        if let Some(im) = response.required_initial_margin() {
                             assert_eq!(
                                 convert::decimal(
                                     "required_initial_margin",
@@ -1706,7 +1706,7 @@ pub fn grpc_answers(
                                 Ok(im)
                             );
                         }
-                        if let Some(ratio) = response.projected_margin_ratio {
+                        if let Some(ratio) = response.projected_margin_ratio() {
                             assert_eq!(
                                 convert::decimal(
                                     "projected_margin_ratio",

@@ -24,9 +24,7 @@ use crate::hash::FxBuildHasher;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
-use crate::num::{
-    self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, SignedQuantity,
-};
+use crate::num::{self, ArithmeticError, Leverage, Money, Price, Quantity, SignedQuantity};
 use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
 use crate::Decimal;
 
@@ -311,23 +309,21 @@ impl RiskEngine {
             epoch,
             config: &config,
         };
-        let response =
+        let (response, hold) =
             pretrade::check_with(&config, Some(snapshot), &self.market, request, now, source);
         if response.is_accepted() {
             snapshot
                 .recent_orders
                 .prune(pretrade::cutoff(now, config.limits.history_horizon()));
             snapshot.recent_orders.push(request.order_id.clone(), now);
-            if let (true, Some(m)) = (reserve, &response.metrics) {
-                if !m.opening_notional.is_zero() {
-                    let reservation = Reservation {
-                        order_id: request.order_id.clone(),
-                        amount: Money::new(m.required_initial_margin).unwrap_or(Money::ZERO),
-                        notional: Notional::new(m.opening_notional).unwrap_or(Notional::ZERO),
-                    };
-                    exposure.add_reservation(&reservation);
-                    snapshot.reservations.push(reservation);
-                }
+            if let (true, Some(hold)) = (reserve, hold) {
+                let reservation = Reservation {
+                    order_id: request.order_id.clone(),
+                    amount: hold.amount,
+                    notional: hold.notional,
+                };
+                exposure.add_reservation(&reservation);
+                snapshot.reservations.push(reservation);
             }
         }
         response
