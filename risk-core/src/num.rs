@@ -550,7 +550,7 @@ impl Price {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn notional(
         self,
         quantity: Quantity,
@@ -566,7 +566,7 @@ impl Price {
     /// # Errors
     /// [`ArithmeticError`] on overflow, and for a sell when `slippage` is 1 or more, which
     /// leaves no positive price (a validated config's slippage is below 1).
-    #[inline]
+    #[inline(always)]
     pub fn widened(self, side: Side, slippage: Ratio) -> Result<Self, ArithmeticError> {
         const WHAT: &str = "market order price";
         let factor = add(Decimal::ONE, mul(side.sign(), slippage.0, WHAT)?, WHAT)?;
@@ -583,7 +583,7 @@ impl Price {
     ///
     /// # Errors
     /// [`ArithmeticError`] when the quotient overflows (a tiny reference).
-    #[inline]
+    #[inline(always)]
     pub fn deviation_from(self, reference: Self) -> Result<Ratio, ArithmeticError> {
         const WHAT: &str = "price deviation";
         let gap = sub(self.0, reference.0, WHAT)?.abs();
@@ -627,7 +627,7 @@ impl SignedQuantity {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn checked_add(self, change: Self) -> Result<Self, ArithmeticError> {
         Ok(Self(add(self.0, change.0, "position size")?))
     }
@@ -637,7 +637,7 @@ impl SignedQuantity {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn pnl(
         self,
         entry: Price,
@@ -697,7 +697,7 @@ impl Notional {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
         Ok(Self(add(self.0, other.0, "notional")?))
     }
@@ -707,7 +707,7 @@ impl Notional {
     /// # Errors
     /// [`ArithmeticError`] when the division fails; with a leverage of at least 1 the
     /// quotient is no larger than the notional, so this is not expected.
-    #[inline]
+    #[inline(always)]
     pub fn margin_at(self, leverage: Leverage) -> Result<Money, ArithmeticError> {
         Ok(Money(div(self.0, leverage.0, "initial margin")?))
     }
@@ -716,7 +716,7 @@ impl Notional {
     ///
     /// # Errors
     /// [`ArithmeticError`] when the quotient overflows (a tiny whole).
-    #[inline]
+    #[inline(always)]
     pub fn share_of(self, whole: Self) -> Result<Option<Ratio>, ArithmeticError> {
         if whole.0.is_zero() {
             return Ok(None);
@@ -747,7 +747,7 @@ impl Money {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
         Ok(Self(add(self.0, other.0, "money amount")?))
     }
@@ -756,7 +756,7 @@ impl Money {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
-    #[inline]
+    #[inline(always)]
     pub fn checked_sub(self, other: Self) -> Result<Self, ArithmeticError> {
         Ok(Self(sub(self.0, other.0, "money amount")?))
     }
@@ -766,7 +766,7 @@ impl Money {
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow or when `other` is zero.
-    #[inline]
+    #[inline(always)]
     pub fn checked_div(self, other: Self) -> Result<Decimal, ArithmeticError> {
         div(self.0, other.0, "ratio of money amounts")
     }

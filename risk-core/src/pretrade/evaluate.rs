@@ -277,6 +277,7 @@ fn run_phases<M: MarketView + ?Sized>(
 
 /// Phase 2: the account (owned by the request's user) and the instrument, and what the
 /// order does to the account's position in it.
+#[inline]
 fn resolve<'a, M: MarketView + ?Sized>(
     config: &'a RiskConfig,
     account: Option<&'a AccountSnapshot>,
@@ -327,6 +328,7 @@ fn resolve<'a, M: MarketView + ?Sized>(
 
 /// Phase 3, kill switch: the strictest of the global, account and symbol trading states
 /// (`TRADING_HALTED`, `INSTRUMENT_NOT_TRADING`).
+#[inline]
 fn check_trading_state(
     ctx: &OrderContext<'_>,
     global: TradingState,
@@ -366,6 +368,7 @@ fn check_trading_state(
 }
 
 /// Phase 3, account state: frozen (`USER_FROZEN`) and KYC (`KYC_INSUFFICIENT`).
+#[inline]
 fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let profile = &ctx.account.profile;
     if profile.frozen {
@@ -385,6 +388,7 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
 
 /// Phase 4: the order id is new within the duplicate horizon, among resting orders and
 /// among reservations (`DUPLICATE_ORDER`).
+#[inline]
 fn check_duplicate(
     ctx: &OrderContext<'_>,
     limits: &CheckLimits,
@@ -408,6 +412,7 @@ fn check_duplicate(
 }
 
 /// Phase 4: the account's order rate within the window (`RATE_LIMITED`).
+#[inline]
 fn check_rate_limit(
     ctx: &OrderContext<'_>,
     limits: &CheckLimits,
@@ -433,6 +438,7 @@ fn check_rate_limit(
 }
 
 /// The account's exposure from `source`, handed to `f`.
+#[inline]
 fn with_exposure<M: MarketView + ?Sized, T>(
     source: ExposureSource<'_>,
     config: &RiskConfig,
@@ -458,6 +464,7 @@ fn with_exposure<M: MarketView + ?Sized, T>(
 
 /// Phase 5: the order's mark and every mark the exposure used are fresh (`STALE_DATA`).
 /// Returns the order's mark.
+#[inline]
 fn check_freshness<M: MarketView + ?Sized>(
     ctx: &OrderContext<'_>,
     exposure: &AccountExposure,
@@ -495,6 +502,7 @@ fn check_freshness<M: MarketView + ?Sized>(
 }
 
 /// The arithmetic of phases 7-11: the order at `mark` on top of `exposure`.
+#[inline]
 fn price(
     ctx: &OrderContext<'_>,
     exposure: &AccountExposure,
@@ -572,6 +580,7 @@ fn price(
 }
 
 /// Phase 6: a reduce-only order must only reduce (`REDUCE_ONLY_VIOLATION`).
+#[inline]
 fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if ctx.request.reduce_only && !ctx.reduces {
         gate.fail(RejectReason::ReduceOnlyViolation, || {
@@ -585,6 +594,7 @@ fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
 
 /// Phase 7, static limits: minimum quantity, lot and tick multiples (`INVALID_REQUEST`),
 /// maximum quantity (`MAX_ORDER_SIZE_EXCEEDED`).
+#[inline]
 fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let instrument = &ctx.instrument;
     let quantity = ctx.order.quantity;
@@ -631,6 +641,7 @@ fn is_multiple(value: Decimal, step: Decimal) -> bool {
 
 /// Phase 7, price band: a limit price within the instrument's band around the mark
 /// (`PRICE_OUT_OF_BAND`).
+#[inline]
 fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     let (Some(band), OrderType::Limit) = (ctx.instrument.price_band, ctx.request.order_type) else {
         return;
@@ -651,6 +662,7 @@ fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut
 /// Phase 8: the requested leverage within min(profile, instrument, tier cap at the
 /// projected notional), and the projected notional within the ladder's open range
 /// (`MAX_LEVERAGE_EXCEEDED`).
+#[inline]
 fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if !ctx.opens() {
         return;
@@ -680,6 +692,7 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 }
 
 /// Phase 9: projected exposure within the profile's limit (`EXPOSURE_LIMIT_EXCEEDED`).
+#[inline]
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
@@ -693,6 +706,7 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 }
 
 /// Phase 10: required initial margin within available margin (`INSUFFICIENT_MARGIN`).
+#[inline]
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
         gate.fail(RejectReason::InsufficientMargin, || {
@@ -708,6 +722,7 @@ fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gat
 /// Phase 11: the projected margin ratio against the liquidation threshold
 /// (`LIQUIDATION_RISK`). Returns whether it reaches the liquidation and the margin-call
 /// thresholds (an unbounded ratio reaches both), whatever the order does.
+#[inline]
 fn check_margin_ratio(
     ctx: &OrderContext<'_>,
     pricing: &PricingContext,
@@ -733,6 +748,7 @@ fn check_margin_ratio(
 
 /// Phase 12: dynamic rules; a REJECT rule that fires is `RISK_RULE_VIOLATION` (WARN rules
 /// turn an approval into FLAGGED when the decision is made).
+#[inline]
 fn check_rules(
     config: &RiskConfig,
     ctx: &OrderContext<'_>,
@@ -757,6 +773,7 @@ fn check_rules(
 }
 
 /// The figures of the check, as rules and callers see them.
+#[inline]
 fn metrics(ctx: &OrderContext<'_>, pricing: &PricingContext) -> CheckMetrics {
     let account = ctx.account;
     CheckMetrics {
