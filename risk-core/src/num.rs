@@ -668,6 +668,8 @@ impl Quantity {
     pub fn signed(self, side: Side) -> SignedQuantity {
         match side {
             Side::Buy => SignedQuantity(self.0),
+            // Negating a decimal flips its sign bit: it cannot overflow.
+            #[allow(clippy::arithmetic_side_effects)]
             Side::Sell => SignedQuantity(-self.0),
         }
     }
@@ -1190,7 +1192,7 @@ mod tests {
             other_scale in 0u32..=28,
         ) {
             let notional = Notional::new(Decimal::from_parts(lo, mid, hi, false, scale));
-            let leverage = Leverage::new(Decimal::from(leverage) / Decimal::from(10u64.pow(leverage_scale)));
+            let leverage = Leverage::new(Decimal::from_i128_with_scale(i128::from(leverage), leverage_scale));
             if let (Ok(notional), Ok(leverage)) = (notional, leverage) {
                 let margin = notional.margin_at(leverage);
                 proptest::prop_assert!(margin.is_ok_and(|m| m.get() <= notional.get()), "{margin:?}");
