@@ -111,9 +111,9 @@ fn main() {
             req.order_id,
             r.decision,
             r.reject_reason.map_or("-", |x| x.as_str()),
-            r.required_initial_margin
+            r.required_initial_margin()
                 .map_or("-".into(), |m| m.round_dp(2).to_string()),
-            r.projected_margin_ratio
+            r.projected_margin_ratio()
                 .map_or("-".into(), |m| m.round_dp(4).to_string()),
             r.message
         );

@@ -419,7 +419,7 @@ pub fn grpc_answers(
                             "{answer:?}"
                         );
                         assert_eq!(answer.trace_id, wire.trace_id);
-                        if let Some(im) = response.required_initial_margin {
+                        if let Some(im) = response.required_initial_margin() {
                             assert_eq!(
                                 convert::decimal(
                                     "required_initial_margin",
@@ -428,7 +428,7 @@ pub fn grpc_answers(
                                 Ok(im)
                             );
                         }
-                        if let Some(ratio) = response.projected_margin_ratio {
+                        if let Some(ratio) = response.projected_margin_ratio() {
                             assert_eq!(
                                 convert::decimal(
                                     "projected_margin_ratio",

@@ -421,7 +421,7 @@ pub(crate) fn check_response(
     );
     assert!(metrics.leverage <= account.profile.max_leverage.get());
     assert_eq!(
-        response.required_initial_margin,
+        response.required_initial_margin(),
         Some(metrics.required_initial_margin)
     );
 }

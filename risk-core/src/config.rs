@@ -103,9 +103,9 @@ impl Default for CheckLimitsSpec {
     fn default() -> Self {
         Self {
             max_mark_age_ms: 5_000,
-            margin_call_ratio: Ratio::new(Decimal::new(8, 1)).unwrap_or_default(),
-            liquidation_ratio: Ratio::new(Decimal::ONE).unwrap_or_default(),
-            market_slippage: Ratio::new(Decimal::new(1, 2)).unwrap_or_default(),
+            margin_call_ratio: Ratio::from_scaled(8, 1),
+            liquidation_ratio: Ratio::ONE,
+            market_slippage: Ratio::from_scaled(1, 2),
             rate_limit: Some(RateLimit {
                 max_orders: 50,
                 window_ms: 1_000,

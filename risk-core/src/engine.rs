@@ -66,7 +66,7 @@ use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
 use crate::num::{
-    self, ArithmeticError, FieldError, Leverage, Money, Notional, Price, Quantity, SignedQuantity,
+    self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
 };
 use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
 use crate::Decimal;
@@ -309,10 +309,10 @@ impl MarketView for MarketState {
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).map(|m| *m)
     }
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
         self.instruments
             .get(symbol)
-            .map(|i| i.contract_multiplier().get())
+            .map(|i| i.contract_multiplier())
     }
 }
 
@@ -417,23 +417,21 @@ impl RiskEngine {
             epoch,
             config: &config,
         };
-        let response =
+        let (response, hold) =
             pretrade::check_with(&config, Some(snapshot), &self.market, request, now, source);
         if response.is_accepted() {
             snapshot
                 .recent_orders
                 .prune(pretrade::cutoff(now, config.limits.history_horizon()));
             snapshot.recent_orders.push(request.order_id.clone(), now);
-            if let (true, Some(m)) = (reserve, &response.metrics) {
-                if !m.opening_notional.is_zero() {
-                    let reservation = Reservation {
-                        order_id: request.order_id.clone(),
-                        amount: Money::new(m.required_initial_margin).unwrap_or(Money::ZERO),
-                        notional: Notional::new(m.opening_notional).unwrap_or(Notional::ZERO),
-                    };
-                    exposure.add_reservation(&reservation);
-                    snapshot.reservations.push(reservation);
-                }
+            if let (true, Some(hold)) = (reserve, hold) {
+                let reservation = Reservation {
+                    order_id: request.order_id.clone(),
+                    amount: hold.amount,
+                    notional: hold.notional,
+                };
+                exposure.add_reservation(&reservation);
+                snapshot.reservations.push(reservation);
             }
         }
         response
@@ -552,12 +550,7 @@ impl RiskEngine {
         match event {
             AccountEvent::ProfileUpsert { .. } => {} // handled above
             AccountEvent::BalanceChange { delta } => {
-                account.wallet_balance = Money::new(num::add(
-                    account.wallet_balance.get(),
-                    delta.get(),
-                    "wallet balance",
-                )?)
-                .unwrap_or(account.wallet_balance);
+                account.wallet_balance = account.wallet_balance.checked_add(*delta)?;
             }
             AccountEvent::PositionUpdate {
                 symbol,
@@ -606,7 +599,7 @@ impl RiskEngine {
                     .market
                     .instruments
                     .get(symbol)
-                    .map(|i| i.contract_multiplier().get())
+                    .map(|i| i.contract_multiplier())
                     .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
                 apply_fill(
                     account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,
@@ -634,7 +627,7 @@ fn apply_fill(
     quantity: Quantity,
     price: Price,
     leverage: Leverage,
-    multiplier: Decimal,
+    multiplier: Multiplier,
 ) -> Result<(), EventError> {
     use num::{add, div, mul, sub};
     let resting = account
@@ -690,7 +683,7 @@ fn apply_fill(
                     },
                     "pnl",
                 )?,
-                multiplier,
+                multiplier.get(),
                 "pnl",
             )?;
             let entry =
@@ -703,29 +696,25 @@ fn apply_fill(
         }
     };
     let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
-    let remaining = match resting {
-        Some(i) => sub(
-            account.open_orders[i].quantity.get(),
-            quantity.get(),
-            "resting quantity",
-        )?,
-        None => Decimal::ZERO,
-    };
+    // The fill was checked against the resting quantity above.
+    let remaining = resting.map_or(Quantity::ZERO, |i| {
+        account.open_orders[i].quantity.saturating_sub(quantity)
+    });
     // Validated: now change.
     if let Some(i) = resting {
         if remaining.is_zero() {
             account.open_orders.remove(i);
         } else {
-            account.open_orders[i].quantity = Quantity::new(remaining).unwrap_or(Quantity::ZERO);
+            account.open_orders[i].quantity = remaining;
         }
     }
     account.reservations.retain(|r| &r.order_id != order_id);
-    account.wallet_balance = Money::new(wallet).unwrap_or(account.wallet_balance);
+    account.wallet_balance = Money::from_decimal(wallet);
     account.positions.retain(|p| &p.symbol != symbol);
     if !new_size.is_zero() {
         account.positions.push(Position {
             symbol: symbol.clone(),
-            size: SignedQuantity::new(new_size).unwrap_or(SignedQuantity::ZERO),
+            size: SignedQuantity::from_decimal(new_size),
             entry_price: Price::new(entry).unwrap_or(price),
             leverage: old.map_or(leverage, |p| p.leverage),
         });

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use crate::ids::Symbol;
 use crate::model::{InstrumentStatus, KycLevel, TradingState};
 use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Quantity};
-use crate::Decimal;
 
 /// A tradable instrument's static definition and status, valid by construction.
 ///
@@ -168,9 +167,8 @@ pub trait MarketView {
     fn mark(&self, symbol: &Symbol) -> Option<Mark>;
     /// The contract multiplier of `symbol`, if listed. Override to avoid cloning the
     /// instrument.
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
-        self.instrument(symbol)
-            .map(|i| i.contract_multiplier().get())
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
+        self.instrument(symbol).map(|i| i.contract_multiplier())
     }
 }
 
@@ -208,9 +206,9 @@ impl MarketView for MarketSnapshot {
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).copied()
     }
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
         self.instruments
             .get(symbol)
-            .map(|i| i.contract_multiplier().get())
+            .map(|i| i.contract_multiplier())
     }
 }

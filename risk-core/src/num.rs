@@ -14,6 +14,8 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use crate::model::Side;
+
 /// Why a number was refused by a checked constructor or parser.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -693,18 +695,58 @@ decimal_newtype!(
     RiskScore, "risk score", "from 0 to 100", |v| v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED
 );
 
+// Typed operations. Each says what it computes and returns a value of the right type;
+// those that can overflow are checked and return `ArithmeticError`, the others are plain
+// because their result is in range by construction (noted on each).
+
 impl Price {
-    /// The notional of `quantity` units at this price with a contract `multiplier`.
+    /// The notional of `quantity` units at this price with a contract `multiplier`:
+    /// `price x quantity x multiplier` (all three positive by construction).
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
     pub fn notional(
         self,
         quantity: Quantity,
-        multiplier: Decimal,
+        multiplier: Multiplier,
     ) -> Result<Notional, ArithmeticError> {
-        let value = mul(mul(self.0, quantity.0, "notional")?, multiplier, "notional")?;
-        Ok(Notional(value.abs()))
+        let value = mul(
+            mul(self.0, quantity.0, "notional")?,
+            multiplier.0,
+            "notional",
+        )?;
+        Ok(Notional(value))
+    }
+
+    /// This price widened against a taker on `side` by `slippage`: `price x (1 + s)` for
+    /// a buy, `price x (1 - s)` for a sell (how a market order is valued at the mark).
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow, and for a sell when `slippage` is 1 or more, which
+    /// leaves no positive price (a validated config's slippage is below 1).
+    #[inline(always)]
+    pub fn widened(self, side: Side, slippage: Ratio) -> Result<Self, ArithmeticError> {
+        const WHAT: &str = "market order price";
+        let factor = add(Decimal::ONE, mul(side.sign(), slippage.0, WHAT)?, WHAT)?;
+        let value = mul(self.0, factor, WHAT)?;
+        if value > Decimal::ZERO {
+            Ok(Self(value))
+        } else {
+            Err(ArithmeticError { what: WHAT })
+        }
+    }
+
+    /// The relative distance of this price from `reference`: `|price - reference| /
+    /// reference`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the quotient overflows (a tiny reference).
+    #[inline(always)]
+    pub fn deviation_from(self, reference: Self) -> Result<Ratio, ArithmeticError> {
+        const WHAT: &str = "price deviation";
+        let gap = sub(self.0, reference.0, WHAT)?.abs();
+        Ok(Ratio(div(gap, reference.0, WHAT)?))
     }
 }
 
@@ -712,26 +754,187 @@ impl SignedQuantity {
     /// Zero: no position.
     pub const ZERO: Self = Self(Decimal::ZERO);
 
+    /// Wraps any decimal: every value is a valid signed quantity.
+    #[inline]
+    #[must_use]
+    pub const fn from_decimal(value: Decimal) -> Self {
+        Self(value)
+    }
+
     /// The unsigned size.
+    #[inline]
     #[must_use]
     pub fn abs(self) -> Quantity {
         Quantity(self.0.abs())
+    }
+
+    /// True when there is no position.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// True when the size is negative: a short position.
+    #[inline]
+    #[must_use]
+    pub fn is_short(self) -> bool {
+        self.0.is_sign_negative()
+    }
+
+    /// The size after adding `change`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, change: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, change.0, "position size")?))
+    }
+
+    /// The unrealized profit of this size bought or sold at `entry` and valued at `mark`:
+    /// `size x (mark - entry) x multiplier`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn pnl(
+        self,
+        entry: Price,
+        mark: Price,
+        multiplier: Multiplier,
+    ) -> Result<Money, ArithmeticError> {
+        const WHAT: &str = "pnl";
+        let per_unit = sub(mark.0, entry.0, WHAT)?;
+        Ok(Money(mul(
+            mul(self.0, per_unit, WHAT)?,
+            multiplier.0,
+            WHAT,
+        )?))
     }
 }
 
 impl Quantity {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// This quantity as a signed size on `side`: positive for a buy, negative for a sell.
+    /// Negation cannot overflow.
+    #[inline]
+    #[must_use]
+    pub fn signed(self, side: Side) -> SignedQuantity {
+        match side {
+            Side::Buy => SignedQuantity(self.0),
+            // Negating a decimal flips its sign bit: it cannot overflow.
+            #[allow(clippy::arithmetic_side_effects)]
+            Side::Sell => SignedQuantity(-self.0),
+        }
+    }
+
+    /// What is left of this quantity after taking `other` from it, and zero when `other`
+    /// is as large: `self - min(other, self)`, which lies in `[0, self]` and so cannot
+    /// overflow.
+    #[inline]
+    #[must_use]
+    pub fn saturating_sub(self, other: Self) -> Self {
+        Self(self.0.saturating_sub(other.0.min(self.0)))
+    }
 }
 
 impl Notional {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The sum of two notionals.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, other.0, "notional")?))
+    }
+
+    /// The initial margin of this notional at `leverage`: `notional / leverage`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the division fails; with a leverage of at least 1 the
+    /// quotient is no larger than the notional, so this is not expected.
+    #[inline(always)]
+    pub fn margin_at(self, leverage: Leverage) -> Result<Money, ArithmeticError> {
+        Ok(Money(div(self.0, leverage.0, "initial margin")?))
+    }
+
+    /// This notional as a share of `whole`, or `None` when `whole` is zero.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the quotient overflows (a tiny whole).
+    #[inline(always)]
+    pub fn share_of(self, whole: Self) -> Result<Option<Ratio>, ArithmeticError> {
+        if whole.0.is_zero() {
+            return Ok(None);
+        }
+        Ok(Some(Ratio(div(self.0, whole.0, "share of notional")?)))
+    }
 }
 
 impl Money {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// Wraps any decimal: every value is a valid amount of money.
+    #[inline]
+    #[must_use]
+    pub const fn from_decimal(value: Decimal) -> Self {
+        Self(value)
+    }
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The sum of two amounts.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, other.0, "money amount")?))
+    }
+
+    /// This amount less `other`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_sub(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(sub(self.0, other.0, "money amount")?))
+    }
+
+    /// This amount divided by `other`: a dimensionless quotient, signed as the operands
+    /// are (a margin ratio is maintenance margin / margin balance).
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow or when `other` is zero.
+    #[inline(always)]
+    pub fn checked_div(self, other: Self) -> Result<Decimal, ArithmeticError> {
+        div(self.0, other.0, "ratio of money amounts")
+    }
 }
 
 impl Leverage {
@@ -760,6 +963,24 @@ impl Multiplier {
 impl RiskScore {
     /// Zero: no risk signal.
     pub const ZERO: Self = Self(Decimal::ZERO);
+}
+
+impl Ratio {
+    /// Zero.
+    pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// One.
+    pub const ONE: Self = Self(Decimal::ONE);
+
+    /// `units x 10^-scale` (`Ratio::from_scaled(8, 1)` is 0.8): never negative, so always
+    /// valid, and usable in constants.
+    ///
+    /// # Panics
+    /// When `scale` is above 28 (in a constant, that is a compile error).
+    #[must_use]
+    pub const fn from_scaled(units: u32, scale: u32) -> Self {
+        Self(Decimal::from_parts(units, 0, 0, false, scale))
+    }
 }
 
 #[cfg(test)]
@@ -1013,13 +1234,170 @@ mod tests {
 
     #[test]
     fn notional_is_exact() {
-        let n = Price::lit("3332.9").notional(Quantity::lit("0.01"), Decimal::from(100));
+        let n = Price::lit("3332.9").notional(Quantity::lit("0.01"), Multiplier::lit("100"));
         assert_eq!(n.map(Notional::get), Ok(Decimal::new(333_290, 2)));
     }
 
     #[test]
+    fn typed_operations_compute_what_they_name() {
+        use rust_decimal_macros::dec;
+        let mark = Price::lit("50000");
+        assert_eq!(
+            mark.widened(Side::Buy, Ratio::from_scaled(1, 2)),
+            Ok(Price::lit("50500"))
+        );
+        assert_eq!(
+            mark.widened(Side::Sell, Ratio::from_scaled(1, 2)),
+            Ok(Price::lit("49500"))
+        );
+        assert_eq!(
+            Price::lit("51000").deviation_from(mark),
+            Ok(Ratio::lit("0.02"))
+        );
+        assert_eq!(
+            Price::lit("49000").deviation_from(mark),
+            Ok(Ratio::lit("0.02"))
+        );
+        let long = SignedQuantity::lit("2");
+        assert_eq!(
+            long.pnl(Price::lit("100"), Price::lit("90"), Multiplier::lit("10")),
+            Ok(Money::lit("-200"))
+        );
+        assert_eq!(
+            SignedQuantity::lit("-2").pnl(
+                Price::lit("100"),
+                Price::lit("90"),
+                Multiplier::lit("10")
+            ),
+            Ok(Money::lit("200"))
+        );
+        assert_eq!(
+            Quantity::lit("3").signed(Side::Sell),
+            SignedQuantity::lit("-3")
+        );
+        assert_eq!(
+            long.checked_add(Quantity::lit("3").signed(Side::Sell)),
+            Ok(SignedQuantity::lit("-1"))
+        );
+        assert_eq!(
+            Quantity::lit("5").saturating_sub(Quantity::lit("2")),
+            Quantity::lit("3")
+        );
+        assert_eq!(
+            Quantity::lit("5").saturating_sub(Quantity::lit("7")),
+            Quantity::ZERO
+        );
+        let n = Notional::lit("1000");
+        assert_eq!(n.margin_at(Leverage::lit("20")), Ok(Money::lit("50")));
+        assert_eq!(
+            n.checked_add(Notional::lit("500")),
+            Ok(Notional::lit("1500"))
+        );
+        assert_eq!(
+            n.share_of(Notional::lit("4000")),
+            Ok(Some(Ratio::lit("0.25")))
+        );
+        assert_eq!(n.share_of(Notional::ZERO), Ok(None));
+        assert_eq!(
+            Money::lit("10").checked_sub(Money::lit("25")),
+            Ok(Money::lit("-15"))
+        );
+        assert_eq!(
+            Money::lit("10").checked_add(Money::lit("-25")),
+            Ok(Money::lit("-15"))
+        );
+        assert_eq!(Money::lit("1").checked_div(Money::lit("4")), Ok(dec!(0.25)));
+        assert_eq!(Ratio::from_scaled(8, 1), Ratio::lit("0.8"));
+        assert_eq!(Ratio::ONE, Ratio::lit("1"));
+    }
+
+    #[test]
+    fn typed_operations_report_overflow_instead_of_panicking() {
+        let huge = Price::new(Decimal::MAX).map_err(|e| e.to_string());
+        let Ok(huge) = huge else {
+            panic!("Decimal::MAX is a valid price: {huge:?}")
+        };
+        let tiny = Price::lit("0.0000000000000000000000000001");
+        fn over<T>(what: &'static str) -> Result<T, ArithmeticError> {
+            Err(ArithmeticError { what })
+        }
+        assert_eq!(
+            huge.widened(Side::Buy, Ratio::lit("0.5")),
+            over("market order price")
+        );
+        assert_eq!(
+            Price::lit("10").widened(Side::Sell, Ratio::ONE),
+            over("market order price"),
+            "a sell slipped by 100% has no price"
+        );
+        assert_eq!(huge.deviation_from(tiny), over("price deviation"));
+        assert_eq!(
+            SignedQuantity::from_decimal(Decimal::MAX).pnl(tiny, huge, Multiplier::ONE),
+            over("pnl")
+        );
+        assert_eq!(
+            SignedQuantity::from_decimal(Decimal::MAX)
+                .checked_add(SignedQuantity::from_decimal(Decimal::MAX)),
+            over("position size")
+        );
+        let big = Notional::new(Decimal::MAX).unwrap_or_default();
+        assert_eq!(big.checked_add(big), over("notional"));
+        assert_eq!(
+            big.share_of(Notional::lit("0.0000000000000000000000000001")),
+            over("share of notional")
+        );
+        let rich = Money::from_decimal(Decimal::MAX);
+        assert_eq!(rich.checked_add(rich), over("money amount"));
+        assert_eq!(
+            Money::from_decimal(Decimal::MIN).checked_sub(rich),
+            over("money amount")
+        );
+        assert_eq!(
+            rich.checked_div(Money::ZERO),
+            over("ratio of money amounts")
+        );
+        assert_eq!(
+            rich.checked_div(Money::lit("0.5")),
+            over("ratio of money amounts")
+        );
+        // In range by construction: the largest notional at the smallest leverage.
+        assert_eq!(
+            big.margin_at(Leverage::ONE),
+            Ok(Money::from_decimal(Decimal::MAX))
+        );
+    }
+
+    proptest::proptest! {
+        /// `notional / leverage` never fails for a leverage of at least 1 and never
+        /// exceeds the notional; the reducing part of an order stays within the order.
+        #[test]
+        fn margin_and_remaining_quantity_stay_in_range(
+            lo in proptest::prelude::any::<u32>(),
+            mid in proptest::prelude::any::<u32>(),
+            hi in proptest::prelude::any::<u32>(),
+            scale in 0u32..=28,
+            leverage in 1u64..=1_000_000_000,
+            leverage_scale in 0u32..=8,
+            other in proptest::prelude::any::<u64>(),
+            other_scale in 0u32..=28,
+        ) {
+            let notional = Notional::new(Decimal::from_parts(lo, mid, hi, false, scale));
+            let leverage = Leverage::new(Decimal::from_i128_with_scale(i128::from(leverage), leverage_scale));
+            if let (Ok(notional), Ok(leverage)) = (notional, leverage) {
+                let margin = notional.margin_at(leverage);
+                proptest::prop_assert!(margin.is_ok_and(|m| m.get() <= notional.get()), "{margin:?}");
+                let q = Quantity(notional.get());
+                let r = Quantity(Decimal::from_i128_with_scale(i128::from(other), other_scale));
+                let left = q.saturating_sub(r);
+                proptest::prop_assert!(left <= q && left >= Quantity::ZERO);
+                proptest::prop_assert_eq!(left.is_zero(), r >= q);
+            }
+        }
+    }
+
+    #[test]
     fn overflow_is_an_error_not_a_panic() {
-        let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Decimal::ONE));
+        let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Multiplier::ONE));
         assert!(matches!(n, Ok(Err(ArithmeticError { what: "notional" }))));
     }
 }

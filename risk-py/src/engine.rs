@@ -357,13 +357,13 @@ impl PyCheckResult {
     /// Projected margin ratio after the fill, when computed and bounded.
     #[getter]
     fn projected_margin_ratio<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_opt_decimal(py, self.inner.projected_margin_ratio)
+        py_opt_decimal(py, self.inner.projected_margin_ratio())
     }
 
     /// Initial margin the order needs, when computed.
     #[getter]
     fn required_initial_margin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_opt_decimal(py, self.inner.required_initial_margin)
+        py_opt_decimal(py, self.inner.required_initial_margin())
     }
 
     /// The projected margin ratio reaches the liquidation threshold (or is unbounded).

@@ -191,11 +191,11 @@ pub fn check_response(response: &CheckResponse) -> pb::PreTradeCheckResponse {
         reject_reason: reject_reason(response.reject_reason) as i32,
         message: response.message.to_string(),
         projected_margin_ratio: response
-            .projected_margin_ratio
+            .projected_margin_ratio()
             .map(decimal_text)
             .unwrap_or_default(),
         required_initial_margin: response
-            .required_initial_margin
+            .required_initial_margin()
             .map(decimal_text)
             .unwrap_or_default(),
         liquidation_risk: response.liquidation_risk,

@@ -129,7 +129,7 @@ fn open_fill_mark_moves_margin_call_then_liquidation_risk() {
     assert!(
         resp.liquidation_risk,
         "ratio {:?}",
-        resp.projected_margin_ratio
+        resp.projected_margin_ratio()
     );
     let add = CheckRequest {
         quantity: d("0.001"),

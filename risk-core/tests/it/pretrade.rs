@@ -34,14 +34,14 @@ fn approves_a_plain_limit_order_with_exact_figures() {
     let resp = run(&request());
     assert_eq!(resp.decision, Decision::Approved, "{}", resp.message);
     assert_eq!(resp.reject_reason, None);
-    assert_eq!(resp.required_initial_margin, Some(d("500")));
+    assert_eq!(resp.required_initial_margin(), Some(d("500")));
     let m = resp.metrics.as_ref().expect("priced");
     assert_eq!(m.order_notional, d("5000"));
     assert_eq!(m.available_margin, d("10000"));
     assert_eq!(m.projected_exposure, d("5000"));
     // 5,000 notional in the first BTC bracket: 5,000 x 0.004 = 20; 20 / 10,000.
     assert_eq!(m.projected_maintenance_margin, d("20"));
-    assert_eq!(resp.projected_margin_ratio, Some(d("0.002")));
+    assert_eq!(resp.projected_margin_ratio(), Some(d("0.002")));
     assert!(!resp.liquidation_risk && !resp.margin_call);
     assert_eq!(resp.trace_id.as_str(), "T1");
     // One audit and one exposure snapshot, nothing else.
@@ -425,7 +425,7 @@ fn reduce_only_must_reduce_and_then_bypasses_margin_and_exposure() {
     a.profile.exposure_limit = Notional::lit("10");
     let resp = check(&config(), Some(&a), &market(), &ro, now());
     assert_eq!(resp.decision, Decision::Approved, "{}", resp.message);
-    assert_eq!(resp.required_initial_margin, Some(d("0")));
+    assert_eq!(resp.required_initial_margin(), Some(d("0")));
     // The same order without the flag is just as reducing and passes too.
     let plain = CheckRequest {
         reduce_only: false,
@@ -583,7 +583,7 @@ fn liquidation_risk_when_the_fill_itself_sinks_the_margin_balance() {
     let resp = check(&config(), Some(&account()), &m, &req, now());
     assert_reject(&resp, RejectReason::LiquidationRisk, "not positive");
     assert!(resp.liquidation_risk && resp.margin_call);
-    assert_eq!(resp.projected_margin_ratio, None);
+    assert_eq!(resp.projected_margin_ratio(), None);
     let kinds: Vec<_> = resp.events().map(|e| std::mem::discriminant(&e)).collect();
     assert_eq!(
         kinds.len(),

@@ -140,7 +140,7 @@ proptest! {
                     };
                     let resp = engine.check_and_reserve(&req, now());
                     if resp.is_accepted() {
-                        approved += resp.required_initial_margin.unwrap_or_default();
+                        approved += resp.required_initial_margin().unwrap_or_default();
                     } else {
                         assert_eq!(resp.reject_reason, Some(RejectReason::InsufficientMargin), "{}", resp.message);
                     }
