@@ -127,6 +127,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
+            observer: None,
         };
         server::serve(engine, listener, options, server::shutdown_signal()).await?;
         tracing::info!("risk-server stopped");
