@@ -63,14 +63,18 @@ async fn start(url: &str) -> Service {
         admin: AdminAccess::Tokens(Arc::new(tokens)),
         metrics: Arc::clone(&metrics),
     };
-    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let http = format!("http://{}", http_listener.local_addr().expect("addr"));
     let http_task = tokio::spawn(async move {
         http::serve(http_listener, state, std::future::pending())
             .await
             .expect("http");
     });
-    let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let grpc = grpc_listener.local_addr().expect("addr");
     let observer: Arc<dyn CheckObserver> = metrics;
     let options = ServerOptions {
@@ -246,10 +250,16 @@ async fn acceptance(url: String) {
         "{text}"
     );
     assert!(text.contains(&format!("riskgate_config_version {}", s.live.version())));
-    assert!(text.contains("riskgate_check_duration_seconds_count 3"), "{text}");
+    assert!(
+        text.contains("riskgate_check_duration_seconds_count 3"),
+        "{text}"
+    );
     assert!(text.contains(
         r#"riskgate_admin_writes_total{route="PATCH /v1/margin-tiers/{id}",status="422"} 1"#
     ));
+    assert!(
+        text.contains(r#"riskgate_admin_writes_total{route="POST /v1/risk-rules",status="201"} 1"#)
+    );
 }
 
 /// Every route, with its 401, 404, 409, 412 and 422 answers.
@@ -274,7 +284,10 @@ async fn routes(url: String) {
     let (status, _, page) = send(c.get(format!("{http}/v1/risk-profiles?limit=2")), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    let cursor = page["next_cursor"].as_str().expect("a next page").to_owned();
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
     let (_, _, rest) = send(
         c.get(format!("{http}/v1/risk-profiles?limit=2&cursor={cursor}")),
         None,
@@ -287,7 +300,10 @@ async fn routes(url: String) {
     assert_eq!(bob["exposure_limit_usdt"], "20000");
     assert_eq!(headers["etag"], "\"1\"");
     let (status, _, p) = send(c.get(format!("{http}/v1/risk-profiles/nobody")), None).await;
-    assert_eq!((status, p["status"].as_i64()), (StatusCode::NOT_FOUND, Some(404)));
+    assert_eq!(
+        (status, p["status"].as_i64()),
+        (StatusCode::NOT_FOUND, Some(404))
+    );
     let (status, _, p) = send(
         c.patch(format!("{http}/v1/risk-profiles/bob"))
             .header("If-Match", "\"7\""),
@@ -303,20 +319,30 @@ async fn routes(url: String) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{p}");
-    assert_eq!((p["risk_score"].as_str(), p["kyc_level"].as_str()), (Some("50"), Some("L1")));
+    assert_eq!(
+        (p["risk_score"].as_str(), p["kyc_level"].as_str()),
+        (Some("50"), Some("L1"))
+    );
     assert_eq!(headers["etag"], "\"2\"");
     let (status, _, p) = send(
         c.patch(format!("{http}/v1/risk-profiles/bob")),
         Some(json!({"max_leverage": "0"})),
     )
     .await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("max_leverage")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("max_leverage"))
+    );
     let (status, _, p) = send(
         c.patch(format!("{http}/v1/risk-profiles/bob")),
         Some(json!({"frozen": "yes"})),
     )
     .await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("frozen")), "{p}");
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("frozen")),
+        "{p}"
+    );
     let (status, _, p) = send(
         c.patch(format!("{http}/v1/risk-profiles/bob")),
         Some(json!({"colour": "red"})),
@@ -329,29 +355,49 @@ async fn routes(url: String) {
     assert_eq!(status, StatusCode::CREATED);
     let id = rule["id"].as_i64().unwrap();
     let (status, _, p) = send(c.post(format!("{http}/v1/risk-rules")), Some(tiny())).await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::CONFLICT, Some("name")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::CONFLICT, Some("name"))
+    );
     let mut bad = tiny();
     bad["name"] = json!("other");
     bad["metric"] = json!("order_colour");
     let (status, _, p) = send(c.post(format!("{http}/v1/risk-rules")), Some(bad)).await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("metric")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("metric"))
+    );
     let (status, _, p) = send(
         c.patch(format!("{http}/v1/risk-rules/{id}")),
         Some(json!({"threshold": "a thousand"})),
     )
     .await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("threshold")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("threshold"))
+    );
     assert!(p["detail"].as_str().unwrap().contains("a thousand"));
     let (status, _, p) = send(
-        c.patch(format!("{http}/v1/risk-rules/{id}")).header("If-Match", "\"1\""),
+        c.patch(format!("{http}/v1/risk-rules/{id}"))
+            .header("If-Match", "\"1\""),
         Some(json!({"symbol": "ETHUSDT", "active": false})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{p}");
-    assert_eq!((p["symbol"].as_str(), p["version"].as_i64()), (Some("ETHUSDT"), Some(2)));
-    assert!(s.engine.config().rules.rules().iter().any(|r| r.id.as_str() == "tiny" && !r.active));
+    assert_eq!(
+        (p["symbol"].as_str(), p["version"].as_i64()),
+        (Some("ETHUSDT"), Some(2))
+    );
+    assert!(s
+        .engine
+        .config()
+        .rules
+        .rules()
+        .iter()
+        .any(|r| r.id.as_str() == "tiny" && !r.active));
     let (status, _, _) = send(
-        c.patch(format!("{http}/v1/risk-rules/{id}")).header("If-Match", "\"1\""),
+        c.patch(format!("{http}/v1/risk-rules/{id}"))
+            .header("If-Match", "\"1\""),
         Some(json!({"active": true})),
     )
     .await;
@@ -361,7 +407,10 @@ async fn routes(url: String) {
     let (status, _, _) = send(c.get(format!("{http}/v1/risk-rules/99999")), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, p) = send(c.get(format!("{http}/v1/risk-rules/abc")), None).await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("path")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("path"))
+    );
     let (status, _, page) = send(
         c.get(format!("{http}/v1/risk-rules?symbol=ETHUSDT&active=false")),
         None,
@@ -370,9 +419,15 @@ async fn routes(url: String) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let (status, _, p) = send(c.get(format!("{http}/v1/risk-rules?limit=0")), None).await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
     let (status, _, p) = send(c.get(format!("{http}/v1/risk-rules?cursor=x")), None).await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("cursor")));
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("cursor"))
+    );
 
     // Tiers.
     let (status, _, p) = send(
@@ -390,22 +445,51 @@ async fn routes(url: String) {
         Some(json!({"symbol": "SOLUSDT", "tier": 2, "maintenance_margin_pct": "2", "max_leverage": "20"})),
     )
     .await;
-    assert_eq!((status, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("margin_tiers[SOLUSDT tier 1].max_notional")), "{p}");
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("margin_tiers[SOLUSDT tier 1].max_notional")
+        ),
+        "{p}"
+    );
     let (status, _, p) = send(c.get(format!("{http}/v1/margin-tiers/{}", 1)), None).await;
     assert_eq!((status, p["symbol"].clone()), (StatusCode::OK, Value::Null));
     let (status, _, _) = send(c.get(format!("{http}/v1/margin-tiers/424242")), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, page) = send(c.get(format!("{http}/v1/margin-tiers?symbol=*")), None).await;
-    assert_eq!((status, page["items"].as_array().unwrap().len()), (StatusCode::OK, 2));
+    assert_eq!(
+        (status, page["items"].as_array().unwrap().len()),
+        (StatusCode::OK, 2)
+    );
 
     // Health, docs.
     let r = c.get(format!("{http}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let ready: Value = c.get(format!("{http}/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = c
+        .get(format!("{http}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["config_version"], s.live.version());
-    let api: Value = c.get(format!("{http}/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for path in ["/v1/risk-profiles/{user_id}", "/v1/risk-rules/{id}", "/v1/margin-tiers", "/readyz"] {
+    let api: Value = c
+        .get(format!("{http}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/risk-profiles/{user_id}",
+        "/v1/risk-rules/{id}",
+        "/v1/margin-tiers",
+        "/readyz",
+    ] {
         assert!(api["paths"][path].is_object(), "{path}");
     }
     let docs = c.get(format!("{http}/docs/")).send().await.unwrap();
@@ -414,7 +498,9 @@ async fn routes(url: String) {
 
     // Every committed write is audited with the token's name.
     let audit = s.live.store().audit(100).await.unwrap();
-    assert!(audit.iter().all(|a| a.token_name == "ops" || a.token_name == "seed"));
+    assert!(audit
+        .iter()
+        .all(|a| a.token_name == "ops" || a.token_name == "seed"));
     assert_eq!(audit.len(), 5, "{audit:#?}"); // seed, 1 profile, 1 rule + 1 patch, 1 tier
 }
 
@@ -424,7 +510,11 @@ async fn propagation(url: String) {
     let b = start(&url).await;
     assert_eq!(a.live.version(), b.live.version());
     let started = Instant::now();
-    let (status, _, _) = send(client().post(format!("{}/v1/risk-rules", a.http)), Some(tiny())).await;
+    let (status, _, _) = send(
+        client().post(format!("{}/v1/risk-rules", a.http)),
+        Some(tiny()),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _, _) = send(
         client().patch(format!("{}/v1/risk-profiles/alice", a.http)),
@@ -434,12 +524,21 @@ async fn propagation(url: String) {
     assert_eq!(status, StatusCode::OK);
     let target = a.live.version();
     while b.live.version() < target {
-        assert!(started.elapsed() < Duration::from_secs(1), "not propagated within 1 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not propagated within 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     eprintln!("propagated in {:?}", started.elapsed());
     assert_eq!(*b.engine.config(), *a.engine.config());
-    assert!(b.engine.config().rules.rules().iter().any(|r| r.id.as_str() == "tiny"));
+    assert!(b
+        .engine
+        .config()
+        .rules
+        .rules()
+        .iter()
+        .any(|r| r.id.as_str() == "tiny"));
     let r = grpc_check(b.grpc, "p-1", "0.1").await;
     assert_eq!(r.reject_reason(), pb::RejectReason::UserFrozen);
 }
@@ -449,7 +548,11 @@ async fn propagation(url: String) {
 async fn concurrent_patches(url: String) {
     let s = start(&url).await;
     let tier2 = tier_row(&s.http, "BTCUSDT", 2).await;
-    let (_, _, rule) = send(client().post(format!("{}/v1/risk-rules", s.http)), Some(tiny())).await;
+    let (_, _, rule) = send(
+        client().post(format!("{}/v1/risk-rules", s.http)),
+        Some(tiny()),
+    )
+    .await;
     let c = client();
     let mut tasks = Vec::new();
     for i in 0..1_000_u32 {
@@ -460,11 +563,23 @@ async fn concurrent_patches(url: String) {
             // Tier 1's rate is 0.4 %, tier 3's 1 %: 0.45 to 0.95 are valid, 0.05 to 0.35 not.
             let (path, body) = if i % 2 == 0 {
                 let pct = format!("0.{}5", i % 10);
-                (format!("{http}/v1/margin-tiers/{tier_id}"), json!({"maintenance_margin_pct": pct}))
+                (
+                    format!("{http}/v1/margin-tiers/{tier_id}"),
+                    json!({"maintenance_margin_pct": pct}),
+                )
             } else {
-                (format!("{http}/v1/risk-rules/{rule_id}"), json!({"threshold": format!("{}", 1000 + i)}))
+                (
+                    format!("{http}/v1/risk-rules/{rule_id}"),
+                    json!({"threshold": format!("{}", 1000 + i)}),
+                )
             };
-            let resp = c.patch(path).bearer_auth(TOKEN).json(&body).send().await.expect("answer");
+            let resp = c
+                .patch(path)
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .expect("answer");
             resp.status()
         }));
     }
@@ -523,7 +638,12 @@ async fn binary_survives_kill(url: String) {
     let (grpc_port, http_port) = (free_port(), free_port());
     let spawn = || {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_risk-server"))
-            .args(["--config", DEMO, "--listen", &format!("127.0.0.1:{grpc_port}")])
+            .args([
+                "--config",
+                DEMO,
+                "--listen",
+                &format!("127.0.0.1:{grpc_port}"),
+            ])
             .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
             .args(["--database", &url, "--admin-token-file"])
             .arg(&tokens)
@@ -551,7 +671,11 @@ async fn binary_survives_kill(url: String) {
     let (status, _, _) = send(client().post(format!("{http}/v1/risk-rules")), Some(tiny())).await;
     assert_eq!(status, StatusCode::CREATED);
     let r = grpc_check(grpc, "k-1", "0.1").await;
-    assert_eq!(r.reject_reason(), pb::RejectReason::RiskRuleViolation, "{r:?}");
+    assert_eq!(
+        r.reject_reason(),
+        pb::RejectReason::RiskRuleViolation,
+        "{r:?}"
+    );
     assert!(r.rule_hits.iter().any(|h| h == "tiny"));
     let tier2 = tier_row(&http, "BTCUSDT", 2).await;
     let (status, _, _) = send(
@@ -577,7 +701,11 @@ async fn binary_survives_kill(url: String) {
     let r = grpc_check(grpc, "k-3", "0.1").await;
     assert_eq!(r.reject_reason(), pb::RejectReason::UserFrozen, "{r:?}");
     let r = grpc_check_as(grpc, "carol", "k-4", "0.1").await;
-    assert_eq!(r.reject_reason(), pb::RejectReason::RiskRuleViolation, "{r:?}");
+    assert_eq!(
+        r.reject_reason(),
+        pb::RejectReason::RiskRuleViolation,
+        "{r:?}"
+    );
     assert!(r.rule_hits.iter().any(|h| h == "tiny"), "{r:?}");
     assert_eq!(tier_row(&http, "BTCUSDT", 2).await, tier2);
     let (_, _, alice) = send(client().get(format!("{http}/v1/risk-profiles/alice")), None).await;

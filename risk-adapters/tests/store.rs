@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use risk_adapters::config_file::{ConfigFile, Format};
 use risk_adapters::store::{
-    self, ListQuery, NewRule, ProfilePatch, RulePatch, Seed, Store, StoreError, TierPatch,
-    WriteCtx,
+    self, ListQuery, NewRule, ProfilePatch, RulePatch, Seed, Store, StoreError, TierPatch, WriteCtx,
 };
 use risk_core::config::RiskConfig;
 use risk_core::ids::Symbol;
@@ -80,7 +79,10 @@ async fn seed_round_trips(store: Arc<dyn Store>) {
         .find(|t| t.symbol.as_deref() == Some("BTCUSDT") && t.tier == 2)
         .expect("BTCUSDT tier 2");
     assert_eq!(btc2.maintenance_margin_pct.to_string(), "0.5");
-    assert_eq!(btc2.max_notional.map(|d| d.to_string()), Some("250000".into()));
+    assert_eq!(
+        btc2.max_notional.map(|d| d.to_string()),
+        Some("250000".into())
+    );
 }
 
 /// Create, read, list (filtered and paged) and patch a rule; the 404, 409, 412 and 422
@@ -88,7 +90,10 @@ async fn seed_round_trips(store: Arc<dyn Store>) {
 async fn rules_crud(store: Arc<dyn Store>) {
     let base = seeded(&store).await;
     let v0 = store.version().await.expect("version");
-    let created = store.create_rule(&tiny(), &ctx(&base, None)).await.expect("create");
+    let created = store
+        .create_rule(&tiny(), &ctx(&base, None))
+        .await
+        .expect("create");
     assert_eq!(created.version, v0 + 1);
     assert!(matches!(
         &created.change,
@@ -131,7 +136,11 @@ async fn rules_crud(store: Arc<dyn Store>) {
     };
     assert!(matches!(
         store.patch_rule(row.id, &patch, &ctx(&base, Some(7))).await,
-        Err(StoreError::VersionMismatch { expected: 7, actual: 1, .. })
+        Err(StoreError::VersionMismatch {
+            expected: 7,
+            actual: 1,
+            ..
+        })
     ));
     let patched = store
         .patch_rule(row.id, &patch, &ctx(&base, Some(1)))
@@ -148,7 +157,10 @@ async fn rules_crud(store: Arc<dyn Store>) {
         store.patch_rule(999_999, &patch, &ctx(&base, None)).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert!(matches!(store.rule(999_999).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.rule(999_999).await,
+        Err(StoreError::NotFound { .. })
+    ));
 
     // Filters and pages.
     let btc = store
@@ -159,7 +171,10 @@ async fn rules_crud(store: Arc<dyn Store>) {
         })
         .await
         .expect("filter");
-    assert_eq!(btc.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["tiny"]);
+    assert_eq!(
+        btc.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["tiny"]
+    );
     let inactive = store
         .list_rules(&ListQuery {
             limit: 10,
@@ -191,8 +206,14 @@ async fn rules_crud(store: Arc<dyn Store>) {
     let audit = store.audit(10).await.expect("audit");
     assert_eq!(audit[0].config_version, v0 + 2);
     assert_eq!(audit[0].token_name, "tester");
-    assert!(audit[0].before.as_deref().is_some_and(|b| b.contains("\"1000\"")));
-    assert!(audit[0].after.as_deref().is_some_and(|a| a.contains("\"2000\"")));
+    assert!(audit[0]
+        .before
+        .as_deref()
+        .is_some_and(|b| b.contains("\"1000\"")));
+    assert!(audit[0]
+        .after
+        .as_deref()
+        .is_some_and(|a| a.contains("\"2000\"")));
     assert_eq!(audit[1].before, None);
 }
 
@@ -287,7 +308,9 @@ async fn profiles(store: Arc<dyn Store>) {
         store::Change::Profile(u, p) if u.as_str() == "alice" && p.profile.frozen
     ));
     assert!(matches!(
-        store.patch_profile("nobody", &freeze, &ctx(&base, None)).await,
+        store
+            .patch_profile("nobody", &freeze, &ctx(&base, None))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
@@ -352,4 +375,9 @@ macro_rules! both_backends {
     };
 }
 
-both_backends!(seed_round_trips, rules_crud, tiers_are_validated_by_the_core, profiles);
+both_backends!(
+    seed_round_trips,
+    rules_crud,
+    tiers_are_validated_by_the_core,
+    profiles
+);

@@ -274,15 +274,18 @@ impl RiskEngine {
     /// whether it changed the profile. Sequences do not advance (a store is not the
     /// account's event source); a changed account's cached exposure is dropped. Returns
     /// the number of accounts changed.
-    pub fn update_profiles(&self, mut update: impl FnMut(&UserId, &mut RiskProfile) -> bool) -> usize {
-        let mut changed = 0;
+    pub fn update_profiles(
+        &self,
+        mut update: impl FnMut(&UserId, &mut RiskProfile) -> bool,
+    ) -> usize {
+        let mut changed: usize = 0;
         for mut entry in self.accounts.iter_mut() {
             let AccountEntry {
                 snapshot, exposure, ..
             } = &mut *entry;
             if update(&snapshot.user_id, &mut snapshot.profile) {
                 exposure.clear();
-                changed += 1;
+                changed = changed.saturating_add(1);
             }
         }
         changed

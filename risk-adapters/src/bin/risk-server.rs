@@ -256,7 +256,14 @@ mod config_plane {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
             let observer: Arc<dyn CheckObserver> = metrics;
-            Ok((Some(observer), Running { stop, server, follow }))
+            Ok((
+                Some(observer),
+                Running {
+                    stop,
+                    server,
+                    follow,
+                },
+            ))
         }
     }
 

@@ -124,14 +124,17 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "If-Match must be the ETag of the object (its version, e.g. \"3\") or *",
-        )
-        .field("If-Match")
-    })
+    text.trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "If-Match must be the ETag of the object (its version, e.g. \"3\") or *",
+            )
+            .field("If-Match")
+        })
 }
 
 fn with_etag(status: StatusCode, version: i64, body: impl Serialize) -> Response {
@@ -151,13 +154,18 @@ fn created(location: String, version: i64, body: impl Serialize) -> Response {
 }
 
 /// Runs a write through the live config and counts it by route and outcome.
-async fn write<T, F, Fut>(state: &AppState, route: &'static str, f: F) -> Result<T, Problem>
+async fn write<T, F, Fut>(
+    state: &AppState,
+    route: &'static str,
+    ok: StatusCode,
+    f: F,
+) -> Result<T, Problem>
 where
     F: FnOnce(std::sync::Arc<dyn crate::store::Store>) -> Fut,
     Fut: std::future::Future<Output = Result<crate::store::Committed<T>, StoreError>>,
 {
     let result = state.live.write(f).await.map_err(Problem::from);
-    let status = result.as_ref().map_or_else(|p| p.status, |_| 200);
+    let status = result.as_ref().map_or_else(|p| p.status, |_| ok.as_u16());
     state.metrics.admin_write(route, status);
     result
 }
@@ -233,7 +241,7 @@ pub async fn patch_profile(
     let Json(patch) = body?;
     let route = "PATCH /v1/risk-profiles/{user_id}";
     let ctx = state.live.ctx(route, &admin.0, if_match);
-    let row = write(&state, route, |s| async move {
+    let row = write(&state, route, StatusCode::OK, |s| async move {
         s.patch_profile(&user_id, &patch, &ctx).await
     })
     .await?;
@@ -280,8 +288,15 @@ pub async fn create_rule(
     let Json(new) = body?;
     let route = "POST /v1/risk-rules";
     let ctx = state.live.ctx(route, &admin.0, None);
-    let row = write(&state, route, |s| async move { s.create_rule(&new, &ctx).await }).await?;
-    Ok(created(format!("/v1/risk-rules/{}", row.id), row.version, row))
+    let row = write(&state, route, StatusCode::CREATED, |s| async move {
+        s.create_rule(&new, &ctx).await
+    })
+    .await?;
+    Ok(created(
+        format!("/v1/risk-rules/{}", row.id),
+        row.version,
+        row,
+    ))
 }
 
 /// One rule.
@@ -333,7 +348,10 @@ pub async fn patch_rule(
     let Json(patch) = body?;
     let route = "PATCH /v1/risk-rules/{id}";
     let ctx = state.live.ctx(route, &admin.0, if_match);
-    let row = write(&state, route, |s| async move { s.patch_rule(id, &patch, &ctx).await }).await?;
+    let row = write(&state, route, StatusCode::OK, |s| async move {
+        s.patch_rule(id, &patch, &ctx).await
+    })
+    .await?;
     Ok(with_etag(StatusCode::OK, row.version, row))
 }
 
@@ -377,8 +395,15 @@ pub async fn create_tier(
     let Json(new) = body?;
     let route = "POST /v1/margin-tiers";
     let ctx = state.live.ctx(route, &admin.0, None);
-    let row = write(&state, route, |s| async move { s.create_tier(&new, &ctx).await }).await?;
-    Ok(created(format!("/v1/margin-tiers/{}", row.id), row.version, row))
+    let row = write(&state, route, StatusCode::CREATED, |s| async move {
+        s.create_tier(&new, &ctx).await
+    })
+    .await?;
+    Ok(created(
+        format!("/v1/margin-tiers/{}", row.id),
+        row.version,
+        row,
+    ))
 }
 
 /// One tier.
@@ -430,6 +455,9 @@ pub async fn patch_tier(
     let Json(patch) = body?;
     let route = "PATCH /v1/margin-tiers/{id}";
     let ctx = state.live.ctx(route, &admin.0, if_match);
-    let row = write(&state, route, |s| async move { s.patch_tier(id, &patch, &ctx).await }).await?;
+    let row = write(&state, route, StatusCode::OK, |s| async move {
+        s.patch_tier(id, &patch, &ctx).await
+    })
+    .await?;
     Ok(with_etag(StatusCode::OK, row.version, row))
 }

@@ -69,7 +69,9 @@ impl Tokens {
                 line: i + 1,
                 problem,
             };
-            let (name, token) = line.split_once(':').ok_or_else(|| err("expected `name:token`"))?;
+            let (name, token) = line
+                .split_once(':')
+                .ok_or_else(|| err("expected `name:token`"))?;
             let (name, token) = (name.trim(), token.trim());
             if name.is_empty() {
                 return Err(err("the name is empty"));
@@ -163,8 +165,11 @@ mod tests {
 
     #[test]
     fn token_files_parse_and_compare() {
-        let t = Tokens::parse("# ops\nalice:0123456789abcdef\n\nci : fedcba9876543210fedc\n", "f")
-            .expect("valid");
+        let t = Tokens::parse(
+            "# ops\nalice:0123456789abcdef\n\nci : fedcba9876543210fedc\n",
+            "f",
+        )
+        .expect("valid");
         assert_eq!(t.name_of(b"0123456789abcdef"), Some("alice"));
         assert_eq!(t.name_of(b"fedcba9876543210fedc"), Some("ci"));
         assert_eq!(t.name_of(b"0123456789abcde"), None);
@@ -172,7 +177,9 @@ mod tests {
         assert!(!format!("{t:?}").contains("0123"));
         let e = Tokens::parse("x\n", "f").expect_err("no colon").to_string();
         assert_eq!(e, "f:1: expected `name:token`");
-        let e = Tokens::parse("a:short\n", "f").expect_err("short").to_string();
+        let e = Tokens::parse("a:short\n", "f")
+            .expect_err("short")
+            .to_string();
         assert!(e.contains("shorter than 16"), "{e}");
         assert!(Tokens::parse("# nothing\n", "f").is_err());
     }

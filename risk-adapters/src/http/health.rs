@@ -44,7 +44,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Probl
     let unavailable =
         |detail: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", detail);
     if !state.live.is_loaded() {
-        return Err(unavailable("the store's config is not loaded yet".to_owned()));
+        return Err(unavailable(
+            "the store's config is not loaded yet".to_owned(),
+        ));
     }
     state
         .live

@@ -42,7 +42,6 @@ pub struct AppState {
 }
 
 /// The router and the OpenAPI document generated from its handlers.
-#[must_use]
 pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(admin::list_profiles))
@@ -60,7 +59,6 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 }
 
 /// The whole service: the API, `/openapi.json` and Swagger UI at `/docs`.
-#[must_use]
 pub fn router(state: AppState) -> Router {
     let (router, api) = router_and_api(state);
     router

@@ -131,7 +131,10 @@ impl LiveConfig {
         let _serial = self.write_lock.lock().await;
         let committed = write(Arc::clone(&self.store)).await?;
         let in_order = {
-            let _apply = self.apply_lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _apply = self
+                .apply_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let applied = self.applied.load(Ordering::Acquire);
             if committed.version == applied.saturating_add(1) {
                 self.apply_change(committed.version, &committed.change);
@@ -161,7 +164,10 @@ impl LiveConfig {
     }
 
     fn apply_snapshot(&self, snapshot: Snapshot) {
-        let _apply = self.apply_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _apply = self
+            .apply_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if snapshot.version <= self.applied.load(Ordering::Acquire) {
             return;
         }

@@ -606,7 +606,11 @@ impl RuleValues {
                 .as_deref()
                 .map(|k| canonical::<KycLevel>("kyc_level", k, KycLevel::as_str))
                 .transpose()?,
-            symbol: new.symbol.as_deref().map(|s| ident("symbol", s)).transpose()?,
+            symbol: new
+                .symbol
+                .as_deref()
+                .map(|s| ident("symbol", s))
+                .transpose()?,
             active: new.active,
         })
     }
@@ -674,7 +678,11 @@ impl TierValues {
             return Err(StoreError::invalid("tier", "tiers are numbered from 1"));
         }
         Ok(Self {
-            symbol: new.symbol.as_deref().map(|s| ident("symbol", s)).transpose()?,
+            symbol: new
+                .symbol
+                .as_deref()
+                .map(|s| ident("symbol", s))
+                .transpose()?,
             tier: new.tier,
             max_notional: new
                 .max_notional
@@ -865,11 +873,25 @@ fn ladder_to_core(symbol: Option<&str>, rows: &[&TierValues]) -> Result<TierLadd
     }
     TierLadder::new(tiers).map_err(|e| {
         let (field, index) = ladder_field(&e);
-        let tier = index.and_then(|i| rows.get(i)).map(|r| r.tier);
-        let place = tier.map_or_else(|| format!("{name} ladder"), |t| format!("{name} tier {t}"));
+        let row = index.and_then(|i| rows.get(i).map(|r| (i, r)));
+        let place = row.map_or_else(
+            || format!("{name} ladder"),
+            |(_, r)| format!("{name} tier {}", r.tier),
+        );
+        // The core numbers tiers from 0 and speaks of rates; this API numbers them from 1
+        // and speaks of percentages.
+        let note = row.map_or_else(String::new, |(i, r)| {
+            format!(
+                " (the core numbers tiers from 0: its tier {i} is tier {}; its rates are \
+                 maintenance_margin_pct / 100, so {} % is {})",
+                r.tier,
+                r.maintenance_margin_pct,
+                (r.maintenance_margin_pct / Decimal::ONE_HUNDRED).normalize()
+            )
+        });
         StoreError::invalid(
             format!("margin_tiers[{place}].{field}"),
-            format!("{e} (the core counts tiers from 0: tier index = tier - 1)"),
+            format!("{e}{note}"),
         )
     })
 }
@@ -898,7 +920,10 @@ pub(crate) fn build_config(
             Ok((Symbol::new(s), ladder_to_core(Some(s), &rows)?))
         })
         .collect::<Result<_, StoreError>>()?;
-    let rules = rules.iter().map(rule_to_core).collect::<Result<Vec<_>, _>>()?;
+    let rules = rules
+        .iter()
+        .map(rule_to_core)
+        .collect::<Result<Vec<_>, _>>()?;
     config.rules = RuleSet::new(rules).map_err(|e| {
         let field = match e {
             RuleError::DuplicateId(_) => "name",
@@ -995,8 +1020,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] for a taken name, [`StoreError::Invalid`].
-    async fn create_rule(&self, new: &NewRule, w: &WriteCtx)
-        -> Result<Committed<RuleRow>, StoreError>;
+    async fn create_rule(
+        &self,
+        new: &NewRule,
+        w: &WriteCtx,
+    ) -> Result<Committed<RuleRow>, StoreError>;
     /// Changes a rule.
     ///
     /// # Errors
@@ -1022,8 +1050,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] for a taken (symbol, tier), [`StoreError::Invalid`].
-    async fn create_tier(&self, new: &NewTier, w: &WriteCtx)
-        -> Result<Committed<TierRow>, StoreError>;
+    async fn create_tier(
+        &self,
+        new: &NewTier,
+        w: &WriteCtx,
+    ) -> Result<Committed<TierRow>, StoreError>;
     /// Changes a tier.
     ///
     /// # Errors
@@ -1103,7 +1134,11 @@ mod tests {
         };
         let mut default = t(1, None, 10, 20);
         default.symbol = None;
-        let ok = [default.clone(), t(1, Some(50_000), 4, 125), t(2, None, 5, 100)];
+        let ok = [
+            default.clone(),
+            t(1, Some(50_000), 4, 125),
+            t(2, None, 5, 100),
+        ];
         let config = build_config(&base, &ok, &[]).expect("valid");
         assert_eq!(config.ladders.len(), 1);
         let bad = [default, t(1, Some(50_000), 4, 125), t(2, None, 3, 100)];

@@ -149,7 +149,10 @@ pub(crate) struct RawAudit {
 }
 
 /// Maps a unique-key violation to [`StoreError::Conflict`] on `field`.
-pub(crate) fn conflict(field: &'static str, message: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn conflict(
+    field: &'static str,
+    message: String,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict { field, message }

@@ -24,7 +24,8 @@ pub fn unique(prefix: &str) -> String {
 
 /// A `sqlite://` URL of a new file under the target's temp dir.
 pub fn sqlite_url() -> String {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("cfg")));
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("cfg")));
     format!("sqlite://{}", path.display())
 }
 
