@@ -423,6 +423,20 @@ async fn routes(url: String) {
         (status, p["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("limit"))
     );
+    let (status, _, p) = send(
+        c.get(format!("{http}/v1/risk-rules?symbol=BTC%00USDT")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("symbol"))
+    );
+    let (status, _, p) = send(c.get(format!("{http}/v1/risk-profiles/al%00ice")), None).await;
+    assert_eq!(
+        (status, p["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("user_id"))
+    );
     let (status, _, p) = send(c.get(format!("{http}/v1/risk-rules?cursor=x")), None).await;
     assert_eq!(
         (status, p["field"].as_str()),

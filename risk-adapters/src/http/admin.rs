@@ -55,12 +55,26 @@ pub struct FilterParams {
     pub active: Option<bool>,
 }
 
+/// A text parameter: no control characters (a NUL cannot be stored, and no id holds one).
+fn text_param(field: &str, value: String) -> Result<String, Problem> {
+    if value.chars().any(char::is_control) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("{field} must not contain control characters"),
+        )
+        .field(field));
+    }
+    Ok(value)
+}
+
 fn list_query(
     limit: Option<u32>,
     cursor: Option<&str>,
     symbol: Option<String>,
     active: Option<bool>,
 ) -> Result<ListQuery, Problem> {
+    let symbol = symbol.map(|s| text_param("symbol", s)).transpose()?;
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::new(
@@ -197,6 +211,7 @@ pub async fn list_profiles(
     params(("user_id" = String, Path, description = "The user")),
     responses(
         (status = 200, description = "The profile; ETag is its version", body = ProfileRow),
+        (status = 400, description = "Malformed user id", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No or wrong token", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No profile for this user", body = Problem, content_type = PROBLEM),
     ),
@@ -207,6 +222,7 @@ pub async fn get_profile(
     user_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let Path(user_id) = user_id?;
+    let user_id = text_param("user_id", user_id)?;
     let row = state.live.store().profile(&user_id).await?;
     Ok(with_etag(StatusCode::OK, row.version, row))
 }
@@ -237,6 +253,7 @@ pub async fn patch_profile(
     body: Result<Json<ProfilePatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let Path(user_id) = user_id?;
+    let user_id = text_param("user_id", user_id)?;
     let if_match = if_match(&headers)?;
     let Json(patch) = body?;
     let route = "PATCH /v1/risk-profiles/{user_id}";
