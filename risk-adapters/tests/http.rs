@@ -627,7 +627,9 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::common::postgres_url().await).await;
+                    let url = super::common::postgres_url().await;
+                    super::$name(url.clone()).await;
+                    super::common::drop_postgres(&url).await;
                 }
             )*
         }
@@ -733,5 +735,7 @@ async fn binary_survives_kill_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_survives_kill_postgres() {
-    binary_survives_kill(common::postgres_url().await).await;
+    let url = common::postgres_url().await;
+    binary_survives_kill(url.clone()).await;
+    common::drop_postgres(&url).await;
 }

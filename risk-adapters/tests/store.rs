@@ -365,10 +365,12 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let store = risk_adapters::store::open(&super::common::postgres_url().await)
+                    let url = super::common::postgres_url().await;
+                    let store = risk_adapters::store::open(&url)
                         .await
                         .expect("postgres store");
                     super::$name(store).await;
+                    super::common::drop_postgres(&url).await;
                 }
             )*
         }

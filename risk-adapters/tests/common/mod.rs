@@ -42,3 +42,17 @@ pub async fn postgres_url() -> String {
         .expect("create schema");
     format!("{PG_URL}?options=-csearch_path%3D{schema}")
 }
+
+/// Drops the schema a [`postgres_url`] made (after a passing test; a failing one keeps it
+/// for inspection).
+pub async fn drop_postgres(url: &str) {
+    use sqlx::Connection as _;
+    let Some((_, schema)) = url.rsplit_once("search_path%3D") else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(PG_URL).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&mut conn)
+            .await;
+    }
+}
