@@ -557,6 +557,67 @@ async fn propagation(url: String) {
     assert_eq!(r.reject_reason(), pb::RejectReason::UserFrozen);
 }
 
+/// PostgreSQL: when the LISTEN connection drops, the follower reconnects and reloads, so
+/// a write made while it was down is in force on the other server too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_listener_reconnects_and_reloads() {
+    use sqlx::Connection as _;
+    let url = common::postgres_url().await;
+    let schema = url.rsplit_once("search_path%3D").unwrap().1.to_owned();
+    let a = start(&url).await;
+    let b = start(&url).await;
+    let mut admin = sqlx::PgConnection::connect(common::PG_URL).await.unwrap();
+    // Wait for the two listeners to be up, then cut them both.
+    let listening = format!(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = '{schema}' AND query ILIKE 'LISTEN%'"
+    );
+    let started = Instant::now();
+    let pids: Vec<i32> = loop {
+        let pids: Vec<i32> = sqlx::query_scalar(&listening)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+        if pids.len() >= 2 {
+            break pids;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "listeners not up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for pid in pids.iter().copied() {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let (status, _, _) = send(
+        client().patch(format!("{}/v1/risk-profiles/alice", a.http)),
+        Some(json!({"frozen": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let target = a.live.version();
+    let written = Instant::now();
+    while b.live.version() < target {
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "no reload after the reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "in force on the other server {:?} after the write",
+        written.elapsed()
+    );
+    let r = grpc_check(b.grpc, "r-1", "0.1").await;
+    assert_eq!(r.reject_reason(), pb::RejectReason::UserFrozen);
+    drop((a, b));
+    common::drop_postgres(&url).await;
+}
+
 /// 1,000 concurrent PATCHes (valid and invalid, to a tier and a rule): afterwards the
 /// engine runs on exactly the config the store holds, at the store's version.
 async fn concurrent_patches(url: String) {

@@ -40,7 +40,8 @@ pub async fn postgres_url() -> String {
         .execute(&mut conn)
         .await
         .expect("create schema");
-    format!("{PG_URL}?options=-csearch_path%3D{schema}")
+    // The application name lets a test find this store's connections in pg_stat_activity.
+    format!("{PG_URL}?application_name={schema}&options=-csearch_path%3D{schema}")
 }
 
 /// Drops the schema a [`postgres_url`] made (after a passing test; a failing one keeps it
