@@ -448,26 +448,11 @@ impl Seed {
     /// The file's ladders, rules and accounts' profiles as rows.
     #[must_use]
     pub fn from_file(file: &ConfigFile) -> Self {
-        let mut tiers = Vec::new();
-        let mut ladder = |symbol: Option<&Symbol>, ladder: &TierLadder| {
-            for (i, t) in ladder.tiers().iter().enumerate() {
-                tiers.push(NewTier {
-                    symbol: symbol.map(|s| s.as_str().to_owned()),
-                    tier: i32::try_from(i).map_or(i32::MAX, |i| i.saturating_add(1)),
-                    max_notional: t.cap.map(|c| c.get().normalize().to_string()),
-                    maintenance_margin_pct: (t.maintenance_rate.get() * Decimal::ONE_HUNDRED)
-                        .normalize()
-                        .to_string(),
-                    max_leverage: t.max_leverage.get().normalize().to_string(),
-                    active: t.active,
-                });
-            }
-        };
-        ladder(None, &file.engine.default_ladder);
+        let mut tiers = ladder_rows(None, &file.engine.default_ladder);
         let mut symbols: Vec<&Symbol> = file.engine.ladders.keys().collect();
         symbols.sort();
         for s in symbols {
-            ladder(Some(s), &file.engine.ladders[s]);
+            tiers.extend(ladder_rows(Some(s), &file.engine.ladders[s]));
         }
         let rules = file
             .engine
@@ -498,6 +483,29 @@ impl Seed {
             profiles,
         }
     }
+}
+
+/// A ladder as tier rows: numbered from 1, `max_notional` the cap, the rate as a percentage.
+fn ladder_rows(symbol: Option<&Symbol>, ladder: &TierLadder) -> Vec<NewTier> {
+    ladder
+        .tiers()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewTier {
+            symbol: symbol.map(|s| s.as_str().to_owned()),
+            tier: i32::try_from(i).map_or(i32::MAX, |i| i.saturating_add(1)),
+            max_notional: t.cap.map(|c| c.get().normalize().to_string()),
+            maintenance_margin_pct: t
+                .maintenance_rate
+                .get()
+                .checked_mul(Decimal::ONE_HUNDRED)
+                .unwrap_or(Decimal::MAX)
+                .normalize()
+                .to_string(),
+            max_leverage: t.max_leverage.get().normalize().to_string(),
+            active: t.active,
+        })
+        .collect()
 }
 
 // ---- conversions: text to the core's types ------------------------------------------
@@ -1148,6 +1156,46 @@ mod tests {
                 assert!(message.contains("rates must not decrease"), "{message}");
             }
             other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        /// A ladder written as rows and read back through the core is the same ladder.
+        #[test]
+        fn ladders_round_trip_through_rows(
+            steps in proptest::collection::vec((1_u32..1_000_000, 0_u32..20_000, 0_u32..30), 1..6),
+            first_rate in 1_u32..50_000,
+        ) {
+            // Rates in 1/10,000 % (the pct column's scale), non-decreasing; leverage
+            // non-increasing and below 1 / rate; caps ascending; the last tier unbounded.
+            let mut tiers = Vec::new();
+            let mut floor = Decimal::ZERO;
+            let mut rate = first_rate;
+            let mut leverage = 125_u32;
+            for (i, (width, rate_step, lev_step)) in steps.iter().enumerate() {
+                rate = rate.saturating_add(*rate_step);
+                let ratio = Decimal::new(i64::from(rate), 6);
+                let max_lev = (Decimal::ONE / ratio).floor().to_string().parse::<u32>().unwrap_or(1);
+                leverage = leverage.saturating_sub(*lev_step).min(max_lev.saturating_sub(1)).max(1);
+                let cap = (i + 1 < steps.len()).then(|| floor + Decimal::from(*width));
+                tiers.push(Tier {
+                    floor: Notional::new(floor).expect("floor"),
+                    cap: cap.map(|c| Notional::new(c).expect("cap")),
+                    maintenance_rate: Ratio::new(ratio).expect("rate"),
+                    max_leverage: Leverage::new(Decimal::from(leverage)).expect("leverage"),
+                    active: true,
+                });
+                floor = cap.unwrap_or(floor);
+            }
+            let ladder = TierLadder::new(tiers).expect("valid by construction");
+            let symbol = Symbol::new("BTCUSDT");
+            let rows: Vec<TierValues> = ladder_rows(Some(&symbol), &ladder)
+                .iter()
+                .map(|r| TierValues::from_new(r).expect("rows convert"))
+                .collect();
+            let refs: Vec<&TierValues> = rows.iter().collect();
+            let back = ladder_to_core(Some("BTCUSDT"), &refs).expect("the same ladder");
+            proptest::prop_assert_eq!(back, ladder);
         }
     }
 }
