@@ -43,7 +43,7 @@ pub struct AppState {
 
 /// The router and the OpenAPI document generated from its handlers.
 pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(admin::list_profiles))
         .routes(routes!(admin::get_profile, admin::patch_profile))
         .routes(routes!(admin::list_rules, admin::create_rule))
@@ -55,6 +55,7 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(metrics::metrics))
         .with_state(state)
         .split_for_parts();
+    utoipa::Modify::modify(&openapi::CoreNames, &mut api);
     (router, api)
 }
 
