@@ -689,6 +689,41 @@ async fn concurrent_patches(url: String) {
     }
 }
 
+/// An account that arrives through an engine event after the load (with a profile of its
+/// own) runs on its user's stored profile within the re-assert period.
+async fn late_accounts_get_the_stored_profile(url: String) {
+    use risk_core::engine::{AccountEvent, EngineEvent};
+    let s = start(&url).await;
+    let (status, _, _) = send(
+        client().patch(format!("{}/v1/risk-profiles/alice", s.http)),
+        Some(json!({"frozen": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let account = risk_core::ids::AccountId::new("acc-alice-2");
+    s.engine
+        .apply(&EngineEvent::Account {
+            account_id: account.clone(),
+            seq: 1,
+            event: AccountEvent::ProfileUpsert {
+                user_id: risk_core::ids::UserId::new("alice"),
+                profile: risk_core::account::RiskProfile::default(),
+            },
+        })
+        .unwrap();
+    assert!(!s.engine.account(&account).unwrap().0.profile.frozen);
+    let started = Instant::now();
+    while !s.engine.account(&account).unwrap().0.profile.frozen {
+        assert!(
+            started.elapsed() < risk_adapters::store::live::REASSERT_PROFILES_EVERY * 2,
+            "stored profile not re-asserted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (profile, seq) = s.engine.account(&account).unwrap();
+    assert_eq!((profile.profile.kyc_level.as_str(), seq), ("L2", 1));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -712,7 +747,13 @@ macro_rules! both_backends {
     };
 }
 
-both_backends!(acceptance, routes, propagation, concurrent_patches);
+both_backends!(
+    acceptance,
+    routes,
+    propagation,
+    concurrent_patches,
+    late_accounts_get_the_stored_profile,
+);
 
 /// The real binary: the acceptance steps, then `kill -9` and a restart on the same
 /// database: all three changes are still in force.

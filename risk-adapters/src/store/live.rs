@@ -36,7 +36,13 @@ pub struct LiveConfig {
     /// Orders this process's writes, so each applies right after its commit.
     write_lock: tokio::sync::Mutex<()>,
     loaded: AtomicBool,
+    /// The stored profiles in force, kept to re-assert them over accounts that arrive
+    /// (or change) through engine events after the load.
+    profiles: Mutex<HashMap<UserId, StoredProfile>>,
 }
+
+/// How often the stored profiles are re-asserted over the engine's accounts.
+pub const REASSERT_PROFILES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LiveConfig {
     /// Seeds an empty store from `seed` (the config file), loads the store's config into
@@ -77,6 +83,7 @@ impl LiveConfig {
             apply_lock: Mutex::new(()),
             write_lock: tokio::sync::Mutex::new(()),
             loaded: AtomicBool::new(false),
+            profiles: Mutex::new(HashMap::new()),
         });
         live.reload().await?;
         live.loaded.store(true, Ordering::Release);
@@ -177,10 +184,12 @@ impl LiveConfig {
             return;
         }
         let changed = apply_profiles(&self.engine, &snapshot.profiles);
+        let count = snapshot.profiles.len();
+        *self.profiles.lock().unwrap_or_else(PoisonError::into_inner) = snapshot.profiles;
         self.applied.store(snapshot.version, Ordering::Release);
         tracing::info!(
             version = snapshot.version,
-            profiles = snapshot.profiles.len(),
+            profiles = count,
             accounts_changed = changed,
             "config loaded from the store"
         );
@@ -197,21 +206,51 @@ impl LiveConfig {
             Change::Profile(user, profile) => {
                 let one = HashMap::from([(user.clone(), profile.clone())]);
                 apply_profiles(&self.engine, &one);
+                self.profiles
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(user.clone(), profile.clone());
             }
         }
         self.applied.store(version, Ordering::Release);
         tracing::info!(version, "config change in force");
     }
 
+    /// Writes the stored profiles over every account of their users again: an account
+    /// created (or given another profile) by an engine event after the load runs on its
+    /// user's stored profile from then on. Returns the number of accounts changed.
+    pub fn reassert_profiles(&self) -> usize {
+        let _apply = self
+            .apply_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let profiles = self.profiles.lock().unwrap_or_else(PoisonError::into_inner);
+        apply_profiles(&self.engine, &profiles)
+    }
+
     /// Follows other writers until the returned task is aborted: every announced version
-    /// above the one in force, and every reconnect, triggers a full reload.
+    /// above the one in force, and every reconnect, triggers a full reload. Every
+    /// [`REASSERT_PROFILES_EVERY`] the stored profiles are re-asserted
+    /// ([`Self::reassert_profiles`]).
     #[must_use]
     pub fn follow(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<i64>>(64);
         let store = Arc::clone(&self.store);
         let watcher = tokio::spawn(async move { store.watch(tx).await });
         let live = Arc::clone(self);
+        let reasserting = Arc::clone(self);
+        let reassert = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REASSERT_PROFILES_EVERY);
+            loop {
+                tick.tick().await;
+                let changed = reasserting.reassert_profiles();
+                if changed > 0 {
+                    tracing::info!(accounts = changed, "stored profiles re-asserted");
+                }
+            }
+        });
         tokio::spawn(async move {
+            let _stop = AbortOnDrop(vec![watcher, reassert]);
             while let Some(notice) = rx.recv().await {
                 // Coalesce a burst of notices into one reload.
                 let mut newest = notice;
@@ -227,8 +266,18 @@ impl LiveConfig {
                     tracing::error!(error = %e, "config reload failed; the engine keeps its config");
                 }
             }
-            watcher.abort();
         })
+    }
+}
+
+/// Aborts its tasks when dropped, so aborting the follower stops its helpers too.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
