@@ -14,6 +14,8 @@ step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
+step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"
+scripts/schemathesis.sh
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings

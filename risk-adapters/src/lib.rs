@@ -11,6 +11,9 @@
 //!   binary.
 //! - `grpc`: [`grpc`], the `risk.v1.RiskService` server on tonic (health, reflection,
 //!   limits, graceful shutdown) and the `risk-server` binary.
+//! - `store`: [`store`], risk profiles, rules and margin tiers in SQLite or PostgreSQL
+//!   (sqlx), validated by the core on every write, and the live config that follows them.
+//! - `http`: [`http`], the admin REST API on axum (OpenAPI, Swagger UI, health, metrics).
 
 #[cfg(feature = "config")]
 pub mod config_file;
@@ -18,9 +21,13 @@ pub mod config_file;
 pub mod csv_input;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod report_config;
 #[cfg(feature = "cli")]
 pub mod sample;
+#[cfg(feature = "store")]
+pub mod store;

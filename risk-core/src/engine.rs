@@ -375,6 +375,28 @@ impl RiskEngine {
             .map(|e| (e.snapshot.clone(), e.last_seq))
     }
 
+    /// Rewrites the risk profiles of the accounts held, in place, for a config store that
+    /// owns profiles per user: `update` sees each account's owner and profile and returns
+    /// whether it changed the profile. Sequences do not advance (a store is not the
+    /// account's event source); a changed account's cached exposure is dropped. Returns
+    /// the number of accounts changed.
+    pub fn update_profiles(
+        &self,
+        mut update: impl FnMut(&UserId, &mut RiskProfile) -> bool,
+    ) -> usize {
+        let mut changed: usize = 0;
+        for mut entry in self.accounts.iter_mut() {
+            let AccountEntry {
+                snapshot, exposure, ..
+            } = &mut *entry;
+            if update(&snapshot.user_id, &mut snapshot.profile) {
+                exposure.clear();
+                changed = changed.saturating_add(1);
+            }
+        }
+        changed
+    }
+
     /// The number of accounts held.
     #[must_use]
     pub fn account_count(&self) -> usize {

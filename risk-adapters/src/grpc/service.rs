@@ -32,6 +32,14 @@ pub struct CheckCounters {
     pub flagged: AtomicU64,
 }
 
+/// Sees every answered check, for metrics: the decision and reject-reason names (as on
+/// the wire; the reason is `REJECT_REASON_UNSPECIFIED` unless rejected) and how long the
+/// check took.
+pub trait CheckObserver: Send + Sync + std::fmt::Debug {
+    /// Called once per answered check.
+    fn observe(&self, decision: &str, reason: &str, elapsed: std::time::Duration);
+}
+
 /// The service: an engine, whether approved checks reserve margin, and how many messages
 /// a client may send on one stream.
 #[derive(Debug, Clone)]
@@ -40,6 +48,7 @@ pub struct RiskService {
     reserve_margin: bool,
     max_stream_messages: Option<u64>,
     counters: Arc<CheckCounters>,
+    observer: Option<Arc<dyn CheckObserver>>,
 }
 
 impl RiskService {
@@ -54,7 +63,15 @@ impl RiskService {
             reserve_margin,
             max_stream_messages: None,
             counters: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Reports every answered check to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Option<Arc<dyn CheckObserver>>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Ends a `PreTradeCheckStream` or `ApplyEvents` stream with `RESOURCE_EXHAUSTED` when
@@ -77,6 +94,7 @@ impl RiskService {
     /// converts the answer; a request that does not convert is `INVALID_REQUEST`.
     fn answer(&self, request: &pb::PreTradeCheckRequest) -> pb::PreTradeCheckResponse {
         self.counters.checks.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let response = match convert::check_request(request) {
             Ok(check) => {
                 let now = now();
@@ -101,6 +119,13 @@ impl RiskService {
             );
         } else if response.decision == pb::RiskDecision::Flagged as i32 {
             self.counters.flagged.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(observer) = &self.observer {
+            observer.observe(
+                response.decision().as_str_name(),
+                response.reject_reason().as_str_name(),
+                started.elapsed(),
+            );
         }
         response
     }
