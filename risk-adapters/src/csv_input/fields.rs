@@ -9,7 +9,7 @@ use risk_core::model::Side;
 use risk_core::num::parse_decimal;
 use risk_core::Decimal;
 
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 
 use super::bounded::{BoundedRows, RowInfo};
 use super::error::{CsvInputError, RowError};

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
+use risk_core::hash::{HashMap as FastMap, HashSet as FastSet};
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
 

@@ -34,7 +34,7 @@ use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::csv_input::AccountsFile;
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 
 pub use self::csv::write_csv;
 pub use json::write_json;
