@@ -62,7 +62,7 @@ pub fn read_trades_path(
         file: name.clone(),
         source,
     })?;
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = rayon::current_num_threads();
     if bytes.len() < PARALLEL_MIN_BYTES {
         return read_trades(bytes.as_slice(), &name, progress);
     }
