@@ -100,17 +100,20 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// CPU time used by the whole process so far, in milliseconds, where the platform tells
-/// (Linux `/proc/self/stat`, user + system, at the usual 100 ticks per second). Reported
-/// beside wall times because on a shared machine the wall clock also counts waiting.
+/// CPU time used by the whole process so far (every thread, user + system), in
+/// milliseconds, from the process CPU-time clock. Reported beside wall times because on a
+/// shared machine the wall clock also counts waiting.
+#[cfg(unix)]
 fn cpu_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10.0)
+    use rustix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::ProcessCPUTime);
+    Some(t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6)
+}
+
+/// No process CPU-time clock is read on this platform.
+#[cfg(not(unix))]
+fn cpu_ms() -> Option<f64> {
+    None
 }
 
 fn print_row_errors(errors: &[RowError], total: u64) {
