@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::bounded::BoundedRows;
 use super::error::CsvInputError;
-use super::fields::{check_header, find_columns};
+use super::fields::{csv_error, find_columns, open_reader};
 use super::trades::{read_trades_with, IdKey, Ingest, TradeFile, TRADE_COLUMNS};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
@@ -54,15 +54,7 @@ pub fn read_trades_parallel_with(
     if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
         return read_trades_with(bytes, file, limits, progress);
     }
-    let csv_err = |source| CsvInputError::Csv {
-        file: file.to_owned(),
-        source,
-    };
-    let mut header_reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BoundedRows::new(&bytes[..header_end], limits.max_row_bytes));
-    let header = header_reader.byte_headers().map_err(csv_err)?.clone();
-    check_header(&mut header_reader, file, limits)?;
+    let (_, header) = open_reader(&bytes[..header_end], file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
 
     // Chunk boundaries just after a line break, and the line number each chunk starts on.
@@ -129,7 +121,7 @@ pub fn read_trades_parallel_with(
     // earlier chunk makes a later chunk's row a duplicate, good or bad.
     let mut merged: Option<Ingest<'_>> = None;
     for part in parts {
-        let part = part.map_err(csv_err)?;
+        let part = part.map_err(|e| csv_error(file, e))?;
         let Some(first) = merged.as_mut() else {
             merged = Some(part);
             continue;
