@@ -186,8 +186,8 @@ fn report(args: &ReportArgs) -> Result<()> {
     let report = build_report(&file.trades, &input)?;
     let computed = now();
     let cpu_computed = cpu_ms();
-    // CPU time is counted in 10 ms ticks: shown only for phases long enough for it to mean
-    // something.
+    // CPU time is shown only for phases long enough for it to mean something beside the
+    // wall time.
     let cpu = |wall: std::time::Duration, a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if wall.as_millis() >= 100 => format!(" ({:.0} ms CPU)", b - a),
         _ => String::new(),
