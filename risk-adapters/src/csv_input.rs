@@ -25,8 +25,10 @@
 //! stops the read.
 //!
 //! # Accounts file
-//! Header `login,user_id,challenge_id[,initial_balance]`; an empty `challenge_id` means
-//! unknown, an empty `initial_balance` means the configured default. A bad row or a login
+//! Header `login,user_id,challenge_id[,initial_balance][,group_id]`; an empty
+//! `challenge_id` means unknown, an empty `initial_balance` means the configured default.
+//! `group_id` links users (the cross-account hedging detector treats the accounts of
+//! users in one group as one owner's); empty means no group. A bad row or a login
 //! listed twice is a [`RowError`] (the first listing wins).
 //!
 //! # Limits
@@ -172,6 +174,8 @@ pub struct AccountInfo {
     pub challenge: Option<ChallengeId>,
     /// The account's starting balance, `None` for the configured default.
     pub initial_balance: Option<Decimal>,
+    /// The group linking its user to others, `None` when not given.
+    pub group: Option<String>,
 }
 
 /// The accounts file: login to owner, challenge and initial balance.
@@ -674,6 +678,7 @@ pub fn read_accounts_with<R: Read>(
     let c_balance = header
         .iter()
         .position(|h| trim_header(h) == b"initial_balance");
+    let c_group = header.iter().position(|h| trim_header(h) == b"group_id");
     let mut out = AccountsFile::default();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -717,12 +722,17 @@ pub fn read_accounts_with<R: Read>(
                 }
                 _ => None,
             };
+            let group = match c_group {
+                Some(c) => Some(row.str(c)?).filter(|g| !g.is_empty()).map(str::to_owned),
+                None => None,
+            };
             Ok((
                 login,
                 AccountInfo {
                     user,
                     challenge,
                     initial_balance,
+                    group,
                 },
             ))
         })();
@@ -1492,6 +1502,14 @@ mod tests {
         assert_eq!(a.accounts[&AccountId::new("2")].challenge, None);
         let b = read_accounts("login,user_id,challenge_id\n9,u9,c9\n".as_bytes(), "b.csv").unwrap();
         assert_eq!(b.accounts[&AccountId::new("9")].initial_balance, None);
+        assert_eq!(b.accounts[&AccountId::new("9")].group, None);
+        let g = read_accounts(
+            "login,user_id,challenge_id,group_id\n1,u1,c1,g7\n2,u2,c1,\n".as_bytes(),
+            "g.csv",
+        )
+        .unwrap();
+        assert_eq!(g.accounts[&AccountId::new("1")].group.as_deref(), Some("g7"));
+        assert_eq!(g.accounts[&AccountId::new("2")].group, None);
     }
 
     #[test]
