@@ -723,7 +723,9 @@ pub fn read_accounts_with<R: Read>(
                 _ => None,
             };
             let group = match c_group {
-                Some(c) => Some(row.str(c)?).filter(|g| !g.is_empty()).map(str::to_owned),
+                Some(c) => Some(row.str(c)?)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned),
                 None => None,
             };
             Ok((
@@ -1508,7 +1510,10 @@ mod tests {
             "g.csv",
         )
         .unwrap();
-        assert_eq!(g.accounts[&AccountId::new("1")].group.as_deref(), Some("g7"));
+        assert_eq!(
+            g.accounts[&AccountId::new("1")].group.as_deref(),
+            Some("g7")
+        );
         assert_eq!(g.accounts[&AccountId::new("2")].group, None);
     }
 

@@ -12,6 +12,13 @@
 //! list is treated the same way and counted in [`Report::unlisted_accounts`]; listed
 //! accounts without trades are reported with zero trades.
 //!
+//! # Rulebook
+//! Every account is checked against its challenge's rulebook (or the default one) and the
+//! cross-account detectors run over all accounts ([`risk_core::rulebook`]). The account's
+//! [`AccountReport::rules`] holds its status and rulebook signals; its score is the metric
+//! score plus the rulebook signals' weights, capped at 100 (the user and challenge scores
+//! aggregate that). See [`rulebook`](self) for how the work is spread.
+//!
 //! # JSON
 //! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
 //! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
@@ -29,7 +36,14 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use crate::csv_input::AccountsFile;
+use crate::report_config::RuleSettings;
 use risk_core::hash::FxHashMap as FastMap;
+use risk_core::rulebook::{rule_score, Outcome, RuleSignal, RuleWeights};
+
+mod html;
+mod rulebook;
+
+pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
 
 /// One account's line of the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,8 +58,10 @@ pub struct AccountReport {
     pub initial_balance: Decimal,
     /// The full metric set.
     pub metrics: TradeMetrics,
-    /// The score and its signals.
+    /// The score (metric signals plus rulebook weights) and the metric signals.
     pub score: AccountScore,
+    /// The challenge status and the rulebook and detector signals.
+    pub rules: Outcome,
 }
 
 /// A user's or challenge's line of the report.
@@ -72,6 +88,8 @@ pub struct Report {
     pub duplicate_rows: u64,
     /// Traded logins that the accounts file does not list.
     pub unlisted_accounts: u64,
+    /// The weights the rulebook signals were scored with (their JSON `contribution`).
+    pub rule_weights: RuleWeights,
 }
 
 /// What [`build_report`] needs besides the trades.
@@ -87,6 +105,8 @@ pub struct ReportInput<'a> {
     pub skipped_rows: u64,
     /// Duplicate rows dropped while reading, carried into the report.
     pub duplicate_rows: u64,
+    /// Rulebooks, detector thresholds and rulebook score weights.
+    pub rules: RuleSettings,
 }
 
 /// Why the report could not be built.
@@ -104,6 +124,14 @@ pub enum ReportError {
     /// The score settings are invalid.
     #[error(transparent)]
     Score(#[from] risk_core::score::ScoreConfigError),
+    /// The detector settings are invalid, or an account's rulebook arithmetic overflowed.
+    #[error("rulebook{}: {source}", account.as_ref().map(|a| format!(" (account {a})")).unwrap_or_default())]
+    Rulebook {
+        /// The account, `None` for the detectors over all accounts.
+        account: Option<AccountId>,
+        /// Why.
+        source: risk_core::rulebook::RulebookError,
+    },
 }
 
 /// Builds the report: groups `trades` per account, computes and scores each account, then
@@ -149,16 +177,39 @@ pub fn build_report(
     }
 
     let computed = compute_parallel(&plan, &input.score)?;
+    let rule_accounts: Vec<rulebook::RuleAccount<'_>> = plan
+        .iter()
+        .map(|p| rulebook::RuleAccount {
+            account: &p.account,
+            user: &p.user,
+            challenge: p.challenge.as_ref(),
+            group: input
+                .accounts
+                .and_then(|f| f.accounts.get(&p.account))
+                .and_then(|i| i.group.as_deref()),
+            initial_balance: p.config.initial_balance,
+        })
+        .collect();
+    let outcomes = rulebook::outcomes(trades, &rule_accounts, &input.rules)?;
+    drop(rule_accounts);
     let mut accounts: Vec<AccountReport> = plan
         .into_iter()
         .zip(computed)
-        .map(|(p, (metrics, score))| AccountReport {
-            account: p.account,
-            user: p.user,
-            challenge: p.challenge,
-            initial_balance: p.config.initial_balance,
-            metrics,
-            score,
+        .zip(outcomes)
+        .map(|((p, (metrics, mut score)), rules)| {
+            let (total, level) =
+                rule_score(&score, &rules.signals, &input.rules.weights, &input.score);
+            score.score = total;
+            score.level = level;
+            AccountReport {
+                account: p.account,
+                user: p.user,
+                challenge: p.challenge,
+                initial_balance: p.config.initial_balance,
+                metrics,
+                score,
+                rules,
+            }
         })
         .collect();
     accounts.sort_by(|a, b| {
@@ -206,6 +257,7 @@ pub fn build_report(
         skipped_rows: input.skipped_rows,
         duplicate_rows: input.duplicate_rows,
         unlisted_accounts: unlisted,
+        rule_weights: input.rules.weights.clone(),
     })
 }
 
@@ -413,6 +465,36 @@ struct JsonSignal<'a> {
     contribution: f64,
     observed: f64,
     threshold: f64,
+    /// Rulebook signals only: when it first happened (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    /// Rulebook signals only: the value (= `observed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    /// Rulebook signals only: the limit (= `threshold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<f64>,
+    /// Rulebook signals only: the other accounts involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    related_accounts: Option<Vec<&'a str>>,
+}
+
+fn json_rule_signal<'a>(s: &'a RuleSignal, weights: &RuleWeights) -> JsonSignal<'a> {
+    JsonSignal {
+        kind: s.kind.as_str(),
+        severity: weights.severity(s.kind).as_str(),
+        contribution: num(weights.of(s.kind)),
+        observed: num(s.value),
+        threshold: num(s.limit),
+        at: Some(rfc3339(s.at)),
+        value: Some(num(s.value)),
+        limit: Some(num(s.limit)),
+        related_accounts: Some(s.related.iter().map(AccountId::as_str).collect()),
+    }
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 #[derive(Serialize)]
@@ -431,6 +513,9 @@ struct JsonAccount<'a> {
     risk_score: f64,
     risk_level: &'a str,
     signals: Vec<JsonSignal<'a>>,
+    status: &'a str,
+    first_breach: Option<JsonSignal<'a>>,
+    passed_at: Option<String>,
     wins: u64,
     losses: u64,
     break_even: u64,
@@ -475,6 +560,7 @@ struct JsonGroup<'a> {
     account_count: usize,
     flagged_accounts: u64,
     signal_counts: BTreeMap<&'a str, u64>,
+    status_counts: BTreeMap<&'a str, u64>,
     accounts: Vec<JsonMember<'a>>,
 }
 
@@ -488,7 +574,7 @@ struct JsonReport<'a> {
     unlisted_accounts: u64,
 }
 
-fn json_account(a: &AccountReport) -> JsonAccount<'_> {
+fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
     let m = &a.metrics;
     JsonAccount {
         account_login: a.account.as_str(),
@@ -514,8 +600,20 @@ fn json_account(a: &AccountReport) -> JsonAccount<'_> {
                 contribution: num(s.contribution),
                 observed: num(s.observed),
                 threshold: num(s.threshold),
+                at: None,
+                value: None,
+                limit: None,
+                related_accounts: None,
             })
+            .chain(a.rules.signals.iter().map(|s| json_rule_signal(s, weights)))
             .collect(),
+        status: a.rules.status.as_str(),
+        first_breach: a
+            .rules
+            .first_breach
+            .as_ref()
+            .map(|s| json_rule_signal(s, weights)),
+        passed_at: a.rules.passed_at.map(rfc3339),
         wins: m.wins,
         losses: m.losses,
         break_even: m.break_even,
@@ -541,8 +639,28 @@ fn json_account(a: &AccountReport) -> JsonAccount<'_> {
     }
 }
 
-fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
+fn json_group<'a>(
+    g: &'a GroupReport,
+    is_user: bool,
+    by_login: &FastMap<&str, &'a AccountReport>,
+) -> JsonGroup<'a> {
     let s = &g.score;
+    let mut signal_counts: BTreeMap<&str, u64> = s
+        .signal_counts
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let mut status_counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for member in &s.accounts {
+        if let Some(a) = by_login.get(member.account.as_str()) {
+            *status_counts.entry(a.rules.status.as_str()).or_default() += 1;
+            let mut kinds: Vec<&str> = a.rules.signals.iter().map(|x| x.kind.as_str()).collect();
+            kinds.dedup();
+            for k in kinds {
+                *signal_counts.entry(k).or_default() += 1;
+            }
+        }
+    }
     JsonGroup {
         user_id: is_user.then_some(g.id.as_str()),
         challenge_id: (!is_user).then_some(g.id.as_str()),
@@ -551,11 +669,8 @@ fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
         trades: s.trades,
         account_count: s.accounts.len(),
         flagged_accounts: s.flagged_accounts,
-        signal_counts: s
-            .signal_counts
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
+        signal_counts,
+        status_counts,
         accounts: s
             .accounts
             .iter()
@@ -574,13 +689,26 @@ fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
 /// # Errors
 /// Any error of `out`.
 pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let by_login: FastMap<&str, &AccountReport> = report
+        .accounts
+        .iter()
+        .map(|a| (a.account.as_str(), a))
+        .collect();
     let json = JsonReport {
-        accounts: report.accounts.iter().map(json_account).collect(),
-        users: report.users.iter().map(|g| json_group(g, true)).collect(),
+        accounts: report
+            .accounts
+            .iter()
+            .map(|a| json_account(a, &report.rule_weights))
+            .collect(),
+        users: report
+            .users
+            .iter()
+            .map(|g| json_group(g, true, &by_login))
+            .collect(),
         challenges: report
             .challenges
             .iter()
-            .map(|g| json_group(g, false))
+            .map(|g| json_group(g, false, &by_login))
             .collect(),
         skipped_rows: report.skipped_rows,
         duplicate_rows: report.duplicate_rows,
@@ -625,6 +753,9 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
         "risk_score",
         "risk_level",
         "signals",
+        "status",
+        "first_breach",
+        "first_breach_at",
     ])?;
     let s = |d: Decimal| d.normalize().to_string();
     let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
@@ -635,7 +766,14 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             .signals
             .iter()
             .map(|x| format!("{}:{}", x.kind, x.severity))
+            .chain(
+                a.rules
+                    .signals
+                    .iter()
+                    .map(|x| format!("{}:{}", x.kind, report.rule_weights.severity(x.kind))),
+            )
             .collect();
+        let breach = a.rules.first_breach.as_ref();
         w.write_record([
             a.account.as_str().to_owned(),
             a.user.as_str().to_owned(),
@@ -666,6 +804,11 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             s(a.score.score),
             a.score.level.as_str().to_owned(),
             signals.join(";"),
+            a.rules.status.as_str().to_owned(),
+            breach
+                .map(|b| b.kind.as_str().to_owned())
+                .unwrap_or_default(),
+            breach.map(|b| rfc3339(b.at)).unwrap_or_default(),
         ])?;
     }
     w.flush()
@@ -694,14 +837,20 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
     writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
     writeln!(
         out,
-        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  SIGNALS",
-        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL"
+        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  SIGNALS",
+        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL", "STATUS"
     )?;
     for a in &report.accounts {
         let m = &a.metrics;
-        let signals: Vec<&str> = a.score.signals.iter().map(|s| s.kind.as_str()).collect();
+        let signals: Vec<&str> = a
+            .score
+            .signals
+            .iter()
+            .map(|s| s.kind.as_str())
+            .chain(a.rules.signals.iter().map(|s| s.kind.as_str()))
+            .collect();
         let line = format!(
-            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  {}",
+            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  {}",
             cut(a.account.as_str(), 14),
             cut(a.user.as_str(), 12),
             cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
@@ -716,6 +865,7 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
             format!("{:.2}", num(m.net_profit)),
             format!("{:.1}", num(a.score.score)),
             a.score.level.as_str(),
+            a.rules.status.as_str(),
             signals.join(", "),
         );
         writeln!(out, "{}", line.trim_end())?;

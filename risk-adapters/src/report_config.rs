@@ -174,7 +174,10 @@ impl ReportConfig {
                 source,
             }
         };
-        self.rules.detectors.validate().map_err(rules("detectors"))?;
+        self.rules
+            .detectors
+            .validate()
+            .map_err(rules("detectors"))?;
         self.rules.weights.validate().map_err(rules("rule_weights"))
     }
 }
@@ -234,9 +237,16 @@ martingale = 40
         assert_eq!(d.weekend_holding, Some(false));
         assert_eq!(d.news_blackout.len(), 1);
         assert_eq!(d.profit_target, None, "a rule left out is not checked");
-        let c50 = c.rules.rulebooks.for_challenge(Some(&ChallengeId::new("c-50k")));
+        let c50 = c
+            .rules
+            .rulebooks
+            .for_challenge(Some(&ChallengeId::new("c-50k")));
         assert_eq!(c50.spec().profit_target, Some(Decimal::new(1, 1)));
-        assert_eq!(c50.spec().daily_loss_limit, None, "replaces, does not merge");
+        assert_eq!(
+            c50.spec().daily_loss_limit,
+            None,
+            "replaces, does not merge"
+        );
         assert_eq!(c.rules.detectors.copy_window_seconds, 20);
         assert_eq!(c.rules.weights.martingale, Decimal::from(40));
         // No [rulebook]: the standard one.
