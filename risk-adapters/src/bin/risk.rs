@@ -4,6 +4,7 @@
 //! risk report --trades FILE [--accounts FILE] [--config FILE]
 //!             [--format table|json|csv|html] [--out FILE] [--initial-balance N] [--hft-seconds N]
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
+//!                      [--plant]
 //! ```
 
 use std::fs::File;
@@ -19,7 +20,7 @@ use risk_adapters::report::{
     build_report, write_csv, write_html, write_json, write_table, ReportInput,
 };
 use risk_adapters::report_config::ReportConfig;
-use risk_adapters::sample::{generate, SampleConfig};
+use risk_adapters::sample::{generate, generate_planted, SampleConfig, PLANTED_RULEBOOK};
 use risk_core::Decimal;
 
 /// Trade metrics and risk scores over prop-firm closed-trade exports.
@@ -93,6 +94,10 @@ struct SampleArgs {
     /// Do not add the few malformed and repeated rows.
     #[arg(long)]
     no_defects: bool,
+    /// Plant the rulebook patterns in added accounts, keep the others clean, and write
+    /// planted.csv (the expected signals) and rulebook.toml (the config they are for).
+    #[arg(long)]
+    plant: bool,
 }
 
 fn main() -> Result<()> {
@@ -253,7 +258,17 @@ fn sample(args: &SampleArgs) -> Result<()> {
         seed: args.seed,
         defects: !args.no_defects,
     };
-    let summary = generate(&config, &mut trades, &mut accounts)?;
+    let summary = if args.plant {
+        let mut planted = create("planted.csv")?;
+        let summary = generate_planted(&config, &mut trades, &mut accounts, &mut planted)?;
+        planted.flush()?;
+        let path = args.out_dir.join("rulebook.toml");
+        std::fs::write(&path, PLANTED_RULEBOOK)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        summary
+    } else {
+        generate(&config, &mut trades, &mut accounts)?
+    };
     trades.flush()?;
     accounts.flush()?;
     eprintln!(

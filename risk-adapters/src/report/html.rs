@@ -29,7 +29,7 @@ pub const MAX_CHARTED_ACCOUNTS: usize = 200;
 /// Points kept per curve.
 pub const MAX_POINTS: usize = 600;
 
-const WIDTH: f64 = 560.0;
+const WIDTH: f64 = 520.0;
 const HEIGHT: f64 = 180.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 12.0;
@@ -48,7 +48,7 @@ tr.CRITICAL td:first-child{border-left:4px solid #c62828}tr.HIGH td:first-child{
 tr.MEDIUM td:first-child{border-left:4px solid #f9a825}tr.LOW td:first-child{border-left:4px solid #2e7d32}
 .st-FAILED{color:#c62828;font-weight:600}.st-PASSED{color:#2e7d32;font-weight:600}.st-ACTIVE{color:#555}
 .account{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:12px;margin:12px 0}
-.charts{display:flex;flex-wrap:wrap;gap:12px}.sig{font-size:12px;color:#444}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.sig{font-size:12px;color:#444;white-space:normal;min-width:260px}
 svg{background:#fff;border:1px solid #eef1f5}svg text{font-size:10px;fill:#555}
 .legend span{margin-right:12px;font-size:12px}
 ";
@@ -199,12 +199,18 @@ fn polyline(s: &Scale, points: &[(i64, f64)], style: &str) -> String {
     )
 }
 
-fn hline(s: &Scale, v: f64, class: &str, color: &str, label: &str) -> String {
+/// A dashed horizontal line with its label at the right end (or the left one, so that
+/// two lines at one level keep readable labels).
+fn hline(s: &Scale, v: f64, class: &str, color: &str, label: &str, left: bool) -> String {
     let y = s.y(v);
+    let (x, anchor) = if left {
+        (LEFT + 4.0, "start")
+    } else {
+        (WIDTH - RIGHT - 2.0, "end")
+    };
     format!(
-        "<g class=\"{class}\"><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{color}\" stroke-dasharray=\"5 4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></g>",
+        "<g class=\"{class}\"><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{color}\" stroke-dasharray=\"5 4\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text></g>",
         WIDTH - RIGHT,
-        WIDTH - RIGHT - 2.0,
         y - 3.0,
         esc(label)
     )
@@ -318,7 +324,14 @@ fn equity_svg(a: &AccountReport, curve: &Curve, book: &Rulebook) -> String {
         esc(a.account.as_str())
     );
     svg.push_str(&axes(&s, &|v| format!("{v:.0}")));
-    svg.push_str(&hline(&s, initial, "initial-line", "#888", "initial"));
+    svg.push_str(&hline(
+        &s,
+        initial,
+        "initial-line",
+        "#888",
+        "initial",
+        false,
+    ));
     if let Some(floor) = &floor {
         let mut f = floor.clone();
         f.push((t1, f.last().map_or(initial, |p| p.1)));
@@ -334,6 +347,7 @@ fn equity_svg(a: &AccountReport, curve: &Curve, book: &Rulebook) -> String {
             "limit-line profit-target",
             "#2e7d32",
             "profit target",
+            false,
         ));
     }
     svg.push_str(&polyline(
@@ -397,7 +411,7 @@ fn drawdown_svg(a: &AccountReport, curve: &Curve, book: &Rulebook, dd_max: f64) 
         esc(a.account.as_str()),
         esc(a.account.as_str())
     );
-    svg.push_str(&axes(&s, &|v| format!("{:.1}%", -v)));
+    svg.push_str(&axes(&s, &|v| format!("{:.1}%", (-v).max(0.0))));
     if let Some(l) = limit {
         svg.push_str(&hline(
             &s,
@@ -405,6 +419,7 @@ fn drawdown_svg(a: &AccountReport, curve: &Curve, book: &Rulebook, dd_max: f64) 
             "limit-line max-loss",
             "#c62828",
             "max loss limit",
+            true,
         ));
     }
     svg.push_str(&hline(
@@ -413,6 +428,7 @@ fn drawdown_svg(a: &AccountReport, curve: &Curve, book: &Rulebook, dd_max: f64) 
         "limit-line drawdown-threshold",
         "#f9a825",
         "score drawdown threshold",
+        false,
     ));
     svg.push_str(&polyline(
         &s,
@@ -557,9 +573,11 @@ pub fn write_html<W: Write>(
         .filter(|a| a.metrics.trades > 0)
         .take(MAX_CHARTED_ACCOUNTS)
         .collect();
+    let charted_ids: risk_core::hash::FxHashSet<&str> =
+        charted.iter().map(|a| a.account.as_str()).collect();
     for (rank, a) in report.accounts.iter().enumerate() {
         let m = &a.metrics;
-        let login = if charted.iter().any(|c| c.account == a.account) {
+        let login = if charted_ids.contains(a.account.as_str()) {
             format!(
                 "<a href=\"#{}\">{}</a>",
                 anchor(a.account.as_str()),
