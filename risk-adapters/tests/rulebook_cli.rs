@@ -101,9 +101,7 @@ fn planted_patterns_are_found_and_clean_accounts_stay_clean() {
         for (login, signals) in &expected {
             let a = by_login[login.as_str()];
             assert_eq!(&rule_signals(a), signals, "account {login} (seed {seed})");
-            let failing = signals
-                .keys()
-                .any(|k| k.ends_with("_LIMIT_BREACHED"));
+            let failing = signals.keys().any(|k| k.ends_with("_LIMIT_BREACHED"));
             if failing {
                 assert_eq!(a["status"], "FAILED", "{login}");
                 let (kind, at) = signals.iter().next().unwrap();
@@ -137,7 +135,10 @@ fn planted_patterns_are_found_and_clean_accounts_stay_clean() {
             BTreeSet::from(["10990013".to_owned()])
         );
         let ring = related("10990021", "COPY_TRADING");
-        assert!(ring.contains("10990022") && ring.contains("10990023"), "{ring:?}");
+        assert!(
+            ring.contains("10990022") && ring.contains("10990023"),
+            "{ring:?}"
+        );
         // Every other account is clean: no rulebook or detector signal, status ACTIVE.
         let mut clean = 0;
         for a in accounts {
@@ -169,7 +170,8 @@ fn planted_patterns_are_found_and_clean_accounts_stay_clean() {
 
 #[test]
 fn real_sample_runs_through_the_rulebook() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/prop_trades_sample.csv");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/prop_trades_sample.csv");
     if !path.exists() {
         println!("note: {} is absent; skipping", path.display());
         return;
@@ -273,8 +275,14 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
     for banned in ["<script", "http://", "https://", "<link", "@import", "url("] {
         assert!(!text.contains(banned), "the page contains {banned}");
     }
-    assert_eq!(text.matches("<svg class=\"equity-chart\"").count(), with_trades);
-    assert_eq!(text.matches("<svg class=\"drawdown-chart\"").count(), with_trades);
+    assert_eq!(
+        text.matches("<svg class=\"equity-chart\"").count(),
+        with_trades
+    );
+    assert_eq!(
+        text.matches("<svg class=\"drawdown-chart\"").count(),
+        with_trades
+    );
 
     let Some(chromium) = chromium() else {
         println!("note: chromium is not installed; skipping the rendering check");
@@ -282,7 +290,11 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
     };
     let profile = dir.join("profile");
     let out = headless(&chromium, &profile, &["--dump-dom"], &html);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dom = String::from_utf8_lossy(&out.stdout);
     // The DOM as Chromium parsed it: one equity and one drawdown chart per account, each
     // with its curve; the planted breaches drawn as markers and the limits as lines.
@@ -297,10 +309,17 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
     let out = headless(
         &chromium,
         &profile,
-        &["--window-size=1280,900", &format!("--screenshot={}", shot.display())],
+        &[
+            "--window-size=1280,900",
+            &format!("--screenshot={}", shot.display()),
+        ],
         &html,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::remove_dir_all(dir).ok();

@@ -10,7 +10,7 @@
 use risk_core::hash::FxHashMap as FastMap;
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::metrics::ClosedTrade;
-use risk_core::rulebook::{detect, evaluate, DetectAccount, Outcome, RuleTrade};
+use risk_core::rulebook::{detect, evaluate, sort_close_order, DetectAccount, Outcome, RuleTrade};
 use risk_core::Decimal;
 
 use super::ReportError;
@@ -122,33 +122,71 @@ fn group(
         .enumerate()
         .map(|(i, a)| (a.account.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
         .collect();
+    // The CSV reader shares one string per login and per symbol: a lookup by the string's
+    // address skips hashing and comparing its text (the text is the fallback).
+    let mut by_address: FastMap<usize, u32> = FastMap::default();
     let mut symbols: FastMap<&str, u32> = FastMap::default();
-    let mut owner: Vec<u32> = Vec::with_capacity(trades.len());
-    let mut facts: Vec<RuleTrade> = Vec::with_capacity(trades.len());
+    let mut symbol_by_address: FastMap<usize, u32> = FastMap::default();
+    // Pass 1: each trade's account and symbol numbers, and the accounts' sizes.
+    let mut owner: Vec<(u32, u32)> = Vec::with_capacity(trades.len());
     let mut starts = vec![0_usize; accounts.len() + 1];
     for t in trades {
-        let Some(&i) = index.get(t.account.as_str()) else {
-            continue;
+        let login = t.account.as_str();
+        let i = match by_address.get(&(login.as_ptr() as usize)) {
+            Some(&i) => i,
+            None => {
+                let i = index.get(login).copied().unwrap_or(u32::MAX);
+                by_address.insert(login.as_ptr() as usize, i);
+                i
+            }
         };
-        let next = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
-        let symbol = *symbols.entry(t.symbol.as_str()).or_insert(next);
-        facts.push(
-            RuleTrade::of(t, symbol).map_err(|source| ReportError::Metrics {
-                account: t.account.clone(),
-                source,
-            })?,
-        );
-        owner.push(i);
+        if i == u32::MAX {
+            owner.push((i, 0));
+            continue;
+        }
+        let name = t.symbol.as_str();
+        let symbol = match symbol_by_address.get(&(name.as_ptr() as usize)) {
+            Some(&s) => s,
+            None => {
+                let next = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+                let s = *symbols.entry(name).or_insert(next);
+                symbol_by_address.insert(name.as_ptr() as usize, s);
+                s
+            }
+        };
+        owner.push((i, symbol));
         starts[i as usize + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
+    // Pass 2: each trade's facts straight into its account's range (file order kept).
+    let blank = RuleTrade {
+        opened_at_ns: 0,
+        closed_at_ns: 0,
+        net_pnl: Decimal::ZERO,
+        lots: Decimal::ZERO,
+        side: risk_core::model::Side::Buy,
+        symbol: 0,
+    };
+    let mut grouped = vec![blank; starts[accounts.len()]];
     let mut next = starts.clone();
-    let mut grouped = facts.clone();
-    for (f, &i) in facts.iter().zip(&owner) {
-        grouped[next[i as usize]] = *f;
+    for (t, &(i, symbol)) in trades.iter().zip(&owner) {
+        if i == u32::MAX {
+            continue;
+        }
+        grouped[next[i as usize]] =
+            RuleTrade::of(t, symbol).map_err(|source| ReportError::Metrics {
+                account: t.account.clone(),
+                source,
+            })?;
         next[i as usize] += 1;
+    }
+    drop(owner);
+    // Each account in close-time order once: the rules and the martingale detector then
+    // read the trades as they are.
+    for w in starts.windows(2) {
+        sort_close_order(&mut grouped[w[0]..w[1]]);
     }
     Ok((grouped, starts))
 }

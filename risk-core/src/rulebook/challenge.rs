@@ -242,14 +242,7 @@ fn balance_rules(
     if trades.is_empty() {
         return Ok(out);
     }
-    let mut order: Vec<&RuleTrade> = trades.iter().collect();
-    order.sort_unstable_by(|a, b| {
-        (a.closed_at_ns, a.net_pnl, a.opened_at_ns).cmp(&(
-            b.closed_at_ns,
-            b.net_pnl,
-            b.opened_at_ns,
-        ))
-    });
+    let order = super::in_close_order(trades);
     let daily_allowance = spec
         .daily_loss_limit
         .map(|l| mul(l, initial, "daily loss allowance"))
@@ -268,6 +261,7 @@ fn balance_rules(
 
     let mut balance = initial;
     let mut mark = initial;
+    let mut floor_of: Option<(Decimal, Decimal)> = None;
     // (day, opening balance, net of the day so far)
     let mut day: Option<(i64, Decimal, Decimal)> = None;
     let mut days = 0_u32;
@@ -282,7 +276,7 @@ fn balance_rules(
     };
     let consistency_value = |best: Decimal, total: Decimal| div(best, total, "consistency ratio");
 
-    for t in &order {
+    for t in order.iter() {
         let at = t.closed_at_ns;
         let d = trading_day(at, spec.day_offset_minutes);
         let (open, net) = match day {
@@ -313,10 +307,18 @@ fn balance_rules(
                 MaxLossMode::Static => initial,
                 MaxLossMode::Trailing => mark,
             };
-            let mut floor = mul(reference, keep, "max loss floor")?;
-            if spec.trailing_lock_at_initial {
-                floor = floor.min(initial);
-            }
+            // The floor changes only with the mark: computed again only then.
+            let floor = match floor_of {
+                Some((r, f)) if r == reference => f,
+                _ => {
+                    let mut f = mul(reference, keep, "max loss floor")?;
+                    if spec.trailing_lock_at_initial {
+                        f = f.min(initial);
+                    }
+                    floor_of = Some((reference, f));
+                    f
+                }
+            };
             if balance < floor {
                 let value = div(
                     sub(reference, balance, "max loss")?,

@@ -1,7 +1,5 @@
 //! The cross-account detectors: sweeps over (symbol, time) across every account at once.
 
-use std::collections::BTreeSet;
-
 use rust_decimal::Decimal;
 
 use crate::hash::FxHashMap;
@@ -25,10 +23,6 @@ pub struct DetectAccount<'a> {
     pub trades: &'a [RuleTrade],
 }
 
-/// At most this many other trades of a copy window are looked at to name the accounts
-/// involved (counting copies does not depend on it).
-const RELATED_SCAN: usize = 16;
-
 /// Runs the detectors over every account; the result has one list of signals per input
 /// account, in input order.
 ///
@@ -39,12 +33,15 @@ const RELATED_SCAN: usize = 16;
 ///   `hedging_min_trades` hedged trades is flagged; value: its hedged trades; time: the
 ///   moment its N-th hedged trade was first held against an opposite one; related: the
 ///   linked accounts it hedged with. One sweep per symbol over opens and closes.
-/// - `COPY_TRADING`: a trade is a copy when an account of another user opened the same
-///   symbol in the same direction at most `copy_window_seconds` before or after it. An
-///   account with at least `copy_min_trades` copies making at least `copy_min_share` of
-///   its trades is flagged; value: the share; time: the open at which both held first, in
-///   open-time order; related: the accounts whose opens matched (the first
-///   16 of each window). One two-pointer sweep per (symbol, direction) over the opens.
+/// - `COPY_TRADING`: two accounts of different users copy each other when one of them
+///   opened the same symbol in the same direction at most `copy_window_seconds` before or
+///   after the other. An account is flagged when, for one such partner, at least
+///   `copy_min_trades` of its trades and at least `copy_min_share` of them have a copy
+///   (by that same partner: coincidences with many strangers in a busy market do not add
+///   up); value: the largest such share; time: the open from which the trades copied by
+///   its flagged partners first reach both thresholds, in open-time order; related: those
+///   partners. One sweep per (symbol, direction) over the opens yields the matched
+///   (account, partner) pairs, counted after one sort.
 /// - `MARTINGALE`: in close-time order, a step is a trade opened after a losing trade
 ///   closed, with a larger lot size than it. A run of at least `martingale_min_run`
 ///   consecutive steps flags the account; value: the longest run; time: the open of the
@@ -62,13 +59,6 @@ pub fn detect(
     if !config.enabled {
         return Ok(out);
     }
-    let mut starts = Vec::with_capacity(accounts.len().saturating_add(1));
-    let mut total = 0_usize;
-    starts.push(0);
-    for a in accounts {
-        total = total.saturating_add(a.trades.len());
-        starts.push(total);
-    }
     let all: Vec<(u32, &RuleTrade)> = accounts
         .iter()
         .enumerate()
@@ -78,7 +68,7 @@ pub fn detect(
         })
         .collect();
     hedging(accounts, &all, config, &mut out);
-    copy_trading(accounts, &all, &starts, config, &mut out)?;
+    copy_trading(accounts, &all, config, &mut out)?;
     for (a, signals) in accounts.iter().zip(&mut out) {
         signals.extend(martingale(a.trades, config.martingale_min_run));
     }
@@ -86,6 +76,21 @@ pub fn detect(
         signals.sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
     }
     Ok(out)
+}
+
+/// `(group, time, payload)` as one integer that sorts as the tuple (one integer compare
+/// per step of a sort of millions): the group in the top 32 bits, the time made unsigned
+/// with its order kept in the next 64, the payload in the low 32.
+fn pack(group: u32, time: i64, payload: u32) -> u128 {
+    let time = u64::from_ne_bytes(time.to_ne_bytes()) ^ (1 << 63);
+    u128::from(group) << 96 | u128::from(time) << 32 | u128::from(payload)
+}
+
+/// The inverse of [`pack`].
+fn unpack(key: u128) -> (u32, i64, u32) {
+    let group = (key >> 96) as u32;
+    let time = ((key >> 32) as u64) ^ (1 << 63);
+    (group, i64::from_ne_bytes(time.to_ne_bytes()), key as u32)
 }
 
 /// Union-find root with path halving.
@@ -138,14 +143,17 @@ fn hedging(
             .and_then(|c| size.get(c))
             .is_some_and(|&n| n > 1)
     };
-    // (symbol, time, 0 = close / 1 = open, index into `all`); only linked accounts' trades
-    // of positive length.
-    let mut events: Vec<(u32, i64, u8, u32)> = Vec::new();
+    // Packed (symbol, time, open bit << 31 | index into `all`): at one instant closes come
+    // first. Only linked accounts' trades of positive length.
+    const OPEN: u32 = 1 << 31;
+    let mut events: Vec<u128> = Vec::new();
+    // Per index into `all`: the account and the side, read by the sweep.
+    let who: Vec<(u32, Side)> = all.iter().map(|&(a, t)| (a, t.side)).collect();
     for (x, &(a, t)) in all.iter().enumerate() {
         if t.closed_at_ns > t.opened_at_ns && linked(a) {
-            let x = u32::try_from(x).unwrap_or(u32::MAX);
-            events.push((t.symbol, t.opened_at_ns, 1, x));
-            events.push((t.symbol, t.closed_at_ns, 0, x));
+            let x = u32::try_from(x).unwrap_or(u32::MAX) & !OPEN;
+            events.push(pack(t.symbol, t.opened_at_ns, x | OPEN));
+            events.push(pack(t.symbol, t.closed_at_ns, x));
         }
     }
     if events.is_empty() {
@@ -153,36 +161,36 @@ fn hedging(
     }
     events.sort_unstable();
     let mut hedged_at: Vec<Option<i64>> = vec![None; all.len()];
-    let mut pairs: BTreeSet<(u32, u32)> = BTreeSet::new();
-    // (cluster, side) -> open trades (index into `all`), for the current symbol.
-    let mut open: FxHashMap<(usize, Side), Vec<u32>> = FxHashMap::default();
+    // The linked accounts each account hedged with (a handful: one owner's accounts).
+    let mut partners: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    // (cluster, side) -> open trades (index into `all`, account), for the current symbol.
+    let mut open: FxHashMap<(usize, Side), Vec<(u32, u32)>> = FxHashMap::default();
     let mut symbol = None;
-    for &(sym, at, kind, x) in &events {
+    for &key in &events {
+        let (sym, at, payload) = unpack(key);
+        let (opens, x) = (payload & OPEN != 0, payload & !OPEN);
         if symbol != Some(sym) {
             open.clear();
             symbol = Some(sym);
         }
-        let Some(&(a, t)) = all.get(x as usize) else {
+        let Some(&(a, side)) = who.get(x as usize) else {
             continue;
         };
         let c = cluster.get(a as usize).copied().unwrap_or(usize::MAX);
-        if kind == 0 {
-            if let Some(list) = open.get_mut(&(c, t.side)) {
-                if let Some(p) = list.iter().position(|&y| y == x) {
+        if !opens {
+            if let Some(list) = open.get_mut(&(c, side)) {
+                if let Some(p) = list.iter().position(|&(y, _)| y == x) {
                     list.swap_remove(p);
                 }
             }
             continue;
         }
-        let opposite = match t.side {
+        let opposite = match side {
             Side::Buy => Side::Sell,
             Side::Sell => Side::Buy,
         };
         if let Some(list) = open.get(&(c, opposite)) {
-            for &y in list {
-                let Some(&(b, _)) = all.get(y as usize) else {
-                    continue;
-                };
+            for &(y, b) in list {
                 if b == a {
                     continue;
                 }
@@ -191,11 +199,16 @@ fn hedging(
                         slot.get_or_insert(at);
                     }
                 }
-                pairs.insert((a, b));
-                pairs.insert((b, a));
+                for (p, q) in [(a, b), (b, a)] {
+                    if let Some(list) = partners.get_mut(p as usize) {
+                        if !list.contains(&q) {
+                            list.push(q);
+                        }
+                    }
+                }
             }
         }
-        open.entry((c, t.side)).or_default().push(x);
+        open.entry((c, side)).or_default().push((x, a));
     }
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); accounts.len()];
     for (&(a, _), at) in all.iter().zip(&hedged_at) {
@@ -210,8 +223,7 @@ fn hedging(
         }
         list.sort_unstable();
         let at = list.get(n.saturating_sub(1)).copied().unwrap_or_default();
-        let a32 = u32::try_from(a).unwrap_or(u32::MAX);
-        let related = related_ids(accounts, &pairs, a32);
+        let related = ids_of(accounts, partners.get(a).map_or(&[][..], Vec::as_slice));
         let mut s = RuleSignal::new(
             RuleKind::CrossAccountHedging,
             at,
@@ -225,14 +237,10 @@ fn hedging(
     }
 }
 
-fn related_ids(
-    accounts: &[DetectAccount<'_>],
-    pairs: &BTreeSet<(u32, u32)>,
-    a: u32,
-) -> Vec<AccountId> {
-    let mut ids: Vec<AccountId> = pairs
-        .range((a, 0)..=(a, u32::MAX))
-        .filter_map(|&(_, b)| accounts.get(b as usize).map(|x| x.account.clone()))
+fn ids_of(accounts: &[DetectAccount<'_>], list: &[u32]) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = list
+        .iter()
+        .filter_map(|&b| accounts.get(b as usize).map(|x| x.account.clone()))
         .collect();
     ids.sort();
     ids.dedup();
@@ -242,7 +250,6 @@ fn related_ids(
 fn copy_trading(
     accounts: &[DetectAccount<'_>],
     all: &[(u32, &RuleTrade)],
-    starts: &[usize],
     config: &DetectorConfig,
     out: &mut [Vec<RuleSignal>],
 ) -> Result<(), RulebookError> {
@@ -255,129 +262,134 @@ fn copy_trading(
             *user_ids.entry(a.user).or_insert(next)
         })
         .collect();
-    // (symbol, side, open time, index into `all`)
-    let mut opens: Vec<(u32, Side, i64, u32)> = all
+    let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
+    let min_trades = config.copy_min_trades as usize;
+    // The smallest matched count that reaches the share, per account.
+    let needed: Vec<usize> = accounts
         .iter()
-        .enumerate()
-        .map(|(x, &(_, t))| {
-            let x = u32::try_from(x).unwrap_or(u32::MAX);
-            (t.symbol, t.side, t.opened_at_ns, x)
+        .map(|a| {
+            let n = Decimal::from(a.trades.len());
+            let share = mul(config.copy_min_share, n, "copy share")?.ceil();
+            let share = u64::try_from(share)
+                .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+            Ok(share.max(min_trades))
         })
+        .collect::<Result<_, RulebookError>>()?;
+
+    let enough: Vec<bool> = accounts
+        .iter()
+        .map(|x| x.trades.len() >= min_trades)
         .collect();
-    opens.sort_unstable();
+    let lane = |symbol: u32, side: Side| symbol.saturating_mul(2) | u32::from(side == Side::Sell);
+    // Packed (symbol and side, open time, account): each (symbol, side) is one run in time
+    // order.
+    let mut packed: Vec<u128> = all
+        .iter()
+        .map(|&(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
+        .collect();
+    packed.sort_unstable();
+    let opens: Vec<(u32, i64, u32)> = packed.iter().map(|&k| unpack(k)).collect();
+    drop(packed);
     let window = i64::from(config.copy_window_seconds).saturating_mul(1_000_000_000);
-    let user_at = |k: usize| -> u32 {
+    let near = |k: usize, l: u32, lo: i64, hi: i64| {
         opens
             .get(k)
-            .and_then(|o| all.get(o.3 as usize))
-            .and_then(|&(a, _)| user_of.get(a as usize))
-            .copied()
-            .unwrap_or(u32::MAX)
+            .is_some_and(|o| o.0 == l && o.1 >= lo && o.1 <= hi)
     };
-    let mut copied = vec![false; all.len()];
-    let mut pairs: BTreeSet<(u32, u32)> = BTreeSet::new();
-    let mut in_window: Vec<u32> = vec![0; user_ids.len()];
-    let (mut lo, mut hi) = (0_usize, 0_usize);
-    let mut group_start = 0_usize;
+
+    // One pass: for every open, the accounts of other users that opened the same symbol
+    // in the same direction within the window, each once, into the account's list.
+    let mut matches: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    let mut seen: Vec<u32> = Vec::new();
+    let mut lo = 0_usize;
     for i in 0..opens.len() {
-        let Some(&(sym, side, at, x)) = opens.get(i) else {
+        let Some(&(l, at, a)) = opens.get(i) else {
             break;
         };
-        let same_group = |k: usize| opens.get(k).is_some_and(|o| o.0 == sym && o.1 == side);
-        if !same_group(group_start) {
-            // A new (symbol, side): empty the window.
-            for k in lo..hi {
-                if let Some(c) = in_window.get_mut(user_at(k) as usize) {
-                    *c = c.saturating_sub(1);
-                }
-            }
-            group_start = i;
-            lo = i;
-            hi = i;
-        }
-        while hi < opens.len()
-            && same_group(hi)
-            && opens
-                .get(hi)
-                .is_some_and(|o| o.2 <= at.saturating_add(window))
-        {
-            if let Some(c) = in_window.get_mut(user_at(hi) as usize) {
-                *c = c.saturating_add(1);
-            }
-            hi = hi.saturating_add(1);
-        }
-        while opens
-            .get(lo)
-            .is_some_and(|o| o.2 < at.saturating_sub(window))
-        {
-            if let Some(c) = in_window.get_mut(user_at(lo) as usize) {
-                *c = c.saturating_sub(1);
-            }
+        let (from, to) = (at.saturating_sub(window), at.saturating_add(window));
+        while lo < i && !near(lo, l, from, to) {
             lo = lo.saturating_add(1);
         }
-        let me = user_at(i);
-        let mine = in_window.get(me as usize).copied().unwrap_or(0) as usize;
-        if hi.saturating_sub(lo) > mine {
-            if let Some(flag) = copied.get_mut(x as usize) {
-                *flag = true;
-            }
-            let a = all.get(x as usize).map_or(u32::MAX, |o| o.0);
-            let mut named = 0;
-            for k in lo..hi {
-                if named >= RELATED_SCAN {
-                    break;
-                }
-                if user_at(k) != me {
-                    if let Some(&(b, _)) = opens.get(k).and_then(|o| all.get(o.3 as usize)) {
-                        pairs.insert((a, b));
-                        named = named.saturating_add(1);
+        if !enough.get(a as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let me = user(a);
+        seen.clear();
+        let mut k = lo;
+        while near(k, l, from, to) {
+            if let Some(&(_, _, b)) = opens.get(k) {
+                if user(b) != me && !seen.contains(&b) {
+                    seen.push(b);
+                    if let Some(list) = matches.get_mut(a as usize) {
+                        list.push(b);
                     }
                 }
             }
+            k = k.saturating_add(1);
         }
     }
-
-    let min_trades = u64::from(config.copy_min_trades);
-    for (a, account) in accounts.iter().enumerate() {
-        let (Some(&from), Some(&to)) = (starts.get(a), starts.get(a.saturating_add(1))) else {
-            continue;
-        };
-        let Some(flags) = copied.get(from..to) else {
-            continue;
-        };
-        let matched = flags.iter().filter(|&&f| f).count() as u64;
-        let n = flags.len() as u64;
-        if matched < min_trades || n == 0 {
+    // Per account, the partners that matched enough of its trades (a small sort per
+    // account, only where enough matches could reach the thresholds).
+    let mut flagged: Vec<(u32, Vec<(u32, usize)>)> = Vec::new();
+    for (a, mut list) in matches.into_iter().enumerate() {
+        let need = needed.get(a).copied().unwrap_or(usize::MAX);
+        if list.len() < need {
             continue;
         }
-        let share = div(Decimal::from(matched), Decimal::from(n), "copy share")?;
-        if share < config.copy_min_share {
-            continue;
+        list.sort_unstable();
+        let partners: Vec<(u32, usize)> = list
+            .chunk_by(|p, q| p == q)
+            .filter(|run| run.len() >= need)
+            .filter_map(|run| run.first().map(|&b| (b, run.len())))
+            .collect();
+        if !partners.is_empty() {
+            flagged.push((u32::try_from(a).unwrap_or(u32::MAX), partners));
         }
-        // The first open, in open-time order, at which both conditions held.
-        let mut order: Vec<(i64, bool)> = flags
+    }
+    for (a, partners) in flagged {
+        let Some(account) = accounts.get(a as usize) else {
+            continue;
+        };
+        let n = account.trades.len();
+        let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
+        let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
+        // The first open, in open-time order, from which the account's trades matched by a
+        // qualifying partner reach both thresholds.
+        let mut order: Vec<(i64, bool)> = account
+            .trades
             .iter()
-            .zip(account.trades)
-            .map(|(&f, t)| (t.opened_at_ns, f))
+            .map(|t| {
+                let (from, to) = (
+                    t.opened_at_ns.saturating_sub(window),
+                    t.opened_at_ns.saturating_add(window),
+                );
+                let l = lane(t.symbol, t.side);
+                let first = opens.partition_point(|o| (o.0, o.1) < (l, from));
+                let hit = (first..)
+                    .take_while(|&j| near(j, l, from, to))
+                    .filter_map(|j| opens.get(j))
+                    .any(|o| partners.iter().any(|p| p.0 == o.2));
+                (t.opened_at_ns, hit)
+            })
             .collect();
         order.sort_unstable();
-        let (mut seen, mut hits) = (0_u64, 0_u64);
+        let (mut seen_n, mut hits) = (0_u64, 0_usize);
         let mut at = order.last().map_or(0, |o| o.0);
-        for (t, f) in order {
-            seen = seen.saturating_add(1);
-            hits = hits.saturating_add(u64::from(f));
+        for (t, hit) in order {
+            seen_n = seen_n.saturating_add(1);
+            hits = hits.saturating_add(usize::from(hit));
             if hits >= min_trades
                 && Decimal::from(hits)
-                    >= mul(config.copy_min_share, Decimal::from(seen), "copy share")?
+                    >= mul(config.copy_min_share, Decimal::from(seen_n), "copy share")?
             {
                 at = t;
                 break;
             }
         }
-        let a32 = u32::try_from(a).unwrap_or(u32::MAX);
+        let ids: Vec<u32> = partners.iter().map(|p| p.0).collect();
         let mut s = RuleSignal::new(RuleKind::CopyTrading, at, share, config.copy_min_share);
-        s.related = related_ids(accounts, &pairs, a32);
-        if let Some(signals) = out.get_mut(a) {
+        s.related = ids_of(accounts, &ids);
+        if let Some(signals) = out.get_mut(a as usize) {
             signals.push(s);
         }
     }
@@ -386,14 +398,7 @@ fn copy_trading(
 
 /// The martingale run of one account (see [`detect`]).
 fn martingale(trades: &[RuleTrade], min_run: u32) -> Option<RuleSignal> {
-    let mut order: Vec<&RuleTrade> = trades.iter().collect();
-    order.sort_unstable_by(|a, b| {
-        (a.closed_at_ns, a.net_pnl, a.opened_at_ns).cmp(&(
-            b.closed_at_ns,
-            b.net_pnl,
-            b.opened_at_ns,
-        ))
-    });
+    let order = super::in_close_order(trades);
     let (mut run, mut longest) = (0_u32, 0_u32);
     let mut first = None;
     for pair in order.windows(2) {

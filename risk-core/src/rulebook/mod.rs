@@ -17,6 +17,8 @@ mod challenge;
 mod config;
 mod detect;
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -188,6 +190,33 @@ impl RuleTrade {
             side: trade.side,
             symbol,
         })
+    }
+}
+
+/// The close-time order the rules apply trades in (that of [`crate::metrics`]): by close
+/// time, at the same instant losses first (ascending net P&L), then by open time.
+#[must_use]
+pub fn close_order(a: &RuleTrade, b: &RuleTrade) -> Ordering {
+    a.closed_at_ns
+        .cmp(&b.closed_at_ns)
+        .then_with(|| a.net_pnl.cmp(&b.net_pnl))
+        .then_with(|| a.opened_at_ns.cmp(&b.opened_at_ns))
+}
+
+/// Sorts `trades` into [`close_order`]. Callers that evaluate the same trades more than
+/// once (rules and detectors) sort once; the evaluators then read them as they are.
+pub fn sort_close_order(trades: &mut [RuleTrade]) {
+    trades.sort_unstable_by(close_order);
+}
+
+/// `trades` in [`close_order`]: borrowed when already sorted, else a sorted copy.
+fn in_close_order(trades: &[RuleTrade]) -> Cow<'_, [RuleTrade]> {
+    if trades.is_sorted_by(|a, b| close_order(a, b) != Ordering::Greater) {
+        Cow::Borrowed(trades)
+    } else {
+        let mut sorted = trades.to_vec();
+        sort_close_order(&mut sorted);
+        Cow::Owned(sorted)
     }
 }
 

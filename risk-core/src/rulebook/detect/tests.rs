@@ -309,8 +309,8 @@ fn disabled_and_invalid_configs() {
     }
 }
 
-/// Pairwise references: the number of hedged trades per account and of copied trades
-/// per account, by comparing every pair.
+/// Pairwise references: the number of hedged trades per account, and the most of an
+/// account's trades copied by one partner, by comparing every pair.
 fn reference(accounts: &[Acc], window_s: i64) -> (Vec<usize>, Vec<usize>) {
     let group_link =
         |a: &Acc, b: &Acc| a.user == b.user || (a.group.is_some() && a.group == b.group);
@@ -332,15 +332,17 @@ fn reference(accounts: &[Acc], window_s: i64) -> (Vec<usize>, Vec<usize>) {
         }
     }
     let mut hedged = vec![0; n];
+    // Per account, the most of its trades copied by one partner.
     let mut copied = vec![0; n];
     for (i, a) in accounts.iter().enumerate() {
+        let mut by_partner = vec![0; n];
         for x in &a.trades {
             let mut h = false;
-            let mut c = false;
             for (j, b) in accounts.iter().enumerate() {
                 if i == j {
                     continue;
                 }
+                let mut c = false;
                 for y in &b.trades {
                     if x.symbol != y.symbol {
                         continue;
@@ -361,10 +363,11 @@ fn reference(accounts: &[Acc], window_s: i64) -> (Vec<usize>, Vec<usize>) {
                         c = true;
                     }
                 }
+                by_partner[j] += usize::from(c);
             }
             hedged[i] += usize::from(h);
-            copied[i] += usize::from(c);
         }
+        copied[i] = by_partner.into_iter().max().unwrap_or(0);
     }
     (hedged, copied)
 }
