@@ -1,5 +1,5 @@
 //! The trade-metrics and risk-score report: building it from trades, and rendering it as
-//! a terminal table, JSON or CSV.
+//! a terminal table, JSON, CSV or an HTML page.
 //!
 //! # Building
 //! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
@@ -17,33 +17,43 @@
 //! cross-account detectors run over all accounts ([`risk_core::rulebook`]). The account's
 //! [`AccountReport::rules`] holds its status and rulebook signals; its score is the metric
 //! score plus the rulebook signals' weights, capped at 100 (the user and challenge scores
-//! aggregate that). See [`rulebook`](self) for how the work is spread.
+//! aggregate that). The private `rulebook` submodule says how the work is spread.
 //!
 //! # JSON
 //! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
 //! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
 //! ids are strings; undefined values (`profit_factor` with no loss, averages with nothing
 //! to average, an unknown challenge) are `null`.
+//!
+//! # Layout
+//! This module builds the report (`rulebook` adds the challenge rules and the detectors);
+//! `json`, `csv`, `table` and `html` render it.
+
+mod csv;
+mod json;
+mod table;
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
 
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
 use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::Serialize;
 
 use crate::csv_input::AccountsFile;
 use crate::report_config::RuleSettings;
 use risk_core::hash::FxHashMap as FastMap;
-use risk_core::rulebook::{rule_score, Outcome, RuleSignal, RuleWeights};
+use risk_core::rulebook::{rule_score, Outcome, RuleWeights};
 
 mod html;
 mod rulebook;
 
 pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
+
+pub use self::csv::write_csv;
+pub use json::write_json;
+pub use table::write_table;
 
 /// One account's line of the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -450,466 +460,9 @@ fn compute_parallel(
     })
 }
 
-fn num(d: Decimal) -> f64 {
+/// A decimal as a float, for rendering (NaN if it has none).
+pub(super) fn num(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
-}
-
-fn opt(d: Option<Decimal>) -> Option<f64> {
-    d.map(num)
-}
-
-#[derive(Serialize)]
-struct JsonSignal<'a> {
-    kind: &'a str,
-    severity: &'a str,
-    contribution: f64,
-    observed: f64,
-    threshold: f64,
-    /// Rulebook signals only: when it first happened (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    at: Option<String>,
-    /// Rulebook signals only: the value (= `observed`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
-    /// Rulebook signals only: the limit (= `threshold`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<f64>,
-    /// Rulebook signals only: the other accounts involved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    related_accounts: Option<Vec<&'a str>>,
-}
-
-fn json_rule_signal<'a>(s: &'a RuleSignal, weights: &RuleWeights) -> JsonSignal<'a> {
-    JsonSignal {
-        kind: s.kind.as_str(),
-        severity: weights.severity(s.kind).as_str(),
-        contribution: num(weights.of(s.kind)),
-        observed: num(s.value),
-        threshold: num(s.limit),
-        at: Some(rfc3339(s.at)),
-        value: Some(num(s.value)),
-        limit: Some(num(s.limit)),
-        related_accounts: Some(s.related.iter().map(AccountId::as_str).collect()),
-    }
-}
-
-fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-#[derive(Serialize)]
-struct JsonAccount<'a> {
-    account_login: &'a str,
-    user_id: &'a str,
-    challenge_id: Option<&'a str>,
-    trades: u64,
-    win_ratio: f64,
-    profit_factor: Option<f64>,
-    max_relative_drawdown: f64,
-    stop_loss_ratio: f64,
-    take_profit_ratio: f64,
-    hft_trades: u64,
-    max_concurrent_trades: u64,
-    risk_score: f64,
-    risk_level: &'a str,
-    signals: Vec<JsonSignal<'a>>,
-    status: &'a str,
-    first_breach: Option<JsonSignal<'a>>,
-    passed_at: Option<String>,
-    wins: u64,
-    losses: u64,
-    break_even: u64,
-    gross_profit: f64,
-    gross_loss: f64,
-    net_profit: f64,
-    average_win: Option<f64>,
-    average_loss: Option<f64>,
-    expectancy: Option<f64>,
-    largest_win: Option<f64>,
-    largest_loss: Option<f64>,
-    max_consecutive_losses: u64,
-    average_holding_seconds: Option<f64>,
-    hft_ratio: f64,
-    stop_loss_trades: u64,
-    take_profit_trades: u64,
-    initial_balance: f64,
-    final_balance: f64,
-    max_drawdown: f64,
-    max_daily_loss: f64,
-    max_daily_loss_ratio: f64,
-    max_daily_loss_day: Option<String>,
-}
-
-#[derive(Serialize)]
-struct JsonMember<'a> {
-    account_login: &'a str,
-    trades: u64,
-    risk_score: f64,
-    risk_level: &'a str,
-}
-
-#[derive(Serialize)]
-struct JsonGroup<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    challenge_id: Option<&'a str>,
-    risk_score: f64,
-    risk_level: &'a str,
-    trades: u64,
-    account_count: usize,
-    flagged_accounts: u64,
-    signal_counts: BTreeMap<&'a str, u64>,
-    status_counts: BTreeMap<&'a str, u64>,
-    accounts: Vec<JsonMember<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    accounts: Vec<JsonAccount<'a>>,
-    users: Vec<JsonGroup<'a>>,
-    challenges: Vec<JsonGroup<'a>>,
-    skipped_rows: u64,
-    duplicate_rows: u64,
-    unlisted_accounts: u64,
-}
-
-fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
-    let m = &a.metrics;
-    JsonAccount {
-        account_login: a.account.as_str(),
-        user_id: a.user.as_str(),
-        challenge_id: a.challenge.as_ref().map(ChallengeId::as_str),
-        trades: m.trades,
-        win_ratio: num(m.win_ratio),
-        profit_factor: opt(m.profit_factor),
-        max_relative_drawdown: num(m.max_relative_drawdown),
-        stop_loss_ratio: num(m.stop_loss_ratio),
-        take_profit_ratio: num(m.take_profit_ratio),
-        hft_trades: m.hft_trades,
-        max_concurrent_trades: m.max_concurrent_trades,
-        risk_score: num(a.score.score),
-        risk_level: a.score.level.as_str(),
-        signals: a
-            .score
-            .signals
-            .iter()
-            .map(|s| JsonSignal {
-                kind: s.kind.as_str(),
-                severity: s.severity.as_str(),
-                contribution: num(s.contribution),
-                observed: num(s.observed),
-                threshold: num(s.threshold),
-                at: None,
-                value: None,
-                limit: None,
-                related_accounts: None,
-            })
-            .chain(a.rules.signals.iter().map(|s| json_rule_signal(s, weights)))
-            .collect(),
-        status: a.rules.status.as_str(),
-        first_breach: a
-            .rules
-            .first_breach
-            .as_ref()
-            .map(|s| json_rule_signal(s, weights)),
-        passed_at: a.rules.passed_at.map(rfc3339),
-        wins: m.wins,
-        losses: m.losses,
-        break_even: m.break_even,
-        gross_profit: num(m.gross_profit),
-        gross_loss: num(m.gross_loss),
-        net_profit: num(m.net_profit),
-        average_win: opt(m.average_win),
-        average_loss: opt(m.average_loss),
-        expectancy: opt(m.expectancy),
-        largest_win: opt(m.largest_win),
-        largest_loss: opt(m.largest_loss),
-        max_consecutive_losses: m.max_consecutive_losses,
-        average_holding_seconds: opt(m.average_holding_seconds),
-        hft_ratio: num(m.hft_ratio),
-        stop_loss_trades: m.stop_loss_trades,
-        take_profit_trades: m.take_profit_trades,
-        initial_balance: num(a.initial_balance),
-        final_balance: num(m.final_balance),
-        max_drawdown: num(m.max_drawdown),
-        max_daily_loss: num(m.max_daily_loss),
-        max_daily_loss_ratio: num(m.max_daily_loss_ratio),
-        max_daily_loss_day: m.max_daily_loss_day.map(|d| d.to_string()),
-    }
-}
-
-fn json_group<'a>(
-    g: &'a GroupReport,
-    is_user: bool,
-    by_login: &FastMap<&str, &'a AccountReport>,
-) -> JsonGroup<'a> {
-    let s = &g.score;
-    let mut signal_counts: BTreeMap<&str, u64> = s
-        .signal_counts
-        .iter()
-        .map(|(k, v)| (k.as_str(), *v))
-        .collect();
-    let mut status_counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for member in &s.accounts {
-        if let Some(a) = by_login.get(member.account.as_str()) {
-            *status_counts.entry(a.rules.status.as_str()).or_default() += 1;
-            let mut kinds: Vec<&str> = a.rules.signals.iter().map(|x| x.kind.as_str()).collect();
-            kinds.dedup();
-            for k in kinds {
-                *signal_counts.entry(k).or_default() += 1;
-            }
-        }
-    }
-    JsonGroup {
-        user_id: is_user.then_some(g.id.as_str()),
-        challenge_id: (!is_user).then_some(g.id.as_str()),
-        risk_score: num(s.score),
-        risk_level: s.level.as_str(),
-        trades: s.trades,
-        account_count: s.accounts.len(),
-        flagged_accounts: s.flagged_accounts,
-        signal_counts,
-        status_counts,
-        accounts: s
-            .accounts
-            .iter()
-            .map(|a| JsonMember {
-                account_login: a.account.as_str(),
-                trades: a.trades,
-                risk_score: num(a.score),
-                risk_level: a.level.as_str(),
-            })
-            .collect(),
-    }
-}
-
-/// Writes the report as the JSON contract (see the [module documentation](self)).
-///
-/// # Errors
-/// Any error of `out`.
-pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
-    let by_login: FastMap<&str, &AccountReport> = report
-        .accounts
-        .iter()
-        .map(|a| (a.account.as_str(), a))
-        .collect();
-    let json = JsonReport {
-        accounts: report
-            .accounts
-            .iter()
-            .map(|a| json_account(a, &report.rule_weights))
-            .collect(),
-        users: report
-            .users
-            .iter()
-            .map(|g| json_group(g, true, &by_login))
-            .collect(),
-        challenges: report
-            .challenges
-            .iter()
-            .map(|g| json_group(g, false, &by_login))
-            .collect(),
-        skipped_rows: report.skipped_rows,
-        duplicate_rows: report.duplicate_rows,
-        unlisted_accounts: report.unlisted_accounts,
-    };
-    let mut out = out;
-    serde_json::to_writer_pretty(&mut out, &json)?;
-    writeln!(out)
-}
-
-/// Writes one CSV row per account: the flat metrics, score, level and the fired signals
-/// as `KIND:SEVERITY` joined by `;`. Decimals are written exactly.
-///
-/// # Errors
-/// Any error of `out`.
-pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "account_login",
-        "user_id",
-        "challenge_id",
-        "trades",
-        "wins",
-        "losses",
-        "break_even",
-        "win_ratio",
-        "profit_factor",
-        "gross_profit",
-        "gross_loss",
-        "net_profit",
-        "expectancy",
-        "max_relative_drawdown",
-        "max_drawdown",
-        "max_daily_loss",
-        "max_daily_loss_ratio",
-        "stop_loss_ratio",
-        "take_profit_ratio",
-        "hft_trades",
-        "max_concurrent_trades",
-        "max_consecutive_losses",
-        "average_holding_seconds",
-        "risk_score",
-        "risk_level",
-        "signals",
-        "status",
-        "first_breach",
-        "first_breach_at",
-    ])?;
-    let s = |d: Decimal| d.normalize().to_string();
-    let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-    for a in &report.accounts {
-        let m = &a.metrics;
-        let signals: Vec<String> = a
-            .score
-            .signals
-            .iter()
-            .map(|x| format!("{}:{}", x.kind, x.severity))
-            .chain(
-                a.rules
-                    .signals
-                    .iter()
-                    .map(|x| format!("{}:{}", x.kind, report.rule_weights.severity(x.kind))),
-            )
-            .collect();
-        let breach = a.rules.first_breach.as_ref();
-        w.write_record([
-            a.account.as_str().to_owned(),
-            a.user.as_str().to_owned(),
-            a.challenge
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
-            m.trades.to_string(),
-            m.wins.to_string(),
-            m.losses.to_string(),
-            m.break_even.to_string(),
-            s(m.win_ratio),
-            o(m.profit_factor),
-            s(m.gross_profit),
-            s(m.gross_loss),
-            s(m.net_profit),
-            o(m.expectancy),
-            s(m.max_relative_drawdown),
-            s(m.max_drawdown),
-            s(m.max_daily_loss),
-            s(m.max_daily_loss_ratio),
-            s(m.stop_loss_ratio),
-            s(m.take_profit_ratio),
-            m.hft_trades.to_string(),
-            m.max_concurrent_trades.to_string(),
-            m.max_consecutive_losses.to_string(),
-            o(m.average_holding_seconds),
-            s(a.score.score),
-            a.score.level.as_str().to_owned(),
-            signals.join(";"),
-            a.rules.status.as_str().to_owned(),
-            breach
-                .map(|b| b.kind.as_str().to_owned())
-                .unwrap_or_default(),
-            breach.map(|b| rfc3339(b.at)).unwrap_or_default(),
-        ])?;
-    }
-    w.flush()
-}
-
-fn pct(d: Decimal) -> String {
-    format!("{:.1}", num(d) * 100.0)
-}
-
-fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
-        t.push('~');
-        t
-    }
-}
-
-/// Writes the report as a table for a terminal: one row per account (riskiest first),
-/// then the user and challenge sections, then the row counts.
-///
-/// # Errors
-/// Any error of `out`.
-pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
-    writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
-    writeln!(
-        out,
-        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  SIGNALS",
-        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL", "STATUS"
-    )?;
-    for a in &report.accounts {
-        let m = &a.metrics;
-        let signals: Vec<&str> = a
-            .score
-            .signals
-            .iter()
-            .map(|s| s.kind.as_str())
-            .chain(a.rules.signals.iter().map(|s| s.kind.as_str()))
-            .collect();
-        let line = format!(
-            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  {}",
-            cut(a.account.as_str(), 14),
-            cut(a.user.as_str(), 12),
-            cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
-            m.trades,
-            pct(m.win_ratio),
-            m.profit_factor.map_or_else(|| "-".to_owned(), |p| format!("{:.2}", num(p))),
-            pct(m.max_relative_drawdown),
-            pct(m.stop_loss_ratio),
-            pct(m.take_profit_ratio),
-            m.hft_trades,
-            m.max_concurrent_trades,
-            format!("{:.2}", num(m.net_profit)),
-            format!("{:.1}", num(a.score.score)),
-            a.score.level.as_str(),
-            a.rules.status.as_str(),
-            signals.join(", "),
-        );
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    for (title, groups) in [("USERS", &report.users), ("CHALLENGES", &report.challenges)] {
-        writeln!(out)?;
-        writeln!(out, "{title} ({})", groups.len())?;
-        writeln!(
-            out,
-            "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  RISKIEST ACCOUNTS",
-            "ID", "ACCOUNTS", "FLAGGED", "TRADES", "SCORE", "LEVEL"
-        )?;
-        for g in groups {
-            let s = &g.score;
-            let top: Vec<String> = s
-                .accounts
-                .iter()
-                .take(3)
-                .map(|a| format!("{} ({:.1})", a.account, num(a.score)))
-                .collect();
-            let line = format!(
-                "{:<14} {:>8} {:>8} {:>8} {:>6} {:<8}  {}",
-                cut(&g.id, 14),
-                s.accounts.len(),
-                s.flagged_accounts,
-                s.trades,
-                format!("{:.1}", num(s.score)),
-                s.level.as_str(),
-                top.join(", "),
-            );
-            writeln!(out, "{}", line.trim_end())?;
-        }
-    }
-    let trades: u64 = report.accounts.iter().map(|a| a.metrics.trades).sum();
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{trades} trades, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
-        report.accounts.len(),
-        report.users.len(),
-        report.challenges.len(),
-        report.skipped_rows,
-        report.duplicate_rows
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,278 @@
+//! The report as JSON: the contract described in the [report module](super) docs.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use risk_core::hash::FxHashMap as FastMap;
+use risk_core::ids::{AccountId, ChallengeId};
+use risk_core::rulebook::{RuleSignal, RuleWeights};
+use risk_core::Decimal;
+use serde::Serialize;
+
+use super::{num, AccountReport, GroupReport, Report};
+
+fn opt(d: Option<Decimal>) -> Option<f64> {
+    d.map(num)
+}
+
+#[derive(Serialize)]
+struct JsonSignal<'a> {
+    kind: &'a str,
+    severity: &'a str,
+    contribution: f64,
+    observed: f64,
+    threshold: f64,
+    /// Rulebook signals only: when it first happened (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    /// Rulebook signals only: the value (= `observed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    /// Rulebook signals only: the limit (= `threshold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<f64>,
+    /// Rulebook signals only: the other accounts involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    related_accounts: Option<Vec<&'a str>>,
+}
+
+fn json_rule_signal<'a>(s: &'a RuleSignal, weights: &RuleWeights) -> JsonSignal<'a> {
+    JsonSignal {
+        kind: s.kind.as_str(),
+        severity: weights.severity(s.kind).as_str(),
+        contribution: num(weights.of(s.kind)),
+        observed: num(s.value),
+        threshold: num(s.limit),
+        at: Some(rfc3339(s.at)),
+        value: Some(num(s.value)),
+        limit: Some(num(s.limit)),
+        related_accounts: Some(s.related.iter().map(AccountId::as_str).collect()),
+    }
+}
+
+/// A time as RFC 3339 in UTC (`Z`), fractional seconds only when there are any.
+pub(super) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[derive(Serialize)]
+struct JsonAccount<'a> {
+    account_login: &'a str,
+    user_id: &'a str,
+    challenge_id: Option<&'a str>,
+    trades: u64,
+    win_ratio: f64,
+    profit_factor: Option<f64>,
+    max_relative_drawdown: f64,
+    stop_loss_ratio: f64,
+    take_profit_ratio: f64,
+    hft_trades: u64,
+    max_concurrent_trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+    signals: Vec<JsonSignal<'a>>,
+    status: &'a str,
+    first_breach: Option<JsonSignal<'a>>,
+    passed_at: Option<String>,
+    wins: u64,
+    losses: u64,
+    break_even: u64,
+    gross_profit: f64,
+    gross_loss: f64,
+    net_profit: f64,
+    average_win: Option<f64>,
+    average_loss: Option<f64>,
+    expectancy: Option<f64>,
+    largest_win: Option<f64>,
+    largest_loss: Option<f64>,
+    max_consecutive_losses: u64,
+    average_holding_seconds: Option<f64>,
+    hft_ratio: f64,
+    stop_loss_trades: u64,
+    take_profit_trades: u64,
+    initial_balance: f64,
+    final_balance: f64,
+    max_drawdown: f64,
+    max_daily_loss: f64,
+    max_daily_loss_ratio: f64,
+    max_daily_loss_day: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonMember<'a> {
+    account_login: &'a str,
+    trades: u64,
+    risk_score: f64,
+    risk_level: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge_id: Option<&'a str>,
+    risk_score: f64,
+    risk_level: &'a str,
+    trades: u64,
+    account_count: usize,
+    flagged_accounts: u64,
+    signal_counts: BTreeMap<&'a str, u64>,
+    status_counts: BTreeMap<&'a str, u64>,
+    accounts: Vec<JsonMember<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    accounts: Vec<JsonAccount<'a>>,
+    users: Vec<JsonGroup<'a>>,
+    challenges: Vec<JsonGroup<'a>>,
+    skipped_rows: u64,
+    duplicate_rows: u64,
+    unlisted_accounts: u64,
+}
+
+fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
+    let m = &a.metrics;
+    JsonAccount {
+        account_login: a.account.as_str(),
+        user_id: a.user.as_str(),
+        challenge_id: a.challenge.as_ref().map(ChallengeId::as_str),
+        trades: m.trades,
+        win_ratio: num(m.win_ratio),
+        profit_factor: opt(m.profit_factor),
+        max_relative_drawdown: num(m.max_relative_drawdown),
+        stop_loss_ratio: num(m.stop_loss_ratio),
+        take_profit_ratio: num(m.take_profit_ratio),
+        hft_trades: m.hft_trades,
+        max_concurrent_trades: m.max_concurrent_trades,
+        risk_score: num(a.score.score),
+        risk_level: a.score.level.as_str(),
+        signals: a
+            .score
+            .signals
+            .iter()
+            .map(|s| JsonSignal {
+                kind: s.kind.as_str(),
+                severity: s.severity.as_str(),
+                contribution: num(s.contribution),
+                observed: num(s.observed),
+                threshold: num(s.threshold),
+                at: None,
+                value: None,
+                limit: None,
+                related_accounts: None,
+            })
+            .chain(a.rules.signals.iter().map(|s| json_rule_signal(s, weights)))
+            .collect(),
+        status: a.rules.status.as_str(),
+        first_breach: a
+            .rules
+            .first_breach
+            .as_ref()
+            .map(|s| json_rule_signal(s, weights)),
+        passed_at: a.rules.passed_at.map(rfc3339),
+        wins: m.wins,
+        losses: m.losses,
+        break_even: m.break_even,
+        gross_profit: num(m.gross_profit),
+        gross_loss: num(m.gross_loss),
+        net_profit: num(m.net_profit),
+        average_win: opt(m.average_win),
+        average_loss: opt(m.average_loss),
+        expectancy: opt(m.expectancy),
+        largest_win: opt(m.largest_win),
+        largest_loss: opt(m.largest_loss),
+        max_consecutive_losses: m.max_consecutive_losses,
+        average_holding_seconds: opt(m.average_holding_seconds),
+        hft_ratio: num(m.hft_ratio),
+        stop_loss_trades: m.stop_loss_trades,
+        take_profit_trades: m.take_profit_trades,
+        initial_balance: num(a.initial_balance),
+        final_balance: num(m.final_balance),
+        max_drawdown: num(m.max_drawdown),
+        max_daily_loss: num(m.max_daily_loss),
+        max_daily_loss_ratio: num(m.max_daily_loss_ratio),
+        max_daily_loss_day: m.max_daily_loss_day.map(|d| d.to_string()),
+    }
+}
+
+fn json_group<'a>(
+    g: &'a GroupReport,
+    is_user: bool,
+    by_login: &FastMap<&str, &'a AccountReport>,
+) -> JsonGroup<'a> {
+    let s = &g.score;
+    let mut signal_counts: BTreeMap<&str, u64> = s
+        .signal_counts
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let mut status_counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for member in &s.accounts {
+        if let Some(a) = by_login.get(member.account.as_str()) {
+            *status_counts.entry(a.rules.status.as_str()).or_default() += 1;
+            let mut kinds: Vec<&str> = a.rules.signals.iter().map(|x| x.kind.as_str()).collect();
+            kinds.dedup();
+            for k in kinds {
+                *signal_counts.entry(k).or_default() += 1;
+            }
+        }
+    }
+    JsonGroup {
+        user_id: is_user.then_some(g.id.as_str()),
+        challenge_id: (!is_user).then_some(g.id.as_str()),
+        risk_score: num(s.score),
+        risk_level: s.level.as_str(),
+        trades: s.trades,
+        account_count: s.accounts.len(),
+        flagged_accounts: s.flagged_accounts,
+        signal_counts,
+        status_counts,
+        accounts: s
+            .accounts
+            .iter()
+            .map(|a| JsonMember {
+                account_login: a.account.as_str(),
+                trades: a.trades,
+                risk_score: num(a.score),
+                risk_level: a.level.as_str(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes the report as the JSON contract (see the [module documentation](crate::report)).
+///
+/// # Errors
+/// Any error of `out`.
+pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let by_login: FastMap<&str, &AccountReport> = report
+        .accounts
+        .iter()
+        .map(|a| (a.account.as_str(), a))
+        .collect();
+    let json = JsonReport {
+        accounts: report
+            .accounts
+            .iter()
+            .map(|a| json_account(a, &report.rule_weights))
+            .collect(),
+        users: report
+            .users
+            .iter()
+            .map(|g| json_group(g, true, &by_login))
+            .collect(),
+        challenges: report
+            .challenges
+            .iter()
+            .map(|g| json_group(g, false, &by_login))
+            .collect(),
+        skipped_rows: report.skipped_rows,
+        duplicate_rows: report.duplicate_rows,
+        unlisted_accounts: report.unlisted_accounts,
+    };
+    let mut out = out;
+    serde_json::to_writer_pretty(&mut out, &json)?;
+    writeln!(out)
+}
