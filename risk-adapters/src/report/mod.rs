@@ -44,7 +44,7 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::csv_input::AccountsFile;
 use crate::report_config::RuleSettings;
 use risk_core::hash::FxHashMap as FastMap;
-use risk_core::rulebook::{rule_score, Outcome, RuleWeights};
+use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
 
 mod html;
 mod rulebook;
@@ -164,6 +164,7 @@ pub fn build_report(
         logins,
         starts,
         facts: grouped,
+        rules: rule_trades,
     } = group(trades, listed, slices)?;
 
     let mut unlisted = 0_u64;
@@ -200,7 +201,8 @@ pub fn build_report(
             initial_balance: p.config.initial_balance,
         })
         .collect();
-    let outcomes = rulebook::outcomes(trades, &rule_accounts, &input.rules)?;
+    let outcomes = rulebook::outcomes(&rule_trades, &starts, &rule_accounts, &input.rules)?;
+    drop(rule_trades);
     drop(rule_accounts);
     let mut accounts: Vec<AccountReport> = plan
         .into_iter()
@@ -271,11 +273,13 @@ pub fn build_report(
     })
 }
 
-/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`.
+/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`
+/// (file order) and its rule facts `rules[starts[g]..starts[g + 1]]` (close-time order).
 struct Grouped<'t> {
     logins: Vec<&'t AccountId>,
     starts: Vec<usize>,
     facts: Vec<TradeFacts>,
+    rules: Vec<RuleTrade>,
 }
 
 /// Groups `trades` per account over `slices` parallel slices (the result does not depend
@@ -329,6 +333,20 @@ fn group<'t>(
         })
         .collect();
     drop(index);
+    // Global symbol numbers, in first-seen order.
+    let mut symbol_index: FastMap<&str, u32> = FastMap::default();
+    let symbol_remaps: Vec<Vec<u32>> = parts
+        .iter()
+        .map(|p| {
+            p.symbols
+                .iter()
+                .map(|s| {
+                    let next = u32::try_from(symbol_index.len()).unwrap_or(u32::MAX);
+                    *symbol_index.entry(s).or_insert(next)
+                })
+                .collect()
+        })
+        .collect();
 
     // 3. Counting sort of the facts into each account's contiguous range, file order kept
     //    within an account.
@@ -348,20 +366,59 @@ fn group<'t>(
         stop_loss_set: false,
         take_profit_set: false,
     };
+    let blank_rule = RuleTrade {
+        opened_at_ns: 0,
+        closed_at_ns: 0,
+        net_pnl: Decimal::ZERO,
+        lots: Decimal::ZERO,
+        side: risk_core::model::Side::Buy,
+        symbol: 0,
+    };
     let mut grouped = vec![blank; trades.len()];
+    let mut rules = vec![blank_rule; trades.len()];
     let mut next = starts.clone();
-    for (part, remap) in parts.iter().zip(&remaps) {
-        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
+    for ((part, remap), symbols) in parts.iter().zip(&remaps).zip(&symbol_remaps) {
+        for ((facts, rule), &local) in part.facts.iter().zip(&part.rules).zip(&part.local_of) {
             let g = remap[local as usize] as usize;
             grouped[next[g]] = *facts;
+            rules[next[g]] = RuleTrade {
+                symbol: symbols[rule.symbol as usize],
+                ..*rule
+            };
             next[g] += 1;
         }
     }
     drop(parts);
+    // 4. Each account's rule facts in close-time order once (the rules and the martingale
+    //    detector read them as they are), the accounts split over the slices' threads.
+    let per = trades.len().div_ceil(slices).max(1);
+    let mut rest: &mut [RuleTrade] = &mut rules;
+    let mut chunks: Vec<(&mut [RuleTrade], &[usize])> = Vec::new();
+    let (mut from, mut taken) = (0_usize, 0_usize);
+    for g in 0..logins.len() {
+        let end = starts[g + 1];
+        if end - taken >= per || g + 1 == logins.len() {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(end - taken);
+            chunks.push((head, &starts[from..=g + 1]));
+            rest = tail;
+            (from, taken) = (g + 1, end);
+        }
+    }
+    std::thread::scope(|s| {
+        for (slice, bounds) in chunks {
+            s.spawn(move || {
+                let base = bounds[0];
+                for w in bounds.windows(2) {
+                    sort_close_order(&mut slice[w[0] - base..w[1] - base]);
+                }
+            });
+        }
+    });
     Ok(Grouped {
         logins,
         starts,
         facts: grouped,
+        rules,
     })
 }
 
@@ -373,15 +430,25 @@ struct Part<'t> {
     local_of: Vec<u32>,
     /// The facts of each trade, in slice order.
     facts: Vec<TradeFacts>,
+    /// The slice's symbols, in first-seen order (local number = position).
+    symbols: Vec<&'t str>,
+    /// The rule facts of each trade (with local symbol numbers), in slice order.
+    rules: Vec<RuleTrade>,
 }
 
 impl<'t> Part<'t> {
     fn of(slice: &'t [ClosedTrade]) -> Result<Self, ReportError> {
         let mut index: FastMap<&str, u32> = FastMap::default();
+        // The CSV reader shares one string per symbol: its address finds its number
+        // without hashing the text (the text is the fallback).
+        let mut symbol_at: FastMap<usize, u32> = FastMap::default();
+        let mut symbol_index: FastMap<&str, u32> = FastMap::default();
         let mut part = Part {
             logins: Vec::new(),
             local_of: Vec::with_capacity(slice.len()),
             facts: Vec::with_capacity(slice.len()),
+            symbols: Vec::new(),
+            rules: Vec::with_capacity(slice.len()),
         };
         for trade in slice {
             let local = *index.entry(trade.account.as_str()).or_insert_with(|| {
@@ -389,11 +456,31 @@ impl<'t> Part<'t> {
                 u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
             });
             part.local_of.push(local);
-            part.facts
-                .push(TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
-                    account: trade.account.clone(),
-                    source: e,
-                })?);
+            let facts = TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+                account: trade.account.clone(),
+                source: e,
+            })?;
+            let name = trade.symbol.as_str();
+            let symbol = match symbol_at.get(&(name.as_ptr() as usize)) {
+                Some(&s) => s,
+                None => {
+                    let s = *symbol_index.entry(name).or_insert_with(|| {
+                        part.symbols.push(name);
+                        u32::try_from(part.symbols.len() - 1).unwrap_or(u32::MAX)
+                    });
+                    symbol_at.insert(name.as_ptr() as usize, s);
+                    s
+                }
+            };
+            part.rules.push(RuleTrade {
+                opened_at_ns: facts.opened_at_ns,
+                closed_at_ns: facts.closed_at_ns,
+                net_pnl: facts.net_pnl,
+                lots: trade.volume,
+                side: trade.side,
+                symbol,
+            });
+            part.facts.push(facts);
         }
         Ok(part)
     }
@@ -505,6 +592,7 @@ mod tests {
             assert_eq!(many.logins, one.logins, "{slices} slices");
             assert_eq!(many.starts, one.starts, "{slices} slices");
             assert_eq!(many.facts, one.facts, "{slices} slices");
+            assert_eq!(many.rules, one.rules, "{slices} slices");
         }
         let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
         assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);

@@ -32,7 +32,8 @@ pub struct DetectAccount<'a> {
 ///   time (intervals `[open, close)` overlap). An account with at least
 ///   `hedging_min_trades` hedged trades is flagged; value: its hedged trades; time: the
 ///   moment its N-th hedged trade was first held against an opposite one; related: the
-///   linked accounts it hedged with. One sweep per symbol over opens and closes.
+///   linked accounts it hedged with. One sweep per symbol over the opens (a trade leaves
+///   the open lists once its close time has passed).
 /// - `COPY_TRADING`: two accounts of different users copy each other when one of them
 ///   opened the same symbol in the same direction at most `copy_window_seconds` before or
 ///   after the other. An account is flagged when, for one such partner, at least
@@ -54,9 +55,48 @@ pub fn detect(
     accounts: &[DetectAccount<'_>],
     config: &DetectorConfig,
 ) -> Result<Vec<Vec<RuleSignal>>, RulebookError> {
+    let mut out = detect_only(accounts, config, Detector::Hedging)?;
+    for which in [Detector::CopyTrading, Detector::Martingale] {
+        for (signals, more) in out.iter_mut().zip(detect_only(accounts, config, which)?) {
+            signals.extend(more);
+        }
+    }
+    for signals in &mut out {
+        signals.sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
+    }
+    Ok(out)
+}
+
+/// One of the detectors of [`detect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detector {
+    /// `CROSS_ACCOUNT_HEDGING`.
+    Hedging,
+    /// `COPY_TRADING`.
+    CopyTrading,
+    /// `MARTINGALE`.
+    Martingale,
+}
+
+/// One detector of [`detect`] alone (so that a caller with threads can run them side by
+/// side); one list of signals per input account, in input order, unsorted.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_only(
+    accounts: &[DetectAccount<'_>],
+    config: &DetectorConfig,
+    which: Detector,
+) -> Result<Vec<Vec<RuleSignal>>, RulebookError> {
     config.validate()?;
     let mut out: Vec<Vec<RuleSignal>> = vec![Vec::new(); accounts.len()];
     if !config.enabled {
+        return Ok(out);
+    }
+    if which == Detector::Martingale {
+        for (a, signals) in accounts.iter().zip(&mut out) {
+            signals.extend(martingale(a.trades, config.martingale_min_run));
+        }
         return Ok(out);
     }
     let all: Vec<(u32, &RuleTrade)> = accounts
@@ -67,13 +107,10 @@ pub fn detect(
             a.trades.iter().map(move |t| (i, t))
         })
         .collect();
-    hedging(accounts, &all, config, &mut out);
-    copy_trading(accounts, &all, config, &mut out)?;
-    for (a, signals) in accounts.iter().zip(&mut out) {
-        signals.extend(martingale(a.trades, config.martingale_min_run));
-    }
-    for signals in &mut out {
-        signals.sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
+    if which == Detector::Hedging {
+        hedging(accounts, &all, config, &mut out);
+    } else {
+        copy_trading(accounts, &all, config, &mut out)?;
     }
     Ok(out)
 }
@@ -125,6 +162,9 @@ fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
     (0..accounts.len()).map(|i| root(&mut parent, i)).collect()
 }
 
+/// (cluster, sells) -> the trades open now: (close time, position in the sweep, account).
+type OpenLists = FxHashMap<(usize, bool), Vec<(i64, usize, u32)>>;
+
 fn hedging(
     accounts: &[DetectAccount<'_>],
     all: &[(u32, &RuleTrade)],
@@ -143,59 +183,45 @@ fn hedging(
             .and_then(|c| size.get(c))
             .is_some_and(|&n| n > 1)
     };
-    // Packed (symbol, time, open bit << 31 | index into `all`): at one instant closes come
-    // first. Only linked accounts' trades of positive length.
-    const OPEN: u32 = 1 << 31;
-    let mut events: Vec<u128> = Vec::new();
-    // Per index into `all`: the account and the side, read by the sweep.
-    let who: Vec<(u32, Side)> = all.iter().map(|&(a, t)| (a, t.side)).collect();
-    for (x, &(a, t)) in all.iter().enumerate() {
+    // The opens of linked accounts' trades of positive length, keyed by packed (symbol,
+    // open time, account << 1 | sell) and carrying the close time: one sort, and the sweep
+    // reads nothing else. A trade leaves the open lists lazily once its close time has
+    // passed (intervals are `[open, close)`).
+    let mut opens: Vec<(u128, i64)> = Vec::new();
+    for &(a, t) in all {
         if t.closed_at_ns > t.opened_at_ns && linked(a) {
-            let x = u32::try_from(x).unwrap_or(u32::MAX) & !OPEN;
-            events.push(pack(t.symbol, t.opened_at_ns, x | OPEN));
-            events.push(pack(t.symbol, t.closed_at_ns, x));
+            let who = a.saturating_mul(2) | u32::from(t.side == Side::Sell);
+            opens.push((pack(t.symbol, t.opened_at_ns, who), t.closed_at_ns));
         }
     }
-    if events.is_empty() {
+    if opens.is_empty() {
         return;
     }
-    events.sort_unstable();
-    let mut hedged_at: Vec<Option<i64>> = vec![None; all.len()];
+    opens.sort_unstable_by_key(|o| o.0);
+    // Per open, in sweep order: when it was first held against an opposite trade.
+    let mut hedged_at: Vec<Option<i64>> = vec![None; opens.len()];
     // The linked accounts each account hedged with (a handful: one owner's accounts).
     let mut partners: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
-    // (cluster, side) -> open trades (index into `all`, account), for the current symbol.
-    let mut open: FxHashMap<(usize, Side), Vec<(u32, u32)>> = FxHashMap::default();
+    // (cluster, side) -> open trades (close time, position in `opens`, account), for the
+    // current symbol.
+    let mut open: OpenLists = FxHashMap::default();
     let mut symbol = None;
-    for &key in &events {
-        let (sym, at, payload) = unpack(key);
-        let (opens, x) = (payload & OPEN != 0, payload & !OPEN);
+    for (k, &(key, close)) in opens.iter().enumerate() {
+        let (sym, at, who) = unpack(key);
+        let (a, sell) = (who >> 1, who & 1 == 1);
         if symbol != Some(sym) {
             open.clear();
             symbol = Some(sym);
         }
-        let Some(&(a, side)) = who.get(x as usize) else {
-            continue;
-        };
         let c = cluster.get(a as usize).copied().unwrap_or(usize::MAX);
-        if !opens {
-            if let Some(list) = open.get_mut(&(c, side)) {
-                if let Some(p) = list.iter().position(|&(y, _)| y == x) {
-                    list.swap_remove(p);
-                }
-            }
-            continue;
-        }
-        let opposite = match side {
-            Side::Buy => Side::Sell,
-            Side::Sell => Side::Buy,
-        };
-        if let Some(list) = open.get(&(c, opposite)) {
-            for &(y, b) in list {
+        if let Some(list) = open.get_mut(&(c, !sell)) {
+            list.retain(|&(ends, _, _)| ends > at);
+            for &(_, y, b) in list.iter() {
                 if b == a {
                     continue;
                 }
-                for z in [x, y] {
-                    if let Some(slot) = hedged_at.get_mut(z as usize) {
+                for z in [k, y] {
+                    if let Some(slot) = hedged_at.get_mut(z) {
                         slot.get_or_insert(at);
                     }
                 }
@@ -208,11 +234,14 @@ fn hedging(
                 }
             }
         }
-        open.entry((c, side)).or_default().push((x, a));
+        let own = open.entry((c, sell)).or_default();
+        own.retain(|&(ends, _, _)| ends > at);
+        own.push((close, k, a));
     }
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); accounts.len()];
-    for (&(a, _), at) in all.iter().zip(&hedged_at) {
-        if let (Some(at), Some(list)) = (at, times.get_mut(a as usize)) {
+    for (&(key, _), at) in opens.iter().zip(&hedged_at) {
+        let a = (unpack(key).2 >> 1) as usize;
+        if let (Some(at), Some(list)) = (at, times.get_mut(a)) {
             list.push(*at);
         }
     }

@@ -35,7 +35,7 @@ pub use config::{
     DetectorConfig, MaxLossMode, NewsWindow, RuleWeights, Rulebook, RulebookConfigError,
     RulebookSpec, Rulebooks,
 };
-pub use detect::{detect, DetectAccount};
+pub use detect::{detect, detect_only, DetectAccount, Detector};
 
 /// Why the rulebook could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
