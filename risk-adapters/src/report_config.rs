@@ -17,7 +17,7 @@
 //! [rulebooks."challenge-100k"]  # replaces [rulebook] for that challenge's accounts
 //! profit_target = "0.10"
 //! [detectors]                   # cross-account detector thresholds
-//! copy_window_seconds = 20
+//! copy_window_seconds = 5
 //! [rule_weights]                # score points per rulebook signal
 //! martingale = 40
 //! ```

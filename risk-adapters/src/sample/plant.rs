@@ -257,14 +257,14 @@ fn patterns() -> Vec<PlantedAccount> {
             expected: vec![("CROSS_ACCOUNT_HEDGING", group_at)],
         });
     }
-    // A copy-trading ring: three users open the same buys 0, 7 and 15 s apart, six times.
+    // A copy-trading ring: three users open the same buys 0, 4 and 9 s apart, six times.
     let slots: Vec<DateTime<Utc>> = (0..6)
         .map(|k| at(1 + k / 2, if k % 2 == 0 { 13 * H } else { 17 * H }))
         .collect();
     for (login, user, delay, profit) in [
         (10_990_021, "P-C1", 0, "40"),
-        (10_990_022, "P-C2", 7, "35"),
-        (10_990_023, "P-C3", 15, "-10"),
+        (10_990_022, "P-C2", 4, "35"),
+        (10_990_023, "P-C3", 9, "-10"),
     ] {
         out.push(PlantedAccount {
             login,

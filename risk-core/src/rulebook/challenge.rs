@@ -276,6 +276,11 @@ fn balance_rules(
     };
     let consistency_value = |best: Decimal, total: Decimal| div(best, total, "consistency ratio");
 
+    // Only what the rulebook checks is computed per trade: a day's net only for the
+    // consistency rule, the daily floor once a day.
+    let track_days = spec.consistency_limit.is_some();
+    // The balance below which the current day breaks the daily loss limit.
+    let mut daily_floor = None;
     for t in order.iter() {
         let at = t.closed_at_ns;
         let d = trading_day(at, spec.day_offset_minutes);
@@ -283,17 +288,25 @@ fn balance_rules(
             Some((current, open, net)) if current == d => (open, net),
             _ => {
                 days = days.saturating_add(1);
+                daily_floor = daily_allowance
+                    .map(|a| sub(balance, a, "daily loss floor"))
+                    .transpose()?;
                 (balance, Decimal::ZERO)
             }
         };
         balance = add(balance, t.net_pnl, "balance")?;
-        let net = add(net, t.net_pnl, "daily net")?;
+        let net = if track_days {
+            let net = add(net, t.net_pnl, "daily net")?;
+            best_day = best_day.max(net);
+            net
+        } else {
+            net
+        };
         day = Some((d, open, net));
-        best_day = best_day.max(net);
 
-        if let (Some(allowance), None) = (daily_allowance, &daily) {
-            let fall = sub(open, balance, "daily loss")?;
-            if fall > allowance {
+        if let (Some(floor), None) = (daily_floor, &daily) {
+            if balance < floor {
+                let fall = sub(open, balance, "daily loss")?;
                 let value = div(fall, initial, "daily loss ratio")?;
                 let limit = spec.daily_loss_limit.unwrap_or_default();
                 daily = Some((

@@ -270,7 +270,8 @@ pub struct DetectorConfig {
     /// against an opposite trade of a linked account (N). Default 3; >= 1.
     pub hedging_min_trades: u32,
     /// `COPY_TRADING`: two opens count as copies when at most this many seconds apart (S).
-    /// Default 30.
+    /// Default 10 (trade copiers replicate within a second or two; a wider window mostly
+    /// adds coincidences in a busy market).
     pub copy_window_seconds: u32,
     /// `COPY_TRADING` fires when at least this share of an account's trades are copies (P).
     /// Default 0.5; in `(0, 1]`.
@@ -287,7 +288,7 @@ impl Default for DetectorConfig {
         Self {
             enabled: true,
             hedging_min_trades: 3,
-            copy_window_seconds: 30,
+            copy_window_seconds: 10,
             copy_min_share: Decimal::new(5, 1),
             copy_min_trades: 5,
             martingale_min_run: 3,

@@ -167,13 +167,17 @@ fn five(offset: i64, side: Side) -> Vec<RuleTrade> {
 #[test]
 fn copy_trading_within_the_window_exactly() {
     let copy = only(RuleKind::CopyTrading);
-    // 30 s apart: copies (the window is inclusive); 31 s: not.
+    // 30 s apart with a 30 s window: copies (the window is inclusive); 31 s: not.
     let ring = [
         acc("C1", "u1", None, five(0, Side::Buy)),
         acc("C2", "u2", None, five(30, Side::Buy)),
         acc("C3", "u3", None, five(61, Side::Buy)),
     ];
-    let out = run(&ring, &DetectorConfig::default());
+    let thirty = DetectorConfig {
+        copy_window_seconds: 30,
+        ..DetectorConfig::default()
+    };
+    let out = run(&ring, &thirty);
     let c1 = copy(&out[0]);
     assert_eq!((c1[0].value, c1[0].limit), (dec!(1), dec!(0.5)));
     // The fifth copy is the first moment with 5 copies.
