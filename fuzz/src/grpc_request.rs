@@ -159,14 +159,18 @@ fn check_wire_event(
             }
         }
         (Some(Event::Instrument(w)), EngineEvent::Market(MarketEvent::Instrument(i))) => {
-            assert_eq!(i.symbol.as_str(), w.symbol);
-            assert_wire_value(i.tick_size.get(), &w.tick_size, "tick_size");
-            assert_wire_value(i.lot_size.get(), &w.lot_size, "lot_size");
-            assert_wire_value(i.min_quantity.get(), &w.min_quantity, "min_quantity");
-            assert_wire_value(i.max_quantity.get(), &w.max_quantity, "max_quantity");
-            assert_wire_value(i.contract_multiplier, &w.contract_multiplier, "multiplier");
-            assert_wire_value(i.max_leverage.get(), &w.max_leverage, "max_leverage");
-            match i.price_band {
+            assert_eq!(i.symbol().as_str(), w.symbol);
+            assert_wire_value(i.tick_size().get(), &w.tick_size, "tick_size");
+            assert_wire_value(i.lot_size().get(), &w.lot_size, "lot_size");
+            assert_wire_value(i.min_quantity().get(), &w.min_quantity, "min_quantity");
+            assert_wire_value(i.max_quantity().get(), &w.max_quantity, "max_quantity");
+            assert_wire_value(
+                i.contract_multiplier().get(),
+                &w.contract_multiplier,
+                "multiplier",
+            );
+            assert_wire_value(i.max_leverage().get(), &w.max_leverage, "max_leverage");
+            match i.price_band() {
                 None => assert!(w.price_band.is_empty()),
                 Some(b) => assert_wire_value(b.get(), &w.price_band, "price_band"),
             }
@@ -183,7 +187,10 @@ fn check_wire_event(
                 event,
             },
         ) => {
-            assert_eq!((account_id.as_str(), *seq), (a.account_id.as_str(), a.seq));
+            assert_eq!(
+                (account_id.as_str(), seq.get()),
+                (a.account_id.as_str(), a.seq)
+            );
             match (a.change.as_ref(), event) {
                 (
                     Some(Change::ProfileUpsert(w)),
@@ -198,9 +205,9 @@ fn check_wire_event(
                     );
                     assert_wire_value(profile.max_leverage.get(), &p.max_leverage, "max_leverage");
                     if p.risk_score.is_empty() {
-                        assert_eq!(profile.risk_score, Decimal::ZERO);
+                        assert_eq!(profile.risk_score.get(), Decimal::ZERO);
                     } else {
-                        assert_wire_value(profile.risk_score, &p.risk_score, "risk_score");
+                        assert_wire_value(profile.risk_score.get(), &p.risk_score, "risk_score");
                     }
                     assert_eq!(profile.frozen, p.frozen);
                 }
@@ -412,7 +419,7 @@ pub fn grpc_answers(
                             "{answer:?}"
                         );
                         assert_eq!(answer.trace_id, wire.trace_id);
-                        if let Some(im) = response.required_initial_margin {
+                        if let Some(im) = response.required_initial_margin() {
                             assert_eq!(
                                 convert::decimal(
                                     "required_initial_margin",
@@ -421,7 +428,7 @@ pub fn grpc_answers(
                                 Ok(im)
                             );
                         }
-                        if let Some(ratio) = response.projected_margin_ratio {
+                        if let Some(ratio) = response.projected_margin_ratio() {
                             assert_eq!(
                                 convert::decimal(
                                     "projected_margin_ratio",

@@ -6,15 +6,18 @@ use std::collections::HashMap;
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
-use risk_core::config::{CheckLimits, RateLimit, RiskConfig};
-use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
+use risk_core::config::{CheckLimits, CheckLimitsSpec, RateLimit, RiskConfig};
+use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, OrderId, RuleId, Symbol, TraceId, UserId};
 use risk_core::margin::{Tier, TierLadder};
-use risk_core::market::{Instrument, Mark, MarketSnapshot};
+use risk_core::market::{Instrument, InstrumentSpec, Mark, MarketSnapshot};
 use risk_core::model::{
     Decision, InstrumentStatus, KycLevel, OrderType, RuleAction, Severity, Side, TradingState,
 };
-use risk_core::num::{Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity};
+use risk_core::num::{
+    Leverage, LotSize, Money, Multiplier, Notional, Price, PriceBand, Quantity, Ratio, RiskScore,
+    SignedQuantity,
+};
 use risk_core::pretrade::{check, CheckMetric, CheckRequest};
 use risk_core::rules::{Operator, Rule, RuleSet};
 use risk_core::Decimal;
@@ -191,7 +194,7 @@ impl PretradeInput {
             .collect();
         config.rules = RuleSet::new(rules).ok()?;
         let l = &self.limits;
-        config.limits = CheckLimits {
+        config.limits = CheckLimits::new(CheckLimitsSpec {
             max_mark_age_ms: u64::from(l.max_mark_age_ms),
             margin_call_ratio: Ratio::new(l.margin_call_ratio.get().abs()).ok()?,
             liquidation_ratio: Ratio::new(l.liquidation_ratio.get().abs()).ok()?,
@@ -202,7 +205,8 @@ impl PretradeInput {
             }),
             duplicate_horizon_ms: u64::from(l.duplicate_horizon_ms),
             halted_allows_exits: l.halted_allows_exits,
-        };
+        })
+        .ok()?;
         config.validate().ok()?;
         Some(config)
     }
@@ -219,21 +223,22 @@ impl PretradeInput {
             let Some(inst) = inst else { continue };
             let sym = Symbol::new(["S0", "S1"][i]);
             let built = (|| -> Option<Instrument> {
-                Some(Instrument {
+                Instrument::new(InstrumentSpec {
                     symbol: sym.clone(),
                     tick_size: Price::new(inst.tick.get().abs()).ok()?,
-                    lot_size: Quantity::new(inst.lot.get().abs()).ok()?,
+                    lot_size: LotSize::new(inst.lot.get().abs()).ok()?,
                     min_quantity: Quantity::new(inst.min_quantity.get().abs()).ok()?,
                     max_quantity: Quantity::new(inst.max_quantity.get().abs()).ok()?,
-                    contract_multiplier: inst.multiplier.get(),
+                    contract_multiplier: Multiplier::new(inst.multiplier.get()).ok()?,
                     max_leverage: Leverage::new(inst.max_leverage.get().abs()).ok()?,
                     required_kyc: pick(KycLevel::ALL, inst.kyc),
                     status: pick(InstrumentStatus::ALL, inst.status),
                     price_band: match inst.price_band {
-                        Some(b) => Some(Ratio::new(b.get().abs()).ok()?),
+                        Some(b) => Some(PriceBand::new(b.get().abs()).ok()?),
                         None => None,
                     },
                 })
+                .ok()
             })();
             let Some(built) = built else { continue };
             m.instruments.insert(sym.clone(), built);
@@ -268,7 +273,7 @@ impl PretradeInput {
             exposure_limit: Notional::new(self.exposure_limit.get().abs()).ok()?,
             frozen: self.frozen,
             max_leverage: Leverage::new(self.max_leverage.get().abs()).ok()?,
-            risk_score: self.risk_score.get(),
+            risk_score: RiskScore::new(self.risk_score.get()).ok()?,
             trading_state: pick(TradingState::ALL, self.trading_state),
         })
     }
@@ -320,7 +325,7 @@ fn event_from(e: &EventIn, now: DateTime<Utc>) -> Option<EngineEvent> {
     let account = |event| {
         Some(EngineEvent::Account {
             account_id: AccountId::new("A1"),
-            seq: 0, // set by the caller
+            seq: Seq::MIN, // set by the caller
             event,
         })
     };
@@ -416,7 +421,7 @@ pub(crate) fn check_response(
     );
     assert!(metrics.leverage <= account.profile.max_leverage.get());
     assert_eq!(
-        response.required_initial_margin,
+        response.required_initial_margin(),
         Some(metrics.required_initial_margin)
     );
 }
@@ -467,13 +472,13 @@ pub fn pretrade_check(data: &[u8]) {
     let Ok(engine) = RiskEngine::new(config.clone()) else {
         return;
     };
-    let mut seq = 0_u64;
+    let mut seqs = (1_u64..).filter_map(|n| Seq::new(n).ok());
     let mut apply = |event: EngineEvent| {
         let event = match event {
             EngineEvent::Account {
                 account_id, event, ..
             } => {
-                seq += 1;
+                let Some(seq) = seqs.next() else { return };
                 EngineEvent::Account {
                     account_id,
                     seq,
@@ -500,7 +505,7 @@ pub fn pretrade_check(data: &[u8]) {
     )));
     let account_event = |event| EngineEvent::Account {
         account_id: account.account_id.clone(),
-        seq: 0,
+        seq: Seq::MIN,
         event,
     };
     apply(account_event(AccountEvent::ProfileUpsert {

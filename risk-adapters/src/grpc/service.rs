@@ -105,16 +105,15 @@ impl RiskService {
         response
     }
 
-    /// Applies one converted event; the result, or the error message.
+    /// Applies one converted event; the result with the account's sequence as this apply
+    /// left it (read by the apply itself, so a later event cannot show through), or the
+    /// error message.
     fn apply(&self, event: &EngineEvent) -> Result<pb::ApplyEventResult, String> {
-        let outcome = self.engine.apply(event).map_err(|e| e.to_string())?;
-        let last_seq = match event {
-            EngineEvent::Account { account_id, .. } => {
-                self.engine.account(account_id).map_or(0, |(_, seq)| seq)
-            }
-            EngineEvent::Market(_) => 0,
-        };
-        Ok(convert::applied(outcome, last_seq))
+        let (outcome, last_seq) = self
+            .engine
+            .apply_with_seq(event)
+            .map_err(|e| e.to_string())?;
+        Ok(convert::applied(outcome, last_seq.unwrap_or(0)))
     }
 }
 
