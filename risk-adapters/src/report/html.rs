@@ -265,8 +265,8 @@ fn signal_title(s: &RuleSignal) -> String {
         "{} at {}: value {}, limit {}",
         s.kind,
         s.at.format("%Y-%m-%d %H:%M:%S"),
-        s.value.normalize(),
-        s.limit.normalize()
+        s.value.round_dp(6).normalize(),
+        s.limit.round_dp(6).normalize()
     );
     if !s.related.is_empty() {
         let names: Vec<&str> = s.related.iter().map(|a| a.as_str()).collect();
