@@ -17,7 +17,7 @@
 //!
 //! [`generate_planted`] also plants the rulebook patterns (daily-loss and trailing
 //! max-loss breaches, hedging pairs, a copy-trading ring, martingale runs) in added
-//! accounts, keeps every other account clean (see [`plant`]) and writes the expected
+//! accounts, keeps every other account clean (see the `plant` module) and writes the expected
 //! signals.
 
 mod plant;
@@ -313,7 +313,7 @@ fn generate_inner<T: Write, A: Write>(
     config: &SampleConfig,
     trades: &mut T,
     accounts_out: &mut A,
-    mut planted: Option<&mut dyn Write>,
+    planted: Option<&mut dyn Write>,
 ) -> io::Result<SampleSummary> {
     let plant = planted.is_some();
     let mut rng = SplitMix64::new(config.seed);
@@ -405,7 +405,7 @@ fn generate_inner<T: Write, A: Write>(
         users,
         ..SampleSummary::default()
     };
-    if let Some(planted) = planted.as_deref_mut() {
+    if let Some(planted) = planted {
         let (rows, added, users) = plant::write(w.out, w.rows, accounts_out, planted)?;
         w.rows += rows;
         summary.trades += rows;

@@ -523,9 +523,15 @@ fn group_table(title: &str, groups: &[GroupReport], report: &Report, is_user: bo
     h
 }
 
-/// Writes the report as one self-contained HTML page (see the
-/// [module documentation](self)). `trades` are the trades the report was built from
-/// (the curves are drawn from them); `rules` the settings it was built with.
+/// Writes the report as one self-contained HTML page: inline CSS and SVG, no script and
+/// nothing fetched, so it opens offline. It holds the ranked account table coloured by
+/// risk level, the user and challenge summaries, and for each of the
+/// [`MAX_CHARTED_ACCOUNTS`] riskiest accounts with trades an equity curve (with the initial
+/// balance, the maximum-loss floor and the profit target as lines and the rulebook signals
+/// as markers) and a drawdown curve (with the maximum-loss limit and the score's drawdown
+/// threshold as lines). `trades` are the trades the report was built from (the curves are
+/// drawn from them), `rules` the settings it was built with, `score_drawdown_max` the
+/// score's drawdown threshold.
 ///
 /// # Errors
 /// Any error of `out`.

@@ -167,64 +167,65 @@ const GER: usize = 4;
 
 #[allow(clippy::too_many_lines)] // One literal table of patterns.
 fn patterns() -> Vec<PlantedAccount> {
-    let mut out = Vec::new();
-    // Daily loss: 2,000 + 2,500 (4,500: allowed), then 1,000 more: 5,500 > 5,000.
-    out.push(PlantedAccount {
-        login: 10_990_001,
-        user: "P-DL1",
-        group: "",
-        trades: vec![
-            trade(EUR, false, "1.00", at(1, 9 * H), H, "300"),
-            trade(EUR, false, "1.00", at(1, 13 * H), H, "200"),
-            trade(EUR, false, "1.00", at(2, 10 * H), 1_800, "-2000"),
-            trade(EUR, false, "1.00", at(2, 11 * H), 1_800, "-2500"),
-            trade(EUR, false, "1.00", at(2, 12 * H), 1_800, "-1000"),
-            trade(EUR, false, "1.00", at(3, 9 * H), H, "100"),
-        ],
-        expected: vec![("DAILY_LOSS_LIMIT_BREACHED", at(2, 12 * H + 1_800))],
-    });
-    // Daily loss: exactly 5,000 (allowed), then 150 more.
-    out.push(PlantedAccount {
-        login: 10_990_002,
-        user: "P-DL2",
-        group: "",
-        trades: vec![
-            trade(EUR, false, "1.00", at(3, 14 * H), 1_200, "-5000"),
-            trade(EUR, false, "1.00", at(3, 16 * H), 300, "-150"),
-            trade(EUR, false, "1.00", at(4, 9 * H), H, "50"),
-        ],
-        expected: vec![("DAILY_LOSS_LIMIT_BREACHED", at(3, 16 * H + 300))],
-    });
-    // Trailing max loss: mark 110,000, floor 99,000; 98,500 breaks it (4 % a day at most).
-    out.push(PlantedAccount {
-        login: 10_990_003,
-        user: "P-TR1",
-        group: "",
-        trades: vec![
-            trade(NDX, false, "1.00", at(1, 10 * H), H, "6000"),
-            trade(NDX, false, "1.00", at(2, 10 * H), H, "4000"),
-            trade(NDX, false, "1.00", at(3, 10 * H), H, "-4000"),
-            trade(NDX, false, "1.00", at(4, 10 * H), H, "-4000"),
-            trade(NDX, false, "1.00", at(7, 10 * H), H, "-3500"),
-        ],
-        expected: vec![("MAX_LOSS_LIMIT_BREACHED", at(7, 11 * H))],
-    });
-    // Trailing max loss: mark 105,000, floor 94,500 reached exactly (allowed), then 1 more.
-    out.push(PlantedAccount {
-        login: 10_990_004,
-        user: "P-TR2",
-        group: "",
-        trades: vec![
-            trade(NDX, false, "1.00", at(8, 10 * H), H, "2000"),
-            trade(NDX, false, "1.00", at(9, 10 * H), H, "3000"),
-            trade(NDX, false, "1.00", at(10, 10 * H), H, "-3000"),
-            trade(NDX, false, "1.00", at(11, 10 * H), H, "-3000"),
-            trade(NDX, false, "1.00", at(14, 10 * H), H, "-3000"),
-            trade(NDX, false, "1.00", at(15, 10 * H), H, "-1500"),
-            trade(NDX, false, "1.00", at(16, 10 * H), H, "-1"),
-        ],
-        expected: vec![("MAX_LOSS_LIMIT_BREACHED", at(16, 11 * H))],
-    });
+    let mut out = vec![
+        // Daily loss: 2,000 + 2,500 (4,500: allowed), then 1,000 more: 5,500 > 5,000.
+        PlantedAccount {
+            login: 10_990_001,
+            user: "P-DL1",
+            group: "",
+            trades: vec![
+                trade(EUR, false, "1.00", at(1, 9 * H), H, "300"),
+                trade(EUR, false, "1.00", at(1, 13 * H), H, "200"),
+                trade(EUR, false, "1.00", at(2, 10 * H), 1_800, "-2000"),
+                trade(EUR, false, "1.00", at(2, 11 * H), 1_800, "-2500"),
+                trade(EUR, false, "1.00", at(2, 12 * H), 1_800, "-1000"),
+                trade(EUR, false, "1.00", at(3, 9 * H), H, "100"),
+            ],
+            expected: vec![("DAILY_LOSS_LIMIT_BREACHED", at(2, 12 * H + 1_800))],
+        },
+        // Daily loss: exactly 5,000 (allowed), then 150 more.
+        PlantedAccount {
+            login: 10_990_002,
+            user: "P-DL2",
+            group: "",
+            trades: vec![
+                trade(EUR, false, "1.00", at(3, 14 * H), 1_200, "-5000"),
+                trade(EUR, false, "1.00", at(3, 16 * H), 300, "-150"),
+                trade(EUR, false, "1.00", at(4, 9 * H), H, "50"),
+            ],
+            expected: vec![("DAILY_LOSS_LIMIT_BREACHED", at(3, 16 * H + 300))],
+        },
+        // Trailing max loss: mark 110,000, floor 99,000; 98,500 breaks it (4 % a day at most).
+        PlantedAccount {
+            login: 10_990_003,
+            user: "P-TR1",
+            group: "",
+            trades: vec![
+                trade(NDX, false, "1.00", at(1, 10 * H), H, "6000"),
+                trade(NDX, false, "1.00", at(2, 10 * H), H, "4000"),
+                trade(NDX, false, "1.00", at(3, 10 * H), H, "-4000"),
+                trade(NDX, false, "1.00", at(4, 10 * H), H, "-4000"),
+                trade(NDX, false, "1.00", at(7, 10 * H), H, "-3500"),
+            ],
+            expected: vec![("MAX_LOSS_LIMIT_BREACHED", at(7, 11 * H))],
+        },
+        // Trailing max loss: mark 105,000, floor 94,500 reached exactly (allowed), then 1 more.
+        PlantedAccount {
+            login: 10_990_004,
+            user: "P-TR2",
+            group: "",
+            trades: vec![
+                trade(NDX, false, "1.00", at(8, 10 * H), H, "2000"),
+                trade(NDX, false, "1.00", at(9, 10 * H), H, "3000"),
+                trade(NDX, false, "1.00", at(10, 10 * H), H, "-3000"),
+                trade(NDX, false, "1.00", at(11, 10 * H), H, "-3000"),
+                trade(NDX, false, "1.00", at(14, 10 * H), H, "-3000"),
+                trade(NDX, false, "1.00", at(15, 10 * H), H, "-1500"),
+                trade(NDX, false, "1.00", at(16, 10 * H), H, "-1"),
+            ],
+            expected: vec![("MAX_LOSS_LIMIT_BREACHED", at(16, 11 * H))],
+        },
+    ];
     // Hedging, one user, two accounts: four overlapping buy/sell pairs (N = 3).
     let hedge_at = at(3, 8 * H + 60);
     for (login, sell, profit) in [(10_990_011, false, "50"), (10_990_012, true, "-45")] {
