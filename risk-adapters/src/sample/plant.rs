@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Leg, SplitMix64, INSTRUMENTS};
+use super::{Leg, INSTRUMENTS};
 
 /// The rulebook the planted patterns are made for (a `risk report --config` file).
 pub const PLANTED_RULEBOOK: &str = "[rulebook]\n\
@@ -47,9 +47,11 @@ impl Guard {
     }
 }
 
-/// The direction a user holds in an instrument.
+/// The direction a user holds in an instrument: the top bit of a multiplicative hash of
+/// the pair (Fibonacci hashing), so it stays fixed whatever generator drives the rest.
 pub(super) fn user_sells(user: u64, instrument: usize) -> bool {
-    SplitMix64::new(user.wrapping_mul(31).wrapping_add(instrument as u64)).next_u64() & 1 == 1
+    let pair = user.wrapping_mul(31).wrapping_add(instrument as u64);
+    pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 63 == 1
 }
 
 fn pow10(decimals: u32) -> i128 {
