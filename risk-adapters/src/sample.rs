@@ -5,9 +5,9 @@
 //! (`login,user_id,challenge_id,initial_balance`). The same seed and sizes always give the
 //! same bytes.
 //!
-//! Randomness comes from a small hand-written SplitMix64 generator (public-domain
-//! algorithm by Sebastiano Vigna), so no `rand` dependency is needed and the output cannot
-//! change under a dependency upgrade.
+//! Randomness comes from [`SampleRng`]: PCG from `rand_pcg` with rand's uniform ranges.
+//! Cargo.lock pins both; a rand release that changes how ranges are drawn would change the
+//! bytes (then `examples/data` is regenerated).
 //!
 //! Accounts follow one of five behaviours: disciplined traders (stop-loss on most trades,
 //! longer holds), HFT scalpers (bursts of trades held seconds), layering traders (many
@@ -26,40 +26,34 @@ pub use plant::PLANTED_RULEBOOK;
 use std::io::{self, Write};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use rand::distr::uniform::SampleUniform;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 use risk_core::Decimal;
 
-/// SplitMix64: a tiny, fast, well-distributed 64-bit generator (hand-written here).
+/// The generator's random numbers: a PCG stream (`rand_pcg`, whose output is fixed by its
+/// algorithm) seeded from [`SampleConfig::seed`], with rand's uniform ranges.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub struct SampleRng(Pcg64Mcg);
 
-impl SplitMix64 {
+impl SampleRng {
     /// A generator from a seed.
     #[must_use]
-    pub const fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Self {
+        Self(Pcg64Mcg::seed_from_u64(seed))
     }
 
     /// A value in `lo..hi` (`lo` when the range is empty).
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+    pub fn range<T: SampleUniform + PartialOrd + Copy>(&mut self, lo: T, hi: T) -> T {
         if hi <= lo {
             return lo;
         }
-        let span = hi.abs_diff(lo);
-        lo.wrapping_add_unsigned(self.next_u64() % span)
+        self.0.random_range(lo..hi)
     }
 
     /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.0.random_ratio(percent.min(100), 100)
     }
 }
 
@@ -212,7 +206,7 @@ fn time(t: DateTime<Utc>) -> impl std::fmt::Display {
 }
 
 impl<W: Write> Writer<'_, W> {
-    fn leg(&mut self, account: &Account, leg: &Leg, rng: &mut SplitMix64) -> io::Result<()> {
+    fn leg(&mut self, account: &Account, leg: &Leg, rng: &mut SampleRng) -> io::Result<()> {
         let inst = &INSTRUMENTS[leg.instrument];
         let drift = rng.range(-inst.move_ticks * 20, inst.move_ticks * 20);
         let open_ticks = inst.base_ticks + drift;
@@ -241,10 +235,10 @@ impl<W: Write> Writer<'_, W> {
             .map(|t| price(open_ticks + dir * t, inst.decimals));
         let pips = Decimal::new((close_ticks - open_ticks).abs() * 10 / inst.pip_ticks, 1);
         let id = if account.platform == 2 {
-            self.next_big_id += 1 + rng.next_u64() % 5_000;
+            self.next_big_id += rng.range(1, 5_001);
             self.next_big_id
         } else {
-            self.next_id += 1 + rng.next_u64() % 40;
+            self.next_id += rng.range(1, 41);
             self.next_id
         };
         let reason = match rng.range(0, 4) {
@@ -316,7 +310,7 @@ fn generate_inner<T: Write, A: Write>(
     planted: Option<&mut dyn Write>,
 ) -> io::Result<SampleSummary> {
     let plant = planted.is_some();
-    let mut rng = SplitMix64::new(config.seed);
+    let mut rng = SampleRng::new(config.seed);
     let users = config.users.unwrap_or((config.trades / 150).max(6)).max(1);
     let start = DateTime::from_timestamp(1_746_403_200, 0).unwrap_or_default(); // 2025-05-05
     let mut accounts = Vec::new();
@@ -328,7 +322,7 @@ fn generate_inner<T: Write, A: Write>(
     let mut login = 10_400_000_u64;
     for u in 0..users {
         for _ in 0..rng.range(1, 4) {
-            login += 1 + rng.next_u64() % 3_000;
+            login += rng.range(1, 3_001);
             let (challenge, balance) = CHALLENGES[rng.range(0, 4) as usize];
             let behaviour = match rng.range(0, 100) {
                 0..=44 => Behaviour::Disciplined,
@@ -442,12 +436,12 @@ fn generate_inner<T: Write, A: Write>(
 }
 
 /// One trading session of an account: the legs it opens.
-fn session(account: &Account, rng: &mut SplitMix64, legs: &mut Vec<Leg>) {
+fn session(account: &Account, rng: &mut SampleRng, legs: &mut Vec<Leg>) {
     let scale = account.balance / 10_000; // lots in hundredths per 10k of balance
     let instrument = rng.range(0, INSTRUMENTS.len() as i64) as usize;
     let inst = &INSTRUMENTS[instrument];
     let mv = inst.move_ticks;
-    let outcome = |rng: &mut SplitMix64, win_pct: u64, size: i64| {
+    let outcome = |rng: &mut SampleRng, win_pct: u32, size: i64| {
         if rng.chance(win_pct) {
             rng.range(1, size * 2)
         } else if rng.chance(4) {

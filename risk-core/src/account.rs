@@ -114,7 +114,7 @@ pub struct RecentOrder {
 )]
 pub struct RecentOrders {
     by_time: VecDeque<RecentOrder>,
-    latest: crate::hash::FxHashMap<OrderId, DateTime<Utc>>,
+    latest: crate::hash::HashMap<OrderId, DateTime<Utc>>,
 }
 
 impl RecentOrders {

@@ -61,7 +61,7 @@ use dashmap::DashMap;
 
 use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProfile};
 use crate::config::{ConfigError, RiskConfig};
-use crate::hash::FxBuildHasher;
+use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
@@ -274,8 +274,8 @@ pub enum EventError {
 /// The engine's concurrent market state; a [`MarketView`] for the check.
 #[derive(Debug, Default)]
 pub struct MarketState {
-    instruments: DashMap<Symbol, Instrument, FxBuildHasher>,
-    marks: DashMap<Symbol, Mark, FxBuildHasher>,
+    instruments: DashMap<Symbol, Instrument, RandomState>,
+    marks: DashMap<Symbol, Mark, RandomState>,
     global: AtomicU8,
     /// Bumped by every applied mark or instrument change; accounts' cached exposures are
     /// valid for one epoch.
@@ -327,7 +327,7 @@ struct AccountEntry {
 #[derive(Debug)]
 pub struct RiskEngine {
     config: ArcSwap<RiskConfig>,
-    accounts: DashMap<AccountId, AccountEntry, FxBuildHasher>,
+    accounts: DashMap<AccountId, AccountEntry, RandomState>,
     market: MarketState,
 }
 

@@ -1,7 +1,5 @@
 //! The small enumerations shared by every part of the core.
 
-use std::fmt;
-
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -33,20 +31,23 @@ macro_rules! wire_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.pad(self.as_str())
             }
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownName;
-            fn from_str(text: &str) -> Result<Self, UnknownName> {
-                find_by_name(Self::ALL, Self::as_str, stringify!($name), text)
+            type Err = $crate::model::UnknownName;
+            fn from_str(text: &str) -> Result<Self, $crate::model::UnknownName> {
+                $crate::model::find_by_name(Self::ALL, Self::as_str, stringify!($name), text)
             }
         }
     };
 }
+
+// The one name table of the core's enumerations (also used by `rules` and `score`).
+pub(crate) use wire_enum;
 
 /// The value of `all` whose name is `text`, ignoring ASCII case.
 pub(crate) fn find_by_name<T: Copy>(

@@ -140,6 +140,8 @@ fn is_plain_decimal(text: &str) -> bool {
     digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty()) && exponent_ok
 }
 
+// Hand-written rather than ryu: the fast path finds money-sized floats' shortest digits
+// without writing text that would then be parsed; the rest uses std's shortest formatting.
 /// The decimal that a float's shortest round-trip text names: `0.1_f64` is `0.1` (not
 /// `0.1000000000000000055511151231257827`), `1.5` is `1.5` (scale 1) and `100.0` is `100`
 /// (scale 0). These are the digits of Rust's `Display` and of Python's `repr`: the fewest

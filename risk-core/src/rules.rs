@@ -4,41 +4,36 @@
 //! A [`RuleSet`] holds its rules sorted by id, so evaluation order (and the order of the
 //! reported hits) is deterministic whatever order the rules were loaded in.
 
-use std::fmt;
-
 use crate::ids::{RuleId, Symbol};
-use crate::model::{KycLevel, RuleAction, Severity};
+use crate::model::{wire_enum, KycLevel, RuleAction, Severity};
 use crate::pretrade::{CheckMetric, CheckMetrics};
 use crate::Decimal;
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Operator {
-    /// `>`
-    #[cfg_attr(feature = "serde", serde(rename = ">"))]
-    Gt,
-    /// `>=`
-    #[cfg_attr(feature = "serde", serde(rename = ">="))]
-    Ge,
-    /// `<`
-    #[cfg_attr(feature = "serde", serde(rename = "<"))]
-    Lt,
-    /// `<=`
-    #[cfg_attr(feature = "serde", serde(rename = "<="))]
-    Le,
-    /// `==` (numeric equality: 1.0 == 1.00)
-    #[cfg_attr(feature = "serde", serde(rename = "=="))]
-    Eq,
-    /// `!=`
-    #[cfg_attr(feature = "serde", serde(rename = "!="))]
-    Ne,
-}
+wire_enum!(
+    /// A comparison operator, named by its symbol (also in config files).
+    Operator {
+        /// `>`
+        #[cfg_attr(feature = "serde", serde(rename = ">"))]
+        Gt = ">",
+        /// `>=`
+        #[cfg_attr(feature = "serde", serde(rename = ">="))]
+        Ge = ">=",
+        /// `<`
+        #[cfg_attr(feature = "serde", serde(rename = "<"))]
+        Lt = "<",
+        /// `<=`
+        #[cfg_attr(feature = "serde", serde(rename = "<="))]
+        Le = "<=",
+        /// `==` (numeric equality: 1.0 == 1.00)
+        #[cfg_attr(feature = "serde", serde(rename = "=="))]
+        Eq = "==",
+        /// `!=`
+        #[cfg_attr(feature = "serde", serde(rename = "!="))]
+        Ne = "!=",
+    }
+);
 
 impl Operator {
-    /// Every operator.
-    pub const ALL: &'static [Self] = &[Self::Gt, Self::Ge, Self::Lt, Self::Le, Self::Eq, Self::Ne];
-
     /// `value <op> threshold`.
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
@@ -50,32 +45,6 @@ impl Operator {
             Self::Eq => value == threshold,
             Self::Ne => value != threshold,
         }
-    }
-
-    /// The operator's symbol.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Gt => ">",
-            Self::Ge => ">=",
-            Self::Lt => "<",
-            Self::Le => "<=",
-            Self::Eq => "==",
-            Self::Ne => "!=",
-        }
-    }
-}
-
-impl fmt::Display for Operator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Operator {
-    type Err = crate::model::UnknownName;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        crate::model::find_by_name(Self::ALL, Self::as_str, "Operator", text)
     }
 }
 

@@ -29,13 +29,12 @@
 //! breakdown, sorted by score descending, then by login.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use rust_decimal::Decimal;
 
 use crate::ids::AccountId;
 use crate::metrics::TradeMetrics;
-use crate::model::Severity;
+use crate::model::{wire_enum, Severity};
 
 /// An invalid [`ScoreConfig`] setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,82 +204,39 @@ impl ScoreConfig {
     }
 }
 
-/// The overall risk level of a score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
-pub enum RiskLevel {
-    /// Below `medium_from`.
-    Low,
-    /// From `medium_from`.
-    Medium,
-    /// From `high_from`.
-    High,
-    /// From `critical_from`.
-    Critical,
-}
-
-impl RiskLevel {
-    /// The upper-case name used in reports.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "LOW",
-            Self::Medium => "MEDIUM",
-            Self::High => "HIGH",
-            Self::Critical => "CRITICAL",
-        }
+wire_enum!(
+    /// The overall risk level of a score.
+    RiskLevel {
+        /// Below `medium_from`.
+        Low = "LOW",
+        /// From `medium_from`.
+        Medium = "MEDIUM",
+        /// From `high_from`.
+        High = "HIGH",
+        /// From `critical_from`.
+        Critical = "CRITICAL",
     }
-}
+);
 
-impl fmt::Display for RiskLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+wire_enum!(
+    /// The kinds of risk signal, one per threshold of [`ScoreConfig`].
+    SignalKind {
+        /// Too large a share of trades held under the HFT threshold.
+        HftTrading = "HFT_TRADING",
+        /// Too many trades open at once (layering / grid building).
+        Layering = "LAYERING",
+        /// Too few trades protected by a stop-loss.
+        LowStopLossUsage = "LOW_STOP_LOSS_USAGE",
+        /// The balance curve fell too far from a peak.
+        Drawdown = "DRAWDOWN",
+        /// One day lost too much of its opening balance.
+        DailyLoss = "DAILY_LOSS",
+        /// Losses outweigh profits.
+        LowProfitFactor = "LOW_PROFIT_FACTOR",
+        /// Too many losses in a row.
+        LossStreak = "LOSS_STREAK",
     }
-}
-
-/// The kinds of risk signal, one per threshold of [`ScoreConfig`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
-pub enum SignalKind {
-    /// Too large a share of trades held under the HFT threshold.
-    HftTrading,
-    /// Too many trades open at once (layering / grid building).
-    Layering,
-    /// Too few trades protected by a stop-loss.
-    LowStopLossUsage,
-    /// The balance curve fell too far from a peak.
-    Drawdown,
-    /// One day lost too much of its opening balance.
-    DailyLoss,
-    /// Losses outweigh profits.
-    LowProfitFactor,
-    /// Too many losses in a row.
-    LossStreak,
-}
-
-impl SignalKind {
-    /// The upper-case name used in reports.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::HftTrading => "HFT_TRADING",
-            Self::Layering => "LAYERING",
-            Self::LowStopLossUsage => "LOW_STOP_LOSS_USAGE",
-            Self::Drawdown => "DRAWDOWN",
-            Self::DailyLoss => "DAILY_LOSS",
-            Self::LowProfitFactor => "LOW_PROFIT_FACTOR",
-            Self::LossStreak => "LOSS_STREAK",
-        }
-    }
-}
-
-impl fmt::Display for SignalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 /// A threshold that an account's metrics breached.
 #[derive(Debug, Clone, PartialEq, Eq)]

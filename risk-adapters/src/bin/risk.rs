@@ -114,17 +114,20 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// CPU time used by the whole process so far, in milliseconds, where the platform tells
-/// (Linux `/proc/self/stat`, user + system, at the usual 100 ticks per second). Reported
-/// beside wall times because on a shared machine the wall clock also counts waiting.
+/// CPU time used by the whole process so far (every thread, user + system), in
+/// milliseconds, from the process CPU-time clock. Reported beside wall times because on a
+/// shared machine the wall clock also counts waiting.
+#[cfg(unix)]
 fn cpu_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10.0)
+    use rustix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::ProcessCPUTime);
+    Some(t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6)
+}
+
+/// No process CPU-time clock is read on this platform.
+#[cfg(not(unix))]
+fn cpu_ms() -> Option<f64> {
+    None
 }
 
 fn print_row_errors(errors: &[RowError], total: u64) {
@@ -198,8 +201,8 @@ fn report(args: &ReportArgs) -> Result<()> {
     let report = build_report(&file.trades, &input)?;
     let computed = now();
     let cpu_computed = cpu_ms();
-    // CPU time is counted in 10 ms ticks: shown only for phases long enough for it to mean
-    // something.
+    // CPU time is shown only for phases long enough for it to mean something beside the
+    // wall time.
     let cpu = |wall: std::time::Duration, a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if wall.as_millis() >= 100 => format!(" ({:.0} ms CPU)", b - a),
         _ => String::new(),

@@ -7,9 +7,11 @@ use std::path::Path;
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::Decimal;
 
-use super::bounded::{BoundedRows, RowInfo};
+use super::bounded::RowInfo;
 use super::error::{CsvInputError, RowError};
-use super::fields::{check_header, find_columns, row_info, row_too_long, trim_header, Row};
+use super::fields::{
+    csv_error, find_columns, open_reader, row_info, row_too_long, trim_header, Row,
+};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
 /// What the accounts file says about one account.
@@ -72,15 +74,7 @@ pub fn read_accounts_with<R: Read>(
     file: &str,
     limits: CsvLimits,
 ) -> Result<AccountsFile, CsvInputError> {
-    let csv_err = |source| CsvInputError::Csv {
-        file: file.to_owned(),
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
-    let header = reader.byte_headers().map_err(csv_err)?.clone();
-    check_header(&mut reader, file, limits)?;
+    let (mut reader, header) = open_reader(source, file, limits)?;
     let [c_login, c_user, c_challenge] = find_columns(&header, &ACCOUNT_COLUMNS, file)?;
     let c_balance = header
         .iter()
@@ -92,7 +86,7 @@ pub fn read_accounts_with<R: Read>(
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_err(e)),
+            Err(e) => return Err(csv_error(file, e)),
         }
         let RowInfo { line, cut } = row_info(&mut reader, &record);
         if let Some(field) = cut {

@@ -13,6 +13,9 @@
 //! Following the rows, the adapter also knows the line each one starts on (the csv
 //! reader's record positions do not: they point where it started reading the record,
 //! before the blank lines and the `\n` of a CRLF that precede it): [`RowInfo`].
+//!
+//! Hand-written rather than a reader rebuilt on csv_core: the ingestion keeps the csv
+//! crate's record API, and this adapter only follows quotes and line ends to cut a row.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};

@@ -9,14 +9,14 @@ use risk_core::model::Side;
 use risk_core::num::parse_decimal;
 use risk_core::Decimal;
 
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 
 use super::bounded::{BoundedRows, RowInfo};
 use super::error::{CsvInputError, RowError};
 use super::CsvLimits;
 
 /// [`CsvInputError::HeaderTooLong`] when the header row (row 0) was cut.
-pub(super) fn check_header<R: Read>(
+fn check_header<R: Read>(
     reader: &mut csv::Reader<BoundedRows<R>>,
     file: &str,
     limits: CsvLimits,
@@ -27,6 +27,36 @@ pub(super) fn check_header<R: Read>(
             limit: limits.max_row_bytes.max(1),
         }),
         _ => Ok(()),
+    }
+}
+
+/// A bounded csv reader over `source` (see [`BoundedRows`]) and its header row.
+///
+/// # Errors
+/// [`CsvInputError::Csv`] when the header cannot be read, [`CsvInputError::HeaderTooLong`]
+/// when it is longer than the row limit.
+pub(super) fn open_reader<R: Read>(
+    source: R,
+    file: &str,
+    limits: CsvLimits,
+) -> Result<(csv::Reader<BoundedRows<R>>, csv::ByteRecord), CsvInputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
+    let header = reader
+        .byte_headers()
+        .map_err(|e| csv_error(file, e))?
+        .clone();
+    check_header(&mut reader, file, limits)?;
+    Ok((reader, header))
+}
+
+/// The csv reader's error, naming the file.
+pub(super) fn csv_error(file: &str, source: csv::Error) -> CsvInputError {
+    CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
     }
 }
 

@@ -1,17 +1,19 @@
 //! Reading a large in-memory trades export on several threads: split at line boundaries,
 //! each chunk read as a sequential read would, merged in file order.
 
+use rayon::prelude::*;
+
 use super::bounded::BoundedRows;
 use super::error::CsvInputError;
-use super::fields::{check_header, find_columns};
+use super::fields::{csv_error, find_columns, open_reader};
 use super::trades::{read_trades_with, IdKey, Ingest, TradeFile, TRADE_COLUMNS};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
 /// Files smaller than this are read on one core.
 pub(super) const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
-/// [`read_trades`](super::read_trades) over an in-memory export split across `workers` threads (sequential
-/// when there is one worker, or when the text has a quote, since a quoted field may hold a
+/// [`read_trades`](super::read_trades) over an in-memory export split into `workers` chunks
+/// read on rayon's thread pool (sequential when there is one worker, or when the text has a quote, since a quoted field may hold a
 /// line break and line boundaries are then not row boundaries).
 ///
 /// # Errors
@@ -52,15 +54,7 @@ pub fn read_trades_parallel_with(
     if workers < 2 || bytes.contains(&b'"') || bytes.len() - header_end < workers {
         return read_trades_with(bytes, file, limits, progress);
     }
-    let csv_err = |source| CsvInputError::Csv {
-        file: file.to_owned(),
-        source,
-    };
-    let mut header_reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BoundedRows::new(&bytes[..header_end], limits.max_row_bytes));
-    let header = header_reader.byte_headers().map_err(csv_err)?.clone();
-    check_header(&mut header_reader, file, limits)?;
+    let (_, header) = open_reader(&bytes[..header_end], file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
 
     // Chunk boundaries just after a line break, and the line number each chunk starts on.
@@ -92,51 +86,42 @@ pub fn read_trades_parallel_with(
     }
 
     let done = std::sync::atomic::AtomicU64::new(header_end as u64);
-    let parts: Vec<Result<Ingest<'_>, csv::Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .zip(&first_lines)
-            .enumerate()
-            .map(|(k, (w, &first_line))| {
-                let chunk = &body[w[0]..w[1]];
-                // The first chunk's vector receives every chunk's trades at the merge:
-                // reserve for the whole file there (untouched capacity costs no memory).
-                let capacity = if k == 0 { body.len() } else { chunk.len() } / 100;
-                let (header, done, progress) = (&header, &done, &progress);
-                s.spawn(move || {
-                    let mut reader = csv::ReaderBuilder::new()
-                        .flexible(true)
-                        .has_headers(false)
-                        .buffer_capacity(1 << 16)
-                        .from_reader(BoundedRows::new(chunk, limits.max_row_bytes));
-                    let mut ingest =
-                        Ingest::new(header, cols, file, limits, first_line - 1, capacity);
-                    let mut reported = 0;
-                    ingest.run(&mut reader, |bytes| {
-                        let delta = bytes - reported;
-                        reported = bytes;
-                        let before = done.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
-                        progress(before + delta);
-                    })?;
-                    Ok(ingest)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let chunks: Vec<(usize, &[u8], u64)> = bounds
+        .windows(2)
+        .zip(&first_lines)
+        .enumerate()
+        .map(|(k, (w, &first_line))| (k, &body[w[0]..w[1]], first_line))
+        .collect();
+    // Each chunk on rayon's pool; `collect` keeps them in file order.
+    let parts: Vec<Result<Ingest<'_>, csv::Error>> = chunks
+        .into_par_iter()
+        .map(|(k, chunk, first_line)| {
+            // The first chunk's vector receives every chunk's trades at the merge:
+            // reserve for the whole file there (untouched capacity costs no memory).
+            let capacity = if k == 0 { body.len() } else { chunk.len() } / 100;
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .has_headers(false)
+                .buffer_capacity(1 << 16)
+                .from_reader(BoundedRows::new(chunk, limits.max_row_bytes));
+            let mut ingest = Ingest::new(&header, cols, file, limits, first_line - 1, capacity);
+            let mut reported = 0;
+            ingest.run(&mut reader, |bytes| {
+                let delta = bytes - reported;
+                reported = bytes;
+                let before = done.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+                progress(before + delta);
+            })?;
+            Ok(ingest)
+        })
+        .collect();
     progress(bytes.len() as u64);
 
     // Merge in file order, as a sequential read would have decided: an id claimed by an
     // earlier chunk makes a later chunk's row a duplicate, good or bad.
     let mut merged: Option<Ingest<'_>> = None;
     for part in parts {
-        let part = part.map_err(csv_err)?;
+        let part = part.map_err(|e| csv_error(file, e))?;
         let Some(first) = merged.as_mut() else {
             merged = Some(part);
             continue;

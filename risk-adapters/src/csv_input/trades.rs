@@ -4,13 +4,13 @@
 use std::io::Read;
 use std::path::Path;
 
-use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
+use risk_core::hash::{HashMap as FastMap, HashSet as FastSet};
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
 
 use super::bounded::BoundedRows;
 use super::error::{CsvInputError, RowError};
-use super::fields::{check_header, find_columns, intern, row_info, row_too_long, Row};
+use super::fields::{csv_error, find_columns, intern, open_reader, row_info, row_too_long, Row};
 use super::parallel::{read_trades_parallel, PARALLEL_MIN_BYTES};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
@@ -62,7 +62,7 @@ pub fn read_trades_path(
         file: name.clone(),
         source,
     })?;
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = rayon::current_num_threads();
     if bytes.len() < PARALLEL_MIN_BYTES {
         return read_trades(bytes.as_slice(), &name, progress);
     }
@@ -93,19 +93,12 @@ pub fn read_trades_with<R: Read>(
     limits: CsvLimits,
     mut progress: impl FnMut(u64),
 ) -> Result<TradeFile, CsvInputError> {
-    let csv_err = |source| CsvInputError::Csv {
-        file: file.to_owned(),
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
-    let header = reader.byte_headers().map_err(csv_err)?.clone();
-    check_header(&mut reader, file, limits)?;
+    let (mut reader, header) = open_reader(source, file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
     let mut ingest = Ingest::new(&header, cols, file, limits, 0, 0);
-    ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
+    ingest
+        .run(&mut reader, &mut progress)
+        .map_err(|e| csv_error(file, e))?;
     Ok(ingest.out)
 }
 

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 use risk_core::metrics::ClosedTrade;
 use risk_core::rulebook::{ChallengeStatus, MaxLossMode, RuleKind, RuleSignal, Rulebook};
 use risk_core::score::RiskLevel;
@@ -579,7 +579,7 @@ pub fn write_html<W: Write>(
         .filter(|a| a.metrics.trades > 0)
         .take(MAX_CHARTED_ACCOUNTS)
         .collect();
-    let charted_ids: risk_core::hash::FxHashSet<&str> =
+    let charted_ids: risk_core::hash::HashSet<&str> =
         charted.iter().map(|a| a.account.as_str()).collect();
     for (rank, a) in report.accounts.iter().enumerate() {
         let m = &a.metrics;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 use risk_core::ids::{AccountId, ChallengeId};
 use risk_core::rulebook::{RuleSignal, RuleWeights};
 use risk_core::Decimal;

@@ -35,6 +35,7 @@ mod table;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
@@ -43,7 +44,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::csv_input::AccountsFile;
 use crate::report_config::RuleSettings;
-use risk_core::hash::FxHashMap as FastMap;
+use risk_core::hash::HashMap as FastMap;
 use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
 
 mod html;
@@ -154,8 +155,11 @@ pub fn build_report(
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let slices = if trades.len() >= 100_000 { workers } else { 1 };
+    let slices = if trades.len() >= 100_000 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     let listed = input
         .accounts
         .map(|f| f.order.as_slice())
@@ -295,19 +299,7 @@ fn group<'t>(
     // 1. In parallel over contiguous slices of the trades: number each slice's logins in
     //    first-seen order and turn every trade into its 44-byte facts, in file order.
     let per = trades.len().div_ceil(slices).max(1);
-    let parts: Vec<Result<Part<'_>, ReportError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = trades
-            .chunks(per)
-            .map(|slice| s.spawn(move || Part::of(slice)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let parts: Vec<Result<Part<'_>, ReportError>> = trades.par_chunks(per).map(Part::of).collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     // 2. Global account numbers: listed accounts first, then logins as first seen in the
@@ -495,8 +487,7 @@ struct Plan<'a> {
     facts: &'a [TradeFacts],
 }
 
-/// Batch metrics and score of every account, the accounts split in contiguous chunks over
-/// the cores.
+/// Batch metrics and score of every account, spread over the cores.
 fn compute_parallel(
     plan: &[Plan<'_>],
     score: &ScoreConfig,
@@ -511,40 +502,14 @@ fn compute_parallel(
         let scored = score_account(&metrics, score);
         Ok((metrics, scored))
     };
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if workers < 2 || plan.len() < 256 {
+    if plan.len() < 256 {
         return plan.iter().map(one).collect();
     }
-    // Balance chunks by trade count, not by account count.
-    let total: usize = plan.iter().map(|p| p.facts.len()).sum();
-    let target = total.div_ceil(workers).max(1);
-    let mut bounds = vec![0];
-    let mut acc = 0;
-    for (i, p) in plan.iter().enumerate() {
-        acc += p.facts.len();
-        if acc >= target * bounds.len() && bounds.len() < workers {
-            bounds.push(i + 1);
-        }
-    }
-    bounds.push(plan.len());
-    bounds.dedup();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .map(|w| {
-                let part = &plan[w[0]..w[1]];
-                s.spawn(move || part.iter().map(one).collect::<Result<Vec<_>, _>>())
-            })
-            .collect();
-        let mut out = Vec::with_capacity(plan.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        Ok(out)
-    })
+    // On rayon's pool, which balances accounts of unequal size by work stealing. The
+    // results are collected in plan order and the first error in that order is returned,
+    // as a sequential pass would.
+    let computed: Vec<Result<_, ReportError>> = plan.par_iter().map(one).collect();
+    computed.into_iter().collect()
 }
 
 /// A decimal as a float, for rendering (NaN if it has none).

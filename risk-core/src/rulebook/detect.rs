@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::hash::FxHashMap;
+use crate::hash::HashMap;
 use crate::ids::AccountId;
 use crate::model::Side;
 use crate::num::{div, mul};
@@ -148,7 +148,7 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
 /// The link cluster of every account: same user or shared group, transitively.
 fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
-    let mut first_of: FxHashMap<(bool, &str), usize> = FxHashMap::default();
+    let mut first_of: HashMap<(bool, &str), usize> = HashMap::default();
     for (i, a) in accounts.iter().enumerate() {
         let keys = [Some((false, a.user)), a.group.map(|g| (true, g))];
         for key in keys.into_iter().flatten() {
@@ -163,7 +163,7 @@ fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
 }
 
 /// (cluster, sells) -> the trades open now: (close time, position in the sweep, account).
-type OpenLists = FxHashMap<(usize, bool), Vec<(i64, usize, u32)>>;
+type OpenLists = HashMap<(usize, bool), Vec<(i64, usize, u32)>>;
 
 fn hedging(
     accounts: &[DetectAccount<'_>],
@@ -172,7 +172,7 @@ fn hedging(
     out: &mut [Vec<RuleSignal>],
 ) {
     let cluster = clusters(accounts);
-    let mut size: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut size: HashMap<usize, usize> = HashMap::default();
     for &c in &cluster {
         let n = size.entry(c).or_insert(0);
         *n = n.saturating_add(1);
@@ -204,7 +204,7 @@ fn hedging(
     let mut partners: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
     // (cluster, side) -> open trades (close time, position in `opens`, account), for the
     // current symbol.
-    let mut open: OpenLists = FxHashMap::default();
+    let mut open: OpenLists = HashMap::default();
     let mut symbol = None;
     for (k, &(key, close)) in opens.iter().enumerate() {
         let (sym, at, who) = unpack(key);
@@ -283,7 +283,7 @@ fn copy_trading(
     out: &mut [Vec<RuleSignal>],
 ) -> Result<(), RulebookError> {
     // Users as small numbers.
-    let mut user_ids: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut user_ids: HashMap<&str, u32> = HashMap::default();
     let user_of: Vec<u32> = accounts
         .iter()
         .map(|a| {

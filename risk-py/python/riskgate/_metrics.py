@@ -192,8 +192,9 @@ def trade_metrics(
     0; a missing/NaN/0 stop-loss or take-profit means not set). The computation runs in
     Rust with the GIL released.
 
-    ``threads`` splits the accounts over that many threads (``None``: one below 100,000
-    trades, else the available cores, at most 8); the result is the same for any value.
+    ``threads`` splits the accounts into that many parts, run in parallel on a pool of one
+    thread per core (``None``: one part below 100,000 trades, else one per core, at most
+    8); the result is the same for any value.
 
     Raises :class:`riskgate.InvalidInput` on a bad value (naming the column and row),
     including a missing (NaN) profit or time.

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
 use pyo3::prelude::*;
-use risk_core::hash::FxHashMap;
+use risk_core::hash::HashMap;
 
 use super::batch::Words;
 use crate::error::invalid;
@@ -136,7 +136,7 @@ impl Groups {
     /// Groups `n` rows by `key(row)`. Exports are often sorted by account, so a row with
     /// the previous row's key skips the hash table.
     fn by<K: Hash + Eq + Copy>(n: usize, key: impl Fn(usize) -> K) -> Self {
-        let mut index: FxHashMap<K, u32> = FxHashMap::default();
+        let mut index: HashMap<K, u32> = HashMap::default();
         let mut groups = Self {
             of_row: Vec::with_capacity(n),
             first_row: Vec::new(),

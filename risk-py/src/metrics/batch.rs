@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use rayon::prelude::*;
 use risk_core::metrics::{MetricsConfig, TradeFacts, TradeMetrics};
 use risk_core::num::{decimal_from_f64, decimal_sum_from_f64, SumError};
 use risk_core::Decimal;
@@ -112,9 +113,9 @@ impl Columns<'_> {
     /// the rows themselves. Written here rather than taken from a crate: two counting
     /// sorts over one record type.
     ///
-    /// With `threads > 1`, the buckets are split into that many runs of about equal rows;
-    /// each thread converts the rows of its buckets (reading every row's account, which
-    /// is cheap), then computes its accounts. The results and the error reported are the
+    /// With `threads > 1`, the buckets are split into that many runs of about equal rows,
+    /// run on rayon's pool; each converts the rows of its buckets (reading every row's
+    /// account, which is cheap), then computes its accounts. The results and the error reported are the
     /// same as with one thread.
     fn metrics(
         &self,
@@ -329,25 +330,12 @@ fn runs(sizes: &[usize], threads: usize) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// `work` over each item, on its own scoped thread when there is more than one item.
-fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) -> Vec<T> {
+/// `work` over each item on rayon's pool, results in item order.
+fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync + Send) -> Vec<T> {
     if items.len() <= 1 {
         return items.into_iter().map(work).collect();
     }
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .into_iter()
-            .map(|item| scope.spawn(move || work(item)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    items.into_par_iter().map(work).collect()
 }
 
 /// Per-account metrics over columns of closed trades, as a list of [`PyAccountMetrics`]
@@ -358,8 +346,8 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync) ->
 /// `i64` epoch nanoseconds for the times, `f64` for the money and the stop-loss and
 /// take-profit prices. `profit` must be present; NaN `commission`/`swap` is 0; a NaN or 0
 /// stop-loss or take-profit is "not set"; a missing optional column is all zeros.
-/// `threads` splits the accounts over that many threads (`None`: one below
-/// 100,000 rows, else the available cores, at most 8).
+/// `threads` splits the accounts into that many parts, run on rayon's pool (`None`: one
+/// part below 100,000 rows, else one per core, at most 8).
 #[pyfunction]
 #[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
 #[allow(clippy::too_many_arguments)]
@@ -404,7 +392,7 @@ pub fn trade_metrics_buffers<'py>(
         Some(t) => t,
         // Below this many rows a thread costs more than it saves.
         None if n < PARALLEL_ROWS => 1,
-        None => std::thread::available_parallelism().map_or(1, |p| p.get().min(8)),
+        None => rayon::current_num_threads().min(8),
     };
     fn required<'b>(name: &str, c: &'b Bound<'_, PyBytes>, n: usize) -> PyResult<Words<'b>> {
         column(name, c.as_bytes(), n).map(Words)
