@@ -154,7 +154,7 @@ fn planted_patterns_are_found_and_clean_accounts_stay_clean() {
             );
             assert_eq!(a["status"], "ACTIVE", "{login}");
         }
-        assert!(clean > 40, "{clean} clean accounts");
+        assert!(clean >= 20, "{clean} clean accounts");
         // Groups count statuses and rulebook signals.
         let group = json["users"]
             .as_array()
