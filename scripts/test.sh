@@ -12,6 +12,10 @@ step "purity of risk-core"
 scripts/check-purity.sh
 step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
+step "headless Chromium for the HTML report test (risk-adapters/tests/rulebook_cli.rs)"
+if ! command -v chromium >/dev/null; then
+  apt-get install -y chromium >/dev/null || echo "chromium could not be installed: the rendering check will be skipped"
+fi
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
 step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"

@@ -2,7 +2,7 @@
 //!
 //! One format serves `risk-server --config`, the Python `RiskEngine(config)` and
 //! `risk report --config` (which reads only its `[engine.metrics]` and `[engine.score]`
-//! tables).
+//! tables and the rulebook tables).
 //!
 //! ```toml
 //! [engine]                      # risk_core::config::RiskConfig
@@ -16,6 +16,11 @@
 //! [[instruments]]               # initial market state, optional
 //! [[marks]]
 //! [[accounts]]                  # initial accounts, optional
+//!
+//! [rulebook]                    # prop-firm rulebook, detectors and their score weights,
+//! [rulebooks."<challenge_id>"]  # optional: read by `risk report`, checked on every load
+//! [detectors]
+//! [rule_weights]
 //! ```
 //!
 //! Decimals may be written as strings (exact, recommended) or as numbers. Every value is
@@ -35,6 +40,7 @@ use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, Risk
 use risk_core::ids::{AccountId, Symbol, UserId};
 use risk_core::market::Instrument;
 use risk_core::num::{Money, Price};
+use risk_core::rulebook::{DetectorConfig, RuleWeights, Rulebook};
 use serde::{Deserialize, Serialize};
 
 /// A config file could not be loaded.
@@ -123,6 +129,19 @@ pub struct ConfigFile {
     /// Initial accounts.
     #[serde(default)]
     pub accounts: Vec<AccountEntry>,
+    /// The prop-firm rulebook for every account (`[rulebook]`), read by `risk report`;
+    /// checked here so that one file serves both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rulebook: Option<Rulebook>,
+    /// Per-challenge rulebooks (`[rulebooks."<challenge_id>"]`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rulebooks: std::collections::BTreeMap<String, Rulebook>,
+    /// Cross-account detector thresholds (`[detectors]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectors: Option<DetectorConfig>,
+    /// Score points per rulebook signal (`[rule_weights]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_weights: Option<RuleWeights>,
 }
 
 /// The text format of a config.
@@ -401,6 +420,30 @@ mod tests {
 
     /// Issue 12: the demo config with BTCUSDT's multiplier set to "0" loaded, and the gate
     /// then approved a 99 BTC order with no margin. It is refused at load, naming the key.
+    #[test]
+    fn the_rulebook_tables_load_with_the_engine_config() {
+        let text = format!(
+            "{DEMO}\n[rulebook]\ndaily_loss_limit = \"0.05\"\n[rulebooks.\"c-1\"]\nmax_lot_size = \"2\"\n[detectors]\ncopy_window_seconds = 5\n[rule_weights]\nmartingale = 40\n"
+        );
+        let file = ConfigFile::parse(&text, Format::Toml, "demo.toml").expect("valid");
+        let daily = file
+            .rulebook
+            .as_ref()
+            .and_then(|b| b.spec().daily_loss_limit);
+        assert_eq!(daily, Some(risk_core::Decimal::new(5, 2)));
+        assert_eq!(file.rulebooks.len(), 1);
+        let again = ConfigFile::parse(
+            &file.to_text(Format::Json).expect("json"),
+            Format::Json,
+            "rt",
+        )
+        .expect("re-parses");
+        assert_eq!(again, file);
+        let bad = format!("{DEMO}\n[rulebook]\nmax_loss_limit = 2\n");
+        let err = ConfigFile::parse(&bad, Format::Toml, "demo.toml").expect_err("out of range");
+        assert!(err.to_string().contains("max_loss_limit"), "{err}");
+    }
+
     #[test]
     fn a_zero_multiplier_is_refused_at_load_naming_the_key() {
         let zero = DEMO.replacen(

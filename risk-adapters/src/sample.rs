@@ -14,6 +14,14 @@
 //! positions opened together on one symbol), gamblers without stop-losses (oversized lots,
 //! deep drawdowns) and occasional traders with a handful of trades. With `defects` on, a
 //! few malformed and repeated rows are added, as real exports have.
+//!
+//! [`generate_planted`] also plants the rulebook patterns (daily-loss and trailing
+//! max-loss breaches, hedging pairs, a copy-trading ring, martingale runs) in added
+//! accounts, keeps every other account clean (see the `plant` module) and writes the expected
+//! signals.
+
+mod plant;
+pub use plant::PLANTED_RULEBOOK;
 
 use std::io::{self, Write};
 
@@ -161,6 +169,10 @@ const CHALLENGES: [(&str, i64); 4] = [
 
 struct Account {
     login: u64,
+    /// The user's number (from 1).
+    user: u64,
+    /// With planting on: keeps the account inside the rulebook.
+    guard: Option<plant::Guard>,
     balance: i64,
     behaviour: Behaviour,
     clock: DateTime<Utc>,
@@ -271,11 +283,42 @@ pub fn generate<T: Write, A: Write>(
     trades: &mut T,
     accounts_out: &mut A,
 ) -> io::Result<SampleSummary> {
+    generate_inner(config, trades, accounts_out, None)
+}
+
+/// [`generate`] with the rulebook patterns planted: the accounts file gains a `group_id`
+/// column, the planted accounts (user ids `P-...`, challenge `CH-100K`) are appended, and
+/// `planted` receives the expected signals as `login,signal,at` (RFC 3339), for
+/// [`PLANTED_RULEBOOK`] and the default detector thresholds. The summary counts the
+/// planted trades and accounts.
+///
+/// # Errors
+/// Any error of the writers.
+pub fn generate_planted<T: Write, A: Write, P: Write>(
+    config: &SampleConfig,
+    trades: &mut T,
+    accounts_out: &mut A,
+    planted: &mut P,
+) -> io::Result<SampleSummary> {
+    generate_inner(config, trades, accounts_out, Some(planted))
+}
+
+fn generate_inner<T: Write, A: Write>(
+    config: &SampleConfig,
+    trades: &mut T,
+    accounts_out: &mut A,
+    planted: Option<&mut dyn Write>,
+) -> io::Result<SampleSummary> {
+    let plant = planted.is_some();
     let mut rng = SampleRng::new(config.seed);
     let users = config.users.unwrap_or((config.trades / 150).max(6)).max(1);
     let start = DateTime::from_timestamp(1_746_403_200, 0).unwrap_or_default(); // 2025-05-05
     let mut accounts = Vec::new();
-    writeln!(accounts_out, "login,user_id,challenge_id,initial_balance")?;
+    let group_column = if plant { ",group_id" } else { "" };
+    writeln!(
+        accounts_out,
+        "login,user_id,challenge_id,initial_balance{group_column}"
+    )?;
     let mut login = 10_400_000_u64;
     for u in 0..users {
         for _ in 0..rng.range(1, 4) {
@@ -293,9 +336,16 @@ pub fn generate<T: Write, A: Write>(
                 6..=8 => 1,
                 _ => 2,
             };
-            writeln!(accounts_out, "{login},U{:04},{challenge},{balance}", u + 1)?;
+            writeln!(
+                accounts_out,
+                "{login},U{:04},{challenge},{balance}{}",
+                u + 1,
+                if plant { "," } else { "" }
+            )?;
             accounts.push(Account {
                 login,
+                user: u + 1,
+                guard: plant.then(|| plant::Guard::new(balance)),
                 balance,
                 behaviour,
                 clock: start + TimeDelta::seconds(rng.range(0, 86_400)),
@@ -325,6 +375,9 @@ pub fn generate<T: Write, A: Write>(
         }
         legs.clear();
         session(account, &mut rng, &mut legs);
+        if let Some(guard) = &mut account.guard {
+            plant::clean(guard, account.user, &mut legs);
+        }
         for leg in &legs {
             if written == config.trades {
                 break;
@@ -346,6 +399,13 @@ pub fn generate<T: Write, A: Write>(
         users,
         ..SampleSummary::default()
     };
+    if let Some(planted) = planted {
+        let (rows, added, users) = plant::write(w.out, w.rows, accounts_out, planted)?;
+        w.rows += rows;
+        summary.trades += rows;
+        summary.accounts += added;
+        summary.users += users;
+    }
     if config.defects && config.trades >= 20 {
         let a = &accounts[0];
         let bad = [

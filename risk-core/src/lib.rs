@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod num;
 pub mod pretrade;
+pub mod rulebook;
 pub mod rules;
 pub mod score;
 

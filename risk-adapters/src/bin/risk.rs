@@ -1,9 +1,10 @@
 //! `risk`: trade metrics and risk scores over prop-firm closed-trade exports.
 //!
 //! ```text
-//! risk report --trades FILE [--accounts FILE] [--config FILE] [--format table|json|csv]
-//!             [--initial-balance N] [--hft-seconds N]
+//! risk report --trades FILE [--accounts FILE] [--config FILE]
+//!             [--format table|json|csv|html] [--out FILE] [--initial-balance N] [--hft-seconds N]
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
+//!                      [--plant]
 //! ```
 
 use std::fs::File;
@@ -15,9 +16,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use risk_adapters::csv_input::{read_accounts_path, read_trades_path, RowError};
-use risk_adapters::report::{build_report, write_csv, write_json, write_table, ReportInput};
+use risk_adapters::report::{
+    build_report, write_csv, write_html, write_json, write_table, ReportInput,
+};
 use risk_adapters::report_config::ReportConfig;
-use risk_adapters::sample::{generate, SampleConfig};
+use risk_adapters::sample::{generate, generate_planted, SampleConfig, PLANTED_RULEBOOK};
 use risk_core::Decimal;
 
 /// Trade metrics and risk scores over prop-firm closed-trade exports.
@@ -44,6 +47,8 @@ enum Format {
     Json,
     /// One CSV row per account.
     Csv,
+    /// One self-contained HTML page with charts (use with `--out`).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,13 +59,17 @@ struct ReportArgs {
     /// Accounts file (header `login,user_id,challenge_id`, optional `initial_balance`).
     #[arg(long, value_name = "FILE")]
     accounts: Option<PathBuf>,
-    /// Engine config file (TOML, or JSON for a `.json` name); its `metrics` and `score`
-    /// tables are used.
+    /// Engine config file (TOML, or JSON for a `.json` name); its `[engine.metrics]`,
+    /// `[engine.score]`, `[rulebook]`, `[rulebooks."<challenge_id>"]`, `[detectors]` and
+    /// `[rule_weights]` tables are used.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
     /// Initial balance of every account's balance curve (the accounts file overrides it).
     #[arg(long, value_name = "N")]
     initial_balance: Option<Decimal>,
@@ -86,6 +95,10 @@ struct SampleArgs {
     /// Do not add the few malformed and repeated rows.
     #[arg(long)]
     no_defects: bool,
+    /// Plant the rulebook patterns in added accounts, keep the others clean, and write
+    /// planted.csv (the expected signals) and rulebook.toml (the config they are for).
+    #[arg(long)]
+    plant: bool,
 }
 
 fn main() -> Result<()> {
@@ -183,6 +196,7 @@ fn report(args: &ReportArgs) -> Result<()> {
         score: config.score,
         skipped_rows: file.skipped_rows,
         duplicate_rows: file.duplicate_rows,
+        rules: config.rules,
     };
     let report = build_report(&file.trades, &input)?;
     let computed = now();
@@ -210,12 +224,23 @@ fn report(args: &ReportArgs) -> Result<()> {
         cpu(computed.duration_since(read_done), cpu_read, cpu_computed),
     );
 
-    let stdout = io::stdout().lock();
-    let mut out = BufWriter::new(stdout);
+    let mut out: BufWriter<Box<dyn Write>> = BufWriter::new(match &args.out {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    });
     match args.format {
         Format::Table => write_table(&report, &mut out)?,
         Format::Json => write_json(&report, &mut out)?,
         Format::Csv => write_csv(&report, &mut out)?,
+        Format::Html => write_html(
+            &report,
+            &file.trades,
+            &input.rules,
+            input.score.drawdown_max,
+            &mut out,
+        )?,
     }
     out.flush()?;
     Ok(())
@@ -237,7 +262,17 @@ fn sample(args: &SampleArgs) -> Result<()> {
         seed: args.seed,
         defects: !args.no_defects,
     };
-    let summary = generate(&config, &mut trades, &mut accounts)?;
+    let summary = if args.plant {
+        let mut planted = create("planted.csv")?;
+        let summary = generate_planted(&config, &mut trades, &mut accounts, &mut planted)?;
+        planted.flush()?;
+        let path = args.out_dir.join("rulebook.toml");
+        std::fs::write(&path, PLANTED_RULEBOOK)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        summary
+    } else {
+        generate(&config, &mut trades, &mut accounts)?
+    };
     trades.flush()?;
     accounts.flush()?;
     eprintln!(

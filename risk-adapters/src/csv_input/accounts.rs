@@ -23,6 +23,8 @@ pub struct AccountInfo {
     pub challenge: Option<ChallengeId>,
     /// The account's starting balance, `None` for the configured default.
     pub initial_balance: Option<Decimal>,
+    /// The group linking its user to others, `None` when not given.
+    pub group: Option<String>,
 }
 
 /// The accounts file: login to owner, challenge and initial balance.
@@ -77,6 +79,7 @@ pub fn read_accounts_with<R: Read>(
     let c_balance = header
         .iter()
         .position(|h| trim_header(h) == b"initial_balance");
+    let c_group = header.iter().position(|h| trim_header(h) == b"group_id");
     let mut out = AccountsFile::default();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -120,12 +123,19 @@ pub fn read_accounts_with<R: Read>(
                 }
                 _ => None,
             };
+            let group = match c_group {
+                Some(c) => Some(row.str(c)?)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned),
+                None => None,
+            };
             Ok((
                 login,
                 AccountInfo {
                     user,
                     challenge,
                     initial_balance,
+                    group,
                 },
             ))
         })();

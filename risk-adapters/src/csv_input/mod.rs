@@ -25,8 +25,10 @@
 //! stops the read.
 //!
 //! # Accounts file
-//! Header `login,user_id,challenge_id[,initial_balance]`; an empty `challenge_id` means
-//! unknown, an empty `initial_balance` means the configured default. A bad row or a login
+//! Header `login,user_id,challenge_id[,initial_balance][,group_id]`; an empty
+//! `challenge_id` means unknown, an empty `initial_balance` means the configured default.
+//! `group_id` links users (the cross-account hedging detector treats the accounts of
+//! users in one group as one owner's); empty means no group. A bad row or a login
 //! listed twice is a [`RowError`] (the first listing wins).
 //!
 //! # Limits

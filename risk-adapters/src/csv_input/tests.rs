@@ -518,6 +518,17 @@ fn accounts_file() {
     assert_eq!(a.accounts[&AccountId::new("2")].challenge, None);
     let b = read_accounts("login,user_id,challenge_id\n9,u9,c9\n".as_bytes(), "b.csv").unwrap();
     assert_eq!(b.accounts[&AccountId::new("9")].initial_balance, None);
+    assert_eq!(b.accounts[&AccountId::new("9")].group, None);
+    let g = read_accounts(
+        "login,user_id,challenge_id,group_id\n1,u1,c1,g7\n2,u2,c1,\n".as_bytes(),
+        "g.csv",
+    )
+    .unwrap();
+    assert_eq!(
+        g.accounts[&AccountId::new("1")].group.as_deref(),
+        Some("g7")
+    );
+    assert_eq!(g.accounts[&AccountId::new("2")].group, None);
 }
 
 #[test]

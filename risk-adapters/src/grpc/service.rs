@@ -254,6 +254,10 @@ impl pb::risk_service_server::RiskService for RiskService {
             instruments: Vec::new(),
             marks: Vec::new(),
             accounts: Vec::new(),
+            rulebook: None,
+            rulebooks: std::collections::BTreeMap::new(),
+            detectors: None,
+            rule_weights: None,
         };
         let json = file
             .to_text(Format::Json)

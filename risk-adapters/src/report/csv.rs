@@ -40,6 +40,9 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
         "risk_score",
         "risk_level",
         "signals",
+        "status",
+        "first_breach",
+        "first_breach_at",
     ])?;
     let s = |d: Decimal| d.normalize().to_string();
     let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
@@ -50,7 +53,14 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             .signals
             .iter()
             .map(|x| format!("{}:{}", x.kind, x.severity))
+            .chain(
+                a.rules
+                    .signals
+                    .iter()
+                    .map(|x| format!("{}:{}", x.kind, report.rule_weights.severity(x.kind))),
+            )
             .collect();
+        let breach = a.rules.first_breach.as_ref();
         w.write_record([
             a.account.as_str().to_owned(),
             a.user.as_str().to_owned(),
@@ -81,6 +91,13 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             s(a.score.score),
             a.score.level.as_str().to_owned(),
             signals.join(";"),
+            a.rules.status.as_str().to_owned(),
+            breach
+                .map(|b| b.kind.as_str().to_owned())
+                .unwrap_or_default(),
+            breach
+                .map(|b| super::json::rfc3339(b.at))
+                .unwrap_or_default(),
         ])?;
     }
     w.flush()

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use risk_core::ids::ChallengeId;
+use risk_core::hash::HashMap as FastMap;
+use risk_core::ids::{AccountId, ChallengeId};
+use risk_core::rulebook::{RuleSignal, RuleWeights};
 use risk_core::Decimal;
 use serde::Serialize;
 
@@ -20,6 +22,37 @@ struct JsonSignal<'a> {
     contribution: f64,
     observed: f64,
     threshold: f64,
+    /// Rulebook signals only: when it first happened (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    /// Rulebook signals only: the value (= `observed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    /// Rulebook signals only: the limit (= `threshold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<f64>,
+    /// Rulebook signals only: the other accounts involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    related_accounts: Option<Vec<&'a str>>,
+}
+
+fn json_rule_signal<'a>(s: &'a RuleSignal, weights: &RuleWeights) -> JsonSignal<'a> {
+    JsonSignal {
+        kind: s.kind.as_str(),
+        severity: weights.severity(s.kind).as_str(),
+        contribution: num(weights.of(s.kind)),
+        observed: num(s.value),
+        threshold: num(s.limit),
+        at: Some(rfc3339(s.at)),
+        value: Some(num(s.value)),
+        limit: Some(num(s.limit)),
+        related_accounts: Some(s.related.iter().map(AccountId::as_str).collect()),
+    }
+}
+
+/// A time as RFC 3339 in UTC (`Z`), fractional seconds only when there are any.
+pub(super) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 #[derive(Serialize)]
@@ -38,6 +71,9 @@ struct JsonAccount<'a> {
     risk_score: f64,
     risk_level: &'a str,
     signals: Vec<JsonSignal<'a>>,
+    status: &'a str,
+    first_breach: Option<JsonSignal<'a>>,
+    passed_at: Option<String>,
     wins: u64,
     losses: u64,
     break_even: u64,
@@ -82,6 +118,7 @@ struct JsonGroup<'a> {
     account_count: usize,
     flagged_accounts: u64,
     signal_counts: BTreeMap<&'a str, u64>,
+    status_counts: BTreeMap<&'a str, u64>,
     accounts: Vec<JsonMember<'a>>,
 }
 
@@ -95,7 +132,7 @@ struct JsonReport<'a> {
     unlisted_accounts: u64,
 }
 
-fn json_account(a: &AccountReport) -> JsonAccount<'_> {
+fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
     let m = &a.metrics;
     JsonAccount {
         account_login: a.account.as_str(),
@@ -121,8 +158,20 @@ fn json_account(a: &AccountReport) -> JsonAccount<'_> {
                 contribution: num(s.contribution),
                 observed: num(s.observed),
                 threshold: num(s.threshold),
+                at: None,
+                value: None,
+                limit: None,
+                related_accounts: None,
             })
+            .chain(a.rules.signals.iter().map(|s| json_rule_signal(s, weights)))
             .collect(),
+        status: a.rules.status.as_str(),
+        first_breach: a
+            .rules
+            .first_breach
+            .as_ref()
+            .map(|s| json_rule_signal(s, weights)),
+        passed_at: a.rules.passed_at.map(rfc3339),
         wins: m.wins,
         losses: m.losses,
         break_even: m.break_even,
@@ -148,8 +197,28 @@ fn json_account(a: &AccountReport) -> JsonAccount<'_> {
     }
 }
 
-fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
+fn json_group<'a>(
+    g: &'a GroupReport,
+    is_user: bool,
+    by_login: &FastMap<&str, &'a AccountReport>,
+) -> JsonGroup<'a> {
     let s = &g.score;
+    let mut signal_counts: BTreeMap<&str, u64> = s
+        .signal_counts
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let mut status_counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for member in &s.accounts {
+        if let Some(a) = by_login.get(member.account.as_str()) {
+            *status_counts.entry(a.rules.status.as_str()).or_default() += 1;
+            let mut kinds: Vec<&str> = a.rules.signals.iter().map(|x| x.kind.as_str()).collect();
+            kinds.dedup();
+            for k in kinds {
+                *signal_counts.entry(k).or_default() += 1;
+            }
+        }
+    }
     JsonGroup {
         user_id: is_user.then_some(g.id.as_str()),
         challenge_id: (!is_user).then_some(g.id.as_str()),
@@ -158,11 +227,8 @@ fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
         trades: s.trades,
         account_count: s.accounts.len(),
         flagged_accounts: s.flagged_accounts,
-        signal_counts: s
-            .signal_counts
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
+        signal_counts,
+        status_counts,
         accounts: s
             .accounts
             .iter()
@@ -181,13 +247,26 @@ fn json_group(g: &GroupReport, is_user: bool) -> JsonGroup<'_> {
 /// # Errors
 /// Any error of `out`.
 pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
+    let by_login: FastMap<&str, &AccountReport> = report
+        .accounts
+        .iter()
+        .map(|a| (a.account.as_str(), a))
+        .collect();
     let json = JsonReport {
-        accounts: report.accounts.iter().map(json_account).collect(),
-        users: report.users.iter().map(|g| json_group(g, true)).collect(),
+        accounts: report
+            .accounts
+            .iter()
+            .map(|a| json_account(a, &report.rule_weights))
+            .collect(),
+        users: report
+            .users
+            .iter()
+            .map(|g| json_group(g, true, &by_login))
+            .collect(),
         challenges: report
             .challenges
             .iter()
-            .map(|g| json_group(g, false))
+            .map(|g| json_group(g, false, &by_login))
             .collect(),
         skipped_rows: report.skipped_rows,
         duplicate_rows: report.duplicate_rows,

@@ -1,5 +1,5 @@
 //! The trade-metrics and risk-score report: building it from trades, and rendering it as
-//! a terminal table, JSON or CSV.
+//! a terminal table, JSON, CSV or an HTML page.
 //!
 //! # Building
 //! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
@@ -12,6 +12,13 @@
 //! list is treated the same way and counted in [`Report::unlisted_accounts`]; listed
 //! accounts without trades are reported with zero trades.
 //!
+//! # Rulebook
+//! Every account is checked against its challenge's rulebook (or the default one) and the
+//! cross-account detectors run over all accounts ([`risk_core::rulebook`]). The account's
+//! [`AccountReport::rules`] holds its status and rulebook signals; its score is the metric
+//! score plus the rulebook signals' weights, capped at 100 (the user and challenge scores
+//! aggregate that). The private `rulebook` submodule says how the work is spread.
+//!
 //! # JSON
 //! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
 //! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
@@ -19,7 +26,8 @@
 //! to average, an unknown challenge) are `null`.
 //!
 //! # Layout
-//! This module builds the report; `json`, `csv` and `table` render it.
+//! This module builds the report (`rulebook` adds the challenge rules and the detectors);
+//! `json`, `csv`, `table` and `html` render it.
 
 mod csv;
 mod json;
@@ -35,7 +43,14 @@ use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::csv_input::AccountsFile;
+use crate::report_config::RuleSettings;
 use risk_core::hash::HashMap as FastMap;
+use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
+
+mod html;
+mod rulebook;
+
+pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
 
 pub use self::csv::write_csv;
 pub use json::write_json;
@@ -54,8 +69,10 @@ pub struct AccountReport {
     pub initial_balance: Decimal,
     /// The full metric set.
     pub metrics: TradeMetrics,
-    /// The score and its signals.
+    /// The score (metric signals plus rulebook weights) and the metric signals.
     pub score: AccountScore,
+    /// The challenge status and the rulebook and detector signals.
+    pub rules: Outcome,
 }
 
 /// A user's or challenge's line of the report.
@@ -82,6 +99,8 @@ pub struct Report {
     pub duplicate_rows: u64,
     /// Traded logins that the accounts file does not list.
     pub unlisted_accounts: u64,
+    /// The weights the rulebook signals were scored with (their JSON `contribution`).
+    pub rule_weights: RuleWeights,
 }
 
 /// What [`build_report`] needs besides the trades.
@@ -97,6 +116,8 @@ pub struct ReportInput<'a> {
     pub skipped_rows: u64,
     /// Duplicate rows dropped while reading, carried into the report.
     pub duplicate_rows: u64,
+    /// Rulebooks, detector thresholds and rulebook score weights.
+    pub rules: RuleSettings,
 }
 
 /// Why the report could not be built.
@@ -114,6 +135,14 @@ pub enum ReportError {
     /// The score settings are invalid.
     #[error(transparent)]
     Score(#[from] risk_core::score::ScoreConfigError),
+    /// The detector settings are invalid, or an account's rulebook arithmetic overflowed.
+    #[error("rulebook{}: {source}", account.as_ref().map(|a| format!(" (account {a})")).unwrap_or_default())]
+    Rulebook {
+        /// The account, `None` for the detectors over all accounts.
+        account: Option<AccountId>,
+        /// Why.
+        source: risk_core::rulebook::RulebookError,
+    },
 }
 
 /// Builds the report: groups `trades` per account, computes and scores each account, then
@@ -139,6 +168,7 @@ pub fn build_report(
         logins,
         starts,
         facts: grouped,
+        rules: rule_trades,
     } = group(trades, listed, slices)?;
 
     let mut unlisted = 0_u64;
@@ -162,16 +192,40 @@ pub fn build_report(
     }
 
     let computed = compute_parallel(&plan, &input.score)?;
+    let rule_accounts: Vec<rulebook::RuleAccount<'_>> = plan
+        .iter()
+        .map(|p| rulebook::RuleAccount {
+            account: &p.account,
+            user: &p.user,
+            challenge: p.challenge.as_ref(),
+            group: input
+                .accounts
+                .and_then(|f| f.accounts.get(&p.account))
+                .and_then(|i| i.group.as_deref()),
+            initial_balance: p.config.initial_balance,
+        })
+        .collect();
+    let outcomes = rulebook::outcomes(&rule_trades, &starts, &rule_accounts, &input.rules)?;
+    drop(rule_trades);
+    drop(rule_accounts);
     let mut accounts: Vec<AccountReport> = plan
         .into_iter()
         .zip(computed)
-        .map(|(p, (metrics, score))| AccountReport {
-            account: p.account,
-            user: p.user,
-            challenge: p.challenge,
-            initial_balance: p.config.initial_balance,
-            metrics,
-            score,
+        .zip(outcomes)
+        .map(|((p, (metrics, mut score)), rules)| {
+            let (total, level) =
+                rule_score(&score, &rules.signals, &input.rules.weights, &input.score);
+            score.score = total;
+            score.level = level;
+            AccountReport {
+                account: p.account,
+                user: p.user,
+                challenge: p.challenge,
+                initial_balance: p.config.initial_balance,
+                metrics,
+                score,
+                rules,
+            }
         })
         .collect();
     accounts.sort_by(|a, b| {
@@ -219,14 +273,17 @@ pub fn build_report(
         skipped_rows: input.skipped_rows,
         duplicate_rows: input.duplicate_rows,
         unlisted_accounts: unlisted,
+        rule_weights: input.rules.weights.clone(),
     })
 }
 
-/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`.
+/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`
+/// (file order) and its rule facts `rules[starts[g]..starts[g + 1]]` (close-time order).
 struct Grouped<'t> {
     logins: Vec<&'t AccountId>,
     starts: Vec<usize>,
     facts: Vec<TradeFacts>,
+    rules: Vec<RuleTrade>,
 }
 
 /// Groups `trades` per account over `slices` parallel slices (the result does not depend
@@ -268,6 +325,20 @@ fn group<'t>(
         })
         .collect();
     drop(index);
+    // Global symbol numbers, in first-seen order.
+    let mut symbol_index: FastMap<&str, u32> = FastMap::default();
+    let symbol_remaps: Vec<Vec<u32>> = parts
+        .iter()
+        .map(|p| {
+            p.symbols
+                .iter()
+                .map(|s| {
+                    let next = u32::try_from(symbol_index.len()).unwrap_or(u32::MAX);
+                    *symbol_index.entry(s).or_insert(next)
+                })
+                .collect()
+        })
+        .collect();
 
     // 3. Counting sort of the facts into each account's contiguous range, file order kept
     //    within an account.
@@ -287,20 +358,59 @@ fn group<'t>(
         stop_loss_set: false,
         take_profit_set: false,
     };
+    let blank_rule = RuleTrade {
+        opened_at_ns: 0,
+        closed_at_ns: 0,
+        net_pnl: Decimal::ZERO,
+        lots: Decimal::ZERO,
+        side: risk_core::model::Side::Buy,
+        symbol: 0,
+    };
     let mut grouped = vec![blank; trades.len()];
+    let mut rules = vec![blank_rule; trades.len()];
     let mut next = starts.clone();
-    for (part, remap) in parts.iter().zip(&remaps) {
-        for (facts, &local) in part.facts.iter().zip(&part.local_of) {
+    for ((part, remap), symbols) in parts.iter().zip(&remaps).zip(&symbol_remaps) {
+        for ((facts, rule), &local) in part.facts.iter().zip(&part.rules).zip(&part.local_of) {
             let g = remap[local as usize] as usize;
             grouped[next[g]] = *facts;
+            rules[next[g]] = RuleTrade {
+                symbol: symbols[rule.symbol as usize],
+                ..*rule
+            };
             next[g] += 1;
         }
     }
     drop(parts);
+    // 4. Each account's rule facts in close-time order once (the rules and the martingale
+    //    detector read them as they are), the accounts split over the slices' threads.
+    let per = trades.len().div_ceil(slices).max(1);
+    let mut rest: &mut [RuleTrade] = &mut rules;
+    let mut chunks: Vec<(&mut [RuleTrade], &[usize])> = Vec::new();
+    let (mut from, mut taken) = (0_usize, 0_usize);
+    for g in 0..logins.len() {
+        let end = starts[g + 1];
+        if end - taken >= per || g + 1 == logins.len() {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(end - taken);
+            chunks.push((head, &starts[from..=g + 1]));
+            rest = tail;
+            (from, taken) = (g + 1, end);
+        }
+    }
+    std::thread::scope(|s| {
+        for (slice, bounds) in chunks {
+            s.spawn(move || {
+                let base = bounds[0];
+                for w in bounds.windows(2) {
+                    sort_close_order(&mut slice[w[0] - base..w[1] - base]);
+                }
+            });
+        }
+    });
     Ok(Grouped {
         logins,
         starts,
         facts: grouped,
+        rules,
     })
 }
 
@@ -312,15 +422,25 @@ struct Part<'t> {
     local_of: Vec<u32>,
     /// The facts of each trade, in slice order.
     facts: Vec<TradeFacts>,
+    /// The slice's symbols, in first-seen order (local number = position).
+    symbols: Vec<&'t str>,
+    /// The rule facts of each trade (with local symbol numbers), in slice order.
+    rules: Vec<RuleTrade>,
 }
 
 impl<'t> Part<'t> {
     fn of(slice: &'t [ClosedTrade]) -> Result<Self, ReportError> {
         let mut index: FastMap<&str, u32> = FastMap::default();
+        // The CSV reader shares one string per symbol: its address finds its number
+        // without hashing the text (the text is the fallback).
+        let mut symbol_at: FastMap<usize, u32> = FastMap::default();
+        let mut symbol_index: FastMap<&str, u32> = FastMap::default();
         let mut part = Part {
             logins: Vec::new(),
             local_of: Vec::with_capacity(slice.len()),
             facts: Vec::with_capacity(slice.len()),
+            symbols: Vec::new(),
+            rules: Vec::with_capacity(slice.len()),
         };
         for trade in slice {
             let local = *index.entry(trade.account.as_str()).or_insert_with(|| {
@@ -328,11 +448,31 @@ impl<'t> Part<'t> {
                 u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
             });
             part.local_of.push(local);
-            part.facts
-                .push(TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
-                    account: trade.account.clone(),
-                    source: e,
-                })?);
+            let facts = TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+                account: trade.account.clone(),
+                source: e,
+            })?;
+            let name = trade.symbol.as_str();
+            let symbol = match symbol_at.get(&(name.as_ptr() as usize)) {
+                Some(&s) => s,
+                None => {
+                    let s = *symbol_index.entry(name).or_insert_with(|| {
+                        part.symbols.push(name);
+                        u32::try_from(part.symbols.len() - 1).unwrap_or(u32::MAX)
+                    });
+                    symbol_at.insert(name.as_ptr() as usize, s);
+                    s
+                }
+            };
+            part.rules.push(RuleTrade {
+                opened_at_ns: facts.opened_at_ns,
+                closed_at_ns: facts.closed_at_ns,
+                net_pnl: facts.net_pnl,
+                lots: trade.volume,
+                side: trade.side,
+                symbol,
+            });
+            part.facts.push(facts);
         }
         Ok(part)
     }
@@ -417,6 +557,7 @@ mod tests {
             assert_eq!(many.logins, one.logins, "{slices} slices");
             assert_eq!(many.starts, one.starts, "{slices} slices");
             assert_eq!(many.facts, one.facts, "{slices} slices");
+            assert_eq!(many.rules, one.rules, "{slices} slices");
         }
         let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
         assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);

@@ -30,14 +30,20 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
     writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
     writeln!(
         out,
-        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  SIGNALS",
-        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL"
+        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  SIGNALS",
+        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL", "STATUS"
     )?;
     for a in &report.accounts {
         let m = &a.metrics;
-        let signals: Vec<&str> = a.score.signals.iter().map(|s| s.kind.as_str()).collect();
+        let signals: Vec<&str> = a
+            .score
+            .signals
+            .iter()
+            .map(|s| s.kind.as_str())
+            .chain(a.rules.signals.iter().map(|s| s.kind.as_str()))
+            .collect();
         let line = format!(
-            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8}  {}",
+            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  {}",
             cut(a.account.as_str(), 14),
             cut(a.user.as_str(), 12),
             cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
@@ -52,6 +58,7 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
             format!("{:.2}", num(m.net_profit)),
             format!("{:.1}", num(a.score.score)),
             a.score.level.as_str(),
+            a.rules.status.as_str(),
             signals.join(", "),
         );
         writeln!(out, "{}", line.trim_end())?;

@@ -1,0 +1,98 @@
+//! The rulebook part of the report: every account's challenge outcome and the
+//! cross-account detections.
+//!
+//! The report's grouping condenses every trade to a [`RuleTrade`] too (symbols numbered)
+//! and sorts each account's into close-time order. Three strands run side by side: the
+//! hedging sweep, the copy-trading sweep, and the challenge rules of every account followed
+//! by the martingale detector; the detections are then merged into each account's signals
+//! (they do not change the challenge status).
+
+use risk_core::ids::{AccountId, ChallengeId, UserId};
+use risk_core::rulebook::{detect_only, evaluate, DetectAccount, Detector, Outcome, RuleTrade};
+use risk_core::Decimal;
+
+use super::ReportError;
+use crate::report_config::RuleSettings;
+
+/// Who an account is, as the rulebook needs it.
+pub(crate) struct RuleAccount<'a> {
+    pub(crate) account: &'a AccountId,
+    pub(crate) user: &'a UserId,
+    pub(crate) challenge: Option<&'a ChallengeId>,
+    pub(crate) group: Option<&'a str>,
+    pub(crate) initial_balance: Decimal,
+}
+
+/// The outcome of every account of `accounts` (same order), detections merged. Account
+/// `i`'s trades are `grouped[starts[i]..starts[i + 1]]`, in close-time order.
+pub(crate) fn outcomes(
+    grouped: &[RuleTrade],
+    starts: &[usize],
+    accounts: &[RuleAccount<'_>],
+    settings: &RuleSettings,
+) -> Result<Vec<Outcome>, ReportError> {
+    let slice = |i: usize| {
+        let (from, to) = (starts[i], starts[i + 1]);
+        &grouped[from..to]
+    };
+    let view: Vec<DetectAccount<'_>> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| DetectAccount {
+            account: a.account,
+            user: a.user.as_str(),
+            group: a.group,
+            trades: slice(i),
+        })
+        .collect();
+    let one = |i: usize| {
+        let a = &accounts[i];
+        let book = settings.rulebooks.for_challenge(a.challenge);
+        evaluate(book, slice(i), a.initial_balance).map_err(|source| ReportError::Rulebook {
+            account: Some(a.account.clone()),
+            source,
+        })
+    };
+    // Three strands side by side: the hedging sweep, the copy-trading sweep, and here the
+    // challenge rules of every account followed by the martingale detector.
+    let (hedging, copying, out, martingale) = std::thread::scope(|s| {
+        let run = |which| {
+            let view = &view;
+            s.spawn(move || detect_only(view, &settings.detectors, which))
+        };
+        let hedging = run(Detector::Hedging);
+        let copying = run(Detector::CopyTrading);
+        let out: Result<Vec<Outcome>, ReportError> = (0..accounts.len()).map(one).collect();
+        let martingale = detect_only(&view, &settings.detectors, Detector::Martingale);
+        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (join(hedging), join(copying), out, martingale)
+    });
+    let mut out = out;
+    let detected = [hedging, copying, martingale];
+    let mut lists = Vec::with_capacity(3);
+    for d in detected {
+        lists.push(d.map_err(|source| ReportError::Rulebook {
+            account: None,
+            source,
+        })?);
+    }
+    let mut detected: Vec<Vec<_>> = vec![Vec::new(); accounts.len()];
+    for list in lists {
+        for (all, more) in detected.iter_mut().zip(list) {
+            all.extend(more);
+        }
+    }
+    if let Ok(out) = &mut out {
+        for (o, found) in out.iter_mut().zip(detected) {
+            if !found.is_empty() {
+                o.signals.extend(found);
+                o.signals
+                    .sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,456 @@
+//! The cross-account detectors: sweeps over (symbol, time) across every account at once.
+
+use rust_decimal::Decimal;
+
+use crate::hash::HashMap;
+use crate::ids::AccountId;
+use crate::model::Side;
+use crate::num::{div, mul};
+
+use super::config::DetectorConfig;
+use super::{RuleKind, RuleSignal, RuleTrade, RulebookError};
+
+/// One account as the detectors see it.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectAccount<'a> {
+    /// The login, named in other accounts' detections.
+    pub account: &'a AccountId,
+    /// The owner: accounts of one user are linked (hedging) and never copy each other.
+    pub user: &'a str,
+    /// A group that links users (the accounts file's `group_id`), if any.
+    pub group: Option<&'a str>,
+    /// The account's trades, in any order.
+    pub trades: &'a [RuleTrade],
+}
+
+/// Runs the detectors over every account; the result has one list of signals per input
+/// account, in input order.
+///
+/// - `CROSS_ACCOUNT_HEDGING`: accounts are linked when they belong to the same user or to
+///   users sharing a group (transitively). A trade is hedged when a trade of another,
+///   linked account in the same symbol and the opposite direction is open at the same
+///   time (intervals `[open, close)` overlap). An account with at least
+///   `hedging_min_trades` hedged trades is flagged; value: its hedged trades; time: the
+///   moment its N-th hedged trade was first held against an opposite one; related: the
+///   linked accounts it hedged with. One sweep per symbol over the opens (a trade leaves
+///   the open lists once its close time has passed).
+/// - `COPY_TRADING`: two accounts of different users copy each other when one of them
+///   opened the same symbol in the same direction at most `copy_window_seconds` before or
+///   after the other. An account is flagged when, for one such partner, at least
+///   `copy_min_trades` of its trades and at least `copy_min_share` of them have a copy
+///   (by that same partner: coincidences with many strangers in a busy market do not add
+///   up); value: the largest such share; time: the open from which the trades copied by
+///   its flagged partners first reach both thresholds, in open-time order; related: those
+///   partners. One sweep per (symbol, direction) over the opens yields the matched
+///   (account, partner) pairs, counted after one sort.
+/// - `MARTINGALE`: in close-time order, a step is a trade opened after a losing trade
+///   closed, with a larger lot size than it. A run of at least `martingale_min_run`
+///   consecutive steps flags the account; value: the longest run; time: the open of the
+///   trade that first completed K steps.
+///
+/// # Errors
+/// [`RulebookError::Config`] for an invalid `config`, [`RulebookError::Arithmetic`] on an
+/// overflowing share.
+pub fn detect(
+    accounts: &[DetectAccount<'_>],
+    config: &DetectorConfig,
+) -> Result<Vec<Vec<RuleSignal>>, RulebookError> {
+    let mut out = detect_only(accounts, config, Detector::Hedging)?;
+    for which in [Detector::CopyTrading, Detector::Martingale] {
+        for (signals, more) in out.iter_mut().zip(detect_only(accounts, config, which)?) {
+            signals.extend(more);
+        }
+    }
+    for signals in &mut out {
+        signals.sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
+    }
+    Ok(out)
+}
+
+/// One of the detectors of [`detect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detector {
+    /// `CROSS_ACCOUNT_HEDGING`.
+    Hedging,
+    /// `COPY_TRADING`.
+    CopyTrading,
+    /// `MARTINGALE`.
+    Martingale,
+}
+
+/// One detector of [`detect`] alone (so that a caller with threads can run them side by
+/// side); one list of signals per input account, in input order, unsorted.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_only(
+    accounts: &[DetectAccount<'_>],
+    config: &DetectorConfig,
+    which: Detector,
+) -> Result<Vec<Vec<RuleSignal>>, RulebookError> {
+    config.validate()?;
+    let mut out: Vec<Vec<RuleSignal>> = vec![Vec::new(); accounts.len()];
+    if !config.enabled {
+        return Ok(out);
+    }
+    if which == Detector::Martingale {
+        for (a, signals) in accounts.iter().zip(&mut out) {
+            signals.extend(martingale(a.trades, config.martingale_min_run));
+        }
+        return Ok(out);
+    }
+    let all: Vec<(u32, &RuleTrade)> = accounts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            a.trades.iter().map(move |t| (i, t))
+        })
+        .collect();
+    if which == Detector::Hedging {
+        hedging(accounts, &all, config, &mut out);
+    } else {
+        copy_trading(accounts, &all, config, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// `(group, time, payload)` as one integer that sorts as the tuple (one integer compare
+/// per step of a sort of millions): the group in the top 32 bits, the time made unsigned
+/// with its order kept in the next 64, the payload in the low 32.
+fn pack(group: u32, time: i64, payload: u32) -> u128 {
+    let time = u64::from_ne_bytes(time.to_ne_bytes()) ^ (1 << 63);
+    u128::from(group) << 96 | u128::from(time) << 32 | u128::from(payload)
+}
+
+/// The inverse of [`pack`].
+fn unpack(key: u128) -> (u32, i64, u32) {
+    let group = (key >> 96) as u32;
+    let time = ((key >> 32) as u64) ^ (1 << 63);
+    (group, i64::from_ne_bytes(time.to_ne_bytes()), key as u32)
+}
+
+/// Union-find root with path halving.
+fn root(parent: &mut [usize], mut i: usize) -> usize {
+    while let Some(&p) = parent.get(i) {
+        if p == i {
+            break;
+        }
+        let grand = parent.get(p).copied().unwrap_or(p);
+        if let Some(slot) = parent.get_mut(i) {
+            *slot = grand;
+        }
+        i = grand;
+    }
+    i
+}
+
+/// The link cluster of every account: same user or shared group, transitively.
+fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
+    let mut parent: Vec<usize> = (0..accounts.len()).collect();
+    let mut first_of: HashMap<(bool, &str), usize> = HashMap::default();
+    for (i, a) in accounts.iter().enumerate() {
+        let keys = [Some((false, a.user)), a.group.map(|g| (true, g))];
+        for key in keys.into_iter().flatten() {
+            let j = *first_of.entry(key).or_insert(i);
+            let (ri, rj) = (root(&mut parent, i), root(&mut parent, j));
+            if let Some(slot) = parent.get_mut(ri) {
+                *slot = rj;
+            }
+        }
+    }
+    (0..accounts.len()).map(|i| root(&mut parent, i)).collect()
+}
+
+/// (cluster, sells) -> the trades open now: (close time, position in the sweep, account).
+type OpenLists = HashMap<(usize, bool), Vec<(i64, usize, u32)>>;
+
+fn hedging(
+    accounts: &[DetectAccount<'_>],
+    all: &[(u32, &RuleTrade)],
+    config: &DetectorConfig,
+    out: &mut [Vec<RuleSignal>],
+) {
+    let cluster = clusters(accounts);
+    let mut size: HashMap<usize, usize> = HashMap::default();
+    for &c in &cluster {
+        let n = size.entry(c).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+    let linked = |a: u32| {
+        cluster
+            .get(a as usize)
+            .and_then(|c| size.get(c))
+            .is_some_and(|&n| n > 1)
+    };
+    // The opens of linked accounts' trades of positive length, keyed by packed (symbol,
+    // open time, account << 1 | sell) and carrying the close time: one sort, and the sweep
+    // reads nothing else. A trade leaves the open lists lazily once its close time has
+    // passed (intervals are `[open, close)`).
+    let mut opens: Vec<(u128, i64)> = Vec::new();
+    for &(a, t) in all {
+        if t.closed_at_ns > t.opened_at_ns && linked(a) {
+            let who = a.saturating_mul(2) | u32::from(t.side == Side::Sell);
+            opens.push((pack(t.symbol, t.opened_at_ns, who), t.closed_at_ns));
+        }
+    }
+    if opens.is_empty() {
+        return;
+    }
+    opens.sort_unstable_by_key(|o| o.0);
+    // Per open, in sweep order: when it was first held against an opposite trade.
+    let mut hedged_at: Vec<Option<i64>> = vec![None; opens.len()];
+    // The linked accounts each account hedged with (a handful: one owner's accounts).
+    let mut partners: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    // (cluster, side) -> open trades (close time, position in `opens`, account), for the
+    // current symbol.
+    let mut open: OpenLists = HashMap::default();
+    let mut symbol = None;
+    for (k, &(key, close)) in opens.iter().enumerate() {
+        let (sym, at, who) = unpack(key);
+        let (a, sell) = (who >> 1, who & 1 == 1);
+        if symbol != Some(sym) {
+            open.clear();
+            symbol = Some(sym);
+        }
+        let c = cluster.get(a as usize).copied().unwrap_or(usize::MAX);
+        if let Some(list) = open.get_mut(&(c, !sell)) {
+            list.retain(|&(ends, _, _)| ends > at);
+            for &(_, y, b) in list.iter() {
+                if b == a {
+                    continue;
+                }
+                for z in [k, y] {
+                    if let Some(slot) = hedged_at.get_mut(z) {
+                        slot.get_or_insert(at);
+                    }
+                }
+                for (p, q) in [(a, b), (b, a)] {
+                    if let Some(list) = partners.get_mut(p as usize) {
+                        if !list.contains(&q) {
+                            list.push(q);
+                        }
+                    }
+                }
+            }
+        }
+        let own = open.entry((c, sell)).or_default();
+        own.retain(|&(ends, _, _)| ends > at);
+        own.push((close, k, a));
+    }
+    let mut times: Vec<Vec<i64>> = vec![Vec::new(); accounts.len()];
+    for (&(key, _), at) in opens.iter().zip(&hedged_at) {
+        let a = (unpack(key).2 >> 1) as usize;
+        if let (Some(at), Some(list)) = (at, times.get_mut(a)) {
+            list.push(*at);
+        }
+    }
+    let n = config.hedging_min_trades as usize;
+    for (a, mut list) in times.into_iter().enumerate() {
+        if list.len() < n {
+            continue;
+        }
+        list.sort_unstable();
+        let at = list.get(n.saturating_sub(1)).copied().unwrap_or_default();
+        let related = ids_of(accounts, partners.get(a).map_or(&[][..], Vec::as_slice));
+        let mut s = RuleSignal::new(
+            RuleKind::CrossAccountHedging,
+            at,
+            Decimal::from(list.len()),
+            Decimal::from(config.hedging_min_trades),
+        );
+        s.related = related;
+        if let Some(signals) = out.get_mut(a) {
+            signals.push(s);
+        }
+    }
+}
+
+fn ids_of(accounts: &[DetectAccount<'_>], list: &[u32]) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = list
+        .iter()
+        .filter_map(|&b| accounts.get(b as usize).map(|x| x.account.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn copy_trading(
+    accounts: &[DetectAccount<'_>],
+    all: &[(u32, &RuleTrade)],
+    config: &DetectorConfig,
+    out: &mut [Vec<RuleSignal>],
+) -> Result<(), RulebookError> {
+    // Users as small numbers.
+    let mut user_ids: HashMap<&str, u32> = HashMap::default();
+    let user_of: Vec<u32> = accounts
+        .iter()
+        .map(|a| {
+            let next = u32::try_from(user_ids.len()).unwrap_or(u32::MAX);
+            *user_ids.entry(a.user).or_insert(next)
+        })
+        .collect();
+    let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
+    let min_trades = config.copy_min_trades as usize;
+    // The smallest matched count that reaches the share, per account.
+    let needed: Vec<usize> = accounts
+        .iter()
+        .map(|a| {
+            let n = Decimal::from(a.trades.len());
+            let share = mul(config.copy_min_share, n, "copy share")?.ceil();
+            let share = u64::try_from(share)
+                .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+            Ok(share.max(min_trades))
+        })
+        .collect::<Result<_, RulebookError>>()?;
+
+    let enough: Vec<bool> = accounts
+        .iter()
+        .map(|x| x.trades.len() >= min_trades)
+        .collect();
+    let lane = |symbol: u32, side: Side| symbol.saturating_mul(2) | u32::from(side == Side::Sell);
+    // Packed (symbol and side, open time, account): each (symbol, side) is one run in time
+    // order.
+    let mut packed: Vec<u128> = all
+        .iter()
+        .map(|&(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
+        .collect();
+    packed.sort_unstable();
+    let opens: Vec<(u32, i64, u32)> = packed.iter().map(|&k| unpack(k)).collect();
+    drop(packed);
+    let window = i64::from(config.copy_window_seconds).saturating_mul(1_000_000_000);
+    let near = |k: usize, l: u32, lo: i64, hi: i64| {
+        opens
+            .get(k)
+            .is_some_and(|o| o.0 == l && o.1 >= lo && o.1 <= hi)
+    };
+
+    // One pass: for every open, the accounts of other users that opened the same symbol
+    // in the same direction within the window, each once, into the account's list.
+    let mut matches: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    let mut seen: Vec<u32> = Vec::new();
+    let mut lo = 0_usize;
+    for i in 0..opens.len() {
+        let Some(&(l, at, a)) = opens.get(i) else {
+            break;
+        };
+        let (from, to) = (at.saturating_sub(window), at.saturating_add(window));
+        while lo < i && !near(lo, l, from, to) {
+            lo = lo.saturating_add(1);
+        }
+        if !enough.get(a as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let me = user(a);
+        seen.clear();
+        let mut k = lo;
+        while near(k, l, from, to) {
+            if let Some(&(_, _, b)) = opens.get(k) {
+                if user(b) != me && !seen.contains(&b) {
+                    seen.push(b);
+                    if let Some(list) = matches.get_mut(a as usize) {
+                        list.push(b);
+                    }
+                }
+            }
+            k = k.saturating_add(1);
+        }
+    }
+    // Per account, the partners that matched enough of its trades (a small sort per
+    // account, only where enough matches could reach the thresholds).
+    let mut flagged: Vec<(u32, Vec<(u32, usize)>)> = Vec::new();
+    for (a, mut list) in matches.into_iter().enumerate() {
+        let need = needed.get(a).copied().unwrap_or(usize::MAX);
+        if list.len() < need {
+            continue;
+        }
+        list.sort_unstable();
+        let partners: Vec<(u32, usize)> = list
+            .chunk_by(|p, q| p == q)
+            .filter(|run| run.len() >= need)
+            .filter_map(|run| run.first().map(|&b| (b, run.len())))
+            .collect();
+        if !partners.is_empty() {
+            flagged.push((u32::try_from(a).unwrap_or(u32::MAX), partners));
+        }
+    }
+    for (a, partners) in flagged {
+        let Some(account) = accounts.get(a as usize) else {
+            continue;
+        };
+        let n = account.trades.len();
+        let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
+        let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
+        // The first open, in open-time order, from which the account's trades matched by a
+        // qualifying partner reach both thresholds.
+        let mut order: Vec<(i64, bool)> = account
+            .trades
+            .iter()
+            .map(|t| {
+                let (from, to) = (
+                    t.opened_at_ns.saturating_sub(window),
+                    t.opened_at_ns.saturating_add(window),
+                );
+                let l = lane(t.symbol, t.side);
+                let first = opens.partition_point(|o| (o.0, o.1) < (l, from));
+                let hit = (first..)
+                    .take_while(|&j| near(j, l, from, to))
+                    .filter_map(|j| opens.get(j))
+                    .any(|o| partners.iter().any(|p| p.0 == o.2));
+                (t.opened_at_ns, hit)
+            })
+            .collect();
+        order.sort_unstable();
+        let (mut seen_n, mut hits) = (0_u64, 0_usize);
+        let mut at = order.last().map_or(0, |o| o.0);
+        for (t, hit) in order {
+            seen_n = seen_n.saturating_add(1);
+            hits = hits.saturating_add(usize::from(hit));
+            if hits >= min_trades
+                && Decimal::from(hits)
+                    >= mul(config.copy_min_share, Decimal::from(seen_n), "copy share")?
+            {
+                at = t;
+                break;
+            }
+        }
+        let ids: Vec<u32> = partners.iter().map(|p| p.0).collect();
+        let mut s = RuleSignal::new(RuleKind::CopyTrading, at, share, config.copy_min_share);
+        s.related = ids_of(accounts, &ids);
+        if let Some(signals) = out.get_mut(a as usize) {
+            signals.push(s);
+        }
+    }
+    Ok(())
+}
+
+/// The martingale run of one account (see [`detect`]).
+fn martingale(trades: &[RuleTrade], min_run: u32) -> Option<RuleSignal> {
+    let order = super::in_close_order(trades);
+    let (mut run, mut longest) = (0_u32, 0_u32);
+    let mut first = None;
+    for pair in order.windows(2) {
+        let [prev, next] = pair else { continue };
+        let step = prev.net_pnl < Decimal::ZERO
+            && next.opened_at_ns >= prev.closed_at_ns
+            && next.lots > prev.lots;
+        run = if step { run.saturating_add(1) } else { 0 };
+        longest = longest.max(run);
+        if run >= min_run && first.is_none() {
+            first = Some(next.opened_at_ns);
+        }
+    }
+    first.map(|at| {
+        RuleSignal::new(
+            RuleKind::Martingale,
+            at,
+            Decimal::from(longest),
+            Decimal::from(min_run),
+        )
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
+mod tests;
