@@ -12,7 +12,9 @@
 //!
 //! Besides the pre-trade path, [`metrics`] computes prop-firm trade metrics over closed
 //! trades (a batch calculator and an incremental accumulator that agree on any arrival
-//! order) and [`score`] turns them into account, user and challenge risk scores.
+//! order) and [`score`] turns them into account, user and challenge risk scores;
+//! [`rulebook`] checks accounts against prop-firm challenge rules and detects abuse across
+//! accounts (hedging, copy trading, martingale).
 #![forbid(unsafe_code)]
 // Every overflow is a checked error or a documented saturation, never a panic or a wrap.
 #![warn(clippy::arithmetic_side_effects)]
