@@ -399,6 +399,13 @@ const POW10_I128: [i128; 29] = {
     table
 };
 
+/// `10^n` as a `u128`, for `n <= 28` (the scales a `Decimal` can have).
+#[inline(always)]
+#[must_use]
+pub(crate) fn pow10_u128(n: u32) -> Option<u128> {
+    POW10_I128.get(n as usize).map(|p| p.unsigned_abs())
+}
+
 /// Numeric comparison of two decimals (`1.0 == 1.00`), exactly as `Decimal`'s `Ord`,
 /// on `i128` mantissas: at equal scales one integer comparison; otherwise the magnitude
 /// with the smaller scale is lifted by a power of ten in one widening multiplication

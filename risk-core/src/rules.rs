@@ -40,6 +40,7 @@ impl Operator {
     pub const ALL: &'static [Self] = &[Self::Gt, Self::Ge, Self::Lt, Self::Le, Self::Eq, Self::Ne];
 
     /// `value <op> threshold`.
+    #[inline]
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
         let order = crate::num::cmp_decimal(value, threshold);

@@ -531,10 +531,13 @@ fn price(
         ctx.ladder
             .maintenance_margin(mark.notional(ctx.position.abs(), multiplier)?)?
     };
-    let projected_maintenance_margin = exposure
-        .maintenance
-        .checked_sub(current_mm)?
-        .checked_add(ctx.ladder.maintenance_margin(projected_position_notional)?)?;
+    // One tier lookup for the projected notional's margin and leverage cap (the
+    // subtraction first, so an overflow names what it always named).
+    let without_current = exposure.maintenance.checked_sub(current_mm)?;
+    let (projected_mm, tier_leverage) = ctx
+        .ladder
+        .maintenance_margin_and_max_leverage(projected_position_notional)?;
+    let projected_maintenance_margin = without_current.checked_add(projected_mm)?;
     let margin_balance = exposure.margin_balance;
     let available_margin = margin_balance
         .checked_sub(exposure.position_im)?
@@ -561,7 +564,7 @@ fn price(
         .profile
         .max_leverage
         .min(ctx.instrument.max_leverage())
-        .min(ctx.ladder.max_leverage_at(projected_position_notional));
+        .min(tier_leverage);
     Ok(PricingContext {
         mark,
         order_price,
