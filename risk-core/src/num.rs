@@ -479,14 +479,23 @@ pub fn is_multiple(value: Decimal, step: Decimal) -> bool {
         return true;
     }
     let scale = value.scale().max(step.scale());
-    let lift = |d: Decimal| {
-        POW10_I128
-            .get(scale.abs_diff(d.scale()) as usize)
+    let lift = |d: Decimal| match scale.abs_diff(d.scale()) {
+        0 => Some(d.mantissa()),
+        by => POW10_I128
+            .get(by as usize)
             .and_then(|p| d.mantissa().checked_mul(*p))
-            .filter(|m| m.unsigned_abs() >> 96 == 0)
+            .filter(|m| m.unsigned_abs() >> 96 == 0),
     };
     match (lift(value), lift(step)) {
-        (Some(v), Some(s)) => v.checked_rem(s) == Some(0),
+        // The signs do not matter to divisibility; magnitudes below 2^64 take the
+        // machine's 64-bit remainder rather than a 128-bit library call.
+        (Some(v), Some(s)) => match (
+            u64::try_from(v.unsigned_abs()),
+            u64::try_from(s.unsigned_abs()),
+        ) {
+            (Ok(v), Ok(s)) => v.checked_rem(s) == Some(0),
+            _ => v.checked_rem(s) == Some(0),
+        },
         _ => value.checked_rem(step).is_some_and(|r| r.is_zero()),
     }
 }
