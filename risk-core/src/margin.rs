@@ -191,6 +191,55 @@ pub struct TierLadder {
     maintenance_amounts: Vec<Money>,
     /// Largest notional open to new exposure; `None` when unbounded.
     open_limit: Option<Notional>,
+    /// The floors as integers at one scale, for tier lookups without decimal
+    /// comparisons; `None` when some floor does not fit (lookups then compare decimals).
+    floors: Option<IntegerFloors>,
+}
+
+/// A ladder's floors as `units x 10^-scale`, ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IntegerFloors {
+    units: Vec<u128>,
+    scale: u32,
+}
+
+impl IntegerFloors {
+    /// The floors at the largest of their scales, or `None` when one does not fit a `u128`.
+    fn new(tiers: &[Tier]) -> Option<Self> {
+        let scale = tiers.iter().map(|t| t.floor.get().scale()).max()?;
+        let units = tiers
+            .iter()
+            .map(|t| {
+                let floor = t.floor.get();
+                num::pow10_u128(scale.abs_diff(floor.scale()))
+                    .and_then(|p| floor.mantissa().unsigned_abs().checked_mul(p))
+            })
+            .collect::<Option<Vec<u128>>>()?;
+        Some(Self { units, scale })
+    }
+
+    /// The number of floors at or below `notional` (never negative): with `F` a floor's
+    /// units and `x` the notional in units of the floors' scale, `F <= x` exactly when
+    /// `F <= floor(x)`, so the notional is truncated to that scale (or lifted to it; a
+    /// lift that overflows is above every floor).
+    #[inline]
+    fn count_at_or_below(&self, notional: Decimal) -> usize {
+        let units = notional.mantissa().unsigned_abs();
+        let scale = notional.scale();
+        let at_scale = match scale.cmp(&self.scale) {
+            std::cmp::Ordering::Equal => Some(units),
+            std::cmp::Ordering::Greater => {
+                num::pow10_u128(scale.abs_diff(self.scale)).and_then(|p| units.checked_div(p))
+            }
+            std::cmp::Ordering::Less => {
+                num::pow10_u128(self.scale.abs_diff(scale)).and_then(|p| units.checked_mul(p))
+            }
+        };
+        match at_scale {
+            Some(x) => self.units.partition_point(|f| *f <= x),
+            None => self.units.len(),
+        }
+    }
 }
 
 impl TierLadder {
@@ -238,6 +287,7 @@ impl TierLadder {
             .ok_or(LadderError::NoActiveTier)?;
         let open_limit = tiers[last_active].cap;
         Ok(Self {
+            floors: IntegerFloors::new(&tiers),
             tiers,
             maintenance_amounts,
             open_limit,
@@ -334,9 +384,11 @@ impl TierLadder {
     #[must_use]
     pub fn tier_index(&self, notional: Notional) -> usize {
         // Floors ascend and the first is 0, so at least one floor is <= notional.
-        self.tiers
-            .partition_point(|t| t.floor <= notional)
-            .saturating_sub(1)
+        match &self.floors {
+            Some(floors) => floors.count_at_or_below(notional.get()),
+            None => self.tiers.partition_point(|t| t.floor <= notional),
+        }
+        .saturating_sub(1)
     }
 
     /// The tier that `notional` falls in (see [`TierLadder::tier_index`]).
@@ -366,6 +418,22 @@ impl TierLadder {
         let index = self.tier_index(notional);
         self.maintenance_margin_in(index, notional.get())
             .and_then(|d| money(d, "maintenance margin"))
+    }
+
+    /// [`TierLadder::maintenance_margin`] and [`TierLadder::max_leverage_at`] of the same
+    /// notional from one tier lookup (the check needs both for the projected position).
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the product overflows.
+    pub fn maintenance_margin_and_max_leverage(
+        &self,
+        notional: Notional,
+    ) -> Result<(Money, Leverage), ArithmeticError> {
+        let index = self.tier_index(notional);
+        let margin = self
+            .maintenance_margin_in(index, notional.get())
+            .and_then(|d| money(d, "maintenance margin"))?;
+        Ok((margin, self.tiers[index].max_leverage))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.
@@ -714,6 +782,27 @@ mod tests {
         assert_eq!(ladder.max_leverage_at(n("49999")).get(), dec!(125));
         assert_eq!(ladder.max_leverage_at(n("50000")).get(), dec!(100));
         assert_eq!(ladder.max_leverage_at(n("1e12")).get(), dec!(1));
+        // The combined lookup is the two lookups, at every boundary and between them.
+        for text in [
+            "0",
+            "49999.99",
+            "50000",
+            "50000.000",
+            "264000",
+            "1000000.5",
+            "499999999.99",
+            "500000000",
+            "1e12",
+        ] {
+            let notional = n(text);
+            assert_eq!(
+                ladder.maintenance_margin_and_max_leverage(notional),
+                ladder
+                    .maintenance_margin(notional)
+                    .map(|m| (m, ladder.max_leverage_at(notional))),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -1181,6 +1270,37 @@ mod tests {
     }
 
     proptest! {
+        /// The integer tier lookup is the decimal one: for any notional, and for each
+        /// floor itself, just below and just above it, written at any scale.
+        #[test]
+        fn integer_tier_lookup_is_the_decimal_lookup(
+            ladder in ladders(),
+            mantissa in any::<u64>(),
+            raw in (any::<u32>(), any::<u32>(), any::<u32>()),
+            scale in 0u32..=28,
+            widen in 0u32..=20,
+        ) {
+            let reference = |n: Notional| {
+                ladder.tiers().partition_point(|t| t.floor <= n).saturating_sub(1)
+            };
+            let mut probes = vec![
+                Decimal::from_i128_with_scale(i128::from(mantissa), scale),
+                Decimal::from_parts(raw.0, raw.1, raw.2, false, scale),
+            ];
+            let tiny = Decimal::new(1, scale);
+            for t in ladder.tiers() {
+                let f = t.floor.get();
+                let mut wide = f;
+                wide.rescale(f.scale().saturating_add(widen).min(28));
+                probes.extend([f, wide, f.saturating_sub(tiny), f.saturating_add(tiny)]);
+            }
+            for d in probes {
+                if let Ok(n) = Notional::new(d) {
+                    prop_assert_eq!(ladder.tier_index(n), reference(n), "{}", d);
+                }
+            }
+        }
+
         #[test]
         fn maintenance_margin_is_continuous_at_every_boundary(ladder in ladders()) {
             for (k, t) in ladder.tiers().iter().enumerate() {

@@ -9,6 +9,7 @@
 //! Arithmetic that can overflow is done with checked operations and reports
 //! [`ArithmeticError`]; nothing here panics except the documented `lit` constructors.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
@@ -386,6 +387,121 @@ pub enum SumError {
     Overflow,
 }
 
+/// `10^n` for `n <= 28` (the scales a `Decimal` can have): exact in an `i128`.
+const POW10_I128: [i128; 29] = {
+    let mut table = [1_i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        #[allow(clippy::arithmetic_side_effects)] // 10^28 < 2^94: in range
+        {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+    }
+    table
+};
+
+/// `10^n` as a `u128`, for `n <= 28` (the scales a `Decimal` can have).
+#[inline(always)]
+#[must_use]
+pub(crate) fn pow10_u128(n: u32) -> Option<u128> {
+    POW10_I128.get(n as usize).map(|p| p.unsigned_abs())
+}
+
+/// Numeric comparison of two decimals (`1.0 == 1.00`), exactly as `Decimal`'s `Ord`,
+/// on `i128` mantissas: at equal scales one integer comparison; otherwise the magnitude
+/// with the smaller scale is lifted by a power of ten in one widening multiplication
+/// instead of `Decimal`'s word-by-word rescaling loop. Every comparison of the check
+/// (rule thresholds, tier floors, limits) goes through here.
+#[inline(always)]
+#[must_use]
+pub fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
+    let (ma, mb) = (a.mantissa(), b.mantissa());
+    let (sa, sb) = (a.scale(), b.scale());
+    if sa == sb {
+        return ma.cmp(&mb);
+    }
+    // Different signs (or a zero) decide without rescaling.
+    let signs = ma.signum().cmp(&mb.signum());
+    if signs.is_ne() || ma == 0 {
+        return signs;
+    }
+    let (ua, ub) = (ma.unsigned_abs(), mb.unsigned_abs());
+    let magnitude = if sa < sb {
+        cmp_lifted(ua, sb.abs_diff(sa), ub)
+    } else {
+        cmp_lifted(ub, sa.abs_diff(sb), ua).reverse()
+    };
+    if ma < 0 {
+        magnitude.reverse()
+    } else {
+        magnitude
+    }
+}
+
+/// `x x 10^by` against `y`, for magnitudes below 2^96 and `by <= 28`.
+#[inline(always)]
+fn cmp_lifted(x: u128, by: u32, y: u128) -> Ordering {
+    let by = by as usize;
+    // Both factors below 2^64: the widening product is exact (no wrap can happen).
+    if let (Ok(small), Some(&power)) = (u64::try_from(x), POW10_U64.get(by)) {
+        return u128::from(small).wrapping_mul(u128::from(power)).cmp(&y);
+    }
+    match POW10_I128
+        .get(by)
+        .and_then(|p| x.checked_mul(p.unsigned_abs()))
+    {
+        Some(lifted) => lifted.cmp(&y),
+        // At least 2^128: beyond any magnitude (< 2^96).
+        None => Ordering::Greater,
+    }
+}
+
+/// `10^n` for `n <= 19` (those that fit a `u64`).
+const POW10_U64: [u64; 20] = {
+    let mut table = [1_u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        #[allow(clippy::arithmetic_side_effects)] // 10^19 < 2^64: in range
+        {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+    }
+    table
+};
+
+/// Whether `value` is a whole multiple of `step` (a zero step allows anything), as
+/// `value.checked_rem(step)` is zero. When both mantissas fit 96 bits at the larger of
+/// the two scales the remainder is taken on `i128`s; otherwise `Decimal`'s own.
+#[inline]
+#[must_use]
+pub fn is_multiple(value: Decimal, step: Decimal) -> bool {
+    if step.is_zero() {
+        return true;
+    }
+    let scale = value.scale().max(step.scale());
+    let lift = |d: Decimal| match scale.abs_diff(d.scale()) {
+        0 => Some(d.mantissa()),
+        by => POW10_I128
+            .get(by as usize)
+            .and_then(|p| d.mantissa().checked_mul(*p))
+            .filter(|m| m.unsigned_abs() >> 96 == 0),
+    };
+    match (lift(value), lift(step)) {
+        // The signs do not matter to divisibility; magnitudes below 2^64 take the
+        // machine's 64-bit remainder rather than a 128-bit library call.
+        (Some(v), Some(s)) => match (
+            u64::try_from(v.unsigned_abs()),
+            u64::try_from(s.unsigned_abs()),
+        ) {
+            (Ok(v), Ok(s)) => v.checked_rem(s) == Some(0),
+            _ => v.checked_rem(s) == Some(0),
+        },
+        _ => value.checked_rem(step).is_some_and(|r| r.is_zero()),
+    }
+}
+
 /// Checked multiplication with the name of what is being computed.
 ///
 /// # Errors
@@ -576,10 +692,25 @@ pub(crate) const fn default_true() -> bool {
 macro_rules! decimal_newtype {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $rule:literal, |$v:ident| $valid:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         #[cfg_attr(feature = "serde", serde(into = "Decimal"))]
         pub struct $name(Decimal);
+
+        /// Numeric order, as `Decimal`'s (see [`cmp_decimal`]).
+        impl Ord for $name {
+            #[inline(always)]
+            fn cmp(&self, other: &Self) -> Ordering {
+                cmp_decimal(self.0, other.0)
+            }
+        }
+
+        impl PartialOrd for $name {
+            #[inline(always)]
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
 
         /// Reads a decimal strictly (see [`parse_decimal`]) and checks its range.
         #[cfg(feature = "serde")]
@@ -1401,5 +1532,96 @@ mod tests {
     fn overflow_is_an_error_not_a_panic() {
         let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Multiplier::ONE));
         assert!(matches!(n, Ok(Err(ArithmeticError { what: "notional" }))));
+    }
+
+    /// A decimal from raw parts: any 96-bit mantissa, either sign, any scale.
+    fn raw_decimal() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28,
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| {
+                Decimal::from_parts(lo, mid, hi, negative, scale)
+            })
+    }
+
+    /// A decimal like the check's figures: a small mantissa (up to 64 bits, often far
+    /// fewer) at any scale, so that values of different scales are often close or equal.
+    fn figure() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<i64>(), 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+            (-1000i64..1000, 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+            raw_decimal(),
+        ]
+    }
+
+    #[test]
+    fn fast_comparison_edges() {
+        let cases = [
+            (Decimal::ZERO, Decimal::new(0, 5)),
+            (Decimal::from_parts(0, 0, 0, true, 3), Decimal::ZERO),
+            (Decimal::MAX, Decimal::new(1, 28)),
+            (Decimal::MIN, Decimal::new(-1, 28)),
+            (
+                Decimal::MAX,
+                Decimal::from_parts(u32::MAX, u32::MAX, u32::MAX, false, 1),
+            ),
+            (
+                Decimal::new(1, 0),
+                Decimal::from_i128_with_scale(10_000_000_000_000_000_000, 19),
+            ),
+            (
+                Decimal::new(-1, 0),
+                Decimal::from_i128_with_scale(-10_000_000_000_000_000_000, 19),
+            ),
+            (Decimal::new(5, 1), Decimal::new(-5, 1)),
+        ];
+        for (a, b) in cases {
+            assert_eq!(cmp_decimal(a, b), a.cmp(&b), "{a:?} vs {b:?}");
+            assert_eq!(cmp_decimal(b, a), b.cmp(&a), "{b:?} vs {a:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The fast comparison is `Decimal`'s order, for any pair and for a value against
+        /// itself at every wider scale (numerically equal, differently written).
+        #[test]
+        fn fast_comparison_is_decimal_order(a in figure(), b in figure(), widen in 0u32..=28) {
+            proptest::prop_assert_eq!(cmp_decimal(a, b), a.cmp(&b));
+            proptest::prop_assert_eq!(cmp_decimal(b, a), b.cmp(&a));
+            let mut wide = a;
+            wide.rescale(a.scale().saturating_add(widen).min(28));
+            if wide == a {
+                proptest::prop_assert_eq!(cmp_decimal(a, wide), Ordering::Equal);
+                proptest::prop_assert_eq!(cmp_decimal(wide, a), Ordering::Equal);
+            }
+            let (pa, pb) = (Price::new(a.abs()), Price::new(b.abs()));
+            if let (Ok(pa), Ok(pb)) = (pa, pb) {
+                proptest::prop_assert_eq!(pa.cmp(&pb), a.abs().cmp(&b.abs()));
+                proptest::prop_assert_eq!(pa < pb, a.abs() < b.abs());
+            }
+        }
+
+        /// The fast multiple test agrees with `Decimal`'s remainder.
+        #[test]
+        fn fast_multiple_is_decimal_remainder(
+            step in figure(),
+            times in -100_000i64..100_000,
+            value in figure(),
+            offset_scale in 0u32..=6,
+        ) {
+            let reference = |v: Decimal, s: Decimal| s.is_zero() || v.checked_rem(s).is_some_and(|r| r.is_zero());
+            proptest::prop_assert_eq!(is_multiple(value, step), reference(value, step));
+            if let Some(multiple) = step.checked_mul(Decimal::new(times, offset_scale)) {
+                proptest::prop_assert_eq!(is_multiple(multiple, step), reference(multiple, step));
+            }
+        }
     }
 }

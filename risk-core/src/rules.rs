@@ -35,15 +35,17 @@ wire_enum!(
 
 impl Operator {
     /// `value <op> threshold`.
+    #[inline]
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
+        let order = crate::num::cmp_decimal(value, threshold);
         match self {
-            Self::Gt => value > threshold,
-            Self::Ge => value >= threshold,
-            Self::Lt => value < threshold,
-            Self::Le => value <= threshold,
-            Self::Eq => value == threshold,
-            Self::Ne => value != threshold,
+            Self::Gt => order.is_gt(),
+            Self::Ge => order.is_ge(),
+            Self::Lt => order.is_lt(),
+            Self::Le => order.is_le(),
+            Self::Eq => order.is_eq(),
+            Self::Ne => order.is_ne(),
         }
     }
 }

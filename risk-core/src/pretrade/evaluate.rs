@@ -12,7 +12,8 @@ use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
-    ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity,
+    cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
+    SignedQuantity,
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
 use crate::pretrade::request::ValidOrder;
@@ -530,10 +531,13 @@ fn price(
         ctx.ladder
             .maintenance_margin(mark.notional(ctx.position.abs(), multiplier)?)?
     };
-    let projected_maintenance_margin = exposure
-        .maintenance
-        .checked_sub(current_mm)?
-        .checked_add(ctx.ladder.maintenance_margin(projected_position_notional)?)?;
+    // One tier lookup for the projected notional's margin and leverage cap (the
+    // subtraction first, so an overflow names what it always named).
+    let without_current = exposure.maintenance.checked_sub(current_mm)?;
+    let (projected_mm, tier_leverage) = ctx
+        .ladder
+        .maintenance_margin_and_max_leverage(projected_position_notional)?;
+    let projected_maintenance_margin = without_current.checked_add(projected_mm)?;
     let margin_balance = exposure.margin_balance;
     let available_margin = margin_balance
         .checked_sub(exposure.position_im)?
@@ -560,7 +564,7 @@ fn price(
         .profile
         .max_leverage
         .min(ctx.instrument.max_leverage())
-        .min(ctx.ladder.max_leverage_at(projected_position_notional));
+        .min(tier_leverage);
     Ok(PricingContext {
         mark,
         order_price,
@@ -638,11 +642,6 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
     }
 }
 
-/// `value` is a whole multiple of `step` (a zero step allows anything).
-fn is_multiple(value: Decimal, step: Decimal) -> bool {
-    step.is_zero() || value.checked_rem(step).is_some_and(|r| r.is_zero())
-}
-
 /// Phase 7, price band: a limit price within the instrument's band around the mark
 /// (`PRICE_OUT_OF_BAND`).
 #[inline]
@@ -651,7 +650,7 @@ fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut
     else {
         return;
     };
-    if pricing.price_deviation.get() > band.get() {
+    if cmp_decimal(pricing.price_deviation.get(), band.get()).is_gt() {
         gate.fail(RejectReason::PriceOutOfBand, || {
             format!(
                 "price {} deviates {} from the mark {}, band is {}",
@@ -735,8 +734,10 @@ fn check_margin_ratio(
     gate: &mut Gate,
 ) -> (bool, bool) {
     let ratio = pricing.projected_margin_ratio;
-    let liquidation_risk = ratio.is_none_or(|r| r >= limits.liquidation_ratio().get());
-    let margin_call = ratio.is_none_or(|r| r >= limits.margin_call_ratio().get());
+    let liquidation_risk =
+        ratio.is_none_or(|r| cmp_decimal(r, limits.liquidation_ratio().get()).is_ge());
+    let margin_call =
+        ratio.is_none_or(|r| cmp_decimal(r, limits.margin_call_ratio().get()).is_ge());
     if ctx.opens() && liquidation_risk {
         gate.fail(RejectReason::LiquidationRisk, || match ratio {
             Some(r) => format!(
