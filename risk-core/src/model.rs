@@ -11,7 +11,7 @@ macro_rules! wire_enum {
         }
 
         /// Reads the name as [`FromStr`](std::str::FromStr) does (ASCII case ignored), so
-        /// every surface refuses an unknown name with the same [`UnknownName`] message.
+        /// every surface refuses an unknown name with the same [`UnknownName`](crate::model::UnknownName) message.
         #[cfg(feature = "serde")]
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
