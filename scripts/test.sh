@@ -12,6 +12,11 @@ step "purity of risk-core"
 scripts/check-purity.sh
 step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
+step "test Kafka broker: tansu on a free loopback port (installs it once, cached) and fastavro"
+. scripts/tansu.sh
+tansu_start
+trap tansu_stop EXIT
+fastavro_venv
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
