@@ -11,6 +11,8 @@
 //!   binary.
 //! - `grpc`: [`grpc`], the `risk.v1.RiskService` server on tonic (health, reflection,
 //!   limits, graceful shutdown) and the `risk-server` binary.
+//! - `kafka`: [`kafka`], the data plane: state topics in (Avro or JSON) with dead letters
+//!   and at-least-once offsets, decision events out (Avro single-object encoding).
 
 #[cfg(feature = "config")]
 pub mod config_file;
@@ -18,6 +20,8 @@ pub mod config_file;
 pub mod csv_input;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]

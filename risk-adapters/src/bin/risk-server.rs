@@ -63,6 +63,78 @@ struct Args {
     /// Log filter when RUST_LOG is not set.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Kafka brokers (HOST:PORT[,...]): learn state from the input topics (replayed from
+    /// the start; checks answer STALE_DATA until caught up) and publish every check's
+    /// events (Avro). Needs the `kafka` feature.
+    #[cfg(feature = "kafka")]
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_brokers: Option<String>,
+    /// Environment suffix of every topic name (e.g. `.dev`).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Consumer group the state consumer commits its offsets to.
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value = "riskgate")]
+    group_id: String,
+    /// Checks held for publishing before new ones are dropped (counted, logged).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value_t = 100_000)]
+    publish_queue: usize,
+}
+
+/// The config version written on every decision: the file's name and a hash of its
+/// bytes (FNV-1a, 64 bits), so two servers on the same file agree.
+#[cfg(feature = "kafka")]
+fn config_version(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Ok(format!("{name}@{hash:016x}"))
+}
+
+/// Starts the consumers and the publisher; the hooks for the check path.
+#[cfg(feature = "kafka")]
+fn start_kafka(
+    engine: &Arc<risk_core::engine::RiskEngine>,
+    brokers: &str,
+    args: &Args,
+    config_version: String,
+) -> anyhow::Result<(
+    Arc<dyn risk_adapters::grpc::service::CheckHooks>,
+    risk_adapters::kafka::KafkaIngest,
+)> {
+    use risk_adapters::kafka::{
+        ConsumerOptions, DecisionPublisher, KafkaCheckHooks, KafkaIngest, PublisherOptions,
+        Topics,
+    };
+    let topics = Topics::new(&args.topic_suffix);
+    let ingest = KafkaIngest::start(
+        Arc::clone(engine),
+        &ConsumerOptions {
+            brokers: brokers.to_owned(),
+            topics: topics.clone(),
+            group_id: args.group_id.clone(),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .context("starting the Kafka consumers")?;
+    let publisher = DecisionPublisher::start(&PublisherOptions {
+        brokers: brokers.to_owned(),
+        topics,
+        queue_capacity: args.publish_queue,
+        producer_queue_messages: 500_000,
+        config_version,
+    })
+    .context("starting the Kafka publisher")?;
+    tracing::info!(brokers, suffix = %args.topic_suffix, "kafka: consuming and publishing");
+    let hooks = KafkaCheckHooks {
+        ingest: Some(ingest.status()),
+        publisher: Some(publisher),
+    };
+    Ok((Arc::new(hooks), ingest))
 }
 
 fn main() -> ExitCode {
@@ -86,6 +158,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .init();
 
     let origin = args.config.display().to_string();
+    #[cfg(feature = "kafka")]
+    let config_version = config_version(&args.config)?;
     // The config error's text already names the file, the key and the problem.
     let file = ConfigFile::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
@@ -120,7 +194,19 @@ fn run(args: Args) -> anyhow::Result<()> {
                 Duration::from_millis(ms),
             ));
         }
+        #[cfg(feature = "kafka")]
+        let (hooks, _ingest) = match &args.kafka_brokers {
+            Some(brokers) => {
+                let (hooks, ingest) =
+                    start_kafka(&engine, brokers, &args, config_version.clone())?;
+                (Some(hooks), Some(ingest))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "kafka"))]
+        let hooks = None;
         let options = ServerOptions {
+            hooks,
             reserve_margin: args.reserve_margin,
             concurrency_limit_per_connection: args.concurrency_limit,
             max_concurrent_streams: args.max_concurrent_streams,

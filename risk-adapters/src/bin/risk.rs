@@ -4,6 +4,7 @@
 //! risk report --trades FILE [--accounts FILE] [--config FILE] [--format table|json|csv]
 //!             [--initial-balance N] [--hft-seconds N]
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
+//! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
 //! ```
 
 use std::fs::File;
@@ -34,6 +35,50 @@ enum Command {
     Report(ReportArgs),
     /// Write a deterministic, realistic example export and accounts file.
     GenerateSample(SampleArgs),
+    /// Write a scenario's instruments, users, balances, positions and marks to the Kafka
+    /// input topics (needs the `kafka` feature).
+    #[cfg(feature = "kafka")]
+    Feed(FeedArgs),
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// examples/config/demo.toml: three instruments, three accounts, their marks.
+    Demo,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, clap::Args)]
+struct FeedArgs {
+    /// Kafka brokers.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = Scenario::Demo)]
+    scenario: Scenario,
+    /// Environment suffix of every topic name.
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Fresh marks per second after the scenario (0: none).
+    #[arg(long, default_value_t = 0)]
+    marks_per_second: u32,
+    /// For how many seconds to write fresh marks.
+    #[arg(long, default_value_t = 0)]
+    secs: u64,
+}
+
+#[cfg(feature = "kafka")]
+fn feed(args: &FeedArgs) -> Result<()> {
+    use risk_adapters::kafka::feed::Feeder;
+    use risk_adapters::kafka::Topics;
+    let timeout = std::time::Duration::from_secs(30);
+    let feeder = Feeder::connect(&args.brokers, Topics::new(&args.topic_suffix), timeout)?;
+    let now = || chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let Scenario::Demo = args.scenario;
+    let count = feeder.demo(now, args.marks_per_second, args.secs, timeout)?;
+    eprintln!("risk feed: {count} messages written to {}", args.brokers);
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -91,6 +136,8 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Report(args) => report(&args),
         Command::GenerateSample(args) => sample(&args),
+        #[cfg(feature = "kafka")]
+        Command::Feed(args) => feed(&args),
     }
 }
 

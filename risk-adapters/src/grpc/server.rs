@@ -44,6 +44,8 @@ pub struct ServerOptions {
     pub max_stream_messages: Option<u64>,
     /// Period of the info-level check summary; `None` disables it. Default 60 s.
     pub summary_every: Option<Duration>,
+    /// Hooks into every check (the Kafka readiness gate and publisher). Default none.
+    pub hooks: Option<Arc<dyn super::service::CheckHooks>>,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +57,7 @@ impl Default for ServerOptions {
             max_message_bytes: 1 << 20,
             max_stream_messages: None,
             summary_every: Some(Duration::from_secs(60)),
+            hooks: None,
         }
     }
 }
@@ -83,7 +86,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let service = RiskService::new(engine, options.reserve_margin)
-        .with_max_stream_messages(options.max_stream_messages);
+        .with_max_stream_messages(options.max_stream_messages)
+        .with_hooks(options.hooks.clone());
     let counters = service.counters();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;
