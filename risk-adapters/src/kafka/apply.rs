@@ -702,3 +702,160 @@ impl Applier {
         Ok(Outcome::Applied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::{ConfigFile, Format};
+
+    fn engine() -> Arc<RiskEngine> {
+        let file = ConfigFile::parse(super::super::feed::DEMO, Format::Toml, "demo").expect("demo");
+        Arc::new(RiskEngine::new(file.engine).expect("engine"))
+    }
+
+    fn profile_of(a: &Applier, account: &str) -> RiskProfile {
+        a.engine()
+            .account(&AccountId::new(account))
+            .expect("account")
+            .0
+            .profile
+    }
+
+    const CREATED: &str = r#"{"event_id":"u1","event_ts_ms":1000,"account_id":"acc-1","user_id":"u-1",
+        "kyc_level":"L1","exposure_limit":"50000","max_leverage":"20","risk_score":"10"}"#;
+    const FROZEN: &str =
+        r#"{"event_id":"f1","event_ts_ms":3000,"account_id":"acc-1","user_id":"u-1"}"#;
+    const KYC: &str = r#"{"event_id":"k1","event_ts_ms":2000,"account_id":"acc-1","user_id":"u-1","kyc_level":"L2"}"#;
+
+    fn position(version: i64, size: &str) -> String {
+        format!(
+            r#"{{"account_id":"acc-1","user_id":"u-1","symbol":"ETHUSDT","size":"{size}",
+            "entry_price":"3000","leverage":"10","version":{version},"event_ts_ms":1}}"#
+        )
+    }
+
+    #[test]
+    fn profile_groups_commute_whatever_the_topic_order() {
+        let orders: [&[(InputTopic, &str)]; 3] = [
+            &[
+                (InputTopic::UserCreated, CREATED),
+                (InputTopic::UserKycUpdated, KYC),
+                (InputTopic::UserFrozen, FROZEN),
+            ],
+            &[
+                (InputTopic::UserFrozen, FROZEN),
+                (InputTopic::UserKycUpdated, KYC),
+                (InputTopic::UserCreated, CREATED),
+            ],
+            &[
+                (InputTopic::UserKycUpdated, KYC),
+                (InputTopic::UserFrozen, FROZEN),
+                (InputTopic::UserCreated, CREATED),
+            ],
+        ];
+        let mut results = Vec::new();
+        for order in orders {
+            let mut a = Applier::new(engine());
+            for (topic, json) in order {
+                a.apply(*topic, json.as_bytes()).expect("applies");
+            }
+            results.push(profile_of(&a, "acc-1"));
+        }
+        assert!(results[0].frozen);
+        assert_eq!(results[0].kyc_level, KycLevel::L2);
+        assert_eq!(results[0].exposure_limit, Notional::lit("50000"));
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0], results[2]);
+    }
+
+    #[test]
+    fn redelivered_and_older_versions_are_ignored() {
+        let mut a = Applier::new(engine());
+        let p = InputTopic::PositionUpdated;
+        assert_eq!(a.apply(p, position(2, "5").as_bytes()).ok(), Some(Outcome::Applied));
+        assert_eq!(a.apply(p, position(2, "5").as_bytes()).ok(), Some(Outcome::Duplicate));
+        assert_eq!(a.apply(p, position(1, "9").as_bytes()).ok(), Some(Outcome::Duplicate));
+        let closed = r#"{"account_id":"acc-1","user_id":"u-1","symbol":"ETHUSDT","version":3,"event_ts_ms":1}"#;
+        assert_eq!(
+            a.apply(InputTopic::PositionClosed, closed.as_bytes()).ok(),
+            Some(Outcome::Applied)
+        );
+        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        assert!(snap.positions.is_empty());
+        let deposit = |v: i64| {
+            format!(
+                r#"{{"account_id":"acc-1","user_id":"u-1","event_id":"d{v}","currency":"USDT",
+                "delta":"100","version":{v},"event_ts_ms":1}}"#
+            )
+        };
+        let w = InputTopic::WalletBalanceChanged;
+        for v in [1, 2, 2, 1, 3] {
+            a.apply(w, deposit(v).as_bytes()).expect("applies");
+        }
+        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        assert_eq!(snap.wallet_balance, Money::lit("300"));
+    }
+
+    #[test]
+    fn a_position_before_its_user_is_kept_and_the_account_stays_conservative() {
+        let mut a = Applier::new(engine());
+        a.apply(InputTopic::PositionUpdated, position(1, "-2").as_bytes())
+            .expect("applies");
+        assert_eq!(profile_of(&a, "acc-1"), RiskProfile::default());
+        a.apply(InputTopic::UserCreated, CREATED.as_bytes())
+            .expect("applies");
+        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        assert_eq!(snap.positions.len(), 1);
+        assert_eq!(snap.profile.kyc_level, KycLevel::L1);
+    }
+
+    #[test]
+    fn bad_messages_name_the_field_and_change_nothing() {
+        let mut a = Applier::new(engine());
+        let e = a
+            .apply(InputTopic::PositionUpdated, b"\x01garbage")
+            .expect_err("garbage");
+        assert!(matches!(e, ApplyError::Decode(_)), "{e}");
+        let e = a
+            .apply(InputTopic::PositionUpdated, position(1, "abc").as_bytes())
+            .expect_err("bad size");
+        assert!(e.to_string().contains("`size`"), "{e}");
+        let fill = r#"{"account_id":"acc-1","user_id":"u-1","event_id":"e1","order_id":"o1",
+            "type":"ORDER_FILLED","symbol":"NOPE","side":"BUY","quantity":"1","price":"1",
+            "leverage":"1","version":1,"event_ts_ms":1}"#;
+        a.apply(InputTopic::UserCreated, CREATED.as_bytes())
+            .expect("applies");
+        let e = a
+            .apply(InputTopic::EngineEvent, fill.as_bytes())
+            .expect_err("unknown symbol");
+        assert!(matches!(e, ApplyError::Refused(_)), "{e}");
+        // The refused fill's version was not recorded: a corrected redelivery applies.
+        assert_eq!(a.entity_count(), 4);
+        let e = a
+            .apply(
+                InputTopic::UserVerified,
+                br#"{"event_id":"v","event_ts_ms":1,"account_id":"acc-1","user_id":"u-1"}"#,
+            )
+            .expect_err("no kyc");
+        assert!(e.to_string().contains("kyc_level"), "{e}");
+    }
+
+    #[test]
+    fn marks_and_instruments_apply_and_stale_marks_are_reported() {
+        let mut a = Applier::new(engine());
+        let mark = |ts: i64| format!(r#"{{"symbol":"ETHUSDT","price":"3000.5","ts_ms":{ts}}}"#);
+        assert_eq!(a.apply(InputTopic::Mark, mark(2).as_bytes()).ok(), Some(Outcome::Applied));
+        assert_eq!(a.apply(InputTopic::Mark, mark(1).as_bytes()).ok(), Some(Outcome::Stale));
+        let inst = r#"{"symbol":"XUSDT","tick_size":"0.1","lot_size":"1","min_quantity":"1",
+            "max_quantity":"10","contract_multiplier":"1","max_leverage":"10","required_kyc":"L0",
+            "status":"TRADING","version":1,"event_ts_ms":1}"#;
+        assert_eq!(
+            a.apply(InputTopic::InstrumentCreated, inst.as_bytes()).ok(),
+            Some(Outcome::Applied)
+        );
+        assert_eq!(
+            a.apply(InputTopic::InstrumentUpdated, inst.as_bytes()).ok(),
+            Some(Outcome::Duplicate)
+        );
+    }
+}
