@@ -91,7 +91,9 @@ fn config_version(path: &std::path::Path) -> anyhow::Result<String> {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     Ok(format!("{name}@{hash:016x}"))
 }
 
@@ -107,8 +109,7 @@ fn start_kafka(
     risk_adapters::kafka::KafkaIngest,
 )> {
     use risk_adapters::kafka::{
-        ConsumerOptions, DecisionPublisher, KafkaCheckHooks, KafkaIngest, PublisherOptions,
-        Topics,
+        ConsumerOptions, DecisionPublisher, KafkaCheckHooks, KafkaIngest, PublisherOptions, Topics,
     };
     let topics = Topics::new(&args.topic_suffix);
     let ingest = KafkaIngest::start(
@@ -162,6 +163,24 @@ fn run(args: Args) -> anyhow::Result<()> {
     let config_version = config_version(&args.config)?;
     // The config error's text already names the file, the key and the problem.
     let file = ConfigFile::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // With Kafka, state comes from the input topics only: the file's initial state would
+    // be applied twice (a balance is a sum of deltas).
+    #[cfg(feature = "kafka")]
+    let file = if args.kafka_brokers.is_some() {
+        let mut file = file;
+        if !(file.instruments.is_empty() && file.marks.is_empty() && file.accounts.is_empty()) {
+            eprintln!(
+                "risk-server: --kafka-brokers: the config file's instruments, marks and \
+                 accounts are ignored; state comes from the input topics"
+            );
+        }
+        file.instruments.clear();
+        file.marks.clear();
+        file.accounts.clear();
+        file
+    } else {
+        file
+    };
     let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
     let engine = Arc::new(
         file.into_engine(now(), &origin)
@@ -197,8 +216,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         #[cfg(feature = "kafka")]
         let (hooks, _ingest) = match &args.kafka_brokers {
             Some(brokers) => {
-                let (hooks, ingest) =
-                    start_kafka(&engine, brokers, &args, config_version.clone())?;
+                let (hooks, ingest) = start_kafka(&engine, brokers, &args, config_version.clone())?;
                 (Some(hooks), Some(ingest))
             }
             None => (None, None),

@@ -590,7 +590,10 @@ impl Applier {
     fn balance(&mut self, p: &BalancePayload) -> Result<Outcome, ApplyError> {
         let account_id = AccountId::new(non_empty("account_id", &p.account_id)?);
         let user_id = UserId::new(non_empty("user_id", &p.user_id)?);
-        let entity = Entity::Wallet(account_id.clone(), non_empty("currency", &p.currency)?.to_owned());
+        let entity = Entity::Wallet(
+            account_id.clone(),
+            non_empty("currency", &p.currency)?.to_owned(),
+        );
         let version = Version::Number(p.version);
         if !self.is_new(&entity, &version) {
             return Ok(Outcome::Duplicate);
@@ -772,15 +775,27 @@ mod tests {
     fn redelivered_and_older_versions_are_ignored() {
         let mut a = Applier::new(engine());
         let p = InputTopic::PositionUpdated;
-        assert_eq!(a.apply(p, position(2, "5").as_bytes()).ok(), Some(Outcome::Applied));
-        assert_eq!(a.apply(p, position(2, "5").as_bytes()).ok(), Some(Outcome::Duplicate));
-        assert_eq!(a.apply(p, position(1, "9").as_bytes()).ok(), Some(Outcome::Duplicate));
+        assert_eq!(
+            a.apply(p, position(2, "5").as_bytes()).ok(),
+            Some(Outcome::Applied)
+        );
+        assert_eq!(
+            a.apply(p, position(2, "5").as_bytes()).ok(),
+            Some(Outcome::Duplicate)
+        );
+        assert_eq!(
+            a.apply(p, position(1, "9").as_bytes()).ok(),
+            Some(Outcome::Duplicate)
+        );
         let closed = r#"{"account_id":"acc-1","user_id":"u-1","symbol":"ETHUSDT","version":3,"event_ts_ms":1}"#;
         assert_eq!(
             a.apply(InputTopic::PositionClosed, closed.as_bytes()).ok(),
             Some(Outcome::Applied)
         );
-        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        let (snap, _) = a
+            .engine()
+            .account(&AccountId::new("acc-1"))
+            .expect("account");
         assert!(snap.positions.is_empty());
         let deposit = |v: i64| {
             format!(
@@ -792,7 +807,10 @@ mod tests {
         for v in [1, 2, 2, 1, 3] {
             a.apply(w, deposit(v).as_bytes()).expect("applies");
         }
-        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        let (snap, _) = a
+            .engine()
+            .account(&AccountId::new("acc-1"))
+            .expect("account");
         assert_eq!(snap.wallet_balance, Money::lit("300"));
     }
 
@@ -804,7 +822,10 @@ mod tests {
         assert_eq!(profile_of(&a, "acc-1"), RiskProfile::default());
         a.apply(InputTopic::UserCreated, CREATED.as_bytes())
             .expect("applies");
-        let (snap, _) = a.engine().account(&AccountId::new("acc-1")).expect("account");
+        let (snap, _) = a
+            .engine()
+            .account(&AccountId::new("acc-1"))
+            .expect("account");
         assert_eq!(snap.positions.len(), 1);
         assert_eq!(snap.profile.kyc_level, KycLevel::L1);
     }
@@ -844,8 +865,14 @@ mod tests {
     fn marks_and_instruments_apply_and_stale_marks_are_reported() {
         let mut a = Applier::new(engine());
         let mark = |ts: i64| format!(r#"{{"symbol":"ETHUSDT","price":"3000.5","ts_ms":{ts}}}"#);
-        assert_eq!(a.apply(InputTopic::Mark, mark(2).as_bytes()).ok(), Some(Outcome::Applied));
-        assert_eq!(a.apply(InputTopic::Mark, mark(1).as_bytes()).ok(), Some(Outcome::Stale));
+        assert_eq!(
+            a.apply(InputTopic::Mark, mark(2).as_bytes()).ok(),
+            Some(Outcome::Applied)
+        );
+        assert_eq!(
+            a.apply(InputTopic::Mark, mark(1).as_bytes()).ok(),
+            Some(Outcome::Stale)
+        );
         let inst = r#"{"symbol":"XUSDT","tick_size":"0.1","lot_size":"1","min_quantity":"1",
             "max_quantity":"10","contract_multiplier":"1","max_leverage":"10","required_kyc":"L0",
             "status":"TRADING","version":1,"event_ts_ms":1}"#;

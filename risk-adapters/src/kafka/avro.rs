@@ -21,17 +21,50 @@ pub const SINGLE_OBJECT_MARKER: [u8; 2] = [0xC3, 0x01];
 
 /// Every topic's schema text, by the topic's base name (without environment suffix).
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
-    ("user.created.v1", include_str!("../../schemas/user.created.v1.avsc")),
-    ("user.updated.v1", include_str!("../../schemas/user.updated.v1.avsc")),
-    ("user.verified.v1", include_str!("../../schemas/user.verified.v1.avsc")),
-    ("user.kyc.updated.v1", include_str!("../../schemas/user.kyc.updated.v1.avsc")),
-    ("user.frozen.v1", include_str!("../../schemas/user.frozen.v1.avsc")),
-    ("user.unfrozen.v1", include_str!("../../schemas/user.unfrozen.v1.avsc")),
-    ("position.updated.v1", include_str!("../../schemas/position.updated.v1.avsc")),
-    ("position.closed.v1", include_str!("../../schemas/position.closed.v1.avsc")),
-    ("risk.exposure.v2", include_str!("../../schemas/risk.exposure.v2.avsc")),
-    ("order.command.v1", include_str!("../../schemas/order.command.v1.avsc")),
-    ("engine.event.v1", include_str!("../../schemas/engine.event.v1.avsc")),
+    (
+        "user.created.v1",
+        include_str!("../../schemas/user.created.v1.avsc"),
+    ),
+    (
+        "user.updated.v1",
+        include_str!("../../schemas/user.updated.v1.avsc"),
+    ),
+    (
+        "user.verified.v1",
+        include_str!("../../schemas/user.verified.v1.avsc"),
+    ),
+    (
+        "user.kyc.updated.v1",
+        include_str!("../../schemas/user.kyc.updated.v1.avsc"),
+    ),
+    (
+        "user.frozen.v1",
+        include_str!("../../schemas/user.frozen.v1.avsc"),
+    ),
+    (
+        "user.unfrozen.v1",
+        include_str!("../../schemas/user.unfrozen.v1.avsc"),
+    ),
+    (
+        "position.updated.v1",
+        include_str!("../../schemas/position.updated.v1.avsc"),
+    ),
+    (
+        "position.closed.v1",
+        include_str!("../../schemas/position.closed.v1.avsc"),
+    ),
+    (
+        "risk.exposure.v2",
+        include_str!("../../schemas/risk.exposure.v2.avsc"),
+    ),
+    (
+        "order.command.v1",
+        include_str!("../../schemas/order.command.v1.avsc"),
+    ),
+    (
+        "engine.event.v1",
+        include_str!("../../schemas/engine.event.v1.avsc"),
+    ),
     (
         "wallet.balance_changed.v1",
         include_str!("../../schemas/wallet.balance_changed.v1.avsc"),
@@ -53,9 +86,18 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         "risk.exposure_snapshot.v1",
         include_str!("../../schemas/risk.exposure_snapshot.v1.avsc"),
     ),
-    ("risk.violation.v1", include_str!("../../schemas/risk.violation.v1.avsc")),
-    ("risk.margin_call.v1", include_str!("../../schemas/risk.margin_call.v1.avsc")),
-    ("risk.liquidation.v1", include_str!("../../schemas/risk.liquidation.v1.avsc")),
+    (
+        "risk.violation.v1",
+        include_str!("../../schemas/risk.violation.v1.avsc"),
+    ),
+    (
+        "risk.margin_call.v1",
+        include_str!("../../schemas/risk.margin_call.v1.avsc"),
+    ),
+    (
+        "risk.liquidation.v1",
+        include_str!("../../schemas/risk.liquidation.v1.avsc"),
+    ),
 ];
 
 /// A payload that could not be encoded or decoded.
@@ -91,8 +133,8 @@ pub enum AvroError {
         /// Why.
         source: Box<apache_avro::Error>,
     },
-    /// The JSON payload does not parse or lacks a field.
-    #[error("JSON payload of a `{topic}` message: {source}")]
+    /// The JSON payload (or the Avro record) does not parse or lacks a field.
+    #[error("fields of a `{topic}` message: {source}")]
     Json {
         /// The topic.
         topic: String,
@@ -100,7 +142,9 @@ pub enum AvroError {
         source: serde_json::Error,
     },
     /// Neither Avro single-object (`C3 01`) nor a JSON object (`{`).
-    #[error("payload of a `{topic}` message is neither Avro single-object (C3 01) nor a JSON object")]
+    #[error(
+        "payload of a `{topic}` message is neither Avro single-object (C3 01) nor a JSON object"
+    )]
     Format {
         /// The topic.
         topic: String,
@@ -149,7 +193,9 @@ fn registry() -> Result<&'static Registry, AvroError> {
         }
         Ok(map)
     });
-    built.as_ref().map_err(|e| AvroError::UnknownTopic(e.clone()))
+    built
+        .as_ref()
+        .map_err(|e| AvroError::UnknownTopic(e.clone()))
 }
 
 /// The schema of `topic` (its base name, without environment suffix).
@@ -214,7 +260,13 @@ pub fn decode<T: DeserializeOwned>(topic: &str, payload: &[u8]) -> Result<T, Avr
                     topic: topic.to_owned(),
                 });
             }
-            apache_avro::from_value(&value).map_err(avro)
+            // Through JSON, so that the consumers' payload types read Avro and JSON alike:
+            // an optional field may be a union in one topic's schema and plain in another's.
+            let json = serde_json::Value::try_from(value).map_err(avro)?;
+            serde_json::from_value(json).map_err(|source| AvroError::Json {
+                topic: topic.to_owned(),
+                source,
+            })
         }
         _ if payload
             .iter()

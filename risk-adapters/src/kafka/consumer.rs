@@ -347,9 +347,10 @@ impl Handler {
         loop {
             match self.dlq.producer.send(record) {
                 Ok(()) => return,
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r))
-                    if Instant::now() < deadline =>
-                {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) if Instant::now() < deadline => {
                     record = r;
                     self.dlq.producer.poll(Duration::from_millis(10));
                 }

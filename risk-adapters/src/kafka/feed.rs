@@ -247,7 +247,9 @@ impl Feeder {
     /// # Errors
     /// [`FeedError`] when the message cannot be queued.
     pub fn send_raw(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<(), FeedError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).payload(payload);
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .key(key)
+            .payload(payload);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -311,7 +313,11 @@ impl Feeder {
                 let step = risk_core::Decimal::new(5 * (i64::from((n % 3) as u8) - 1), 4);
                 let price = (base + base * step).round_dp(2).normalize().to_string();
                 let payload = mark(symbol, &price, now().timestamp_millis())?;
-                self.send_raw(&self.topics.input(InputTopic::Mark), symbol.as_bytes(), &payload)?;
+                self.send_raw(
+                    &self.topics.input(InputTopic::Mark),
+                    symbol.as_bytes(),
+                    &payload,
+                )?;
                 count += 1;
                 n += 1;
                 let next = period.mul_f64(n as f64);

@@ -72,10 +72,21 @@ pub fn ensure_topics(
     timeout: Duration,
 ) -> Result<(), KafkaAdapterError> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let metadata = admin.inner().fetch_metadata(None, timeout)?;
+    let existing: std::collections::HashSet<&str> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.name())
+        .collect();
     let new: Vec<NewTopic<'_>> = names
         .iter()
+        .filter(|n| !existing.contains(n.as_str()))
         .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
         .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -16,9 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
-};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use risk_core::pretrade::{CheckRequest, CheckResponse, RiskEvent};
