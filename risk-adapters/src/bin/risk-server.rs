@@ -131,6 +131,30 @@ fn start_kafka(
     })
     .context("starting the Kafka publisher")?;
     tracing::info!(brokers, suffix = %args.topic_suffix, "kafka: consuming and publishing");
+    if args.summary_secs > 0 {
+        let (ingest, published) = (ingest.status(), publisher.status());
+        let every = Duration::from_secs(args.summary_secs);
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tracing::info!(
+                    ready = ingest.is_ready(),
+                    applied = ingest.applied.load(Relaxed),
+                    duplicates = ingest.duplicates.load(Relaxed),
+                    marks = ingest.marks_applied.load(Relaxed),
+                    dead_lettered = ingest.dead_lettered.load(Relaxed),
+                    checks_queued = published.queued.load(Relaxed),
+                    checks_dropped = published.dropped.load(Relaxed),
+                    delivered = published.delivered.load(Relaxed),
+                    failed = published.failed.load(Relaxed),
+                    "kafka summary"
+                );
+            }
+        });
+    }
     let hooks = KafkaCheckHooks {
         ingest: Some(ingest.status()),
         publisher: Some(publisher),
