@@ -187,13 +187,16 @@ fn consumer(brokers: &str, group_id: &str) -> Result<BaseConsumer, KafkaError> {
         .create()
 }
 
+/// The end offset of each partition (topic, partition) still to be reached.
+type EndOffsets = HashMap<(String, i32), i64>;
+
 /// Assigns every partition of `topics` from the beginning; returns the partitions that
 /// hold messages, with their end offsets now.
 fn assign_from_start(
     consumer: &BaseConsumer,
     topics: &[String],
     timeout: Duration,
-) -> Result<HashMap<(String, i32), i64>, KafkaAdapterError> {
+) -> Result<EndOffsets, KafkaAdapterError> {
     let mut tpl = TopicPartitionList::new();
     let mut pending = HashMap::new();
     for topic in topics {
@@ -202,7 +205,7 @@ fn assign_from_start(
             if let Some(e) = t.error() {
                 return Err(KafkaAdapterError::Topic {
                     topic: topic.clone(),
-                    reason: format!("{:?}", rdkafka::types::RDKafkaRespErr::from(e)),
+                    reason: format!("{e:?}"),
                 });
             }
             for p in t.partitions() {
@@ -237,7 +240,7 @@ struct Handler {
     dlq: Arc<DeadLetters>,
     /// The state consumer's partitions still below their start end offset, and when the
     /// replay began; `None` for the mark reader.
-    pending: Option<(HashMap<(String, i32), i64>, Instant)>,
+    pending: Option<(EndOffsets, Instant)>,
 }
 
 impl Worker {
