@@ -10,7 +10,7 @@
 //!   bytes; it is counted and logged, and the partition moves on.
 //! * Ready: the state consumer records each partition's end offset (high watermark) at
 //!   start and reports ready once it has consumed up to all of them. Until then a check
-//!   answers `REJECTED` / `STALE_DATA` (see [`super::CheckGate`]). Marks do not gate
+//!   answers `REJECTED` / `STALE_DATA` (the `KafkaCheckHooks` of the gRPC service). Marks do not gate
 //!   readiness: a missing or old mark already rejects a check with `STALE_DATA`.
 
 use std::collections::HashMap;
