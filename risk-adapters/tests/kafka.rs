@@ -619,14 +619,14 @@ import io, json, struct, sys
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 schema = fastavro.parse_schema(json.load(open(sys.argv[1])))
-fp = int(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"), 16)
+# fastavro gives the fingerprint's 8 bytes little endian, as the header carries them.
+fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 data = open(sys.argv[2], "rb").read()
 i = 0
 while i < len(data):
     (n,) = struct.unpack(">I", data[i:i + 4]); msg = data[i + 4:i + 4 + n]; i += 4 + n
     assert msg[:2] == b"\xc3\x01", msg[:2]
-    (found,) = struct.unpack("<Q", msg[2:10])
-    assert found == fp, (hex(found), hex(fp))
+    assert msg[2:10] == fp, (msg[2:10].hex(), fp.hex())
     print(json.dumps(fastavro.schemaless_reader(io.BytesIO(msg[10:]), schema)))
 "#;
     let out = Command::new(python)

@@ -438,15 +438,18 @@ impl Applier {
         let last = match self.engine.account(account_id) {
             Some((_, seq)) => seq,
             None => {
+                // Sequence 0: the implicit creation does not count as an event, so the
+                // account's last sequence is the number of events applied to it whatever
+                // order the topics were read in (a replay gives the same `last_seq`).
                 self.engine.apply(&EngineEvent::Account {
                     account_id: account_id.clone(),
-                    seq: 1,
+                    seq: 0,
                     event: AccountEvent::ProfileUpsert {
                         user_id: user_id.clone(),
                         profile: RiskProfile::default(),
                     },
                 })?;
-                1
+                0
             }
         };
         self.engine.apply(&EngineEvent::Account {
