@@ -5,6 +5,7 @@
 //!             [--initial-balance N] [--hft-seconds N]
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
 //! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
+//! risk tail --brokers HOST:PORT --topic risk.pretrade_decision.v1 [--max N]        (kafka)
 //! ```
 
 use std::fs::File;
@@ -39,6 +40,71 @@ enum Command {
     /// input topics (needs the `kafka` feature).
     #[cfg(feature = "kafka")]
     Feed(FeedArgs),
+    /// Print a topic's messages (Avro single-object or JSON) as JSON lines, from the start
+    /// (needs the `kafka` feature).
+    #[cfg(feature = "kafka")]
+    Tail(TailArgs),
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, clap::Args)]
+struct TailArgs {
+    /// Kafka brokers.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// The topic's base name (its schema's name), e.g. risk.pretrade_decision.v1.
+    #[arg(long)]
+    topic: String,
+    /// Environment suffix of the topic name.
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Stop after this many messages.
+    #[arg(long, default_value_t = 10)]
+    max: usize,
+    /// Stop when no message arrived for this many seconds.
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
+}
+
+#[cfg(feature = "kafka")]
+fn tail(args: &TailArgs) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use risk_adapters::kafka::{avro, client_config};
+    let name = format!("{}{}", args.topic, args.topic_suffix);
+    let consumer: BaseConsumer = client_config(&args.brokers)
+        .set("group.id", "risk-tail")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(&name, p.id(), rdkafka::Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut n, mut last) = (0, Instant::now());
+    let out = io::stdout();
+    let mut out = out.lock();
+    while n < args.max && last.elapsed().as_secs() < args.idle_secs {
+        let Some(message) = consumer.poll(std::time::Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        last = Instant::now();
+        n += 1;
+        let payload = message.payload().unwrap_or_default();
+        match avro::decode::<serde_json::Value>(&args.topic, payload) {
+            Ok(value) => writeln!(out, "{value}")?,
+            Err(e) => writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "undecodable": e.to_string() })
+            )?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "kafka")]
@@ -138,6 +204,8 @@ fn main() -> Result<()> {
         Command::GenerateSample(args) => sample(&args),
         #[cfg(feature = "kafka")]
         Command::Feed(args) => feed(&args),
+        #[cfg(feature = "kafka")]
+        Command::Tail(args) => tail(&args),
     }
 }
 
