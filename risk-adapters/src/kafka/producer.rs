@@ -210,84 +210,94 @@ impl Encoder {
         response: &CheckResponse,
         event: RiskEvent<'_>,
     ) -> Result<(OutputTopic, Vec<u8>), avro::AvroError> {
-        let ctx = Context::of(response);
-        let decision = response.decision.as_str();
-        let ratio = response.projected_margin_ratio.map(text);
-        match event {
-            RiskEvent::DecisionAudit(r) => {
-                let record = Decision {
-                    ctx,
-                    user_id: request.user_id.as_str(),
-                    side: request.side.as_str(),
-                    order_type: request.order_type.as_str(),
-                    quantity: text(request.quantity),
-                    price: request.price.map(text),
-                    leverage: text(request.leverage),
-                    reduce_only: request.reduce_only,
-                    post_only: request.post_only,
-                    decision,
-                    reject_reason: r.reject_reason.map(|x| x.as_str()),
-                    message: &r.message,
-                    projected_margin_ratio: ratio,
-                    required_initial_margin: r.required_initial_margin.map(text),
-                    liquidation_risk: r.liquidation_risk,
-                    margin_call: r.margin_call,
-                    rule_hits: r.rule_hits.iter().map(Hit::of).collect(),
-                    config_version: &self.config_version,
-                };
-                let topic = OutputTopic::Decision;
-                Ok((topic, avro::encode(topic.base(), &record)?))
-            }
-            RiskEvent::ExposureSnapshot { metrics: m, .. } => {
-                let record = Exposure {
-                    ctx,
-                    mark_price: text(m.mark_price),
-                    order_price: text(m.order_price),
-                    order_quantity: text(m.order_quantity),
-                    order_notional: text(m.order_notional),
-                    opening_notional: text(m.opening_notional),
-                    leverage: text(m.leverage),
-                    required_initial_margin: text(m.required_initial_margin),
-                    margin_balance: text(m.margin_balance),
-                    available_margin: text(m.available_margin),
-                    projected_exposure: text(m.projected_exposure),
-                    projected_maintenance_margin: text(m.projected_maintenance_margin),
-                    projected_margin_balance: text(m.projected_margin_balance),
-                    exposure_utilization: m.exposure_utilization.map(text),
-                    projected_margin_ratio: m.projected_margin_ratio.map(text),
-                };
-                let topic = OutputTopic::ExposureSnapshot;
-                Ok((topic, avro::encode(topic.base(), &record)?))
-            }
-            RiskEvent::RuleViolation { hit, .. } => {
-                let h = Hit::of(hit);
-                let record = Violation {
-                    ctx,
-                    rule_id: h.rule_id,
-                    metric: h.metric,
-                    value: h.value,
-                    operator: h.operator,
-                    threshold: h.threshold,
-                    severity: h.severity,
-                    action: h.action,
-                    decision,
-                };
-                let topic = OutputTopic::Violation;
-                Ok((topic, avro::encode(topic.base(), &record)?))
-            }
-            RiskEvent::MarginCall { ratio, .. } | RiskEvent::LiquidationSignal { ratio, .. } => {
-                let topic = if matches!(event, RiskEvent::MarginCall { .. }) {
-                    OutputTopic::MarginCall
-                } else {
-                    OutputTopic::Liquidation
-                };
-                let record = Signal {
-                    ctx,
-                    projected_margin_ratio: ratio.map(text),
-                    decision,
-                };
-                Ok((topic, avro::encode(topic.base(), &record)?))
-            }
+        encode_event(&self.config_version, request, response, event)
+    }
+}
+
+/// One check event as its topic and Avro single-object bytes.
+fn encode_event(
+    config_version: &str,
+    request: &CheckRequest,
+    response: &CheckResponse,
+    event: RiskEvent<'_>,
+) -> Result<(OutputTopic, Vec<u8>), avro::AvroError> {
+    let ctx = Context::of(response);
+    let decision = response.decision.as_str();
+    let ratio = response.projected_margin_ratio.map(text);
+    match event {
+        RiskEvent::DecisionAudit(r) => {
+            let record = Decision {
+                ctx,
+                user_id: request.user_id.as_str(),
+                side: request.side.as_str(),
+                order_type: request.order_type.as_str(),
+                quantity: text(request.quantity),
+                price: request.price.map(text),
+                leverage: text(request.leverage),
+                reduce_only: request.reduce_only,
+                post_only: request.post_only,
+                decision,
+                reject_reason: r.reject_reason.map(|x| x.as_str()),
+                message: &r.message,
+                projected_margin_ratio: ratio,
+                required_initial_margin: r.required_initial_margin.map(text),
+                liquidation_risk: r.liquidation_risk,
+                margin_call: r.margin_call,
+                rule_hits: r.rule_hits.iter().map(Hit::of).collect(),
+                config_version,
+            };
+            let topic = OutputTopic::Decision;
+            Ok((topic, avro::encode(topic.base(), &record)?))
+        }
+        RiskEvent::ExposureSnapshot { metrics: m, .. } => {
+            let record = Exposure {
+                ctx,
+                mark_price: text(m.mark_price),
+                order_price: text(m.order_price),
+                order_quantity: text(m.order_quantity),
+                order_notional: text(m.order_notional),
+                opening_notional: text(m.opening_notional),
+                leverage: text(m.leverage),
+                required_initial_margin: text(m.required_initial_margin),
+                margin_balance: text(m.margin_balance),
+                available_margin: text(m.available_margin),
+                projected_exposure: text(m.projected_exposure),
+                projected_maintenance_margin: text(m.projected_maintenance_margin),
+                projected_margin_balance: text(m.projected_margin_balance),
+                exposure_utilization: m.exposure_utilization.map(text),
+                projected_margin_ratio: m.projected_margin_ratio.map(text),
+            };
+            let topic = OutputTopic::ExposureSnapshot;
+            Ok((topic, avro::encode(topic.base(), &record)?))
+        }
+        RiskEvent::RuleViolation { hit, .. } => {
+            let h = Hit::of(hit);
+            let record = Violation {
+                ctx,
+                rule_id: h.rule_id,
+                metric: h.metric,
+                value: h.value,
+                operator: h.operator,
+                threshold: h.threshold,
+                severity: h.severity,
+                action: h.action,
+                decision,
+            };
+            let topic = OutputTopic::Violation;
+            Ok((topic, avro::encode(topic.base(), &record)?))
+        }
+        RiskEvent::MarginCall { ratio, .. } | RiskEvent::LiquidationSignal { ratio, .. } => {
+            let topic = if matches!(event, RiskEvent::MarginCall { .. }) {
+                OutputTopic::MarginCall
+            } else {
+                OutputTopic::Liquidation
+            };
+            let record = Signal {
+                ctx,
+                projected_margin_ratio: ratio.map(text),
+                decision,
+            };
+            Ok((topic, avro::encode(topic.base(), &record)?))
         }
     }
 }
@@ -405,4 +415,56 @@ struct Signal<'a> {
     ctx: Context<'a>,
     projected_margin_ratio: Option<String>,
     decision: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::{ConfigFile, Format};
+    use risk_core::model::{OrderType, Side};
+
+    /// Every kind of check event encodes against its schema and decodes back: a large
+    /// order fires the demo's REJECT rule; the margin-call and liquidation flags are set by
+    /// hand on a real response (the events are derived from them).
+    #[test]
+    fn every_event_kind_fits_its_schema() {
+        let file = ConfigFile::parse(super::super::feed::DEMO, Format::Toml, "demo").expect("demo");
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let engine = file.into_engine(now, "demo").expect("engine");
+        let request = CheckRequest {
+            user_id: "alice".into(),
+            account_id: "acc-alice".into(),
+            order_id: "big".into(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            quantity: Decimal::new(6, 0),
+            price: Some(Decimal::new(50_000, 0)),
+            leverage: Decimal::TEN,
+            reduce_only: false,
+            post_only: false,
+            trace_id: "t-big".into(),
+        };
+        let mut response = engine.check(&request, now);
+        assert!(!response.rule_hits.is_empty(), "{response:?}");
+        response.margin_call = true;
+        response.liquidation_risk = true;
+        let mut topics = Vec::new();
+        for event in response.events() {
+            let (topic, bytes) = encode_event("v1", &request, &response, event).expect("encodes");
+            let value: serde_json::Value = avro::decode(topic.base(), &bytes).expect("decodes");
+            assert_eq!(value["trace_id"], "t-big");
+            assert_eq!(value["account_id"], "acc-alice");
+            topics.push(topic);
+        }
+        for t in [
+            OutputTopic::Decision,
+            OutputTopic::ExposureSnapshot,
+            OutputTopic::Violation,
+            OutputTopic::MarginCall,
+            OutputTopic::Liquidation,
+        ] {
+            assert!(topics.contains(&t), "{t:?} missing from {topics:?}");
+        }
+    }
 }
