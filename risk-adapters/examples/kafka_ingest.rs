@@ -46,6 +46,9 @@ struct Args {
     /// Checking threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The publisher's encoding threads.
+    #[arg(long, default_value_t = 2)]
+    encoders: usize,
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -179,6 +182,7 @@ fn main() -> anyhow::Result<()> {
         queue_capacity: 100_000,
         producer_queue_messages: 1_000_000,
         config_version: "demo".into(),
+        encoder_threads: args.encoders,
     })?);
     let published = publisher.status();
     let started = Instant::now();

@@ -246,6 +246,7 @@ fn mock_publisher_keys_by_account_and_waits_out_a_broker_outage() {
         queue_capacity: 1_000,
         producer_queue_messages: 100_000,
         config_version: "demo@test".into(),
+        encoder_threads: 2,
     })
     .expect("publisher");
     let status = publisher.status();
@@ -308,6 +309,7 @@ fn mock_publisher_drops_and_counts_when_its_queue_is_full() {
         queue_capacity: 5,
         producer_queue_messages: 10,
         config_version: "v".into(),
+        encoder_threads: 1,
     })
     .expect("publisher");
     let status = publisher.status();

@@ -81,6 +81,10 @@ struct Args {
     #[cfg(feature = "kafka")]
     #[arg(long, default_value_t = 100_000)]
     publish_queue: usize,
+    /// Threads encoding check events (an account's events always use the same one).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value_t = 2)]
+    publish_threads: usize,
 }
 
 /// The config version written on every decision: the file's name and a hash of its
@@ -128,6 +132,7 @@ fn start_kafka(
         queue_capacity: args.publish_queue,
         producer_queue_messages: 500_000,
         config_version,
+        encoder_threads: args.publish_threads,
     })
     .context("starting the Kafka publisher")?;
     tracing::info!(brokers, suffix = %args.topic_suffix, "kafka: consuming and publishing");

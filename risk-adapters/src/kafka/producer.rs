@@ -54,6 +54,8 @@ pub struct PublisherOptions {
     pub producer_queue_messages: usize,
     /// The config version written on every decision.
     pub config_version: String,
+    /// Encoding threads (at least 1); an account's events always go through the same one.
+    pub encoder_threads: usize,
 }
 
 struct Counting(Arc<PublishStatus>);
@@ -74,17 +76,19 @@ impl ProducerContext for Counting {
 
 type Job = (CheckRequest, CheckResponse);
 
-/// Publishes check events without making a check wait. Dropping it flushes what is
-/// queued (for up to 10 s) and stops its thread.
+/// Publishes check events without making a check wait. Accounts are spread over
+/// [`PublisherOptions::encoder_threads`] encoding threads, each with its own bounded
+/// queue, so one account's events keep their order. Dropping it flushes what is queued
+/// (for up to 10 s) and stops its threads.
 #[derive(Debug)]
 pub struct DecisionPublisher {
-    queue: Option<SyncSender<Job>>,
+    queues: Vec<SyncSender<Job>>,
     status: Arc<PublishStatus>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl DecisionPublisher {
-    /// Creates the producer and starts the publishing thread.
+    /// Creates the producer and starts the encoding threads.
     ///
     /// # Errors
     /// [`KafkaAdapterError`] when the producer cannot be created.
@@ -98,26 +102,47 @@ impl DecisionPublisher {
                 options.producer_queue_messages.to_string(),
             )
             .create_with_context(Counting(Arc::clone(&status)))?;
-        let (queue, jobs) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let worker = Encoder {
-            producer,
-            topics: options.topics.clone(),
-            config_version: options.config_version.clone(),
-            status: Arc::clone(&status),
-        };
-        let thread = std::thread::Builder::new()
-            .name("kafka-publish".into())
-            .spawn(move || worker.run(&jobs))?;
+        let shards = options.encoder_threads.max(1);
+        let per_shard = (options.queue_capacity / shards).max(1);
+        let (mut queues, mut threads) = (Vec::new(), Vec::new());
+        for i in 0..shards {
+            let (queue, jobs) = mpsc::sync_channel(per_shard);
+            let worker = Encoder {
+                producer: producer.clone(),
+                topics: options.topics.clone(),
+                config_version: options.config_version.clone(),
+                status: Arc::clone(&status),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("kafka-publish-{i}"))
+                    .spawn(move || worker.run(&jobs))?,
+            );
+            queues.push(queue);
+        }
         Ok(Self {
-            queue: Some(queue),
+            queues,
             status,
-            thread: Some(thread),
+            threads,
         })
     }
 
     /// Queues a check's events; never blocks. A full queue drops them (counted, logged).
     pub fn publish(&self, request: &CheckRequest, response: &CheckResponse) {
-        let Some(queue) = &self.queue else { return };
+        // FNV-1a of the account id picks the shard: stable, cheap, one account one thread.
+        let hash = response
+            .account_id
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        let Some(queue) = usize::try_from(hash % self.queues.len().max(1) as u64)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+        else {
+            return;
+        };
         match queue.try_send((request.clone(), response.clone())) {
             Ok(()) => {
                 self.status.queued.fetch_add(1, Ordering::Relaxed);
@@ -140,8 +165,8 @@ impl DecisionPublisher {
 
 impl Drop for DecisionPublisher {
     fn drop(&mut self) {
-        self.queue = None;
-        if let Some(t) = self.thread.take() {
+        self.queues.clear();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
