@@ -662,3 +662,39 @@ while i < len(data):
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect()
 }
+
+/// Until the consumers have caught up, a check answers REJECTED / STALE_DATA without
+/// reaching the engine (here the engine holds the demo's accounts, which would approve).
+#[tokio::test]
+async fn checks_answer_stale_data_until_the_consumers_are_ready() {
+    use risk_adapters::grpc::server::{serve, ServerOptions};
+    use risk_adapters::kafka::{IngestStatus, KafkaCheckHooks};
+    let file = ConfigFile::parse(DEMO, Format::Toml, "demo").expect("demo");
+    let engine = Arc::new(file.into_engine(now(), "demo").expect("engine"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hooks = KafkaCheckHooks {
+        ingest: Some(Arc::new(IngestStatus::default())),
+        publisher: None,
+    };
+    let options = ServerOptions {
+        hooks: Some(Arc::new(hooks)),
+        ..ServerOptions::default()
+    };
+    tokio::spawn(async move {
+        serve(engine, listener, options, std::future::pending())
+            .await
+            .expect("serve");
+    });
+    let mut client = connect(addr).await;
+    let r = client
+        .pre_trade_check(grpc_check("o-1", "t-1"))
+        .await
+        .expect("check")
+        .into_inner();
+    assert_eq!(r.decision(), pb::RiskDecision::Rejected, "{r:?}");
+    assert_eq!(r.reject_reason(), pb::RejectReason::StaleData, "{r:?}");
+    assert!(r.message.contains("loading from Kafka"), "{r:?}");
+}
