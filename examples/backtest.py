@@ -97,6 +97,7 @@ class Backtest:
                 "order_id": order_id,
                 "symbol": symbol,
                 "side": side,
+                "order_type": "LIMIT",
                 "quantity": quantity,
                 "price": price,
                 "leverage": leverage,

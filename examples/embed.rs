@@ -6,14 +6,15 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use risk_core::account::RiskProfile;
 use risk_core::config::RiskConfig;
-use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
+use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 use risk_core::margin::{Tier, TierLadder};
-use risk_core::market::Instrument;
+use risk_core::market::{Instrument, InstrumentSpec};
 use risk_core::model::{InstrumentStatus, KycLevel, OrderType, Side, TradingState};
-use risk_core::num::{Leverage, Money, Notional, Price, Quantity, Ratio};
+use risk_core::num::{
+    Leverage, LotSize, Money, Multiplier, Notional, Price, PriceBand, Quantity, RiskScore,
+};
 use risk_core::pretrade::CheckRequest;
-use risk_core::Decimal;
 
 fn main() {
     // Time is always passed in: here a simulated clock.
@@ -21,7 +22,7 @@ fn main() {
     let tier = |floor: &str, cap: Option<&str>, mmr: &str, lev: &str| Tier {
         floor: Notional::lit(floor),
         cap: cap.map(Notional::lit),
-        maintenance_rate: Ratio::lit(mmr),
+        maintenance_rate: risk_core::num::Ratio::lit(mmr),
         max_leverage: Leverage::lit(lev),
         active: true,
     };
@@ -36,18 +37,21 @@ fn main() {
     let btc = Symbol::new("BTCUSDT");
     let account = AccountId::new("ACC-1");
     let events = [
-        EngineEvent::Market(MarketEvent::Instrument(Instrument {
-            symbol: btc.clone(),
-            tick_size: Price::lit("0.1"),
-            lot_size: Quantity::lit("0.001"),
-            min_quantity: Quantity::lit("0.001"),
-            max_quantity: Quantity::lit("100"),
-            contract_multiplier: Decimal::ONE,
-            max_leverage: Leverage::lit("125"),
-            required_kyc: KycLevel::L1,
-            status: InstrumentStatus::Trading,
-            price_band: Some(Ratio::lit("0.05")),
-        })),
+        EngineEvent::Market(MarketEvent::Instrument(
+            Instrument::new(InstrumentSpec {
+                symbol: btc.clone(),
+                tick_size: Price::lit("0.1"),
+                lot_size: LotSize::lit("0.001"),
+                min_quantity: Quantity::lit("0.001"),
+                max_quantity: Quantity::lit("100"),
+                contract_multiplier: Multiplier::ONE,
+                max_leverage: Leverage::lit("125"),
+                required_kyc: KycLevel::L1,
+                status: InstrumentStatus::Trading,
+                price_band: Some(PriceBand::lit("0.05")),
+            })
+            .expect("a valid instrument"),
+        )),
         EngineEvent::Market(MarketEvent::Mark {
             symbol: btc.clone(),
             price: Price::lit("50000"),
@@ -55,7 +59,7 @@ fn main() {
         }),
         EngineEvent::Account {
             account_id: account.clone(),
-            seq: 1,
+            seq: Seq::lit(1),
             event: AccountEvent::ProfileUpsert {
                 user_id: UserId::new("alice"),
                 profile: RiskProfile {
@@ -63,14 +67,14 @@ fn main() {
                     exposure_limit: Notional::lit("250000"),
                     frozen: false,
                     max_leverage: Leverage::lit("20"),
-                    risk_score: Decimal::ZERO,
+                    risk_score: RiskScore::ZERO,
                     trading_state: TradingState::Active,
                 },
             },
         },
         EngineEvent::Account {
             account_id: account.clone(),
-            seq: 2,
+            seq: Seq::lit(2),
             event: AccountEvent::BalanceChange {
                 delta: Money::lit("10000"),
             },
@@ -107,9 +111,9 @@ fn main() {
             req.order_id,
             r.decision,
             r.reject_reason.map_or("-", |x| x.as_str()),
-            r.required_initial_margin
+            r.required_initial_margin()
                 .map_or("-".into(), |m| m.round_dp(2).to_string()),
-            r.projected_margin_ratio
+            r.projected_margin_ratio()
                 .map_or("-".into(), |m| m.round_dp(4).to_string()),
             r.message
         );

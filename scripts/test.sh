@@ -19,6 +19,8 @@ trap tansu_stop EXIT
 fastavro_venv
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
+step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"
+scripts/schemathesis.sh
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings

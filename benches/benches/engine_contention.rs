@@ -41,7 +41,7 @@ fn run(iters: u64, overlapping: bool) -> Duration {
                         } else {
                             EngineEvent::Account {
                                 account_id: account_id(n),
-                                seq,
+                                seq: risk_core::engine::Seq::lit(seq),
                                 event: AccountEvent::BalanceChange {
                                     delta: Money::lit("0.01"),
                                 },

@@ -78,7 +78,7 @@ fn engine_check(c: &mut Criterion) {
                     // Keep the account from filling up: release what was just reserved.
                     let _ = engine.apply(&risk_core::engine::EngineEvent::Account {
                         account_id: req.account_id.clone(),
-                        seq: u64::try_from(tick).unwrap_or(0) + 1_000,
+                        seq: risk_core::engine::Seq::lit(u64::try_from(tick).unwrap_or(0) + 1_000),
                         event: risk_core::engine::AccountEvent::ReservationReleased {
                             order_id: req.order_id.clone(),
                         },

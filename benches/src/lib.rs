@@ -15,15 +15,18 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
-use risk_core::config::RiskConfig;
-use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
+use risk_core::config::{CheckLimits, CheckLimitsSpec, RiskConfig};
+use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, OrderId, RuleId, Symbol, TraceId, UserId};
 use risk_core::margin::{Tier, TierLadder};
-use risk_core::market::{Instrument, Mark, MarketSnapshot};
+use risk_core::market::{Instrument, InstrumentSpec, Mark, MarketSnapshot};
 use risk_core::model::{
     InstrumentStatus, KycLevel, OrderType, RuleAction, Severity, Side, TradingState,
 };
-use risk_core::num::{Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity};
+use risk_core::num::{
+    Leverage, LotSize, Money, Multiplier, Notional, Price, PriceBand, Quantity, Ratio, RiskScore,
+    SignedQuantity,
+};
 use risk_core::pretrade::{CheckMetric, CheckRequest};
 use risk_core::rules::{Operator, Rule, RuleSet};
 use risk_core::Decimal;
@@ -103,18 +106,19 @@ pub fn rules(n: usize) -> RuleSet {
 }
 
 fn instrument(symbol: &Symbol) -> Instrument {
-    Instrument {
+    Instrument::new(InstrumentSpec {
         symbol: symbol.clone(),
         tick_size: Price::lit("0.1"),
-        lot_size: Quantity::lit("0.001"),
+        lot_size: LotSize::lit("0.001"),
         min_quantity: Quantity::lit("0.001"),
         max_quantity: Quantity::lit("1000"),
-        contract_multiplier: Decimal::ONE,
+        contract_multiplier: Multiplier::ONE,
         max_leverage: Leverage::lit("125"),
         required_kyc: KycLevel::L1,
         status: InstrumentStatus::Trading,
-        price_band: Some(Ratio::lit("0.05")),
-    }
+        price_band: Some(PriceBand::lit("0.05")),
+    })
+    .expect("a valid instrument")
 }
 
 /// The whole scenario: config, market, one account, and the approve request.
@@ -135,9 +139,13 @@ pub struct Scenario {
 pub fn scenario(tiers: usize, rule_count: usize) -> Scenario {
     let mut config = RiskConfig::new(ladder(tiers));
     config.rules = rules(rule_count);
-    config.limits.rate_limit = None;
-    config.limits.duplicate_horizon_ms = 1;
-    config.limits.max_mark_age_ms = 3_600_000;
+    config.limits = CheckLimits::new(CheckLimitsSpec {
+        rate_limit: None,
+        duplicate_horizon_ms: 1,
+        max_mark_age_ms: 3_600_000,
+        ..CheckLimitsSpec::default()
+    })
+    .expect("valid limits");
     let symbols: Vec<Symbol> = (0..10)
         .map(|i| Symbol::new(&format!("SYM{i:02}")))
         .collect();
@@ -162,7 +170,7 @@ pub fn scenario(tiers: usize, rule_count: usize) -> Scenario {
         exposure_limit: Notional::lit("100000000"),
         frozen: false,
         max_leverage: Leverage::lit("50"),
-        risk_score: Decimal::from(20),
+        risk_score: RiskScore::lit("20"),
         trading_state: TradingState::Active,
     };
     let mut account =
@@ -293,7 +301,7 @@ impl Scenario {
                 engine
                     .apply(&EngineEvent::Account {
                         account_id: id.clone(),
-                        seq,
+                        seq: Seq::lit(seq),
                         event,
                     })
                     .expect("account event");

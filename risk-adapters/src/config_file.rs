@@ -18,15 +18,20 @@
 //! [[accounts]]                  # initial accounts, optional
 //! ```
 //!
-//! Decimals may be written as strings (exact, recommended) or as numbers. Unknown keys
-//! are errors, reported with the file, the key path and the problem.
+//! Decimals may be written as strings (exact, recommended) or as numbers. Every value is
+//! built by the core's validated constructors, so a refusal is the core's, reported with
+//! the file and the key path: `demo.toml: instruments[0].contract_multiplier: 0 is not
+//! valid: must be greater than zero`. Unknown keys are errors too, and an account
+//! position whose symbol is not one of `[[instruments]]` is refused at load. The
+//! `[[instruments]]` entries, marks and positions have the same keys as the instrument,
+//! mark and position events of the engine's serde form ([`risk_core::engine`]).
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use risk_core::account::{Position, RiskProfile};
 use risk_core::config::{ConfigError, RiskConfig};
-use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, RiskEngine};
+use risk_core::engine::{AccountEvent, EngineEvent, EventError, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, Symbol, UserId};
 use risk_core::market::Instrument;
 use risk_core::num::{Money, Price};
@@ -167,10 +172,33 @@ impl ConfigFile {
             message,
         };
         let file: Self = match format {
-            Format::Toml => toml::from_str(text)
-                .map_err(|e| parse_error(e.to_string().trim_end().to_owned()))?,
-            Format::Json => serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?,
+            Format::Toml => {
+                let at_line = |e: &toml::de::Error| {
+                    e.span().map_or_else(String::new, |span| {
+                        let line = text
+                            .get(..span.start)
+                            .map_or(0, |before| before.matches('\n').count());
+                        format!(" (line {})", line.saturating_add(1))
+                    })
+                };
+                let de = toml::Deserializer::parse(text)
+                    .map_err(|e| parse_error(format!("{}{}", e.message(), at_line(&e))))?;
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let inner = e.inner();
+                    parse_error(at_path(
+                        &e.path().to_string(),
+                        &format!("{}{}", inner.message(), at_line(inner)),
+                    ))
+                })?
+            }
+            Format::Json => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                    parse_error(at_path(&e.path().to_string(), &e.inner().to_string()))
+                })?
+            }
         };
+        file.known_symbols().map_err(parse_error)?;
         file.engine
             .validate()
             .map_err(|source| ConfigFileError::Invalid {
@@ -178,6 +206,22 @@ impl ConfigFile {
                 source,
             })?;
         Ok(file)
+    }
+
+    /// Refuses an account position whose symbol is not one of the file's instruments.
+    fn known_symbols(&self) -> Result<(), String> {
+        for (i, a) in self.accounts.iter().enumerate() {
+            for (j, p) in a.positions.iter().enumerate() {
+                if !self.instruments.iter().any(|x| x.symbol() == &p.symbol) {
+                    return Err(format!(
+                        "accounts[{i}].positions[{j}].symbol: `{}` is not a known instrument \
+                         (list it under [[instruments]])",
+                        p.symbol
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Serializes to `format`.
@@ -214,14 +258,16 @@ impl ConfigFile {
             })
         }));
         for a in &self.accounts {
-            let mut seq = 0;
+            // 1, 2, 3...: the iterator never ends, so every event gets its sequence.
+            let mut seqs = (1_u64..).filter_map(|n| Seq::new(n).ok());
             let mut push = |event| {
-                seq += 1;
-                events.push(EngineEvent::Account {
-                    account_id: a.id.clone(),
-                    seq,
-                    event,
-                });
+                if let Some(seq) = seqs.next() {
+                    events.push(EngineEvent::Account {
+                        account_id: a.id.clone(),
+                        seq,
+                        event,
+                    });
+                }
             };
             push(AccountEvent::ProfileUpsert {
                 user_id: a.user_id.clone(),
@@ -269,9 +315,62 @@ impl ConfigFile {
     }
 }
 
+/// A value read from JSON (a Python dict, an HTTP or Kafka payload) in the core's serde
+/// form, with a refusal reported at its key path like the config file's.
+///
+/// # Errors
+/// [`PathError`] naming the key path and the problem.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, PathError> {
+    serde_path_to_error::deserialize(value).map_err(|e| PathError {
+        message: at_path(&e.path().to_string(), &e.inner().to_string()),
+    })
+}
+
+/// A JSON value was refused at a key path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PathError {
+    /// `path.to.key: problem`.
+    pub message: String,
+}
+
+/// `path: message`, with serde's `missing field `x`` said as the core says it
+/// (`path.x: is required`) and a core refusal that names its field (`field: ...`) placed
+/// under the path (`instruments[0].min_quantity: ...`).
+fn at_path(path: &str, message: &str) -> String {
+    let join = |field: &str| {
+        if path == "." || path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            return format!("{}: is required{tail}", join(field));
+        }
+    }
+    if let Some((field, problem)) = message.split_once(": ") {
+        let is_field = !field.is_empty()
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+        if is_field {
+            return format!("{}: {problem}", join(field));
+        }
+    }
+    if path == "." || path.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
 fn describe(event: &EngineEvent) -> String {
     match event {
-        EngineEvent::Market(MarketEvent::Instrument(i)) => format!("instrument {}", i.symbol),
+        EngineEvent::Market(MarketEvent::Instrument(i)) => format!("instrument {}", i.symbol()),
         EngineEvent::Market(MarketEvent::Mark { symbol, .. }) => format!("mark {symbol}"),
         EngineEvent::Market(MarketEvent::GlobalTradingState(_)) => {
             "global trading state".to_owned()
@@ -298,6 +397,68 @@ mod tests {
             let again = ConfigFile::parse(&text, format, "round-trip").expect("re-parses");
             assert_eq!(again, file, "{format:?}");
         }
+    }
+
+    /// Issue 12: the demo config with BTCUSDT's multiplier set to "0" loaded, and the gate
+    /// then approved a 99 BTC order with no margin. It is refused at load, naming the key.
+    #[test]
+    fn a_zero_multiplier_is_refused_at_load_naming_the_key() {
+        let zero = DEMO.replacen(
+            "contract_multiplier = \"1\"",
+            "contract_multiplier = \"0\"",
+            1,
+        );
+        let err = ConfigFile::parse(&zero, Format::Toml, "demo.toml")
+            .expect_err("zero multiplier")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "demo.toml: instruments[0].contract_multiplier: 0 is not valid: must be greater than zero"
+            ),
+            "{err}"
+        );
+        // The same file as JSON says the same.
+        let file = ConfigFile::parse(DEMO, Format::Toml, "demo.toml").expect("demo");
+        let json = file.to_text(Format::Json).expect("json").replacen(
+            "\"contract_multiplier\": \"1\"",
+            "\"contract_multiplier\": \"0\"",
+            1,
+        );
+        let err = ConfigFile::parse(&json, Format::Json, "demo.json")
+            .expect_err("zero multiplier")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "demo.json: instruments[0].contract_multiplier: 0 is not valid: must be greater than zero"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_position_on_an_unknown_symbol_is_refused_at_load() {
+        let bad = DEMO.replacen(
+            "positions = [ { symbol = \"ETHUSDT\"",
+            "positions = [ { symbol = \"DOGEUSDT\"",
+            1,
+        );
+        let err = ConfigFile::parse(&bad, Format::Toml, "x.toml")
+            .expect_err("unknown symbol")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "x.toml: accounts[0].positions[0].symbol: `DOGEUSDT` is not a known instrument"
+            ),
+            "{err}"
+        );
+        let missing = DEMO.replacen(", leverage = \"10\" }", " }", 1);
+        let err = ConfigFile::parse(&missing, Format::Toml, "x.toml")
+            .expect_err("missing leverage")
+            .to_string();
+        assert!(
+            err.starts_with("x.toml: accounts[0].positions[0].leverage: is required"),
+            "{err}"
+        );
     }
 
     #[test]

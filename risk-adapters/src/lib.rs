@@ -13,6 +13,9 @@
 //!   limits, graceful shutdown) and the `risk-server` binary.
 //! - `kafka`: [`kafka`], the data plane: state topics in (Avro or JSON) with dead letters
 //!   and at-least-once offsets, decision events out (Avro single-object encoding).
+//! - `store`: [`store`], risk profiles, rules and margin tiers in SQLite or PostgreSQL
+//!   (sqlx), validated by the core on every write, and the live config that follows them.
+//! - `http`: [`http`], the admin REST API on axum (OpenAPI, Swagger UI, health, metrics).
 
 #[cfg(feature = "config")]
 pub mod config_file;
@@ -20,6 +23,8 @@ pub mod config_file;
 pub mod csv_input;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "cli")]
@@ -28,3 +33,5 @@ pub mod report;
 pub mod report_config;
 #[cfg(feature = "cli")]
 pub mod sample;
+#[cfg(feature = "store")]
+pub mod store;

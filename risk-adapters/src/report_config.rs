@@ -73,6 +73,29 @@ impl ReportConfig {
         Ok(config)
     }
 
+    /// Parses and validates a config file's text in the format its name says: JSON for a
+    /// `.json` file, TOML otherwise (as the engine's config loader decides).
+    ///
+    /// # Errors
+    /// As [`ReportConfig::from_toml`], for either format.
+    pub fn from_file_text(text: &str, path: &std::path::Path) -> Result<Self, ReportConfigError> {
+        let file_name = path.display().to_string();
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if !is_json {
+            return Self::from_toml(text, &file_name);
+        }
+        let file: ReportFile =
+            serde_json::from_str(text).map_err(|e| ReportConfigError::Parse {
+                file: file_name.clone(),
+                message: e.to_string(),
+            })?;
+        let config = file.engine;
+        config.validate(&file_name)?;
+        Ok(config)
+    }
+
     /// Validates both tables.
     ///
     /// # Errors
@@ -98,6 +121,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use risk_core::Decimal;
+
+    #[test]
+    fn a_json_file_is_read_as_json() {
+        let path = std::path::Path::new("engine.json");
+        let json = r#"{"engine": {"metrics": {"initial_balance": "50000"}, "ladders": {}}}"#;
+        let c = ReportConfig::from_file_text(json, path).expect("JSON config");
+        assert_eq!(c.metrics.initial_balance, risk_core::Decimal::from(50_000));
+        let e =
+            ReportConfig::from_file_text("[engine.metrics]\n", path).expect_err("TOML in .json");
+        assert!(e.to_string().starts_with("engine.json: "), "{e}");
+        let toml = "[engine.metrics]\ninitial_balance = 7\n";
+        let c = ReportConfig::from_file_text(toml, std::path::Path::new("c.toml")).expect("TOML");
+        assert_eq!(c.metrics.initial_balance, risk_core::Decimal::from(7));
+    }
 
     #[test]
     fn partial_tables_and_foreign_tables() {

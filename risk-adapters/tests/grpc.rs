@@ -887,7 +887,11 @@ async fn the_demo_mark_refresh_keeps_configured_marks_fresh() {
 
     let file = ConfigFile::load(Path::new(DEMO)).expect("demo config");
     let mut config = file.engine.clone();
-    config.limits.max_mark_age_ms = 200;
+    config.limits = risk_core::config::CheckLimits::new(risk_core::config::CheckLimitsSpec {
+        max_mark_age_ms: 200,
+        ..config.limits.spec().clone()
+    })
+    .expect("valid limits");
     let engine = Arc::new(file.into_engine(now(), "demo.toml").expect("demo engine"));
     engine.replace_config(config).expect("valid");
     let request = |id: &str| CheckRequest {

@@ -250,6 +250,24 @@ fn config_file_and_flags() {
         .any(|a| a["hft_trades"].as_u64().unwrap() > 0));
     assert_eq!(first["initial_balance"].as_f64(), Some(5000.0));
 
+    // Issue 12: a `.json` config was parsed as TOML. The same settings as JSON give the
+    // same report.
+    let good_json = dir.join("good.json");
+    std::fs::write(
+        &good_json,
+        r#"{"engine": {"metrics": {"hft_threshold_seconds": 1}, "score": {"min_trades": 1}}}"#,
+    )
+    .unwrap();
+    let from_toml = ok_stdout(&["report", "--trades", t, "--config", good.to_str().unwrap()]);
+    let from_json = ok_stdout(&[
+        "report",
+        "--trades",
+        t,
+        "--config",
+        good_json.to_str().unwrap(),
+    ]);
+    assert_eq!(from_json, from_toml);
+
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[engine.score]\nhft_share_max = 0.5\n").unwrap();
     let out = risk(&["report", "--trades", t, "--config", bad.to_str().unwrap()]);

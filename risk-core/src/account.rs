@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::model::{KycLevel, Side, TradingState};
-use crate::num::{Leverage, Money, Notional, Price, Quantity, SignedQuantity};
-use crate::Decimal;
+use crate::num::{Leverage, Money, Notional, Price, Quantity, RiskScore, SignedQuantity};
 
-/// The per-account limits and flags a risk team sets.
+/// The per-account limits and flags a risk team sets. Every field's type holds only
+/// valid values, so a profile that exists is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -24,7 +24,7 @@ pub struct RiskProfile {
     /// The account's own leverage cap.
     pub max_leverage: Leverage,
     /// Externally computed risk score (0-100), exposed to rules as `risk_score`.
-    pub risk_score: Decimal,
+    pub risk_score: RiskScore,
     /// The account-level kill switch.
     pub trading_state: TradingState,
 }
@@ -37,13 +37,15 @@ impl Default for RiskProfile {
             exposure_limit: Notional::ZERO,
             frozen: false,
             max_leverage: Leverage::ONE,
-            risk_score: Decimal::ZERO,
+            risk_score: RiskScore::ZERO,
             trading_state: TradingState::Active,
         }
     }
 }
 
-/// An open position in one symbol (one-way mode: at most one per symbol).
+/// An open position in one symbol (one-way mode: at most one per symbol). Entry price
+/// and leverage are valid by type; the engine refuses a position whose symbol is not an
+/// instrument ([`crate::engine::EventError::UnknownSymbol`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]

@@ -2,7 +2,7 @@
 //! trade-metric and risk-score settings (so all of it swaps atomically together).
 //!
 //! A [`RiskConfig`] is immutable once built; the engine swaps whole configs atomically.
-//! Ladders and rule sets validate themselves when built, so a `RiskConfig` whose
+//! Ladders, rule sets and check limits validate themselves when built, so a `RiskConfig` whose
 //! [`RiskConfig::validate`] passes is fully valid.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use chrono::TimeDelta;
 use crate::ids::Symbol;
 use crate::margin::{LadderError, TierLadder};
 use crate::metrics::{MetricsConfig, MetricsConfigError};
-use crate::num::Ratio;
+use crate::num::{FieldError, Ratio};
 use crate::rules::{RuleError, RuleSet};
 use crate::score::{ScoreConfig, ScoreConfigError};
 use crate::Decimal;
@@ -38,14 +38,6 @@ pub enum ConfigError {
     /// A risk-score setting is out of range.
     #[error("score: {0}")]
     Score(#[from] ScoreConfigError),
-    /// A limit is out of range.
-    #[error("limits.{field}: {problem}")]
-    Limit {
-        /// The field's name.
-        field: &'static str,
-        /// What is wrong with it.
-        problem: String,
-    },
 }
 
 /// An order-rate limit: at most `max_orders` approved orders per `window_ms`.
@@ -67,36 +59,53 @@ impl RateLimit {
     }
 }
 
-/// The pre-trade check's thresholds and erroneous-order controls.
+/// The pre-trade check's thresholds and erroneous-order controls, valid by construction:
+/// built by [`CheckLimits::new`] from a [`CheckLimitsSpec`] (serde reads it the same way).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(try_from = "CheckLimitsSpec", into = "CheckLimitsSpec")
+)]
+pub struct CheckLimits {
+    spec: CheckLimitsSpec,
+}
+
+/// The fields of [`CheckLimits`] before validation; its serde form (every key optional,
+/// defaulting as documented).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
-pub struct CheckLimits {
-    /// A mark older than this (milliseconds) is `STALE_DATA`. Default 5,000.
+pub struct CheckLimitsSpec {
+    /// A mark older than this (milliseconds) is `STALE_DATA`. Default 5,000; from 1 ms to
+    /// 10 years.
     pub max_mark_age_ms: u64,
-    /// Projected margin ratio at or above which a margin-call event is emitted. Default 0.8.
+    /// Projected margin ratio at or above which a margin-call event is emitted. Default
+    /// 0.8; at most `liquidation_ratio`.
     pub margin_call_ratio: Ratio,
-    /// Projected margin ratio at or above which an order is `LIQUIDATION_RISK`. Default 1.
+    /// Projected margin ratio at or above which an order is `LIQUIDATION_RISK`. Default 1;
+    /// greater than zero.
     pub liquidation_ratio: Ratio,
     /// A market order is valued at the mark widened by this fraction against the taker
     /// (buy: mark x (1 + s), sell: mark x (1 - s)). Default 0.01; must be below 1.
     pub market_slippage: Ratio,
     /// Per-account order-rate limit; `None` disables it. Default 50 per 1,000 ms.
     pub rate_limit: Option<RateLimit>,
-    /// An order id seen within this many milliseconds is `DUPLICATE_ORDER`. Default 600,000.
+    /// An order id seen within this many milliseconds is `DUPLICATE_ORDER`. Default
+    /// 600,000; at most 10 years.
     pub duplicate_horizon_ms: u64,
     /// Whether a `HALTED` state still lets verified position-reducing exits through.
     /// Default false.
     pub halted_allows_exits: bool,
 }
 
-impl Default for CheckLimits {
+impl Default for CheckLimitsSpec {
     fn default() -> Self {
         Self {
             max_mark_age_ms: 5_000,
-            margin_call_ratio: Ratio::new(Decimal::new(8, 1)).unwrap_or_default(),
-            liquidation_ratio: Ratio::new(Decimal::ONE).unwrap_or_default(),
-            market_slippage: Ratio::new(Decimal::new(1, 2)).unwrap_or_default(),
+            margin_call_ratio: Ratio::from_scaled(8, 1),
+            liquidation_ratio: Ratio::ONE,
+            market_slippage: Ratio::from_scaled(1, 2),
             rate_limit: Some(RateLimit {
                 max_orders: 50,
                 window_ms: 1_000,
@@ -108,64 +117,142 @@ impl Default for CheckLimits {
 }
 
 impl CheckLimits {
+    /// Builds the limits from their fields.
+    ///
+    /// # Errors
+    /// [`FieldError`] naming the first field that breaks its rule.
+    pub fn new(spec: CheckLimitsSpec) -> Result<Self, FieldError> {
+        if spec.liquidation_ratio.get() <= Decimal::ZERO {
+            return Err(FieldError::rule(
+                "liquidation_ratio",
+                spec.liquidation_ratio,
+                "greater than zero",
+            ));
+        }
+        if spec.margin_call_ratio > spec.liquidation_ratio {
+            return Err(FieldError::rule(
+                "margin_call_ratio",
+                spec.margin_call_ratio,
+                format!("at most liquidation_ratio ({})", spec.liquidation_ratio),
+            ));
+        }
+        if spec.market_slippage.get() >= Decimal::ONE {
+            return Err(FieldError::rule(
+                "market_slippage",
+                spec.market_slippage,
+                "below 1",
+            ));
+        }
+        let ten_years = "at most 10 years (315,187,200,000 ms)";
+        if spec.max_mark_age_ms == 0 {
+            return Err(FieldError::rule("max_mark_age_ms", 0, "greater than zero"));
+        }
+        if spec.max_mark_age_ms > MAX_MILLIS {
+            return Err(FieldError::rule(
+                "max_mark_age_ms",
+                spec.max_mark_age_ms,
+                ten_years,
+            ));
+        }
+        if spec.duplicate_horizon_ms > MAX_MILLIS {
+            return Err(FieldError::rule(
+                "duplicate_horizon_ms",
+                spec.duplicate_horizon_ms,
+                ten_years,
+            ));
+        }
+        if let Some(r) = spec.rate_limit {
+            if r.max_orders == 0 {
+                return Err(FieldError::rule(
+                    "rate_limit.max_orders",
+                    0,
+                    "greater than zero",
+                ));
+            }
+            if r.window_ms == 0 {
+                return Err(FieldError::rule(
+                    "rate_limit.window_ms",
+                    0,
+                    "greater than zero",
+                ));
+            }
+            if r.window_ms > MAX_MILLIS {
+                return Err(FieldError::rule(
+                    "rate_limit.window_ms",
+                    r.window_ms,
+                    ten_years,
+                ));
+            }
+        }
+        Ok(Self { spec })
+    }
+
+    /// The fields, to inspect or to change and rebuild with [`CheckLimits::new`].
+    #[must_use]
+    pub fn spec(&self) -> &CheckLimitsSpec {
+        &self.spec
+    }
+
     /// The maximum mark age as a duration.
     #[must_use]
     pub fn max_mark_age(&self) -> TimeDelta {
-        millis(self.max_mark_age_ms)
+        millis(self.spec.max_mark_age_ms)
     }
 
     /// The duplicate horizon as a duration.
     #[must_use]
     pub fn duplicate_horizon(&self) -> TimeDelta {
-        millis(self.duplicate_horizon_ms)
+        millis(self.spec.duplicate_horizon_ms)
     }
 
     /// How long approved orders must be remembered for both the duplicate and rate checks.
     #[must_use]
     pub fn history_horizon(&self) -> TimeDelta {
-        let rate = self.rate_limit.map_or(0, |r| r.window_ms);
-        millis(self.duplicate_horizon_ms.max(rate))
+        let rate = self.spec.rate_limit.map_or(0, |r| r.window_ms);
+        millis(self.spec.duplicate_horizon_ms.max(rate))
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let limit = |field, problem: &str| {
-            Err(ConfigError::Limit {
-                field,
-                problem: problem.to_owned(),
-            })
-        };
-        if self.liquidation_ratio.get() <= Decimal::ZERO {
-            return limit("liquidation_ratio", "must be greater than zero");
-        }
-        if self.margin_call_ratio > self.liquidation_ratio {
-            return limit("margin_call_ratio", "must not exceed liquidation_ratio");
-        }
-        if self.market_slippage.get() >= Decimal::ONE {
-            return limit("market_slippage", "must be below 1");
-        }
-        if self.max_mark_age_ms == 0 {
-            return limit("max_mark_age_ms", "must be greater than zero");
-        }
-        if let Some(r) = self.rate_limit {
-            if r.max_orders == 0 || r.window_ms == 0 {
-                return limit(
-                    "rate_limit",
-                    "max_orders and window_ms must be greater than zero",
-                );
-            }
-        }
-        for (field, ms) in [
-            ("max_mark_age_ms", self.max_mark_age_ms),
-            ("duplicate_horizon_ms", self.duplicate_horizon_ms),
-        ] {
-            if ms > MAX_MILLIS {
-                return limit(field, "must be at most 10 years");
-            }
-        }
-        if self.rate_limit.is_some_and(|r| r.window_ms > MAX_MILLIS) {
-            return limit("rate_limit", "window_ms must be at most 10 years");
-        }
-        Ok(())
+    /// The margin-call threshold.
+    #[must_use]
+    pub fn margin_call_ratio(&self) -> Ratio {
+        self.spec.margin_call_ratio
+    }
+
+    /// The liquidation threshold.
+    #[must_use]
+    pub fn liquidation_ratio(&self) -> Ratio {
+        self.spec.liquidation_ratio
+    }
+
+    /// The market-order slippage buffer.
+    #[must_use]
+    pub fn market_slippage(&self) -> Ratio {
+        self.spec.market_slippage
+    }
+
+    /// The order-rate limit, if any.
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.spec.rate_limit
+    }
+
+    /// Whether `HALTED` lets verified exits through.
+    #[must_use]
+    pub fn halted_allows_exits(&self) -> bool {
+        self.spec.halted_allows_exits
+    }
+}
+
+impl TryFrom<CheckLimitsSpec> for CheckLimits {
+    type Error = FieldError;
+    fn try_from(spec: CheckLimitsSpec) -> Result<Self, FieldError> {
+        Self::new(spec)
+    }
+}
+
+impl From<CheckLimits> for CheckLimitsSpec {
+    fn from(limits: CheckLimits) -> Self {
+        limits.spec
     }
 }
 
@@ -220,12 +307,12 @@ impl RiskConfig {
         self.ladders.get(symbol).unwrap_or(&self.default_ladder)
     }
 
-    /// Checks what the component constructors cannot: the limits' ranges.
+    /// Checks what the component constructors do not: the trade-metric and score
+    /// settings (ladders, rules and limits are valid by construction).
     ///
     /// # Errors
     /// [`ConfigError`] naming the field and the problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.limits.validate()?;
         self.metrics.validate()?;
         self.score.validate()?;
         Ok(())

@@ -9,8 +9,49 @@
 //! * State changes arrive as [`EngineEvent`]s. Account events carry a per-account
 //!   sequence number; an event whose sequence is not above the last applied one is
 //!   ignored and reported as [`Applied::Duplicate`]. A mark older than the one held is
-//!   ignored as [`Applied::Stale`]. Sequences must increase but may have gaps.
+//!   ignored as [`Applied::Stale`]. Sequences start at 1 ([`Seq`] cannot be 0), must
+//!   increase, and may have gaps.
+//! * Events are valid by construction (every field is a validated newtype, an
+//!   [`Instrument`] checks its fields when built); what needs the engine's state is
+//!   checked on apply: a position, fill or resting order naming a symbol that is not an
+//!   instrument is refused with [`EventError::UnknownSymbol`].
+//!
+//! # The serde form of an event
+//!
+//! With the `serde` feature, an [`EngineEvent`] reads and writes as one flat JSON (or
+//! TOML) object tagged by `type`. It is the one form that the Python bindings
+//! (`RiskEngine.apply`) and the service adapters (HTTP, Kafka) accept, and its payloads
+//! are the config file's: an `instrument` event's keys are an `[[instruments]]` entry's,
+//! a `profile` is an `[[accounts]]` entry's `profile`. Decimals are strings (exact) or
+//! numbers; names of enumerations are the wire names, any case. Every value goes through
+//! the same validated constructors as the Rust API, so a refusal names the key and the
+//! rule (`contract_multiplier: 0 is not valid: must be greater than zero`).
+//!
+//! ```json
+//! {"type": "instrument", "symbol": "BTCUSDT", "tick_size": "0.1", "lot_size": "0.001",
+//!  "min_quantity": "0.001", "max_quantity": "100", "contract_multiplier": "1",
+//!  "max_leverage": "125", "required_kyc": "L1", "status": "TRADING", "price_band": "0.05"}
+//! {"type": "mark", "symbol": "BTCUSDT", "price": "50000", "at": "2026-01-05T12:00:00Z"}
+//! {"type": "global_trading_state", "state": "HALTED"}
+//! {"type": "profile_upsert", "account_id": "acc-1", "seq": 1, "user_id": "alice",
+//!  "profile": {"kyc_level": "L2", "exposure_limit": "500000", "max_leverage": "50"}}
+//! {"type": "balance_change", "account_id": "acc-1", "seq": 2, "delta": "25000"}
+//! {"type": "position_update", "account_id": "acc-1", "seq": 3, "symbol": "BTCUSDT",
+//!  "size": "-0.5", "entry_price": "49000", "leverage": "10"}
+//! {"type": "order_opened", "account_id": "acc-1", "seq": 4, "order_id": "o-1",
+//!  "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.1", "price": "49500",
+//!  "leverage": "10", "reduce_only": false}
+//! {"type": "order_filled", "account_id": "acc-1", "seq": 5, "order_id": "o-1",
+//!  "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.1", "price": "49500", "leverage": "10"}
+//! {"type": "order_cancelled", "account_id": "acc-1", "seq": 6, "order_id": "o-2"}
+//! {"type": "reservation_released", "account_id": "acc-1", "seq": 7, "order_id": "o-3"}
+//! {"type": "trading_state", "account_id": "acc-1", "seq": 8, "state": "REDUCING"}
+//! ```
+//!
+//! A key that does not belong to the event's type, a missing required key (`leverage:
+//! is required`) and `seq: 0` are refused. `reduce_only` defaults to false.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -25,14 +66,79 @@ use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
 use crate::num::{
-    self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, SignedQuantity,
+    self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
 };
 use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
 use crate::Decimal;
 
-/// A state change for the engine.
+#[cfg(feature = "serde")]
+mod form;
+
+/// A per-account event sequence number. Sequences start at 1: zero is not a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seq(NonZeroU64);
+
+impl Seq {
+    /// The first sequence number, 1.
+    pub const MIN: Self = Self(NonZeroU64::MIN);
+
+    /// The rule a sequence number must follow, in words.
+    pub const RULE: &'static str = "at least 1 (sequences start at 1)";
+
+    /// A sequence number.
+    ///
+    /// # Errors
+    /// [`FieldError`] naming `seq` when `value` is 0.
+    pub fn new(value: u64) -> Result<Self, FieldError> {
+        NonZeroU64::new(value)
+            .map(Self)
+            .ok_or_else(|| FieldError::rule("seq", value, Self::RULE))
+    }
+
+    /// A sequence number from a literal, for tests and examples.
+    ///
+    /// # Panics
+    /// When `value` is 0.
+    #[must_use]
+    #[allow(clippy::expect_used)]
+    pub fn lit(value: u64) -> Self {
+        Self::new(value).expect("a sequence number is at least 1")
+    }
+
+    /// The number.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl TryFrom<u64> for Seq {
+    type Error = FieldError;
+    fn try_from(value: u64) -> Result<Self, FieldError> {
+        Self::new(value)
+    }
+}
+
+impl From<Seq> for u64 {
+    fn from(seq: Seq) -> u64 {
+        seq.get()
+    }
+}
+
+impl std::fmt::Display for Seq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A state change for the engine. Its serde form is described in the [module
+/// docs](self#the-serde-form-of-an-event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(try_from = "form::EventForm", into = "form::EventForm")
+)]
 pub enum EngineEvent {
     /// A market-wide change.
     Market(MarketEvent),
@@ -41,7 +147,7 @@ pub enum EngineEvent {
         /// The account.
         account_id: AccountId,
         /// Strictly increasing per account; duplicates and older events are ignored.
-        seq: u64,
+        seq: Seq,
         /// The change.
         event: AccountEvent,
     },
@@ -49,7 +155,6 @@ pub enum EngineEvent {
 
 /// A market-wide change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MarketEvent {
     /// A new mark price; ignored when not newer than the mark held.
     Mark {
@@ -68,7 +173,6 @@ pub enum MarketEvent {
 
 /// A change to one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AccountEvent {
     /// Creates the account, or replaces its owner and profile. The only event accepted
     /// for an account the engine does not know.
@@ -148,7 +252,7 @@ pub enum EventError {
     /// An account event other than a profile upsert for an unknown account.
     #[error("account {0} is not known: send a profile upsert first")]
     UnknownAccount(AccountId),
-    /// A fill or position for a symbol that is not a known instrument.
+    /// A position, fill or resting order for a symbol that is not a known instrument.
     #[error("symbol {0} is not a known instrument")]
     UnknownSymbol(Symbol),
     /// A fill for an order whose resting side or symbol differ from the fill's.
@@ -205,8 +309,10 @@ impl MarketView for MarketState {
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).map(|m| *m)
     }
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
-        self.instruments.get(symbol).map(|i| i.contract_multiplier)
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
+        self.instruments
+            .get(symbol)
+            .map(|i| i.contract_multiplier())
     }
 }
 
@@ -269,6 +375,28 @@ impl RiskEngine {
             .map(|e| (e.snapshot.clone(), e.last_seq))
     }
 
+    /// Rewrites the risk profiles of the accounts held, in place, for a config store that
+    /// owns profiles per user: `update` sees each account's owner and profile and returns
+    /// whether it changed the profile. Sequences do not advance (a store is not the
+    /// account's event source); a changed account's cached exposure is dropped. Returns
+    /// the number of accounts changed.
+    pub fn update_profiles(
+        &self,
+        mut update: impl FnMut(&UserId, &mut RiskProfile) -> bool,
+    ) -> usize {
+        let mut changed: usize = 0;
+        for mut entry in self.accounts.iter_mut() {
+            let AccountEntry {
+                snapshot, exposure, ..
+            } = &mut *entry;
+            if update(&snapshot.user_id, &mut snapshot.profile) {
+                exposure.clear();
+                changed = changed.saturating_add(1);
+            }
+        }
+        changed
+    }
+
     /// The number of accounts held.
     #[must_use]
     pub fn account_count(&self) -> usize {
@@ -311,23 +439,21 @@ impl RiskEngine {
             epoch,
             config: &config,
         };
-        let response =
+        let (response, hold) =
             pretrade::check_with(&config, Some(snapshot), &self.market, request, now, source);
         if response.is_accepted() {
             snapshot
                 .recent_orders
                 .prune(pretrade::cutoff(now, config.limits.history_horizon()));
             snapshot.recent_orders.push(request.order_id.clone(), now);
-            if let (true, Some(m)) = (reserve, &response.metrics) {
-                if !m.opening_notional.is_zero() {
-                    let reservation = Reservation {
-                        order_id: request.order_id.clone(),
-                        amount: Money::new(m.required_initial_margin).unwrap_or(Money::ZERO),
-                        notional: Notional::new(m.opening_notional).unwrap_or(Notional::ZERO),
-                    };
-                    exposure.add_reservation(&reservation);
-                    snapshot.reservations.push(reservation);
-                }
+            if let (true, Some(hold)) = (reserve, hold) {
+                let reservation = Reservation {
+                    order_id: request.order_id.clone(),
+                    amount: hold.amount,
+                    notional: hold.notional,
+                };
+                exposure.add_reservation(&reservation);
+                snapshot.reservations.push(reservation);
             }
         }
         response
@@ -338,13 +464,37 @@ impl RiskEngine {
     /// # Errors
     /// [`EventError`] when the event cannot apply; nothing changes.
     pub fn apply(&self, event: &EngineEvent) -> Result<Applied, EventError> {
+        self.apply_with_seq(event).map(|(applied, _)| applied)
+    }
+
+    /// Applies one event and returns, with the outcome, the account's last applied
+    /// sequence as this apply left it (`None` for a market event): read under the same
+    /// lock as the apply, so a concurrent later event cannot show through.
+    ///
+    /// # Errors
+    /// [`EventError`] when the event cannot apply; nothing changes.
+    pub fn apply_with_seq(
+        &self,
+        event: &EngineEvent,
+    ) -> Result<(Applied, Option<u64>), EventError> {
         match event {
-            EngineEvent::Market(event) => Ok(self.apply_market(event)),
+            EngineEvent::Market(event) => Ok((self.apply_market(event), None)),
             EngineEvent::Account {
                 account_id,
                 seq,
                 event,
-            } => self.apply_account(account_id, *seq, event),
+            } => self
+                .apply_account(account_id, seq.get(), event)
+                .map(|(applied, last)| (applied, Some(last))),
+        }
+    }
+
+    /// Refuses a symbol that is not a listed instrument.
+    fn known_symbol(&self, symbol: &Symbol) -> Result<(), EventError> {
+        if self.market.instruments.contains_key(symbol) {
+            Ok(())
+        } else {
+            Err(EventError::UnknownSymbol(symbol.clone()))
         }
     }
 
@@ -370,7 +520,7 @@ impl RiskEngine {
             MarketEvent::Instrument(instrument) => {
                 self.market
                     .instruments
-                    .insert(instrument.symbol.clone(), instrument.clone());
+                    .insert(instrument.symbol().clone(), instrument.clone());
                 self.market.bump_epoch()
             }
             MarketEvent::GlobalTradingState(state) => {
@@ -385,7 +535,7 @@ impl RiskEngine {
         account_id: &AccountId,
         seq: u64,
         event: &AccountEvent,
-    ) -> Result<Applied, EventError> {
+    ) -> Result<(Applied, u64), EventError> {
         if let AccountEvent::ProfileUpsert { user_id, profile } = event {
             let mut entry =
                 self.accounts
@@ -400,36 +550,29 @@ impl RiskEngine {
                         exposure: ExposureCache::default(),
                     });
             if seq <= entry.last_seq && entry.last_seq != 0 {
-                return Ok(Applied::Duplicate {
-                    last_seq: entry.last_seq,
-                });
+                let last_seq = entry.last_seq;
+                return Ok((Applied::Duplicate { last_seq }, last_seq));
             }
             entry.snapshot.user_id = user_id.clone();
             entry.snapshot.profile = profile.clone();
             entry.last_seq = seq;
             entry.exposure.clear();
-            return Ok(Applied::Applied);
+            return Ok((Applied::Applied, seq));
         }
         let mut entry = self
             .accounts
             .get_mut(account_id)
             .ok_or_else(|| EventError::UnknownAccount(account_id.clone()))?;
         if seq <= entry.last_seq {
-            return Ok(Applied::Duplicate {
-                last_seq: entry.last_seq,
-            });
+            let last_seq = entry.last_seq;
+            return Ok((Applied::Duplicate { last_seq }, last_seq));
         }
         // Every arm validates before it changes anything, so a refused event leaves no trace.
         let account = &mut entry.snapshot;
         match event {
             AccountEvent::ProfileUpsert { .. } => {} // handled above
             AccountEvent::BalanceChange { delta } => {
-                account.wallet_balance = Money::new(num::add(
-                    account.wallet_balance.get(),
-                    delta.get(),
-                    "wallet balance",
-                )?)
-                .unwrap_or(account.wallet_balance);
+                account.wallet_balance = account.wallet_balance.checked_add(*delta)?;
             }
             AccountEvent::PositionUpdate {
                 symbol,
@@ -437,6 +580,7 @@ impl RiskEngine {
                 entry_price,
                 leverage,
             } => {
+                self.known_symbol(symbol)?;
                 account.positions.retain(|p| &p.symbol != symbol);
                 if !size.get().is_zero() {
                     account.positions.push(Position {
@@ -448,6 +592,7 @@ impl RiskEngine {
                 }
             }
             AccountEvent::OrderOpened(order) => {
+                self.known_symbol(&order.symbol)?;
                 if account
                     .open_orders
                     .iter()
@@ -476,7 +621,7 @@ impl RiskEngine {
                     .market
                     .instruments
                     .get(symbol)
-                    .map(|i| i.contract_multiplier)
+                    .map(|i| i.contract_multiplier())
                     .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
                 apply_fill(
                     account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,
@@ -489,7 +634,7 @@ impl RiskEngine {
         }
         entry.last_seq = seq;
         entry.exposure.clear();
-        Ok(Applied::Applied)
+        Ok((Applied::Applied, seq))
     }
 }
 
@@ -504,7 +649,7 @@ fn apply_fill(
     quantity: Quantity,
     price: Price,
     leverage: Leverage,
-    multiplier: Decimal,
+    multiplier: Multiplier,
 ) -> Result<(), EventError> {
     use num::{add, div, mul, sub};
     let resting = account
@@ -560,7 +705,7 @@ fn apply_fill(
                     },
                     "pnl",
                 )?,
-                multiplier,
+                multiplier.get(),
                 "pnl",
             )?;
             let entry =
@@ -573,29 +718,25 @@ fn apply_fill(
         }
     };
     let wallet = add(account.wallet_balance.get(), realized, "wallet balance")?;
-    let remaining = match resting {
-        Some(i) => sub(
-            account.open_orders[i].quantity.get(),
-            quantity.get(),
-            "resting quantity",
-        )?,
-        None => Decimal::ZERO,
-    };
+    // The fill was checked against the resting quantity above.
+    let remaining = resting.map_or(Quantity::ZERO, |i| {
+        account.open_orders[i].quantity.saturating_sub(quantity)
+    });
     // Validated: now change.
     if let Some(i) = resting {
         if remaining.is_zero() {
             account.open_orders.remove(i);
         } else {
-            account.open_orders[i].quantity = Quantity::new(remaining).unwrap_or(Quantity::ZERO);
+            account.open_orders[i].quantity = remaining;
         }
     }
     account.reservations.retain(|r| &r.order_id != order_id);
-    account.wallet_balance = Money::new(wallet).unwrap_or(account.wallet_balance);
+    account.wallet_balance = Money::from_decimal(wallet);
     account.positions.retain(|p| &p.symbol != symbol);
     if !new_size.is_zero() {
         account.positions.push(Position {
             symbol: symbol.clone(),
-            size: SignedQuantity::new(new_size).unwrap_or(SignedQuantity::ZERO),
+            size: SignedQuantity::from_decimal(new_size),
             entry_price: Price::new(entry).unwrap_or(price),
             leverage: old.map_or(leverage, |p| p.leverage),
         });

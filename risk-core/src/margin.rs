@@ -229,7 +229,7 @@ impl TierLadder {
                 let next = cum + step;
                 cum = next;
             }
-            maintenance_amounts.push(Money::new(cum).unwrap_or_default());
+            maintenance_amounts.push(Money::from_decimal(cum));
             previous = Some(tier);
         }
         let last_active = tiers

@@ -6,26 +6,43 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::Symbol;
 use crate::model::{InstrumentStatus, KycLevel, TradingState};
-use crate::num::{Leverage, Price, Quantity, Ratio};
-use crate::Decimal;
+use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Quantity};
 
-/// A tradable instrument's static definition and status.
+/// A tradable instrument's static definition and status, valid by construction.
+///
+/// Every field is a newtype that holds only valid values (tick, lot and multiplier
+/// greater than zero, leverage at least 1, band strictly between 0 and 1), and
+/// [`Instrument::new`] checks what involves two fields (`min_quantity <= max_quantity`)
+/// and the symbol, so an `Instrument` that exists is valid. Serde reads it through the
+/// same constructor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(try_from = "InstrumentSpec", into = "InstrumentSpec")
+)]
+pub struct Instrument {
+    spec: InstrumentSpec,
+}
+
+/// The fields of an [`Instrument`], before the checks that involve more than one of them.
+/// Its serde form is the instrument's (config files, events, Python dicts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-pub struct Instrument {
-    /// The symbol.
+pub struct InstrumentSpec {
+    /// The symbol; must not be empty.
     pub symbol: Symbol,
     /// Prices must be a multiple of this.
     pub tick_size: Price,
     /// Quantities must be a multiple of this.
-    pub lot_size: Quantity,
+    pub lot_size: LotSize,
     /// Smallest order quantity.
     pub min_quantity: Quantity,
-    /// Largest order quantity (`MAX_ORDER_SIZE_EXCEEDED` above it).
+    /// Largest order quantity (`MAX_ORDER_SIZE_EXCEEDED` above it); at least `min_quantity`.
     pub max_quantity: Quantity,
     /// Value of one unit of quantity per unit of price (1 for linear USDT contracts).
-    pub contract_multiplier: Decimal,
+    pub contract_multiplier: Multiplier,
     /// The instrument's own leverage cap.
     pub max_leverage: Leverage,
     /// KYC level needed to trade it.
@@ -34,7 +51,99 @@ pub struct Instrument {
     pub status: InstrumentStatus,
     /// Largest allowed relative distance of a limit price from the mark (0.05 = 5%);
     /// `None` disables the band.
-    pub price_band: Option<Ratio>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub price_band: Option<PriceBand>,
+}
+
+impl Instrument {
+    /// Builds an instrument from its fields.
+    ///
+    /// # Errors
+    /// [`FieldError`] naming `symbol` when it is empty, or `min_quantity` when it
+    /// exceeds `max_quantity`.
+    pub fn new(spec: InstrumentSpec) -> Result<Self, FieldError> {
+        if spec.symbol.is_empty() {
+            return Err(FieldError::rule("symbol", "\"\"", "non-empty"));
+        }
+        if spec.min_quantity > spec.max_quantity {
+            return Err(FieldError::rule(
+                "min_quantity",
+                spec.min_quantity,
+                format!("at most max_quantity ({})", spec.max_quantity),
+            ));
+        }
+        Ok(Self { spec })
+    }
+
+    /// The fields, to inspect or to change and rebuild with [`Instrument::new`].
+    #[must_use]
+    pub fn spec(&self) -> &InstrumentSpec {
+        &self.spec
+    }
+
+    /// The symbol.
+    #[must_use]
+    pub fn symbol(&self) -> &Symbol {
+        &self.spec.symbol
+    }
+    /// The price step.
+    #[must_use]
+    pub fn tick_size(&self) -> Price {
+        self.spec.tick_size
+    }
+    /// The quantity step.
+    #[must_use]
+    pub fn lot_size(&self) -> LotSize {
+        self.spec.lot_size
+    }
+    /// The smallest order quantity.
+    #[must_use]
+    pub fn min_quantity(&self) -> Quantity {
+        self.spec.min_quantity
+    }
+    /// The largest order quantity.
+    #[must_use]
+    pub fn max_quantity(&self) -> Quantity {
+        self.spec.max_quantity
+    }
+    /// The contract multiplier.
+    #[must_use]
+    pub fn contract_multiplier(&self) -> Multiplier {
+        self.spec.contract_multiplier
+    }
+    /// The instrument's leverage cap.
+    #[must_use]
+    pub fn max_leverage(&self) -> Leverage {
+        self.spec.max_leverage
+    }
+    /// The KYC level needed to trade it.
+    #[must_use]
+    pub fn required_kyc(&self) -> KycLevel {
+        self.spec.required_kyc
+    }
+    /// The listing status.
+    #[must_use]
+    pub fn status(&self) -> InstrumentStatus {
+        self.spec.status
+    }
+    /// The price band, if any.
+    #[must_use]
+    pub fn price_band(&self) -> Option<PriceBand> {
+        self.spec.price_band
+    }
+}
+
+impl TryFrom<InstrumentSpec> for Instrument {
+    type Error = FieldError;
+    fn try_from(spec: InstrumentSpec) -> Result<Self, FieldError> {
+        Self::new(spec)
+    }
+}
+
+impl From<Instrument> for InstrumentSpec {
+    fn from(instrument: Instrument) -> Self {
+        instrument.spec
+    }
 }
 
 /// A mark price and when it was observed.
@@ -58,8 +167,8 @@ pub trait MarketView {
     fn mark(&self, symbol: &Symbol) -> Option<Mark>;
     /// The contract multiplier of `symbol`, if listed. Override to avoid cloning the
     /// instrument.
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
-        self.instrument(symbol).map(|i| i.contract_multiplier)
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
+        self.instrument(symbol).map(|i| i.contract_multiplier())
     }
 }
 
@@ -97,7 +206,9 @@ impl MarketView for MarketSnapshot {
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
         self.marks.get(symbol).copied()
     }
-    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Decimal> {
-        self.instruments.get(symbol).map(|i| i.contract_multiplier)
+    fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
+        self.instruments
+            .get(symbol)
+            .map(|i| i.contract_multiplier())
     }
 }

@@ -22,7 +22,8 @@
 //!   Break-even trades count in every denominator (`trades`) and break a losing streak.
 //! - **Ratios with no trades** (`win_ratio`, `stop_loss_ratio`, `take_profit_ratio`,
 //!   `hft_ratio`) are 0. Averages and extremes that have nothing to average are `None`.
-//! - **`gross_loss`** is the sum of the losing trades' net P&L: zero or negative.
+//! - **`gross_loss`** is the sum of the losing trades' net P&L: zero or negative, with
+//!   the same sign in Rust, Python (`AccountMetrics.gross_loss`) and the `risk` CLI.
 //!   `profit_factor = gross_profit / |gross_loss|`, `None` when there is no loss.
 //! - **Stop-loss / take-profit set** means `Some(price)` with a non-zero price.
 //! - **HFT**: holding time (`closed_at - opened_at`) strictly below the threshold.

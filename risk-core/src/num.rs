@@ -14,6 +14,8 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use crate::model::Side;
+
 /// Why a number was refused by a checked constructor or parser.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -25,7 +27,7 @@ pub enum NumberError {
         text: String,
     },
     /// The value is outside the range allowed for this kind of number.
-    #[error("{value} is not a valid {kind}: must be {rule}")]
+    #[error("{value} is not valid: must be {rule}")]
     OutOfRange {
         /// What kind of number was being built (`price`, `quantity`, ...).
         kind: &'static str,
@@ -434,6 +436,134 @@ pub fn sub(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
     a.checked_sub(b).ok_or(ArithmeticError { what })
 }
 
+/// A value broke the rule of the field that holds it. Every refusal of a validated
+/// constructor names the field and the rule, e.g.
+/// `contract_multiplier: 0 is not valid: must be greater than zero`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// The field's name (or dotted path, `rate_limit.window_ms`).
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub problem: FieldProblem,
+}
+
+/// What is wrong with a field's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldProblem {
+    /// A number broke its kind's range or did not parse.
+    #[error(transparent)]
+    Number(#[from] NumberError),
+    /// A required field is absent.
+    #[error("is required")]
+    Missing,
+    /// The field does not belong to this kind of record (an event type's keys).
+    #[error("is not a key of a `{kind}` event")]
+    NotAllowed {
+        /// The record's kind.
+        kind: &'static str,
+    },
+    /// A value broke a rule that involves another field or a limit.
+    #[error("{value} is not valid: must be {rule}")]
+    Rule {
+        /// The value, as text.
+        value: String,
+        /// The rule, in words.
+        rule: String,
+    },
+}
+
+impl FieldError {
+    /// `field`'s `value` breaks `rule`.
+    #[must_use]
+    pub fn rule(field: &'static str, value: impl fmt::Display, rule: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: FieldProblem::Rule {
+                value: value.to_string(),
+                rule: rule.into(),
+            },
+        }
+    }
+
+    /// `field`'s number was refused by its newtype.
+    #[must_use]
+    pub fn number(field: &'static str, error: NumberError) -> Self {
+        Self {
+            field,
+            problem: FieldProblem::Number(error),
+        }
+    }
+}
+
+/// Builds the newtype `T` for `field` from a decimal, naming the field on refusal.
+///
+/// # Errors
+/// [`FieldError`] when `value` breaks `T`'s range.
+pub fn field<T: TryFrom<Decimal, Error = NumberError>>(
+    field: &'static str,
+    value: Decimal,
+) -> Result<T, FieldError> {
+    T::try_from(value).map_err(|e| FieldError::number(field, e))
+}
+
+/// The strict serde form of decimals: a string read by [`parse_decimal`] (so no `NaN`,
+/// `inf`, `1_000` or padding), an integer, or a float converted by its shortest text
+/// ([`decimal_from_f64`]). The newtypes of this module deserialize through it, so a
+/// config file, a JSON event and a Python dict read numbers alike.
+#[cfg(feature = "serde")]
+pub mod strict {
+    use std::fmt;
+
+    use rust_decimal::Decimal;
+    use serde::de::{self, Visitor};
+
+    use super::{decimal_from_f64, parse_decimal};
+
+    /// Reads one decimal strictly.
+    ///
+    /// # Errors
+    /// The deserializer's error, with the [`super::NumberError`] text, for anything that
+    /// is not a decimal.
+    pub fn deserialize<'de, D: de::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Decimal, D::Error> {
+        deserializer.deserialize_any(Strict)
+    }
+
+    struct Strict;
+
+    impl Visitor<'_> for Strict {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal as a string (\"1.5\") or a number")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
+            parse_decimal(text).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Decimal, E> {
+            Decimal::try_from_i128_with_scale(v, 0)
+                .map_err(|_| E::custom(format!("{v} is too large for a decimal")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+            decimal_from_f64(v).map_err(E::custom)
+        }
+    }
+}
+
 /// `true`, for serde defaults of `active`-style flags.
 #[cfg(feature = "serde")]
 #[must_use]
@@ -444,10 +574,18 @@ pub(crate) const fn default_true() -> bool {
 macro_rules! decimal_newtype {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $rule:literal, |$v:ident| $valid:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[cfg_attr(feature = "serde", serde(try_from = "Decimal", into = "Decimal"))]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[cfg_attr(feature = "serde", serde(into = "Decimal"))]
         pub struct $name(Decimal);
+
+        /// Reads a decimal strictly (see [`parse_decimal`]) and checks its range.
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::new(strict::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             #[doc = concat!("Builds a ", $kind, "; it must be ", $rule, ".")]
@@ -537,19 +675,78 @@ decimal_newtype!(
     /// An amount of money in the settlement currency that may be negative (balances, PnL).
     Money, "money amount", "any value", |_v| true
 );
+decimal_newtype!(
+    /// An instrument's contract multiplier: the value of one unit of quantity per unit of
+    /// price (1 for linear USDT contracts). Strictly positive: a zero multiplier would
+    /// value every position of the symbol at nothing.
+    Multiplier, "contract multiplier", "greater than zero", |v| v > Decimal::ZERO
+);
+decimal_newtype!(
+    /// An instrument's lot size (quantity step): strictly positive.
+    LotSize, "lot size", "greater than zero", |v| v > Decimal::ZERO
+);
+decimal_newtype!(
+    /// A price band: the largest relative distance of a limit price from the mark,
+    /// strictly between 0 and 1 (0.05 = 5%).
+    PriceBand, "price band", "greater than zero and below 1", |v| v > Decimal::ZERO && v < Decimal::ONE
+);
+decimal_newtype!(
+    /// An externally computed risk score, from 0 to 100.
+    RiskScore, "risk score", "from 0 to 100", |v| v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED
+);
+
+// Typed operations. Each says what it computes and returns a value of the right type;
+// those that can overflow are checked and return `ArithmeticError`, the others are plain
+// because their result is in range by construction (noted on each).
 
 impl Price {
-    /// The notional of `quantity` units at this price with a contract `multiplier`.
+    /// The notional of `quantity` units at this price with a contract `multiplier`:
+    /// `price x quantity x multiplier` (all three positive by construction).
     ///
     /// # Errors
     /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
     pub fn notional(
         self,
         quantity: Quantity,
-        multiplier: Decimal,
+        multiplier: Multiplier,
     ) -> Result<Notional, ArithmeticError> {
-        let value = mul(mul(self.0, quantity.0, "notional")?, multiplier, "notional")?;
-        Ok(Notional(value.abs()))
+        let value = mul(
+            mul(self.0, quantity.0, "notional")?,
+            multiplier.0,
+            "notional",
+        )?;
+        Ok(Notional(value))
+    }
+
+    /// This price widened against a taker on `side` by `slippage`: `price x (1 + s)` for
+    /// a buy, `price x (1 - s)` for a sell (how a market order is valued at the mark).
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow, and for a sell when `slippage` is 1 or more, which
+    /// leaves no positive price (a validated config's slippage is below 1).
+    #[inline(always)]
+    pub fn widened(self, side: Side, slippage: Ratio) -> Result<Self, ArithmeticError> {
+        const WHAT: &str = "market order price";
+        let factor = add(Decimal::ONE, mul(side.sign(), slippage.0, WHAT)?, WHAT)?;
+        let value = mul(self.0, factor, WHAT)?;
+        if value > Decimal::ZERO {
+            Ok(Self(value))
+        } else {
+            Err(ArithmeticError { what: WHAT })
+        }
+    }
+
+    /// The relative distance of this price from `reference`: `|price - reference| /
+    /// reference`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the quotient overflows (a tiny reference).
+    #[inline(always)]
+    pub fn deviation_from(self, reference: Self) -> Result<Ratio, ArithmeticError> {
+        const WHAT: &str = "price deviation";
+        let gap = sub(self.0, reference.0, WHAT)?.abs();
+        Ok(Ratio(div(gap, reference.0, WHAT)?))
     }
 }
 
@@ -557,31 +754,233 @@ impl SignedQuantity {
     /// Zero: no position.
     pub const ZERO: Self = Self(Decimal::ZERO);
 
+    /// Wraps any decimal: every value is a valid signed quantity.
+    #[inline]
+    #[must_use]
+    pub const fn from_decimal(value: Decimal) -> Self {
+        Self(value)
+    }
+
     /// The unsigned size.
+    #[inline]
     #[must_use]
     pub fn abs(self) -> Quantity {
         Quantity(self.0.abs())
+    }
+
+    /// True when there is no position.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// True when the size is negative: a short position.
+    #[inline]
+    #[must_use]
+    pub fn is_short(self) -> bool {
+        self.0.is_sign_negative()
+    }
+
+    /// The size after adding `change`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, change: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, change.0, "position size")?))
+    }
+
+    /// The unrealized profit of this size bought or sold at `entry` and valued at `mark`:
+    /// `size x (mark - entry) x multiplier`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn pnl(
+        self,
+        entry: Price,
+        mark: Price,
+        multiplier: Multiplier,
+    ) -> Result<Money, ArithmeticError> {
+        const WHAT: &str = "pnl";
+        let per_unit = sub(mark.0, entry.0, WHAT)?;
+        Ok(Money(mul(
+            mul(self.0, per_unit, WHAT)?,
+            multiplier.0,
+            WHAT,
+        )?))
     }
 }
 
 impl Quantity {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// This quantity as a signed size on `side`: positive for a buy, negative for a sell.
+    /// Negation cannot overflow.
+    #[inline]
+    #[must_use]
+    pub fn signed(self, side: Side) -> SignedQuantity {
+        match side {
+            Side::Buy => SignedQuantity(self.0),
+            // Negating a decimal flips its sign bit: it cannot overflow.
+            #[allow(clippy::arithmetic_side_effects)]
+            Side::Sell => SignedQuantity(-self.0),
+        }
+    }
+
+    /// What is left of this quantity after taking `other` from it, and zero when `other`
+    /// is as large: `self - min(other, self)`, which lies in `[0, self]` and so cannot
+    /// overflow.
+    #[inline]
+    #[must_use]
+    pub fn saturating_sub(self, other: Self) -> Self {
+        Self(self.0.saturating_sub(other.0.min(self.0)))
+    }
 }
 
 impl Notional {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The sum of two notionals.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, other.0, "notional")?))
+    }
+
+    /// The initial margin of this notional at `leverage`: `notional / leverage`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the division fails; with a leverage of at least 1 the
+    /// quotient is no larger than the notional, so this is not expected.
+    #[inline(always)]
+    pub fn margin_at(self, leverage: Leverage) -> Result<Money, ArithmeticError> {
+        Ok(Money(div(self.0, leverage.0, "initial margin")?))
+    }
+
+    /// This notional as a share of `whole`, or `None` when `whole` is zero.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] when the quotient overflows (a tiny whole).
+    #[inline(always)]
+    pub fn share_of(self, whole: Self) -> Result<Option<Ratio>, ArithmeticError> {
+        if whole.0.is_zero() {
+            return Ok(None);
+        }
+        Ok(Some(Ratio(div(self.0, whole.0, "share of notional")?)))
+    }
 }
 
 impl Money {
     /// Zero.
     pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// Wraps any decimal: every value is a valid amount of money.
+    #[inline]
+    #[must_use]
+    pub const fn from_decimal(value: Decimal) -> Self {
+        Self(value)
+    }
+
+    /// True for zero.
+    #[inline]
+    #[must_use]
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The sum of two amounts.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_add(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(add(self.0, other.0, "money amount")?))
+    }
+
+    /// This amount less `other`.
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow.
+    #[inline(always)]
+    pub fn checked_sub(self, other: Self) -> Result<Self, ArithmeticError> {
+        Ok(Self(sub(self.0, other.0, "money amount")?))
+    }
+
+    /// This amount divided by `other`: a dimensionless quotient, signed as the operands
+    /// are (a margin ratio is maintenance margin / margin balance).
+    ///
+    /// # Errors
+    /// [`ArithmeticError`] on overflow or when `other` is zero.
+    #[inline(always)]
+    pub fn checked_div(self, other: Self) -> Result<Decimal, ArithmeticError> {
+        div(self.0, other.0, "ratio of money amounts")
+    }
 }
 
 impl Leverage {
     /// No leverage: 1x.
     pub const ONE: Self = Self(Decimal::ONE);
+}
+
+/// Zero is the default of the kinds that allow it (never of a price, a leverage, a
+/// multiplier, a lot size or a band, which cannot be zero).
+macro_rules! zero_default {
+    ($($name:ident),+) => {$(
+        impl Default for $name {
+            fn default() -> Self {
+                Self(Decimal::ZERO)
+            }
+        }
+    )+};
+}
+zero_default!(Quantity, SignedQuantity, Notional, Ratio, Money, RiskScore);
+
+impl Multiplier {
+    /// 1: a linear contract.
+    pub const ONE: Self = Self(Decimal::ONE);
+}
+
+impl RiskScore {
+    /// Zero: no risk signal.
+    pub const ZERO: Self = Self(Decimal::ZERO);
+}
+
+impl Ratio {
+    /// Zero.
+    pub const ZERO: Self = Self(Decimal::ZERO);
+
+    /// One.
+    pub const ONE: Self = Self(Decimal::ONE);
+
+    /// `units x 10^-scale` (`Ratio::from_scaled(8, 1)` is 0.8): never negative, so always
+    /// valid, and usable in constants.
+    ///
+    /// # Panics
+    /// When `scale` is above 28 (in a constant, that is a compile error).
+    #[must_use]
+    pub const fn from_scaled(units: u32, scale: u32) -> Self {
+        Self(Decimal::from_parts(units, 0, 0, false, scale))
+    }
 }
 
 #[cfg(test)]
@@ -835,13 +1234,170 @@ mod tests {
 
     #[test]
     fn notional_is_exact() {
-        let n = Price::lit("3332.9").notional(Quantity::lit("0.01"), Decimal::from(100));
+        let n = Price::lit("3332.9").notional(Quantity::lit("0.01"), Multiplier::lit("100"));
         assert_eq!(n.map(Notional::get), Ok(Decimal::new(333_290, 2)));
     }
 
     #[test]
+    fn typed_operations_compute_what_they_name() {
+        use rust_decimal_macros::dec;
+        let mark = Price::lit("50000");
+        assert_eq!(
+            mark.widened(Side::Buy, Ratio::from_scaled(1, 2)),
+            Ok(Price::lit("50500"))
+        );
+        assert_eq!(
+            mark.widened(Side::Sell, Ratio::from_scaled(1, 2)),
+            Ok(Price::lit("49500"))
+        );
+        assert_eq!(
+            Price::lit("51000").deviation_from(mark),
+            Ok(Ratio::lit("0.02"))
+        );
+        assert_eq!(
+            Price::lit("49000").deviation_from(mark),
+            Ok(Ratio::lit("0.02"))
+        );
+        let long = SignedQuantity::lit("2");
+        assert_eq!(
+            long.pnl(Price::lit("100"), Price::lit("90"), Multiplier::lit("10")),
+            Ok(Money::lit("-200"))
+        );
+        assert_eq!(
+            SignedQuantity::lit("-2").pnl(
+                Price::lit("100"),
+                Price::lit("90"),
+                Multiplier::lit("10")
+            ),
+            Ok(Money::lit("200"))
+        );
+        assert_eq!(
+            Quantity::lit("3").signed(Side::Sell),
+            SignedQuantity::lit("-3")
+        );
+        assert_eq!(
+            long.checked_add(Quantity::lit("3").signed(Side::Sell)),
+            Ok(SignedQuantity::lit("-1"))
+        );
+        assert_eq!(
+            Quantity::lit("5").saturating_sub(Quantity::lit("2")),
+            Quantity::lit("3")
+        );
+        assert_eq!(
+            Quantity::lit("5").saturating_sub(Quantity::lit("7")),
+            Quantity::ZERO
+        );
+        let n = Notional::lit("1000");
+        assert_eq!(n.margin_at(Leverage::lit("20")), Ok(Money::lit("50")));
+        assert_eq!(
+            n.checked_add(Notional::lit("500")),
+            Ok(Notional::lit("1500"))
+        );
+        assert_eq!(
+            n.share_of(Notional::lit("4000")),
+            Ok(Some(Ratio::lit("0.25")))
+        );
+        assert_eq!(n.share_of(Notional::ZERO), Ok(None));
+        assert_eq!(
+            Money::lit("10").checked_sub(Money::lit("25")),
+            Ok(Money::lit("-15"))
+        );
+        assert_eq!(
+            Money::lit("10").checked_add(Money::lit("-25")),
+            Ok(Money::lit("-15"))
+        );
+        assert_eq!(Money::lit("1").checked_div(Money::lit("4")), Ok(dec!(0.25)));
+        assert_eq!(Ratio::from_scaled(8, 1), Ratio::lit("0.8"));
+        assert_eq!(Ratio::ONE, Ratio::lit("1"));
+    }
+
+    #[test]
+    fn typed_operations_report_overflow_instead_of_panicking() {
+        let huge = Price::new(Decimal::MAX).map_err(|e| e.to_string());
+        let Ok(huge) = huge else {
+            panic!("Decimal::MAX is a valid price: {huge:?}")
+        };
+        let tiny = Price::lit("0.0000000000000000000000000001");
+        fn over<T>(what: &'static str) -> Result<T, ArithmeticError> {
+            Err(ArithmeticError { what })
+        }
+        assert_eq!(
+            huge.widened(Side::Buy, Ratio::lit("0.5")),
+            over("market order price")
+        );
+        assert_eq!(
+            Price::lit("10").widened(Side::Sell, Ratio::ONE),
+            over("market order price"),
+            "a sell slipped by 100% has no price"
+        );
+        assert_eq!(huge.deviation_from(tiny), over("price deviation"));
+        assert_eq!(
+            SignedQuantity::from_decimal(Decimal::MAX).pnl(tiny, huge, Multiplier::ONE),
+            over("pnl")
+        );
+        assert_eq!(
+            SignedQuantity::from_decimal(Decimal::MAX)
+                .checked_add(SignedQuantity::from_decimal(Decimal::MAX)),
+            over("position size")
+        );
+        let big = Notional::new(Decimal::MAX).unwrap_or_default();
+        assert_eq!(big.checked_add(big), over("notional"));
+        assert_eq!(
+            big.share_of(Notional::lit("0.0000000000000000000000000001")),
+            over("share of notional")
+        );
+        let rich = Money::from_decimal(Decimal::MAX);
+        assert_eq!(rich.checked_add(rich), over("money amount"));
+        assert_eq!(
+            Money::from_decimal(Decimal::MIN).checked_sub(rich),
+            over("money amount")
+        );
+        assert_eq!(
+            rich.checked_div(Money::ZERO),
+            over("ratio of money amounts")
+        );
+        assert_eq!(
+            rich.checked_div(Money::lit("0.5")),
+            over("ratio of money amounts")
+        );
+        // In range by construction: the largest notional at the smallest leverage.
+        assert_eq!(
+            big.margin_at(Leverage::ONE),
+            Ok(Money::from_decimal(Decimal::MAX))
+        );
+    }
+
+    proptest::proptest! {
+        /// `notional / leverage` never fails for a leverage of at least 1 and never
+        /// exceeds the notional; the reducing part of an order stays within the order.
+        #[test]
+        fn margin_and_remaining_quantity_stay_in_range(
+            lo in proptest::prelude::any::<u32>(),
+            mid in proptest::prelude::any::<u32>(),
+            hi in proptest::prelude::any::<u32>(),
+            scale in 0u32..=28,
+            leverage in 1u64..=1_000_000_000,
+            leverage_scale in 0u32..=8,
+            other in proptest::prelude::any::<u64>(),
+            other_scale in 0u32..=28,
+        ) {
+            let notional = Notional::new(Decimal::from_parts(lo, mid, hi, false, scale));
+            let leverage = Leverage::new(Decimal::from_i128_with_scale(i128::from(leverage), leverage_scale));
+            if let (Ok(notional), Ok(leverage)) = (notional, leverage) {
+                let margin = notional.margin_at(leverage);
+                proptest::prop_assert!(margin.is_ok_and(|m| m.get() <= notional.get()), "{margin:?}");
+                let q = Quantity(notional.get());
+                let r = Quantity(Decimal::from_i128_with_scale(i128::from(other), other_scale));
+                let left = q.saturating_sub(r);
+                proptest::prop_assert!(left <= q && left >= Quantity::ZERO);
+                proptest::prop_assert_eq!(left.is_zero(), r >= q);
+            }
+        }
+    }
+
+    #[test]
     fn overflow_is_an_error_not_a_panic() {
-        let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Decimal::ONE));
+        let n = Price::new(Decimal::MAX).map(|p| p.notional(Quantity::lit("10"), Multiplier::ONE));
         assert!(matches!(n, Ok(Err(ArithmeticError { what: "notional" }))));
     }
 }

@@ -5,19 +5,14 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use risk_adapters::config_file::{ConfigFile, Format};
-use risk_core::account::{OpenOrder, RiskProfile};
-use risk_core::engine::{AccountEvent, Applied, EngineEvent, MarketEvent, RiskEngine};
+use risk_adapters::config_file::{from_json_value, ConfigFile, Format};
+use risk_core::engine::{Applied, EngineEvent, RiskEngine};
 use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
-use risk_core::market::Instrument;
-use risk_core::model::{OrderType, Side, TradingState};
-use risk_core::num::{Leverage, Money, Price, Quantity, SignedQuantity};
-use risk_core::pretrade::{CheckMetrics, CheckRequest, CheckResponse};
-use risk_core::Decimal;
+use risk_core::model::{OrderType, Side};
+use risk_core::pretrade::{CheckRequest, CheckResponse};
 
 use crate::convert::{
-    py_decimal, py_opt_decimal, to_bool, to_datetime, to_decimal, to_enum, to_json, to_now,
-    to_number, to_str, to_u64, type_name,
+    py_decimal, py_opt_decimal, to_bool, to_decimal, to_enum, to_json, to_now, to_str, type_name,
 };
 use crate::error::{self, invalid};
 use crate::ladder::PyTierLadder;
@@ -47,33 +42,12 @@ impl<'py> Fields<'_, 'py> {
     }
 
     fn req(&mut self, key: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-        self.opt(key)?.ok_or_else(|| {
-            invalid(format!(
-                "{}: `{}` is required",
-                self.what,
-                key.to_cow().unwrap_or_default()
-            ))
-        })
+        self.opt(key)?
+            .ok_or_else(|| invalid(format!("{}: is required", key.to_cow().unwrap_or_default())))
     }
 
     fn flag(&mut self, key: &Bound<'py, PyString>, name: &str) -> PyResult<bool> {
         self.opt(key)?.map_or(Ok(false), |v| to_bool(&v, name))
-    }
-
-    fn order_id(&mut self) -> PyResult<OrderId> {
-        let py = self.dict.py();
-        Ok(OrderId::from(to_str(
-            &self.req(key!(py, "order_id"))?,
-            "order_id",
-        )?))
-    }
-
-    fn symbol(&mut self) -> PyResult<Symbol> {
-        let py = self.dict.py();
-        Ok(Symbol::from(to_str(
-            &self.req(key!(py, "symbol"))?,
-            "symbol",
-        )?))
     }
 
     fn finish(&self, allowed: &[&str]) -> PyResult<()> {
@@ -160,15 +134,9 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
         Some(p) => Some(to_decimal(&p, "price")?),
         None => None,
     };
-    let order_type = match f.opt(key!(py, "order_type"))? {
-        Some(t) => order_type(&t)?,
-        None if price.is_some() => OrderType::Limit,
-        None => OrderType::Market,
-    };
-    let leverage = match f.opt(key!(py, "leverage"))? {
-        Some(l) => to_decimal(&l, "leverage")?,
-        None => Decimal::ONE,
-    };
+    // Required, as on every surface: a risk gate does not guess the type or the leverage.
+    let order_type = order_type(&f.req(key!(py, "order_type"))?)?;
+    let leverage = to_decimal(&f.req(key!(py, "leverage"))?, "leverage")?;
     let reduce_only = f.flag(key!(py, "reduce_only"), "reduce_only")?;
     let post_only = f.flag(key!(py, "post_only"), "post_only")?;
     let trace_id = match f.opt(key!(py, "trace_id"))? {
@@ -192,221 +160,23 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
     })
 }
 
-/// A serde-typed payload (instrument, profile) from the rest of an event dict.
-fn serde_payload<T: serde::de::DeserializeOwned>(
-    value: &Bound<'_, PyAny>,
-    what: &str,
-    skip: &[&str],
-) -> PyResult<T> {
-    let mut json = to_json(value, what)?;
-    if let Some(map) = json.as_object_mut() {
-        for key in skip {
-            map.remove(*key);
-        }
-    }
-    serde_json::from_value(json).map_err(|e| invalid(format!("{what}: {e}")))
-}
-
-/// An engine event from its dict form (see the `RiskEngine.apply` docs).
+/// An engine event from its dict form: the core's serde form of [`EngineEvent`] (see the
+/// `RiskEngine.apply` docs), read by the same constructors as a config file. A mark
+/// without `at` is stamped with the current time.
 fn parse_event(dict: &Bound<'_, PyDict>) -> PyResult<EngineEvent> {
-    let py = dict.py();
-    let mut f = Fields {
-        dict,
-        what: "event",
-        seen: 0,
-    };
-    let kind = to_str(&f.req(key!(py, "type"))?, "type")?;
-    let market = |event: MarketEvent| EngineEvent::Market(event);
-    let (event, allowed): (EngineEvent, &[&str]) = match kind.as_str() {
-        "mark" => {
-            let symbol = to_str(&f.req(key!(py, "symbol"))?, "symbol")?;
-            let price = to_number(&f.req(key!(py, "price"))?, "price", Price::new)?;
-            let at = match f.opt(key!(py, "at"))? {
-                Some(at) => to_datetime(&at, "at")?,
-                None => crate::convert::utc_now(),
-            };
-            (
-                market(MarketEvent::Mark {
-                    symbol: Symbol::from(symbol),
-                    price,
-                    at,
-                }),
-                &["type", "symbol", "price", "at"],
-            )
+    let mut json = to_json(dict.as_any(), "")?;
+    if let Some(map) = json.as_object_mut() {
+        if map.get("type").and_then(serde_json::Value::as_str) == Some("mark")
+            && map.get("at").is_none_or(serde_json::Value::is_null)
+        {
+            map.insert(
+                "at".to_owned(),
+                serde_json::Value::String(crate::convert::utc_now().to_rfc3339()),
+            );
         }
-        "instrument" => {
-            let instrument: Instrument = serde_payload(dict.as_any(), "instrument", &["type"])?;
-            return Ok(market(MarketEvent::Instrument(instrument)));
-        }
-        "global_trading_state" => {
-            let state: TradingState = to_enum(&f.req(key!(py, "state"))?, "state")?;
-            (
-                market(MarketEvent::GlobalTradingState(state)),
-                &["type", "state"],
-            )
-        }
-        _ => return parse_account_event(f, &kind),
-    };
-    f.finish(allowed)?;
-    Ok(event)
-}
-
-fn parse_account_event(mut f: Fields<'_, '_>, kind: &str) -> PyResult<EngineEvent> {
-    let py = f.dict.py();
-    if !EVENT_TYPES.contains(&kind) {
-        return Err(invalid(format!(
-            "event: unknown type `{kind}`; expected one of: {}",
-            EVENT_TYPES.join(", ")
-        )));
     }
-    let account_id = to_str(&f.req(key!(py, "account_id"))?, "account_id")?;
-    let seq = to_u64(&f.req(key!(py, "seq"))?, "seq")?;
-    let (event, allowed): (AccountEvent, &[&str]) = match kind {
-        "profile_upsert" => {
-            let user_id = to_str(&f.req(key!(py, "user_id"))?, "user_id")?;
-            let profile: RiskProfile = serde_payload(&f.req(key!(py, "profile"))?, "profile", &[])?;
-            (
-                AccountEvent::ProfileUpsert {
-                    user_id: UserId::from(user_id),
-                    profile,
-                },
-                &["type", "account_id", "seq", "user_id", "profile"],
-            )
-        }
-        "balance_change" => {
-            let delta = to_number(&f.req(key!(py, "delta"))?, "delta", Money::new)?;
-            (
-                AccountEvent::BalanceChange { delta },
-                &["type", "account_id", "seq", "delta"],
-            )
-        }
-        "position_update" => {
-            let symbol = f.symbol()?;
-            let size = to_number(&f.req(key!(py, "size"))?, "size", SignedQuantity::new)?;
-            let entry_price =
-                to_number(&f.req(key!(py, "entry_price"))?, "entry_price", Price::new)?;
-            let leverage = to_number(&f.req(key!(py, "leverage"))?, "leverage", Leverage::new)?;
-            (
-                AccountEvent::PositionUpdate {
-                    symbol,
-                    size,
-                    entry_price,
-                    leverage,
-                },
-                &[
-                    "type",
-                    "account_id",
-                    "seq",
-                    "symbol",
-                    "size",
-                    "entry_price",
-                    "leverage",
-                ],
-            )
-        }
-        "order_opened" => {
-            let order_id = f.order_id()?;
-            let symbol = f.symbol()?;
-            let side: Side = to_enum(&f.req(key!(py, "side"))?, "side")?;
-            let quantity = to_number(&f.req(key!(py, "quantity"))?, "quantity", Quantity::new)?;
-            let price = to_number(&f.req(key!(py, "price"))?, "price", Price::new)?;
-            let leverage = to_number(&f.req(key!(py, "leverage"))?, "leverage", Leverage::new)?;
-            let reduce_only = f.flag(key!(py, "reduce_only"), "reduce_only")?;
-            (
-                AccountEvent::OrderOpened(OpenOrder {
-                    order_id,
-                    symbol,
-                    side,
-                    quantity,
-                    price,
-                    leverage,
-                    reduce_only,
-                }),
-                &[
-                    "type",
-                    "account_id",
-                    "seq",
-                    "order_id",
-                    "symbol",
-                    "side",
-                    "quantity",
-                    "price",
-                    "leverage",
-                    "reduce_only",
-                ],
-            )
-        }
-        "order_cancelled" => (
-            AccountEvent::OrderCancelled {
-                order_id: f.order_id()?,
-            },
-            &["type", "account_id", "seq", "order_id"],
-        ),
-        "order_filled" => {
-            let order_id = f.order_id()?;
-            let symbol = f.symbol()?;
-            let side: Side = to_enum(&f.req(key!(py, "side"))?, "side")?;
-            let quantity = to_number(&f.req(key!(py, "quantity"))?, "quantity", Quantity::new)?;
-            let price = to_number(&f.req(key!(py, "price"))?, "price", Price::new)?;
-            let leverage = to_number(&f.req(key!(py, "leverage"))?, "leverage", Leverage::new)?;
-            (
-                AccountEvent::OrderFilled {
-                    order_id,
-                    symbol,
-                    side,
-                    quantity,
-                    price,
-                    leverage,
-                },
-                &[
-                    "type",
-                    "account_id",
-                    "seq",
-                    "order_id",
-                    "symbol",
-                    "side",
-                    "quantity",
-                    "price",
-                    "leverage",
-                ],
-            )
-        }
-        "trading_state" => {
-            let state: TradingState = to_enum(&f.req(key!(py, "state"))?, "state")?;
-            (
-                AccountEvent::TradingState(state),
-                &["type", "account_id", "seq", "state"],
-            )
-        }
-        "reservation_released" => (
-            AccountEvent::ReservationReleased {
-                order_id: f.order_id()?,
-            },
-            &["type", "account_id", "seq", "order_id"],
-        ),
-        other => return Err(invalid(format!("event: unknown type `{other}`"))),
-    };
-    f.finish(allowed)?;
-    Ok(EngineEvent::Account {
-        account_id: AccountId::from(account_id),
-        seq,
-        event,
-    })
+    from_json_value(json).map_err(|e| invalid(e.message))
 }
-
-const EVENT_TYPES: &[&str] = &[
-    "mark",
-    "instrument",
-    "global_trading_state",
-    "profile_upsert",
-    "balance_change",
-    "position_update",
-    "order_opened",
-    "order_cancelled",
-    "order_filled",
-    "trading_state",
-    "reservation_released",
-];
 
 /// The pre-trade risk engine.
 ///
@@ -558,38 +328,6 @@ pub struct PyCheckResult {
     inner: CheckResponse,
 }
 
-fn metrics_fields(m: &CheckMetrics) -> [(&'static str, Option<Decimal>); 21] {
-    [
-        ("mark_price", Some(m.mark_price)),
-        ("order_price", Some(m.order_price)),
-        ("order_quantity", Some(m.order_quantity)),
-        ("order_notional", Some(m.order_notional)),
-        ("opening_quantity", Some(m.opening_quantity)),
-        ("opening_notional", Some(m.opening_notional)),
-        ("leverage", Some(m.leverage)),
-        ("max_leverage_allowed", Some(m.max_leverage_allowed)),
-        ("required_initial_margin", Some(m.required_initial_margin)),
-        ("margin_balance", Some(m.margin_balance)),
-        ("available_margin", Some(m.available_margin)),
-        (
-            "projected_position_notional",
-            Some(m.projected_position_notional),
-        ),
-        ("projected_exposure", Some(m.projected_exposure)),
-        ("exposure_utilization", m.exposure_utilization),
-        (
-            "projected_maintenance_margin",
-            Some(m.projected_maintenance_margin),
-        ),
-        ("projected_margin_balance", Some(m.projected_margin_balance)),
-        ("projected_margin_ratio", m.projected_margin_ratio),
-        ("open_orders", Some(m.open_orders)),
-        ("open_positions", Some(m.open_positions)),
-        ("price_deviation", Some(m.price_deviation)),
-        ("risk_score", Some(m.risk_score)),
-    ]
-}
-
 #[pymethods]
 impl PyCheckResult {
     /// "APPROVED", "REJECTED" or "FLAGGED".
@@ -619,13 +357,13 @@ impl PyCheckResult {
     /// Projected margin ratio after the fill, when computed and bounded.
     #[getter]
     fn projected_margin_ratio<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_opt_decimal(py, self.inner.projected_margin_ratio)
+        py_opt_decimal(py, self.inner.projected_margin_ratio())
     }
 
     /// Initial margin the order needs, when computed.
     #[getter]
     fn required_initial_margin<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_opt_decimal(py, self.inner.required_initial_margin)
+        py_opt_decimal(py, self.inner.required_initial_margin())
     }
 
     /// The projected margin ratio reaches the liquidation threshold (or is unbounded).
@@ -703,7 +441,7 @@ impl PyCheckResult {
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         if let Some(m) = &self.inner.metrics {
-            for (name, value) in metrics_fields(m) {
+            for (name, value) in m.fields() {
                 d.set_item(name, py_opt_decimal(py, value)?)?;
             }
         }

@@ -76,7 +76,7 @@ def test_bad_values_raise_invalid_input_naming_the_field(eng):
         ({"reduce_only": 1}, "reduce_only"),
         ({"account_id": 7}, "account_id"),
         ({"qty": "1"}, "unknown key `qty`"),
-        ({"symbol": None}, "`symbol` is required"),
+        ({"symbol": None}, "symbol: is required"),
     ]
     for changes, needle in cases:
         with pytest.raises(riskgate.InvalidInput, match=needle):

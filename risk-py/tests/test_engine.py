@@ -48,8 +48,11 @@ def test_market_orders_are_valued_at_the_mark_widened_by_slippage():
     assert buy.metrics["order_price"] == Decimal("50500")
     sell = run(order_type="MARKET", price=DROP, side="SELL")
     assert sell.metrics["order_price"] == Decimal("49500")
-    # Without order_type, a request without a price is a market order.
-    assert run(order_type=DROP, price=None).metrics["order_price"] == Decimal("50500")
+    # Order type and leverage are required, as on every surface: nothing is guessed.
+    with pytest.raises(riskgate.InvalidInput, match="^order_type: is required$"):
+        run(order_type=DROP, price=None)
+    with pytest.raises(riskgate.InvalidInput, match="^leverage: is required$"):
+        run(leverage=DROP)
 
 
 @pytest.mark.parametrize(
@@ -274,12 +277,14 @@ def test_event_outcomes_and_errors(eng):
         eng.apply({**opened, "seq": 12})
     # A refused event leaves the sequence where it was.
     assert eng.account("A1")["last_seq"] == 11
-    with pytest.raises(riskgate.InvalidInput, match="unknown type `tick`"):
+    with pytest.raises(riskgate.InvalidInput, match="unknown variant `tick`"):
         eng.apply({"type": "tick"})
-    with pytest.raises(riskgate.InvalidInput, match="unknown key `qty`"):
+    with pytest.raises(riskgate.InvalidInput, match="unknown field `qty`"):
         eng.apply({"type": "balance_change", "account_id": "A1", "seq": 13, "delta": "1", "qty": 1})
-    with pytest.raises(riskgate.InvalidInput, match="price"):
+    with pytest.raises(riskgate.InvalidInput, match="^price: -1 is not valid: must be greater than zero$"):
         eng.apply({"type": "mark", "symbol": "BTCUSDT", "price": "-1", "at": NOW})
+    with pytest.raises(riskgate.InvalidInput, match="^seq: 0 is not valid: must be at least 1"):
+        eng.apply({"type": "balance_change", "account_id": "A1", "seq": 0, "delta": "1"})
 
 
 def test_profile_upsert_and_instrument_events_create_state():
@@ -311,7 +316,7 @@ def test_demo_config_file_loads_from_a_path(tmp_path):
         assert e.account_count == 3
         r = e.check(
             {"user_id": "alice", "account_id": "acc-alice", "order_id": "o1", "symbol": "BTCUSDT",
-             "side": "BUY", "quantity": "0.1", "price": "50000", "leverage": "10"},
+             "side": "BUY", "order_type": "LIMIT", "quantity": "0.1", "price": "50000", "leverage": "10"},
             now=NOW,
         )
         assert r.decision == "APPROVED", r.message

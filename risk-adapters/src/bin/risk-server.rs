@@ -5,6 +5,11 @@
 //! risk-server --config examples/config/demo.toml --listen 127.0.0.1:50051
 //! ```
 //!
+//! With the `http` feature it also serves the admin REST API (`--http-listen`) over a
+//! config store (`--database`, default `sqlite://riskgate.db`): the first start seeds an
+//! empty store from the config file's ladders, rules and profiles; afterwards the store
+//! wins and follows every admin write live.
+//!
 //! Logs go to stderr; `RUST_LOG` (or `--log`) sets the filter, e.g. `risk_adapters=debug`
 //! for one line per rejected check.
 
@@ -85,6 +90,23 @@ struct Args {
     #[cfg(feature = "kafka")]
     #[arg(long, default_value_t = 2)]
     publish_threads: usize,
+    /// Address of the admin HTTP API (/v1, /healthz, /readyz, /metrics, /docs).
+    #[cfg(feature = "http")]
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_listen: SocketAddr,
+    /// The config store: sqlite://PATH (created when missing) or postgres://...
+    #[cfg(feature = "http")]
+    #[arg(long, default_value = "sqlite://riskgate.db")]
+    database: String,
+    /// Admin bearer tokens, one `name:token` a line. Without it (or --insecure-admin) the
+    /// admin routes answer 403.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Admin routes without a token: for local experiments only.
+    #[cfg(feature = "http")]
+    #[arg(long, conflicts_with = "admin_token_file")]
+    insecure_admin: bool,
 }
 
 /// The config version written on every decision: the file's name and a hash of its
@@ -210,6 +232,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     } else {
         file
     };
+    #[cfg(feature = "http")]
+    let plane = config_plane::Plan::new(&args, &file)?;
     let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
     let engine = Arc::new(
         file.into_engine(now(), &origin)
@@ -252,6 +276,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         };
         #[cfg(not(feature = "kafka"))]
         let hooks = None;
+        #[cfg(feature = "http")]
+        let (observer, http) = plane.start(Arc::clone(&engine)).await?;
+        #[cfg(not(feature = "http"))]
+        let observer = None;
         let options = ServerOptions {
             hooks,
             reserve_margin: args.reserve_margin,
@@ -260,9 +288,139 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
+            observer,
         };
-        server::serve(engine, listener, options, server::shutdown_signal()).await?;
+        #[cfg(feature = "http")]
+        let shutdown = http.shutdown_signal();
+        #[cfg(not(feature = "http"))]
+        let shutdown = server::shutdown_signal();
+        server::serve(engine, listener, options, shutdown).await?;
+        #[cfg(feature = "http")]
+        http.stop().await;
         tracing::info!("risk-server stopped");
         anyhow::Ok(())
     })
+}
+
+/// The config store and the admin HTTP API.
+#[cfg(feature = "http")]
+mod config_plane {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use anyhow::Context as _;
+    use risk_adapters::config_file::ConfigFile;
+    use risk_adapters::grpc::service::CheckObserver;
+    use risk_adapters::http::auth::{AdminAccess, Tokens};
+    use risk_adapters::http::{self, metrics::Metrics, AppState};
+    use risk_adapters::store::{self, live::LiveConfig, Seed};
+    use risk_core::config::RiskConfig;
+    use risk_core::engine::RiskEngine;
+
+    use super::Args;
+
+    /// What to start, checked before anything is.
+    pub struct Plan {
+        listen: SocketAddr,
+        database: String,
+        admin: AdminAccess,
+        base: RiskConfig,
+        seed: Seed,
+    }
+
+    /// The running HTTP server.
+    pub struct Running {
+        stop: tokio::sync::watch::Sender<bool>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        follow: tokio::task::JoinHandle<()>,
+    }
+
+    impl Plan {
+        pub fn new(args: &Args, file: &ConfigFile) -> anyhow::Result<Self> {
+            let admin = match (&args.admin_token_file, args.insecure_admin) {
+                (Some(path), _) => {
+                    AdminAccess::Tokens(Arc::new(Tokens::load(path).context("--admin-token-file")?))
+                }
+                (None, true) => {
+                    tracing::warn!("--insecure-admin: admin routes need no token");
+                    AdminAccess::Insecure
+                }
+                (None, false) => {
+                    tracing::warn!(
+                        "no --admin-token-file: admin routes are off (403); health, metrics and docs are served"
+                    );
+                    AdminAccess::Off
+                }
+            };
+            Ok(Self {
+                listen: args.http_listen,
+                database: args.database.clone(),
+                admin,
+                base: file.engine.clone(),
+                seed: Seed::from_file(file),
+            })
+        }
+
+        /// Opens the store, loads its config into `engine`, follows other writers and
+        /// serves HTTP; the check observer is for the gRPC service.
+        pub async fn start(
+            self,
+            engine: Arc<RiskEngine>,
+        ) -> anyhow::Result<(Option<Arc<dyn CheckObserver>>, Running)> {
+            let store = store::open(&self.database)
+                .await
+                .with_context(|| format!("--database {}", self.database))?;
+            let live = LiveConfig::start(store, engine, self.base, Some(&self.seed))
+                .await
+                .context("loading the config store")?;
+            let follow = live.follow();
+            let metrics = Arc::new(Metrics::new());
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("binding --http-listen {}", self.listen))?;
+            tracing::info!(http_listen = %listener.local_addr()?, database = %self.database, "admin HTTP API listening");
+            let state = AppState {
+                live,
+                admin: self.admin,
+                metrics: Arc::clone(&metrics),
+            };
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let server = tokio::spawn(http::serve(listener, state, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            let observer: Arc<dyn CheckObserver> = metrics;
+            Ok((
+                Some(observer),
+                Running {
+                    stop,
+                    server,
+                    follow,
+                },
+            ))
+        }
+    }
+
+    impl Running {
+        /// Completes on SIGINT or SIGTERM.
+        pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+            let mut stopped = self.stop.subscribe();
+            async move {
+                tokio::select! {
+                    () = risk_adapters::grpc::server::shutdown_signal() => {}
+                    _ = stopped.wait_for(|s| *s) => {}
+                }
+            }
+        }
+
+        /// Stops the HTTP server (draining its requests) and the store follower.
+        pub async fn stop(self) {
+            let _ = self.stop.send(true);
+            match self.server.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+                Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+                Ok(Ok(())) => {}
+            }
+            self.follow.abort();
+        }
+    }
 }

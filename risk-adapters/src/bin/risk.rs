@@ -165,7 +165,8 @@ struct ReportArgs {
     /// Accounts file (header `login,user_id,challenge_id`, optional `initial_balance`).
     #[arg(long, value_name = "FILE")]
     accounts: Option<PathBuf>,
-    /// TOML config file; its `metrics` and `score` tables are used.
+    /// Engine config file (TOML, or JSON for a `.json` name); its `metrics` and `score`
+    /// tables are used.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output format.
@@ -258,7 +259,7 @@ fn report(args: &ReportArgs) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            ReportConfig::from_toml(&text, &path.display().to_string())?
+            ReportConfig::from_file_text(&text, path)?
         }
         None => ReportConfig::default(),
     };

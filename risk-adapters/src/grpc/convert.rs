@@ -1,19 +1,20 @@
 //! Wire <-> core conversions for `risk.v1`. All the parsing of wire values lives here.
 //!
 //! Decimals are parsed strictly with [`parse_decimal`] (no padding, no `NaN`/`inf`, at most
-//! 64 characters); range rules (price > 0, leverage >= 1...) are the core's newtypes'. A
-//! conversion error names the field, so a client can fix its request from the message.
-
-use std::fmt;
+//! 64 characters); every range rule (price > 0, leverage >= 1, multiplier > 0, min <= max
+//! quantity, seq >= 1...) is the core's, applied by its validated constructors, never
+//! repeated here. A conversion error names the field's path in the message, so a client
+//! can fix its request from the message.
 
 use chrono::{DateTime, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, RiskProfile};
-use risk_core::engine::{AccountEvent, Applied, EngineEvent, MarketEvent};
+use risk_core::engine::{AccountEvent, Applied, EngineEvent, MarketEvent, Seq};
 use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
-use risk_core::market::Instrument;
+use risk_core::market::{Instrument, InstrumentSpec};
 use risk_core::model::{self, InstrumentStatus, KycLevel, OrderType, Side, TradingState};
 use risk_core::num::{
-    parse_decimal, Leverage, Money, Notional, NumberError, Price, Quantity, Ratio, SignedQuantity,
+    parse_decimal, FieldError, Leverage, Money, Notional, NumberError, Price, Quantity, RiskScore,
+    SignedQuantity,
 };
 use risk_core::pretrade::{CheckRequest, CheckResponse};
 use risk_core::Decimal;
@@ -23,7 +24,8 @@ use pb::account_event::Change;
 use pb::account_or_market_event::Event;
 
 /// A wire value could not be converted: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
 pub struct WireError {
     /// The field's path in the message, e.g. `quantity` or `account.profile_upsert.profile.kyc_level`.
     pub field: String,
@@ -31,13 +33,10 @@ pub struct WireError {
     pub problem: String,
 }
 
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.problem)
-    }
+/// A core constructor's refusal, with its field placed under `prefix` in the message.
+fn core(prefix: &str, e: FieldError) -> WireError {
+    err(&format!("{prefix}.{}", e.field), e.problem.to_string())
 }
-
-impl std::error::Error for WireError {}
 
 fn err(field: &str, problem: impl Into<String>) -> WireError {
     WireError {
@@ -54,7 +53,7 @@ pub fn decimal(field: &str, text: &str) -> Result<Decimal, WireError> {
     if text.is_empty() {
         return Err(err(field, "is required"));
     }
-    parse_decimal(text).map_err(|e| err(field, number_problem(&e)))
+    parse_decimal(text).map_err(|e| err(field, e.to_string()))
 }
 
 /// Parses an optional decimal string: empty is `None`.
@@ -66,16 +65,6 @@ pub fn optional_decimal(field: &str, text: &str) -> Result<Option<Decimal>, Wire
         Ok(None)
     } else {
         decimal(field, text).map(Some)
-    }
-}
-
-fn number_problem(e: &NumberError) -> String {
-    match e {
-        NumberError::Malformed { text } => format!(
-            "`{}` is not a decimal number",
-            text.chars().take(32).collect::<String>()
-        ),
-        other => other.to_string(),
     }
 }
 
@@ -202,11 +191,11 @@ pub fn check_response(response: &CheckResponse) -> pb::PreTradeCheckResponse {
         reject_reason: reject_reason(response.reject_reason) as i32,
         message: response.message.to_string(),
         projected_margin_ratio: response
-            .projected_margin_ratio
+            .projected_margin_ratio()
             .map(decimal_text)
             .unwrap_or_default(),
         required_initial_margin: response
-            .required_initial_margin
+            .required_initial_margin()
             .map(decimal_text)
             .unwrap_or_default(),
         liquidation_risk: response.liquidation_risk,
@@ -273,31 +262,31 @@ pub fn event(
 }
 
 fn instrument(i: &pb::Instrument) -> Result<Instrument, WireError> {
-    id_field("instrument.symbol", &i.symbol)?;
-    let contract_multiplier = decimal("instrument.contract_multiplier", &i.contract_multiplier)?;
-    if contract_multiplier <= Decimal::ZERO {
-        return Err(err(
-            "instrument.contract_multiplier",
-            "must be greater than zero",
-        ));
-    }
-    Ok(Instrument {
+    let spec = InstrumentSpec {
         symbol: Symbol::new(&i.symbol),
         tick_size: typed("instrument.tick_size", &i.tick_size)?,
         lot_size: typed("instrument.lot_size", &i.lot_size)?,
         min_quantity: typed("instrument.min_quantity", &i.min_quantity)?,
         max_quantity: typed("instrument.max_quantity", &i.max_quantity)?,
-        contract_multiplier,
+        contract_multiplier: typed("instrument.contract_multiplier", &i.contract_multiplier)?,
         max_leverage: typed("instrument.max_leverage", &i.max_leverage)?,
         required_kyc: kyc_level("instrument.required_kyc", i.required_kyc)?,
         status: instrument_status("instrument.status", i.status)?,
-        price_band: match optional_decimal("instrument.price_band", &i.price_band)? {
-            None => None,
-            Some(d) => {
-                Some(Ratio::new(d).map_err(|e| err("instrument.price_band", e.to_string()))?)
-            }
-        },
-    })
+        price_band: optional_typed("instrument.price_band", &i.price_band)?,
+    };
+    Instrument::new(spec).map_err(|e| core("instrument", e))
+}
+
+/// Like [`typed`] for an optional field: empty is `None`.
+fn optional_typed<T>(field: &str, text: &str) -> Result<Option<T>, WireError>
+where
+    T: TryFrom<Decimal, Error = NumberError>,
+{
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        typed(field, text).map(Some)
+    }
 }
 
 fn profile(field: &str, p: Option<&pb::RiskProfile>) -> Result<RiskProfile, WireError> {
@@ -308,7 +297,7 @@ fn profile(field: &str, p: Option<&pb::RiskProfile>) -> Result<RiskProfile, Wire
         exposure_limit: typed(&f("exposure_limit"), &p.exposure_limit)?,
         frozen: p.frozen,
         max_leverage: typed(&f("max_leverage"), &p.max_leverage)?,
-        risk_score: optional_decimal(&f("risk_score"), &p.risk_score)?.unwrap_or(Decimal::ZERO),
+        risk_score: optional_typed(&f("risk_score"), &p.risk_score)?.unwrap_or(RiskScore::ZERO),
         trading_state: trading_state(
             &f("trading_state"),
             p.trading_state,
@@ -319,9 +308,7 @@ fn profile(field: &str, p: Option<&pb::RiskProfile>) -> Result<RiskProfile, Wire
 
 fn account_event(a: &pb::AccountEvent) -> Result<EngineEvent, WireError> {
     id_field("account.account_id", &a.account_id)?;
-    if a.seq == 0 {
-        return Err(err("account.seq", "must be greater than zero"));
-    }
+    let seq = Seq::new(a.seq).map_err(|e| core("account", e))?;
     let event = match a.change.as_ref() {
         None => return Err(err("account.change", "is required")),
         Some(Change::ProfileUpsert(p)) => {
@@ -386,7 +373,7 @@ fn account_event(a: &pb::AccountEvent) -> Result<EngineEvent, WireError> {
     };
     Ok(EngineEvent::Account {
         account_id: AccountId::new(&a.account_id),
-        seq: a.seq,
+        seq,
         event,
     })
 }
@@ -441,7 +428,7 @@ pub fn account(snapshot: &AccountSnapshot, last_seq: u64) -> pb::GetAccountRespo
             exposure_limit: decimal_text(p.exposure_limit.get()),
             frozen: p.frozen,
             max_leverage: decimal_text(p.max_leverage.get()),
-            risk_score: decimal_text(p.risk_score),
+            risk_score: decimal_text(p.risk_score.get()),
             trading_state: wire_trading_state(p.trading_state) as i32,
         }),
         wallet_balance: decimal_text(snapshot.wallet_balance.get()),

@@ -44,6 +44,14 @@ pub trait CheckHooks: Send + Sync + std::fmt::Debug {
     fn on_check(&self, request: &CheckRequest, response: &CheckResponse);
 }
 
+/// Sees every answered check, for metrics: the decision and reject-reason names (as on
+/// the wire; the reason is `REJECT_REASON_UNSPECIFIED` unless rejected) and how long the
+/// check took.
+pub trait CheckObserver: Send + Sync + std::fmt::Debug {
+    /// Called once per answered check.
+    fn observe(&self, decision: &str, reason: &str, elapsed: std::time::Duration);
+}
+
 /// The service: an engine, whether approved checks reserve margin, and how many messages
 /// a client may send on one stream.
 #[derive(Debug, Clone)]
@@ -53,6 +61,7 @@ pub struct RiskService {
     max_stream_messages: Option<u64>,
     counters: Arc<CheckCounters>,
     hooks: Option<Arc<dyn CheckHooks>>,
+    observer: Option<Arc<dyn CheckObserver>>,
 }
 
 impl RiskService {
@@ -68,6 +77,7 @@ impl RiskService {
             max_stream_messages: None,
             counters: Arc::default(),
             hooks: None,
+            observer: None,
         }
     }
 
@@ -75,6 +85,13 @@ impl RiskService {
     #[must_use]
     pub fn with_hooks(mut self, hooks: Option<Arc<dyn CheckHooks>>) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Reports every answered check to `observer`.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Option<Arc<dyn CheckObserver>>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -98,6 +115,7 @@ impl RiskService {
     /// converts the answer; a request that does not convert is `INVALID_REQUEST`.
     fn answer(&self, request: &pb::PreTradeCheckRequest) -> pb::PreTradeCheckResponse {
         self.counters.checks.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let response = match convert::check_request(request) {
             Ok(check) => {
                 let now = now();
@@ -129,19 +147,25 @@ impl RiskService {
         } else if response.decision == pb::RiskDecision::Flagged as i32 {
             self.counters.flagged.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(observer) = &self.observer {
+            observer.observe(
+                response.decision().as_str_name(),
+                response.reject_reason().as_str_name(),
+                started.elapsed(),
+            );
+        }
         response
     }
 
-    /// Applies one converted event; the result, or the error message.
+    /// Applies one converted event; the result with the account's sequence as this apply
+    /// left it (read by the apply itself, so a later event cannot show through), or the
+    /// error message.
     fn apply(&self, event: &EngineEvent) -> Result<pb::ApplyEventResult, String> {
-        let outcome = self.engine.apply(event).map_err(|e| e.to_string())?;
-        let last_seq = match event {
-            EngineEvent::Account { account_id, .. } => {
-                self.engine.account(account_id).map_or(0, |(_, seq)| seq)
-            }
-            EngineEvent::Market(_) => 0,
-        };
-        Ok(convert::applied(outcome, last_seq))
+        let (outcome, last_seq) = self
+            .engine
+            .apply_with_seq(event)
+            .map_err(|e| e.to_string())?;
+        Ok(convert::applied(outcome, last_seq.unwrap_or(0)))
     }
 }
 
@@ -151,8 +175,6 @@ fn not_ready(check: &CheckRequest, now: DateTime<Utc>, why: &'static str) -> Che
         decision: Decision::Rejected,
         reject_reason: Some(RejectReason::StaleData),
         message: why.into(),
-        projected_margin_ratio: None,
-        required_initial_margin: None,
         liquidation_risk: false,
         margin_call: false,
         rule_hits: Vec::new(),

@@ -30,12 +30,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use risk_core::account::{OpenOrder, RiskProfile};
-use risk_core::engine::{AccountEvent, Applied, EngineEvent, EventError, MarketEvent, RiskEngine};
+use risk_core::engine::{
+    AccountEvent, Applied, EngineEvent, EventError, MarketEvent, RiskEngine, Seq,
+};
 use risk_core::ids::{AccountId, OrderId, Symbol, UserId};
-use risk_core::market::Instrument;
+use risk_core::market::{Instrument, InstrumentSpec};
 use risk_core::model::{InstrumentStatus, KycLevel, Side, TradingState, UnknownName};
 use risk_core::num::{
-    self, Leverage, Money, Notional, NumberError, Price, Quantity, Ratio, SignedQuantity,
+    self, FieldError, Leverage, LotSize, Money, Multiplier, Notional, NumberError, Price,
+    PriceBand, Quantity, RiskScore, SignedQuantity,
 };
 use risk_core::Decimal;
 use serde::Deserialize;
@@ -82,6 +85,9 @@ pub enum ApplyError {
         /// The value.
         value: i64,
     },
+    /// A field broke a rule of the core's constructors.
+    #[error(transparent)]
+    Field(#[from] FieldError),
     /// The engine refused the event.
     #[error("refused by the engine: {0}")]
     Refused(#[from] EventError),
@@ -96,6 +102,9 @@ pub enum Outcome {
     Duplicate,
     /// A mark not newer than the one held; nothing changed.
     Stale,
+    /// A position for an instrument not yet listed: held, and applied when the
+    /// instrument arrives.
+    Parked,
 }
 
 fn dec(field: &'static str, text: &str) -> Result<Decimal, ApplyError> {
@@ -114,7 +123,10 @@ typed!(quantity, Quantity);
 typed!(signed_quantity, SignedQuantity);
 typed!(notional, Notional);
 typed!(leverage, Leverage);
-typed!(ratio, Ratio);
+typed!(price_band, PriceBand);
+typed!(lot_size, LotSize);
+typed!(multiplier, Multiplier);
+typed!(risk_score, RiskScore);
 typed!(money, Money);
 
 fn name<T: FromStr<Err = UnknownName>>(field: &'static str, text: &str) -> Result<T, ApplyError> {
@@ -341,6 +353,7 @@ enum Version {
 pub struct Applier {
     engine: Arc<RiskEngine>,
     versions: HashMap<Entity, Version>,
+    parked: HashMap<Entity, (UserId, AccountEvent, Version, Symbol)>,
 }
 
 impl Applier {
@@ -350,6 +363,7 @@ impl Applier {
         Self {
             engine,
             versions: HashMap::new(),
+            parked: HashMap::new(),
         }
     }
 
@@ -438,23 +452,20 @@ impl Applier {
         let last = match self.engine.account(account_id) {
             Some((_, seq)) => seq,
             None => {
-                // Sequence 0: the implicit creation does not count as an event, so the
-                // account's last sequence is the number of events applied to it whatever
-                // order the topics were read in (a replay gives the same `last_seq`).
                 self.engine.apply(&EngineEvent::Account {
                     account_id: account_id.clone(),
-                    seq: 0,
+                    seq: Seq::MIN,
                     event: AccountEvent::ProfileUpsert {
                         user_id: user_id.clone(),
                         profile: RiskProfile::default(),
                     },
                 })?;
-                0
+                1
             }
         };
         self.engine.apply(&EngineEvent::Account {
             account_id: account_id.clone(),
-            seq: last + 1,
+            seq: Seq::new(last + 1)?,
             event,
         })?;
         Ok(())
@@ -491,7 +502,7 @@ impl Applier {
         let score = p
             .risk_score
             .as_deref()
-            .map(|t| dec("risk_score", t))
+            .map(|t| risk_score("risk_score", t))
             .transpose()?;
         let state = p
             .trading_state
@@ -531,7 +542,7 @@ impl Applier {
         }
         self.engine.apply(&EngineEvent::Account {
             account_id: account_id.clone(),
-            seq,
+            seq: Seq::new(seq)?,
             event: AccountEvent::ProfileUpsert {
                 user_id,
                 profile: next,
@@ -585,9 +596,44 @@ impl Applier {
                 )?,
             }
         };
-        self.apply_account(&account_id, &user_id, event)?;
+        match self.apply_account(&account_id, &user_id, event.clone()) {
+            Err(ApplyError::Refused(EventError::UnknownSymbol(symbol))) => {
+                // Instruments come on other topics, read in no particular order: hold the
+                // position until its instrument is listed (the newest version per entity).
+                let newer = self
+                    .parked
+                    .get(&entity)
+                    .is_none_or(|(_, _, held, _)| &version > held);
+                if newer {
+                    self.parked
+                        .insert(entity, (user_id, event, version, symbol));
+                }
+                return Ok(Outcome::Parked);
+            }
+            other => other?,
+        }
+        self.parked.remove(&entity);
         self.versions.insert(entity, version);
         Ok(Outcome::Applied)
+    }
+
+    /// Applies the positions held for `symbol`, now listed.
+    fn release_parked(&mut self, symbol: &Symbol) -> Result<(), ApplyError> {
+        let ready: Vec<Entity> = self
+            .parked
+            .iter()
+            .filter(|(_, (_, _, _, s))| s == symbol)
+            .map(|(e, _)| e.clone())
+            .collect();
+        for entity in ready {
+            if let (Entity::Position(account_id, _), Some((user_id, event, version, _))) =
+                (&entity, self.parked.remove(&entity))
+            {
+                self.apply_account(account_id, &user_id, event)?;
+                self.versions.insert(entity, version);
+            }
+        }
+        Ok(())
     }
 
     fn balance(&mut self, p: &BalancePayload) -> Result<Outcome, ApplyError> {
@@ -683,28 +729,27 @@ impl Applier {
         if !self.is_new(&entity, &version) {
             return Ok(Outcome::Duplicate);
         }
-        let multiplier = dec("contract_multiplier", &p.contract_multiplier)?;
-        // The multiplier has no newtype in the core; a price's range (> 0) is its range.
-        price("contract_multiplier", &p.contract_multiplier)?;
-        let instrument = Instrument {
+        let instrument = Instrument::new(InstrumentSpec {
             symbol,
             tick_size: price("tick_size", &p.tick_size)?,
-            lot_size: quantity("lot_size", &p.lot_size)?,
+            lot_size: lot_size("lot_size", &p.lot_size)?,
             min_quantity: quantity("min_quantity", &p.min_quantity)?,
             max_quantity: quantity("max_quantity", &p.max_quantity)?,
-            contract_multiplier: multiplier,
+            contract_multiplier: multiplier("contract_multiplier", &p.contract_multiplier)?,
             max_leverage: leverage("max_leverage", &p.max_leverage)?,
             required_kyc: name::<KycLevel>("required_kyc", &p.required_kyc)?,
             status: name::<InstrumentStatus>("status", &p.status)?,
             price_band: p
                 .price_band
                 .as_deref()
-                .map(|t| ratio("price_band", t))
+                .map(|t| price_band("price_band", t))
                 .transpose()?,
-        };
+        })?;
+        let symbol = instrument.symbol().clone();
         self.engine
             .apply(&EngineEvent::Market(MarketEvent::Instrument(instrument)))?;
         self.versions.insert(entity, version);
+        self.release_parked(&symbol)?;
         Ok(Outcome::Applied)
     }
 }
@@ -717,6 +762,17 @@ mod tests {
     fn engine() -> Arc<RiskEngine> {
         let file = ConfigFile::parse(super::super::feed::DEMO, Format::Toml, "demo").expect("demo");
         Arc::new(RiskEngine::new(file.engine).expect("engine"))
+    }
+
+    /// An applier whose engine lists ETHUSDT (positions need a listed instrument).
+    fn applier() -> Applier {
+        let mut a = Applier::new(engine());
+        let eth = r#"{"symbol":"ETHUSDT","tick_size":"0.01","lot_size":"0.001","min_quantity":"0.001",
+            "max_quantity":"1000","contract_multiplier":"1","max_leverage":"100","required_kyc":"L0",
+            "status":"TRADING","version":1,"event_ts_ms":1}"#;
+        a.apply(InputTopic::InstrumentCreated, eth.as_bytes())
+            .expect("instrument");
+        a
     }
 
     fn profile_of(a: &Applier, account: &str) -> RiskProfile {
@@ -776,7 +832,7 @@ mod tests {
 
     #[test]
     fn redelivered_and_older_versions_are_ignored() {
-        let mut a = Applier::new(engine());
+        let mut a = applier();
         let p = InputTopic::PositionUpdated;
         assert_eq!(
             a.apply(p, position(2, "5").as_bytes()).ok(),
@@ -819,7 +875,7 @@ mod tests {
 
     #[test]
     fn a_position_before_its_user_is_kept_and_the_account_stays_conservative() {
-        let mut a = Applier::new(engine());
+        let mut a = applier();
         a.apply(InputTopic::PositionUpdated, position(1, "-2").as_bytes())
             .expect("applies");
         assert_eq!(profile_of(&a, "acc-1"), RiskProfile::default());

@@ -52,6 +52,8 @@ pub struct IngestStatus {
     pub applied: AtomicU64,
     /// State-topic messages ignored as redelivered or older.
     pub duplicates: AtomicU64,
+    /// Positions held until their instrument is listed.
+    pub parked: AtomicU64,
     /// Marks applied.
     pub marks_applied: AtomicU64,
     /// Marks ignored as not newer than the mark held.
@@ -305,6 +307,7 @@ impl Handler {
             Ok(Outcome::Applied) => &self.status.applied,
             Ok(Outcome::Stale) => &self.status.marks_stale,
             Ok(Outcome::Duplicate) => &self.status.duplicates,
+            Ok(Outcome::Parked) => &self.status.parked,
             Err(reason) => {
                 self.dead_letter(message, &reason);
                 &self.status.dead_lettered

@@ -117,14 +117,18 @@ pub fn demo_messages(now: DateTime<Utc>) -> Result<Vec<FeedMessage>, FeedError> 
     let mut push = |topic: InputTopic, key: &str, bytes: Vec<u8>| {
         out.push((topic, key.to_owned(), bytes));
     };
-    for i in &file.instruments {
+    for i in file
+        .instruments
+        .iter()
+        .map(risk_core::market::Instrument::spec)
+    {
         let msg = InstrumentMsg {
             symbol: i.symbol.as_str(),
             tick_size: i.tick_size.get().to_string(),
             lot_size: i.lot_size.get().to_string(),
             min_quantity: i.min_quantity.get().to_string(),
             max_quantity: i.max_quantity.get().to_string(),
-            contract_multiplier: i.contract_multiplier.to_string(),
+            contract_multiplier: i.contract_multiplier.get().to_string(),
             max_leverage: i.max_leverage.get().to_string(),
             required_kyc: i.required_kyc.as_str(),
             status: i.status.as_str(),
@@ -146,7 +150,7 @@ pub fn demo_messages(now: DateTime<Utc>) -> Result<Vec<FeedMessage>, FeedError> 
             kyc_level: Some(p.kyc_level.as_str()),
             exposure_limit: Some(p.exposure_limit.get().to_string()),
             max_leverage: Some(p.max_leverage.get().to_string()),
-            risk_score: Some(p.risk_score.to_string()),
+            risk_score: Some(p.risk_score.get().to_string()),
             frozen: Some(p.frozen),
             trading_state: Some(p.trading_state.as_str()),
         };

@@ -248,7 +248,7 @@ fn encode_event(
 ) -> Result<(OutputTopic, Vec<u8>), avro::AvroError> {
     let ctx = Context::of(response);
     let decision = response.decision.as_str();
-    let ratio = response.projected_margin_ratio.map(text);
+    let ratio = response.projected_margin_ratio().map(text);
     match event {
         RiskEvent::DecisionAudit(r) => {
             let record = Decision {
@@ -265,7 +265,7 @@ fn encode_event(
                 reject_reason: r.reject_reason.map(|x| x.as_str()),
                 message: &r.message,
                 projected_margin_ratio: ratio,
-                required_initial_margin: r.required_initial_margin.map(text),
+                required_initial_margin: r.required_initial_margin().map(text),
                 liquidation_risk: r.liquidation_risk,
                 margin_call: r.margin_call,
                 rule_hits: r.rule_hits.iter().map(Hit::of).collect(),

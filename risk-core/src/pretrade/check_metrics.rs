@@ -56,6 +56,45 @@ pub struct CheckMetrics {
     pub risk_score: Decimal,
 }
 
+impl CheckMetrics {
+    /// Every figure by its field name, in declaration order (`None` where undefined): the
+    /// one list that the bindings and reports render, so none of them names the fields
+    /// by hand.
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, Option<Decimal>); 21] {
+        let m = self;
+        [
+            ("mark_price", Some(m.mark_price)),
+            ("order_price", Some(m.order_price)),
+            ("order_quantity", Some(m.order_quantity)),
+            ("order_notional", Some(m.order_notional)),
+            ("opening_quantity", Some(m.opening_quantity)),
+            ("opening_notional", Some(m.opening_notional)),
+            ("leverage", Some(m.leverage)),
+            ("max_leverage_allowed", Some(m.max_leverage_allowed)),
+            ("required_initial_margin", Some(m.required_initial_margin)),
+            ("margin_balance", Some(m.margin_balance)),
+            ("available_margin", Some(m.available_margin)),
+            (
+                "projected_position_notional",
+                Some(m.projected_position_notional),
+            ),
+            ("projected_exposure", Some(m.projected_exposure)),
+            ("exposure_utilization", m.exposure_utilization),
+            (
+                "projected_maintenance_margin",
+                Some(m.projected_maintenance_margin),
+            ),
+            ("projected_margin_balance", Some(m.projected_margin_balance)),
+            ("projected_margin_ratio", m.projected_margin_ratio),
+            ("open_orders", Some(m.open_orders)),
+            ("open_positions", Some(m.open_positions)),
+            ("price_deviation", Some(m.price_deviation)),
+            ("risk_score", Some(m.risk_score)),
+        ]
+    }
+}
+
 macro_rules! check_metric {
     (|$m:ident| $($(#[$doc:meta])* $variant:ident = $name:literal => $value:expr),+ $(,)?) => {
         /// A check figure a rule can test. Names are the snake_case field names.
@@ -128,5 +167,26 @@ impl std::str::FromStr for CheckMetric {
     type Err = crate::model::UnknownName;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         crate::model::find_by_name(Self::ALL, Self::as_str, "CheckMetric", text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule metric's name is a field of [`CheckMetrics::fields`] with the same value.
+    #[test]
+    fn rule_metrics_are_named_fields() {
+        let m = CheckMetrics {
+            order_notional: Decimal::from(7),
+            risk_score: Decimal::from(3),
+            exposure_utilization: None,
+            ..CheckMetrics::default()
+        };
+        let fields = m.fields();
+        for metric in CheckMetric::ALL {
+            let field = fields.iter().find(|(name, _)| *name == metric.as_str());
+            assert_eq!(field.map(|(_, v)| *v), Some(metric.value(&m)), "{metric}");
+        }
     }
 }

@@ -1,20 +1,23 @@
-//! The check itself: one pure function, phases in the order of the design notes.
+//! The check itself: one pure function that resolves the order's context once, prices
+//! it once, and runs the phases of the design notes as small named steps over the two.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::account::AccountSnapshot;
-use crate::config::RiskConfig;
-use crate::ids::Symbol;
+use crate::config::{CheckLimits, RiskConfig};
 use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
-use crate::num::{self, Notional};
-use crate::pretrade::exposure::{maintenance, AccountExposure, ExposureCache, Stop};
+use crate::num::{
+    ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity,
+};
+use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
+use crate::pretrade::request::ValidOrder;
 use crate::pretrade::{CheckMetrics, CheckRequest, CheckResponse};
 use crate::Decimal;
-use std::sync::Arc;
 
 /// Runs a pre-trade check: a pure function of the config, the account (if known), the
 /// market, the request and `now`.
@@ -57,6 +60,7 @@ pub fn check<M: MarketView + ?Sized>(
         now,
         ExposureSource::Compute,
     )
+    .0
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -82,7 +86,18 @@ pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// [`check`] with the account exposure taken from `source`.
+/// The margin and exposure an order holds from its approval until the order service
+/// confirms it: its initial margin and opening notional, as the check priced them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hold {
+    /// The initial margin.
+    pub amount: Money,
+    /// The opening notional.
+    pub notional: Notional,
+}
+
+/// [`check`] with the account exposure taken from `source`; also returns what the order
+/// would hold if reserved (`None` when it was not priced or opens nothing).
 pub(crate) fn check_with<M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
@@ -90,13 +105,11 @@ pub(crate) fn check_with<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
     source: ExposureSource<'_>,
-) -> CheckResponse {
+) -> (CheckResponse, Option<Hold>) {
     let mut response = CheckResponse {
         decision: Decision::Approved,
         reject_reason: None,
         message: Cow::Borrowed("approved"),
-        projected_margin_ratio: None,
-        required_initial_margin: None,
         liquidation_risk: false,
         margin_call: false,
         rule_hits: Vec::new(),
@@ -108,7 +121,7 @@ pub(crate) fn check_with<M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    evaluate(
+    let hold = run_phases(
         config,
         account,
         market,
@@ -130,25 +143,84 @@ pub(crate) fn check_with<M: MarketView + ?Sized>(
         response.decision = Decision::Flagged;
         response.message = Cow::Borrowed("approved with warnings: see rule_hits");
     }
-    response
+    (response, hold)
 }
 
-/// Remembers the first failure only.
+/// Remembers the first failure only: the phase that decides the reject reason.
 #[derive(Default)]
 struct Gate {
     first: Option<(RejectReason, Cow<'static, str>)>,
 }
 
 impl Gate {
+    /// Records a failure unless an earlier phase already failed (the message is only
+    /// built when it is kept).
     fn fail(&mut self, reason: RejectReason, message: impl FnOnce() -> String) {
         if self.first.is_none() {
             self.first = Some((reason, Cow::Owned(message())));
         }
     }
+
+    /// Records a stop (a phase that could not go on).
+    fn stop(&mut self, Stop(reason, message): Stop) {
+        self.fail(reason, || message);
+    }
 }
 
+/// What the phases know about the order once its account and instrument are resolved
+/// (phase 2). Each figure is read from the snapshots once, here.
+struct OrderContext<'a> {
+    request: &'a CheckRequest,
+    order: ValidOrder,
+    account: &'a AccountSnapshot,
+    instrument: Instrument,
+    /// The margin ladder of the order's symbol.
+    ladder: &'a TierLadder,
+    /// The account's position in the order's symbol (zero when flat).
+    position: SignedQuantity,
+    /// The part of the order that opens or increases a position; the rest closes an
+    /// opposite position.
+    opening_quantity: Quantity,
+    /// The order only closes: nothing opens and something closes.
+    reduces: bool,
+}
+
+impl OrderContext<'_> {
+    /// Whether any part of the order opens a position: only then do leverage, exposure,
+    /// margin and margin-ratio limits apply.
+    fn opens(&self) -> bool {
+        !self.opening_quantity.is_zero()
+    }
+}
+
+/// The order priced at the marks on top of the account's exposure (phase 5 and the
+/// arithmetic of phases 7-11), computed once for every later phase and the metrics.
+struct PricingContext {
+    mark: Price,
+    /// The limit price, or the mark widened by the market slippage buffer.
+    order_price: Price,
+    order_notional: Notional,
+    opening_notional: Notional,
+    projected_position_notional: Notional,
+    max_leverage_allowed: Leverage,
+    required_initial_margin: Money,
+    margin_balance: Money,
+    available_margin: Money,
+    exposure_limit: Notional,
+    projected_exposure: Notional,
+    exposure_utilization: Option<Ratio>,
+    projected_maintenance_margin: Money,
+    projected_margin_balance: Money,
+    /// `None`: the projected margin balance is not positive while margin is owed.
+    projected_margin_ratio: Option<Decimal>,
+    price_deviation: Ratio,
+}
+
+/// The phases in order. Phases 1 and 2 end the check when they fail; later phases record
+/// their failure and the check goes on as far as the data allows, so that `rule_hits`
+/// and `metrics` explain a reject too.
 #[allow(clippy::too_many_arguments)]
-fn evaluate<M: MarketView + ?Sized>(
+fn run_phases<M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
@@ -157,51 +229,116 @@ fn evaluate<M: MarketView + ?Sized>(
     source: ExposureSource<'_>,
     gate: &mut Gate,
     response: &mut CheckResponse,
-) {
-    // 1. validate
+) -> Option<Hold> {
+    let limits = &config.limits;
     let order = match request.validate() {
         Ok(order) => order,
-        Err(message) => return gate.fail(RejectReason::InvalidRequest, || message),
+        Err(message) => {
+            gate.fail(RejectReason::InvalidRequest, || message);
+            return None;
+        }
     };
-    // 2. resolve
+    let ctx = match resolve(config, account, market, request, order) {
+        Ok(ctx) => ctx,
+        Err(stop) => {
+            gate.stop(stop);
+            return None;
+        }
+    };
+    check_trading_state(&ctx, market.global_state(), limits, gate);
+    check_account_state(&ctx, gate);
+    check_duplicate(&ctx, limits, now, gate);
+    check_rate_limit(&ctx, limits, now, gate);
+    // Phases 5-11 need prices; reduce-only and the static order limits do not but keep
+    // their place in the order, so price first (freshness decides there) and remember
+    // a stop.
+    let priced = with_exposure(source, config, ctx.account, market, |exposure| {
+        let mark = check_freshness(&ctx, exposure, market, limits, now)?;
+        Ok(price(&ctx, exposure, mark, limits)?)
+    });
+    let priced = priced.map_err(|stop| gate.stop(stop)).ok();
+    check_reduce_only(&ctx, gate);
+    check_order_limits(&ctx, gate);
+    let pricing = priced?;
+    check_price_band(&ctx, &pricing, gate);
+    check_leverage(&ctx, &pricing, gate);
+    check_exposure(&ctx, &pricing, gate);
+    check_margin(&ctx, &pricing, gate);
+    (response.liquidation_risk, response.margin_call) =
+        check_margin_ratio(&ctx, &pricing, limits, gate);
+    let metrics = metrics(&ctx, &pricing);
+    check_rules(config, &ctx, &metrics, &mut response.rule_hits, gate);
+    response.metrics = Some(metrics);
+    (!pricing.opening_notional.is_zero()).then_some(Hold {
+        amount: pricing.required_initial_margin,
+        notional: pricing.opening_notional,
+    })
+}
+
+/// Phase 2: the account (owned by the request's user) and the instrument, and what the
+/// order does to the account's position in it.
+#[inline]
+fn resolve<'a, M: MarketView + ?Sized>(
+    config: &'a RiskConfig,
+    account: Option<&'a AccountSnapshot>,
+    market: &M,
+    request: &'a CheckRequest,
+    order: ValidOrder,
+) -> Result<OrderContext<'a>, Stop> {
     let Some(account) = account else {
-        return gate.fail(RejectReason::UnknownAccount, || {
-            format!("account {} is not known", request.account_id)
-        });
+        return Err(Stop(
+            RejectReason::UnknownAccount,
+            format!("account {} is not known", request.account_id),
+        ));
     };
     if account.user_id != request.user_id {
-        return gate.fail(RejectReason::InvalidRequest, || {
+        return Err(Stop(
+            RejectReason::InvalidRequest,
             format!(
                 "account {} does not belong to user {}",
                 request.account_id, request.user_id
-            )
-        });
+            ),
+        ));
     }
     let Some(instrument) = market.instrument(&request.symbol) else {
-        return gate.fail(RejectReason::UnknownSymbol, || {
-            format!("symbol {} is not a known instrument", request.symbol)
-        });
+        return Err(Stop(
+            RejectReason::UnknownSymbol,
+            format!("symbol {} is not a known instrument", request.symbol),
+        ));
     };
-    let limits = &config.limits;
-    let position = account.position_size(&request.symbol).get();
-    let quantity = order.quantity.get();
+    let position = account.position_size(&request.symbol);
     // The part of the order that closes an opposite position; the rest opens.
-    let reducible = if position.is_sign_negative() == (request.side == Side::Buy) {
+    let closable = if position.is_short() == (request.side == Side::Buy) {
         position.abs()
     } else {
-        Decimal::ZERO
+        Quantity::ZERO
     };
-    // q - min(r, q) lies in [0, q]: it cannot saturate.
-    let opening_quantity = quantity
-        .saturating_sub(reducible.min(quantity))
-        .max(Decimal::ZERO);
-    let reduces = opening_quantity.is_zero() && !reducible.is_zero();
+    let opening_quantity = order.quantity.saturating_sub(closable);
+    Ok(OrderContext {
+        request,
+        order,
+        account,
+        instrument,
+        ladder: config.ladder(&request.symbol),
+        position,
+        opening_quantity,
+        reduces: opening_quantity.is_zero() && !closable.is_zero(),
+    })
+}
 
-    // 3. kill switch, frozen, KYC
+/// Phase 3, kill switch: the strictest of the global, account and symbol trading states
+/// (`TRADING_HALTED`, `INSTRUMENT_NOT_TRADING`).
+#[inline]
+fn check_trading_state(
+    ctx: &OrderContext<'_>,
+    global: TradingState,
+    limits: &CheckLimits,
+    gate: &mut Gate,
+) {
     let levels = [
-        ("global", market.global_state()),
-        ("account", account.profile.trading_state),
-        ("symbol", instrument.status.trading_state()),
+        ("global", global),
+        ("account", ctx.account.profile.trading_state),
+        ("symbol", ctx.instrument.status().trading_state()),
     ];
     let strictest = levels
         .iter()
@@ -210,280 +347,136 @@ fn evaluate<M: MarketView + ?Sized>(
         .unwrap_or(TradingState::Active);
     let allowed = match strictest {
         TradingState::Active => true,
-        TradingState::Reducing => reduces,
-        TradingState::Halted => limits.halted_allows_exits && reduces,
+        TradingState::Reducing => ctx.reduces,
+        TradingState::Halted => limits.halted_allows_exits() && ctx.reduces,
     };
-    if !allowed {
-        let level = levels
-            .iter()
-            .find(|(_, s)| *s == strictest)
-            .map_or("global", |(l, _)| *l);
-        let reason = if level == "symbol" {
-            RejectReason::InstrumentNotTrading
-        } else {
-            RejectReason::TradingHalted
-        };
-        gate.fail(reason, || {
-            format!("{level} trading state is {strictest}: only position-reducing orders may pass")
-        });
+    if allowed {
+        return;
     }
-    if account.profile.frozen {
+    let level = levels
+        .iter()
+        .find(|(_, s)| *s == strictest)
+        .map_or("global", |(l, _)| *l);
+    let reason = if level == "symbol" {
+        RejectReason::InstrumentNotTrading
+    } else {
+        RejectReason::TradingHalted
+    };
+    gate.fail(reason, || {
+        format!("{level} trading state is {strictest}: only position-reducing orders may pass")
+    });
+}
+
+/// Phase 3, account state: frozen (`USER_FROZEN`) and KYC (`KYC_INSUFFICIENT`).
+#[inline]
+fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
+    let profile = &ctx.account.profile;
+    if profile.frozen {
         gate.fail(RejectReason::UserFrozen, || {
-            format!("account {} is frozen", account.account_id)
+            format!("account {} is frozen", ctx.account.account_id)
         });
     }
-    if account.profile.kyc_level < instrument.required_kyc {
+    if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
             format!(
                 "{} requires KYC {}, account has {}",
-                instrument.symbol, instrument.required_kyc, account.profile.kyc_level
+                ctx.instrument.symbol(),
+                ctx.instrument.required_kyc(),
+                profile.kyc_level
             )
         });
     }
+}
 
-    // 4. duplicate order id, rate limit
+/// Phase 4: the order id is new within the duplicate horizon, among resting orders and
+/// among reservations (`DUPLICATE_ORDER`).
+#[inline]
+fn check_duplicate(
+    ctx: &OrderContext<'_>,
+    limits: &CheckLimits,
+    now: DateTime<Utc>,
+    gate: &mut Gate,
+) {
+    let id = &ctx.request.order_id;
+    let account = ctx.account;
     // `now` is the caller's: near the start of time the cutoff saturates instead of
     // overflowing (everything seen so far is then inside the window).
-    let dup_cutoff = cutoff(now, limits.duplicate_horizon());
     let duplicate = account
         .recent_orders
-        .seen_after(&request.order_id, dup_cutoff)
-        || account
-            .open_orders
-            .iter()
-            .any(|o| o.order_id == request.order_id)
-        || account
-            .reservations
-            .iter()
-            .any(|r| r.order_id == request.order_id);
+        .seen_after(id, cutoff(now, limits.duplicate_horizon()))
+        || account.open_orders.iter().any(|o| &o.order_id == id)
+        || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
         gate.fail(RejectReason::DuplicateOrder, || {
-            format!("order id {} was already used", request.order_id)
+            format!("order id {id} was already used")
         });
     }
-    if let Some(rate) = limits.rate_limit {
-        let recent = account
-            .recent_orders
-            .count_after(cutoff(now, rate.window()), rate.max_orders as usize);
-        if recent >= rate.max_orders as usize {
-            gate.fail(RejectReason::RateLimited, || {
-                format!(
-                    "{recent} orders in the last {} ms (limit {})",
-                    rate.window_ms, rate.max_orders
-                )
-            });
-        }
-    }
-
-    // 5-11 need prices; reduce-only and the static order limits do not, but keep their
-    // phase order, so run freshness first and remember a stop.
-    // The traded symbol's ladder, looked up once for the whole check.
-    let ladder = config.ladder(&request.symbol);
-    let priced = {
-        let price_on = |exposure: &AccountExposure| {
-            price(
-                config,
-                ladder,
-                account,
-                exposure,
-                market,
-                request,
-                &instrument,
-                &order,
-                opening_quantity,
-                now,
-            )
-        };
-        match source {
-            ExposureSource::Compute => {
-                AccountExposure::compute(config, account, market).and_then(|e| price_on(&e))
-            }
-            ExposureSource::Cache {
-                cache,
-                epoch,
-                config: held,
-            } => cache
-                .get_or_compute(epoch, held, || {
-                    AccountExposure::compute(config, account, market)
-                })
-                .and_then(price_on),
-        }
-    };
-    let metrics = match priced {
-        Ok(metrics) => Some(metrics),
-        Err(Stop(reason, message)) => {
-            gate.fail(reason, || message);
-            None
-        }
-    };
-
-    // 6. reduce-only
-    if request.reduce_only && !reduces {
-        gate.fail(RejectReason::ReduceOnlyViolation, || {
-            format!(
-                "reduce-only {} {} would open or flip the position of {}",
-                request.side, quantity, position
-            )
-        });
-    }
-
-    // 7. order limits
-    if quantity < instrument.min_quantity.get() {
-        gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is below the minimum {} for {}",
-                instrument.min_quantity, instrument.symbol
-            )
-        });
-    }
-    if !is_multiple(quantity, instrument.lot_size.get()) {
-        gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is not a multiple of the lot size {}",
-                instrument.lot_size
-            )
-        });
-    }
-    if let Some(price) = order.limit_price {
-        if !is_multiple(price.get(), instrument.tick_size.get()) {
-            gate.fail(RejectReason::InvalidRequest, || {
-                format!(
-                    "price {price} is not a multiple of the tick size {}",
-                    instrument.tick_size
-                )
-            });
-        }
-    }
-    if quantity > instrument.max_quantity.get() {
-        gate.fail(RejectReason::MaxOrderSizeExceeded, || {
-            format!(
-                "quantity {quantity} exceeds the maximum {} for {}",
-                instrument.max_quantity, instrument.symbol
-            )
-        });
-    }
-    let Some(metrics) = metrics else { return };
-    if let (Some(band), OrderType::Limit) = (instrument.price_band, request.order_type) {
-        if metrics.price_deviation > band.get() {
-            gate.fail(RejectReason::PriceOutOfBand, || {
-                format!(
-                    "price {} deviates {} from the mark {}, band is {}",
-                    metrics.order_price,
-                    metrics.price_deviation.round_dp(6),
-                    metrics.mark_price,
-                    band
-                )
-            });
-        }
-    }
-
-    let opens = !opening_quantity.is_zero();
-    // 8. leverage
-    if opens && metrics.leverage > metrics.max_leverage_allowed {
-        gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
-                metrics.leverage,
-                metrics.max_leverage_allowed,
-                account.profile.max_leverage,
-                instrument.max_leverage,
-                metrics.projected_position_notional.round_dp(2)
-            )
-        });
-    }
-    if opens
-        && Notional::new(metrics.projected_position_notional).is_ok_and(|n| !ladder.is_open_at(n))
-    {
-        gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "projected position notional {} is beyond the largest the margin ladder allows ({})",
-                metrics.projected_position_notional.round_dp(2),
-                ladder.open_limit().map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
-            )
-        });
-    }
-    // 9. exposure
-    let limit = account.profile.exposure_limit.get();
-    if opens && metrics.projected_exposure > limit {
-        gate.fail(RejectReason::ExposureLimitExceeded, || {
-            format!(
-                "projected exposure {} exceeds the limit {limit}",
-                metrics.projected_exposure.round_dp(2)
-            )
-        });
-    }
-    // 10. margin
-    if opens && metrics.required_initial_margin > metrics.available_margin {
-        gate.fail(RejectReason::InsufficientMargin, || {
-            format!(
-                "required initial margin {} exceeds available margin {}",
-                metrics.required_initial_margin.round_dp(2),
-                metrics.available_margin.round_dp(2)
-            )
-        });
-    }
-    // 11. projected margin ratio
-    let ratio = metrics.projected_margin_ratio;
-    response.liquidation_risk = ratio.is_none_or(|r| r >= limits.liquidation_ratio.get());
-    response.margin_call = ratio.is_none_or(|r| r >= limits.margin_call_ratio.get());
-    if opens && response.liquidation_risk {
-        gate.fail(RejectReason::LiquidationRisk, || match ratio {
-            Some(r) => format!(
-                "projected margin ratio {} reaches the liquidation threshold {}",
-                r.round_dp(4),
-                limits.liquidation_ratio
-            ),
-            None => "projected margin balance is not positive while maintenance margin is owed"
-                .to_owned(),
-        });
-    }
-    // 12. rules
-    config.rules.evaluate(
-        &metrics,
-        account.profile.kyc_level,
-        &request.symbol,
-        &mut response.rule_hits,
-    );
-    if let Some(hit) = response
-        .rule_hits
-        .iter()
-        .find(|h| h.action == RuleAction::Reject)
-    {
-        gate.fail(RejectReason::RiskRuleViolation, || {
-            format!(
-                "rule {} fired: {} = {} {} {}",
-                hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
-            )
-        });
-    }
-    response.projected_margin_ratio = ratio;
-    response.required_initial_margin = Some(metrics.required_initial_margin);
-    response.metrics = Some(metrics);
 }
 
-/// `value` is a whole multiple of `step` (a zero step allows anything).
-fn is_multiple(value: Decimal, step: Decimal) -> bool {
-    step.is_zero() || value.checked_rem(step).is_some_and(|r| r.is_zero())
+/// Phase 4: the account's order rate within the window (`RATE_LIMITED`).
+#[inline]
+fn check_rate_limit(
+    ctx: &OrderContext<'_>,
+    limits: &CheckLimits,
+    now: DateTime<Utc>,
+    gate: &mut Gate,
+) {
+    let Some(rate) = limits.rate_limit() else {
+        return;
+    };
+    let max = rate.max_orders as usize;
+    let recent = ctx
+        .account
+        .recent_orders
+        .count_after(cutoff(now, rate.window()), max);
+    if recent >= max {
+        gate.fail(RejectReason::RateLimited, || {
+            format!(
+                "{recent} orders in the last {} ms (limit {})",
+                rate.window_ms, rate.max_orders
+            )
+        });
+    }
 }
 
-/// Phase 5 and the arithmetic of phases 7-11: prices the order against fresh marks,
-/// on top of the account's exposure (computed here, or handed in from the engine's cache).
-#[allow(clippy::too_many_arguments)]
-fn price<M: MarketView + ?Sized>(
+/// The account's exposure from `source`, handed to `f`.
+#[inline]
+fn with_exposure<M: MarketView + ?Sized, T>(
+    source: ExposureSource<'_>,
     config: &RiskConfig,
-    ladder: &TierLadder,
     account: &AccountSnapshot,
+    market: &M,
+    f: impl FnOnce(&AccountExposure) -> Result<T, Stop>,
+) -> Result<T, Stop> {
+    match source {
+        ExposureSource::Compute => {
+            AccountExposure::compute(config, account, market).and_then(|e| f(&e))
+        }
+        ExposureSource::Cache {
+            cache,
+            epoch,
+            config: held,
+        } => cache
+            .get_or_compute(epoch, held, || {
+                AccountExposure::compute(config, account, market)
+            })
+            .and_then(f),
+    }
+}
+
+/// Phase 5: the order's mark and every mark the exposure used are fresh (`STALE_DATA`).
+/// Returns the order's mark.
+#[inline]
+fn check_freshness<M: MarketView + ?Sized>(
+    ctx: &OrderContext<'_>,
     exposure: &AccountExposure,
     market: &M,
-    request: &CheckRequest,
-    instrument: &Instrument,
-    order: &super::request::ValidOrder,
-    opening_quantity: Decimal,
+    limits: &CheckLimits,
     now: DateTime<Utc>,
-) -> Result<CheckMetrics, Stop> {
-    use num::{add, div, mul, sub};
-    let max_age = config.limits.max_mark_age();
-    let stale = |symbol: &Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
+) -> Result<Price, Stop> {
+    let symbol = &ctx.request.symbol;
+    let max_age = limits.max_mark_age();
+    let fresh = |symbol: &crate::ids::Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
         let age = now.signed_duration_since(at);
         if age > max_age {
             return Err(Stop(
@@ -497,146 +490,318 @@ fn price<M: MarketView + ?Sized>(
         }
         Ok(())
     };
-    let mark = market.mark(&request.symbol).ok_or_else(|| {
+    let mark = market.mark(symbol).ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
-            format!("no mark price for {}", request.symbol),
+            format!("no mark price for {symbol}"),
         )
     })?;
-    stale(&request.symbol, mark.at)?;
+    fresh(symbol, mark.at)?;
     if let Some((at, symbol)) = &exposure.oldest_mark {
-        stale(symbol, *at)?;
+        fresh(symbol, *at)?;
     }
-    let mark = mark.price.get();
-    let mult = instrument.contract_multiplier;
-    let quantity = order.quantity.get();
-    let side_sign = request.side.sign();
+    Ok(mark.price)
+}
+
+/// The arithmetic of phases 7-11: the order at `mark` on top of `exposure`.
+#[inline]
+fn price(
+    ctx: &OrderContext<'_>,
+    exposure: &AccountExposure,
+    mark: Price,
+    limits: &CheckLimits,
+) -> Result<PricingContext, ArithmeticError> {
+    let multiplier = ctx.instrument.contract_multiplier();
+    let order = &ctx.order;
+    let side = ctx.request.side;
     let order_price = match order.limit_price {
-        Some(p) => p.get(),
-        None => mul(
-            mark,
-            add(
-                Decimal::ONE,
-                mul(side_sign, config.limits.market_slippage.get(), "slippage")?,
-                "slippage",
-            )?,
-            "market order price",
-        )?,
+        Some(price) => price,
+        None => mark.widened(side, limits.market_slippage())?,
     };
-    let order_notional = mul(
-        mul(quantity, order_price, "order notional")?,
-        mult,
-        "order notional",
-    )?
-    .abs();
-    let opening_notional = mul(
-        mul(opening_quantity, order_price, "opening notional")?,
-        mult,
-        "opening notional",
-    )?
-    .abs();
-    let signed_quantity = mul(side_sign, quantity, "signed quantity")?;
-    let position = account.position_size(&request.symbol).get();
-    let projected_size = add(position, signed_quantity, "projected position")?;
-    let projected_position_notional = mul(
-        mul(projected_size.abs(), mark, "projected notional")?,
-        mult,
-        "projected notional",
-    )?;
+    let order_notional = order_price.notional(order.quantity, multiplier)?;
+    let opening_notional = order_price.notional(ctx.opening_quantity, multiplier)?;
+    let fill = order.quantity.signed(side);
+    let projected_size = ctx.position.checked_add(fill)?;
+    let projected_position_notional = mark.notional(projected_size.abs(), multiplier)?;
     // Swap this symbol's maintenance margin at the current size for the projected one.
-    let current_notional = mul(
-        mul(position.abs(), mark, "position notional")?,
-        mult,
-        "position notional",
-    )?;
-    let current_mm = if position.is_zero() {
-        Decimal::ZERO
+    let current_mm = if ctx.position.is_zero() {
+        Money::ZERO
     } else {
-        maintenance(ladder, current_notional)?
+        ctx.ladder
+            .maintenance_margin(mark.notional(ctx.position.abs(), multiplier)?)?
     };
-    let projected_mm = add(
-        sub(exposure.maintenance, current_mm, "maintenance margin")?,
-        maintenance(ladder, projected_position_notional)?,
-        "maintenance margin",
-    )?;
+    let projected_maintenance_margin = exposure
+        .maintenance
+        .checked_sub(current_mm)?
+        .checked_add(ctx.ladder.maintenance_margin(projected_position_notional)?)?;
     let margin_balance = exposure.margin_balance;
-    let available_margin = sub(
-        sub(margin_balance, exposure.position_im, "available margin")?,
-        exposure.order_im,
-        "available margin",
-    )?;
-    let required_initial_margin = div(
-        opening_notional,
-        order.leverage.get(),
-        "required initial margin",
-    )?;
-    let projected_exposure = add(exposure.gross, opening_notional, "projected exposure")?;
-    let limit = account.profile.exposure_limit.get();
-    let exposure_utilization = if limit.is_zero() {
-        None
-    } else {
-        Some(div(projected_exposure, limit, "exposure utilization")?)
-    };
-    let fill_pnl = mul(
-        mul(
-            signed_quantity,
-            sub(mark, order_price, "fill pnl")?,
-            "fill pnl",
-        )?,
-        mult,
-        "fill pnl",
-    )?;
-    let projected_margin_balance = add(margin_balance, fill_pnl, "projected margin balance")?;
-    let projected_margin_ratio = if projected_mm.is_zero() {
+    let available_margin = margin_balance
+        .checked_sub(exposure.position_im)?
+        .checked_sub(exposure.order_im)?;
+    let required_initial_margin = opening_notional.margin_at(order.leverage)?;
+    let projected_exposure = exposure.gross.checked_add(opening_notional)?;
+    let exposure_limit = ctx.account.profile.exposure_limit;
+    let exposure_utilization = projected_exposure.share_of(exposure_limit)?;
+    let projected_margin_balance =
+        margin_balance.checked_add(fill.pnl(order_price, mark, multiplier)?)?;
+    let projected_margin_ratio = if projected_maintenance_margin.is_zero() {
         Some(Decimal::ZERO)
-    } else if projected_margin_balance <= Decimal::ZERO {
+    } else if projected_margin_balance <= Money::ZERO {
         None
     } else {
-        Some(div(
-            projected_mm,
-            projected_margin_balance,
-            "projected margin ratio",
-        )?)
+        Some(projected_maintenance_margin.checked_div(projected_margin_balance)?)
     };
     let price_deviation = match order.limit_price {
-        Some(p) => div(
-            sub(p.get(), mark, "price deviation")?.abs(),
-            mark,
-            "price deviation",
-        )?,
-        None => Decimal::ZERO,
+        Some(price) => price.deviation_from(mark)?,
+        None => Ratio::ZERO,
     };
-    let tier_cap = ladder.max_leverage_at(
-        Notional::new(projected_position_notional)
-            .map_err(|e| Stop(RejectReason::InvalidRequest, e.to_string()))?,
-    );
-    let max_leverage_allowed = account
+    let max_leverage_allowed = ctx
+        .account
         .profile
         .max_leverage
-        .get()
-        .min(instrument.max_leverage.get())
-        .min(tier_cap.get());
-    Ok(CheckMetrics {
-        mark_price: mark,
+        .min(ctx.instrument.max_leverage())
+        .min(ctx.ladder.max_leverage_at(projected_position_notional));
+    Ok(PricingContext {
+        mark,
         order_price,
-        order_quantity: quantity,
         order_notional,
-        opening_quantity,
         opening_notional,
-        leverage: order.leverage.get(),
+        projected_position_notional,
         max_leverage_allowed,
         required_initial_margin,
         margin_balance,
         available_margin,
-        projected_position_notional,
+        exposure_limit,
         projected_exposure,
         exposure_utilization,
-        projected_maintenance_margin: projected_mm,
+        projected_maintenance_margin,
         projected_margin_balance,
         projected_margin_ratio,
+        price_deviation,
+    })
+}
+
+/// Phase 6: a reduce-only order must only reduce (`REDUCE_ONLY_VIOLATION`).
+#[inline]
+fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
+    if ctx.request.reduce_only && !ctx.reduces {
+        gate.fail(RejectReason::ReduceOnlyViolation, || {
+            format!(
+                "reduce-only {} {} would open or flip the position of {}",
+                ctx.request.side, ctx.order.quantity, ctx.position
+            )
+        });
+    }
+}
+
+/// Phase 7, static limits: minimum quantity, lot and tick multiples (`INVALID_REQUEST`),
+/// maximum quantity (`MAX_ORDER_SIZE_EXCEEDED`).
+#[inline]
+fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
+    let instrument = &ctx.instrument;
+    let quantity = ctx.order.quantity;
+    if quantity < instrument.min_quantity() {
+        gate.fail(RejectReason::InvalidRequest, || {
+            format!(
+                "quantity {quantity} is below the minimum {} for {}",
+                instrument.min_quantity(),
+                instrument.symbol()
+            )
+        });
+    }
+    if !is_multiple(quantity.get(), instrument.lot_size().get()) {
+        gate.fail(RejectReason::InvalidRequest, || {
+            format!(
+                "quantity {quantity} is not a multiple of the lot size {}",
+                instrument.lot_size()
+            )
+        });
+    }
+    if let Some(price) = ctx.order.limit_price {
+        if !is_multiple(price.get(), instrument.tick_size().get()) {
+            gate.fail(RejectReason::InvalidRequest, || {
+                format!(
+                    "price {price} is not a multiple of the tick size {}",
+                    instrument.tick_size()
+                )
+            });
+        }
+    }
+    if quantity > instrument.max_quantity() {
+        gate.fail(RejectReason::MaxOrderSizeExceeded, || {
+            format!(
+                "quantity {quantity} exceeds the maximum {} for {}",
+                instrument.max_quantity(),
+                instrument.symbol()
+            )
+        });
+    }
+}
+
+/// `value` is a whole multiple of `step` (a zero step allows anything).
+fn is_multiple(value: Decimal, step: Decimal) -> bool {
+    step.is_zero() || value.checked_rem(step).is_some_and(|r| r.is_zero())
+}
+
+/// Phase 7, price band: a limit price within the instrument's band around the mark
+/// (`PRICE_OUT_OF_BAND`).
+#[inline]
+fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
+    let (Some(band), OrderType::Limit) = (ctx.instrument.price_band(), ctx.request.order_type)
+    else {
+        return;
+    };
+    if pricing.price_deviation.get() > band.get() {
+        gate.fail(RejectReason::PriceOutOfBand, || {
+            format!(
+                "price {} deviates {} from the mark {}, band is {}",
+                pricing.order_price,
+                pricing.price_deviation.get().round_dp(6),
+                pricing.mark,
+                band
+            )
+        });
+    }
+}
+
+/// Phase 8: the requested leverage within min(profile, instrument, tier cap at the
+/// projected notional), and the projected notional within the ladder's open range
+/// (`MAX_LEVERAGE_EXCEEDED`).
+#[inline]
+fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
+    if !ctx.opens() {
+        return;
+    }
+    let projected = pricing.projected_position_notional;
+    if ctx.order.leverage > pricing.max_leverage_allowed {
+        gate.fail(RejectReason::MaxLeverageExceeded, || {
+            format!(
+                "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
+                ctx.order.leverage,
+                pricing.max_leverage_allowed,
+                ctx.account.profile.max_leverage,
+                ctx.instrument.max_leverage(),
+                projected.get().round_dp(2)
+            )
+        });
+    }
+    if !ctx.ladder.is_open_at(projected) {
+        gate.fail(RejectReason::MaxLeverageExceeded, || {
+            format!(
+                "projected position notional {} is beyond the largest the margin ladder allows ({})",
+                projected.get().round_dp(2),
+                ctx.ladder.open_limit().map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
+            )
+        });
+    }
+}
+
+/// Phase 9: projected exposure within the profile's limit (`EXPOSURE_LIMIT_EXCEEDED`).
+#[inline]
+fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
+    if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
+        gate.fail(RejectReason::ExposureLimitExceeded, || {
+            format!(
+                "projected exposure {} exceeds the limit {}",
+                pricing.projected_exposure.get().round_dp(2),
+                pricing.exposure_limit
+            )
+        });
+    }
+}
+
+/// Phase 10: required initial margin within available margin (`INSUFFICIENT_MARGIN`).
+#[inline]
+fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
+    if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
+        gate.fail(RejectReason::InsufficientMargin, || {
+            format!(
+                "required initial margin {} exceeds available margin {}",
+                pricing.required_initial_margin.get().round_dp(2),
+                pricing.available_margin.get().round_dp(2)
+            )
+        });
+    }
+}
+
+/// Phase 11: the projected margin ratio against the liquidation threshold
+/// (`LIQUIDATION_RISK`). Returns whether it reaches the liquidation and the margin-call
+/// thresholds (an unbounded ratio reaches both), whatever the order does.
+#[inline]
+fn check_margin_ratio(
+    ctx: &OrderContext<'_>,
+    pricing: &PricingContext,
+    limits: &CheckLimits,
+    gate: &mut Gate,
+) -> (bool, bool) {
+    let ratio = pricing.projected_margin_ratio;
+    let liquidation_risk = ratio.is_none_or(|r| r >= limits.liquidation_ratio().get());
+    let margin_call = ratio.is_none_or(|r| r >= limits.margin_call_ratio().get());
+    if ctx.opens() && liquidation_risk {
+        gate.fail(RejectReason::LiquidationRisk, || match ratio {
+            Some(r) => format!(
+                "projected margin ratio {} reaches the liquidation threshold {}",
+                r.round_dp(4),
+                limits.liquidation_ratio()
+            ),
+            None => "projected margin balance is not positive while maintenance margin is owed"
+                .to_owned(),
+        });
+    }
+    (liquidation_risk, margin_call)
+}
+
+/// Phase 12: dynamic rules; a REJECT rule that fires is `RISK_RULE_VIOLATION` (WARN rules
+/// turn an approval into FLAGGED when the decision is made).
+#[inline]
+fn check_rules(
+    config: &RiskConfig,
+    ctx: &OrderContext<'_>,
+    metrics: &CheckMetrics,
+    hits: &mut Vec<crate::rules::RuleHit>,
+    gate: &mut Gate,
+) {
+    config.rules.evaluate(
+        metrics,
+        ctx.account.profile.kyc_level,
+        &ctx.request.symbol,
+        hits,
+    );
+    if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
+        gate.fail(RejectReason::RiskRuleViolation, || {
+            format!(
+                "rule {} fired: {} = {} {} {}",
+                hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
+            )
+        });
+    }
+}
+
+/// The figures of the check, as rules and callers see them.
+#[inline]
+fn metrics(ctx: &OrderContext<'_>, pricing: &PricingContext) -> CheckMetrics {
+    let account = ctx.account;
+    CheckMetrics {
+        mark_price: pricing.mark.get(),
+        order_price: pricing.order_price.get(),
+        order_quantity: ctx.order.quantity.get(),
+        order_notional: pricing.order_notional.get(),
+        opening_quantity: ctx.opening_quantity.get(),
+        opening_notional: pricing.opening_notional.get(),
+        leverage: ctx.order.leverage.get(),
+        max_leverage_allowed: pricing.max_leverage_allowed.get(),
+        required_initial_margin: pricing.required_initial_margin.get(),
+        margin_balance: pricing.margin_balance.get(),
+        available_margin: pricing.available_margin.get(),
+        projected_position_notional: pricing.projected_position_notional.get(),
+        projected_exposure: pricing.projected_exposure.get(),
+        exposure_utilization: pricing.exposure_utilization.map(Ratio::get),
+        projected_maintenance_margin: pricing.projected_maintenance_margin.get(),
+        projected_margin_balance: pricing.projected_margin_balance.get(),
+        projected_margin_ratio: pricing.projected_margin_ratio,
         open_orders: Decimal::from(account.open_orders.len()),
         open_positions: Decimal::from(account.positions.len()),
-        price_deviation,
-        risk_score: account.profile.risk_score,
-    })
+        price_deviation: pricing.price_deviation.get(),
+        risk_score: account.profile.risk_score.get(),
+    }
 }

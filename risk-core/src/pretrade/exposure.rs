@@ -8,11 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::account::AccountSnapshot;
 use crate::config::RiskConfig;
 use crate::ids::Symbol;
-use crate::margin::TierLadder;
 use crate::market::MarketView;
 use crate::model::RejectReason;
-use crate::num::{add, div, mul, sub, ArithmeticError, Notional};
-use crate::Decimal;
+use crate::num::{ArithmeticError, Money, Multiplier, Notional};
 
 /// A failure that stops pricing: missing data or arithmetic overflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +26,15 @@ impl From<ArithmeticError> for Stop {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AccountExposure {
     /// Wallet balance plus unrealized PnL.
-    pub margin_balance: Decimal,
+    pub margin_balance: Money,
     /// Sum of position initial margins (notional at mark / position leverage).
-    pub position_im: Decimal,
+    pub position_im: Money,
     /// Sum of open-order initial margins and reserved margin.
-    pub order_im: Decimal,
+    pub order_im: Money,
     /// Gross notional of positions, open orders and reservations.
-    pub gross: Decimal,
+    pub gross: Notional,
     /// Maintenance margin of every position at its current notional.
-    pub maintenance: Decimal,
+    pub maintenance: Money,
     /// The oldest mark used, and its symbol: the whole exposure is as fresh as it.
     pub oldest_mark: Option<(DateTime<Utc>, Symbol)>,
 }
@@ -45,20 +43,13 @@ pub(crate) struct AccountExposure {
 pub(crate) fn multiplier<M: MarketView + ?Sized>(
     market: &M,
     symbol: &Symbol,
-) -> Result<Decimal, Stop> {
+) -> Result<Multiplier, Stop> {
     market.contract_multiplier(symbol).ok_or_else(|| {
         Stop(
             RejectReason::UnknownSymbol,
             format!("account holds {symbol}, which is not a known instrument"),
         )
     })
-}
-
-/// Maintenance margin of `notional` on `ladder`.
-pub(crate) fn maintenance(ladder: &TierLadder, notional: Decimal) -> Result<Decimal, Stop> {
-    let notional =
-        Notional::new(notional).map_err(|e| Stop(RejectReason::InvalidRequest, e.to_string()))?;
-    Ok(ladder.maintenance_margin(notional)?.get())
 }
 
 impl AccountExposure {
@@ -69,10 +60,10 @@ impl AccountExposure {
         account: &AccountSnapshot,
         market: &M,
     ) -> Result<Self, Stop> {
-        let mut margin_balance = account.wallet_balance.get();
-        let mut position_im = Decimal::ZERO;
-        let mut gross = Decimal::ZERO;
-        let mut maintenance_total = Decimal::ZERO;
+        let mut margin_balance = account.wallet_balance;
+        let mut position_im = Money::ZERO;
+        let mut gross = Notional::ZERO;
+        let mut maintenance = Money::ZERO;
         let mut oldest_mark: Option<(DateTime<Utc>, Symbol)> = None;
         for p in &account.positions {
             let mark = market.mark(&p.symbol).ok_or_else(|| {
@@ -84,56 +75,33 @@ impl AccountExposure {
             if oldest_mark.as_ref().is_none_or(|(at, _)| mark.at < *at) {
                 oldest_mark = Some((mark.at, p.symbol.clone()));
             }
-            let m = mark.price.get();
-            let pm = multiplier(market, &p.symbol)?;
-            let size = p.size.get();
-            let notional = mul(
-                mul(size.abs(), m, "position notional")?,
-                pm,
-                "position notional",
-            )?;
-            let pnl = mul(
-                mul(size, sub(m, p.entry_price.get(), "pnl")?, "pnl")?,
-                pm,
-                "pnl",
-            )?;
-            margin_balance = add(margin_balance, pnl, "margin balance")?;
-            position_im = add(
-                position_im,
-                div(notional, p.leverage.get(), "position initial margin")?,
-                "position initial margin",
-            )?;
-            gross = add(gross, notional, "exposure")?;
-            maintenance_total = add(
-                maintenance_total,
-                maintenance(config.ladder(&p.symbol), notional)?,
-                "maintenance margin",
-            )?;
+            let multiplier = multiplier(market, &p.symbol)?;
+            let notional = mark.price.notional(p.size.abs(), multiplier)?;
+            let pnl = p.size.pnl(p.entry_price, mark.price, multiplier)?;
+            margin_balance = margin_balance.checked_add(pnl)?;
+            position_im = position_im.checked_add(notional.margin_at(p.leverage)?)?;
+            gross = gross.checked_add(notional)?;
+            maintenance =
+                maintenance.checked_add(config.ladder(&p.symbol).maintenance_margin(notional)?)?;
         }
-        let mut order_im = Decimal::ZERO;
+        let mut order_im = Money::ZERO;
         for o in account.open_orders.iter().filter(|o| !o.reduce_only) {
-            let notional = mul(
-                mul(o.quantity.get(), o.price.get(), "open order notional")?,
-                multiplier(market, &o.symbol)?,
-                "open order notional",
-            )?;
-            order_im = add(
-                order_im,
-                div(notional, o.leverage.get(), "open order initial margin")?,
-                "open order initial margin",
-            )?;
-            gross = add(gross, notional, "exposure")?;
+            let notional = o
+                .price
+                .notional(o.quantity, multiplier(market, &o.symbol)?)?;
+            order_im = order_im.checked_add(notional.margin_at(o.leverage)?)?;
+            gross = gross.checked_add(notional)?;
         }
         for r in &account.reservations {
-            order_im = add(order_im, r.amount.get(), "reserved margin")?;
-            gross = add(gross, r.notional.get(), "exposure")?;
+            order_im = order_im.checked_add(r.amount)?;
+            gross = gross.checked_add(r.notional)?;
         }
         Ok(Self {
             margin_balance,
             position_im,
             order_im,
             gross,
-            maintenance: maintenance_total,
+            maintenance,
             oldest_mark,
         })
     }
@@ -181,8 +149,8 @@ impl ExposureCache {
     pub(crate) fn add_reservation(&mut self, reservation: &crate::account::Reservation) {
         if let Some((_, _, e)) = &mut self.entry {
             match (
-                add(e.order_im, reservation.amount.get(), "reserved margin"),
-                add(e.gross, reservation.notional.get(), "exposure"),
+                e.order_im.checked_add(reservation.amount),
+                e.gross.checked_add(reservation.notional),
             ) {
                 (Ok(order_im), Ok(gross)) => {
                     e.order_im = order_im;

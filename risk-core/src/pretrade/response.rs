@@ -24,10 +24,6 @@ pub struct CheckResponse {
     pub reject_reason: Option<RejectReason>,
     /// A human-readable explanation naming the figures that decided.
     pub message: Cow<'static, str>,
-    /// Projected margin ratio after the order fills, when it was computed and bounded.
-    pub projected_margin_ratio: Option<Decimal>,
-    /// Initial margin the order needs, when it was computed.
-    pub required_initial_margin: Option<Decimal>,
     /// The projected margin ratio reaches the liquidation threshold (or is unbounded).
     pub liquidation_risk: bool,
     /// The projected margin ratio reaches the margin-call threshold.
@@ -84,6 +80,20 @@ pub enum RiskEvent<'a> {
 }
 
 impl CheckResponse {
+    /// Projected margin ratio after the order fills, when the order was priced and the
+    /// ratio is bounded (from [`CheckResponse::metrics`]).
+    #[must_use]
+    pub fn projected_margin_ratio(&self) -> Option<Decimal> {
+        self.metrics.as_ref().and_then(|m| m.projected_margin_ratio)
+    }
+
+    /// Initial margin the order needs, when the order was priced (from
+    /// [`CheckResponse::metrics`]).
+    #[must_use]
+    pub fn required_initial_margin(&self) -> Option<Decimal> {
+        self.metrics.as_ref().map(|m| m.required_initial_margin)
+    }
+
     /// True when the order may go to the market (approved or flagged).
     #[must_use]
     pub fn is_accepted(&self) -> bool {
@@ -95,7 +105,7 @@ impl CheckResponse {
     /// call and liquidation signal as they apply.
     pub fn events(&self) -> impl Iterator<Item = RiskEvent<'_>> {
         let account_id = &self.account_id;
-        let ratio = self.projected_margin_ratio;
+        let ratio = self.projected_margin_ratio();
         std::iter::once(RiskEvent::DecisionAudit(self))
             .chain(
                 self.metrics

@@ -2,7 +2,10 @@
 
 use chrono::TimeDelta;
 use risk_core::account::OpenOrder;
-use risk_core::engine::{AccountEvent, Applied, EngineEvent, EventError, MarketEvent, RiskEngine};
+use risk_core::config::{CheckLimits, CheckLimitsSpec};
+use risk_core::engine::{
+    AccountEvent, Applied, EngineEvent, EventError, MarketEvent, RiskEngine, Seq,
+};
 use risk_core::ids::{AccountId, OrderId, Symbol};
 use risk_core::margin::TierLadder;
 use risk_core::model::{Decision, RejectReason, Side, TradingState};
@@ -14,7 +17,7 @@ use crate::fixture::*;
 fn acct(engine: &RiskEngine, seq: u64, event: AccountEvent) -> Result<Applied, EventError> {
     engine.apply(&EngineEvent::Account {
         account_id: AccountId::new("A1"),
-        seq,
+        seq: Seq::lit(seq),
         event,
     })
 }
@@ -126,7 +129,7 @@ fn open_fill_mark_moves_margin_call_then_liquidation_risk() {
     assert!(
         resp.liquidation_risk,
         "ratio {:?}",
-        resp.projected_margin_ratio
+        resp.projected_margin_ratio()
     );
     let add = CheckRequest {
         quantity: d("0.001"),
@@ -177,7 +180,7 @@ fn events_are_idempotent_and_refused_events_change_nothing() {
     // Unknown account: only an upsert creates one.
     let err = engine.apply(&EngineEvent::Account {
         account_id: AccountId::new("NOPE"),
-        seq: 1,
+        seq: Seq::lit(1),
         event: AccountEvent::BalanceChange {
             delta: Money::lit("1"),
         },
@@ -300,8 +303,17 @@ fn kill_switch_events_at_every_level() {
 fn an_invalid_config_is_refused_and_the_old_one_stays() {
     let engine = engine(config());
     let mut bad = config();
-    bad.limits.margin_call_ratio = Ratio::lit("2");
+    bad.metrics.hft_threshold_seconds = 0;
     assert!(engine.replace_config(bad).is_err());
+    let err = CheckLimits::new(CheckLimitsSpec {
+        margin_call_ratio: Ratio::lit("2"),
+        ..CheckLimitsSpec::default()
+    })
+    .expect_err("above the liquidation ratio");
+    assert_eq!(
+        err.to_string(),
+        "margin_call_ratio: 2 is not valid: must be at most liquidation_ratio (1)"
+    );
     assert_eq!(*engine.config(), config());
     let mut tighter = config();
     tighter.default_ladder = TierLadder::new(vec![tier("0", None, "0.02", "5")]).expect("ladder");

@@ -8,15 +8,18 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_core::account::{AccountSnapshot, Position, RiskProfile};
-use risk_core::config::RiskConfig;
-use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine};
+use risk_core::config::{CheckLimits, CheckLimitsSpec, RiskConfig};
+use risk_core::engine::{AccountEvent, EngineEvent, MarketEvent, RiskEngine, Seq};
 use risk_core::ids::{AccountId, OrderId, RuleId, Symbol, TraceId, UserId};
 use risk_core::margin::{Tier, TierLadder};
-use risk_core::market::{Instrument, Mark, MarketSnapshot};
+use risk_core::market::{Instrument, InstrumentSpec, Mark, MarketSnapshot};
 use risk_core::model::{
     InstrumentStatus, KycLevel, OrderType, RuleAction, Severity, Side, TradingState,
 };
-use risk_core::num::{Leverage, Money, Notional, Price, Quantity, Ratio, SignedQuantity};
+use risk_core::num::{
+    Leverage, LotSize, Money, Multiplier, Notional, Price, PriceBand, Quantity, Ratio, RiskScore,
+    SignedQuantity,
+};
 use risk_core::pretrade::{CheckMetric, CheckRequest};
 use risk_core::rules::{Operator, Rule, RuleSet};
 use risk_core::Decimal;
@@ -89,18 +92,19 @@ pub fn with_rules(rules: Vec<Rule>) -> RiskConfig {
 }
 
 pub fn instrument(symbol: &str, tick: &str, lot: &str, max_qty: &str) -> Instrument {
-    Instrument {
+    Instrument::new(InstrumentSpec {
         symbol: Symbol::new(symbol),
         tick_size: Price::lit(tick),
-        lot_size: Quantity::lit(lot),
+        lot_size: LotSize::lit(lot),
         min_quantity: Quantity::lit(lot),
         max_quantity: Quantity::lit(max_qty),
-        contract_multiplier: Decimal::ONE,
+        contract_multiplier: Multiplier::ONE,
         max_leverage: Leverage::lit("125"),
         required_kyc: KycLevel::L1,
         status: InstrumentStatus::Trading,
-        price_band: Some(Ratio::lit("0.05")),
-    }
+        price_band: Some(PriceBand::lit("0.05")),
+    })
+    .expect("a valid instrument")
 }
 
 pub fn market() -> MarketSnapshot {
@@ -111,13 +115,13 @@ pub fn market() -> MarketSnapshot {
         (instrument("ETHUSDT", "0.01", "0.01", "10000"), "3000"),
     ] {
         m.marks.insert(
-            inst.symbol.clone(),
+            inst.symbol().clone(),
             Mark {
                 price: Price::lit(mark),
                 at,
             },
         );
-        m.instruments.insert(inst.symbol.clone(), inst);
+        m.instruments.insert(inst.symbol().clone(), inst);
     }
     m
 }
@@ -128,7 +132,7 @@ pub fn profile() -> RiskProfile {
         exposure_limit: Notional::lit("1000000"),
         frozen: false,
         max_leverage: Leverage::lit("50"),
-        risk_score: d("10"),
+        risk_score: RiskScore::lit("10"),
         trading_state: TradingState::Active,
     }
 }
@@ -189,7 +193,7 @@ pub fn engine(config: RiskConfig) -> RiskEngine {
     engine
         .apply(&EngineEvent::Account {
             account_id: account_id.clone(),
-            seq: 1,
+            seq: Seq::lit(1),
             event: AccountEvent::ProfileUpsert {
                 user_id: a.user_id.clone(),
                 profile: a.profile.clone(),
@@ -199,11 +203,18 @@ pub fn engine(config: RiskConfig) -> RiskEngine {
     engine
         .apply(&EngineEvent::Account {
             account_id,
-            seq: 2,
+            seq: Seq::lit(2),
             event: AccountEvent::BalanceChange {
                 delta: a.wallet_balance,
             },
         })
         .expect("balance");
     engine
+}
+
+/// Default check limits changed by `change`.
+pub fn limits(change: impl FnOnce(&mut CheckLimitsSpec)) -> CheckLimits {
+    let mut spec = CheckLimitsSpec::default();
+    change(&mut spec);
+    CheckLimits::new(spec).expect("valid limits")
 }

@@ -4,7 +4,7 @@ use chrono::TimeDelta;
 use risk_core::account::{OpenOrder, Reservation};
 use risk_core::config::RateLimit;
 use risk_core::ids::{OrderId, Symbol, UserId};
-use risk_core::market::Mark;
+use risk_core::market::{Instrument, InstrumentSpec, Mark};
 use risk_core::model::{
     Decision, InstrumentStatus, KycLevel, OrderType, RejectReason, RuleAction, Side, TradingState,
 };
@@ -34,14 +34,14 @@ fn approves_a_plain_limit_order_with_exact_figures() {
     let resp = run(&request());
     assert_eq!(resp.decision, Decision::Approved, "{}", resp.message);
     assert_eq!(resp.reject_reason, None);
-    assert_eq!(resp.required_initial_margin, Some(d("500")));
+    assert_eq!(resp.required_initial_margin(), Some(d("500")));
     let m = resp.metrics.as_ref().expect("priced");
     assert_eq!(m.order_notional, d("5000"));
     assert_eq!(m.available_margin, d("10000"));
     assert_eq!(m.projected_exposure, d("5000"));
     // 5,000 notional in the first BTC bracket: 5,000 x 0.004 = 20; 20 / 10,000.
     assert_eq!(m.projected_maintenance_margin, d("20"));
-    assert_eq!(resp.projected_margin_ratio, Some(d("0.002")));
+    assert_eq!(resp.projected_margin_ratio(), Some(d("0.002")));
     assert!(!resp.liquidation_risk && !resp.margin_call);
     assert_eq!(resp.trace_id.as_str(), "T1");
     // One audit and one exposure snapshot, nothing else.
@@ -181,8 +181,12 @@ fn arithmetic_overflow_is_invalid_request_not_a_panic() {
     let mut m = market();
     let btc = Symbol::new("BTCUSDT");
     if let Some(i) = m.instruments.get_mut(&btc) {
-        i.max_quantity = Quantity::new(Decimal::MAX).expect("max");
-        i.price_band = None;
+        *i = Instrument::new(InstrumentSpec {
+            max_quantity: Quantity::new(Decimal::MAX).expect("max"),
+            price_band: None,
+            ..i.spec().clone()
+        })
+        .expect("valid");
     }
     let req = CheckRequest {
         quantity: Decimal::MAX,
@@ -228,7 +232,11 @@ fn kill_switch_levels_and_the_strictest_wins() {
 
     let mut m = market();
     if let Some(i) = m.instruments.get_mut(&Symbol::new("BTCUSDT")) {
-        i.status = InstrumentStatus::Halted;
+        *i = Instrument::new(InstrumentSpec {
+            status: InstrumentStatus::Halted,
+            ..i.spec().clone()
+        })
+        .expect("valid");
     }
     assert_reject(
         &check(&config(), Some(&account()), &m, &request(), now()),
@@ -272,7 +280,7 @@ fn reducing_state_passes_only_reducing_orders_and_halted_exits_are_configurable(
         "HALTED",
     );
     let mut c = config();
-    c.limits.halted_allows_exits = true;
+    c.limits = limits(|l| l.halted_allows_exits = true);
     assert_eq!(
         check(&c, Some(&a), &market(), &sell, now()).decision,
         Decision::Approved
@@ -343,9 +351,11 @@ fn duplicate_order_ids_within_the_horizon() {
 #[test]
 fn order_rate_limit_over_the_window() {
     let mut c = config();
-    c.limits.rate_limit = Some(RateLimit {
-        max_orders: 3,
-        window_ms: 1_000,
+    c.limits = limits(|l| {
+        l.rate_limit = Some(RateLimit {
+            max_orders: 3,
+            window_ms: 1_000,
+        })
     });
     let mut a = account();
     for i in 0..3 {
@@ -415,7 +425,7 @@ fn reduce_only_must_reduce_and_then_bypasses_margin_and_exposure() {
     a.profile.exposure_limit = Notional::lit("10");
     let resp = check(&config(), Some(&a), &market(), &ro, now());
     assert_eq!(resp.decision, Decision::Approved, "{}", resp.message);
-    assert_eq!(resp.required_initial_margin, Some(d("0")));
+    assert_eq!(resp.required_initial_margin(), Some(d("0")));
     // The same order without the flag is just as reducing and passes too.
     let plain = CheckRequest {
         reduce_only: false,
@@ -558,7 +568,11 @@ fn liquidation_risk_when_the_fill_itself_sinks_the_margin_balance() {
     // No price band on this venue: a buy at twice the mark loses 50,000 on the fill.
     let mut m = market();
     if let Some(i) = m.instruments.get_mut(&Symbol::new("BTCUSDT")) {
-        i.price_band = None;
+        *i = Instrument::new(InstrumentSpec {
+            price_band: None,
+            ..i.spec().clone()
+        })
+        .expect("valid");
     }
     let req = CheckRequest {
         quantity: d("1"),
@@ -569,7 +583,7 @@ fn liquidation_risk_when_the_fill_itself_sinks_the_margin_balance() {
     let resp = check(&config(), Some(&account()), &m, &req, now());
     assert_reject(&resp, RejectReason::LiquidationRisk, "not positive");
     assert!(resp.liquidation_risk && resp.margin_call);
-    assert_eq!(resp.projected_margin_ratio, None);
+    assert_eq!(resp.projected_margin_ratio(), None);
     let kinds: Vec<_> = resp.events().map(|e| std::mem::discriminant(&e)).collect();
     assert_eq!(
         kinds.len(),
@@ -582,14 +596,17 @@ fn liquidation_risk_when_the_fill_itself_sinks_the_margin_balance() {
 fn margin_call_and_liquidation_thresholds_from_config() {
     // Ratio 0.002 on the plain order; thresholds lowered around it.
     let mut c = config();
-    c.limits.margin_call_ratio = risk_core::num::Ratio::lit("0.001");
+    c.limits = limits(|l| l.margin_call_ratio = risk_core::num::Ratio::lit("0.001"));
     let resp = check(&c, Some(&account()), &market(), &request(), now());
     assert_eq!(resp.decision, Decision::Approved);
     assert!(resp.margin_call && !resp.liquidation_risk);
     assert!(resp
         .events()
         .any(|e| matches!(e, RiskEvent::MarginCall { .. })));
-    c.limits.liquidation_ratio = risk_core::num::Ratio::lit("0.002");
+    c.limits = limits(|l| {
+        l.margin_call_ratio = risk_core::num::Ratio::lit("0.001");
+        l.liquidation_ratio = risk_core::num::Ratio::lit("0.002");
+    });
     assert_reject(
         &check(&c, Some(&account()), &market(), &request(), now()),
         RejectReason::LiquidationRisk,

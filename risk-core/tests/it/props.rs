@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use risk_core::account::AccountSnapshot;
-use risk_core::engine::{AccountEvent, EngineEvent};
+use risk_core::engine::{AccountEvent, EngineEvent, Seq};
 use risk_core::ids::{AccountId, OrderId, Symbol};
 use risk_core::model::{Decision, OrderType, RejectReason, Side};
 use risk_core::num::{Leverage, Money, Price, SignedQuantity};
@@ -121,11 +121,11 @@ proptest! {
         let engine = Arc::new(engine(config()));
         let id = AccountId::new("A1");
         engine.apply(&EngineEvent::Account {
-            account_id: id.clone(), seq: 3,
+            account_id: id.clone(), seq: Seq::lit(3),
             event: AccountEvent::BalanceChange { delta: Money::new(Decimal::from(wallet - 10_000)).unwrap_or(Money::ZERO) },
         }).expect("balance");
         let mut c = config();
-        c.limits.rate_limit = None;
+        c.limits = limits(|l| l.rate_limit = None);
         engine.replace_config(c).expect("config");
         let handles: Vec<_> = (0..threads).map(|t| {
             let engine = Arc::clone(&engine);
@@ -140,7 +140,7 @@ proptest! {
                     };
                     let resp = engine.check_and_reserve(&req, now());
                     if resp.is_accepted() {
-                        approved += resp.required_initial_margin.unwrap_or_default();
+                        approved += resp.required_initial_margin().unwrap_or_default();
                     } else {
                         assert_eq!(resp.reject_reason, Some(RejectReason::InsufficientMargin), "{}", resp.message);
                     }
@@ -210,7 +210,7 @@ proptest! {
                     seq += 1;
                     let (sym, price) = if eth { ("ETHUSDT", "3000") } else { ("BTCUSDT", "50000") };
                     let _ = engine.apply(&EngineEvent::Account {
-                        account_id: AccountId::new("A1"), seq,
+                        account_id: AccountId::new("A1"), seq: Seq::lit(seq),
                         event: AccountEvent::OrderFilled {
                             order_id: OrderId::new(&format!("F{i}")), symbol: Symbol::new(sym),
                             side: if sell { Side::Sell } else { Side::Buy },
@@ -222,7 +222,7 @@ proptest! {
                 Step::Balance(delta) => {
                     seq += 1;
                     let delta = Money::new(Decimal::from(delta)).expect("money");
-                    engine.apply(&EngineEvent::Account { account_id: AccountId::new("A1"), seq, event: AccountEvent::BalanceChange { delta } }).expect("balance");
+                    engine.apply(&EngineEvent::Account { account_id: AccountId::new("A1"), seq: Seq::lit(seq), event: AccountEvent::BalanceChange { delta } }).expect("balance");
                 }
                 Step::Check { qty, sell, reserve } => {
                     let mark = mirror.marks.get(&Symbol::new("BTCUSDT")).map(|m| m.price.get()).unwrap_or_default();

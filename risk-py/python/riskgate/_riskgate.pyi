@@ -147,17 +147,18 @@ class RiskEngine:
         * ``user_id``, ``account_id``, ``order_id``, ``symbol``: str, required;
         * ``side``: ``"BUY"`` or ``"SELL"`` (any case), required;
         * ``quantity``: _DecimalLike, required;
-        * ``price``: _DecimalLike, the limit price; omit or None for a market order;
-        * ``order_type``: ``"LIMIT"`` or ``"MARKET"``; default LIMIT when ``price`` is
-          given, else MARKET;
-        * ``leverage``: _DecimalLike, default 1;
+        * ``order_type``: ``"LIMIT"`` or ``"MARKET"`` (any case), required;
+        * ``price``: _DecimalLike, the limit price: required for LIMIT, omit or None for
+          MARKET;
+        * ``leverage``: _DecimalLike (at least 1), required: a risk gate does not guess it;
         * ``reduce_only``, ``post_only``: bool, default False;
         * ``trace_id``: str, default "".
 
         Domain problems (a zero quantity, a limit price off the tick, too much leverage) are
         decisions: a ``REJECTED`` result with its reason. Only values that cannot be
-        converted at all (wrong type, ``"abc"`` as a quantity, an unknown key) raise
-        :class:`InvalidInput`.
+        converted at all (a missing key, wrong type, ``"abc"`` as a quantity, an unknown
+        key) raise :class:`InvalidInput`, whose message names the key
+        (``leverage: is required``).
 
         An accepted order is remembered for the duplicate-id and rate-limit controls. With
         ``reserve=True`` its initial margin and exposure are also reserved until an
@@ -166,6 +167,12 @@ class RiskEngine:
         """
     def apply(self, event: Mapping[str, Any]) -> _ApplyOutcome:
         """Applies one state change; returns ``"applied"``, ``"duplicate"`` or ``"stale"``.
+
+        ``event`` is the engine's one serde form of an event (the same JSON that the
+        service adapters take; see the ``risk_core::engine`` docs), read by the same
+        validated constructors as a config file: a refused value raises
+        :class:`InvalidInput` naming the key and the rule, e.g.
+        ``contract_multiplier: 0 is not valid: must be greater than zero``.
 
         Market events:
 
@@ -176,15 +183,16 @@ class RiskEngine:
           contract_multiplier, max_leverage, required_kyc, status, price_band);
         * ``{"type": "global_trading_state", "state": "ACTIVE" | "REDUCING" | "HALTED"}``.
 
-        Account events all carry ``account_id`` (str) and ``seq`` (int, strictly increasing
-        per account; a repeated or older one is ``"duplicate"``):
+        Account events all carry ``account_id`` (str) and ``seq`` (int from 1, strictly
+        increasing per account; a repeated or older one is ``"duplicate"``; 0 raises
+        :class:`InvalidInput`):
 
         * ``profile_upsert``: ``user_id``, ``profile`` (dict as in ``[[accounts]].profile``:
           kyc_level, exposure_limit, frozen, max_leverage, risk_score, trading_state);
           the only event accepted for an unknown account;
         * ``balance_change``: ``delta`` (signed);
-        * ``position_update``: ``symbol``, ``size`` (signed, long > 0; 0 removes),
-          ``entry_price``, ``leverage``;
+        * ``position_update``: ``symbol`` (a listed instrument), ``size`` (signed, long >
+          0; 0 removes), ``entry_price``, ``leverage``;
         * ``order_opened``: ``order_id``, ``symbol``, ``side``, ``quantity``, ``price``,
           ``leverage``, optional ``reduce_only``;
         * ``order_cancelled``: ``order_id``;
@@ -295,13 +303,13 @@ class AccountMetrics:
         """Sum of winning net P&L."""
     @property
     def gross_loss(self) -> Decimal:
-        """Sum of losing net P&L (a positive number)."""
+        """Sum of losing net P&L: zero or negative, as in Rust and the ``risk`` CLI."""
     @property
     def net_profit(self) -> Decimal:
         """Sum of net P&L."""
     @property
     def profit_factor(self) -> Optional[Decimal]:
-        """``gross_profit / gross_loss``; None without losses."""
+        """``gross_profit / |gross_loss|``; None without losses."""
     @property
     def average_win(self) -> Optional[Decimal]:
         """Mean winning net P&L; None without wins."""

@@ -1,0 +1,550 @@
+//! Tests of CSV ingestion: the export format, row errors and their lines, limits, and the
+//! parallel reader against the sequential one.
+
+#![allow(clippy::unwrap_used)]
+use super::trades::numeric_id;
+use super::*;
+use risk_core::ids::{AccountId, ChallengeId};
+use risk_core::model::Side;
+use risk_core::Decimal;
+
+const HEADER: &str = ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n";
+
+fn read(body: &str) -> TradeFile {
+    read_trades(format!("{HEADER}{body}").as_bytes(), "t.csv", |_| {}).unwrap()
+}
+
+#[test]
+fn parses_the_export_format_exactly() {
+    let f = read(
+        "0,1742642088741327865,1,16.0,3332.9,3332.88,-0.07,0.01,2025-05-05 23:41:50.000000,2025-05-06 00:00:10.5,0.2,0,3300.5,4.899999999999999,0.0,XAUUSD,100.0,1.0,0,10452073\n",
+    );
+    assert_eq!(f.skipped_rows, 0, "{:?}", f.errors);
+    let t = &f.trades[0];
+    assert_eq!(t.id.as_str(), "1742642088741327865");
+    assert_eq!(t.account.as_str(), "10452073");
+    assert_eq!(t.side, Side::Sell);
+    assert_eq!(t.profit.to_string(), "4.899999999999999");
+    assert_eq!(t.stop_loss, None, "0 means not set");
+    assert_eq!(t.take_profit, Some("3300.5".parse().unwrap()));
+    assert_eq!(t.closed_at.to_rfc3339(), "2025-05-06T00:00:10.500+00:00");
+    assert_eq!(
+        t.opened_at,
+        parse_timestamp("2025-05-05T23:41:50Z").unwrap()
+    );
+}
+
+#[test]
+fn times_beyond_the_metrics_range_are_row_errors() {
+    let row = |id: u32, opened: &str, closed: &str| {
+        format!("{id},{id},0,,1.1,1.2,0,0.1,{opened},{closed},1,,,10,0,EURUSD,1,1,0,7\n")
+    };
+    let body = [
+        row(1, "2262-04-11 23:47:16", "2262-04-11 23:47:16.854775807"),
+        row(2, "2262-04-11 23:47:16", "2262-04-11 23:47:16.854775808"),
+        row(3, "1677-09-21 00:12:43", "2025-05-05 10:00:00"),
+        row(4, "2025-05-05 10:00:00", "2025-05-05 10:01:00"),
+    ]
+    .concat();
+    let f = read(&body);
+    let kept: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(kept, ["1", "4"], "the last nanosecond is in range");
+    let where_: Vec<_> = f
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(where_, [(3, "closed_at"), (4, "opened_at")]);
+    assert!(
+        f.errors[0]
+            .to_string()
+            .ends_with("`2262-04-11 23:47:16.854775808` is outside the supported range 1677-09-21 to 2262-04-11"),
+        "{}",
+        f.errors[0]
+    );
+}
+
+#[test]
+fn bad_rows_are_reported_with_line_and_column_and_skipped() {
+    let good =
+        "1,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n";
+    let body = [
+        good,
+        "2,2,0,,abc,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+        "3,3,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 09:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+        "4,4,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,\n",
+        "5,5,0,,1.1,1.2,0,0.1,2025-13-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+        "6,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+        "7,7,2,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n",
+        "8,8,0,,1.1\n",
+        good.replace("1,1,0", "9,9,1").as_str(),
+    ]
+    .concat();
+    let f = read(&body);
+    assert_eq!(f.trades.len(), 2);
+    assert_eq!(f.duplicate_rows, 1);
+    assert_eq!(f.skipped_rows, 6);
+    let where_: Vec<_> = f
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(
+        where_,
+        [
+            (3, "open_price"),
+            (4, "closed_at"),
+            (5, "trading_account_login"),
+            (6, "opened_at"),
+            (8, "action"),
+            (9, "trading_account_login"),
+        ]
+    );
+    assert!(f.errors[0]
+        .to_string()
+        .starts_with("t.csv:3: column `open_price`:"));
+}
+
+#[test]
+fn numeric_and_text_ids_deduplicate_as_text() {
+    assert_eq!(
+        numeric_id("1742642088741327865"),
+        Some(1_742_642_088_741_327_865)
+    );
+    assert_eq!(numeric_id("007"), None);
+    assert_eq!(numeric_id("0"), Some(0));
+    assert_eq!(numeric_id("18446744073709551616"), None);
+    assert_eq!(numeric_id("12a"), None);
+    let row = |id: &str| {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+    };
+    let f = read(
+        &[
+            row("7"),
+            row("007"),
+            row("7"),
+            row("007"),
+            row("A-1"),
+            row("A-1"),
+        ]
+        .concat(),
+    );
+    assert_eq!(f.trades.len(), 3);
+    assert_eq!(f.duplicate_rows, 3);
+    // A bad row does not claim its id: the corrected re-send is kept.
+    let bad = |id: &str| row(id).replace("1.1,1.2", "x,1.2");
+    let f = read(&[bad("8"), row("8"), bad("B"), row("B"), row("8")].concat());
+    assert_eq!(
+        (f.trades.len(), f.skipped_rows, f.duplicate_rows),
+        (2, 2, 1)
+    );
+}
+
+#[test]
+fn parallel_read_equals_sequential_read() {
+    let mut text = Vec::new();
+    let mut accounts = Vec::new();
+    let config = crate::sample::SampleConfig {
+        trades: 2_000,
+        ..Default::default()
+    };
+    crate::sample::generate(&config, &mut text, &mut accounts).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let first_id = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let row = |id: &str, price: &str| {
+        format!("0,{id},0,,{price},1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+    };
+    let mut lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
+    // Early: a bad row whose id is re-sent correctly in a later chunk.
+    lines.insert(5, row("777000111", "bad"));
+    lines.insert(1500, row("777000111", "1.1"));
+    // Late: a good repeat and a bad repeat of the very first id, and a text id twice.
+    lines.push(row(&first_id, "1.1"));
+    lines.push(row(&first_id, "bad"));
+    lines.insert(300, row("T-1", "1.1"));
+    lines.push(row("T-1", "1.1"));
+    // Rows over the limit, early and late (one repeating an id kept elsewhere): each is
+    // one skipped row in every chunking.
+    let long = "9".repeat(MAX_ROW_BYTES);
+    lines.insert(40, row("777000222", &long));
+    lines.insert(1800, row(&first_id, &long));
+    let text = lines.concat();
+    let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+    assert_eq!(sequential.trades.len(), 2_002);
+    assert_eq!(sequential.duplicate_rows, 2 + 3);
+    assert_eq!(sequential.skipped_rows, 3 + 1 + 2);
+    let too_long: Vec<_> = sequential
+        .errors
+        .iter()
+        .filter(|e| e.message.contains("longer than the limit"))
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(too_long, [(41, "open_price"), (1801, "open_price")]);
+    for workers in 1..=5 {
+        let parallel = read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+        assert!(
+            parallel.trades == sequential.trades,
+            "{workers} workers: trades differ"
+        );
+        assert_eq!(parallel.errors, sequential.errors, "{workers} workers");
+        assert_eq!(
+            (parallel.skipped_rows, parallel.duplicate_rows),
+            (sequential.skipped_rows, sequential.duplicate_rows),
+            "{workers} workers"
+        );
+    }
+}
+
+/// Found by the `trades_csv` fuzz target: a header ended by a lone `\r` (which the
+/// csv reader takes as a line end) made the parallel reader treat the first data row
+/// as part of the header and drop it.
+#[test]
+fn parallel_read_ends_the_header_where_the_csv_reader_does() {
+    let row = |id: &str| {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7")
+    };
+    let header = HEADER.trim_end();
+    for (after_header, between) in [("\r", "\n"), ("\r", "\r"), ("\r\n", "\r\n")] {
+        let text = format!(
+            "{header}{after_header}{}{between}{}{between}{}\n",
+            row("1"),
+            row("2"),
+            row("3")
+        );
+        let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+        assert_eq!(sequential.trades.len(), 3, "{after_header:?}");
+        let parallel = read_trades_parallel(text.as_bytes(), "s.csv", 2, |_| {}).unwrap();
+        assert!(parallel.trades == sequential.trades, "{after_header:?}");
+        assert_eq!(parallel.skipped_rows, sequential.skipped_rows);
+    }
+}
+
+/// Found by the `trades_csv` fuzz target: a row starting with a UTF-8 byte-order mark
+/// at a chunk boundary lost the mark in the parallel reader (each chunk's csv reader
+/// strips one at its start), so the two readers disagreed.
+#[test]
+fn parallel_read_keeps_a_byte_order_mark_at_a_chunk_start() {
+    let row = |id: &str| {
+        format!("0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n")
+    };
+    for tail in ["\u{feff}".to_owned(), format!("\u{feff}{}", row("3"))] {
+        let text = format!("{HEADER}{}{}{tail}", row("1"), row("2"));
+        let sequential = read_trades(text.as_bytes(), "s.csv", |_| {}).unwrap();
+        for workers in 2..=4 {
+            let parallel = read_trades_parallel(text.as_bytes(), "s.csv", workers, |_| {}).unwrap();
+            assert!(parallel.trades == sequential.trades, "{workers} workers");
+            assert_eq!(
+                (parallel.skipped_rows, parallel.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows),
+                "{workers} workers"
+            );
+        }
+    }
+}
+
+fn trade_row(id: &str) -> String {
+    format!(
+        "0,{id},0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EURUSD,1,1,0,7\n"
+    )
+}
+
+/// Sequential and parallel (2 to 4 workers) reads of `text` agree on everything; the
+/// sequential result.
+fn read_both_ways(text: &[u8], limits: CsvLimits) -> TradeFile {
+    let sequential = read_trades_with(text, "b.csv", limits, |_| {}).unwrap();
+    for workers in 2..=4 {
+        let parallel = read_trades_parallel_with(text, "b.csv", workers, limits, |_| {}).unwrap();
+        assert!(parallel.trades == sequential.trades, "{workers} workers");
+        assert_eq!(parallel.errors, sequential.errors, "{workers} workers");
+        assert_eq!(
+            (parallel.skipped_rows, parallel.duplicate_rows),
+            (sequential.skipped_rows, sequential.duplicate_rows),
+            "{workers} workers"
+        );
+    }
+    sequential
+}
+
+/// The real export (`shared/data`) ends its lines with CRLF: the csv reader's record
+/// positions put each row on the line before (the `\n` of the previous line end is
+/// read with the next record), and the parallel reader disagreed with the sequential
+/// one. Blank lines moved the reported line back as well.
+#[test]
+fn row_errors_name_the_rows_own_line_with_crlf_and_blank_lines() {
+    let row = |id: &str, price: &str| trade_row(id).replace("1.1,1.2", &format!("{price},1.2"));
+    let crlf = |r: String| r.replace('\n', "\r\n");
+    let text = [
+        crlf(HEADER.to_owned()),
+        crlf(row("1", "x")),
+        crlf(row("2", "1.1")),
+        "\r\n\n".to_owned(),
+        crlf(row("3", "y")),
+        row("4", "z"),
+        row("5", "1.1").replace('\n', "\r"),
+        row("6", "w"),
+    ]
+    .concat();
+    let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+    let lines: Vec<_> = f.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 6, 7, 8]);
+    assert_eq!(f.trades.len(), 2);
+}
+
+#[test]
+fn a_10_mb_field_between_good_rows_is_one_row_error() {
+    let huge = "X".repeat(10 << 20);
+    let bad = trade_row("2").replace("EURUSD", &huge);
+    let text = format!("{HEADER}{}{bad}{}", trade_row("1"), trade_row("3"));
+    let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+    let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["1", "3"]);
+    assert_eq!((f.skipped_rows, f.duplicate_rows), (1, 0));
+    assert_eq!(
+        f.errors[0].to_string(),
+        "b.csv:3: column `symbol`: the row is longer than the limit of 65536 bytes"
+    );
+}
+
+#[test]
+fn a_long_quoted_field_with_line_breaks_is_cut_and_later_lines_stay_right() {
+    // 200,000 lines inside one quoted field, then a bad row: its line is still exact.
+    let quoted = format!("\"{}\"", "ab\n".repeat(200_000));
+    let long = trade_row("2").replace("EURUSD", &quoted);
+    let late_bad = trade_row("4").replace("1.1,1.2", "x,1.2");
+    let text = format!(
+        "{HEADER}{}{long}{}{late_bad}",
+        trade_row("1"),
+        trade_row("3")
+    );
+    let f = read_trades(text.as_bytes(), "q.csv", |_| {}).unwrap();
+    let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["1", "3"]);
+    let where_: Vec<_> = f
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect();
+    assert_eq!(where_, [(3, "symbol"), (200_005, "open_price")]);
+}
+
+#[test]
+fn an_unterminated_quote_costs_one_row_error() {
+    // The csv reader would read the rest of the file into the quoted field: it is one
+    // row, cut at the limit, and the rows before it are kept.
+    let body = format!("{}0,2,0,,\"{}\n", trade_row("1"), "1.1,".repeat(40_000));
+    let f = read_both_ways(format!("{HEADER}{body}").as_bytes(), CsvLimits::default());
+    assert_eq!((f.trades.len(), f.skipped_rows), (1, 1));
+    assert_eq!(
+        (f.errors[0].line, f.errors[0].column.as_str()),
+        (3, "open_price")
+    );
+}
+
+#[test]
+fn the_row_limit_is_exact_and_counts_quotes_and_delimiters() {
+    let header = HEADER.trim_end();
+    let limit = header.len();
+    // A row padded to `len` bytes through its unused `reason` column, quoted.
+    let padded = |id: &str, len: usize| {
+        let row = trade_row(id);
+        let pad = len - (row.trim_end().len() + 2);
+        row.replacen(",0,,", &format!(",0,\"{}\",", "r".repeat(pad)), 1)
+    };
+    let text = format!(
+        "{header}\r\n{}{}{}",
+        padded("1", limit),
+        padded("2", limit + 1),
+        trade_row("3")
+    );
+    let limits = CsvLimits {
+        max_row_bytes: limit,
+        ..CsvLimits::default()
+    };
+    let f = read_both_ways(text.as_bytes(), limits);
+    let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["1", "3"], "{:?}", f.errors);
+    assert_eq!(f.errors.len(), 1);
+    assert_eq!(
+        (f.errors[0].line, f.errors[0].column.as_str()),
+        (3, "trading_account_login")
+    );
+    assert_eq!(
+        f.errors[0].message,
+        format!("the row is longer than the limit of {limit} bytes")
+    );
+    // One byte less and the header itself is too long.
+    let limits = CsvLimits {
+        max_row_bytes: limit - 1,
+        ..limits
+    };
+    let e = read_trades_with(text.as_bytes(), "e.csv", limits, |_| {}).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "e.csv: the header row is longer than the limit of {} bytes",
+            limit - 1
+        )
+    );
+}
+
+#[test]
+fn fields_the_reader_uses_are_bounded() {
+    let id = "7".repeat(MAX_FIELD_BYTES + 1);
+    let ok_id = "8".repeat(MAX_FIELD_BYTES);
+    let comment = "c".repeat(10 * MAX_FIELD_BYTES);
+    let text = format!(
+        "{HEADER}{}{}{}",
+        trade_row(&id),
+        trade_row(&ok_id),
+        // An unused column (`reason`) may be longer than the field limit.
+        trade_row("9").replacen(",0,,", &format!(",0,{comment},"), 1)
+    );
+    let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+    let ids: Vec<_> = f.trades.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [ok_id.as_str(), "9"]);
+    assert_eq!(
+        f.errors[0].to_string(),
+        "b.csv:2: column `identifier`: the field is 1025 bytes, longer than the limit of 1024"
+    );
+}
+
+#[test]
+fn a_10_mb_field_in_the_accounts_file_is_one_row_error() {
+    let huge = "u".repeat(10 << 20);
+    let text = format!("login,user_id,challenge_id\n1,u1,c1\n2,{huge},c1\n3,u3,\n");
+    let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+    assert_eq!(a.order, [AccountId::new("1"), AccountId::new("3")]);
+    assert_eq!(a.skipped_rows, 1);
+    assert_eq!(
+        a.errors[0].to_string(),
+        "a.csv:3: column `user_id`: the row is longer than the limit of 65536 bytes"
+    );
+    let long_user = "u".repeat(MAX_FIELD_BYTES + 1);
+    let text = format!("login,user_id,challenge_id\n1,{long_user},c1\n2,u2,\n");
+    let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+    assert_eq!(a.order, [AccountId::new("2")]);
+    assert_eq!(a.errors[0].column, "user_id");
+    let header = format!("login,user_id,challenge_id,{}\n", "x".repeat(MAX_ROW_BYTES));
+    assert!(matches!(
+        read_accounts(header.as_bytes(), "a.csv"),
+        Err(CsvInputError::HeaderTooLong {
+            limit: MAX_ROW_BYTES,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn invalid_utf8_names_its_column() {
+    let mut text = HEADER.as_bytes().to_vec();
+    text.extend_from_slice(
+        b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,EUR\xC3,1,1,0,7\n",
+    );
+    // Two fields that are only valid UTF-8 when glued together.
+    text.extend_from_slice(
+        b"0,2,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0,\xC3,\xA91,1,0,7\n",
+    );
+    let f = read_trades(text.as_slice(), "u.csv", |_| {}).unwrap();
+    assert_eq!(f.trades.len(), 0);
+    let cols: Vec<_> = f.errors.iter().map(|e| e.column.as_str()).collect();
+    assert_eq!(cols, ["symbol", "symbol"]);
+}
+
+proptest::proptest! {
+    /// Arbitrary rows never stop the read nor panic, and every record is accounted
+    /// for exactly once, sequentially or split across workers.
+    #[test]
+    fn arbitrary_rows_are_counted_once(
+        rows in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[0-9]{1,3}").unwrap(),
+                    proptest::string::string_regex("-?[0-9]{1,4}\\.[0-9]{0,3}").unwrap(),
+                    proptest::string::string_regex("2025-05-0[1-3] 1[0-2]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?").unwrap(),
+                    proptest::string::string_regex("[ -~]{0,8}").unwrap(),
+                ],
+                0..24,
+            ),
+            0..40,
+        ),
+        workers in 1_usize..4,
+    ) {
+        let body: String = rows
+            .iter()
+            .map(|r| format!("{}\n", r.join(",").replace('"', "")))
+            .collect();
+        let text = format!("{HEADER}{body}");
+        let records = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .byte_records()
+            .count() as u64;
+        let f = read_trades(text.as_bytes(), "p.csv", |_| {}).unwrap();
+        proptest::prop_assert_eq!(f.trades.len() as u64 + f.skipped_rows + f.duplicate_rows, records);
+        let p = read_trades_parallel(text.as_bytes(), "p.csv", workers, |_| {}).unwrap();
+        proptest::prop_assert!(p.trades == f.trades);
+        proptest::prop_assert_eq!((p.skipped_rows, p.duplicate_rows), (f.skipped_rows, f.duplicate_rows));
+    }
+}
+
+#[test]
+fn missing_column_is_fatal() {
+    let e = read_trades("identifier,action\n1,0\n".as_bytes(), "x.csv", |_| {});
+    assert!(matches!(
+        e,
+        Err(CsvInputError::MissingColumn {
+            column: "open_price",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn accounts_file() {
+    let text = "login,user_id,challenge_id,initial_balance\n1,u1,c1,50000\n2,u1,,\n3,u2,c1,-5\n1,u3,c2,\n4,,c1,\n";
+    let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+    assert_eq!(a.order.len(), 2);
+    assert_eq!(a.skipped_rows, 3);
+    let one = &a.accounts[&AccountId::new("1")];
+    assert_eq!(one.initial_balance, Some(Decimal::from(50_000)));
+    assert_eq!(one.challenge, Some(ChallengeId::new("c1")));
+    assert_eq!(a.accounts[&AccountId::new("2")].challenge, None);
+    let b = read_accounts("login,user_id,challenge_id\n9,u9,c9\n".as_bytes(), "b.csv").unwrap();
+    assert_eq!(b.accounts[&AccountId::new("9")].initial_balance, None);
+}
+
+#[test]
+fn timestamps() {
+    for ok in [
+        "2025-05-05 23:41:50",
+        "2025-05-05 23:41:50.1",
+        "2025-05-05 23:41:50.123456789",
+        "2025-05-05T23:41:50Z",
+        "2025-05-06T01:41:50+02:00",
+    ] {
+        assert!(parse_timestamp(ok).is_some(), "{ok}");
+    }
+    assert_eq!(
+        parse_timestamp("2025-05-06T01:41:50+02:00"),
+        parse_timestamp("2025-05-05 23:41:50")
+    );
+    for bad in [
+        "",
+        "2025-05-05",
+        "2025-02-30 00:00:00",
+        "2025-05-05 24:00:00",
+        "2025-05-05 10:00:00.",
+        "2025-05-05 10:00:00.1234567890",
+        "2025-05-05 10:00:00 junk",
+        "x025-05-05 10:00:00",
+    ] {
+        assert!(parse_timestamp(bad).is_none(), "{bad}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Reading a trades export on one thread: the columns, the per-row parse into
+//! [`ClosedTrade`]s and the de-duplication of identifiers.
+
+use std::io::Read;
+use std::path::Path;
+
+use risk_core::hash::{FxHashMap as FastMap, FxHashSet as FastSet};
+use risk_core::ids::{AccountId, Symbol, TradeId};
+use risk_core::metrics::ClosedTrade;
+
+use super::bounded::BoundedRows;
+use super::error::{CsvInputError, RowError};
+use super::fields::{check_header, find_columns, intern, row_info, row_too_long, Row};
+use super::parallel::{read_trades_parallel, PARALLEL_MIN_BYTES};
+use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
+
+/// The good trades of an export, with what was skipped.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFile {
+    /// Every good, first-seen trade, in file order.
+    pub trades: Vec<ClosedTrade>,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+    /// Rows dropped because their identifier was already seen.
+    pub duplicate_rows: u64,
+}
+
+pub(super) const TRADE_COLUMNS: [&str; 14] = [
+    "identifier",
+    "action",
+    "open_price",
+    "close_price",
+    "commission",
+    "lot_size",
+    "opened_at",
+    "closed_at",
+    "price_sl",
+    "price_tp",
+    "profit",
+    "swap",
+    "symbol",
+    "trading_account_login",
+];
+
+/// Reads a trades export from a file; see [`read_trades`]. `progress` is called with the
+/// number of bytes parsed so far, possibly from several threads.
+///
+/// A large file without quoted fields (exports from dataframes have none) is split at line
+/// boundaries and parsed on every core; the result is the same as a sequential read:
+/// trades in file order, the first occurrence of an id kept, the same counts.
+///
+/// # Errors
+/// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
+pub fn read_trades_path(
+    path: &Path,
+    progress: impl Fn(u64) + Sync,
+) -> Result<TradeFile, CsvInputError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CsvInputError::Open {
+        file: name.clone(),
+        source,
+    })?;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if bytes.len() < PARALLEL_MIN_BYTES {
+        return read_trades(bytes.as_slice(), &name, progress);
+    }
+    read_trades_parallel(&bytes, &name, workers, progress)
+}
+
+/// Reads a trades export. `file` names the source in row errors; `progress` is called
+/// now and then with the number of bytes read so far.
+///
+/// # Errors
+/// [`CsvInputError`] when the source cannot be read or lacks a required column; bad rows
+/// are not errors (see [`TradeFile`]).
+pub fn read_trades<R: Read>(
+    source: R,
+    file: &str,
+    progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    read_trades_with(source, file, CsvLimits::default(), progress)
+}
+
+/// [`read_trades`] with explicit [`CsvLimits`].
+///
+/// # Errors
+/// As [`read_trades`].
+pub fn read_trades_with<R: Read>(
+    source: R,
+    file: &str,
+    limits: CsvLimits,
+    mut progress: impl FnMut(u64),
+) -> Result<TradeFile, CsvInputError> {
+    let csv_err = |source| CsvInputError::Csv {
+        file: file.to_owned(),
+        source,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(BoundedRows::new(source, limits.max_row_bytes));
+    let header = reader.byte_headers().map_err(csv_err)?.clone();
+    check_header(&mut reader, file, limits)?;
+    let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
+    let mut ingest = Ingest::new(&header, cols, file, limits, 0, 0);
+    ingest.run(&mut reader, &mut progress).map_err(csv_err)?;
+    Ok(ingest.out)
+}
+
+/// A trade id as de-duplicated: canonical decimal ids that fit a u64 as integers (cheaper
+/// to hash and compare), any other id as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum IdKey {
+    Numeric(u64),
+    Text,
+}
+
+impl IdKey {
+    pub(super) fn of(id: &str) -> Self {
+        numeric_id(id).map_or(Self::Text, Self::Numeric)
+    }
+}
+
+/// A skipped row, with its id when it had one (a parallel merge may find it repeated).
+pub(super) struct BadRow {
+    pub(super) id: Option<TradeId>,
+    pub(super) error: Option<RowError>,
+}
+
+/// The state of one sequential pass over rows.
+pub(super) struct Ingest<'a> {
+    header: &'a csv::ByteRecord,
+    cols: [usize; 14],
+    file: &'a str,
+    limits: CsvLimits,
+    /// Added to the rows' line numbers (for a chunk that starts mid-file).
+    line_offset: u64,
+    pub(super) out: TradeFile,
+    seen_numeric: FastSet<u64>,
+    seen_text: FastSet<TradeId>,
+    logins: FastMap<Box<str>, AccountId>,
+    symbols: FastMap<Box<str>, Symbol>,
+    pub(super) bad_rows: Vec<BadRow>,
+}
+
+impl<'a> Ingest<'a> {
+    pub(super) fn new(
+        header: &'a csv::ByteRecord,
+        cols: [usize; 14],
+        file: &'a str,
+        limits: CsvLimits,
+        line_offset: u64,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            header,
+            cols,
+            file,
+            limits,
+            line_offset,
+            out: TradeFile {
+                trades: Vec::with_capacity(capacity),
+                ..TradeFile::default()
+            },
+            seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
+            seen_text: FastSet::default(),
+            logins: FastMap::default(),
+            symbols: FastMap::default(),
+            bad_rows: Vec::new(),
+        }
+    }
+
+    pub(super) fn claimed(&self, id: &TradeId) -> bool {
+        match IdKey::of(id.as_str()) {
+            IdKey::Numeric(n) => self.seen_numeric.contains(&n),
+            IdKey::Text => self.seen_text.contains(id.as_str()),
+        }
+    }
+
+    /// Claims an id; false when it was already claimed.
+    pub(super) fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
+        match key {
+            IdKey::Numeric(n) => self.seen_numeric.insert(n),
+            IdKey::Text => {
+                !self.seen_text.contains(id.as_str()) && self.seen_text.insert(id.clone())
+            }
+        }
+    }
+
+    fn skip(&mut self, id: Option<TradeId>, error: RowError) {
+        self.out.skipped_rows += 1;
+        let kept = (self.out.errors.len() < MAX_KEPT_ROW_ERRORS).then_some(error);
+        if let Some(e) = &kept {
+            self.out.errors.push(e.clone());
+        }
+        self.bad_rows.push(BadRow { id, error: kept });
+    }
+
+    /// Reads every record (after the header, if the reader has one).
+    pub(super) fn run<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<BoundedRows<R>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), csv::Error> {
+        let mut record = csv::ByteRecord::new();
+        let mut rows = 0_u64;
+        while reader.read_byte_record(&mut record)? {
+            rows += 1;
+            if rows.is_multiple_of(65_536) {
+                progress(reader.get_ref().consumed());
+            }
+            let info = row_info(reader, &record);
+            let line = info.line + self.line_offset;
+            match info.cut {
+                Some(field) => {
+                    let error = row_too_long(self.header, self.file, line, field, self.limits);
+                    self.skip(None, error);
+                }
+                None => self.row(&record, line),
+            }
+        }
+        progress(reader.get_ref().consumed());
+        Ok(())
+    }
+
+    fn row(&mut self, record: &csv::ByteRecord, line: u64) {
+        let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
+            self.cols;
+        let row = Row {
+            record,
+            text: std::str::from_utf8(record.as_slice()).ok(),
+            header: self.header,
+            file: self.file,
+            line,
+            max_field: self.limits.max_field_bytes,
+        };
+        let id = match row.text(c_id) {
+            Ok(id) => TradeId::new(id),
+            Err(e) => return self.skip(None, e),
+        };
+        // Claim the id now (one hash operation for the common numeric case); a row that
+        // turns out bad gives it back, so a corrected re-send of the row is still kept.
+        let key = IdKey::of(id.as_str());
+        if !self.claim(key.clone(), &id) {
+            self.out.duplicate_rows += 1;
+            return;
+        }
+        let (logins, symbols) = (&mut self.logins, &mut self.symbols);
+        let parsed = (|| -> Result<ClosedTrade, RowError> {
+            let login = row.text(c_login)?;
+            let symbol = row.text(c_symbol)?;
+            let side = row.side(c_action)?;
+            let opened_at = row.time(c_opened)?;
+            let closed_at = row.time(c_closed)?;
+            if closed_at < opened_at {
+                return Err(row.error(c_closed, "closed before it was opened".to_owned()));
+            }
+            Ok(ClosedTrade {
+                id: id.clone(),
+                account: intern(logins, login, AccountId::new),
+                symbol: intern(symbols, symbol, Symbol::new),
+                side,
+                volume: row.number(c_lots)?,
+                opened_at,
+                closed_at,
+                open_price: row.number(c_open)?,
+                close_price: row.number(c_close)?,
+                stop_loss: row.optional_price(c_sl)?,
+                take_profit: row.optional_price(c_tp)?,
+                profit: row.number(c_profit)?,
+                commission: row.number(c_comm)?,
+                swap: row.number(c_swap)?,
+            })
+        })();
+        match parsed {
+            Ok(trade) => self.out.trades.push(trade),
+            Err(e) => {
+                match key {
+                    IdKey::Numeric(n) => self.seen_numeric.remove(&n),
+                    IdKey::Text => self.seen_text.remove(id.as_str()),
+                };
+                self.skip(Some(id), e);
+            }
+        }
+    }
+}
+
+/// The id as an integer when it is written canonically (digits, no leading zero) and fits
+/// a u64, so that two ids are equal as integers exactly when they are equal as text.
+pub(super) fn numeric_id(id: &str) -> Option<u64> {
+    let b = id.as_bytes();
+    if b.is_empty()
+        || b.len() > 19
+        || (b[0] == b'0' && b.len() > 1)
+        || !b.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    id.parse().ok()
+}

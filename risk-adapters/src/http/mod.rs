@@ -1,0 +1,83 @@
+//! The admin HTTP API on axum, beside gRPC on its own port.
+//!
+//! | Route | |
+//! |---|---|
+//! | `GET /v1/risk-profiles`, `GET/PATCH /v1/risk-profiles/{user_id}` | [`admin`] |
+//! | `GET/POST /v1/risk-rules`, `GET/PATCH /v1/risk-rules/{id}` | [`admin`] |
+//! | `GET/POST /v1/margin-tiers`, `GET/PATCH /v1/margin-tiers/{id}` | [`admin`] |
+//! | `GET /healthz`, `GET /readyz` | [`health`] |
+//! | `GET /metrics` | [`metrics`] (Prometheus text) |
+//! | `GET /openapi.json`, `GET /docs` | [`openapi`], Swagger UI served from the binary |
+//!
+//! It converts and transports: validation is the core's, run by the store inside each
+//! write's transaction ([`crate::store`]).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::store::live::LiveConfig;
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store and the engine it feeds.
+    pub live: Arc<LiveConfig>,
+    /// Who may use the admin routes.
+    pub admin: auth::AdminAccess,
+    /// The metrics (also the gRPC service's check observer).
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// The router and the OpenAPI document generated from its handlers.
+pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(admin::list_profiles))
+        .routes(routes!(admin::get_profile, admin::patch_profile))
+        .routes(routes!(admin::list_rules, admin::create_rule))
+        .routes(routes!(admin::get_rule, admin::patch_rule))
+        .routes(routes!(admin::list_tiers, admin::create_tier))
+        .routes(routes!(admin::get_tier, admin::patch_tier))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
+        .with_state(state)
+        .split_for_parts();
+    utoipa::Modify::modify(&openapi::CoreNames, &mut api);
+    (router, api)
+}
+
+/// The whole service: the API, `/openapi.json` and Swagger UI at `/docs`.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = router_and_api(state);
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves `state` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// The listener's I/O error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,195 @@
+//! `AccountMetrics`, the per-account result: the core's `TradeMetrics` with a Python
+//! getter per field, declared once.
+
+use chrono::NaiveDate;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use risk_core::metrics::TradeMetrics;
+use risk_core::Decimal;
+
+use crate::convert::py_decimal;
+
+/// A metric field's Python value.
+trait Field {
+    /// `int`, `Decimal`, `datetime.date` or `None`.
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl Field for u64 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+}
+
+impl Field for Decimal {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py_decimal(py, *self)
+    }
+}
+
+impl<T: Field> Field for Option<T> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_py(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+impl Field for NaiveDate {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+}
+
+/// The trade metrics of one account; `account` is empty from an accumulator.
+#[pyclass(name = "AccountMetrics", module = "riskgate", frozen, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyAccountMetrics {
+    pub(super) account: String,
+    pub(super) metrics: TradeMetrics,
+}
+
+/// Declares the metric fields once: a getter each, [`FIELDS`] in order, and the value of a
+/// field by name (for `to_dict` and `__repr__`).
+macro_rules! metric_fields {
+    ($( $(#[doc = $doc:literal])+ $name:ident ),+ $(,)?) => {
+        /// The field names of `AccountMetrics`, in order.
+        pub const FIELDS: &[&str] = &["account", $(stringify!($name)),+];
+
+        impl PyAccountMetrics {
+            /// Every field as `(name, Python value)`, in [`FIELDS`] order.
+            fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+                Ok(vec![
+                    ("account", self.account.clone().into_pyobject(py)?.into_any()),
+                    $((stringify!($name), self.metrics.$name.to_py(py)?)),+
+                ])
+            }
+        }
+
+        #[pymethods]
+        impl PyAccountMetrics {
+    /// The account (empty from an accumulator).
+            #[getter]
+            fn account(&self) -> &str {
+                &self.account
+            }
+
+            /// The field names, in order (the columns of `MetricsResult.to_pandas()`).
+            #[classattr]
+            #[allow(non_snake_case)]
+            fn FIELDS<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                PyTuple::new(py, FIELDS)
+            }
+
+            /// Every field as a dict, in [`FIELDS`] order.
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let d = PyDict::new(py);
+                for (name, value) in self.items(py)? {
+                    d.set_item(name, value)?;
+                }
+                Ok(d)
+            }
+
+            /// The fields of `results` column by column, `{name: [value of each result]}`
+            /// in [`FIELDS`] order: what `MetricsResult.to_pandas()` builds its frame
+            /// from, without a dict per account.
+            #[staticmethod]
+            fn columns<'py>(
+                py: Python<'py>,
+                results: Vec<PyRef<'py, Self>>,
+            ) -> PyResult<Bound<'py, PyDict>> {
+                let mut columns: Vec<Vec<Bound<'py, PyAny>>> =
+                    FIELDS.iter().map(|_| Vec::with_capacity(results.len())).collect();
+                for result in &results {
+                    for (column, (_, value)) in columns.iter_mut().zip(result.items(py)?) {
+                        column.push(value);
+                    }
+                }
+                let d = PyDict::new(py);
+                for (name, column) in FIELDS.iter().zip(columns) {
+                    d.set_item(name, PyList::new(py, column)?)?;
+                }
+                Ok(d)
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                let fields = self
+                    .items(py)?
+                    .into_iter()
+                    .map(|(name, value)| Ok(format!("{name}={}", value.repr()?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok(format!("AccountMetrics({})", fields.join(", ")))
+            }
+
+            $(
+                $(#[doc = $doc])+
+                #[getter]
+                fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.metrics.$name.to_py(py)
+                }
+            )+
+        }
+    };
+}
+
+metric_fields! {
+    /// Closed trades.
+    trades,
+    /// Trades with net P&L > 0.
+    wins,
+    /// Trades with net P&L < 0.
+    losses,
+    /// Trades with net P&L = 0.
+    break_even,
+    /// `wins / trades`.
+    win_ratio,
+    /// Sum of winning net P&L.
+    gross_profit,
+    /// Sum of losing net P&L (a positive number).
+    gross_loss,
+    /// Sum of net P&L.
+    net_profit,
+    /// `gross_profit / gross_loss`; None without losses.
+    profit_factor,
+    /// Mean winning net P&L; None without wins.
+    average_win,
+    /// Mean losing net P&L (a positive number); None without losses.
+    average_loss,
+    /// Mean net P&L per trade.
+    expectancy,
+    /// The largest winning net P&L.
+    largest_win,
+    /// The largest loss (a positive number).
+    largest_loss,
+    /// The longest run of losing trades, in closing order.
+    max_consecutive_losses,
+    /// Mean holding time in seconds.
+    average_holding_seconds,
+    /// Trades held less than the HFT threshold.
+    hft_trades,
+    /// `hft_trades / trades`.
+    hft_ratio,
+    /// Trades with a stop-loss set.
+    stop_loss_trades,
+    /// `stop_loss_trades / trades`.
+    stop_loss_ratio,
+    /// Trades with a take-profit set.
+    take_profit_trades,
+    /// `take_profit_trades / trades`.
+    take_profit_ratio,
+    /// The most trades open at one instant.
+    max_concurrent_trades,
+    /// The deepest fall of the balance from its peak, relative to the peak (at most 1).
+    max_relative_drawdown,
+    /// The deepest fall of the balance from its peak, in money.
+    max_drawdown,
+    /// Initial balance plus net profit.
+    final_balance,
+    /// The worst day's loss from the day's opening balance (a positive number, 0 if none).
+    max_daily_loss,
+    /// `max_daily_loss` relative to that day's opening balance.
+    max_daily_loss_ratio,
+    /// The day of `max_daily_loss`; None without a losing day.
+    max_daily_loss_day,
+}
