@@ -890,6 +890,39 @@ mod tests {
     }
 
     #[test]
+    fn a_position_before_its_instrument_is_held_until_the_instrument_arrives() {
+        let mut a = Applier::new(engine());
+        let p = InputTopic::PositionUpdated;
+        assert_eq!(
+            a.apply(p, position(1, "4").as_bytes()).ok(),
+            Some(Outcome::Parked)
+        );
+        assert_eq!(
+            a.apply(p, position(2, "5").as_bytes()).ok(),
+            Some(Outcome::Parked)
+        );
+        assert_eq!(
+            a.apply(p, position(1, "9").as_bytes()).ok(),
+            Some(Outcome::Parked)
+        );
+        let id = AccountId::new("acc-1");
+        let held = a.engine().account(&id).expect("account").0;
+        assert!(held.positions.is_empty());
+        let eth = r#"{"symbol":"ETHUSDT","tick_size":"0.01","lot_size":"0.001","min_quantity":"0.001",
+            "max_quantity":"1000","contract_multiplier":"1","max_leverage":"100","required_kyc":"L0",
+            "status":"TRADING","version":1,"event_ts_ms":1}"#;
+        a.apply(InputTopic::InstrumentCreated, eth.as_bytes())
+            .expect("instrument");
+        let snap = a.engine().account(&id).expect("account").0;
+        assert_eq!(snap.positions.len(), 1);
+        assert_eq!(snap.positions[0].size.get(), Decimal::new(5, 0));
+        assert_eq!(
+            a.apply(p, position(2, "5").as_bytes()).ok(),
+            Some(Outcome::Duplicate)
+        );
+    }
+
+    #[test]
     fn bad_messages_name_the_field_and_change_nothing() {
         let mut a = Applier::new(engine());
         let e = a
