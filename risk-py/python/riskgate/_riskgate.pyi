@@ -207,8 +207,9 @@ class RiskEngine:
     def ladder(self, symbol: str) -> TierLadder:
         """The margin-tier ladder in force for ``symbol`` (the default ladder when it has none)."""
     def account(self, account_id: str) -> Optional[Dict[str, Any]]:
-        """A copy of an account's state (wallet_balance, positions, open_orders,
-        reservations, last_seq...), or None when the engine does not know it."""
+        """A copy of an account's state, or None when the engine does not know it: the
+        core's account view (account_id, user_id, last_seq, profile, wallet_balance,
+        positions, open_orders, reservations), items as dicts of their fields."""
     @property
     def account_count(self) -> int:
         """The number of accounts the engine holds."""
