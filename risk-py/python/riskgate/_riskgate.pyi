@@ -316,7 +316,7 @@ class AccountMetrics:
         """Mean winning net P&L; None without wins."""
     @property
     def average_loss(self) -> Optional[Decimal]:
-        """Mean losing net P&L (a positive number); None without losses."""
+        """Mean losing net P&L (<= 0, the sign of gross_loss); None without losses."""
     @property
     def expectancy(self) -> Optional[Decimal]:
         """Mean net P&L per trade."""
@@ -325,7 +325,7 @@ class AccountMetrics:
         """The largest winning net P&L."""
     @property
     def largest_loss(self) -> Optional[Decimal]:
-        """The largest loss (a positive number)."""
+        """The most negative losing net P&L (<= 0); None without losses."""
     @property
     def max_consecutive_losses(self) -> int:
         """The longest run of losing trades, in closing order."""

@@ -170,13 +170,13 @@ metric_fields! {
     profit_factor,
     /// Mean winning net P&L; None without wins.
     average_win,
-    /// Mean losing net P&L (a positive number); None without losses.
+    /// Mean losing net P&L (<= 0, the sign of gross_loss); None without losses.
     average_loss,
     /// Mean net P&L per trade.
     expectancy,
     /// The largest winning net P&L.
     largest_win,
-    /// The largest loss (a positive number).
+    /// The most negative losing net P&L (<= 0); None without losses.
     largest_loss,
     /// The longest run of losing trades, in closing order.
     max_consecutive_losses,
