@@ -14,8 +14,13 @@ step "docs (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 step "headless Chromium for the HTML report test (risk-adapters/tests/rulebook_cli.rs)"
 if ! command -v chromium >/dev/null; then
-  apt-get install -y chromium >/dev/null || echo "chromium could not be installed: the rendering check will be skipped"
+  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: the rendering check will be skipped"
 fi
+step "test Kafka broker: tansu on a free loopback port (installs it once, cached) and fastavro"
+. scripts/tansu.sh
+tansu_start
+trap tansu_stop EXIT
+fastavro_venv
 step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
 step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"

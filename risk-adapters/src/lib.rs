@@ -11,6 +11,8 @@
 //!   binary.
 //! - `grpc`: [`grpc`], the `risk.v1.RiskService` server on tonic (health, reflection,
 //!   limits, graceful shutdown) and the `risk-server` binary.
+//! - `kafka`: [`kafka`], the data plane: state topics in (Avro or JSON) with dead letters
+//!   and at-least-once offsets, decision events out (Avro single-object encoding).
 //! - `store`: [`store`], risk profiles, rules and margin tiers in SQLite or PostgreSQL
 //!   (sqlx), validated by the core on every write, and the live config that follows them.
 //! - `http`: [`http`], the admin REST API on axum (OpenAPI, Swagger UI, health, metrics).
@@ -23,6 +25,8 @@ pub mod csv_input;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]

@@ -8,6 +8,18 @@ use chrono::{DateTime, Utc};
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::model::{KycLevel, Side, TradingState};
 use crate::num::{Leverage, Money, Notional, Price, Quantity, RiskScore, SignedQuantity};
+use crate::Decimal;
+
+/// One value of the account view, as the adapters render it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewValue<'a> {
+    /// An identifier, or an enumeration's name.
+    Text(&'a str),
+    /// A decimal figure.
+    Decimal(Decimal),
+    /// A flag.
+    Flag(bool),
+}
 
 /// The per-account limits and flags a risk team sets. Every field's type holds only
 /// valid values, so a profile that exists is valid.
@@ -27,6 +39,30 @@ pub struct RiskProfile {
     pub risk_score: RiskScore,
     /// The account-level kill switch.
     pub trading_state: TradingState,
+}
+
+impl RiskProfile {
+    /// Every field by name, in declaration order: the profile of the account view. The
+    /// exhaustive pattern makes a new field fail to compile until it is listed.
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, ViewValue<'_>); 6] {
+        let Self {
+            kyc_level,
+            exposure_limit,
+            frozen,
+            max_leverage,
+            risk_score,
+            trading_state,
+        } = self;
+        [
+            ("kyc_level", ViewValue::Text(kyc_level.as_str())),
+            ("exposure_limit", ViewValue::Decimal(exposure_limit.get())),
+            ("frozen", ViewValue::Flag(*frozen)),
+            ("max_leverage", ViewValue::Decimal(max_leverage.get())),
+            ("risk_score", ViewValue::Decimal(risk_score.get())),
+            ("trading_state", ViewValue::Text(trading_state.as_str())),
+        ]
+    }
 }
 
 impl Default for RiskProfile {
@@ -60,6 +96,26 @@ pub struct Position {
     pub leverage: Leverage,
 }
 
+impl Position {
+    /// Every field by name, in declaration order, for the account view (a new field fails
+    /// to compile until listed).
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, ViewValue<'_>); 4] {
+        let Self {
+            symbol,
+            size,
+            entry_price,
+            leverage,
+        } = self;
+        [
+            ("symbol", ViewValue::Text(symbol.as_str())),
+            ("size", ViewValue::Decimal(size.get())),
+            ("entry_price", ViewValue::Decimal(entry_price.get())),
+            ("leverage", ViewValue::Decimal(leverage.get())),
+        ]
+    }
+}
+
 /// A resting order that has not fully filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -80,6 +136,32 @@ pub struct OpenOrder {
     pub reduce_only: bool,
 }
 
+impl OpenOrder {
+    /// Every field by name, in declaration order, for the account view (a new field fails
+    /// to compile until listed).
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, ViewValue<'_>); 7] {
+        let Self {
+            order_id,
+            symbol,
+            side,
+            quantity,
+            price,
+            leverage,
+            reduce_only,
+        } = self;
+        [
+            ("order_id", ViewValue::Text(order_id.as_str())),
+            ("symbol", ViewValue::Text(symbol.as_str())),
+            ("side", ViewValue::Text(side.as_str())),
+            ("quantity", ViewValue::Decimal(quantity.get())),
+            ("price", ViewValue::Decimal(price.get())),
+            ("leverage", ViewValue::Decimal(leverage.get())),
+            ("reduce_only", ViewValue::Flag(*reduce_only)),
+        ]
+    }
+}
+
 /// Initial margin held for an approved order that the order service has not yet
 /// confirmed as open (see [`crate::engine::RiskEngine`] reservations).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +173,24 @@ pub struct Reservation {
     pub amount: Money,
     /// The exposure (order notional) held for it.
     pub notional: Notional,
+}
+
+impl Reservation {
+    /// Every field by name, in declaration order, for the account view (a new field fails
+    /// to compile until listed).
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, ViewValue<'_>); 3] {
+        let Self {
+            order_id,
+            amount,
+            notional,
+        } = self;
+        [
+            ("order_id", ViewValue::Text(order_id.as_str())),
+            ("amount", ViewValue::Decimal(amount.get())),
+            ("notional", ViewValue::Decimal(notional.get())),
+        ]
+    }
 }
 
 /// A recently approved order, remembered for duplicate-id and rate-limit checks.
@@ -213,7 +313,58 @@ pub struct AccountSnapshot {
     pub recent_orders: RecentOrders,
 }
 
+/// The account view every adapter renders (gRPC `GetAccount`, Python
+/// `RiskEngine.account`): the snapshot less its recent-order history, with the last applied
+/// event sequence. Items render through their `fields()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountView<'a> {
+    /// The account.
+    pub account_id: &'a AccountId,
+    /// Its owner.
+    pub user_id: &'a UserId,
+    /// Limits and flags ([`RiskProfile::fields`]).
+    pub profile: &'a RiskProfile,
+    /// Wallet balance, before unrealized PnL.
+    pub wallet_balance: Money,
+    /// Open positions ([`Position::fields`]).
+    pub positions: &'a [Position],
+    /// Resting orders ([`OpenOrder::fields`]).
+    pub open_orders: &'a [OpenOrder],
+    /// Margin held for approved orders ([`Reservation::fields`]).
+    pub reservations: &'a [Reservation],
+    /// The sequence of the last event applied to the account.
+    pub last_seq: u64,
+}
+
 impl AccountSnapshot {
+    /// The account view, with `last_seq` the last applied event sequence. The exhaustive
+    /// pattern makes a new snapshot field fail to compile until it is placed in the view
+    /// or left out here.
+    #[must_use]
+    pub fn view(&self, last_seq: u64) -> AccountView<'_> {
+        let Self {
+            account_id,
+            user_id,
+            profile,
+            wallet_balance,
+            positions,
+            open_orders,
+            reservations,
+            // The engine's own duplicate and rate-limit memory, not account state.
+            recent_orders: _,
+        } = self;
+        AccountView {
+            account_id,
+            user_id,
+            profile,
+            wallet_balance: *wallet_balance,
+            positions,
+            open_orders,
+            reservations,
+            last_seq,
+        }
+    }
+
     /// A new, empty account with the given profile.
     #[must_use]
     pub fn new(account_id: AccountId, user_id: UserId, profile: RiskProfile) -> Self {
@@ -240,5 +391,50 @@ impl AccountSnapshot {
     pub fn position_size(&self, symbol: &Symbol) -> SignedQuantity {
         self.position(symbol)
             .map_or(SignedQuantity::ZERO, |p| p.size)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The view carries the snapshot's state and sequence; each item lists its fields.
+    #[test]
+    fn view_lists_the_snapshot_fields() {
+        let mut a = AccountSnapshot::new(
+            AccountId::new("A1"),
+            UserId::new("U1"),
+            RiskProfile::default(),
+        );
+        a.wallet_balance = "250.5".parse().unwrap();
+        a.positions.push(Position {
+            symbol: Symbol::new("BTCUSDT"),
+            size: "-0.5".parse().unwrap(),
+            entry_price: "50000".parse().unwrap(),
+            leverage: "10".parse().unwrap(),
+        });
+        a.recent_orders
+            .push(OrderId::new("O1"), DateTime::<Utc>::UNIX_EPOCH);
+        let view = a.view(7);
+        assert_eq!(view.account_id.as_str(), "A1");
+        assert_eq!(view.last_seq, 7);
+        assert_eq!(view.wallet_balance.get(), Decimal::new(2505, 1));
+        let position = view.positions.first().unwrap().fields();
+        assert_eq!(
+            position,
+            [
+                ("symbol", ViewValue::Text("BTCUSDT")),
+                ("size", ViewValue::Decimal(Decimal::new(-5, 1))),
+                ("entry_price", ViewValue::Decimal(Decimal::from(50_000))),
+                ("leverage", ViewValue::Decimal(Decimal::from(10))),
+            ]
+        );
+        let profile = view.profile.fields();
+        assert_eq!(profile.first(), Some(&("kyc_level", ViewValue::Text("L0"))));
+        assert_eq!(
+            profile.last(),
+            Some(&("trading_state", ViewValue::Text("ACTIVE")))
+        );
     }
 }

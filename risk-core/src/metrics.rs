@@ -337,6 +337,127 @@ pub struct TradeMetrics {
     pub max_daily_loss_day: Option<NaiveDate>,
 }
 
+/// One [`TradeMetrics`] value, as [`TradeMetrics::fields`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeValue {
+    /// A count of trades (or of consecutive losses).
+    Count(u64),
+    /// Money, a ratio or seconds.
+    Decimal(Decimal),
+    /// A calendar day.
+    Day(NaiveDate),
+}
+
+impl TradeMetrics {
+    /// The number of fields [`TradeMetrics::fields`] lists.
+    pub const FIELD_COUNT: usize = 29;
+
+    /// Every metric by its field name, in declaration order (`None` where undefined): the
+    /// one list that the bindings and reports render, so none of them names the fields by
+    /// hand. The exhaustive destructuring makes a new field fail to compile until listed.
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, Option<TradeValue>); Self::FIELD_COUNT] {
+        let Self {
+            trades,
+            wins,
+            losses,
+            break_even,
+            win_ratio,
+            gross_profit,
+            gross_loss,
+            net_profit,
+            profit_factor,
+            average_win,
+            average_loss,
+            expectancy,
+            largest_win,
+            largest_loss,
+            max_consecutive_losses,
+            average_holding_seconds,
+            hft_trades,
+            hft_ratio,
+            stop_loss_trades,
+            stop_loss_ratio,
+            take_profit_trades,
+            take_profit_ratio,
+            max_concurrent_trades,
+            max_relative_drawdown,
+            max_drawdown,
+            final_balance,
+            max_daily_loss,
+            max_daily_loss_ratio,
+            max_daily_loss_day,
+        } = self;
+        [
+            ("trades", Some(TradeValue::Count(*trades))),
+            ("wins", Some(TradeValue::Count(*wins))),
+            ("losses", Some(TradeValue::Count(*losses))),
+            ("break_even", Some(TradeValue::Count(*break_even))),
+            ("win_ratio", Some(TradeValue::Decimal(*win_ratio))),
+            ("gross_profit", Some(TradeValue::Decimal(*gross_profit))),
+            ("gross_loss", Some(TradeValue::Decimal(*gross_loss))),
+            ("net_profit", Some(TradeValue::Decimal(*net_profit))),
+            ("profit_factor", profit_factor.map(TradeValue::Decimal)),
+            ("average_win", average_win.map(TradeValue::Decimal)),
+            ("average_loss", average_loss.map(TradeValue::Decimal)),
+            ("expectancy", expectancy.map(TradeValue::Decimal)),
+            ("largest_win", largest_win.map(TradeValue::Decimal)),
+            ("largest_loss", largest_loss.map(TradeValue::Decimal)),
+            (
+                "max_consecutive_losses",
+                Some(TradeValue::Count(*max_consecutive_losses)),
+            ),
+            (
+                "average_holding_seconds",
+                average_holding_seconds.map(TradeValue::Decimal),
+            ),
+            ("hft_trades", Some(TradeValue::Count(*hft_trades))),
+            ("hft_ratio", Some(TradeValue::Decimal(*hft_ratio))),
+            (
+                "stop_loss_trades",
+                Some(TradeValue::Count(*stop_loss_trades)),
+            ),
+            (
+                "stop_loss_ratio",
+                Some(TradeValue::Decimal(*stop_loss_ratio)),
+            ),
+            (
+                "take_profit_trades",
+                Some(TradeValue::Count(*take_profit_trades)),
+            ),
+            (
+                "take_profit_ratio",
+                Some(TradeValue::Decimal(*take_profit_ratio)),
+            ),
+            (
+                "max_concurrent_trades",
+                Some(TradeValue::Count(*max_concurrent_trades)),
+            ),
+            (
+                "max_relative_drawdown",
+                Some(TradeValue::Decimal(*max_relative_drawdown)),
+            ),
+            ("max_drawdown", Some(TradeValue::Decimal(*max_drawdown))),
+            ("final_balance", Some(TradeValue::Decimal(*final_balance))),
+            ("max_daily_loss", Some(TradeValue::Decimal(*max_daily_loss))),
+            (
+                "max_daily_loss_ratio",
+                Some(TradeValue::Decimal(*max_daily_loss_ratio)),
+            ),
+            (
+                "max_daily_loss_day",
+                max_daily_loss_day.map(TradeValue::Day),
+            ),
+        ]
+    }
+
+    /// The field names of [`TradeMetrics::fields`], in order.
+    #[must_use]
+    pub fn field_names() -> [&'static str; Self::FIELD_COUNT] {
+        Self::default().fields().map(|(name, _)| name)
+    }
+}
+
 impl TradeMetrics {
     /// The batch calculator: the full metric set of `trades`.
     ///

@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use risk_core::account::ViewValue;
 use risk_core::num::{decimal_from_f64, parse_decimal, NumberError};
 use risk_core::Decimal;
 use serde_json::Value;
@@ -98,6 +99,38 @@ pub fn to_number<T>(
 /// A `decimal.Decimal` with exactly the value and scale of `value`.
 pub fn py_decimal(py: Python<'_>, value: Decimal) -> PyResult<Bound<'_, PyAny>> {
     decimal_type(py)?.call1((value.to_string(),))
+}
+
+/// An account-view item ([`risk_core::account`]'s `fields()`) as a dict: names as keys,
+/// decimals as `Decimal`, flags as `bool`, identifiers and enumeration names as `str`.
+pub fn view_dict<'py, 'a>(
+    py: Python<'py>,
+    fields: impl IntoIterator<Item = (&'static str, ViewValue<'a>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, value) in fields {
+        match value {
+            ViewValue::Text(text) => d.set_item(name, text)?,
+            ViewValue::Decimal(v) => d.set_item(name, py_decimal(py, v)?)?,
+            ViewValue::Flag(flag) => d.set_item(name, flag)?,
+        }
+    }
+    Ok(d)
+}
+
+/// Account-view items as a list of [`view_dict`]s.
+pub fn view_list<'py, 'a, F>(
+    py: Python<'py>,
+    items: impl IntoIterator<Item = F>,
+) -> PyResult<Bound<'py, PyList>>
+where
+    F: IntoIterator<Item = (&'static str, ViewValue<'a>)>,
+{
+    let list = PyList::empty(py);
+    for fields in items {
+        list.append(view_dict(py, fields)?)?;
+    }
+    Ok(list)
 }
 
 /// An optional decimal as `Decimal | None`.

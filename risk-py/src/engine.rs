@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use risk_adapters::config_file::{from_json_value, ConfigFile, Format};
+use risk_core::account::{AccountView, OpenOrder, Position, Reservation};
 use risk_core::engine::{Applied, EngineEvent, RiskEngine};
 use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 use risk_core::model::{OrderType, Side};
@@ -13,6 +14,7 @@ use risk_core::pretrade::{CheckRequest, CheckResponse};
 
 use crate::convert::{
     py_decimal, py_opt_decimal, to_bool, to_decimal, to_enum, to_json, to_now, to_str, type_name,
+    view_dict, view_list,
 };
 use crate::error::{self, invalid};
 use crate::ladder::PyTierLadder;
@@ -262,7 +264,8 @@ impl PyRiskEngine {
         PyTierLadder::from_ladder(self.inner.config().ladder(&Symbol::new(symbol)).clone())
     }
 
-    /// A copy of an account's state as a dict, or None when the engine does not know it.
+    /// A copy of an account's state as a dict, or None when the engine does not know it:
+    /// the core's `AccountView`, items rendered from their `fields()`.
     fn account<'py>(
         &self,
         py: Python<'py>,
@@ -271,43 +274,34 @@ impl PyRiskEngine {
         let Some((a, last_seq)) = self.inner.account(&AccountId::new(account_id)) else {
             return Ok(None);
         };
+        let AccountView {
+            account_id,
+            user_id,
+            profile,
+            wallet_balance,
+            positions,
+            open_orders,
+            reservations,
+            last_seq,
+        } = a.view(last_seq);
         let d = PyDict::new(py);
-        d.set_item("account_id", a.account_id.as_str())?;
-        d.set_item("user_id", a.user_id.as_str())?;
+        d.set_item("account_id", account_id.as_str())?;
+        d.set_item("user_id", user_id.as_str())?;
         d.set_item("last_seq", last_seq)?;
-        d.set_item("wallet_balance", py_decimal(py, a.wallet_balance.get())?)?;
-        let positions = PyList::empty(py);
-        for p in &a.positions {
-            let pd = PyDict::new(py);
-            pd.set_item("symbol", p.symbol.as_str())?;
-            pd.set_item("size", py_decimal(py, p.size.get())?)?;
-            pd.set_item("entry_price", py_decimal(py, p.entry_price.get())?)?;
-            pd.set_item("leverage", py_decimal(py, p.leverage.get())?)?;
-            positions.append(pd)?;
-        }
-        d.set_item("positions", positions)?;
-        let orders = PyList::empty(py);
-        for o in &a.open_orders {
-            let od = PyDict::new(py);
-            od.set_item("order_id", o.order_id.as_str())?;
-            od.set_item("symbol", o.symbol.as_str())?;
-            od.set_item("side", o.side.as_str())?;
-            od.set_item("quantity", py_decimal(py, o.quantity.get())?)?;
-            od.set_item("price", py_decimal(py, o.price.get())?)?;
-            od.set_item("leverage", py_decimal(py, o.leverage.get())?)?;
-            od.set_item("reduce_only", o.reduce_only)?;
-            orders.append(od)?;
-        }
-        d.set_item("open_orders", orders)?;
-        let reservations = PyList::empty(py);
-        for r in &a.reservations {
-            let rd = PyDict::new(py);
-            rd.set_item("order_id", r.order_id.as_str())?;
-            rd.set_item("amount", py_decimal(py, r.amount.get())?)?;
-            rd.set_item("notional", py_decimal(py, r.notional.get())?)?;
-            reservations.append(rd)?;
-        }
-        d.set_item("reservations", reservations)?;
+        d.set_item("profile", view_dict(py, profile.fields())?)?;
+        d.set_item("wallet_balance", py_decimal(py, wallet_balance.get())?)?;
+        d.set_item(
+            "positions",
+            view_list(py, positions.iter().map(Position::fields))?,
+        )?;
+        d.set_item(
+            "open_orders",
+            view_list(py, open_orders.iter().map(OpenOrder::fields))?,
+        )?;
+        d.set_item(
+            "reservations",
+            view_list(py, reservations.iter().map(Reservation::fields))?,
+        )?;
         Ok(Some(d))
     }
 

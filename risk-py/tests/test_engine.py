@@ -253,6 +253,10 @@ def test_fills_move_positions_and_the_wallet(eng):
         {"symbol": "BTCUSDT", "size": Decimal("0.1"), "entry_price": Decimal("50000"), "leverage": Decimal("10")}
     ]
     assert a["wallet_balance"] == Decimal("10100")  # 0.1 x (51,000 - 50,000) realized
+    assert a["profile"] == {  # the core's account view, as gRPC GetAccount carries it
+        "kyc_level": "L1", "exposure_limit": Decimal("1000000"), "frozen": False,
+        "max_leverage": Decimal("50"), "risk_score": Decimal("10"), "trading_state": "ACTIVE",
+    }
     assert a["last_seq"] == 4
     assert eng.account("nobody") is None
     assert eng.account_count == 1

@@ -68,6 +68,28 @@ struct Args {
     /// Log filter when RUST_LOG is not set.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Kafka brokers (HOST:PORT[,...]): learn state from the input topics (replayed from
+    /// the start; checks answer STALE_DATA until caught up) and publish every check's
+    /// events (Avro). Needs the `kafka` feature.
+    #[cfg(feature = "kafka")]
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_brokers: Option<String>,
+    /// Environment suffix of every topic name (e.g. `.dev`).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Consumer group the state consumer commits its offsets to.
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value = "riskgate")]
+    group_id: String,
+    /// Checks held for publishing before new ones are dropped (counted, logged).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value_t = 100_000)]
+    publish_queue: usize,
+    /// Threads encoding check events (an account's events always use the same one).
+    #[cfg(feature = "kafka")]
+    #[arg(long, default_value_t = 2)]
+    publish_threads: usize,
     /// Address of the admin HTTP API (/v1, /healthz, /readyz, /metrics, /docs).
     #[cfg(feature = "http")]
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -85,6 +107,86 @@ struct Args {
     #[cfg(feature = "http")]
     #[arg(long, conflicts_with = "admin_token_file")]
     insecure_admin: bool,
+}
+
+/// The config version written on every decision: the file's name and a hash of its
+/// bytes (FNV-1a, 64 bits), so two servers on the same file agree.
+#[cfg(feature = "kafka")]
+fn config_version(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Ok(format!("{name}@{hash:016x}"))
+}
+
+/// Starts the consumers and the publisher; the hooks for the check path.
+#[cfg(feature = "kafka")]
+fn start_kafka(
+    engine: &Arc<risk_core::engine::RiskEngine>,
+    brokers: &str,
+    args: &Args,
+    config_version: String,
+) -> anyhow::Result<(
+    Arc<dyn risk_adapters::grpc::service::CheckHooks>,
+    risk_adapters::kafka::KafkaIngest,
+)> {
+    use risk_adapters::kafka::{
+        ConsumerOptions, DecisionPublisher, KafkaCheckHooks, KafkaIngest, PublisherOptions, Topics,
+    };
+    let topics = Topics::new(&args.topic_suffix);
+    let ingest = KafkaIngest::start(
+        Arc::clone(engine),
+        &ConsumerOptions {
+            brokers: brokers.to_owned(),
+            topics: topics.clone(),
+            group_id: args.group_id.clone(),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .context("starting the Kafka consumers")?;
+    let publisher = DecisionPublisher::start(&PublisherOptions {
+        brokers: brokers.to_owned(),
+        topics,
+        queue_capacity: args.publish_queue,
+        producer_queue_messages: 500_000,
+        config_version,
+        encoder_threads: args.publish_threads,
+    })
+    .context("starting the Kafka publisher")?;
+    tracing::info!(brokers, suffix = %args.topic_suffix, "kafka: consuming and publishing");
+    if args.summary_secs > 0 {
+        let (ingest, published) = (ingest.status(), publisher.status());
+        let every = Duration::from_secs(args.summary_secs);
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tracing::info!(
+                    ready = ingest.is_ready(),
+                    applied = ingest.applied.load(Relaxed),
+                    duplicates = ingest.duplicates.load(Relaxed),
+                    marks = ingest.marks_applied.load(Relaxed),
+                    dead_lettered = ingest.dead_lettered.load(Relaxed),
+                    checks_queued = published.queued.load(Relaxed),
+                    checks_dropped = published.dropped.load(Relaxed),
+                    delivered = published.delivered.load(Relaxed),
+                    failed = published.failed.load(Relaxed),
+                    "kafka summary"
+                );
+            }
+        });
+    }
+    let hooks = KafkaCheckHooks {
+        ingest: Some(ingest.status()),
+        publisher: Some(publisher),
+    };
+    Ok((Arc::new(hooks), ingest))
 }
 
 fn main() -> ExitCode {
@@ -108,8 +210,28 @@ fn run(args: Args) -> anyhow::Result<()> {
         .init();
 
     let origin = args.config.display().to_string();
+    #[cfg(feature = "kafka")]
+    let config_version = config_version(&args.config)?;
     // The config error's text already names the file, the key and the problem.
     let file = ConfigFile::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // With Kafka, state comes from the input topics only: the file's initial state would
+    // be applied twice (a balance is a sum of deltas).
+    #[cfg(feature = "kafka")]
+    let file = if args.kafka_brokers.is_some() {
+        let mut file = file;
+        if !(file.instruments.is_empty() && file.marks.is_empty() && file.accounts.is_empty()) {
+            eprintln!(
+                "risk-server: --kafka-brokers: the config file's instruments, marks and \
+                 accounts are ignored; state comes from the input topics"
+            );
+        }
+        file.instruments.clear();
+        file.marks.clear();
+        file.accounts.clear();
+        file
+    } else {
+        file
+    };
     #[cfg(feature = "http")]
     let plane = config_plane::Plan::new(&args, &file)?;
     let mark_symbols: Vec<Symbol> = file.marks.iter().map(|m| m.symbol.clone()).collect();
@@ -144,11 +266,22 @@ fn run(args: Args) -> anyhow::Result<()> {
                 Duration::from_millis(ms),
             ));
         }
+        #[cfg(feature = "kafka")]
+        let (hooks, _ingest) = match &args.kafka_brokers {
+            Some(brokers) => {
+                let (hooks, ingest) = start_kafka(&engine, brokers, &args, config_version.clone())?;
+                (Some(hooks), Some(ingest))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "kafka"))]
+        let hooks = None;
         #[cfg(feature = "http")]
         let (observer, http) = plane.start(Arc::clone(&engine)).await?;
         #[cfg(not(feature = "http"))]
         let observer = None;
         let options = ServerOptions {
+            hooks,
             reserve_margin: args.reserve_margin,
             concurrency_limit_per_connection: args.concurrency_limit,
             max_concurrent_streams: args.max_concurrent_streams,

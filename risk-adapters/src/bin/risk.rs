@@ -5,6 +5,8 @@
 //!             [--format table|json|csv|html] [--out FILE] [--initial-balance N] [--hft-seconds N]
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
 //!                      [--plant]
+//! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
+//! risk tail --brokers HOST:PORT --topic risk.pretrade_decision.v1 [--max N]        (kafka)
 //! ```
 
 use std::fs::File;
@@ -37,6 +39,115 @@ enum Command {
     Report(ReportArgs),
     /// Write a deterministic, realistic example export and accounts file.
     GenerateSample(SampleArgs),
+    /// Write a scenario's instruments, users, balances, positions and marks to the Kafka
+    /// input topics (needs the `kafka` feature).
+    #[cfg(feature = "kafka")]
+    Feed(FeedArgs),
+    /// Print a topic's messages (Avro single-object or JSON) as JSON lines, from the start
+    /// (needs the `kafka` feature).
+    #[cfg(feature = "kafka")]
+    Tail(TailArgs),
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, clap::Args)]
+struct TailArgs {
+    /// Kafka brokers.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// The topic's base name (its schema's name), e.g. risk.pretrade_decision.v1.
+    #[arg(long)]
+    topic: String,
+    /// Environment suffix of the topic name.
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Stop after this many messages.
+    #[arg(long, default_value_t = 10)]
+    max: usize,
+    /// Stop when no message arrived for this many seconds.
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
+}
+
+#[cfg(feature = "kafka")]
+fn tail(args: &TailArgs) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use risk_adapters::kafka::{avro, client_config};
+    let name = format!("{}{}", args.topic, args.topic_suffix);
+    let consumer: BaseConsumer = client_config(&args.brokers)
+        .set("group.id", "risk-tail")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(&name, p.id(), rdkafka::Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut n, mut last) = (0, Instant::now());
+    let out = io::stdout();
+    let mut out = out.lock();
+    while n < args.max && last.elapsed().as_secs() < args.idle_secs {
+        let Some(message) = consumer.poll(std::time::Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        last = Instant::now();
+        n += 1;
+        let payload = message.payload().unwrap_or_default();
+        match avro::decode::<serde_json::Value>(&args.topic, payload) {
+            Ok(value) => writeln!(out, "{value}")?,
+            Err(e) => writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "undecodable": e.to_string() })
+            )?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// examples/config/demo.toml: three instruments, three accounts, their marks.
+    Demo,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, clap::Args)]
+struct FeedArgs {
+    /// Kafka brokers.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = Scenario::Demo)]
+    scenario: Scenario,
+    /// Environment suffix of every topic name.
+    #[arg(long, default_value = "")]
+    topic_suffix: String,
+    /// Fresh marks per second after the scenario (0: none).
+    #[arg(long, default_value_t = 0)]
+    marks_per_second: u32,
+    /// For how many seconds to write fresh marks.
+    #[arg(long, default_value_t = 0)]
+    secs: u64,
+}
+
+#[cfg(feature = "kafka")]
+fn feed(args: &FeedArgs) -> Result<()> {
+    use risk_adapters::kafka::feed::Feeder;
+    use risk_adapters::kafka::Topics;
+    let timeout = std::time::Duration::from_secs(30);
+    let feeder = Feeder::connect(&args.brokers, Topics::new(&args.topic_suffix), timeout)?;
+    let now = || chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let Scenario::Demo = args.scenario;
+    let count = feeder.demo(now, args.marks_per_second, args.secs, timeout)?;
+    eprintln!("risk feed: {count} messages written to {}", args.brokers);
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,6 +216,10 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Report(args) => report(&args),
         Command::GenerateSample(args) => sample(&args),
+        #[cfg(feature = "kafka")]
+        Command::Feed(args) => feed(&args),
+        #[cfg(feature = "kafka")]
+        Command::Tail(args) => tail(&args),
     }
 }
 

@@ -7,7 +7,9 @@
 //! can fix its request from the message.
 
 use chrono::{DateTime, Utc};
-use risk_core::account::{AccountSnapshot, OpenOrder, RiskProfile};
+use risk_core::account::{
+    AccountSnapshot, AccountView, OpenOrder, Position, Reservation, RiskProfile,
+};
 use risk_core::engine::{AccountEvent, Applied, EngineEvent, MarketEvent, Seq};
 use risk_core::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 use risk_core::market::{Instrument, InstrumentSpec};
@@ -416,55 +418,94 @@ fn wire_side(s: Side) -> pb::Side {
     }
 }
 
-/// The wire view of an account snapshot and its last applied sequence.
+/// The wire view of an account snapshot and its last applied sequence: the core's
+/// [`AccountView`], each part taken apart by an exhaustive pattern so a field added in the
+/// core fails to compile here until the wire carries it.
 #[must_use]
 pub fn account(snapshot: &AccountSnapshot, last_seq: u64) -> pb::GetAccountResponse {
-    let p = &snapshot.profile;
-    pb::GetAccountResponse {
-        account_id: snapshot.account_id.as_str().to_owned(),
-        user_id: snapshot.user_id.as_str().to_owned(),
-        profile: Some(pb::RiskProfile {
-            kyc_level: wire_kyc(p.kyc_level) as i32,
-            exposure_limit: decimal_text(p.exposure_limit.get()),
-            frozen: p.frozen,
-            max_leverage: decimal_text(p.max_leverage.get()),
-            risk_score: decimal_text(p.risk_score.get()),
-            trading_state: wire_trading_state(p.trading_state) as i32,
-        }),
-        wallet_balance: decimal_text(snapshot.wallet_balance.get()),
-        positions: snapshot
-            .positions
-            .iter()
-            .map(|p| pb::Position {
-                symbol: p.symbol.as_str().to_owned(),
-                size: decimal_text(p.size.get()),
-                entry_price: decimal_text(p.entry_price.get()),
-                leverage: decimal_text(p.leverage.get()),
-            })
-            .collect(),
-        open_orders: snapshot
-            .open_orders
-            .iter()
-            .map(|o| pb::Order {
-                order_id: o.order_id.as_str().to_owned(),
-                symbol: o.symbol.as_str().to_owned(),
-                side: wire_side(o.side) as i32,
-                quantity: decimal_text(o.quantity.get()),
-                price: decimal_text(o.price.get()),
-                leverage: decimal_text(o.leverage.get()),
-                reduce_only: o.reduce_only,
-            })
-            .collect(),
-        reservations: snapshot
-            .reservations
-            .iter()
-            .map(|r| pb::Reservation {
-                order_id: r.order_id.as_str().to_owned(),
-                amount: decimal_text(r.amount.get()),
-                notional: decimal_text(Notional::get(r.notional)),
-            })
-            .collect(),
+    let AccountView {
+        account_id,
+        user_id,
+        profile,
+        wallet_balance,
+        positions,
+        open_orders,
+        reservations,
         last_seq,
+    } = snapshot.view(last_seq);
+    let RiskProfile {
+        kyc_level,
+        exposure_limit,
+        frozen,
+        max_leverage,
+        risk_score,
+        trading_state,
+    } = profile;
+    pb::GetAccountResponse {
+        account_id: account_id.as_str().to_owned(),
+        user_id: user_id.as_str().to_owned(),
+        profile: Some(pb::RiskProfile {
+            kyc_level: wire_kyc(*kyc_level) as i32,
+            exposure_limit: decimal_text(exposure_limit.get()),
+            frozen: *frozen,
+            max_leverage: decimal_text(max_leverage.get()),
+            risk_score: decimal_text(risk_score.get()),
+            trading_state: wire_trading_state(*trading_state) as i32,
+        }),
+        wallet_balance: decimal_text(wallet_balance.get()),
+        positions: positions.iter().map(wire_position).collect(),
+        open_orders: open_orders.iter().map(wire_order).collect(),
+        reservations: reservations.iter().map(wire_reservation).collect(),
+        last_seq,
+    }
+}
+
+fn wire_position(p: &Position) -> pb::Position {
+    let Position {
+        symbol,
+        size,
+        entry_price,
+        leverage,
+    } = p;
+    pb::Position {
+        symbol: symbol.as_str().to_owned(),
+        size: decimal_text(size.get()),
+        entry_price: decimal_text(entry_price.get()),
+        leverage: decimal_text(leverage.get()),
+    }
+}
+
+fn wire_order(o: &OpenOrder) -> pb::Order {
+    let OpenOrder {
+        order_id,
+        symbol,
+        side,
+        quantity,
+        price,
+        leverage,
+        reduce_only,
+    } = o;
+    pb::Order {
+        order_id: order_id.as_str().to_owned(),
+        symbol: symbol.as_str().to_owned(),
+        side: wire_side(*side) as i32,
+        quantity: decimal_text(quantity.get()),
+        price: decimal_text(price.get()),
+        leverage: decimal_text(leverage.get()),
+        reduce_only: *reduce_only,
+    }
+}
+
+fn wire_reservation(r: &Reservation) -> pb::Reservation {
+    let Reservation {
+        order_id,
+        amount,
+        notional,
+    } = r;
+    pb::Reservation {
+        order_id: order_id.as_str().to_owned(),
+        amount: decimal_text(amount.get()),
+        notional: decimal_text(Notional::get(*notional)),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct ServerOptions {
     pub max_stream_messages: Option<u64>,
     /// Period of the info-level check summary; `None` disables it. Default 60 s.
     pub summary_every: Option<Duration>,
+    /// Hooks into every check (the Kafka readiness gate and publisher). Default none.
+    pub hooks: Option<Arc<dyn super::service::CheckHooks>>,
     /// Sees every answered check (the HTTP adapter's `/metrics`). Default `None`.
     pub observer: Option<Arc<dyn super::service::CheckObserver>>,
 }
@@ -57,6 +59,7 @@ impl Default for ServerOptions {
             max_message_bytes: 1 << 20,
             max_stream_messages: None,
             summary_every: Some(Duration::from_secs(60)),
+            hooks: None,
             observer: None,
         }
     }
@@ -87,6 +90,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let service = RiskService::new(engine, options.reserve_margin)
         .with_max_stream_messages(options.max_stream_messages)
+        .with_hooks(options.hooks.clone())
         .with_observer(options.observer.clone());
     let counters = service.counters();
     let (health, health_service) = tonic_health::server::health_reporter();

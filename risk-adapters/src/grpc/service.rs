@@ -11,6 +11,8 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use risk_core::engine::{Applied, EngineEvent, RiskEngine};
 use risk_core::ids::AccountId;
+use risk_core::model::{Decision, RejectReason};
+use risk_core::pretrade::{CheckRequest, CheckResponse};
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -32,6 +34,16 @@ pub struct CheckCounters {
     pub flagged: AtomicU64,
 }
 
+/// What a transport plugs into the check path (the Kafka adapter: its readiness gate and
+/// its decision publisher).
+pub trait CheckHooks: Send + Sync + std::fmt::Debug {
+    /// `None` when checks may run; otherwise why not: every check then answers
+    /// `REJECTED` / `STALE_DATA` with this message, without reaching the engine.
+    fn not_ready(&self) -> Option<&'static str>;
+    /// Called with every converted check and its answer; must not block.
+    fn on_check(&self, request: &CheckRequest, response: &CheckResponse);
+}
+
 /// Sees every answered check, for metrics: the decision and reject-reason names (as on
 /// the wire; the reason is `REJECT_REASON_UNSPECIFIED` unless rejected) and how long the
 /// check took.
@@ -48,6 +60,7 @@ pub struct RiskService {
     reserve_margin: bool,
     max_stream_messages: Option<u64>,
     counters: Arc<CheckCounters>,
+    hooks: Option<Arc<dyn CheckHooks>>,
     observer: Option<Arc<dyn CheckObserver>>,
 }
 
@@ -63,8 +76,16 @@ impl RiskService {
             reserve_margin,
             max_stream_messages: None,
             counters: Arc::default(),
+            hooks: None,
             observer: None,
         }
+    }
+
+    /// Plugs `hooks` into every check (see [`CheckHooks`]).
+    #[must_use]
+    pub fn with_hooks(mut self, hooks: Option<Arc<dyn CheckHooks>>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Reports every answered check to `observer`.
@@ -98,11 +119,17 @@ impl RiskService {
         let response = match convert::check_request(request) {
             Ok(check) => {
                 let now = now();
-                let response = if self.reserve_margin {
+                let hooks = self.hooks.as_deref();
+                let response = if let Some(why) = hooks.and_then(|h| h.not_ready()) {
+                    not_ready(&check, now, why)
+                } else if self.reserve_margin {
                     self.engine.check_and_reserve(&check, now)
                 } else {
                     self.engine.check(&check, now)
                 };
+                if let Some(hooks) = hooks {
+                    hooks.on_check(&check, &response);
+                }
                 convert::check_response(&response)
             }
             Err(e) => convert::invalid_request(&e, &request.trace_id),
@@ -139,6 +166,24 @@ impl RiskService {
             .apply_with_seq(event)
             .map_err(|e| e.to_string())?;
         Ok(convert::applied(outcome, last_seq.unwrap_or(0)))
+    }
+}
+
+/// The answer while the engine's state is still loading: `REJECTED` / `STALE_DATA`.
+fn not_ready(check: &CheckRequest, now: DateTime<Utc>, why: &'static str) -> CheckResponse {
+    CheckResponse {
+        decision: Decision::Rejected,
+        reject_reason: Some(RejectReason::StaleData),
+        message: why.into(),
+        liquidation_risk: false,
+        margin_call: false,
+        rule_hits: Vec::new(),
+        trace_id: check.trace_id.clone(),
+        account_id: check.account_id.clone(),
+        order_id: check.order_id.clone(),
+        symbol: check.symbol.clone(),
+        checked_at: now,
+        metrics: None,
     }
 }
 

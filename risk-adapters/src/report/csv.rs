@@ -2,9 +2,44 @@
 
 use std::io::{self, Write};
 
-use risk_core::Decimal;
+use risk_core::metrics::{TradeMetrics, TradeValue};
 
 use super::Report;
+
+/// The `TradeMetrics` fields the CSV carries, in column order (a fixed contract: a subset
+/// of [`TradeMetrics::fields`], whose values fill them).
+const METRIC_COLUMNS: [&str; 20] = [
+    "trades",
+    "wins",
+    "losses",
+    "break_even",
+    "win_ratio",
+    "profit_factor",
+    "gross_profit",
+    "gross_loss",
+    "net_profit",
+    "expectancy",
+    "max_relative_drawdown",
+    "max_drawdown",
+    "max_daily_loss",
+    "max_daily_loss_ratio",
+    "stop_loss_ratio",
+    "take_profit_ratio",
+    "hft_trades",
+    "max_concurrent_trades",
+    "max_consecutive_losses",
+    "average_holding_seconds",
+];
+
+/// A metric cell: counts as integers, decimals written exactly, empty where undefined.
+fn cell(value: Option<TradeValue>) -> String {
+    match value {
+        Some(TradeValue::Count(n)) => n.to_string(),
+        Some(TradeValue::Decimal(d)) => d.normalize().to_string(),
+        Some(TradeValue::Day(day)) => day.to_string(),
+        None => String::new(),
+    }
+}
 
 /// Writes one CSV row per account: the flat metrics, score, level and the fired signals
 /// as `KIND:SEVERITY` joined by `;`. Decimals are written exactly.
@@ -13,41 +48,23 @@ use super::Report;
 /// Any error of `out`.
 pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "account_login",
-        "user_id",
-        "challenge_id",
-        "trades",
-        "wins",
-        "losses",
-        "break_even",
-        "win_ratio",
-        "profit_factor",
-        "gross_profit",
-        "gross_loss",
-        "net_profit",
-        "expectancy",
-        "max_relative_drawdown",
-        "max_drawdown",
-        "max_daily_loss",
-        "max_daily_loss_ratio",
-        "stop_loss_ratio",
-        "take_profit_ratio",
-        "hft_trades",
-        "max_concurrent_trades",
-        "max_consecutive_losses",
-        "average_holding_seconds",
+    let head = ["account_login", "user_id", "challenge_id"];
+    let tail = [
         "risk_score",
         "risk_level",
         "signals",
         "status",
         "first_breach",
         "first_breach_at",
-    ])?;
-    let s = |d: Decimal| d.normalize().to_string();
-    let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    ];
+    w.write_record(head.iter().chain(&METRIC_COLUMNS).chain(&tail))?;
+    // Where each metric column sits in `TradeMetrics::fields`, found once.
+    let names = TradeMetrics::field_names();
+    let at: Vec<Option<usize>> = METRIC_COLUMNS
+        .iter()
+        .map(|c| names.iter().position(|n| n == c))
+        .collect();
     for a in &report.accounts {
-        let m = &a.metrics;
         let signals: Vec<String> = a
             .score
             .signals
@@ -61,34 +78,20 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             )
             .collect();
         let breach = a.rules.first_breach.as_ref();
-        w.write_record([
+        let fields = a.metrics.fields();
+        let metrics = at
+            .iter()
+            .map(|i| cell(i.and_then(|i| fields.get(i)).and_then(|(_, v)| *v)));
+        let head = [
             a.account.as_str().to_owned(),
             a.user.as_str().to_owned(),
             a.challenge
                 .as_ref()
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default(),
-            m.trades.to_string(),
-            m.wins.to_string(),
-            m.losses.to_string(),
-            m.break_even.to_string(),
-            s(m.win_ratio),
-            o(m.profit_factor),
-            s(m.gross_profit),
-            s(m.gross_loss),
-            s(m.net_profit),
-            o(m.expectancy),
-            s(m.max_relative_drawdown),
-            s(m.max_drawdown),
-            s(m.max_daily_loss),
-            s(m.max_daily_loss_ratio),
-            s(m.stop_loss_ratio),
-            s(m.take_profit_ratio),
-            m.hft_trades.to_string(),
-            m.max_concurrent_trades.to_string(),
-            m.max_consecutive_losses.to_string(),
-            o(m.average_holding_seconds),
-            s(a.score.score),
+        ];
+        let tail = [
+            a.score.score.normalize().to_string(),
             a.score.level.as_str().to_owned(),
             signals.join(";"),
             a.rules.status.as_str().to_owned(),
@@ -98,7 +101,21 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
             breach
                 .map(|b| super::json::rfc3339(b.at))
                 .unwrap_or_default(),
-        ])?;
+        ];
+        w.write_record(head.into_iter().chain(metrics).chain(tail))?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_column_is_a_trade_metrics_field() {
+        let names = TradeMetrics::field_names();
+        for column in METRIC_COLUMNS {
+            assert!(names.contains(&column), "{column}");
+        }
+    }
 }

@@ -588,3 +588,27 @@ fn net_pnl_is_exact_or_an_error_never_rounded() {
     t.swap = dec!(0.125);
     assert_eq!(t.net_pnl().unwrap().to_string(), "9999999999.875");
 }
+
+/// `fields` names each field once, in order, with its value (`None` where undefined).
+#[test]
+fn fields_list_every_metric_by_name() {
+    let m = both(&[trade("1", 0, 30, dec!(-1000))], &MetricsConfig::default());
+    let fields = m.fields();
+    let names = TradeMetrics::field_names();
+    assert_eq!(fields.map(|(name, _)| name), names);
+    let unique: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(unique.len(), TradeMetrics::FIELD_COUNT);
+    let get = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    assert_eq!(get("trades"), Some(Some(TradeValue::Count(1))));
+    assert_eq!(
+        get("gross_loss"),
+        Some(Some(TradeValue::Decimal(dec!(-1000))))
+    );
+    assert_eq!(get("average_win"), Some(None));
+    assert_eq!(
+        get("max_daily_loss_day"),
+        Some(m.max_daily_loss_day.map(TradeValue::Day))
+    );
+    assert_eq!(names.first(), Some(&"trades"));
+    assert_eq!(names.last(), Some(&"max_daily_loss_day"));
+}

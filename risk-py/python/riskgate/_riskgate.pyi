@@ -207,8 +207,9 @@ class RiskEngine:
     def ladder(self, symbol: str) -> TierLadder:
         """The margin-tier ladder in force for ``symbol`` (the default ladder when it has none)."""
     def account(self, account_id: str) -> Optional[Dict[str, Any]]:
-        """A copy of an account's state (wallet_balance, positions, open_orders,
-        reservations, last_seq...), or None when the engine does not know it."""
+        """A copy of an account's state, or None when the engine does not know it: the
+        core's account view (account_id, user_id, last_seq, profile, wallet_balance,
+        positions, open_orders, reservations), items as dicts of their fields."""
     @property
     def account_count(self) -> int:
         """The number of accounts the engine holds."""
@@ -315,7 +316,7 @@ class AccountMetrics:
         """Mean winning net P&L; None without wins."""
     @property
     def average_loss(self) -> Optional[Decimal]:
-        """Mean losing net P&L (a positive number); None without losses."""
+        """Mean losing net P&L (<= 0, the sign of gross_loss); None without losses."""
     @property
     def expectancy(self) -> Optional[Decimal]:
         """Mean net P&L per trade."""
@@ -324,7 +325,7 @@ class AccountMetrics:
         """The largest winning net P&L."""
     @property
     def largest_loss(self) -> Optional[Decimal]:
-        """The largest loss (a positive number)."""
+        """The most negative losing net P&L (<= 0); None without losses."""
     @property
     def max_consecutive_losses(self) -> int:
         """The longest run of losing trades, in closing order."""

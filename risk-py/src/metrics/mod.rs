@@ -25,7 +25,7 @@ mod result;
 
 pub use accumulator::PyMetricsAccumulator;
 pub use batch::trade_metrics_buffers;
-pub use result::{PyAccountMetrics, FIELDS};
+pub use result::PyAccountMetrics;
 
 use pyo3::prelude::*;
 use risk_core::metrics::MetricsConfig;

@@ -4,42 +4,56 @@
 use chrono::NaiveDate;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use risk_core::metrics::TradeMetrics;
+use risk_core::metrics::{TradeMetrics, TradeValue};
 use risk_core::Decimal;
 
 use crate::convert::py_decimal;
 
-/// A metric field's Python value.
-trait Field {
-    /// `int`, `Decimal`, `datetime.date` or `None`.
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
-}
-
-impl Field for u64 {
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.into_pyobject(py)?.into_any())
+/// A metric value as Python: `int`, `Decimal`, `datetime.date` or `None`.
+fn to_py<'py>(py: Python<'py>, value: Option<TradeValue>) -> PyResult<Bound<'py, PyAny>> {
+    match value {
+        Some(TradeValue::Count(n)) => Ok(n.into_pyobject(py)?.into_any()),
+        Some(TradeValue::Decimal(d)) => py_decimal(py, d),
+        Some(TradeValue::Day(day)) => Ok(day.into_pyobject(py)?.into_any()),
+        None => Ok(py.None().into_bound(py)),
     }
 }
 
-impl Field for Decimal {
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_decimal(py, *self)
+/// A `TradeMetrics` field's type as the value [`TradeMetrics::fields`] gives it (for the
+/// typed getters).
+trait Metric {
+    /// The value, `None` where undefined.
+    fn value(self) -> Option<TradeValue>;
+}
+
+impl Metric for u64 {
+    fn value(self) -> Option<TradeValue> {
+        Some(TradeValue::Count(self))
     }
 }
 
-impl<T: Field> Field for Option<T> {
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self {
-            Some(v) => v.to_py(py),
-            None => Ok(py.None().into_bound(py)),
-        }
+impl Metric for Decimal {
+    fn value(self) -> Option<TradeValue> {
+        Some(TradeValue::Decimal(self))
     }
 }
 
-impl Field for NaiveDate {
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.into_pyobject(py)?.into_any())
+impl Metric for Option<Decimal> {
+    fn value(self) -> Option<TradeValue> {
+        self.map(TradeValue::Decimal)
     }
+}
+
+impl Metric for Option<NaiveDate> {
+    fn value(self) -> Option<TradeValue> {
+        self.map(TradeValue::Day)
+    }
+}
+
+/// The field names of `AccountMetrics`, in order: `account`, then the core's
+/// [`TradeMetrics::field_names`].
+fn field_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once("account").chain(TradeMetrics::field_names())
 }
 
 /// The trade metrics of one account; `account` is empty from an accumulator.
@@ -50,20 +64,22 @@ pub struct PyAccountMetrics {
     pub(super) metrics: TradeMetrics,
 }
 
-/// Declares the metric fields once: a getter each, [`FIELDS`] in order, and the value of a
-/// field by name (for `to_dict` and `__repr__`).
+/// Declares a getter per metric field; `FIELDS`, `to_dict`, `columns` and `__repr__`
+/// render the core's one list ([`TradeMetrics::fields`]). The getters name every field of
+/// `TradeMetrics` (checked by an exhaustive pattern), so a new core field fails to compile
+/// here until it has a getter.
 macro_rules! metric_fields {
     ($( $(#[doc = $doc:literal])+ $name:ident ),+ $(,)?) => {
-        /// The field names of `AccountMetrics`, in order.
-        pub const FIELDS: &[&str] = &["account", $(stringify!($name)),+];
-
         impl PyAccountMetrics {
-            /// Every field as `(name, Python value)`, in [`FIELDS`] order.
+            /// Every field as `(name, Python value)`, in `FIELDS` order.
             fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
-                Ok(vec![
-                    ("account", self.account.clone().into_pyobject(py)?.into_any()),
-                    $((stringify!($name), self.metrics.$name.to_py(py)?)),+
-                ])
+                let TradeMetrics { $($name: _),+ } = &self.metrics;
+                let mut items = Vec::with_capacity(TradeMetrics::FIELD_COUNT + 1);
+                items.push(("account", self.account.clone().into_pyobject(py)?.into_any()));
+                for (name, value) in self.metrics.fields() {
+                    items.push((name, to_py(py, value)?));
+                }
+                Ok(items)
             }
         }
 
@@ -79,10 +95,10 @@ macro_rules! metric_fields {
             #[classattr]
             #[allow(non_snake_case)]
             fn FIELDS<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-                PyTuple::new(py, FIELDS)
+                PyTuple::new(py, field_names().collect::<Vec<_>>())
             }
 
-            /// Every field as a dict, in [`FIELDS`] order.
+            /// Every field as a dict, in `FIELDS` order.
             fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
                 let d = PyDict::new(py);
                 for (name, value) in self.items(py)? {
@@ -92,7 +108,7 @@ macro_rules! metric_fields {
             }
 
             /// The fields of `results` column by column, `{name: [value of each result]}`
-            /// in [`FIELDS`] order: what `MetricsResult.to_pandas()` builds its frame
+            /// in `FIELDS` order: what `MetricsResult.to_pandas()` builds its frame
             /// from, without a dict per account.
             #[staticmethod]
             fn columns<'py>(
@@ -100,14 +116,14 @@ macro_rules! metric_fields {
                 results: Vec<PyRef<'py, Self>>,
             ) -> PyResult<Bound<'py, PyDict>> {
                 let mut columns: Vec<Vec<Bound<'py, PyAny>>> =
-                    FIELDS.iter().map(|_| Vec::with_capacity(results.len())).collect();
+                    field_names().map(|_| Vec::with_capacity(results.len())).collect();
                 for result in &results {
                     for (column, (_, value)) in columns.iter_mut().zip(result.items(py)?) {
                         column.push(value);
                     }
                 }
                 let d = PyDict::new(py);
-                for (name, column) in FIELDS.iter().zip(columns) {
+                for (name, column) in field_names().zip(columns) {
                     d.set_item(name, PyList::new(py, column)?)?;
                 }
                 Ok(d)
@@ -126,7 +142,7 @@ macro_rules! metric_fields {
                 $(#[doc = $doc])+
                 #[getter]
                 fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                    self.metrics.$name.to_py(py)
+                    to_py(py, Metric::value(self.metrics.$name))
                 }
             )+
         }
@@ -154,13 +170,13 @@ metric_fields! {
     profit_factor,
     /// Mean winning net P&L; None without wins.
     average_win,
-    /// Mean losing net P&L (a positive number); None without losses.
+    /// Mean losing net P&L (<= 0, the sign of gross_loss); None without losses.
     average_loss,
     /// Mean net P&L per trade.
     expectancy,
     /// The largest winning net P&L.
     largest_win,
-    /// The largest loss (a positive number).
+    /// The most negative losing net P&L (<= 0); None without losses.
     largest_loss,
     /// The longest run of losing trades, in closing order.
     max_consecutive_losses,

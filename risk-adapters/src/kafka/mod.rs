@@ -1,0 +1,141 @@
+//! The Kafka data plane: the engine learns state from Kafka and publishes what its checks
+//! decide. It converts and transports; every decision stays in the core.
+//!
+//! * [`consumer`]: the state-topic consumer and the mark reader (at least once, dead
+//!   letters, readiness). [`apply`]: payloads to engine events, idempotent per entity.
+//! * [`producer`]: the check events, Avro single-object encoded, never making a check
+//!   wait.
+//! * [`avro`]: the schemas (`risk-adapters/schemas/<topic>.avsc`) and the codecs.
+//! * [`topics`]: the topic names and their environment suffix.
+//! * [`feed`]: the demo scenario written to the input topics (`risk feed`).
+//!
+//! The payloads of every topic are described in `risk-adapters/README-kafka.md`.
+
+pub mod apply;
+pub mod avro;
+pub mod consumer;
+pub mod feed;
+pub mod producer;
+pub mod topics;
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+pub use consumer::{ConsumerOptions, IngestStatus, KafkaIngest};
+pub use producer::{DecisionPublisher, PublishStatus, PublisherOptions};
+pub use topics::{InputTopic, OutputTopic, Topics};
+
+/// A Kafka client could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaAdapterError {
+    /// The client library refused or failed.
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    /// A topic could not be created or read.
+    #[error("kafka topic `{topic}`: {reason}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A worker thread could not be started.
+    #[error("starting a kafka thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The settings every client shares: the brokers, and IPv4 for loopback names.
+#[must_use]
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("broker.address.family", "v4")
+        .set("log_level", "4");
+    config
+}
+
+/// Creates the topics of `names` that do not exist (one partition each; brokers such as
+/// tansu do not create topics on first use).
+///
+/// # Errors
+/// [`KafkaAdapterError`] when the admin client fails or a topic cannot be created for a
+/// reason other than existing already.
+pub fn ensure_topics(
+    brokers: &str,
+    names: &[String],
+    timeout: Duration,
+) -> Result<(), KafkaAdapterError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let metadata = admin.inner().fetch_metadata(None, timeout)?;
+    let existing: std::collections::HashSet<&str> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.name())
+        .collect();
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .filter(|n| !existing.contains(n.as_str()))
+        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let results = runtime.block_on(admin.create_topics(&new, &options))?;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaAdapterError::Topic {
+                    topic,
+                    reason: code.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Kafka side of the check path: readiness and publishing, for the gRPC service.
+#[cfg(feature = "grpc")]
+#[derive(Debug)]
+pub struct KafkaCheckHooks {
+    /// The consumers' status (`None`: no consumers, always ready).
+    pub ingest: Option<std::sync::Arc<IngestStatus>>,
+    /// The publisher (`None`: nothing published).
+    pub publisher: Option<DecisionPublisher>,
+}
+
+#[cfg(feature = "grpc")]
+impl crate::grpc::service::CheckHooks for KafkaCheckHooks {
+    fn not_ready(&self) -> Option<&'static str> {
+        match &self.ingest {
+            Some(status) if !status.is_ready() => Some(
+                "state is still loading from Kafka: the consumers have not reached the end \
+                 offsets seen at start",
+            ),
+            _ => None,
+        }
+    }
+
+    fn on_check(
+        &self,
+        request: &risk_core::pretrade::CheckRequest,
+        response: &risk_core::pretrade::CheckResponse,
+    ) {
+        if let Some(p) = &self.publisher {
+            p.publish(request, response);
+        }
+    }
+}
