@@ -145,7 +145,10 @@ fn check_wire_decimal(field: &str, text: &str) -> Option<Decimal> {
             assert!(!e.problem.trim().is_empty(), "{field}: no problem given");
             // Bounded in characters: the refused text is cut to 64 characters, which may be
             // up to four bytes each.
-            assert!(shown.chars().count() < 200, "{field}: message too long: {shown}");
+            assert!(
+                shown.chars().count() < 200,
+                "{field}: message too long: {shown}"
+            );
             if text.is_empty() {
                 assert_eq!(optional_decimal(field, text), Ok(None));
             } else {
