@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use risk_adapters::config_file::ConfigFile;
 use risk_adapters::grpc::proto::v1 as pb;
 use risk_adapters::grpc::server::{serve, ServerOptions};
-use risk_adapters::grpc::service::{now, CheckObserver};
+use risk_adapters::grpc::service::{now, CheckHooks};
 use risk_adapters::http::auth::{AdminAccess, Tokens};
 use risk_adapters::http::metrics::Metrics;
 use risk_adapters::http::{self, AppState};
@@ -76,9 +76,9 @@ async fn start(url: &str) -> Service {
         .await
         .expect("bind");
     let grpc = grpc_listener.local_addr().expect("addr");
-    let observer: Arc<dyn CheckObserver> = metrics;
+    let hooks: Arc<dyn CheckHooks> = metrics;
     let options = ServerOptions {
-        observer: Some(observer),
+        hooks: Some(hooks),
         summary_every: None,
         ..ServerOptions::default()
     };

@@ -277,9 +277,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         #[cfg(not(feature = "kafka"))]
         let hooks = None;
         #[cfg(feature = "http")]
-        let (observer, http) = plane.start(Arc::clone(&engine)).await?;
-        #[cfg(not(feature = "http"))]
-        let observer = None;
+        let (metrics, http) = plane.start(Arc::clone(&engine)).await?;
+        #[cfg(feature = "http")]
+        let hooks: Option<Arc<dyn risk_adapters::grpc::service::CheckHooks>> = match hooks {
+            Some(kafka) => Some(Arc::new(vec![kafka, metrics])),
+            None => Some(metrics),
+        };
         let options = ServerOptions {
             hooks,
             reserve_margin: args.reserve_margin,
@@ -288,7 +291,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
-            observer,
         };
         #[cfg(feature = "http")]
         let shutdown = http.shutdown_signal();
@@ -310,7 +312,7 @@ mod config_plane {
 
     use anyhow::Context as _;
     use risk_adapters::config_file::ConfigFile;
-    use risk_adapters::grpc::service::CheckObserver;
+    use risk_adapters::grpc::service::CheckHooks;
     use risk_adapters::http::auth::{AdminAccess, Tokens};
     use risk_adapters::http::{self, metrics::Metrics, AppState};
     use risk_adapters::store::{self, live::LiveConfig, Seed};
@@ -362,11 +364,11 @@ mod config_plane {
         }
 
         /// Opens the store, loads its config into `engine`, follows other writers and
-        /// serves HTTP; the check observer is for the gRPC service.
+        /// serves HTTP; the metrics are check hooks for the gRPC service.
         pub async fn start(
             self,
             engine: Arc<RiskEngine>,
-        ) -> anyhow::Result<(Option<Arc<dyn CheckObserver>>, Running)> {
+        ) -> anyhow::Result<(Arc<dyn CheckHooks>, Running)> {
             let store = store::open(&self.database)
                 .await
                 .with_context(|| format!("--database {}", self.database))?;
@@ -388,9 +390,9 @@ mod config_plane {
             let server = tokio::spawn(http::serve(listener, state, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
-            let observer: Arc<dyn CheckObserver> = metrics;
+            let metrics: Arc<dyn CheckHooks> = metrics;
             Ok((
-                Some(observer),
+                metrics,
                 Running {
                     stop,
                     server,

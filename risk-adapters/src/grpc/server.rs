@@ -44,10 +44,9 @@ pub struct ServerOptions {
     pub max_stream_messages: Option<u64>,
     /// Period of the info-level check summary; `None` disables it. Default 60 s.
     pub summary_every: Option<Duration>,
-    /// Hooks into every check (the Kafka readiness gate and publisher). Default none.
+    /// Hooks into every check (the Kafka readiness gate and publisher, the HTTP adapter's
+    /// `/metrics`). Default none.
     pub hooks: Option<Arc<dyn super::service::CheckHooks>>,
-    /// Sees every answered check (the HTTP adapter's `/metrics`). Default `None`.
-    pub observer: Option<Arc<dyn super::service::CheckObserver>>,
 }
 
 impl Default for ServerOptions {
@@ -60,7 +59,6 @@ impl Default for ServerOptions {
             max_stream_messages: None,
             summary_every: Some(Duration::from_secs(60)),
             hooks: None,
-            observer: None,
         }
     }
 }
@@ -90,8 +88,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let service = RiskService::new(engine, options.reserve_margin)
         .with_max_stream_messages(options.max_stream_messages)
-        .with_hooks(options.hooks.clone())
-        .with_observer(options.observer.clone());
+        .with_hooks(options.hooks.clone());
     let counters = service.counters();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;

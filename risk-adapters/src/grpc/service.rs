@@ -34,22 +34,43 @@ pub struct CheckCounters {
     pub flagged: AtomicU64,
 }
 
-/// What a transport plugs into the check path (the Kafka adapter: its readiness gate and
-/// its decision publisher).
+/// What a transport plugs into the check path: the Kafka adapter (its readiness gate and
+/// decision publisher) and the HTTP adapter (its `/metrics`). Several are combined with
+/// the `CheckHooks` impl on `Vec<Arc<dyn CheckHooks>>`.
 pub trait CheckHooks: Send + Sync + std::fmt::Debug {
-    /// `None` when checks may run; otherwise why not: every check then answers
-    /// `REJECTED` / `STALE_DATA` with this message, without reaching the engine.
-    fn not_ready(&self) -> Option<&'static str>;
-    /// Called with every converted check and its answer; must not block.
-    fn on_check(&self, request: &CheckRequest, response: &CheckResponse);
+    /// `None` (the default) when checks may run; otherwise why not: every check then
+    /// answers `REJECTED` / `STALE_DATA` with this message, without reaching the engine.
+    fn not_ready(&self) -> Option<&'static str> {
+        None
+    }
+    /// Called once per answered check; must not block. `checked` is the converted request
+    /// and the engine's (or the readiness gate's) answer, `None` when the request did not
+    /// convert (answered `INVALID_REQUEST`); `answer` is the wire answer; `elapsed` how
+    /// long the check took, conversions included.
+    fn on_check(
+        &self,
+        checked: Option<(&CheckRequest, &CheckResponse)>,
+        answer: &pb::PreTradeCheckResponse,
+        elapsed: std::time::Duration,
+    );
 }
 
-/// Sees every answered check, for metrics: the decision and reject-reason names (as on
-/// the wire; the reason is `REJECT_REASON_UNSPECIFIED` unless rejected) and how long the
-/// check took.
-pub trait CheckObserver: Send + Sync + std::fmt::Debug {
-    /// Called once per answered check.
-    fn observe(&self, decision: &str, reason: &str, elapsed: std::time::Duration);
+/// Every hook in turn: not ready when any is (the first reason), each sees every check.
+impl CheckHooks for Vec<Arc<dyn CheckHooks>> {
+    fn not_ready(&self) -> Option<&'static str> {
+        self.iter().find_map(|h| h.not_ready())
+    }
+
+    fn on_check(
+        &self,
+        checked: Option<(&CheckRequest, &CheckResponse)>,
+        answer: &pb::PreTradeCheckResponse,
+        elapsed: std::time::Duration,
+    ) {
+        for hook in self {
+            hook.on_check(checked, answer, elapsed);
+        }
+    }
 }
 
 /// The service: an engine, whether approved checks reserve margin, and how many messages
@@ -61,7 +82,6 @@ pub struct RiskService {
     max_stream_messages: Option<u64>,
     counters: Arc<CheckCounters>,
     hooks: Option<Arc<dyn CheckHooks>>,
-    observer: Option<Arc<dyn CheckObserver>>,
 }
 
 impl RiskService {
@@ -77,7 +97,6 @@ impl RiskService {
             max_stream_messages: None,
             counters: Arc::default(),
             hooks: None,
-            observer: None,
         }
     }
 
@@ -85,13 +104,6 @@ impl RiskService {
     #[must_use]
     pub fn with_hooks(mut self, hooks: Option<Arc<dyn CheckHooks>>) -> Self {
         self.hooks = hooks;
-        self
-    }
-
-    /// Reports every answered check to `observer`.
-    #[must_use]
-    pub fn with_observer(mut self, observer: Option<Arc<dyn CheckObserver>>) -> Self {
-        self.observer = observer;
         self
     }
 
@@ -116,10 +128,10 @@ impl RiskService {
     fn answer(&self, request: &pb::PreTradeCheckRequest) -> pb::PreTradeCheckResponse {
         self.counters.checks.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let response = match convert::check_request(request) {
+        let hooks = self.hooks.as_deref();
+        let (checked, response) = match convert::check_request(request) {
             Ok(check) => {
                 let now = now();
-                let hooks = self.hooks.as_deref();
                 let response = if let Some(why) = hooks.and_then(|h| h.not_ready()) {
                     not_ready(&check, now, why)
                 } else if self.reserve_margin {
@@ -127,12 +139,10 @@ impl RiskService {
                 } else {
                     self.engine.check(&check, now)
                 };
-                if let Some(hooks) = hooks {
-                    hooks.on_check(&check, &response);
-                }
-                convert::check_response(&response)
+                let answer = convert::check_response(&response);
+                (Some((check, response)), answer)
             }
-            Err(e) => convert::invalid_request(&e, &request.trace_id),
+            Err(e) => (None, convert::invalid_request(&e, &request.trace_id)),
         };
         if response.decision == pb::RiskDecision::Rejected as i32 {
             self.counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -147,10 +157,10 @@ impl RiskService {
         } else if response.decision == pb::RiskDecision::Flagged as i32 {
             self.counters.flagged.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(observer) = &self.observer {
-            observer.observe(
-                response.decision().as_str_name(),
-                response.reject_reason().as_str_name(),
+        if let Some(hooks) = hooks {
+            hooks.on_check(
+                checked.as_ref().map(|(c, r)| (c, r)),
+                &response,
                 started.elapsed(),
             );
         }

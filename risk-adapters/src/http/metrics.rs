@@ -16,7 +16,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::AppState;
-use crate::grpc::service::CheckObserver;
+use crate::grpc::proto::v1::PreTradeCheckResponse;
+use crate::grpc::service::CheckHooks;
+use risk_core::pretrade::{CheckRequest, CheckResponse};
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE_OPENMETRICS: &str =
@@ -111,8 +113,15 @@ impl Metrics {
     }
 }
 
-impl CheckObserver for Metrics {
-    fn observe(&self, decision: &str, reason: &str, elapsed: Duration) {
+impl CheckHooks for Metrics {
+    fn on_check(
+        &self,
+        _checked: Option<(&CheckRequest, &CheckResponse)>,
+        answer: &PreTradeCheckResponse,
+        elapsed: Duration,
+    ) {
+        let decision = answer.decision().as_str_name();
+        let reason = answer.reject_reason().as_str_name();
         let reason = if reason == "REJECT_REASON_UNSPECIFIED" {
             "NONE"
         } else {

@@ -131,10 +131,14 @@ impl crate::grpc::service::CheckHooks for KafkaCheckHooks {
 
     fn on_check(
         &self,
-        request: &risk_core::pretrade::CheckRequest,
-        response: &risk_core::pretrade::CheckResponse,
+        checked: Option<(
+            &risk_core::pretrade::CheckRequest,
+            &risk_core::pretrade::CheckResponse,
+        )>,
+        _answer: &crate::grpc::proto::v1::PreTradeCheckResponse,
+        _elapsed: std::time::Duration,
     ) {
-        if let Some(p) = &self.publisher {
+        if let (Some(p), Some((request, response))) = (&self.publisher, checked) {
             p.publish(request, response);
         }
     }
