@@ -47,6 +47,11 @@ impl Drop for Service {
 }
 
 async fn start(url: &str) -> Service {
+    start_with(url, None).await
+}
+
+/// [`start`] with `/readyz` gated on `readiness`.
+async fn start_with(url: &str, readiness: Option<Arc<dyn CheckHooks>>) -> Service {
     let file = ConfigFile::load(Path::new(DEMO)).expect("demo config");
     let base = file.engine.clone();
     let seed = Seed::from_file(&file);
@@ -62,6 +67,7 @@ async fn start(url: &str) -> Service {
         live: Arc::clone(&live),
         admin: AdminAccess::Tokens(Arc::new(tokens)),
         metrics: Arc::clone(&metrics),
+        readiness: readiness.clone(),
     };
     let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -76,7 +82,12 @@ async fn start(url: &str) -> Service {
         .await
         .expect("bind");
     let grpc = grpc_listener.local_addr().expect("addr");
-    let hooks: Arc<dyn CheckHooks> = metrics;
+    let metrics: Arc<dyn CheckHooks> = metrics;
+    // As risk-server: the readiness hooks gate the checks too, beside the metrics.
+    let hooks: Arc<dyn CheckHooks> = match readiness {
+        Some(gate) => Arc::new(vec![gate, metrics]),
+        None => metrics,
+    };
     let options = ServerOptions {
         hooks: Some(hooks),
         summary_every: None,
@@ -855,4 +866,32 @@ async fn binary_survives_kill_postgres() {
     let url = common::postgres_url().await;
     binary_survives_kill(url.clone()).await;
     common::drop_postgres(&url).await;
+}
+
+/// While the Kafka consumers have not caught up, `/readyz` answers 503 naming why, as the
+/// gRPC checks answer `STALE_DATA`.
+#[cfg(feature = "kafka")]
+#[tokio::test]
+async fn readyz_is_503_while_kafka_is_loading() {
+    use risk_adapters::kafka::{IngestStatus, KafkaCheckHooks};
+    let hooks: Arc<dyn CheckHooks> = Arc::new(KafkaCheckHooks {
+        ingest: Some(Arc::new(IngestStatus::default())),
+        publisher: None,
+    });
+    let s = start_with(&common::sqlite_url(), Some(hooks)).await;
+    let r = reqwest::get(format!("{}/readyz", s.http)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("loading from Kafka")),
+        "{problem}"
+    );
+    let check = grpc_check(s.grpc, "a-0", "0.1").await;
+    assert_eq!(
+        check.reject_reason(),
+        pb::RejectReason::StaleData,
+        "{check:?}"
+    );
 }

@@ -277,7 +277,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         #[cfg(not(feature = "kafka"))]
         let hooks = None;
         #[cfg(feature = "http")]
-        let (metrics, http) = plane.start(Arc::clone(&engine)).await?;
+        let (metrics, http) = plane.start(Arc::clone(&engine), hooks.clone()).await?;
         #[cfg(feature = "http")]
         let hooks: Option<Arc<dyn risk_adapters::grpc::service::CheckHooks>> = match hooks {
             Some(kafka) => Some(Arc::new(vec![kafka, metrics])),
@@ -364,10 +364,12 @@ mod config_plane {
         }
 
         /// Opens the store, loads its config into `engine`, follows other writers and
-        /// serves HTTP; the metrics are check hooks for the gRPC service.
+        /// serves HTTP (`/readyz` gated on `readiness`); the metrics are check hooks for
+        /// the gRPC service.
         pub async fn start(
             self,
             engine: Arc<RiskEngine>,
+            readiness: Option<Arc<dyn CheckHooks>>,
         ) -> anyhow::Result<(Arc<dyn CheckHooks>, Running)> {
             let store = store::open(&self.database)
                 .await
@@ -385,6 +387,7 @@ mod config_plane {
                 live,
                 admin: self.admin,
                 metrics: Arc::clone(&metrics),
+                readiness,
             };
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(http::serve(listener, state, async move {

@@ -34,11 +34,12 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// The store answers and its config is loaded: ready for checks and admin writes.
+/// The store answers, its config is loaded and the readiness hooks (the Kafka consumers)
+/// have caught up: ready for checks and admin writes.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The store does not answer or no config is loaded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer, no config is loaded or the Kafka consumers are still loading", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
     let unavailable =
@@ -47,6 +48,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Probl
         return Err(unavailable(
             "the store's config is not loaded yet".to_owned(),
         ));
+    }
+    if let Some(why) = state.readiness.as_ref().and_then(|h| h.not_ready()) {
+        return Err(unavailable(why.to_owned()));
     }
     state
         .live

@@ -37,8 +37,11 @@ pub struct AppState {
     pub live: Arc<LiveConfig>,
     /// Who may use the admin routes.
     pub admin: auth::AdminAccess,
-    /// The metrics (also the gRPC service's check observer).
+    /// The metrics (also check hooks of the gRPC service).
     pub metrics: Arc<metrics::Metrics>,
+    /// Check hooks that gate readiness (the Kafka consumers): `/readyz` answers 503 while
+    /// their [`not_ready`](crate::grpc::service::CheckHooks::not_ready) gives a reason.
+    pub readiness: Option<Arc<dyn crate::grpc::service::CheckHooks>>,
 }
 
 /// The router and the OpenAPI document generated from its handlers.
