@@ -131,7 +131,7 @@ fn start_kafka(
     args: &Args,
     config_version: String,
 ) -> anyhow::Result<(
-    Arc<dyn risk_adapters::grpc::service::CheckHooks>,
+    Arc<risk_adapters::kafka::KafkaCheckHooks>,
     risk_adapters::kafka::KafkaIngest,
 )> {
     use risk_adapters::kafka::{
@@ -267,17 +267,35 @@ fn run(args: Args) -> anyhow::Result<()> {
             ));
         }
         #[cfg(feature = "kafka")]
-        let (hooks, _ingest) = match &args.kafka_brokers {
+        let (kafka, _ingest) = match &args.kafka_brokers {
             Some(brokers) => {
                 let (hooks, ingest) = start_kafka(&engine, brokers, &args, config_version.clone())?;
                 (Some(hooks), Some(ingest))
             }
             None => (None, None),
         };
+        #[cfg(all(feature = "kafka", feature = "http"))]
+        let collector = kafka.as_ref().map(|k| {
+            let collector: Box<dyn prometheus_client::collector::Collector> =
+                Box::new(risk_adapters::kafka::KafkaMetrics {
+                    ingest: k.ingest.clone(),
+                    publisher: k.publisher.as_ref().map(|p| p.status()),
+                });
+            collector
+        });
+        #[cfg(all(not(feature = "kafka"), feature = "http"))]
+        let collector = None;
+        #[cfg(feature = "kafka")]
+        let hooks = kafka.map(|k| {
+            let hooks: Arc<dyn risk_adapters::grpc::service::CheckHooks> = k;
+            hooks
+        });
         #[cfg(not(feature = "kafka"))]
         let hooks = None;
         #[cfg(feature = "http")]
-        let (metrics, http) = plane.start(Arc::clone(&engine), hooks.clone()).await?;
+        let (metrics, http) = plane
+            .start(Arc::clone(&engine), hooks.clone(), collector)
+            .await?;
         #[cfg(feature = "http")]
         let hooks: Option<Arc<dyn risk_adapters::grpc::service::CheckHooks>> = match hooks {
             Some(kafka) => Some(Arc::new(vec![kafka, metrics])),
@@ -364,12 +382,13 @@ mod config_plane {
         }
 
         /// Opens the store, loads its config into `engine`, follows other writers and
-        /// serves HTTP (`/readyz` gated on `readiness`); the metrics are check hooks for
-        /// the gRPC service.
+        /// serves HTTP (`/readyz` gated on `readiness`, `collector` on `/metrics`); the
+        /// metrics are check hooks for the gRPC service.
         pub async fn start(
             self,
             engine: Arc<RiskEngine>,
             readiness: Option<Arc<dyn CheckHooks>>,
+            collector: Option<Box<dyn prometheus_client::collector::Collector>>,
         ) -> anyhow::Result<(Arc<dyn CheckHooks>, Running)> {
             let store = store::open(&self.database)
                 .await
@@ -378,7 +397,11 @@ mod config_plane {
                 .await
                 .context("loading the config store")?;
             let follow = live.follow();
-            let metrics = Arc::new(Metrics::new());
+            let mut metrics = Metrics::new();
+            if let Some(collector) = collector {
+                metrics.register_collector(collector);
+            }
+            let metrics = Arc::new(metrics);
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("binding --http-listen {}", self.listen))?;

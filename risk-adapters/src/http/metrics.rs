@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format (OpenMetrics, from `prometheus-client`): checks
 //! by decision and reason, a check-latency histogram, admin writes by route and status,
-//! and the config version in force.
+//! the config version in force and, with Kafka on, the Kafka adapter's counters
+//! (`kafka::KafkaMetrics`, registered with [`Metrics::register_collector`]).
 
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -89,6 +90,14 @@ impl Metrics {
             writes,
             config_version,
         }
+    }
+
+    /// Adds metrics read at each scrape (the Kafka adapter's counters).
+    pub fn register_collector(
+        &mut self,
+        collector: Box<dyn prometheus_client::collector::Collector>,
+    ) {
+        self.registry.register_collector(collector);
     }
 
     /// Counts an admin write.

@@ -143,3 +143,133 @@ impl crate::grpc::service::CheckHooks for KafkaCheckHooks {
         }
     }
 }
+
+/// The consumers' and the publisher's counters on `/metrics` (read at each scrape):
+/// `riskgate_kafka_*`. Register it with [`crate::http::metrics::Metrics::register_collector`].
+#[cfg(feature = "http")]
+#[derive(Debug)]
+pub struct KafkaMetrics {
+    /// The consumers' status (`None`: no consumers; nothing exposed for them).
+    pub ingest: Option<std::sync::Arc<IngestStatus>>,
+    /// The publisher's status (`None`: nothing published; nothing exposed for it).
+    pub publisher: Option<std::sync::Arc<PublishStatus>>,
+}
+
+#[cfg(feature = "http")]
+impl prometheus_client::collector::Collector for KafkaMetrics {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let mut counter = |name: &str, help: &str, value: &AtomicU64| {
+            let counter = ConstCounter::new(value.load(Relaxed));
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)
+        };
+        if let Some(i) = &self.ingest {
+            counter("kafka_applied", "State-topic messages applied", &i.applied)?;
+            counter(
+                "kafka_duplicates",
+                "State-topic messages ignored as redelivered or older",
+                &i.duplicates,
+            )?;
+            counter("kafka_marks_applied", "Marks applied", &i.marks_applied)?;
+            counter(
+                "kafka_marks_stale",
+                "Marks ignored as not newer than the mark held",
+                &i.marks_stale,
+            )?;
+            counter(
+                "kafka_dead_lettered",
+                "Messages sent to the dead-letter topic",
+                &i.dead_lettered,
+            )?;
+            counter(
+                "kafka_dead_letter_failures",
+                "Dead letters that could not be queued",
+                &i.dead_letter_failures,
+            )?;
+        }
+        if let Some(p) = &self.publisher {
+            counter(
+                "kafka_checks_queued",
+                "Checks queued for publishing",
+                &p.queued,
+            )?;
+            counter(
+                "kafka_checks_dropped",
+                "Checks not published because the queue was full",
+                &p.dropped,
+            )?;
+            counter(
+                "kafka_delivered",
+                "Decision messages the broker acknowledged",
+                &p.delivered,
+            )?;
+            counter(
+                "kafka_failed",
+                "Decision messages that failed delivery or encoding",
+                &p.failed,
+            )?;
+        }
+        if let Some(i) = &self.ingest {
+            let ready = ConstGauge::new(i64::from(i.is_ready()));
+            let metric = encoder.encode_descriptor(
+                "kafka_ready",
+                "1 once the state consumer reached the end offsets seen at start",
+                None,
+                ready.metric_type(),
+            )?;
+            ready.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Arc;
+
+    use super::{IngestStatus, KafkaMetrics, PublishStatus};
+    use crate::http::metrics::Metrics;
+
+    /// The counters are read at each scrape, under the `riskgate_kafka_` names.
+    #[test]
+    fn kafka_counters_are_on_metrics() {
+        let ingest = Arc::new(IngestStatus::default());
+        let publisher = Arc::new(PublishStatus::default());
+        let mut metrics = Metrics::new();
+        metrics.register_collector(Box::new(KafkaMetrics {
+            ingest: Some(Arc::clone(&ingest)),
+            publisher: Some(Arc::clone(&publisher)),
+        }));
+        ingest.applied.store(7, Relaxed);
+        ingest.dead_lettered.store(2, Relaxed);
+        publisher.delivered.store(5, Relaxed);
+        publisher.dropped.store(1, Relaxed);
+        let text = metrics.render(1);
+        for line in [
+            "riskgate_kafka_applied_total 7",
+            "riskgate_kafka_dead_lettered_total 2",
+            "riskgate_kafka_delivered_total 5",
+            "riskgate_kafka_checks_dropped_total 1",
+            "riskgate_kafka_checks_queued_total 0",
+            "riskgate_kafka_ready 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+        ingest.applied.store(9, Relaxed);
+        assert!(metrics
+            .render(1)
+            .lines()
+            .any(|l| l == "riskgate_kafka_applied_total 9"));
+    }
+}
