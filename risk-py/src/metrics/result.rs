@@ -162,7 +162,7 @@ metric_fields! {
     win_ratio,
     /// Sum of winning net P&L.
     gross_profit,
-    /// Sum of losing net P&L (a positive number).
+    /// Sum of losing net P&L (<= 0: losses keep their sign).
     gross_loss,
     /// Sum of net P&L.
     net_profit,
