@@ -16,7 +16,12 @@
 //! - `store`: [`store`], risk profiles, rules and margin tiers in SQLite or PostgreSQL
 //!   (sqlx), validated by the core on every write, and the live config that follows them.
 //! - `http`: [`http`], the admin REST API on axum (OpenAPI, Swagger UI, health, metrics).
+//! - `arrow`: [`arrow`], trade metrics as exact Arrow columns (the Python bindings'
+//!   `to_arrow()` and the Parquet report).
+//! - `parquet`: `cli` plus the report as Parquet (`risk report --format parquet`).
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 #[cfg(feature = "config")]
 pub mod config_file;
 #[cfg(feature = "cli")]

@@ -5,9 +5,9 @@
 #   risk-py/scripts/test.sh [pytest args...]
 #
 # Needs only python3 (3.9+, with venv), a Rust toolchain and the package registries (PyPI
-# for maturin, pytest and mypy, crates.io for the crates). Respects CARGO_TARGET_DIR. The
-# virtualenv is kept in risk-py/.venv (override with RISKGATE_VENV) so reruns are quick;
-# PYTHON picks the interpreter that creates it. Exits non-zero when anything fails.
+# for maturin, pytest, mypy and the dataframe libraries, crates.io for the crates).
+# Respects CARGO_TARGET_DIR. The virtualenv is kept in risk-py/.venv (override with
+# RISKGATE_VENV) so reruns are quick; PYTHON picks the interpreter that creates it. Exits non-zero when anything fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${RISKGATE_VENV:-$here/.venv}
@@ -18,7 +18,10 @@ step "virtualenv ($venv)"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.18" numpy pandas
+# polars, pyarrow and duckdb: the Arrow input kinds of tests/test_arrow.py (the package itself
+# needs none of them).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=7" "mypy>=1.18" \
+  numpy pandas polars pyarrow duckdb
 
 step "wheel (maturin build --release)"
 wheels=$(mktemp -d)

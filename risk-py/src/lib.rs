@@ -9,7 +9,9 @@
 //! * `RiskEngine` (config, `apply(event)`, `check(request)`) and `CheckResult` live in
 //!   [`engine`];
 //! * `TierLadder` in [`ladder`];
-//! * trade metrics (`trade_metrics_buffers`, `AccountMetrics`, `_MetricsAccumulator`) in [`metrics`];
+//! * trade metrics (`trade_metrics_buffers`, `trade_metrics_arrow`, `metrics_to_arrow`,
+//!   `AccountMetrics`, `_MetricsAccumulator`) in [`metrics`], with Arrow in and out
+//!   through the PyCapsule interface (`pyo3-arrow`);
 //! * decimals (`decimal.Decimal` in and out, exactly), datetimes and JSON values in
 //!   [`convert`];
 //! * `RiskgateError` and its subclasses `ConfigError`, `InvalidInput`, `EventError` in
@@ -37,6 +39,8 @@ fn riskgate_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::PyMetricsAccumulator>()?;
     m.add_class::<metrics::PyAccountMetrics>()?;
     m.add_function(wrap_pyfunction!(metrics::trade_metrics_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::trade_metrics_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics_to_arrow, m)?)?;
     m.add("RiskgateError", py.get_type::<error::RiskgateError>())?;
     m.add("ConfigError", py.get_type::<error::ConfigError>())?;
     m.add("InvalidInput", py.get_type::<error::InvalidInput>())?;

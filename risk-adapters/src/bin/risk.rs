@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! risk report --trades FILE [--accounts FILE] [--config FILE]
-//!             [--format table|json|csv|html] [--out FILE] [--initial-balance N] [--hft-seconds N]
+//!             [--format table|json|csv|html|parquet] [--out FILE] [--initial-balance N]
+//!             [--hft-seconds N]                               (parquet: feature `parquet`, needs --out)
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
 //!                      [--plant]
 //! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
@@ -160,6 +161,9 @@ enum Format {
     Csv,
     /// One self-contained HTML page with charts (use with `--out`).
     Html,
+    /// The accounts table as Parquet, values exact and typed (needs `--out`).
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,6 +275,10 @@ fn progress_bar(path: &Path) -> ProgressBar {
 }
 
 fn report(args: &ReportArgs) -> Result<()> {
+    #[cfg(feature = "parquet")]
+    if matches!(args.format, Format::Parquet) && args.out.is_none() {
+        anyhow::bail!("--format parquet writes a file: give it with --out FILE");
+    }
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -339,6 +347,14 @@ fn report(args: &ReportArgs) -> Result<()> {
         cpu(computed.duration_since(read_done), cpu_read, cpu_computed),
     );
 
+    #[cfg(feature = "parquet")]
+    if let (Format::Parquet, Some(path)) = (args.format, &args.out) {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        risk_adapters::report::write_parquet(&report, BufWriter::new(file))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
     let mut out: BufWriter<Box<dyn Write>> = BufWriter::new(match &args.out {
         Some(path) => Box::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -349,6 +365,9 @@ fn report(args: &ReportArgs) -> Result<()> {
         Format::Table => write_table(&report, &mut out)?,
         Format::Json => write_json(&report, &mut out)?,
         Format::Csv => write_csv(&report, &mut out)?,
+        // Written above, to its file.
+        #[cfg(feature = "parquet")]
+        Format::Parquet => {}
         Format::Html => write_html(
             &report,
             &file.trades,

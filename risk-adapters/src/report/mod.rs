@@ -1,5 +1,5 @@
 //! The trade-metrics and risk-score report: building it from trades, and rendering it as
-//! a terminal table, JSON, CSV or an HTML page.
+//! a terminal table, JSON, CSV, an HTML page or (feature `parquet`) Parquet.
 //!
 //! # Building
 //! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
@@ -31,6 +31,8 @@
 
 mod csv;
 mod json;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod table;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,8 @@ mod rulebook;
 pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
 
 pub use self::csv::write_csv;
+#[cfg(feature = "parquet")]
+pub use self::parquet::{accounts_batch, write_parquet};
 pub use json::write_json;
 pub use table::write_table;
 

@@ -1,19 +1,29 @@
 """Trade metrics over closed trades: the friendly layer over the Rust calculators.
 
-``trade_metrics`` takes a pandas DataFrame in a prop firm's export format (the columns of
+``trade_metrics`` takes a table in a prop firm's export format (the columns of
 ``shared/data``: ``trading_account_login``, ``opened_at``, ``closed_at``, ``profit``,
-``commission``, ``swap``, ``price_sl``, ``price_tp``; rename any with ``columns=``), or
-the same columns as NumPy arrays or Python sequences. It returns one
-:class:`AccountMetrics` per account in a :class:`MetricsResult` list, with ``to_pandas()``.
+``commission``, ``swap``, ``price_sl``, ``price_tp``; rename any with ``columns=``): a
+pandas DataFrame, or anything that exports Arrow through the PyCapsule interface (a polars
+DataFrame, a pyarrow Table, RecordBatch or RecordBatchReader, a DuckDB relation), or the
+same columns as NumPy arrays or Python sequences. It returns one :class:`AccountMetrics`
+per account in a :class:`MetricsResult` list, with ``to_arrow()``, ``to_polars()`` and
+``to_pandas()``.
 
 Conventions are the core's: net P&L = profit + commission + swap decides wins and drives
 the balance curve; a missing (NaN/None) commission or swap is 0; a stop-loss or
 take-profit that is missing, NaN or 0 is "not set"; a missing profit is an error; money
 floats are taken exactly from their shortest repr.
 
-Each column crosses into Rust as one buffer of 64-bit values (one copy per column with
-NumPy, ``array.array`` without it), so no Python object is made per trade, and the
-results become Python values only when a field is read.
+Arrow input is read in place from its buffers by the Rust side: timestamps of any unit and
+time zone (a naive timestamp is taken as UTC; text is parsed), ``float64`` money by its
+shortest repr, integers and ``decimal128`` exactly, accounts as strings (plain, large,
+views or dictionary-encoded) or integers; a null counts as NaN/NaT does above, and a null
+account is refused. A column of another type raises :class:`InvalidInput` naming the column
+and its type. A pandas DataFrame goes the Arrow way when one of its columns has an Arrow
+dtype (``pd.ArrowDtype``), else the NumPy way: each column crosses into Rust as one buffer
+of 64-bit values (one copy per column with NumPy, ``array.array`` without it). Either way
+no Python object is made per trade, and the results become Python values only when a field
+is read.
 """
 
 from __future__ import annotations
@@ -21,9 +31,18 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 from array import array
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._riskgate import AccountMetrics, InvalidInput, _MetricsAccumulator, trade_metrics_buffers
+from ._arrow import ArrowStreamExportable
+from ._riskgate import (
+    AccountMetrics,
+    InvalidInput,
+    _MetricsAccumulator,
+    metrics_to_arrow,
+    trade_metrics_arrow,
+    trade_metrics_buffers,
+)
 
 DecimalLike = Union[decimal.Decimal, str, int, float]
 
@@ -43,13 +62,79 @@ _INT64_MAX = 2**63 - 1
 
 
 class MetricsResult(List[AccountMetrics]):
-    """A list of :class:`AccountMetrics`, sorted by account."""
+    """A list of :class:`AccountMetrics`, sorted by account.
+
+    It exports Arrow itself (``__arrow_c_stream__``), so ``pl.from_arrow(result)``,
+    ``pa.table(result)`` and ``duckdb.sql("... from result")`` read it directly."""
+
+    def to_arrow(self) -> ArrowStreamExportable:
+        """An Arrow table, one row per account and one column per field in
+        ``AccountMetrics.FIELDS`` order, exported through ``__arrow_c_stream__`` (no
+        pyarrow needed). ``account`` is a string, counts are ``uint64``, days ``date32``,
+        and decimals exact: ``decimal128(38, s)`` with ``s`` the largest scale in the
+        column, or the exact text where a value would need more than 38 digits.
+        Undefined values are null."""
+        return metrics_to_arrow(self)
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> Any:
+        """The Arrow C stream of :meth:`to_arrow` (the Arrow PyCapsule interface)."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame of :meth:`to_arrow` (needs polars); decimals stay exact."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
 
     def to_pandas(self) -> Any:
         """A DataFrame with one row per account (needs pandas)."""
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
         return pd.DataFrame(AccountMetrics.columns(self), columns=list(AccountMetrics.FIELDS))
+
+
+_TRADE_ROLES = ("opened_at", "closed_at", "profit", "commission", "swap", "stop_loss", "take_profit")
+
+
+def _exports_arrow(data: Any) -> bool:
+    return hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")
+
+
+def _is_pandas(data: Any) -> bool:
+    return type(data).__module__.split(".")[0] == "pandas"
+
+
+def _arrow_way(data: Any, used: Sequence[str]) -> bool:
+    """Whether ``data`` is read through Arrow: a pandas frame when one of the ``used``
+    columns has an Arrow dtype, any other object exporting Arrow always."""
+    if not _is_pandas(data):
+        return _exports_arrow(data)
+    arrow_dtype = getattr(sys.modules.get("pandas"), "ArrowDtype", None)
+    if arrow_dtype is None or not _exports_arrow(data):
+        return False
+    return any(isinstance(data[c].dtype, arrow_dtype) for c in used if c in data.columns)
+
+
+def _select(data: Any, wanted: Sequence[str]) -> Any:
+    """``data`` cut to the ``wanted`` columns it has, where that is cheap and certain
+    (pandas, polars, pyarrow), so unused columns are not exported; else ``data``."""
+    top = type(data).__module__.split(".")[0]
+    if top not in ("pandas", "polars", "pyarrow"):
+        return data
+    have = getattr(data, "columns", None)
+    if have is None or top == "pyarrow":
+        have = getattr(data, "column_names", None)
+    if have is None:
+        return data
+    have = list(have)
+    keep = [c for c in wanted if c in have]
+    if top == "pandas":
+        return data[keep]
+    return data.select(keep)
+
+
+def _arrow_names(names: Mapping[str, str], roles: Sequence[str]) -> List[str]:
+    return [names[r] for r in roles]
 
 
 def _numpy() -> Any:
@@ -184,8 +269,10 @@ def trade_metrics(
 ) -> MetricsResult:
     """Per-account trade metrics.
 
-    Pass a DataFrame as ``data`` (export column names, or map them with ``columns``, e.g.
-    ``{"account": "login"}``), or the columns as keyword arguments: ``accounts`` (any
+    Pass a table as ``data``: a pandas DataFrame or any object exporting Arrow (polars
+    DataFrame, pyarrow Table/RecordBatch/RecordBatchReader, DuckDB relation), with the
+    export's column names or others mapped with ``columns``, e.g. ``{"account":
+    "login"}``. Or pass the columns as keyword arguments: ``accounts`` (any
     values, compared as ``str``), ``opened_at``/``closed_at`` (``datetime64`` arrays, epoch
     nanoseconds, or timezone-aware datetimes), ``profit`` and optionally ``commission``,
     ``swap``, ``stop_loss``, ``take_profit`` (numbers; a missing/NaN commission or swap is
@@ -199,9 +286,21 @@ def trade_metrics(
     Raises :class:`riskgate.InvalidInput` on a bad value (naming the column and row),
     including a missing (NaN) profit or time.
     """
+    settings: Dict[str, Any] = dict(
+        initial_balance=initial_balance,
+        hft_seconds=hft_seconds,
+        day_offset_minutes=day_offset_minutes,
+        threads=threads,
+    )
     if data is not None:
         names = dict(EXPORT_COLUMNS)
         names.update(columns or {})
+        roles = ("account",) + _TRADE_ROLES
+        if _arrow_way(data, [names[r] for r in roles]):
+            rows = trade_metrics_arrow(
+                _select(data, [names[r] for r in roles]), *_arrow_names(names, roles), **settings
+            )
+            return MetricsResult(rows)
         pd = __import__("pandas")
         accounts = data[names["account"]]
         opened_at = pd.to_datetime(data[names["opened_at"]], utc=True)
@@ -222,10 +321,7 @@ def trade_metrics(
         _optional_floats(swap),
         _optional_floats(stop_loss),
         _optional_floats(take_profit),
-        initial_balance=initial_balance,
-        hft_seconds=hft_seconds,
-        day_offset_minutes=day_offset_minutes,
-        threads=threads,
+        **settings,
     )
     return MetricsResult(rows)
 
@@ -259,6 +355,51 @@ class MetricsAccumulator:
     ) -> None:
         """Adds one closed trade (timezone-aware datetimes; decimals as elsewhere)."""
         self._inner.push(opened_at, closed_at, profit, commission, swap, stop_loss, take_profit)
+
+    def extend(
+        self,
+        data: Any = None,
+        *,
+        columns: Optional[Mapping[str, str]] = None,
+        opened_at: Any = None,
+        closed_at: Any = None,
+        profit: Any = None,
+        commission: Any = None,
+        swap: Any = None,
+        stop_loss: Any = None,
+        take_profit: Any = None,
+    ) -> None:
+        """Adds many closed trades at once, taken as :func:`trade_metrics` takes them (a
+        table as ``data``, any account column ignored, or the columns as keyword
+        arguments), without a Python object per trade. Every row is converted before any
+        is added: a bad row raises :class:`InvalidInput` and adds nothing."""
+        if data is not None:
+            names = dict(EXPORT_COLUMNS)
+            names.update(columns or {})
+            if _arrow_way(data, [names[r] for r in _TRADE_ROLES]):
+                self._inner.extend_arrow(
+                    _select(data, [names[r] for r in _TRADE_ROLES]), *_arrow_names(names, _TRADE_ROLES)
+                )
+                return
+            pd = __import__("pandas")
+            opened_at = pd.to_datetime(data[names["opened_at"]], utc=True)
+            closed_at = pd.to_datetime(data[names["closed_at"]], utc=True)
+            profit = data[names["profit"]]
+            commission = data[names["commission"]] if names["commission"] in data else None
+            swap = data[names["swap"]] if names["swap"] in data else None
+            stop_loss = data[names["stop_loss"]] if names["stop_loss"] in data else None
+            take_profit = data[names["take_profit"]] if names["take_profit"] in data else None
+        if opened_at is None or closed_at is None or profit is None:
+            raise TypeError("extend needs a DataFrame or opened_at, closed_at and profit")
+        self._inner.extend_buffers(
+            _times(opened_at, "opened_at"),
+            _times(closed_at, "closed_at"),
+            _floats(profit),
+            _optional_floats(commission),
+            _optional_floats(swap),
+            _optional_floats(stop_loss),
+            _optional_floats(take_profit),
+        )
 
     def metrics(self) -> AccountMetrics:
         """The metrics of every trade pushed so far."""

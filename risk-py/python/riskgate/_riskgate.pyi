@@ -18,6 +18,8 @@ from typing import (
     final,
 )
 
+from ._arrow import ArrowArrayExportable, ArrowStreamExportable
+
 __version__: str
 __all__ = [
     "AccountMetrics",
@@ -30,6 +32,8 @@ __all__ = [
     "TierLadder",
     "_MetricsAccumulator",
     "__version__",
+    "metrics_to_arrow",
+    "trade_metrics_arrow",
     "trade_metrics_buffers",
 ]
 
@@ -274,6 +278,31 @@ def trade_metrics_buffers(
     as ``str`` per row or ``(kind, bytes, width)``); ``riskgate.trade_metrics`` is the
     friendly form."""
 
+def trade_metrics_arrow(
+    data: Union[ArrowStreamExportable, ArrowArrayExportable],
+    accounts: str,
+    opened_at: str,
+    closed_at: str,
+    profit: str,
+    commission: Optional[str] = None,
+    swap: Optional[str] = None,
+    stop_loss: Optional[str] = None,
+    take_profit: Optional[str] = None,
+    *,
+    initial_balance: Optional[_DecimalLike] = None,
+    hft_seconds: int = 60,
+    day_offset_minutes: int = 0,
+    threads: Optional[int] = None,
+) -> List["AccountMetrics"]:
+    """Per-account metrics over ``data`` (any object exporting Arrow), reading the columns
+    of the given names in place; ``riskgate.trade_metrics`` is the friendly form. A
+    missing required column or an unreadable column type raises ``InvalidInput`` naming
+    the column and the type."""
+
+def metrics_to_arrow(results: Sequence["AccountMetrics"]) -> ArrowStreamExportable:
+    """``results`` as an Arrow table (``__arrow_c_stream__``), one row per result; money
+    as ``decimal128(38, s)``, or exact text where it would need more than 38 digits."""
+
 @final
 class AccountMetrics:
     """The trade metrics of one account, computed by the Rust core. Fields become Python
@@ -399,5 +428,28 @@ class _MetricsAccumulator:
         stop_loss: Optional[_DecimalLike] = None,
         take_profit: Optional[_DecimalLike] = None,
     ) -> None: ...
+    def extend_arrow(
+        self,
+        data: Union[ArrowStreamExportable, ArrowArrayExportable],
+        opened_at: str,
+        closed_at: str,
+        profit: str,
+        commission: Optional[str] = None,
+        swap: Optional[str] = None,
+        stop_loss: Optional[str] = None,
+        take_profit: Optional[str] = None,
+    ) -> None:
+        """Adds every trade of ``data`` (any object exporting Arrow); a bad row adds nothing."""
+    def extend_buffers(
+        self,
+        opened_at_ns: bytes,
+        closed_at_ns: bytes,
+        profit: bytes,
+        commission: Optional[bytes] = None,
+        swap: Optional[bytes] = None,
+        stop_loss: Optional[bytes] = None,
+        take_profit: Optional[bytes] = None,
+    ) -> None:
+        """Adds trades from packed native-endian 64-bit buffers; a bad row adds nothing."""
     def metrics(self) -> AccountMetrics: ...
     def __len__(self) -> int: ...

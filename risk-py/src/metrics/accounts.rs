@@ -1,5 +1,5 @@
-//! The account column of the batch function (Python strings or a packed NumPy column)
-//! and the grouping of rows by account.
+//! The account column of the batch function (Python strings, a packed NumPy column or
+//! Arrow arrays) and the grouping of rows by account.
 
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
@@ -7,7 +7,9 @@ use std::hash::{Hash, Hasher};
 use pyo3::prelude::*;
 use risk_core::hash::HashMap;
 
-use super::batch::Words;
+use arrow_array::{Array, LargeStringArray, StringArray, StringViewArray};
+
+use super::columns::Words;
 use crate::error::invalid;
 
 /// The account column as the Python layer hands it over.
@@ -20,6 +22,74 @@ pub(super) enum Accounts<'a> {
     Ucs4 { data: &'a [u8], width: usize },
     /// NumPy fixed-width bytes (`S`): `width` bytes per row, NUL-padded, UTF-8.
     Utf8 { data: &'a [u8], width: usize },
+    /// Arrow integers (as `int64`), one slice per chunk, named by their decimal text.
+    ArrowInt(Vec<&'a [i64]>),
+    /// Arrow strings (plain, large, views or dictionary-encoded), one per chunk.
+    ArrowText(Vec<Text<'a>>),
+}
+
+/// The strings of an Arrow array.
+#[derive(Clone, Copy)]
+pub(super) enum Strings<'a> {
+    /// `utf8`.
+    Plain(&'a StringArray),
+    /// `large_utf8`.
+    Large(&'a LargeStringArray),
+    /// `utf8_view`.
+    View(&'a StringViewArray),
+}
+
+impl<'a> Strings<'a> {
+    /// Value `i` (the caller checked it is in range and not null).
+    #[inline]
+    fn value(self, i: usize) -> &'a str {
+        match self {
+            Self::Plain(a) => a.value(i),
+            Self::Large(a) => a.value(i),
+            Self::View(a) => a.value(i),
+        }
+    }
+
+    /// The number of values.
+    fn len(self) -> usize {
+        match self {
+            Self::Plain(a) => a.len(),
+            Self::Large(a) => a.len(),
+            Self::View(a) => a.len(),
+        }
+    }
+}
+
+/// One chunk of an Arrow string account column.
+pub(super) enum Text<'a> {
+    /// The strings themselves.
+    Direct(Strings<'a>),
+    /// Dictionary-encoded: row `i` is `values[keys[i]]`.
+    Dictionary {
+        /// Each row's index into `values` (in range for every row).
+        keys: Vec<usize>,
+        /// The dictionary.
+        values: Strings<'a>,
+    },
+}
+
+impl<'a> Text<'a> {
+    /// The number of rows.
+    fn len(&self) -> usize {
+        match self {
+            Self::Direct(s) => s.len(),
+            Self::Dictionary { keys, .. } => keys.len(),
+        }
+    }
+
+    /// Row `i`'s account.
+    #[inline]
+    fn value(&self, i: usize) -> &'a str {
+        match self {
+            Self::Direct(s) => s.value(i),
+            Self::Dictionary { keys, values } => values.value(keys.get(i).copied().unwrap_or(0)),
+        }
+    }
 }
 
 impl<'a> Accounts<'a> {
@@ -55,7 +125,21 @@ impl<'a> Accounts<'a> {
             Self::Text(text) => text.len(),
             Self::Int(ints) => ints.0.len() / 8,
             Self::Ucs4 { data, width } | Self::Utf8 { data, width } => data.len() / width,
+            Self::ArrowInt(chunks) => chunks.iter().map(|c| c.len()).sum(),
+            Self::ArrowText(chunks) => chunks.iter().map(Text::len).sum(),
         }
+    }
+
+    /// The chunk holding row `row` of chunks of `lens`, and the row within it.
+    fn locate(lens: impl Iterator<Item = usize>, row: usize) -> (usize, usize) {
+        let mut start = 0;
+        for (i, len) in lens.enumerate() {
+            if row < start + len {
+                return (i, row - start);
+            }
+            start += len;
+        }
+        (usize::MAX, 0)
     }
 
     /// The raw value of fixed-width row `row`.
@@ -87,6 +171,22 @@ impl<'a> Accounts<'a> {
                     .map(str::to_owned)
                     .map_err(|_| bad("UTF-8"))
             }
+            Self::ArrowInt(chunks) => {
+                let (c, i) = Self::locate(chunks.iter().map(|c| c.len()), row);
+                Ok(chunks
+                    .get(c)
+                    .and_then(|c| c.get(i))
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string())
+            }
+            Self::ArrowText(chunks) => {
+                let (c, i) = Self::locate(chunks.iter().map(Text::len), row);
+                Ok(chunks
+                    .get(c)
+                    .map(|c| c.value(i).to_owned())
+                    .unwrap_or_default())
+            }
         }
     }
 
@@ -94,11 +194,18 @@ impl<'a> Accounts<'a> {
     pub(super) fn groups(&self) -> Groups {
         let n = self.len();
         match self {
-            Self::Text(text) => Groups::by(n, |i| text[i].as_str()),
-            Self::Int(ints) => Groups::by(n, |i| ints.i64(i)),
+            Self::Text(text) => Groups::by(n, text.iter().map(String::as_str)),
+            Self::Int(ints) => Groups::by(n, (0..n).map(|i| ints.i64(i))),
             Self::Ucs4 { data, width } | Self::Utf8 { data, width } => {
-                Groups::by(n, |i| Padded(Self::cell(data, *width, i)))
+                Groups::by(n, (0..n).map(|i| Padded(Self::cell(data, *width, i))))
             }
+            Self::ArrowInt(chunks) => Groups::by(n, chunks.iter().flat_map(|c| c.iter().copied())),
+            Self::ArrowText(chunks) => Groups::by(
+                n,
+                chunks
+                    .iter()
+                    .flat_map(|c| (0..c.len()).map(move |i| c.value(i))),
+            ),
         }
     }
 }
@@ -133,17 +240,16 @@ pub(super) struct Groups {
 }
 
 impl Groups {
-    /// Groups `n` rows by `key(row)`. Exports are often sorted by account, so a row with
-    /// the previous row's key skips the hash table.
-    fn by<K: Hash + Eq + Copy>(n: usize, key: impl Fn(usize) -> K) -> Self {
+    /// Groups `n` rows by their `keys`, in row order. Exports are often sorted by account,
+    /// so a row with the previous row's key skips the hash table.
+    fn by<K: Hash + Eq + Copy>(n: usize, keys: impl Iterator<Item = K>) -> Self {
         let mut index: HashMap<K, u32> = HashMap::default();
         let mut groups = Self {
             of_row: Vec::with_capacity(n),
             first_row: Vec::new(),
         };
         let mut last: Option<(K, u32)> = None;
-        for row in 0..n {
-            let k = key(row);
+        for (row, k) in keys.enumerate() {
             let group = match last {
                 Some((previous, group)) if previous == k => group,
                 _ => match index.entry(k) {

@@ -2,10 +2,13 @@
 //! metrics as the batch function.
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use risk_core::metrics::{epoch_nanos, MetricsAccumulator, TradeFacts};
 use risk_core::num::add_exact;
 use risk_core::Decimal;
 
+use super::arrow_in::{prepare, trade_names};
+use super::columns::{all_facts, Chunk, Money, Times, Words};
 use super::config;
 use super::result::PyAccountMetrics;
 use crate::convert::{to_datetime, to_decimal};
@@ -72,6 +75,86 @@ impl PyMetricsAccumulator {
         self.inner.push_facts(&facts).map_err(|e| arithmetic(&e))
     }
 
+    /// Adds every trade of `data` (any object exporting Arrow), reading the columns of the
+    /// given names as `trade_metrics_arrow` does. Every row is converted before any is
+    /// added, so a bad row adds nothing; a running sum that overflows stops at that row
+    /// (the rows before it stay added).
+    #[pyo3(signature = (data, opened_at, closed_at, profit, commission=None, swap=None, stop_loss=None, take_profit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn extend_arrow(
+        &mut self,
+        data: &Bound<'_, PyAny>,
+        opened_at: String,
+        closed_at: String,
+        profit: String,
+        commission: Option<String>,
+        swap: Option<String>,
+        stop_loss: Option<String>,
+        take_profit: Option<String>,
+    ) -> PyResult<()> {
+        let names = trade_names(
+            opened_at,
+            closed_at,
+            profit,
+            [commission, swap, stop_loss, take_profit],
+        );
+        let prepared = prepare(data, &names)?;
+        let facts = all_facts(&prepared.chunks()?)?;
+        self.push_all(&facts)
+    }
+
+    /// Adds trades given as packed native-endian 64-bit buffers, as
+    /// `trade_metrics_buffers` takes them (without accounts); all or nothing as
+    /// `extend_arrow`.
+    #[pyo3(signature = (opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn extend_buffers(
+        &mut self,
+        opened_at_ns: &Bound<'_, PyBytes>,
+        closed_at_ns: &Bound<'_, PyBytes>,
+        profit: &Bound<'_, PyBytes>,
+        commission: Option<&Bound<'_, PyBytes>>,
+        swap: Option<&Bound<'_, PyBytes>>,
+        stop_loss: Option<&Bound<'_, PyBytes>>,
+        take_profit: Option<&Bound<'_, PyBytes>>,
+    ) -> PyResult<()> {
+        let n = profit.as_bytes().len() / 8;
+        let words = |name: &str, c: &Bound<'_, PyBytes>| -> PyResult<()> {
+            let len = c.as_bytes().len();
+            if len % 8 != 0 || len / 8 != n {
+                return Err(invalid(format!(
+                    "column {name}: {len} bytes is not {n} 8-byte values (as profit)"
+                )));
+            }
+            Ok(())
+        };
+        words("opened_at", opened_at_ns)?;
+        words("closed_at", closed_at_ns)?;
+        words("profit", profit)?;
+        let money = |name: &str, c: Option<&Bound<'_, PyBytes>>| -> PyResult<Money<'_>> {
+            Ok(match c {
+                Some(c) => {
+                    words(name, c)?;
+                    Money::Words(Words(c.as_bytes()))
+                }
+                None => Money::Absent,
+            })
+        };
+        let chunk = Chunk {
+            offset: 0,
+            len: n,
+            opened_at: Times::Words(Words(opened_at_ns.as_bytes())),
+            closed_at: Times::Words(Words(closed_at_ns.as_bytes())),
+            profit: Money::Words(Words(profit.as_bytes())),
+            commission: money("commission", commission)?,
+            swap: money("swap", swap)?,
+            stop_loss: money("stop_loss", stop_loss)?,
+            take_profit: money("take_profit", take_profit)?,
+        };
+        let facts = all_facts(&[chunk])?;
+        self.push_all(&facts)
+    }
+
     /// The metrics of every trade pushed so far (`account` is empty).
     fn metrics(&mut self) -> PyResult<PyAccountMetrics> {
         let metrics = self.inner.metrics().map_err(|e| invalid(e.to_string()))?;
@@ -83,5 +166,17 @@ impl PyMetricsAccumulator {
 
     fn __len__(&self) -> usize {
         usize::try_from(self.inner.len()).unwrap_or(usize::MAX)
+    }
+}
+
+impl PyMetricsAccumulator {
+    /// Pushes `facts` in order; an overflow names the row (`facts` index) it stopped at.
+    fn push_all(&mut self, facts: &[TradeFacts]) -> PyResult<()> {
+        for (row, f) in facts.iter().enumerate() {
+            self.inner
+                .push_facts(f)
+                .map_err(|e| invalid(format!("row {row}: {e}")))?;
+        }
+        Ok(())
     }
 }

@@ -5,10 +5,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
 use risk_core::metrics::{MetricsConfig, TradeFacts, TradeMetrics};
-use risk_core::num::{decimal_from_f64, decimal_sum_from_f64, SumError};
 use risk_core::Decimal;
 
 use super::accounts::{Accounts, Groups};
+use super::columns::{Bad, Chunk, Money, Times, Words};
 use super::config;
 use super::result::PyAccountMetrics;
 use crate::error::invalid;
@@ -30,78 +30,10 @@ fn column<'a>(name: &str, bytes: &'a [u8], n: usize) -> PyResult<&'a [u8]> {
     Ok(bytes)
 }
 
-/// Why a row was refused. Small and `Copy`, so the hot loop carries it cheaply; the
-/// message (naming the column and row) is built once, for the first bad row.
-#[derive(Debug, Clone, Copy)]
-enum Bad {
-    /// A time column's missing value (NaT).
-    MissingTime(&'static str),
-    /// Closed before it was opened.
-    Order,
-    /// A money column's value: a missing (NaN) profit, or a float with no decimal form.
-    Money(&'static str, f64),
-    /// The net P&L does not fit a decimal exactly.
-    Overflow,
-}
+/// The trade columns, chunk by chunk.
+struct Columns<'a, 'c>(&'c [Chunk<'a>]);
 
-impl Bad {
-    /// The `InvalidInput` for row `row`.
-    #[cold]
-    fn error(self, row: usize) -> PyErr {
-        match self {
-            Self::MissingTime(field) => invalid(format!("{field}[{row}]: missing time (NaT)")),
-            Self::Order => invalid(format!("row {row}: closed before it was opened")),
-            Self::Money(field, value) => match decimal_from_f64(value) {
-                _ if value.is_nan() => invalid(format!("{field}[{row}]: missing (NaN)")),
-                Err(e) => invalid(format!("{field}[{row}]: {e}")),
-                Ok(_) => invalid(format!("{field}[{row}]: {value} was refused")),
-            },
-            Self::Overflow => invalid(format!(
-                "row {row}: net P&L (profit + commission + swap) has no exact decimal"
-            )),
-        }
-    }
-}
-
-/// A column of 64-bit values, read in place from its buffer (whose length [`column`]
-/// checked); a missing optional column is empty and reads as 0.0 (no fee, no stop-loss,
-/// no take-profit).
-#[derive(Clone, Copy)]
-pub(super) struct Words<'a>(pub(super) &'a [u8]);
-
-impl Words<'_> {
-    /// The 8 bytes of row `row`, or zeros past the end.
-    #[inline]
-    fn word(self, row: usize) -> [u8; 8] {
-        self.0
-            .get(row * 8..row * 8 + 8)
-            .and_then(|w| w.try_into().ok())
-            .unwrap_or([0; 8])
-    }
-
-    #[inline]
-    pub(super) fn i64(self, row: usize) -> i64 {
-        i64::from_ne_bytes(self.word(row))
-    }
-
-    #[inline]
-    fn f64(self, row: usize) -> f64 {
-        f64::from_ne_bytes(self.word(row))
-    }
-}
-
-/// The columns of the batch function, `n` values each.
-struct Columns<'a> {
-    opened_at: Words<'a>,
-    closed_at: Words<'a>,
-    profit: Words<'a>,
-    commission: Words<'a>,
-    swap: Words<'a>,
-    stop_loss: Words<'a>,
-    take_profit: Words<'a>,
-}
-
-impl Columns<'_> {
+impl Columns<'_, '_> {
     /// The metrics of every account, in account-group order.
     ///
     /// Rows are converted in row order (so an error names the first bad row) and pushed
@@ -170,56 +102,20 @@ impl Columns<'_> {
         first: usize,
         part: &mut [Vec<Row>],
     ) -> Result<(), (usize, Bad)> {
-        for (row, &group) in groups.of_row.iter().enumerate() {
-            let b = (group >> shift) as usize;
-            if let Some(bucket) = b.checked_sub(first).and_then(|b| part.get_mut(b)) {
-                bucket.push(self.row(row, group).map_err(|bad| (row, bad))?);
+        for chunk in self.0 {
+            let of_row = groups
+                .of_row
+                .get(chunk.offset..chunk.offset + chunk.len)
+                .unwrap_or_default();
+            for (i, &group) in of_row.iter().enumerate() {
+                let b = (group >> shift) as usize;
+                if let Some(bucket) = b.checked_sub(first).and_then(|b| part.get_mut(b)) {
+                    let facts = chunk.facts(i).map_err(|bad| (chunk.offset + i, bad))?;
+                    bucket.push(Row::new(facts, group));
+                }
             }
         }
         Ok(())
-    }
-
-    /// The record of one row.
-    #[inline]
-    fn row(&self, row: usize, group: u32) -> Result<Row, Bad> {
-        // pandas' missing time (NaT) is the smallest i64.
-        let time = |field, column: Words<'_>| match column.i64(row) {
-            i64::MIN => Err(Bad::MissingTime(field)),
-            ns => Ok(ns),
-        };
-        let opened_at_ns = time("opened_at", self.opened_at)?;
-        let closed_at_ns = time("closed_at", self.closed_at)?;
-        if closed_at_ns < opened_at_ns {
-            return Err(Bad::Order);
-        }
-        // A missing (NaN) fee is no fee; a missing profit is refused (NaN has no decimal).
-        let fee = |column: Words<'_>| {
-            let fee = column.f64(row);
-            if fee.is_nan() {
-                0.0
-            } else {
-                fee
-            }
-        };
-        let money = [self.profit.f64(row), fee(self.commission), fee(self.swap)];
-        let net_pnl = decimal_sum_from_f64(&money).map_err(|e| match e {
-            // index < 3: the term of `money` that has no decimal.
-            SumError::Term { index, .. } => Bad::Money(MONEY[index % 3], money[index % 3]),
-            SumError::Overflow => Bad::Overflow,
-        })?;
-        // Missing (NaN) and 0 both mean "not set".
-        let set = |column: Words<'_>| {
-            let price = column.f64(row);
-            !price.is_nan() && price != 0.0
-        };
-        Ok(Row {
-            opened_at_ns,
-            closed_at_ns,
-            net_pnl,
-            group,
-            stop_loss_set: set(self.stop_loss),
-            take_profit_set: set(self.take_profit),
-        })
     }
 }
 
@@ -236,6 +132,17 @@ struct Row {
 }
 
 impl Row {
+    fn new(facts: TradeFacts, group: u32) -> Self {
+        Self {
+            opened_at_ns: facts.opened_at_ns,
+            closed_at_ns: facts.closed_at_ns,
+            net_pnl: facts.net_pnl,
+            group,
+            stop_loss_set: facts.stop_loss_set,
+            take_profit_set: facts.take_profit_set,
+        }
+    }
+
     fn facts(self) -> TradeFacts {
         TradeFacts {
             opened_at_ns: self.opened_at_ns,
@@ -246,9 +153,6 @@ impl Row {
         }
     }
 }
-
-/// The money columns summed into the net P&L, in order.
-const MONEY: [&str; 3] = ["profit", "commission", "swap"];
 
 /// The fewest rows for which `threads=None` uses more than one thread.
 const PARALLEL_ROWS: usize = 100_000;
@@ -384,6 +288,42 @@ pub fn trade_metrics_buffers<'py>(
         ),
     };
     let n = accounts.len();
+    let words = |name: &str, c: &Bound<'_, PyBytes>| column(name, c.as_bytes(), n);
+    let opened_at = words("opened_at", opened_at_ns)?;
+    let closed_at = words("closed_at", closed_at_ns)?;
+    let profit = words("profit", profit)?;
+    let money = |name: &str, c: Option<&Bound<'_, PyBytes>>| -> PyResult<Money<'_>> {
+        Ok(match c {
+            Some(c) => Money::Words(Words(column(name, c.as_bytes(), n)?)),
+            None => Money::Absent,
+        })
+    };
+    let chunk = Chunk {
+        offset: 0,
+        len: n,
+        opened_at: Times::Words(Words(opened_at)),
+        closed_at: Times::Words(Words(closed_at)),
+        profit: Money::Words(Words(profit)),
+        commission: money("commission", commission)?,
+        swap: money("swap", swap)?,
+        stop_loss: money("stop_loss", stop_loss)?,
+        take_profit: money("take_profit", take_profit)?,
+    };
+    let results = metrics_by_account(py, &accounts, &[chunk], &config, threads)?;
+    PyList::new(py, results)
+}
+
+/// The metrics of each account of `accounts` over the trade columns `chunks` (which hold
+/// as many rows), sorted by account, computed with the GIL released. `threads` as in
+/// [`trade_metrics_buffers`].
+pub(super) fn metrics_by_account(
+    py: Python<'_>,
+    accounts: &Accounts<'_>,
+    chunks: &[Chunk<'_>],
+    config: &MetricsConfig,
+    threads: Option<usize>,
+) -> PyResult<Vec<PyAccountMetrics>> {
+    let n = accounts.len();
     if u32::try_from(n).is_err() {
         return Err(invalid(format!("{n} trades: at most 2^32 - 1 per call")));
     }
@@ -394,30 +334,10 @@ pub fn trade_metrics_buffers<'py>(
         None if n < PARALLEL_ROWS => 1,
         None => rayon::current_num_threads().min(8),
     };
-    fn required<'b>(name: &str, c: &'b Bound<'_, PyBytes>, n: usize) -> PyResult<Words<'b>> {
-        column(name, c.as_bytes(), n).map(Words)
-    }
-    fn optional<'b>(
-        name: &str,
-        c: Option<&'b Bound<'_, PyBytes>>,
-        n: usize,
-    ) -> PyResult<Words<'b>> {
-        c.map_or(Ok(Words(&[])), |c| required(name, c, n))
-    }
-    let columns = Columns {
-        opened_at: required("opened_at", opened_at_ns, n)?,
-        closed_at: required("closed_at", closed_at_ns, n)?,
-        profit: required("profit", profit, n)?,
-        commission: optional("commission", commission, n)?,
-        swap: optional("swap", swap, n)?,
-        stop_loss: optional("stop_loss", stop_loss, n)?,
-        take_profit: optional("take_profit", take_profit, n)?,
-    };
-    let results = py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
+    py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
         let groups = accounts.groups();
-        let mut out = columns.metrics(&accounts, &groups, &config, threads)?;
+        let mut out = Columns(chunks).metrics(accounts, &groups, config, threads)?;
         out.sort_unstable_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
-    })?;
-    PyList::new(py, results)
+    })
 }

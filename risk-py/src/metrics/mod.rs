@@ -20,10 +20,15 @@
 
 mod accounts;
 mod accumulator;
+mod arrow_in;
+mod arrow_out;
 mod batch;
+mod columns;
 mod result;
 
 pub use accumulator::PyMetricsAccumulator;
+pub use arrow_in::trade_metrics_arrow;
+pub use arrow_out::metrics_to_arrow;
 pub use batch::trade_metrics_buffers;
 pub use result::PyAccountMetrics;
 

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use risk_adapters::arrow::MetricKind;
 use risk_core::metrics::{TradeMetrics, TradeValue};
 use risk_core::Decimal;
 
@@ -22,29 +23,40 @@ fn to_py<'py>(py: Python<'py>, value: Option<TradeValue>) -> PyResult<Bound<'py,
 /// A `TradeMetrics` field's type as the value [`TradeMetrics::fields`] gives it (for the
 /// typed getters).
 trait Metric {
+    /// The kind of value.
+    const KIND: MetricKind;
     /// The value, `None` where undefined.
     fn value(self) -> Option<TradeValue>;
 }
 
+/// The kind of the field that `field` reads.
+fn kind_of<T: Metric>(_field: impl Fn(&TradeMetrics) -> &T) -> MetricKind {
+    T::KIND
+}
+
 impl Metric for u64 {
+    const KIND: MetricKind = MetricKind::Count;
     fn value(self) -> Option<TradeValue> {
         Some(TradeValue::Count(self))
     }
 }
 
 impl Metric for Decimal {
+    const KIND: MetricKind = MetricKind::Decimal;
     fn value(self) -> Option<TradeValue> {
         Some(TradeValue::Decimal(self))
     }
 }
 
 impl Metric for Option<Decimal> {
+    const KIND: MetricKind = MetricKind::Decimal;
     fn value(self) -> Option<TradeValue> {
         self.map(TradeValue::Decimal)
     }
 }
 
 impl Metric for Option<NaiveDate> {
+    const KIND: MetricKind = MetricKind::Day;
     fn value(self) -> Option<TradeValue> {
         self.map(TradeValue::Day)
     }
@@ -52,7 +64,7 @@ impl Metric for Option<NaiveDate> {
 
 /// The field names of `AccountMetrics`, in order: `account`, then the core's
 /// [`TradeMetrics::field_names`].
-fn field_names() -> impl Iterator<Item = &'static str> {
+pub(super) fn field_names() -> impl Iterator<Item = &'static str> {
     std::iter::once("account").chain(TradeMetrics::field_names())
 }
 
@@ -71,6 +83,14 @@ pub struct PyAccountMetrics {
 macro_rules! metric_fields {
     ($( $(#[doc = $doc:literal])+ $name:ident ),+ $(,)?) => {
         impl PyAccountMetrics {
+            /// The kind of the metric field `name` (`None` for `account` or an unknown name).
+            pub(super) fn kind(name: &str) -> Option<MetricKind> {
+                match name {
+                    $(stringify!($name) => Some(kind_of(|m: &TradeMetrics| &m.$name)),)+
+                    _ => None,
+                }
+            }
+
             /// Every field as `(name, Python value)`, in `FIELDS` order.
             fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
                 let TradeMetrics { $($name: _),+ } = &self.metrics;

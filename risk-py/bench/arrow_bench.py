@@ -1,0 +1,76 @@
+"""Times riskgate.trade_metrics over N trades given as a polars DataFrame (Arrow input).
+
+Usage: risk-py/.venv/bin/python risk-py/bench/arrow_bench.py [N]   (default 1,000,000)
+
+The trades are metrics_bench.py's (about 13,000 accounts of about 77 trades each, money
+with two decimals, int64 logins), as a polars DataFrame with microsecond timestamps (what
+``pl.read_csv(..., try_parse_dates=True)`` gives). Compare the one-thread figure with the
+Rust batch, `cargo bench -p riskgate-benches --bench metrics -- batch_all_accounts/1000000`,
+and with the NumPy path (the same columns as NumPy arrays, timed here too). The time is the
+whole call: exporting the Arrow stream, converting, grouping, computing and building the
+result list. ``to_arrow()`` of the result is timed separately.
+"""
+
+import sys
+import time
+
+import numpy as np
+import polars as pl
+
+import riskgate
+
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+rng = np.random.default_rng(7)
+logins = rng.integers(10_400_000, 10_413_000, n)
+opened = np.datetime64("2025-05-05T00:00:00", "ns") + rng.integers(0, 30 * 86_400, n).astype("timedelta64[s]")
+closed = opened + rng.choice([5, 30, 90, 600, 3_600], n).astype("timedelta64[s]")
+profit = np.round(rng.normal(0, 40, n), 2)
+commission = -np.round(rng.uniform(0, 3, n), 2)
+swap = np.zeros(n)
+sl = np.where(rng.random(n) < 0.4, 1.2345, np.nan)
+tp = np.where(rng.random(n) < 0.3, 2.5, np.nan)
+
+frame = pl.DataFrame(
+    {
+        "trading_account_login": logins,
+        "opened_at": opened.astype("datetime64[us]"),
+        "closed_at": closed.astype("datetime64[us]"),
+        "profit": profit,
+        "commission": commission,
+        "swap": swap,
+        # Missing prices as nulls, as a CSV read gives them.
+        "price_sl": pl.Series(sl).fill_nan(None),
+        "price_tp": pl.Series(tp).fill_nan(None),
+    }
+)
+
+
+def best_of(runs, call):
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = call()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+for threads in (1, None):
+    seconds, result = best_of(5, lambda: riskgate.trade_metrics(frame, threads=threads))
+    print(
+        f"trade_metrics(polars DataFrame), threads={threads}: {n:,} trades, {len(result):,} accounts: "
+        f"best of 5 {seconds * 1000:.0f} ms"
+    )
+    seconds, numpy_result = best_of(
+        5,
+        lambda: riskgate.trade_metrics(
+            accounts=logins, opened_at=opened, closed_at=closed, profit=profit,
+            commission=commission, swap=swap, stop_loss=sl, take_profit=tp, threads=threads,
+        ),
+    )
+    assert numpy_result == result
+    print(f"trade_metrics(NumPy arrays), threads={threads}: best of 5 {seconds * 1000:.0f} ms")
+
+seconds, table = best_of(3, result.to_arrow)
+print(f"to_arrow() of {len(result):,} accounts: best of 3 {seconds * 1000:.0f} ms")
+seconds, polars_frame = best_of(3, result.to_polars)
+print(f"to_polars() of {len(result):,} accounts: best of 3 {seconds * 1000:.0f} ms")

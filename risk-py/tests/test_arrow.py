@@ -1,0 +1,239 @@
+"""Arrow in and out: every kind of table gives the pandas path's results, exactly."""
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import riskgate
+
+pd = pytest.importorskip("pandas")
+pa = pytest.importorskip("pyarrow")
+pl = pytest.importorskip("polars")
+
+SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "prop_trades_sample.csv"
+USED = ["trading_account_login", "opened_at", "closed_at", "profit", "commission", "swap", "price_sl", "price_tp"]
+
+
+def need_sample():
+    if not SAMPLE.is_file():
+        pytest.skip(f"{SAMPLE} not present")
+
+
+@pytest.fixture(scope="module")
+def by_pandas():
+    """The sample through the NumPy-backed pandas path: the reference."""
+    need_sample()
+    result = riskgate.trade_metrics(pd.read_csv(SAMPLE))
+    assert len(result) == 1_064
+    return result
+
+
+def small():
+    """A few trades with nulls where the rules allow them, as a pyarrow table."""
+    t0 = dt.datetime(2025, 5, 5, 9, 0, tzinfo=dt.timezone.utc)
+    opened = [t0 + dt.timedelta(minutes=m) for m in (0, 5, 50, 60, 61)]
+    closed = [o + dt.timedelta(seconds=s) for o, s in zip(opened, (30, 3_600, 90, 7_200, 5))]
+    return pa.table(
+        {
+            "trading_account_login": ["b", "a", "b", "a", "a"],
+            "opened_at": pa.array(opened, pa.timestamp("us", tz="UTC")),
+            "closed_at": pa.array(closed, pa.timestamp("us", tz="UTC")),
+            "profit": [10.1, -3.3, 0.2, 7.0, -0.05],
+            "commission": [None, -0.1, -0.1, None, 0.0],
+            "swap": [0.0, None, 0.01, 0.0, 0.0],
+            "price_sl": [None, 1.5, 0.0, 2.0, None],
+            "price_tp": [3.0, None, None, 0.0, 4.0],
+        }
+    )
+
+
+def as_pandas_numpy(table):
+    """The same trades as a NumPy-backed pandas frame (None -> NaN)."""
+    return table.to_pandas()
+
+
+def test_the_issue_line_polars_read_csv_gives_the_pandas_results(by_pandas):
+    result = riskgate.trade_metrics(pl.read_csv(SAMPLE, try_parse_dates=True))
+    assert len(result) == 1_064
+    assert result == by_pandas
+
+
+def test_polars_without_parsed_dates_parses_the_text(by_pandas):
+    assert riskgate.trade_metrics(pl.read_csv(SAMPLE)) == by_pandas
+
+
+def test_every_input_kind_gives_the_pandas_results(by_pandas):
+    frame = pl.read_csv(SAMPLE, try_parse_dates=True)
+    table = frame.to_arrow()
+    kinds = {
+        "pyarrow Table": table,
+        "pyarrow Table, many chunks": pa.Table.from_batches(table.to_batches(max_chunksize=100)),
+        "RecordBatchReader": pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=333)),
+        "RecordBatch": table.combine_chunks().to_batches()[0],
+        "pandas, Arrow dtypes": pd.read_csv(SAMPLE, dtype_backend="pyarrow", engine="pyarrow"),
+        "pandas, NumPy dtypes": pd.read_csv(SAMPLE),
+        "polars, one chunk": frame.rechunk(),
+    }
+    for name, data in kinds.items():
+        assert riskgate.trade_metrics(data) == by_pandas, name
+
+
+def test_a_duckdb_relation_gives_the_pandas_results(by_pandas):
+    duckdb = pytest.importorskip("duckdb")
+    relation = duckdb.sql(f"select * from read_csv_auto('{SAMPLE}')")
+    assert riskgate.trade_metrics(relation) == by_pandas
+
+
+def test_account_encodings_group_alike():
+    table = small()
+    base = riskgate.trade_metrics(table)
+    assert [m.account for m in base] == ["a", "b"]
+    logins = table.column("trading_account_login")
+    for typ in (pa.large_string(), pa.string_view()):
+        assert riskgate.trade_metrics(table.set_column(0, "trading_account_login", logins.cast(typ))) == base
+    encoded = table.set_column(0, "trading_account_login", logins.dictionary_encode())
+    assert riskgate.trade_metrics(encoded) == base
+    # Per-chunk dictionaries that differ.
+    chunks = pa.Table.from_batches(encoded.to_batches(max_chunksize=2))
+    assert riskgate.trade_metrics(chunks) == base
+    ints = table.set_column(0, "trading_account_login", pa.array([2, 1, 2, 1, 1], pa.uint16()))
+    assert [m.account for m in riskgate.trade_metrics(ints)] == ["1", "2"]
+
+
+def test_nulls_follow_the_nan_rules_of_the_numpy_path():
+    table = small()
+    assert riskgate.trade_metrics(table) == riskgate.trade_metrics(as_pandas_numpy(table))
+
+
+def test_time_units_and_zones_normalize_to_utc():
+    table = small()
+    base = riskgate.trade_metrics(table)
+    for unit in ("s", "ms", "us", "ns"):
+        for tz in (None, "UTC", "America/New_York", "+05:30"):
+            t = table
+            for name in ("opened_at", "closed_at"):
+                column = t.column(name).cast(pa.timestamp(unit, tz=tz))
+                t = t.set_column(t.schema.get_field_index(name), name, column)
+            assert riskgate.trade_metrics(t) == base, (unit, tz)
+
+
+def test_decimal128_money_is_exact():
+    table = small()
+    money = {
+        "profit": ["10.1", "-3.3", "0.2", "7.0", "-0.05"],
+        "commission": [None, "-0.1", "-0.1", None, "0"],
+        "swap": ["0", None, "0.01", "0", "0"],
+    }
+    exact = table
+    for name, values in money.items():
+        column = pa.array([None if v is None else Decimal(v) for v in values], pa.decimal128(20, 4))
+        exact = exact.set_column(exact.schema.get_field_index(name), name, column)
+    assert riskgate.trade_metrics(exact) == riskgate.trade_metrics(table)
+    # A decimal that float64 cannot hold stays exact.
+    fine = exact.set_column(
+        exact.schema.get_field_index("profit"),
+        "profit",
+        pa.array([Decimal("0.1000000000000000000000000001")] * 5, pa.decimal128(38, 28)),
+    )
+    result = riskgate.trade_metrics(fine, columns={"commission": "none", "swap": "none"})
+    assert result[0].net_profit == Decimal("0.3000000000000000000000000003")
+    # Integers are money too.
+    ints = table.set_column(table.schema.get_field_index("profit"), "profit", pa.array([10, -3, 0, 7, 0], pa.int32()))
+    assert riskgate.trade_metrics(ints)[1].gross_profit == Decimal("10")
+
+
+def test_unreadable_columns_raise_invalid_input_naming_column_and_type():
+    table = small()
+    bad = table.set_column(1, "opened_at", pa.array([True] * 5))
+    with pytest.raises(riskgate.InvalidInput, match=r'column "opened_at" \(opened_at\) of type Boolean'):
+        riskgate.trade_metrics(bad)
+    bad = table.set_column(table.schema.get_field_index("profit"), "profit", pa.array(["x"] * 5))
+    with pytest.raises(riskgate.InvalidInput, match=r'column "profit" \(profit\) of type Utf8'):
+        riskgate.trade_metrics(bad)
+    bad = table.set_column(0, "trading_account_login", pa.array([1.5] * 5))
+    with pytest.raises(riskgate.InvalidInput, match=r"trading_account_login.* of type Float64"):
+        riskgate.trade_metrics(bad)
+    with pytest.raises(riskgate.InvalidInput, match=r'column "login" \(accounts\): no such column'):
+        riskgate.trade_metrics(table, columns={"account": "login"})
+    text = table.set_column(1, "opened_at", pa.array(["not a time"] * 5))
+    with pytest.raises(riskgate.InvalidInput, match=r'column "opened_at".*Utf8'):
+        riskgate.trade_metrics(text)
+    too_far = table.set_column(1, "opened_at", pa.array([10**12] * 5, pa.timestamp("s")))
+    with pytest.raises(riskgate.InvalidInput, match=r"opened_at\[0\]: out of range"):
+        riskgate.trade_metrics(too_far)
+    with pytest.raises(riskgate.InvalidInput, match="exporting Arrow"):
+        riskgate.trade_metrics_arrow(object(), "a", "b", "c", "d")  # type: ignore[arg-type]
+
+
+def test_null_required_values_name_the_row():
+    table = small()
+    for name, needle in (
+        ("profit", r"profit\[3\]: missing"),
+        ("closed_at", r"closed_at\[3\]: missing time"),
+        ("trading_account_login", r"accounts\[3\]: missing \(null\)"),
+    ):
+        i = table.schema.get_field_index(name)
+        values = table.column(name).to_pylist()
+        values[3] = None
+        bad = table.set_column(i, name, pa.array(values, table.schema.field(i).type))
+        with pytest.raises(riskgate.InvalidInput, match=needle):
+            riskgate.trade_metrics(bad)
+
+
+def test_the_accumulator_extends_from_any_table():
+    table = small()
+    one = table.filter(pa.compute.equal(table.column("trading_account_login"), "a"))
+    batch = riskgate.trade_metrics(one)[0]
+    for data in (one, pl.from_arrow(one), one.to_pandas()):
+        acc = riskgate.MetricsAccumulator()
+        acc.extend(data)
+        assert len(acc) == 3
+        streamed = acc.metrics()
+        assert streamed.to_dict() | {"account": "a"} == batch.to_dict()
+    acc = riskgate.MetricsAccumulator()
+    frame = one.to_pandas()
+    acc.extend(opened_at=frame["opened_at"], closed_at=frame["closed_at"], profit=frame["profit"])
+    assert len(acc) == 3
+    bad = one.set_column(one.schema.get_field_index("profit"), "profit", pa.array([1.0, None, 2.0]))
+    acc = riskgate.MetricsAccumulator()
+    with pytest.raises(riskgate.InvalidInput, match=r"profit\[1\]"):
+        acc.extend(bad)
+    assert len(acc) == 0, "a bad row adds nothing"
+
+
+def rows_of(table):
+    """A table's rows as dicts of Python values (pyarrow decimals are Decimal)."""
+    return pa.table(table).to_pylist()
+
+
+def test_to_arrow_round_trips_every_field_exactly(by_pandas):
+    exported = by_pandas.to_arrow()
+    table = pa.table(exported)
+    assert table.column_names == list(riskgate.AccountMetrics.FIELDS)
+    assert table.schema.field("trades").type == pa.uint64()
+    assert pa.types.is_decimal128(table.schema.field("net_profit").type)
+    assert table.schema.field("max_daily_loss_day").type == pa.date32()
+    rows = table.to_pylist()
+    assert len(rows) == len(by_pandas)
+    for row, m in zip(rows, by_pandas):
+        assert row == m.to_dict()
+    frame = pl.from_arrow(by_pandas.to_arrow())
+    assert frame.height == 1_064
+    assert frame.rows(named=True) == [m.to_dict() for m in by_pandas]
+    assert by_pandas.to_polars().equals(frame)
+    # The result itself exports Arrow.
+    assert pa.table(by_pandas).equals(table)
+    assert pl.from_arrow(by_pandas).equals(frame)
+
+
+def test_to_arrow_of_no_results_and_of_undefined_values():
+    empty = riskgate.MetricsResult([])
+    table = pa.table(empty.to_arrow())
+    assert table.num_rows == 0
+    assert table.column_names == list(riskgate.AccountMetrics.FIELDS)
+    one_win = riskgate.trade_metrics(small().slice(0, 1))
+    row = pa.table(one_win.to_arrow()).to_pylist()[0]
+    assert row["profit_factor"] is None and row["max_daily_loss_day"] is None
+    assert row == one_win[0].to_dict()
