@@ -8,7 +8,8 @@ use risk_core::num::add_exact;
 use risk_core::Decimal;
 
 use super::arrow_in::{prepare, trade_names};
-use super::columns::{all_facts, Chunk, Money, Times, Words};
+use super::batch::packed_chunk;
+use super::columns::all_facts;
 use super::config;
 use super::result::PyAccountMetrics;
 use crate::convert::{to_datetime, to_decimal};
@@ -119,38 +120,12 @@ impl PyMetricsAccumulator {
         take_profit: Option<&Bound<'_, PyBytes>>,
     ) -> PyResult<()> {
         let n = profit.as_bytes().len() / 8;
-        let words = |name: &str, c: &Bound<'_, PyBytes>| -> PyResult<()> {
-            let len = c.as_bytes().len();
-            if len % 8 != 0 || len / 8 != n {
-                return Err(invalid(format!(
-                    "column {name}: {len} bytes is not {n} 8-byte values (as profit)"
-                )));
-            }
-            Ok(())
-        };
-        words("opened_at", opened_at_ns)?;
-        words("closed_at", closed_at_ns)?;
-        words("profit", profit)?;
-        let money = |name: &str, c: Option<&Bound<'_, PyBytes>>| -> PyResult<Money<'_>> {
-            Ok(match c {
-                Some(c) => {
-                    words(name, c)?;
-                    Money::Words(Words(c.as_bytes()))
-                }
-                None => Money::Absent,
-            })
-        };
-        let chunk = Chunk {
-            offset: 0,
-            len: n,
-            opened_at: Times::Words(Words(opened_at_ns.as_bytes())),
-            closed_at: Times::Words(Words(closed_at_ns.as_bytes())),
-            profit: Money::Words(Words(profit.as_bytes())),
-            commission: money("commission", commission)?,
-            swap: money("swap", swap)?,
-            stop_loss: money("stop_loss", stop_loss)?,
-            take_profit: money("take_profit", take_profit)?,
-        };
+        let chunk = packed_chunk(
+            n,
+            [opened_at_ns, closed_at_ns],
+            profit,
+            [commission, swap, stop_loss, take_profit],
+        )?;
         let facts = all_facts(&[chunk])?;
         self.push_all(&facts)
     }

@@ -23,7 +23,7 @@ use arrow_array::types::{
     Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
 use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, TimeUnit};
 use pyo3::prelude::*;
@@ -210,25 +210,25 @@ fn times(array: &ArrayRef) -> Option<Times<'_>> {
     let nulls = array.nulls();
     let (values, per): (&[i64], i64) = match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => (
-            array.as_primitive_opt::<TimestampSecondType>()?.values(),
+            &array.as_primitive_opt::<TimestampSecondType>()?.values()[..],
             1_000_000_000,
         ),
         DataType::Timestamp(TimeUnit::Millisecond, _) => (
-            array
+            &array
                 .as_primitive_opt::<TimestampMillisecondType>()?
-                .values(),
+                .values()[..],
             1_000_000,
         ),
         DataType::Timestamp(TimeUnit::Microsecond, _) => (
-            array
+            &array
                 .as_primitive_opt::<TimestampMicrosecondType>()?
-                .values(),
+                .values()[..],
             1_000,
         ),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => (
-            array
+            &array
                 .as_primitive_opt::<TimestampNanosecondType>()?
-                .values(),
+                .values()[..],
             1,
         ),
         _ => return None,
@@ -244,15 +244,15 @@ fn money(array: Option<&ArrayRef>) -> Option<Money<'_>> {
     let nulls = array.nulls();
     Some(match array.data_type() {
         DataType::Float64 => Money::Float {
-            values: array.as_primitive_opt::<Float64Type>()?.values(),
+            values: &array.as_primitive_opt::<Float64Type>()?.values()[..],
             nulls,
         },
         DataType::Int64 => Money::Int {
-            values: array.as_primitive_opt::<Int64Type>()?.values(),
+            values: &array.as_primitive_opt::<Int64Type>()?.values()[..],
             nulls,
         },
         DataType::Decimal128(_, scale) => Money::Decimal {
-            values: array.as_primitive_opt::<Decimal128Type>()?.values(),
+            values: &array.as_primitive_opt::<Decimal128Type>()?.values()[..],
             scale: *scale,
             nulls,
         },
@@ -279,17 +279,17 @@ impl Prepared {
             let unread =
                 |i: usize| invalid(format!("{}: its Arrow data could not be read", ROLES[i].0));
             let time = |i: usize| columns[i].as_ref().and_then(times).ok_or_else(|| unread(i));
-            let money = |i: usize| money(columns[i].as_ref()).ok_or_else(|| unread(i));
+            let cash = |i: usize| money(columns[i].as_ref()).ok_or_else(|| unread(i));
             chunks.push(Chunk {
                 offset,
                 len,
                 opened_at: time(1)?,
                 closed_at: time(2)?,
-                profit: money(3)?,
-                commission: money(4)?,
-                swap: money(5)?,
-                stop_loss: money(6)?,
-                take_profit: money(7)?,
+                profit: cash(3)?,
+                commission: cash(4)?,
+                swap: cash(5)?,
+                stop_loss: cash(6)?,
+                take_profit: cash(7)?,
             });
             offset += len;
         }

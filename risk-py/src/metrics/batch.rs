@@ -30,6 +30,35 @@ fn column<'a>(name: &str, bytes: &'a [u8], n: usize) -> PyResult<&'a [u8]> {
     Ok(bytes)
 }
 
+/// The NumPy path's packed columns as one chunk of `n` rows: the times, the profit and the
+/// optional commission, swap, stop-loss and take-profit. A column of another length is an
+/// error naming it.
+pub(super) fn packed_chunk<'b>(
+    n: usize,
+    [opened_at, closed_at]: [&'b Bound<'_, PyBytes>; 2],
+    profit: &'b Bound<'_, PyBytes>,
+    optional: [Option<&'b Bound<'_, PyBytes>>; 4],
+) -> PyResult<Chunk<'b>> {
+    fn money<'b>(name: &str, c: Option<&'b Bound<'_, PyBytes>>, n: usize) -> PyResult<Money<'b>> {
+        Ok(match c {
+            Some(c) => Money::Words(Words(column(name, c.as_bytes(), n)?)),
+            None => Money::Absent,
+        })
+    }
+    let [commission, swap, stop_loss, take_profit] = optional;
+    Ok(Chunk {
+        offset: 0,
+        len: n,
+        opened_at: Times::Words(Words(column("opened_at", opened_at.as_bytes(), n)?)),
+        closed_at: Times::Words(Words(column("closed_at", closed_at.as_bytes(), n)?)),
+        profit: Money::Words(Words(column("profit", profit.as_bytes(), n)?)),
+        commission: money("commission", commission, n)?,
+        swap: money("swap", swap, n)?,
+        stop_loss: money("stop_loss", stop_loss, n)?,
+        take_profit: money("take_profit", take_profit, n)?,
+    })
+}
+
 /// The trade columns, chunk by chunk.
 struct Columns<'a, 'c>(&'c [Chunk<'a>]);
 
@@ -287,28 +316,12 @@ pub fn trade_metrics_buffers<'py>(
                 .map_err(|_| invalid("accounts: expected a list of str or a packed column"))?,
         ),
     };
-    let n = accounts.len();
-    let words = |name: &str, c: &Bound<'_, PyBytes>| column(name, c.as_bytes(), n);
-    let opened_at = words("opened_at", opened_at_ns)?;
-    let closed_at = words("closed_at", closed_at_ns)?;
-    let profit = words("profit", profit)?;
-    let money = |name: &str, c: Option<&Bound<'_, PyBytes>>| -> PyResult<Money<'_>> {
-        Ok(match c {
-            Some(c) => Money::Words(Words(column(name, c.as_bytes(), n)?)),
-            None => Money::Absent,
-        })
-    };
-    let chunk = Chunk {
-        offset: 0,
-        len: n,
-        opened_at: Times::Words(Words(opened_at)),
-        closed_at: Times::Words(Words(closed_at)),
-        profit: Money::Words(Words(profit)),
-        commission: money("commission", commission)?,
-        swap: money("swap", swap)?,
-        stop_loss: money("stop_loss", stop_loss)?,
-        take_profit: money("take_profit", take_profit)?,
-    };
+    let chunk = packed_chunk(
+        accounts.len(),
+        [opened_at_ns, closed_at_ns],
+        profit,
+        [commission, swap, stop_loss, take_profit],
+    )?;
     let results = metrics_by_account(py, &accounts, &[chunk], &config, threads)?;
     PyList::new(py, results)
 }

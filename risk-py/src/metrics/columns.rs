@@ -70,12 +70,12 @@ impl Times<'_> {
     fn at(self, row: usize, field: &'static str) -> Result<i64, Bad> {
         match self {
             Self::Words(words) => match words.i64(row) {
-                i64::MIN => Err(Bad::MissingTime(field)),
+                i64::MIN => Err(Bad::MissingTime(field, "NaT")),
                 ns => Ok(ns),
             },
             Self::Arrow { values, per, nulls } => {
                 if null(nulls, row) {
-                    return Err(Bad::MissingTime(field));
+                    return Err(Bad::MissingTime(field, "null"));
                 }
                 let value = values.get(row).copied().unwrap_or_default();
                 value.checked_mul(per).ok_or(Bad::TimeRange(field))
@@ -119,8 +119,8 @@ pub(super) enum Money<'a> {
 /// One value of a money column.
 #[derive(Clone, Copy)]
 enum Term {
-    /// Missing (null or NaN, or the column is absent).
-    Missing,
+    /// Missing: `"NaN"`, `"null"` or `"absent"` (the column is not given).
+    Missing(&'static str),
     /// A float, taken by its shortest repr.
     Float(f64),
     /// An exact decimal.
@@ -144,29 +144,29 @@ impl Money<'_> {
     #[inline]
     fn term(self, row: usize, field: &'static str) -> Result<Term, Bad> {
         Ok(match self {
-            Self::Absent => Term::Missing,
+            Self::Absent => Term::Missing("absent"),
             Self::Words(words) => match words.f64(row) {
-                v if v.is_nan() => Term::Missing,
+                v if v.is_nan() => Term::Missing("NaN"),
                 v => Term::Float(v),
             },
             Self::Float { values, nulls } => match values.get(row).copied() {
-                _ if null(nulls, row) => Term::Missing,
+                _ if null(nulls, row) => Term::Missing("null"),
                 Some(v) if !v.is_nan() => Term::Float(v),
-                _ => Term::Missing,
+                _ => Term::Missing("NaN"),
             },
             Self::Int { values, nulls } => match values.get(row).copied() {
-                _ if null(nulls, row) => Term::Missing,
+                _ if null(nulls, row) => Term::Missing("null"),
                 Some(v) => Term::Exact(Decimal::from(v)),
-                None => Term::Missing,
+                None => Term::Missing("absent"),
             },
             Self::Decimal {
                 values,
                 scale,
                 nulls,
             } => match values.get(row).copied() {
-                _ if null(nulls, row) => Term::Missing,
+                _ if null(nulls, row) => Term::Missing("null"),
                 Some(v) => Term::Exact(decimal128(v, scale).ok_or(Bad::DecimalRange(field))?),
-                None => Term::Missing,
+                None => Term::Missing("absent"),
             },
         })
     }
@@ -197,14 +197,14 @@ impl Money<'_> {
 /// message (naming the column and row) is built once, for the first bad row.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Bad {
-    /// A time column's missing value (NaT or null).
-    MissingTime(&'static str),
+    /// A time column's missing value, and how it was missing (`"NaT"` or `"null"`).
+    MissingTime(&'static str, &'static str),
     /// A time that epoch nanoseconds cannot hold.
     TimeRange(&'static str),
     /// Closed before it was opened.
     Order,
-    /// A missing profit (null or NaN).
-    MissingProfit,
+    /// A missing profit, and how it was missing (`"NaN"`, `"null"`).
+    MissingProfit(&'static str),
     /// A money column's float that has no decimal form.
     Money(&'static str, f64),
     /// A money column's decimal that a 96-bit decimal with at most 28 places cannot hold.
@@ -218,14 +218,14 @@ impl Bad {
     #[cold]
     pub(super) fn error(self, row: usize) -> PyErr {
         match self {
-            Self::MissingTime(field) => {
-                invalid(format!("{field}[{row}]: missing time (NaT or null)"))
+            Self::MissingTime(field, how) => {
+                invalid(format!("{field}[{row}]: missing time ({how})"))
             }
             Self::TimeRange(field) => invalid(format!(
                 "{field}[{row}]: out of range (nanosecond timestamps span 1677-09-21 to 2262-04-11)"
             )),
             Self::Order => invalid(format!("row {row}: closed before it was opened")),
-            Self::MissingProfit => invalid(format!("profit[{row}]: missing (NaN or null)")),
+            Self::MissingProfit(how) => invalid(format!("profit[{row}]: missing ({how})")),
             Self::Money(field, value) => match decimal_from_f64(value) {
                 Err(e) => invalid(format!("{field}[{row}]: {e}")),
                 Ok(_) => invalid(format!("{field}[{row}]: {value} was refused")),
@@ -281,12 +281,12 @@ impl Chunk<'_> {
             self.swap.term(row, MONEY[2])?,
         ];
         let net_pnl = match terms {
-            [Term::Missing, _, _] => return Err(Bad::MissingProfit),
+            [Term::Missing(how), _, _] => return Err(Bad::MissingProfit(how)),
             // The common case, floats throughout: summed exactly without a Decimal per term.
             [Term::Float(p), c, s]
                 if !matches!(c, Term::Exact(_)) && !matches!(s, Term::Exact(_)) =>
             {
-                let fee = |t| match t {
+                let fee = |t: Term| match t {
                     Term::Float(v) => v,
                     _ => 0.0,
                 };
@@ -301,7 +301,7 @@ impl Chunk<'_> {
                 let mut net = Decimal::ZERO;
                 for (term, field) in terms.into_iter().zip(MONEY) {
                     let d = match term {
-                        Term::Missing => continue,
+                        Term::Missing(_) => continue,
                         Term::Exact(d) => d,
                         Term::Float(v) => decimal_from_f64(v).map_err(|_| Bad::Money(field, v))?,
                     };
