@@ -60,7 +60,9 @@ fn cell(batch: &RecordBatch, column: &str, row: usize) -> Value {
             Value::from(rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap())
         }
         DataType::Date32 => Value::from(
-            Date32Type::to_naive_date(array.as_primitive::<Date32Type>().value(row)).to_string(),
+            Date32Type::to_naive_date_opt(array.as_primitive::<Date32Type>().value(row))
+                .unwrap()
+                .to_string(),
         ),
         DataType::Timestamp(_, _) => {
             let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);

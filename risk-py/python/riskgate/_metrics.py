@@ -64,8 +64,10 @@ _INT64_MAX = 2**63 - 1
 class MetricsResult(List[AccountMetrics]):
     """A list of :class:`AccountMetrics`, sorted by account.
 
-    It exports Arrow itself (``__arrow_c_stream__``), so ``pl.from_arrow(result)``,
-    ``pa.table(result)`` and ``duckdb.sql("... from result")`` read it directly."""
+    It exports the Arrow stream of :meth:`to_arrow` itself (``__arrow_c_stream__``), for
+    readers that take any stream (``pa.RecordBatchReader.from_stream(result)``);
+    ``pl.DataFrame`` and ``pa.table`` take a list as rows, so give them
+    ``result.to_arrow()``."""
 
     def to_arrow(self) -> ArrowStreamExportable:
         """An Arrow table, one row per account and one column per field in
@@ -84,7 +86,8 @@ class MetricsResult(List[AccountMetrics]):
         """A polars DataFrame of :meth:`to_arrow` (needs polars); decimals stay exact."""
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())
+        # pl.DataFrame reads the stream as a frame (pl.from_arrow would make a struct Series).
+        return pl.DataFrame(self.to_arrow())
 
     def to_pandas(self) -> Any:
         """A DataFrame with one row per account (needs pandas)."""
