@@ -13,7 +13,6 @@ use arrow_array::types::{Date32Type, Decimal128Type, TimestampMicrosecondType, U
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use risk_core::Decimal;
 use serde_json::Value;
 
 fn repo_root() -> PathBuf {
@@ -55,9 +54,9 @@ fn cell(batch: &RecordBatch, column: &str, row: usize) -> Value {
         DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
         DataType::UInt64 => Value::from(array.as_primitive::<UInt64Type>().value(row)),
         DataType::Decimal128(_, scale) => {
+            // The exact decimal's nearest f64 (a decimal128 may exceed a Decimal's 96 bits).
             let raw = array.as_primitive::<Decimal128Type>().value(row);
-            let d = Decimal::from_i128_with_scale(raw, u32::try_from(*scale).unwrap());
-            Value::from(rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap())
+            Value::from(format!("{raw}e-{scale}").parse::<f64>().unwrap())
         }
         DataType::Date32 => Value::from(
             Date32Type::to_naive_date_opt(array.as_primitive::<Date32Type>().value(row))
