@@ -416,8 +416,21 @@ pub(crate) fn pow10_u128(n: u32) -> Option<u128> {
 #[inline(always)]
 #[must_use]
 pub fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
-    let (ma, mb) = (a.mantissa(), b.mantissa());
-    let (sa, sb) = (a.scale(), b.scale());
+    cmp_fixed(fixed(a), fixed(b))
+}
+
+/// A decimal as its integer mantissa and scale: `value = mantissa / 10^scale`.
+#[inline(always)]
+#[must_use]
+pub fn fixed(value: Decimal) -> (i128, u32) {
+    (value.mantissa(), value.scale())
+}
+
+/// [`cmp_decimal`] on decimals already taken apart by [`fixed`] (mantissas below 2^96,
+/// scales at most 28): rule thresholds are taken apart once, when the rule set is built.
+#[inline(always)]
+#[must_use]
+pub fn cmp_fixed((ma, sa): (i128, u32), (mb, sb): (i128, u32)) -> Ordering {
     if sa == sb {
         return ma.cmp(&mb);
     }
@@ -524,6 +537,10 @@ pub fn div(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
         None => div_reference(a, b, what),
     }
 }
+
+/// A checked division: [`div`] (the check's) or [`div_reference`] (`Decimal`'s own),
+/// for the typed operations' `_by` forms.
+pub type Divide = fn(Decimal, Decimal, &'static str) -> Result<Decimal, ArithmeticError>;
 
 /// Checked division by `Decimal`'s own algorithm: the reference [`div`] is held to.
 ///
@@ -1054,9 +1071,22 @@ impl Price {
     /// [`ArithmeticError`] when the quotient overflows (a tiny reference).
     #[inline(always)]
     pub fn deviation_from(self, reference: Self) -> Result<Ratio, ArithmeticError> {
+        self.deviation_from_by(reference, div)
+    }
+
+    /// [`Price::deviation_from`] with the division `divide`.
+    ///
+    /// # Errors
+    /// As [`Price::deviation_from`].
+    #[inline(always)]
+    pub fn deviation_from_by(
+        self,
+        reference: Self,
+        divide: Divide,
+    ) -> Result<Ratio, ArithmeticError> {
         const WHAT: &str = "price deviation";
         let gap = sub(self.0, reference.0, WHAT)?.abs();
-        Ok(Ratio(div(gap, reference.0, WHAT)?))
+        Ok(Ratio(divide(gap, reference.0, WHAT)?))
     }
 }
 
@@ -1184,7 +1214,20 @@ impl Notional {
     /// quotient is no larger than the notional, so this is not expected.
     #[inline(always)]
     pub fn margin_at(self, leverage: Leverage) -> Result<Money, ArithmeticError> {
-        Ok(Money(div(self.0, leverage.0, "initial margin")?))
+        self.margin_at_by(leverage, div)
+    }
+
+    /// [`Notional::margin_at`] with the division `divide`.
+    ///
+    /// # Errors
+    /// As [`Notional::margin_at`].
+    #[inline(always)]
+    pub fn margin_at_by(
+        self,
+        leverage: Leverage,
+        divide: Divide,
+    ) -> Result<Money, ArithmeticError> {
+        Ok(Money(divide(self.0, leverage.0, "initial margin")?))
     }
 
     /// This notional as a share of `whole`, or `None` when `whole` is zero.
@@ -1193,10 +1236,23 @@ impl Notional {
     /// [`ArithmeticError`] when the quotient overflows (a tiny whole).
     #[inline(always)]
     pub fn share_of(self, whole: Self) -> Result<Option<Ratio>, ArithmeticError> {
+        self.share_of_by(whole, div)
+    }
+
+    /// [`Notional::share_of`] with the division `divide`.
+    ///
+    /// # Errors
+    /// As [`Notional::share_of`].
+    #[inline(always)]
+    pub fn share_of_by(
+        self,
+        whole: Self,
+        divide: Divide,
+    ) -> Result<Option<Ratio>, ArithmeticError> {
         if whole.0.is_zero() {
             return Ok(None);
         }
-        Ok(Some(Ratio(div(self.0, whole.0, "share of notional")?)))
+        Ok(Some(Ratio(divide(self.0, whole.0, "share of notional")?)))
     }
 }
 
@@ -1243,7 +1299,16 @@ impl Money {
     /// [`ArithmeticError`] on overflow or when `other` is zero.
     #[inline(always)]
     pub fn checked_div(self, other: Self) -> Result<Decimal, ArithmeticError> {
-        div(self.0, other.0, "ratio of money amounts")
+        self.checked_div_by(other, div)
+    }
+
+    /// [`Money::checked_div`] with the division `divide`.
+    ///
+    /// # Errors
+    /// As [`Money::checked_div`].
+    #[inline(always)]
+    pub fn checked_div_by(self, other: Self, divide: Divide) -> Result<Decimal, ArithmeticError> {
+        divide(self.0, other.0, "ratio of money amounts")
     }
 }
 

@@ -38,7 +38,13 @@ impl Operator {
     #[inline]
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
-        let order = crate::num::cmp_decimal(value, threshold);
+        self.holds_for(crate::num::cmp_decimal(value, threshold))
+    }
+
+    /// Whether the operator holds for `value` ordered `order` against its threshold.
+    #[inline(always)]
+    #[must_use]
+    pub fn holds_for(self, order: std::cmp::Ordering) -> bool {
         match self {
             Self::Gt => order.is_gt(),
             Self::Ge => order.is_ge(),
@@ -116,6 +122,9 @@ pub enum RuleError {
 #[cfg_attr(feature = "serde", serde(try_from = "Vec<Rule>", into = "Vec<Rule>"))]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Each rule's threshold as an integer mantissa and scale ([`crate::num::fixed`]),
+    /// taken apart once here so that a check compares integers.
+    thresholds: Vec<(i128, u32)>,
 }
 
 impl RuleSet {
@@ -131,7 +140,11 @@ impl RuleSet {
         if let Some(w) = rules.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(RuleError::DuplicateId(w[0].id.clone()));
         }
-        Ok(Self { rules })
+        let thresholds = rules
+            .iter()
+            .map(|r| crate::num::fixed(r.threshold))
+            .collect();
+        Ok(Self { rules, thresholds })
     }
 
     /// The rules, sorted by id.
@@ -143,7 +156,52 @@ impl RuleSet {
     /// Evaluates every active rule in scope against `metrics`, appending hits in id order.
     /// A rule whose metric is undefined for this check (see [`CheckMetric::value`]) does
     /// not fire.
+    ///
+    /// The metrics are taken apart into integer mantissas once, and each comparison is
+    /// one of integers against the threshold prepared when the set was built
+    /// ([`crate::num::cmp_fixed`]); [`RuleSet::evaluate_reference`] is the same on
+    /// `Decimal`s, and gives the same hits.
     pub fn evaluate(
+        &self,
+        metrics: &CheckMetrics,
+        kyc: KycLevel,
+        symbol: &Symbol,
+        hits: &mut Vec<RuleHit>,
+    ) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let values = CheckMetric::fixed_values(metrics);
+        for (rule, &threshold) in self.rules.iter().zip(&self.thresholds) {
+            if !rule.active
+                || rule.kyc_level.is_some_and(|k| k != kyc)
+                || rule.symbol.as_ref().is_some_and(|s| s != symbol)
+            {
+                continue;
+            }
+            let Some(value) = values.get(rule.metric.index()).copied().flatten() else {
+                continue;
+            };
+            if rule
+                .operator
+                .holds_for(crate::num::cmp_fixed(value, threshold))
+            {
+                hits.push(RuleHit {
+                    rule_id: rule.id.clone(),
+                    metric: rule.metric,
+                    value: rule.metric.value(metrics).unwrap_or_default(),
+                    operator: rule.operator,
+                    threshold: rule.threshold,
+                    severity: rule.severity,
+                    action: rule.action,
+                });
+            }
+        }
+    }
+
+    /// [`RuleSet::evaluate`] by `Decimal`'s own comparison, metric by metric: the
+    /// reference the integer comparison is held to.
+    pub fn evaluate_reference(
         &self,
         metrics: &CheckMetrics,
         kyc: KycLevel,
@@ -160,7 +218,7 @@ impl RuleSet {
             let Some(value) = rule.metric.value(metrics) else {
                 continue;
             };
-            if rule.operator.holds(value, rule.threshold) {
+            if rule.operator.holds_for(value.cmp(&rule.threshold)) {
                 hits.push(RuleHit {
                     rule_id: rule.id.clone(),
                     metric: rule.metric,

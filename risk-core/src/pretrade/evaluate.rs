@@ -12,8 +12,8 @@ use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
-    cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
-    SignedQuantity,
+    cmp_decimal, is_multiple, ArithmeticError, Divide, Leverage, Money, Notional, Price, Quantity,
+    Ratio, SignedQuantity,
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
 use crate::pretrade::request::ValidOrder;
@@ -53,7 +53,7 @@ pub fn check<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with(
+    check_with::<true, M>(
         config,
         account,
         market,
@@ -62,6 +62,38 @@ pub fn check<M: MarketView + ?Sized>(
         ExposureSource::Compute,
     )
     .0
+}
+
+/// [`check`] with `Decimal`'s own arithmetic throughout: its division where [`check`]
+/// divides integer mantissas ([`crate::num::div_fixed`]) and its comparison where rules
+/// compare integers against thresholds taken apart when the rule set was built. It is
+/// the reference the fast path is held to (same response, to the last digit of every
+/// figure); use [`check`].
+pub fn check_reference<M: MarketView + ?Sized>(
+    config: &RiskConfig,
+    account: Option<&AccountSnapshot>,
+    market: &M,
+    request: &CheckRequest,
+    now: DateTime<Utc>,
+) -> CheckResponse {
+    check_with::<false, M>(
+        config,
+        account,
+        market,
+        request,
+        now,
+        ExposureSource::Compute,
+    )
+    .0
+}
+
+/// The division of the check: the fixed-point one, or `Decimal`'s for the reference.
+const fn divide<const FIXED: bool>() -> Divide {
+    if FIXED {
+        crate::num::div
+    } else {
+        crate::num::div_reference
+    }
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -99,7 +131,7 @@ pub(crate) struct Hold {
 
 /// [`check`] with the account exposure taken from `source`; also returns what the order
 /// would hold if reserved (`None` when it was not priced or opens nothing).
-pub(crate) fn check_with<M: MarketView + ?Sized>(
+pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
@@ -122,7 +154,7 @@ pub(crate) fn check_with<M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    let hold = run_phases(
+    let hold = run_phases::<FIXED, M>(
         config,
         account,
         market,
@@ -221,7 +253,7 @@ struct PricingContext {
 /// their failure and the check goes on as far as the data allows, so that `rule_hits`
 /// and `metrics` explain a reject too.
 #[allow(clippy::too_many_arguments)]
-fn run_phases<M: MarketView + ?Sized>(
+fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
@@ -253,9 +285,10 @@ fn run_phases<M: MarketView + ?Sized>(
     // Phases 5-11 need prices; reduce-only and the static order limits do not but keep
     // their place in the order, so price first (freshness decides there) and remember
     // a stop.
-    let priced = with_exposure(source, config, ctx.account, market, |exposure| {
+    let divide = divide::<FIXED>();
+    let priced = with_exposure(source, config, ctx.account, market, divide, |exposure| {
         let mark = check_freshness(&ctx, exposure, market, limits, now)?;
-        Ok(price(&ctx, exposure, mark, limits)?)
+        Ok(price(&ctx, exposure, mark, limits, divide)?)
     });
     let priced = priced.map_err(|stop| gate.stop(stop)).ok();
     check_reduce_only(&ctx, gate);
@@ -268,7 +301,7 @@ fn run_phases<M: MarketView + ?Sized>(
     (response.liquidation_risk, response.margin_call) =
         check_margin_ratio(&ctx, &pricing, limits, gate);
     let metrics = metrics(&ctx, &pricing);
-    check_rules(config, &ctx, &metrics, &mut response.rule_hits, gate);
+    check_rules::<FIXED>(config, &ctx, &metrics, &mut response.rule_hits, gate);
     response.metrics = Some(metrics);
     (!pricing.opening_notional.is_zero()).then_some(Hold {
         amount: pricing.required_initial_margin,
@@ -447,11 +480,12 @@ fn with_exposure<M: MarketView + ?Sized, T>(
     config: &RiskConfig,
     account: &AccountSnapshot,
     market: &M,
+    divide: Divide,
     f: impl FnOnce(&AccountExposure) -> Result<T, Stop>,
 ) -> Result<T, Stop> {
     match source {
         ExposureSource::Compute => {
-            AccountExposure::compute(config, account, market).and_then(|e| f(&e))
+            AccountExposure::compute(config, account, market, divide).and_then(|e| f(&e))
         }
         ExposureSource::Cache {
             cache,
@@ -459,7 +493,7 @@ fn with_exposure<M: MarketView + ?Sized, T>(
             config: held,
         } => cache
             .get_or_compute(epoch, held, || {
-                AccountExposure::compute(config, account, market)
+                AccountExposure::compute(config, account, market, divide)
             })
             .and_then(f),
     }
@@ -511,6 +545,7 @@ fn price(
     exposure: &AccountExposure,
     mark: Price,
     limits: &CheckLimits,
+    divide: Divide,
 ) -> Result<PricingContext, ArithmeticError> {
     let multiplier = ctx.instrument.contract_multiplier();
     let order = &ctx.order;
@@ -542,10 +577,10 @@ fn price(
     let available_margin = margin_balance
         .checked_sub(exposure.position_im)?
         .checked_sub(exposure.order_im)?;
-    let required_initial_margin = opening_notional.margin_at(order.leverage)?;
+    let required_initial_margin = opening_notional.margin_at_by(order.leverage, divide)?;
     let projected_exposure = exposure.gross.checked_add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
-    let exposure_utilization = projected_exposure.share_of(exposure_limit)?;
+    let exposure_utilization = projected_exposure.share_of_by(exposure_limit, divide)?;
     let projected_margin_balance =
         margin_balance.checked_add(fill.pnl(order_price, mark, multiplier)?)?;
     let projected_margin_ratio = if projected_maintenance_margin.is_zero() {
@@ -553,10 +588,10 @@ fn price(
     } else if projected_margin_balance <= Money::ZERO {
         None
     } else {
-        Some(projected_maintenance_margin.checked_div(projected_margin_balance)?)
+        Some(projected_maintenance_margin.checked_div_by(projected_margin_balance, divide)?)
     };
     let price_deviation = match order.limit_price {
-        Some(price) => price.deviation_from(mark)?,
+        Some(price) => price.deviation_from_by(mark, divide)?,
         None => Ratio::ZERO,
     };
     let max_leverage_allowed = ctx
@@ -755,19 +790,19 @@ fn check_margin_ratio(
 /// Phase 12: dynamic rules; a REJECT rule that fires is `RISK_RULE_VIOLATION` (WARN rules
 /// turn an approval into FLAGGED when the decision is made).
 #[inline]
-fn check_rules(
+fn check_rules<const FIXED: bool>(
     config: &RiskConfig,
     ctx: &OrderContext<'_>,
     metrics: &CheckMetrics,
     hits: &mut Vec<crate::rules::RuleHit>,
     gate: &mut Gate,
 ) {
-    config.rules.evaluate(
-        metrics,
-        ctx.account.profile.kyc_level,
-        &ctx.request.symbol,
-        hits,
-    );
+    let (kyc, symbol) = (ctx.account.profile.kyc_level, &ctx.request.symbol);
+    if FIXED {
+        config.rules.evaluate(metrics, kyc, symbol, hits);
+    } else {
+        config.rules.evaluate_reference(metrics, kyc, symbol, hits);
+    }
     if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
         gate.fail(RejectReason::RiskRuleViolation, || {
             format!(
