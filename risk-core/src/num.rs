@@ -524,195 +524,14 @@ pub fn mul(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, Arithm
     a.checked_mul(b).ok_or(ArithmeticError { what })
 }
 
-/// Checked division with the name of what is being computed: [`div_fixed`] where it
-/// applies, `Decimal`'s own division otherwise. Either way the quotient is the one
-/// [`div_reference`] gives, mantissa and scale.
+/// Checked division with the name of what is being computed.
 ///
 /// # Errors
 /// [`ArithmeticError`] on overflow or division by zero.
-#[inline(always)]
+#[inline]
 pub fn div(a: Decimal, b: Decimal, what: &'static str) -> Result<Decimal, ArithmeticError> {
-    match div_fixed(a, b) {
-        Some(q) => Ok(q),
-        None => div_reference(a, b, what),
-    }
-}
-
-/// A checked division: [`div`] (the check's) or [`div_reference`] (`Decimal`'s own),
-/// for the typed operations' `_by` forms.
-pub type Divide = fn(Decimal, Decimal, &'static str) -> Result<Decimal, ArithmeticError>;
-
-/// Checked division by `Decimal`'s own algorithm: the reference [`div`] is held to.
-///
-/// # Errors
-/// [`ArithmeticError`] on overflow or division by zero.
-#[inline(never)]
-pub fn div_reference(
-    a: Decimal,
-    b: Decimal,
-    what: &'static str,
-) -> Result<Decimal, ArithmeticError> {
     a.checked_div(b).ok_or(ArithmeticError { what })
 }
-
-/// `2^96`: the first magnitude a `Decimal` cannot hold.
-const DECIMAL_LIMIT: u128 = 1 << 96;
-
-/// `a / b` on integer mantissas, digit for digit the quotient `Decimal::checked_div`
-/// returns (its mantissa, scale and sign), or `None` where this does not apply and the
-/// caller falls back to `Decimal`: a zero divisor, or a quotient that meets the 96-bit
-/// limit on the way (where `Decimal` drops a digit and rounds again).
-///
-/// It follows `Decimal`'s long division: the integer quotient at scale `sa - sb`; while a
-/// remainder is left, up to nine more digits at a time, as many as keep the quotient
-/// below 2^96 and the scale at most 28; the last remainder rounds half to even; and a
-/// quotient that needed more digits than its operands loses up to `Decimal`'s count of
-/// trailing zeros (it strips 8 at a time only when the low 32 bits are zero, then at
-/// most 4, 2 and 1). `Decimal` runs this on 32-bit words; here it is `u64`/`u128`
-/// arithmetic on the whole mantissas, which for the check's quotients (margins,
-/// ratios, shares) costs a fraction of the word loop.
-#[inline]
-#[must_use]
-pub fn div_fixed(a: Decimal, b: Decimal) -> Option<Decimal> {
-    if b.is_zero() {
-        return None;
-    }
-    if a.is_zero() {
-        return Some(Decimal::ZERO);
-    }
-    let negative = a.is_sign_negative() != b.is_sign_negative();
-    let divisor = b.mantissa().unsigned_abs();
-    let dividend = a.mantissa().unsigned_abs();
-    let mut scale = i64::from(a.scale()) - i64::from(b.scale());
-    let (mut quotient, mut remainder) = div_rem(dividend, divisor);
-    let mut inexact = false;
-    loop {
-        let digits = if remainder == 0 {
-            if scale >= 0 {
-                break;
-            }
-            // A negative scale: lift by up to nine digits towards scale 0.
-            scale.unsigned_abs().min(9)
-        } else {
-            inexact = true;
-            let room = if scale >= 28 {
-                0
-            } else {
-                // As many digits (at most 9) as keep the quotient below 2^96, and the
-                // scale at most 28.
-                let mut digits = if scale > 19 {
-                    28u64.saturating_sub(scale.unsigned_abs())
-                } else {
-                    9
-                };
-                while digits > 0 && quotient.checked_mul(pow10(digits))? >= DECIMAL_LIMIT {
-                    digits = digits.saturating_sub(1);
-                }
-                if scale.checked_add(i64::try_from(digits).ok()?)? < 0 {
-                    return None;
-                }
-                digits
-            };
-            if room == 0 {
-                // No more digits fit: round the last remainder half to even.
-                let twice = remainder.checked_mul(2)?;
-                if twice > divisor || (twice == divisor && quotient & 1 == 1) {
-                    quotient = quotient.checked_add(1)?;
-                    if quotient >= DECIMAL_LIMIT {
-                        return None;
-                    }
-                }
-                break;
-            }
-            room
-        };
-        let power = pow10(digits);
-        scale = scale.checked_add(i64::try_from(digits).ok()?)?;
-        quotient = quotient.checked_mul(power)?;
-        if quotient >= DECIMAL_LIMIT {
-            return None;
-        }
-        let (more, left) = div_rem(remainder.checked_mul(power)?, divisor);
-        remainder = left;
-        quotient = quotient.checked_add(more)?;
-        if quotient >= DECIMAL_LIMIT {
-            return None;
-        }
-    }
-    if inexact {
-        strip_zeros_as_decimal(&mut quotient, &mut scale);
-    }
-    let scale = u32::try_from(scale).ok().filter(|s| *s <= 28)?;
-    #[allow(clippy::cast_possible_truncation)]
-    Some(Decimal::from_parts(
-        quotient as u32,
-        (quotient >> 32) as u32,
-        (quotient >> 64) as u32,
-        negative,
-        scale,
-    ))
-}
-
-/// `(n / d, n % d)` for `d > 0`, in 64-bit arithmetic when both fit (a 128-bit division
-/// is a library call).
-#[inline(always)]
-fn div_rem(n: u128, d: u128) -> (u128, u128) {
-    match (u64::try_from(n), u64::try_from(d)) {
-        (Ok(n), Ok(d)) => match (n.checked_div(d), n.checked_rem(d)) {
-            (Some(q), Some(r)) => (u128::from(q), u128::from(r)),
-            _ => (0, n.into()),
-        },
-        _ => match (n.checked_div(d), n.checked_rem(d)) {
-            (Some(q), Some(r)) => (q, r),
-            _ => (0, n),
-        },
-    }
-}
-
-/// The trailing zeros `Decimal`'s division drops from an inexact quotient: eight at a
-/// time while the low 32 bits are zero, then four, two and one once each, never below
-/// scale 0.
-#[inline]
-fn strip_zeros_as_decimal(quotient: &mut u128, scale: &mut i64) {
-    // `mask`: the low bits that must be zero before `Decimal` tries the power.
-    let strip = |quotient: &mut u128, scale: &mut i64, digits: i64, power: u128, mask: u128| {
-        if *quotient & mask == 0 && *scale >= digits && quotient.checked_rem(power) == Some(0) {
-            *quotient = quotient.checked_div(power).unwrap_or(*quotient);
-            *scale = scale.saturating_sub(digits);
-            true
-        } else {
-            false
-        }
-    };
-    while strip(quotient, scale, 8, 100_000_000, 0xFFFF_FFFF) {}
-    strip(quotient, scale, 4, 10_000, 0xF);
-    strip(quotient, scale, 2, 100, 0x3);
-    strip(quotient, scale, 1, 10, 0x1);
-}
-
-/// `10^n` for `n <= 28` (1 beyond: never asked for).
-#[inline(always)]
-fn pow10(n: u64) -> u128 {
-    usize::try_from(n)
-        .ok()
-        .and_then(|n| POW10_U128.get(n))
-        .copied()
-        .unwrap_or(1)
-}
-
-/// `10^n` for `n <= 28`, unsigned.
-const POW10_U128: [u128; 29] = {
-    let mut table = [1_u128; 29];
-    let mut i = 1;
-    while i < 29 {
-        #[allow(clippy::arithmetic_side_effects)] // 10^28 < 2^94: in range
-        {
-            table[i] = table[i - 1] * 10;
-            i += 1;
-        }
-    }
-    table
-};
 
 /// Addition that is exact or refused: `None` on overflow and where `Decimal` addition
 /// would round, that is when the sum needs more than 96 bits at the larger of the two
@@ -1071,22 +890,9 @@ impl Price {
     /// [`ArithmeticError`] when the quotient overflows (a tiny reference).
     #[inline(always)]
     pub fn deviation_from(self, reference: Self) -> Result<Ratio, ArithmeticError> {
-        self.deviation_from_by(reference, div)
-    }
-
-    /// [`Price::deviation_from`] with the division `divide`.
-    ///
-    /// # Errors
-    /// As [`Price::deviation_from`].
-    #[inline(always)]
-    pub fn deviation_from_by(
-        self,
-        reference: Self,
-        divide: Divide,
-    ) -> Result<Ratio, ArithmeticError> {
         const WHAT: &str = "price deviation";
         let gap = sub(self.0, reference.0, WHAT)?.abs();
-        Ok(Ratio(divide(gap, reference.0, WHAT)?))
+        Ok(Ratio(div(gap, reference.0, WHAT)?))
     }
 }
 
@@ -1214,20 +1020,7 @@ impl Notional {
     /// quotient is no larger than the notional, so this is not expected.
     #[inline(always)]
     pub fn margin_at(self, leverage: Leverage) -> Result<Money, ArithmeticError> {
-        self.margin_at_by(leverage, div)
-    }
-
-    /// [`Notional::margin_at`] with the division `divide`.
-    ///
-    /// # Errors
-    /// As [`Notional::margin_at`].
-    #[inline(always)]
-    pub fn margin_at_by(
-        self,
-        leverage: Leverage,
-        divide: Divide,
-    ) -> Result<Money, ArithmeticError> {
-        Ok(Money(divide(self.0, leverage.0, "initial margin")?))
+        Ok(Money(div(self.0, leverage.0, "initial margin")?))
     }
 
     /// This notional as a share of `whole`, or `None` when `whole` is zero.
@@ -1236,23 +1029,10 @@ impl Notional {
     /// [`ArithmeticError`] when the quotient overflows (a tiny whole).
     #[inline(always)]
     pub fn share_of(self, whole: Self) -> Result<Option<Ratio>, ArithmeticError> {
-        self.share_of_by(whole, div)
-    }
-
-    /// [`Notional::share_of`] with the division `divide`.
-    ///
-    /// # Errors
-    /// As [`Notional::share_of`].
-    #[inline(always)]
-    pub fn share_of_by(
-        self,
-        whole: Self,
-        divide: Divide,
-    ) -> Result<Option<Ratio>, ArithmeticError> {
         if whole.0.is_zero() {
             return Ok(None);
         }
-        Ok(Some(Ratio(divide(self.0, whole.0, "share of notional")?)))
+        Ok(Some(Ratio(div(self.0, whole.0, "share of notional")?)))
     }
 }
 
@@ -1299,16 +1079,7 @@ impl Money {
     /// [`ArithmeticError`] on overflow or when `other` is zero.
     #[inline(always)]
     pub fn checked_div(self, other: Self) -> Result<Decimal, ArithmeticError> {
-        self.checked_div_by(other, div)
-    }
-
-    /// [`Money::checked_div`] with the division `divide`.
-    ///
-    /// # Errors
-    /// As [`Money::checked_div`].
-    #[inline(always)]
-    pub fn checked_div_by(self, other: Self, divide: Divide) -> Result<Decimal, ArithmeticError> {
-        divide(self.0, other.0, "ratio of money amounts")
+        div(self.0, other.0, "ratio of money amounts")
     }
 }
 
@@ -1777,73 +1548,6 @@ mod tests {
     }
 
     /// A decimal from raw parts: any 96-bit mantissa, either sign, any scale.
-    /// Figures as a check meets them: up to 12 digits at scales 0 to 10, and divisors
-    /// whose quotients terminate after many digits (powers of 2 and 5).
-    fn money() -> impl proptest::strategy::Strategy<Value = Decimal> {
-        use proptest::prelude::*;
-        prop_oneof![
-            (-1_000_000_000_000i64..1_000_000_000_000, 0u32..=10)
-                .prop_map(|(m, s)| Decimal::new(m, s)),
-            (1i64..200, 0u32..=6).prop_map(|(m, s)| Decimal::new(m, s)),
-            (0u32..=40, 0u32..=20, 0u32..=8).prop_map(|(two, five, s)| {
-                let m = 2i128.pow(two.min(40)) * 5i128.pow(five);
-                Decimal::from_i128_with_scale(m, s)
-            }),
-        ]
-    }
-
-    #[test]
-    fn fixed_division_edges() {
-        let d = |m: i128, s: u32| Decimal::from_i128_with_scale(m, s);
-        let cases = [
-            (d(15, 1), d(4, 1)),
-            (d(1, 0), d(3, 0)),
-            (d(2, 0), d(3, 0)),
-            (d(10, 0), d(4, 0)),
-            (d(1000, 2), d(4, 0)),
-            (d(1, 28), d(3, 0)),
-            (d(5, 28), d(10, 0)),
-            (d(15, 28), d(10, 0)),
-            (d(25, 28), d(10, 0)),
-            (d(1, 0), d(1, 28)),
-            (d(7, 0), d(3, 27)),
-            (d(1, 0), d(2i128.pow(32), 0)),
-            (d(1, 0), d(1_024, 0)),
-            (d(3, 0), d(2i128.pow(40) * 5i128.pow(8), 0)),
-            (Decimal::MAX, d(1, 1)),
-            (Decimal::MAX, d(3, 0)),
-            (Decimal::MAX, Decimal::MAX),
-            (Decimal::MIN, d(7, 0)),
-            (d(-1, 0), d(3, 0)),
-            (d(1, 0), d(-8, 0)),
-            (Decimal::ZERO, d(3, 0)),
-            (d(0, 5), d(-3, 0)),
-        ];
-        for (a, b) in cases {
-            let reference = a.checked_div(b).map(|q| q.serialize());
-            assert_eq!(
-                div(a, b, "q").ok().map(|q| q.serialize()),
-                reference,
-                "{a:?} / {b:?}"
-            );
-            if let Some(q) = div_fixed(a, b) {
-                assert_eq!(Some(q.serialize()), reference, "{a:?} / {b:?}");
-            }
-        }
-        assert!(div_fixed(d(1, 0), Decimal::ZERO).is_none());
-        // The check's quotients take the fixed path: a margin at a leverage, a share of
-        // a limit, a margin ratio, a price deviation.
-        for (a, b) in [
-            (d(1000, 0), d(10, 0)),
-            (d(1_023_0, 1), d(100_000_000, 0)),
-            (d(41_567_5, 4), d(1_000_123_45, 2)),
-            (d(10, 0), d(1000, 0)),
-            (d(1, 0), d(3, 0)),
-        ] {
-            assert!(div_fixed(a, b).is_some(), "{a:?} / {b:?}");
-        }
-    }
-
     fn raw_decimal() -> impl proptest::strategy::Strategy<Value = Decimal> {
         use proptest::prelude::*;
         (
@@ -1915,28 +1619,6 @@ mod tests {
             if let (Ok(pa), Ok(pb)) = (pa, pb) {
                 proptest::prop_assert_eq!(pa.cmp(&pb), a.abs().cmp(&b.abs()));
                 proptest::prop_assert_eq!(pa < pb, a.abs() < b.abs());
-            }
-        }
-
-        /// The fixed-point division is `Decimal`'s, digit for digit (mantissa, scale and
-        /// sign: `serialize` is the 16 bytes of a `Decimal`), wherever it answers; `div`
-        /// answers as `Decimal` does everywhere, errors included.
-        #[test]
-        fn fixed_division_is_decimal_division(
-            a in proptest::prop_oneof![figure(), money()],
-            b in proptest::prop_oneof![figure(), money()],
-            k in money(),
-        ) {
-            for (x, y) in [(a, b), (b, a), (a, k), (k, a), (a.checked_mul(b).unwrap_or(a), b)] {
-                let reference = x.checked_div(y);
-                if let Some(q) = div_fixed(x, y) {
-                    proptest::prop_assert_eq!(Some(q.serialize()), reference.map(|r| r.serialize()), "{:?} / {:?}", x, y);
-                }
-                proptest::prop_assert_eq!(
-                    div(x, y, "q").ok().map(|q| q.serialize()),
-                    reference.map(|r| r.serialize()),
-                    "{:?} / {:?}", x, y
-                );
             }
         }
 

@@ -122,19 +122,6 @@ macro_rules! check_metric {
                 match self { $(Self::$variant => $value),+ }
             }
 
-            /// Every metric's value taken apart by [`crate::num::fixed`], indexed by
-            /// [`CheckMetric::index`]: read once per check for all rules.
-            #[inline]
-            pub(crate) fn fixed_values(metrics: &CheckMetrics) -> [Option<(i128, u32)>; Self::ALL.len()] {
-                let $m = metrics;
-                [$(($value).map(crate::num::fixed)),+]
-            }
-
-            /// The metric's position in [`CheckMetric::ALL`].
-            #[inline]
-            pub(crate) const fn index(self) -> usize {
-                self as usize
-            }
         }
     };
 }

@@ -12,8 +12,8 @@ use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
-    cmp_decimal, is_multiple, ArithmeticError, Divide, Leverage, Money, Notional, Price, Quantity,
-    Ratio, SignedQuantity,
+    cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
+    SignedQuantity,
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
 use crate::pretrade::request::ValidOrder;
@@ -64,11 +64,10 @@ pub fn check<M: MarketView + ?Sized>(
     .0
 }
 
-/// [`check`] with `Decimal`'s own arithmetic throughout: its division where [`check`]
-/// divides integer mantissas ([`crate::num::div_fixed`]) and its comparison where rules
-/// compare integers against thresholds taken apart when the rule set was built. It is
-/// the reference the fast path is held to (same response, to the last digit of every
-/// figure); use [`check`].
+/// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
+/// thresholds as integers prepared when the rule set was built
+/// ([`crate::rules::RuleSet::evaluate`]). It is the reference the fast path is held to
+/// (same response, to the last digit of every figure); use [`check`].
 pub fn check_reference<M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
@@ -85,15 +84,6 @@ pub fn check_reference<M: MarketView + ?Sized>(
         ExposureSource::Compute,
     )
     .0
-}
-
-/// The division of the check: the fixed-point one, or `Decimal`'s for the reference.
-const fn divide<const FIXED: bool>() -> Divide {
-    if FIXED {
-        crate::num::div
-    } else {
-        crate::num::div_reference
-    }
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -285,10 +275,9 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     // Phases 5-11 need prices; reduce-only and the static order limits do not but keep
     // their place in the order, so price first (freshness decides there) and remember
     // a stop.
-    let divide = divide::<FIXED>();
-    let priced = with_exposure(source, config, ctx.account, market, divide, |exposure| {
+    let priced = with_exposure(source, config, ctx.account, market, |exposure| {
         let mark = check_freshness(&ctx, exposure, market, limits, now)?;
-        Ok(price(&ctx, exposure, mark, limits, divide)?)
+        Ok(price(&ctx, exposure, mark, limits)?)
     });
     let priced = priced.map_err(|stop| gate.stop(stop)).ok();
     check_reduce_only(&ctx, gate);
@@ -480,12 +469,11 @@ fn with_exposure<M: MarketView + ?Sized, T>(
     config: &RiskConfig,
     account: &AccountSnapshot,
     market: &M,
-    divide: Divide,
     f: impl FnOnce(&AccountExposure) -> Result<T, Stop>,
 ) -> Result<T, Stop> {
     match source {
         ExposureSource::Compute => {
-            AccountExposure::compute(config, account, market, divide).and_then(|e| f(&e))
+            AccountExposure::compute(config, account, market).and_then(|e| f(&e))
         }
         ExposureSource::Cache {
             cache,
@@ -493,7 +481,7 @@ fn with_exposure<M: MarketView + ?Sized, T>(
             config: held,
         } => cache
             .get_or_compute(epoch, held, || {
-                AccountExposure::compute(config, account, market, divide)
+                AccountExposure::compute(config, account, market)
             })
             .and_then(f),
     }
@@ -545,7 +533,6 @@ fn price(
     exposure: &AccountExposure,
     mark: Price,
     limits: &CheckLimits,
-    divide: Divide,
 ) -> Result<PricingContext, ArithmeticError> {
     let multiplier = ctx.instrument.contract_multiplier();
     let order = &ctx.order;
@@ -577,10 +564,10 @@ fn price(
     let available_margin = margin_balance
         .checked_sub(exposure.position_im)?
         .checked_sub(exposure.order_im)?;
-    let required_initial_margin = opening_notional.margin_at_by(order.leverage, divide)?;
+    let required_initial_margin = opening_notional.margin_at(order.leverage)?;
     let projected_exposure = exposure.gross.checked_add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
-    let exposure_utilization = projected_exposure.share_of_by(exposure_limit, divide)?;
+    let exposure_utilization = projected_exposure.share_of(exposure_limit)?;
     let projected_margin_balance =
         margin_balance.checked_add(fill.pnl(order_price, mark, multiplier)?)?;
     let projected_margin_ratio = if projected_maintenance_margin.is_zero() {
@@ -588,10 +575,10 @@ fn price(
     } else if projected_margin_balance <= Money::ZERO {
         None
     } else {
-        Some(projected_maintenance_margin.checked_div_by(projected_margin_balance, divide)?)
+        Some(projected_maintenance_margin.checked_div(projected_margin_balance)?)
     };
     let price_deviation = match order.limit_price {
-        Some(price) => price.deviation_from_by(mark, divide)?,
+        Some(price) => price.deviation_from(mark)?,
         None => Ratio::ZERO,
     };
     let max_leverage_allowed = ctx

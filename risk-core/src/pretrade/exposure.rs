@@ -10,7 +10,7 @@ use crate::config::RiskConfig;
 use crate::ids::Symbol;
 use crate::market::MarketView;
 use crate::model::RejectReason;
-use crate::num::{ArithmeticError, Divide, Money, Multiplier, Notional};
+use crate::num::{ArithmeticError, Money, Multiplier, Notional};
 
 /// A failure that stops pricing: missing data or arithmetic overflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,6 @@ impl AccountExposure {
         config: &RiskConfig,
         account: &AccountSnapshot,
         market: &M,
-        divide: Divide,
     ) -> Result<Self, Stop> {
         let mut margin_balance = account.wallet_balance;
         let mut position_im = Money::ZERO;
@@ -80,7 +79,7 @@ impl AccountExposure {
             let notional = mark.price.notional(p.size.abs(), multiplier)?;
             let pnl = p.size.pnl(p.entry_price, mark.price, multiplier)?;
             margin_balance = margin_balance.checked_add(pnl)?;
-            position_im = position_im.checked_add(notional.margin_at_by(p.leverage, divide)?)?;
+            position_im = position_im.checked_add(notional.margin_at(p.leverage)?)?;
             gross = gross.checked_add(notional)?;
             maintenance =
                 maintenance.checked_add(config.ladder(&p.symbol).maintenance_margin(notional)?)?;
@@ -90,7 +89,7 @@ impl AccountExposure {
             let notional = o
                 .price
                 .notional(o.quantity, multiplier(market, &o.symbol)?)?;
-            order_im = order_im.checked_add(notional.margin_at_by(o.leverage, divide)?)?;
+            order_im = order_im.checked_add(notional.margin_at(o.leverage)?)?;
             gross = gross.checked_add(notional)?;
         }
         for r in &account.reservations {
