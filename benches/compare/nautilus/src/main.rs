@@ -210,7 +210,11 @@ fn nautilus_setup(s: &Scenario) -> NautilusSetup {
     let state = AccountState::new(
         account,
         AccountType::Margin,
-        vec![AccountBalance::new(balance, Money::new(0.0, usdt()), balance)],
+        vec![AccountBalance::new(
+            balance,
+            Money::new(0.0, usdt()),
+            balance,
+        )],
         vec![],
         true,
         UUID4::new(),
@@ -394,7 +398,11 @@ fn run_nautilus(s: &Scenario, checks: u64) -> Run {
     for _ in 0..100_000 {
         let _ = step(&mut engine);
     }
-    assert_eq!(denied.get(), 0, "NautilusTrader denied the scenario's order");
+    assert_eq!(
+        denied.get(),
+        0,
+        "NautilusTrader denied the scenario's order"
+    );
     approved.set(0);
     let mut hist = histogram();
     let start = Instant::now();
