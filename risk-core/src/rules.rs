@@ -174,7 +174,7 @@ impl Group {
                     below: None,
                     exact: false,
                 });
-                self.screens.len() - 1
+                self.screens.len().saturating_sub(1)
             }
         };
         let Some(screen) = self.screens.get_mut(at) else {
@@ -453,7 +453,7 @@ mod tests {
         }
         let set = RuleSet::new(rules).expect("valid");
         for (notional, scale) in [
-            (5_000_0, 1),
+            (50_000, 1),
             (5_000_000, 3),
             (4_999_999, 3),
             (5_000_001, 3),
