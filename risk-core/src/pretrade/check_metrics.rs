@@ -121,7 +121,6 @@ macro_rules! check_metric {
                 let $m = metrics;
                 match self { $(Self::$variant => $value),+ }
             }
-
         }
     };
 }
