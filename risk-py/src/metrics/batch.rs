@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
-use risk_core::metrics::{MetricsConfig, TradeFacts, TradeMetrics};
+use risk_core::metrics::{MetricsConfig, PnlBasis, TradeFacts, TradeMetrics};
 use risk_core::num::{decimal_from_f64, decimal_sum_from_f64, SumError};
 use risk_core::Decimal;
 
@@ -240,7 +240,7 @@ impl Row {
         TradeFacts {
             opened_at_ns: self.opened_at_ns,
             closed_at_ns: self.closed_at_ns,
-            net_pnl: self.net_pnl,
+            pnl: self.net_pnl,
             stop_loss_set: self.stop_loss_set,
             take_profit_set: self.take_profit_set,
         }
@@ -257,7 +257,7 @@ const PARALLEL_ROWS: usize = 100_000;
 const PLACEHOLDER: TradeFacts = TradeFacts {
     opened_at_ns: 0,
     closed_at_ns: 0,
-    net_pnl: Decimal::ZERO,
+    pnl: Decimal::ZERO,
     stop_loss_set: false,
     take_profit_set: false,
 };
@@ -349,7 +349,7 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync + S
 /// `threads` splits the accounts into that many parts, run on rayon's pool (`None`: one
 /// part below 100,000 rows, else one per core, at most 8).
 #[pyfunction]
-#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
+#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, pnl_basis="net", window_size=None, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn trade_metrics_buffers<'py>(
     py: Python<'py>,
@@ -364,9 +364,17 @@ pub fn trade_metrics_buffers<'py>(
     initial_balance: Option<&Bound<'py, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
+    pnl_basis: &str,
+    window_size: Option<u32>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+    let config = config(
+        initial_balance,
+        hft_seconds,
+        day_offset_minutes,
+        pnl_basis,
+        window_size,
+    )?;
     let packed: Option<(String, Bound<'py, PyBytes>, usize)> =
         if accounts.is_instance_of::<PyTuple>() {
             Some(accounts.extract().map_err(|_| {
@@ -404,12 +412,16 @@ pub fn trade_metrics_buffers<'py>(
     ) -> PyResult<Words<'b>> {
         c.map_or(Ok(Words(&[])), |c| required(name, c, n))
     }
+    let gross = config.pnl_basis == PnlBasis::Gross;
+    let fee = |words| if gross { Words(&[]) } else { words };
     let columns = Columns {
         opened_at: required("opened_at", opened_at_ns, n)?,
         closed_at: required("closed_at", closed_at_ns, n)?,
         profit: required("profit", profit, n)?,
-        commission: optional("commission", commission, n)?,
-        swap: optional("swap", swap, n)?,
+        // On the gross basis a trade's P&L is its profit: the fee columns are checked and
+        // then read as absent (0).
+        commission: fee(optional("commission", commission, n)?),
+        swap: fee(optional("swap", swap, n)?),
         stop_loss: optional("stop_loss", stop_loss, n)?,
         take_profit: optional("take_profit", take_profit, n)?,
     };
