@@ -114,7 +114,12 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{trades} trades, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        "{trades} {}, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        if report.metrics.window_size.is_some() {
+            "trades in the windows"
+        } else {
+            "trades"
+        },
         report.accounts.len(),
         report.users.len(),
         report.challenges.len(),
