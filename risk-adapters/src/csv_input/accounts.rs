@@ -71,8 +71,9 @@ pub fn read_accounts_path(path: &Path) -> Result<AccountsFile, CsvInputError> {
     read_accounts(open(path)?, &path.display().to_string())
 }
 
-/// Reads an accounts file (`login,user_id,challenge_id` and the optional columns of the
-/// [module documentation](self)).
+/// Reads an accounts file: `login`, `user_id`, `challenge_id` in any order, and optionally
+/// `initial_balance`, `account_size` (the initial balance when `initial_balance` is not
+/// given on the row; both must be positive amounts), `platform`, `phase` and `group_id`.
 ///
 /// # Errors
 /// [`CsvInputError`] when the source cannot be read or lacks a required column.
