@@ -35,3 +35,7 @@ step "benches in test mode (each runs once)"
 cargo bench -p riskgate-benches --locked -- --test
 step "Python bindings: build the wheel in a virtualenv, stubtest, backtest smoke run, pytest"
 risk-py/scripts/test.sh
+step "FastAPI parity: risk report --pnl gross --window N against a pandas reference (risk-py's virtualenv)"
+cargo build --workspace --all-features --locked --bin risk
+RISKGATE_RISK_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/risk" \
+  "${RISKGATE_VENV:-risk-py/.venv}/bin/python" -m pytest -q risk-adapters/tests/fastapi_parity

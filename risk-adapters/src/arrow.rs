@@ -120,7 +120,7 @@ pub fn probed_kind(name: &str) -> Option<MetricKind> {
         let trade = |day: i64, pnl: i64| TradeFacts {
             opened_at_ns: day * 24 * hour,
             closed_at_ns: day * 24 * hour + hour,
-            net_pnl: Decimal::from(pnl),
+            pnl: Decimal::from(pnl),
             stop_loss_set: true,
             take_profit_set: true,
         };

@@ -312,6 +312,29 @@ martingale = 40
     }
 
     #[test]
+    fn pnl_basis_and_window_size() {
+        use risk_core::metrics::PnlBasis;
+        let text = "[engine.metrics]\npnl_basis = \"gross\"\nwindow_size = 100\n";
+        let c = ReportConfig::from_toml(text, "c.toml").unwrap();
+        assert_eq!(c.metrics.pnl_basis, PnlBasis::Gross);
+        assert_eq!(c.metrics.window_size.map(|n| n.get()), Some(100));
+        let plain = ReportConfig::from_toml("", "c.toml").unwrap();
+        assert_eq!(plain.metrics.pnl_basis, PnlBasis::Net);
+        assert_eq!(plain.metrics.window_size, None, "absent: the whole history");
+        let json = r#"{"engine": {"metrics": {"pnl_basis": "net", "window_size": null}}}"#;
+        let c = ReportConfig::from_file_text(json, std::path::Path::new("c.json")).unwrap();
+        assert_eq!(c.metrics.window_size, None);
+        for (text, needle) in [
+            ("[engine.metrics]\nwindow_size = 0\n", "window_size"),
+            ("[engine.metrics]\nwindow_size = -5\n", "window_size"),
+            ("[engine.metrics]\npnl_basis = \"profit\"\n", "net or gross"),
+        ] {
+            let e = ReportConfig::from_toml(text, "c.toml").unwrap_err();
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn out_of_range_values_are_refused() {
         let e = ReportConfig::from_toml("[engine.metrics]\ninitial_balance = -1\n", "c.toml")
             .unwrap_err();

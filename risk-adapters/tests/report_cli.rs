@@ -283,3 +283,165 @@ fn missing_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/trades.csv"));
 }
+
+/// Issue 18's migration settings through the binary, each of the seven metrics computed by
+/// hand. Account 501 starts at its `account_size` of 2,000; four trades (commission makes
+/// net and gross differ):
+///
+/// | # | open     | close    | profit | commission | SL   | TP  |
+/// |---|----------|----------|--------|------------|------|-----|
+/// | 1 | 09:00:00 | 09:30:00 | -500   | -5         |      |     |
+/// | 2 | 10:00:00 | 10:00:30 | 100    | -3         | 1.05 | 0   |
+/// | 3 | 10:00:30 | 11:00:00 | -50    | -2         |      | 1.2 |
+/// | 4 | 10:30:00 | 12:00:00 | 30     | -40        | 1.0  | 1.3 |
+///
+/// `--pnl gross --window 3` keeps trades 2-4 (P&L 100, -50, 30): win ratio 2/3, profit
+/// factor 130 / 50 = 2.6, the curve 2,000 -> 2,100 -> 2,050 -> 2,080 draws down
+/// 50 / 2,100, stop-loss 2/3 and take-profit 2/3 (a price of 0 is not set), one HFT trade
+/// (30 s), at most 2 open at once (2 closes as 3 opens: no overlap; 3 and 4 overlap).
+/// Net over the same window (97, -52, -10): win ratio 1/3, profit factor 97 / 62. Gross
+/// over the whole history: 2,000 -> 1,500 first, a 25 % drawdown.
+#[test]
+fn pnl_basis_window_and_account_size_hand_computed() {
+    let dir = scratch("migration");
+    let trades = dir.join("trades.csv");
+    let accounts = dir.join("accounts.csv");
+    let row = |id: u32, open: &str, close: &str, profit: &str, fee: &str, sl: &str, tp: &str| {
+        format!("{id},{id},0,,1.1,1.2,{fee},0.1,2025-05-05 {open},2025-05-05 {close},1,{sl},{tp},{profit},0,EURUSD,100000,1,0,501\n")
+    };
+    let text = [
+        ",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n".to_owned(),
+        row(1, "09:00:00", "09:30:00", "-500", "-5", "", ""),
+        row(2, "10:00:00", "10:00:30", "100", "-3", "1.05", "0"),
+        row(3, "10:00:30", "11:00:00", "-50", "-2", "", "1.2"),
+        row(4, "10:30:00", "12:00:00", "30", "-40", "1.0", "1.3"),
+    ]
+    .concat();
+    std::fs::write(&trades, text).unwrap();
+    std::fs::write(
+        &accounts,
+        "login,account_size,platform,phase,user_id,challenge_id\n501,2000,mt5,phase1,U,C\n502,,mt4,funded,U,C\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "report",
+            "--trades",
+            trades.to_str().unwrap(),
+            "--accounts",
+            accounts.to_str().unwrap(),
+            "--initial-balance",
+            "50000",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok_stdout(&args)).unwrap()
+    };
+    let find = |report: &serde_json::Value, login: &str| -> serde_json::Value {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_login"] == login)
+            .unwrap()
+            .clone()
+    };
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    // The JSON's numbers are the exact decimals converted to f64.
+    let close = |v: &serde_json::Value, expected: f64| {
+        let got = f(v);
+        assert!((got - expected).abs() < 1e-12, "{got} != {expected}");
+    };
+
+    let gross = run(&["--pnl", "gross", "--window", "3"]);
+    assert_eq!(gross["pnl_basis"], "gross");
+    assert_eq!(gross["window_size"], 3);
+    let a = find(&gross, "501");
+    assert_eq!(f(&a["initial_balance"]), 2000.0, "account_size");
+    assert_eq!(a["trades"], 3);
+    close(&a["win_ratio"], 2.0 / 3.0);
+    close(&a["profit_factor"], 2.6);
+    close(&a["max_relative_drawdown"], 50.0 / 2100.0);
+    close(&a["stop_loss_ratio"], 2.0 / 3.0);
+    close(&a["take_profit_ratio"], 2.0 / 3.0);
+    assert_eq!(a["hft_trades"], 1);
+    assert_eq!(a["max_concurrent_trades"], 2);
+    assert_eq!(a["last_trade_at"], "2025-05-05T12:00:00Z");
+    assert_eq!(
+        (a["platform"].as_str(), a["phase"].as_str()),
+        (Some("mt5"), Some("phase1"))
+    );
+    let empty = find(&gross, "502");
+    assert_eq!(f(&empty["initial_balance"]), 50000.0, "--initial-balance");
+    assert!(empty["last_trade_at"].is_null());
+    assert_eq!(empty["phase"], "funded");
+    assert_eq!(gross["users"][0]["last_trade_at"], "2025-05-05T12:00:00Z");
+    assert_eq!(
+        gross["challenges"][0]["last_trade_at"],
+        "2025-05-05T12:00:00Z"
+    );
+
+    let net = find(&run(&["--window", "3"]), "501");
+    close(&net["win_ratio"], 1.0 / 3.0);
+    close(&net["profit_factor"], 97.0 / 62.0);
+
+    let whole = find(&run(&["--pnl", "gross"]), "501");
+    assert_eq!(whole["trades"], 4);
+    close(&whole["max_relative_drawdown"], 0.25);
+
+    // The same settings from the config file; the flags override it.
+    let config = dir.join("migration.toml");
+    std::fs::write(
+        &config,
+        "[engine.metrics]\npnl_basis = \"gross\"\nwindow_size = 3\n",
+    )
+    .unwrap();
+    let from_file = find(&run(&["--config", config.to_str().unwrap()]), "501");
+    assert_eq!(from_file, a);
+    let overridden = find(
+        &run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--pnl",
+            "net",
+            "--window",
+            "10",
+        ]),
+        "501",
+    );
+    assert_eq!(overridden["trades"], 4);
+
+    // The table names the settings and shows the accounts file's attributes.
+    let table = ok_stdout(&[
+        "report",
+        "--trades",
+        trades.to_str().unwrap(),
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--pnl",
+        "gross",
+        "--window",
+        "3",
+    ]);
+    assert!(table.contains("PLATFORM PHASE"), "{table}");
+    assert!(table.contains("mt5      phase1"), "{table}");
+    assert!(
+        table.contains("P&L basis: gross; metrics over the last 3 trades of each account"),
+        "{table}"
+    );
+
+    // Bad values are refused with the setting's name.
+    for (args, needle) in [
+        (&["--window", "0"][..], "--window"),
+        (&["--pnl", "profit"][..], "net or gross"),
+    ] {
+        let mut all = vec!["report", "--trades", trades.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = risk(&all);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

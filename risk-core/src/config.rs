@@ -279,7 +279,8 @@ pub struct RiskConfig {
     /// Thresholds and erroneous-order controls.
     #[cfg_attr(feature = "serde", serde(default))]
     pub limits: CheckLimits,
-    /// Trade-metric settings (initial balance, HFT threshold, day boundary).
+    /// Trade-metric settings (initial balance, HFT threshold, day boundary, P&L basis,
+    /// window).
     #[cfg_attr(feature = "serde", serde(default))]
     pub metrics: MetricsConfig,
     /// Risk-score thresholds, weights and aggregation.

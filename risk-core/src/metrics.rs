@@ -13,23 +13,33 @@
 //!   lazily (a run-adaptive sort: what arrived since the last call is merged in).
 //!
 //! # Conventions
-//! - **Net P&L.** A trade's P&L is `profit + commission + swap` ([`ClosedTrade::net_pnl`]).
-//!   Commission and swap are signed as the platform reports them (a cost is negative).
-//!   Net P&L decides win / loss / break-even, and is what the balance curve, gross profit,
-//!   gross loss, net profit and every average use. It is exact: a sum that would need
-//!   more digits than a `Decimal` holds is an error, not a rounded value.
-//! - **Win, loss, break-even.** A win has net P&L > 0, a loss < 0, break-even exactly 0.
+//! - **P&L basis.** A trade's P&L is net by default, `profit + commission + swap`
+//!   ([`ClosedTrade::net_pnl`]), as MetaTrader reports it; with
+//!   [`MetricsConfig::pnl_basis`] = [`PnlBasis::Gross`] it is `profit` alone. Commission
+//!   and swap are signed as the platform reports them (a cost is negative). The P&L
+//!   decides win / loss / break-even, and is what the balance curve, gross profit, gross
+//!   loss, net profit and every average use (the names `gross_*` / `net_profit` are sums
+//!   of the P&L on the chosen basis, as MetaTrader's are). It is exact: a sum that would
+//!   need more digits than a `Decimal` holds is an error, not a rounded value. The
+//!   prop-firm rulebook ([`crate::rulebook`]) uses the same basis.
+//! - **Window.** With [`MetricsConfig::window_size`] `N`, the metrics are those of the
+//!   `N` most recent trades by close time (ties at the window's edge broken by the
+//!   close-time order below, [`TradeFacts::close_order`]): every metric, including the
+//!   balance curve, which starts at the initial balance at the window's first trade (the
+//!   P&L before the window is forgotten). Without it, the whole history. The rulebook
+//!   ignores the window: a challenge rule judges the account's whole history.
+//! - **Win, loss, break-even.** A win has P&L > 0, a loss < 0, break-even exactly 0.
 //!   Break-even trades count in every denominator (`trades`) and break a losing streak.
 //! - **Ratios with no trades** (`win_ratio`, `stop_loss_ratio`, `take_profit_ratio`,
 //!   `hft_ratio`) are 0. Averages and extremes that have nothing to average are `None`.
-//! - **`gross_loss`** is the sum of the losing trades' net P&L: zero or negative, with
+//! - **`gross_loss`** is the sum of the losing trades' P&L: zero or negative, with
 //!   the same sign in Rust, Python (`AccountMetrics.gross_loss`) and the `risk` CLI.
 //!   `profit_factor = gross_profit / |gross_loss|`, `None` when there is no loss.
 //! - **Stop-loss / take-profit set** means `Some(price)` with a non-zero price.
 //! - **HFT**: holding time (`closed_at - opened_at`) strictly below the threshold.
 //! - **Close-time order.** The balance curve, the losing streak and the daily loss apply
 //!   trades in ascending `closed_at`; trades closing at the same instant are applied losses
-//!   first (ascending net P&L, the conservative order), then by `opened_at`. Trades equal in
+//!   first (ascending P&L, the conservative order), then by `opened_at`. Trades equal in
 //!   all three are interchangeable, so the order is total for every metric.
 //! - **Balance curve** starts at [`MetricsConfig::initial_balance`]; the start is a peak.
 //!   `max_relative_drawdown` is the largest `(peak - balance) / peak` after any trade,
@@ -91,6 +101,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::num::NonZeroU32;
+
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
@@ -147,6 +161,18 @@ impl ClosedTrade {
             .ok_or(ArithmeticError { what: "net P&L" })
     }
 
+    /// The trade's P&L on `basis`: [`ClosedTrade::net_pnl`] for [`PnlBasis::Net`],
+    /// `profit` for [`PnlBasis::Gross`].
+    ///
+    /// # Errors
+    /// As [`ClosedTrade::net_pnl`] (a gross P&L cannot fail).
+    pub fn pnl(&self, basis: PnlBasis) -> Result<Decimal, ArithmeticError> {
+        match basis {
+            PnlBasis::Net => self.net_pnl(),
+            PnlBasis::Gross => Ok(self.profit),
+        }
+    }
+
     /// `closed_at - opened_at` (negative when the trade closes before it opens).
     #[must_use]
     pub fn holding_time(&self) -> TimeDelta {
@@ -166,6 +192,59 @@ impl ClosedTrade {
     }
 }
 
+/// Which money a trade's P&L counts: the one switch between MetaTrader's figures and a
+/// `profit`-only service's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum PnlBasis {
+    /// `profit + commission + swap`, as MetaTrader reports it (its Gross Profit, Gross
+    /// Loss and Profit Factor are sums of this). The default.
+    #[default]
+    Net,
+    /// `profit` alone (commission and swap ignored), as services that read only the
+    /// export's `profit` column compute.
+    Gross,
+}
+
+impl PnlBasis {
+    /// Both values, in declaration order.
+    pub const ALL: &'static [Self] = &[Self::Net, Self::Gross];
+
+    /// The name in config files and on the command line: `net` or `gross`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Net => "net",
+            Self::Gross => "gross",
+        }
+    }
+}
+
+impl std::fmt::Display for PnlBasis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PnlBasis {
+    type Err = crate::model::UnknownName;
+    /// `net` or `gross`, ASCII case ignored.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        crate::model::find_by_name(Self::ALL, Self::as_str, "PnlBasis (net or gross)", text)
+    }
+}
+
+/// Reads `net` or `gross` (ASCII case ignored) with the same message as
+/// [`FromStr`](std::str::FromStr).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for PnlBasis {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Settings of the metric calculators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -179,6 +258,13 @@ pub struct MetricsConfig {
     /// (e.g. 120 for a platform whose trading day starts at 00:00 UTC+2). Default 0 (UTC
     /// days); within ±1439.
     pub day_offset_minutes: i32,
+    /// What a trade's P&L is: `net` (profit + commission + swap, the default) or `gross`
+    /// (profit alone). See [`PnlBasis`].
+    pub pnl_basis: PnlBasis,
+    /// Score only the most recent N closed trades (by close time, see the
+    /// [module documentation](self)); `None` (the default) is the whole history. Zero is
+    /// refused when read (`NonZeroU32`).
+    pub window_size: Option<NonZeroU32>,
 }
 
 impl Default for MetricsConfig {
@@ -187,6 +273,8 @@ impl Default for MetricsConfig {
             initial_balance: Decimal::from(100_000),
             hft_threshold_seconds: 60,
             day_offset_minutes: 0,
+            pnl_basis: PnlBasis::Net,
+            window_size: None,
         }
     }
 }
@@ -279,19 +367,19 @@ pub fn epoch_nanos(at: DateTime<Utc>) -> Result<i64, MetricsError> {
 pub struct TradeMetrics {
     /// Number of trades.
     pub trades: u64,
-    /// Trades with net P&L > 0.
+    /// Trades with P&L > 0.
     pub wins: u64,
-    /// Trades with net P&L < 0.
+    /// Trades with P&L < 0.
     pub losses: u64,
-    /// Trades with net P&L = 0.
+    /// Trades with P&L = 0.
     pub break_even: u64,
     /// `wins / trades` (0 with no trades).
     pub win_ratio: Decimal,
-    /// Sum of the winning trades' net P&L (>= 0).
+    /// Sum of the winning trades' P&L (>= 0).
     pub gross_profit: Decimal,
-    /// Sum of the losing trades' net P&L (<= 0).
+    /// Sum of the losing trades' P&L (<= 0).
     pub gross_loss: Decimal,
-    /// Sum of all net P&L.
+    /// Sum of all P&L.
     pub net_profit: Decimal,
     /// `gross_profit / |gross_loss|`; `None` when there is no loss.
     pub profit_factor: Option<Decimal>,
@@ -299,11 +387,11 @@ pub struct TradeMetrics {
     pub average_win: Option<Decimal>,
     /// `gross_loss / losses` (<= 0); `None` with no loss.
     pub average_loss: Option<Decimal>,
-    /// `net_profit / trades`: the average net P&L per trade; `None` with no trades.
+    /// `net_profit / trades`: the average P&L per trade; `None` with no trades.
     pub expectancy: Option<Decimal>,
-    /// The largest winning net P&L; `None` with no win.
+    /// The largest winning P&L; `None` with no win.
     pub largest_win: Option<Decimal>,
-    /// The most negative losing net P&L; `None` with no loss.
+    /// The most negative losing P&L; `None` with no loss.
     pub largest_loss: Option<Decimal>,
     /// The longest run of consecutive losses in close-time order.
     pub max_consecutive_losses: u64,
@@ -480,12 +568,14 @@ impl TradeMetrics {
     where
         I: IntoIterator<Item = &'a ClosedTrade>,
     {
-        Self::compute_from(trades.into_iter().map(TradeFacts::of), config)
+        let basis = config.pnl_basis;
+        Self::compute_from(trades.into_iter().map(|t| TradeFacts::of(t, basis)), config)
     }
 
     /// The batch calculator over precomputed [`TradeFacts`] (a compact form that callers
     /// grouping millions of trades can lay out contiguously). Same results as
-    /// [`TradeMetrics::compute`] on the trades the facts come from.
+    /// [`TradeMetrics::compute`] on the trades the facts come from, with their P&L as the
+    /// facts carry it; [`MetricsConfig::window_size`] applies.
     ///
     /// # Errors
     /// As [`TradeMetrics::compute`].
@@ -501,6 +591,10 @@ impl TradeMetrics {
         I: Iterator<Item = Result<TradeFacts, MetricsError>>,
     {
         config.validate()?;
+        if config.window_size.is_some() {
+            let mut all = facts.collect::<Result<Vec<_>, _>>()?;
+            return Self::compute_all(latest(&mut all, config.window_size), config);
+        }
         let (len, _) = facts.size_hint();
         let mut tally = Tally::default();
         let mut events = Vec::with_capacity(len.saturating_mul(2));
@@ -510,13 +604,26 @@ impl TradeMetrics {
         events.sort_unstable();
         finish(&tally, &events, config)
     }
+
+    /// The metrics of exactly `facts` (the window already applied).
+    fn compute_all(facts: &[TradeFacts], config: &MetricsConfig) -> Result<Self, MetricsError> {
+        let mut tally = Tally::default();
+        let mut events = Vec::with_capacity(facts.len().saturating_mul(2));
+        for f in facts {
+            events.extend(tally.add(f, config)?);
+        }
+        events.sort_unstable();
+        finish(&tally, &events, config)
+    }
 }
 
-/// What the metrics need from one closed trade: its times, net P&L and whether a
-/// stop-loss and a take-profit were set. 40 bytes instead of a full [`ClosedTrade`].
+/// What the metrics need from one closed trade: its times, P&L and whether a stop-loss
+/// and a take-profit were set. 40 bytes instead of a full [`ClosedTrade`].
 ///
 /// Times are nanoseconds since the Unix epoch (UTC), the columnar form of NumPy's
-/// `datetime64[ns]`, pandas and Arrow; [`epoch_nanos`] converts a `DateTime`.
+/// `datetime64[ns]`, pandas and Arrow; [`epoch_nanos`] converts a `DateTime`. The P&L is
+/// on the basis the facts were made with ([`TradeFacts::of`]): the calculators that take
+/// facts use it as it is, whatever [`MetricsConfig::pnl_basis`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TradeFacts {
@@ -524,8 +631,8 @@ pub struct TradeFacts {
     pub opened_at_ns: i64,
     /// When the position was closed, in nanoseconds since the epoch.
     pub closed_at_ns: i64,
-    /// `profit + commission + swap`.
-    pub net_pnl: Decimal,
+    /// The trade's P&L on the chosen [`PnlBasis`] (net: `profit + commission + swap`).
+    pub pnl: Decimal,
     /// A non-zero stop-loss price was set.
     pub stop_loss_set: bool,
     /// A non-zero take-profit price was set.
@@ -533,33 +640,61 @@ pub struct TradeFacts {
 }
 
 impl TradeFacts {
-    /// The facts of `trade`.
+    /// The facts of `trade`, its P&L on `basis`.
     ///
     /// # Errors
     /// [`MetricsError::Arithmetic`] when the net P&L overflows,
     /// [`MetricsError::TimeOutOfRange`] for a time outside the nanosecond range.
-    pub fn of(trade: &ClosedTrade) -> Result<Self, MetricsError> {
+    pub fn of(trade: &ClosedTrade, basis: PnlBasis) -> Result<Self, MetricsError> {
         Ok(Self {
             opened_at_ns: epoch_nanos(trade.opened_at)?,
             closed_at_ns: epoch_nanos(trade.closed_at)?,
-            net_pnl: trade.net_pnl()?,
+            pnl: trade.pnl(basis)?,
             stop_loss_set: trade.has_stop_loss(),
             take_profit_set: trade.has_take_profit(),
         })
     }
+
+    /// The close-time order of the [module documentation](self), over every field: by
+    /// close time, at the same instant losses first (ascending P&L), then by open time,
+    /// then by the stop-loss and take-profit flags. Facts that compare equal give equal
+    /// metrics wherever they sit, so the order decides the balance curve and which
+    /// trades a window keeps without ambiguity.
+    #[must_use]
+    pub fn close_order(&self, other: &Self) -> Ordering {
+        self.closed_at_ns
+            .cmp(&other.closed_at_ns)
+            .then_with(|| self.pnl.cmp(&other.pnl))
+            .then_with(|| self.opened_at_ns.cmp(&other.opened_at_ns))
+            .then_with(|| self.stop_loss_set.cmp(&other.stop_loss_set))
+            .then_with(|| self.take_profit_set.cmp(&other.take_profit_set))
+    }
+}
+
+/// `facts` cut to the `window` latest in [`TradeFacts::close_order`] (all of them when
+/// there are no more, or no window): a linear-time selection that reorders `facts`.
+pub fn latest(facts: &mut [TradeFacts], window: Option<NonZeroU32>) -> &[TradeFacts] {
+    let Some(n) = window.and_then(|n| usize::try_from(n.get()).ok()) else {
+        return facts;
+    };
+    let Some(cut) = facts.len().checked_sub(n).filter(|c| *c > 0) else {
+        return facts;
+    };
+    facts.select_nth_unstable_by(cut, TradeFacts::close_order);
+    &facts[cut..]
 }
 
 /// One of the two events of a trade on the time line: its close (which carries the net
 /// P&L for the balance curve) or its open. The derived order (fields compared in order) is
 /// the order of the passes: by time; at the same instant closes before opens (intervals
-/// are `[open, close)`); closes at the same instant losses first (ascending net P&L), then
+/// are `[open, close)`); closes at the same instant losses first (ascending P&L), then
 /// by open time, as the module docs say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Event {
     /// The event's time, in nanoseconds since the epoch.
     at: i64,
     kind: EventKind,
-    /// The trade's net P&L on its close; zero on its open.
+    /// The trade's P&L on its close; zero on its open.
     net: Decimal,
     /// The trade's open time, in nanoseconds since the epoch.
     opened: i64,
@@ -597,7 +732,7 @@ impl Tally {
         trade: &TradeFacts,
         config: &MetricsConfig,
     ) -> Result<[Event; 2], ArithmeticError> {
-        let net = trade.net_pnl;
+        let net = trade.pnl;
         // Two i64s differ by less than 2^64: exact in an i128.
         let holding = i128::from(trade.closed_at_ns).saturating_sub(i128::from(trade.opened_at_ns));
         // Work on a copy so that an overflow leaves the tally unchanged (a plain copy of
@@ -852,14 +987,79 @@ fn max_concurrent(events: &[Event]) -> u64 {
 /// The incremental calculator: push closed trades one at a time, in any order, and read
 /// the same [`TradeMetrics`] as [`TradeMetrics::compute`] gives for the same trades.
 ///
-/// `push` is `O(1)` amortized. `metrics` sorts what arrived since the last call and merges
-/// it into the kept order (one run-adaptive sort), then makes the order-dependent passes:
-/// `O(n)` plus the sort of the newcomers.
+/// Without a window, `push` is `O(1)` amortized. `metrics` sorts what arrived since the
+/// last call and merges it into the kept order (one run-adaptive sort), then makes the
+/// order-dependent passes: `O(n)` plus the sort of the newcomers. Memory: two 48-byte
+/// events per trade.
+///
+/// With [`MetricsConfig::window_size`] `N`, only the `N` latest trades in
+/// [`TradeFacts::close_order`] are kept, in a min-heap: `push` is `O(log N)` (a trade
+/// older than all `N` kept is dropped at once, so late arrivals are handled), memory is
+/// `N` facts of 40 bytes, and `metrics` recomputes the window from scratch, `O(N log N)`.
+/// In that mode an arithmetic overflow of the window's sums
+/// shows on `metrics`, not on `push`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsAccumulator {
     config: MetricsConfig,
-    tally: Tally,
-    events: Vec<Event>,
+    pushed: u64,
+    last_closed_at_ns: Option<i64>,
+    state: State,
+}
+
+/// What the accumulator keeps.
+#[derive(Debug, Clone)]
+enum State {
+    /// Every trade: the order-free tallies and the time-line events.
+    Whole { tally: Tally, events: Vec<Event> },
+    /// The `cap` latest trades, the oldest on top.
+    Window {
+        cap: usize,
+        latest: BinaryHeap<std::cmp::Reverse<Latest>>,
+    },
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::Whole { tally, events },
+                Self::Whole {
+                    tally: t,
+                    events: e,
+                },
+            ) => tally == t && events == e,
+            (Self::Window { cap, latest }, Self::Window { cap: c, latest: l }) => {
+                cap == c && latest.clone().into_sorted_vec() == l.clone().into_sorted_vec()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for State {}
+
+/// Facts ordered by [`TradeFacts::close_order`] (equal when interchangeable).
+#[derive(Debug, Clone, Copy)]
+struct Latest(TradeFacts);
+
+impl PartialEq for Latest {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Latest {}
+
+impl PartialOrd for Latest {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Latest {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.close_order(&other.0)
+    }
 }
 
 impl MetricsAccumulator {
@@ -869,10 +1069,24 @@ impl MetricsAccumulator {
     /// [`MetricsConfigError`] when `config` is invalid.
     pub fn new(config: MetricsConfig) -> Result<Self, MetricsConfigError> {
         config.validate()?;
+        let state = match config
+            .window_size
+            .and_then(|n| usize::try_from(n.get()).ok())
+        {
+            Some(cap) => State::Window {
+                cap,
+                latest: BinaryHeap::new(),
+            },
+            None => State::Whole {
+                tally: Tally::default(),
+                events: Vec::new(),
+            },
+        };
         Ok(Self {
             config,
-            tally: Tally::default(),
-            events: Vec::new(),
+            pushed: 0,
+            last_closed_at_ns: None,
+            state,
         })
     }
 
@@ -882,46 +1096,85 @@ impl MetricsAccumulator {
         &self.config
     }
 
-    /// Number of trades pushed so far.
+    /// Number of trades pushed so far (with a window, also those outside it).
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.tally.trades
+        self.pushed
     }
 
     /// True before the first trade.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.tally.trades == 0
+        self.pushed == 0
     }
 
-    /// Adds one closed trade. On error the accumulator is unchanged.
+    /// The latest close time of every trade pushed so far (`None` before the first): the
+    /// report's `last_trade_at`. A window does not change it (its latest trade is the
+    /// latest of all).
+    #[must_use]
+    pub fn last_closed_at(&self) -> Option<DateTime<Utc>> {
+        self.last_closed_at_ns.map(DateTime::from_timestamp_nanos)
+    }
+
+    /// Adds one closed trade, its P&L on the configured [`MetricsConfig::pnl_basis`]. On
+    /// error the accumulator is unchanged.
     ///
     /// # Errors
     /// As [`TradeFacts::of`], or [`MetricsError::Arithmetic`] when a running sum overflows.
     pub fn push(&mut self, trade: &ClosedTrade) -> Result<(), MetricsError> {
-        self.push_facts(&TradeFacts::of(trade)?)?;
+        self.push_facts(&TradeFacts::of(trade, self.config.pnl_basis)?)?;
         Ok(())
     }
 
-    /// Adds one trade given by its [`TradeFacts`]. On error the accumulator is unchanged.
+    /// Adds one trade given by its [`TradeFacts`] (their P&L is used as it is). On error
+    /// the accumulator is unchanged.
     ///
     /// # Errors
-    /// [`ArithmeticError`] when a running sum overflows.
+    /// [`ArithmeticError`] when a running sum overflows (without a window).
     pub fn push_facts(&mut self, trade: &TradeFacts) -> Result<(), ArithmeticError> {
-        let events = self.tally.add(trade, &self.config)?;
-        self.events.extend(events);
+        match &mut self.state {
+            State::Whole { tally, events } => {
+                let added = tally.add(trade, &self.config)?;
+                events.extend(added);
+            }
+            State::Window { cap, latest } => {
+                let new = Latest(*trade);
+                if latest.len() < *cap {
+                    latest.push(std::cmp::Reverse(new));
+                } else if let Some(mut oldest) = latest.peek_mut() {
+                    // Replace the oldest kept trade when the new one is later; else the
+                    // new one is outside the window.
+                    if new > oldest.0 {
+                        *oldest = std::cmp::Reverse(new);
+                    }
+                }
+            }
+        }
+        self.pushed = self.pushed.saturating_add(1);
+        self.last_closed_at_ns = Some(
+            self.last_closed_at_ns
+                .map_or(trade.closed_at_ns, |t| t.max(trade.closed_at_ns)),
+        );
         Ok(())
     }
 
-    /// The metric set of every trade pushed so far.
+    /// The metric set of every trade pushed so far (of the window's trades, with one).
     ///
     /// # Errors
     /// [`MetricsError::Arithmetic`] on overflow.
     pub fn metrics(&mut self) -> Result<TradeMetrics, MetricsError> {
-        // `sort` (stable, run-adaptive) is linear on an already sorted buffer and merges
-        // an appended tail; the keys are total so stability does not matter.
-        self.events.sort();
-        finish(&self.tally, &self.events, &self.config)
+        match &mut self.state {
+            State::Whole { tally, events } => {
+                // `sort` (stable, run-adaptive) is linear on an already sorted buffer and
+                // merges an appended tail; the keys are total so stability does not matter.
+                events.sort();
+                finish(tally, events, &self.config)
+            }
+            State::Window { latest, .. } => {
+                let facts: Vec<TradeFacts> = latest.iter().map(|l| l.0 .0).collect();
+                TradeMetrics::compute_all(&facts, &self.config)
+            }
+        }
     }
 }
 

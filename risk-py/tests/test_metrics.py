@@ -314,3 +314,52 @@ def test_any_number_of_threads_gives_the_same_result_and_error():
             riskgate.trade_metrics(accounts=accounts, threads=threads, **cols)
     with pytest.raises(riskgate.InvalidInput, match="threads"):
         riskgate.trade_metrics(accounts=accounts, threads=0, **cols)
+
+
+def _fields(m):
+    """Every metric (not the account name, which an accumulator leaves empty)."""
+    return {f: getattr(m, f) for f in riskgate.AccountMetrics.FIELDS if f != "account"}
+
+
+def test_gross_basis_and_window_in_batch_and_accumulator():
+    rows = [r for r in generated(600, seed=18) if r["account"] == "A2"]
+    n = len(rows)
+    gross = riskgate.trade_metrics(accounts=["A2"] * n, **columns_of(rows), pnl_basis="gross")[0]
+    profit_only = riskgate.trade_metrics(
+        accounts=["A2"] * n, **{**columns_of(rows), "commission": None, "swap": None}
+    )[0]
+    assert _fields(gross) == _fields(profit_only)
+    net = riskgate.trade_metrics(accounts=["A2"] * n, **columns_of(rows))[0]
+    assert net.net_profit == sum(r["profit"] + r["commission"] + r["swap"] for r in rows)
+    assert gross.net_profit == sum(r["profit"] for r in rows)
+
+    # The window: the 25 latest trades in the core's close-time order.
+    window = 25
+    net_of = {id(r): r["profit"] + r["commission"] + r["swap"] for r in rows}
+    latest = sorted(
+        rows,
+        key=lambda r: (r["closed_at"], net_of[id(r)], r["opened_at"], bool(r["stop_loss"]), bool(r["take_profit"])),
+    )[-window:]
+    windowed = riskgate.trade_metrics(accounts=["A2"] * n, **columns_of(rows), window_size=window)[0]
+    assert windowed.trades == window
+    expected = riskgate.trade_metrics(accounts=["A2"] * window, **columns_of(latest))[0]
+    assert _fields(windowed) == _fields(expected)
+
+    shuffled = list(rows)
+    random.Random(5).shuffle(shuffled)
+    acc = riskgate.MetricsAccumulator(window_size=window, pnl_basis="gross")
+    for r in shuffled:
+        acc.push(r["opened_at"], r["closed_at"], r["profit"], r["commission"], r["swap"], r["stop_loss"], r["take_profit"])
+    assert len(acc) == n
+    both = riskgate.trade_metrics(accounts=["A2"] * n, **columns_of(rows), window_size=window, pnl_basis="gross")[0]
+    assert _fields(acc.metrics()) == _fields(both)
+
+
+def test_bad_pnl_basis_and_window_size_are_refused():
+    rows = generated(10)
+    with pytest.raises(riskgate.InvalidInput, match="net or gross"):
+        riskgate.trade_metrics(accounts=[r["account"] for r in rows], **columns_of(rows), pnl_basis="profit")
+    with pytest.raises(riskgate.InvalidInput, match="window_size"):
+        riskgate.trade_metrics(accounts=[r["account"] for r in rows], **columns_of(rows), window_size=0)
+    with pytest.raises(riskgate.InvalidInput, match="window_size"):
+        riskgate.MetricsAccumulator(window_size=0)

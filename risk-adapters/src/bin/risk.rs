@@ -3,7 +3,7 @@
 //! ```text
 //! risk report --trades FILE [--accounts FILE] [--config FILE]
 //!             [--format table|json|csv|html|parquet] [--out FILE] [--initial-balance N]
-//!             [--hft-seconds N]                               (parquet: feature `parquet`, needs --out)
+//!             [--hft-seconds N] [--pnl net|gross] [--window N]   (parquet: feature `parquet`, needs --out)
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
 //!                      [--plant]
 //! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,6 +25,7 @@ use risk_adapters::report::{
 };
 use risk_adapters::report_config::ReportConfig;
 use risk_adapters::sample::{generate, generate_planted, SampleConfig, PLANTED_RULEBOOK};
+use risk_core::metrics::PnlBasis;
 use risk_core::Decimal;
 
 /// Trade metrics and risk scores over prop-firm closed-trade exports.
@@ -171,7 +173,9 @@ struct ReportArgs {
     /// The closed-trades export (CSV).
     #[arg(long, value_name = "FILE")]
     trades: PathBuf,
-    /// Accounts file (header `login,user_id,challenge_id`, optional `initial_balance`).
+    /// Accounts file (header `login,user_id,challenge_id`; optional `initial_balance`,
+    /// `account_size` (the initial balance when `initial_balance` is not given),
+    /// `platform`, `phase`, `group_id`).
     #[arg(long, value_name = "FILE")]
     accounts: Option<PathBuf>,
     /// Engine config file (TOML, or JSON for a `.json` name); its `[engine.metrics]`,
@@ -185,12 +189,22 @@ struct ReportArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Initial balance of every account's balance curve (the accounts file overrides it).
+    /// Initial balance of every account's balance curve (the accounts file's
+    /// `initial_balance` or `account_size` overrides it).
     #[arg(long, value_name = "N")]
     initial_balance: Option<Decimal>,
     /// HFT threshold in seconds (trades held strictly less are HFT).
     #[arg(long, value_name = "N")]
     hft_seconds: Option<u32>,
+    /// A trade's P&L: `net` (profit + commission + swap, the default) or `gross` (profit
+    /// alone). Overrides `pnl_basis` in `[engine.metrics]`.
+    #[arg(long, value_name = "BASIS")]
+    pnl: Option<PnlBasis>,
+    /// Score each account on its N most recent closed trades (by close time) instead of
+    /// its whole history; the challenge rules still judge every trade. Overrides
+    /// `window_size` in `[engine.metrics]`.
+    #[arg(long, value_name = "N")]
+    window: Option<NonZeroU32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -292,6 +306,12 @@ fn report(args: &ReportArgs) -> Result<()> {
     }
     if let Some(s) = args.hft_seconds {
         config.metrics.hft_threshold_seconds = s;
+    }
+    if let Some(basis) = args.pnl {
+        config.metrics.pnl_basis = basis;
+    }
+    if let Some(n) = args.window {
+        config.metrics.window_size = Some(n);
     }
     config.validate("command line")?;
 

@@ -1,4 +1,11 @@
-//! Reading an accounts file: login to owner, challenge and initial balance.
+//! Reading an accounts file: login to owner, challenge, initial balance and the
+//! platform's account attributes.
+//!
+//! Required columns: `login`, `user_id`, `challenge_id`. Optional: `initial_balance`,
+//! `account_size` (a firm's export names the starting balance so; an `initial_balance`
+//! given on the same row wins), `platform`, `phase` (kept as text and carried into the
+//! report) and `group_id`. Column order does not matter, so the export header
+//! `login,account_size,platform,phase,user_id,challenge_id` reads as it is.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -21,8 +28,15 @@ pub struct AccountInfo {
     pub user: UserId,
     /// The challenge, `None` when unknown.
     pub challenge: Option<ChallengeId>,
-    /// The account's starting balance, `None` for the configured default.
+    /// The account's starting balance: the `initial_balance` column, else
+    /// `account_size`; `None` for the configured default.
     pub initial_balance: Option<Decimal>,
+    /// The `account_size` column as given (> 0), `None` when absent or empty.
+    pub account_size: Option<Decimal>,
+    /// The `platform` column as given (e.g. `mt5`), `None` when absent or empty.
+    pub platform: Option<String>,
+    /// The `phase` column as given (e.g. `phase1`, `funded`), `None` when absent or empty.
+    pub phase: Option<String>,
     /// The group linking its user to others, `None` when not given.
     pub group: Option<String>,
 }
@@ -57,7 +71,9 @@ pub fn read_accounts_path(path: &Path) -> Result<AccountsFile, CsvInputError> {
     read_accounts(open(path)?, &path.display().to_string())
 }
 
-/// Reads an accounts file (`login,user_id,challenge_id[,initial_balance]`).
+/// Reads an accounts file: `login`, `user_id`, `challenge_id` in any order, and optionally
+/// `initial_balance`, `account_size` (the initial balance when `initial_balance` is not
+/// given on the row; both must be positive amounts), `platform`, `phase` and `group_id`.
 ///
 /// # Errors
 /// [`CsvInputError`] when the source cannot be read or lacks a required column.
@@ -76,10 +92,12 @@ pub fn read_accounts_with<R: Read>(
 ) -> Result<AccountsFile, CsvInputError> {
     let (mut reader, header) = open_reader(source, file, limits)?;
     let [c_login, c_user, c_challenge] = find_columns(&header, &ACCOUNT_COLUMNS, file)?;
-    let c_balance = header
-        .iter()
-        .position(|h| trim_header(h) == b"initial_balance");
-    let c_group = header.iter().position(|h| trim_header(h) == b"group_id");
+    let optional = |name: &[u8]| header.iter().position(|h| trim_header(h) == name);
+    let c_balance = optional(b"initial_balance");
+    let c_size = optional(b"account_size");
+    let c_platform = optional(b"platform");
+    let c_phase = optional(b"phase");
+    let c_group = optional(b"group_id");
     let mut out = AccountsFile::default();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -113,28 +131,41 @@ pub fn read_accounts_with<R: Read>(
             let user = UserId::new(row.text(c_user)?);
             let challenge = row.str(c_challenge)?;
             let challenge = (!challenge.is_empty()).then(|| ChallengeId::new(challenge));
-            let initial_balance = match c_balance {
-                Some(c) if !row.str(c)?.is_empty() => {
-                    let b = row.number(c)?;
-                    if b <= Decimal::ZERO {
-                        return Err(row.error(c, format!("initial balance {b} is not positive")));
+            // A positive amount, or `None` for an absent column or an empty cell.
+            let positive = |column: Option<usize>, what: &str| -> Result<_, RowError> {
+                match column {
+                    Some(c) if !row.str(c)?.is_empty() => {
+                        let b = row.number(c)?;
+                        if b <= Decimal::ZERO {
+                            return Err(row.error(c, format!("{what} {b} is not positive")));
+                        }
+                        Ok(Some(b))
                     }
-                    Some(b)
+                    _ => Ok(None),
                 }
-                _ => None,
             };
-            let group = match c_group {
-                Some(c) => Some(row.str(c)?)
-                    .filter(|g| !g.is_empty())
-                    .map(str::to_owned),
-                None => None,
+            let explicit = positive(c_balance, "initial balance")?;
+            let account_size = positive(c_size, "account size")?;
+            let text = |column: Option<usize>| -> Result<Option<String>, RowError> {
+                match column {
+                    Some(c) => Ok(Some(row.str(c)?.trim())
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)),
+                    None => Ok(None),
+                }
             };
+            let group = text(c_group)?;
+            let platform = text(c_platform)?;
+            let phase = text(c_phase)?;
             Ok((
                 login,
                 AccountInfo {
                     user,
                     challenge,
-                    initial_balance,
+                    initial_balance: explicit.or(account_size),
+                    account_size,
+                    platform,
+                    phase,
                     group,
                 },
             ))

@@ -531,6 +531,77 @@ fn accounts_file() {
     assert_eq!(g.accounts[&AccountId::new("2")].group, None);
 }
 
+/// The firm's export header (`login,account_size,platform,phase,user_id,challenge_id`):
+/// `account_size` is the initial balance unless `initial_balance` is given too; platform
+/// and phase are kept; a size that is not a positive amount is a row error naming the
+/// column, and the good rows around it are kept.
+#[test]
+fn accounts_file_with_account_size_platform_and_phase() {
+    let text = "login,account_size,platform,phase,user_id,challenge_id
+\
+                1,5000,mt5,phase1,u1,c1
+\
+                2,,ctrader, ,u1,
+\
+                3,0,mt5,funded,u2,c1
+\
+                4,abc,mt4,phase2,u2,c1
+\
+                5,25000.50,mt4,funded,u3,c2
+";
+    let a = read_accounts(text.as_bytes(), "a.csv").unwrap();
+    let order: Vec<_> = a.order.iter().map(AccountId::as_str).collect();
+    assert_eq!(order, ["1", "2", "5"]);
+    assert_eq!(a.skipped_rows, 2);
+    let one = &a.accounts[&AccountId::new("1")];
+    assert_eq!(one.initial_balance, Some(Decimal::from(5_000)));
+    assert_eq!(one.account_size, Some(Decimal::from(5_000)));
+    assert_eq!(
+        (one.platform.as_deref(), one.phase.as_deref()),
+        (Some("mt5"), Some("phase1"))
+    );
+    let two = &a.accounts[&AccountId::new("2")];
+    assert_eq!((two.initial_balance, two.account_size), (None, None));
+    assert_eq!(
+        (two.platform.as_deref(), two.phase.as_deref()),
+        (Some("ctrader"), None)
+    );
+    assert_eq!(
+        a.accounts[&AccountId::new("5")].initial_balance,
+        Some(Decimal::new(2_500_050, 2))
+    );
+    let errors: Vec<String> = a.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].contains("a.csv:4"), "{errors:?}");
+    assert!(errors[0].contains("account_size"), "{errors:?}");
+    assert!(
+        errors[0].contains("account size 0 is not positive"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("a.csv:5") && errors[1].contains("account_size"),
+        "{errors:?}"
+    );
+
+    // An explicit initial_balance wins over account_size.
+    let both = read_accounts(
+        "login,user_id,challenge_id,account_size,initial_balance
+7,u7,c7,5000,6000
+8,u8,c7,5000,
+"
+        .as_bytes(),
+        "b.csv",
+    )
+    .unwrap();
+    let seven = &both.accounts[&AccountId::new("7")];
+    assert_eq!(seven.initial_balance, Some(Decimal::from(6_000)));
+    assert_eq!(seven.account_size, Some(Decimal::from(5_000)));
+    assert_eq!(
+        both.accounts[&AccountId::new("8")].initial_balance,
+        Some(Decimal::from(5_000))
+    );
+}
+
 #[test]
 fn timestamps() {
     for ok in [

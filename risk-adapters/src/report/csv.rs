@@ -42,7 +42,9 @@ fn cell(value: Option<TradeValue>) -> String {
 }
 
 /// Writes one CSV row per account: the flat metrics, score, level and the fired signals
-/// as `KIND:SEVERITY` joined by `;`. Decimals are written exactly.
+/// as `KIND:SEVERITY` joined by `;`, the challenge status and first breach, then the
+/// accounts file's `platform` and `phase` and `last_trade_at` (RFC 3339; empty cells
+/// where unknown). Decimals are written exactly.
 ///
 /// # Errors
 /// Any error of `out`.
@@ -56,6 +58,9 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
         "status",
         "first_breach",
         "first_breach_at",
+        "platform",
+        "phase",
+        "last_trade_at",
     ];
     w.write_record(head.iter().chain(&METRIC_COLUMNS).chain(&tail))?;
     // Where each metric column sits in `TradeMetrics::fields`, found once.
@@ -100,6 +105,11 @@ pub fn write_csv<W: Write>(report: &Report, out: W) -> io::Result<()> {
                 .unwrap_or_default(),
             breach
                 .map(|b| super::json::rfc3339(b.at))
+                .unwrap_or_default(),
+            a.platform.clone().unwrap_or_default(),
+            a.phase.clone().unwrap_or_default(),
+            a.last_trade_at
+                .map(super::json::rfc3339)
                 .unwrap_or_default(),
         ];
         w.write_record(head.into_iter().chain(metrics).chain(tail))?;

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
 use risk_core::hash::HashMap as FastMap;
-use risk_core::metrics::ClosedTrade;
+use risk_core::metrics::{ClosedTrade, PnlBasis};
 use risk_core::rulebook::{ChallengeStatus, MaxLossMode, RuleKind, RuleSignal, Rulebook};
 use risk_core::score::RiskLevel;
 use risk_core::Decimal;
@@ -96,7 +96,7 @@ struct Curve {
     points: Vec<(i64, f64)>,
 }
 
-fn curves(trades: &[ClosedTrade], charted: &[&AccountReport]) -> Vec<Curve> {
+fn curves(trades: &[ClosedTrade], charted: &[&AccountReport], basis: PnlBasis) -> Vec<Curve> {
     let index: FastMap<&str, usize> = charted
         .iter()
         .enumerate()
@@ -109,7 +109,7 @@ fn curves(trades: &[ClosedTrade], charted: &[&AccountReport]) -> Vec<Curve> {
             let (Some(close), Some(open), Ok(net)) = (
                 t.closed_at.timestamp_nanos_opt(),
                 t.opened_at.timestamp_nanos_opt(),
-                t.net_pnl(),
+                t.pnl(basis),
             ) else {
                 continue;
             };
@@ -570,7 +570,16 @@ pub fn write_html<W: Write>(
     );
     let _ = write!(
         h,
-        "<h2>Accounts ({})</h2><table class=\"accounts\"><tr><th>#</th><th>login</th><th>user</th><th>challenge</th><th>trades</th><th>net</th><th>max DD %</th><th>score</th><th>level</th><th>status</th><th>first breach</th><th>signals</th></tr>",
+        "<p>P&amp;L basis: {}; metrics over {}; challenge rules over every trade.</p>",
+        report.metrics.pnl_basis,
+        report.metrics.window_size.map_or_else(
+            || "each account's whole history".to_owned(),
+            |n| format!("each account's last {n} trades")
+        )
+    );
+    let _ = write!(
+        h,
+        "<h2>Accounts ({})</h2><table class=\"accounts\"><tr><th>#</th><th>login</th><th>user</th><th>challenge</th><th>platform</th><th>phase</th><th>trades</th><th>last trade</th><th>net</th><th>max DD %</th><th>score</th><th>level</th><th>status</th><th>first breach</th><th>signals</th></tr>",
         report.accounts.len()
     );
     let charted: Vec<&AccountReport> = report
@@ -597,11 +606,15 @@ pub fn write_html<W: Write>(
         });
         let _ = write!(
             h,
-            "<tr class=\"{lvl}\"><td class=\"n\">{}</td><td>{login}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"lvl\">{lvl}</td><td class=\"st-{st}\">{st}</td><td>{}</td><td class=\"sig\">{}</td></tr>",
+            "<tr class=\"{lvl}\"><td class=\"n\">{}</td><td>{login}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"lvl\">{lvl}</td><td class=\"st-{st}\">{st}</td><td>{}</td><td class=\"sig\">{}</td></tr>",
             rank + 1,
             esc(a.user.as_str()),
             esc(a.challenge.as_ref().map_or("-", |c| c.as_str())),
+            esc(a.platform.as_deref().unwrap_or("-")),
+            esc(a.phase.as_deref().unwrap_or("-")),
             m.trades,
+            a.last_trade_at
+                .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
             num(m.net_profit),
             num(m.max_relative_drawdown) * 100.0,
             num(a.score.score),
@@ -626,7 +639,10 @@ pub fn write_html<W: Write>(
         charted.len()
     );
     let dd_max = num(score_drawdown_max);
-    for (a, curve) in charted.iter().zip(curves(trades, &charted)) {
+    for (a, curve) in charted
+        .iter()
+        .zip(curves(trades, &charted, report.metrics.pnl_basis))
+    {
         let book = rules.rulebooks.for_challenge(a.challenge.as_ref());
         let _ = write!(
             h,

@@ -60,6 +60,9 @@ struct JsonAccount<'a> {
     account_login: &'a str,
     user_id: &'a str,
     challenge_id: Option<&'a str>,
+    platform: Option<&'a str>,
+    phase: Option<&'a str>,
+    last_trade_at: Option<String>,
     trades: u64,
     win_ratio: f64,
     profit_factor: Option<f64>,
@@ -115,6 +118,7 @@ struct JsonGroup<'a> {
     risk_score: f64,
     risk_level: &'a str,
     trades: u64,
+    last_trade_at: Option<String>,
     account_count: usize,
     flagged_accounts: u64,
     signal_counts: BTreeMap<&'a str, u64>,
@@ -130,6 +134,8 @@ struct JsonReport<'a> {
     skipped_rows: u64,
     duplicate_rows: u64,
     unlisted_accounts: u64,
+    pnl_basis: &'static str,
+    window_size: Option<u32>,
 }
 
 fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
@@ -138,6 +144,9 @@ fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<
         account_login: a.account.as_str(),
         user_id: a.user.as_str(),
         challenge_id: a.challenge.as_ref().map(ChallengeId::as_str),
+        platform: a.platform.as_deref(),
+        phase: a.phase.as_deref(),
+        last_trade_at: a.last_trade_at.map(rfc3339),
         trades: m.trades,
         win_ratio: num(m.win_ratio),
         profit_factor: opt(m.profit_factor),
@@ -225,6 +234,7 @@ fn json_group<'a>(
         risk_score: num(s.score),
         risk_level: s.level.as_str(),
         trades: s.trades,
+        last_trade_at: g.last_trade_at.map(rfc3339),
         account_count: s.accounts.len(),
         flagged_accounts: s.flagged_accounts,
         signal_counts,
@@ -271,6 +281,8 @@ pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
         skipped_rows: report.skipped_rows,
         duplicate_rows: report.duplicate_rows,
         unlisted_accounts: report.unlisted_accounts,
+        pnl_basis: report.metrics.pnl_basis.as_str(),
+        window_size: report.metrics.window_size.map(std::num::NonZeroU32::get),
     };
     let mut out = out;
     serde_json::to_writer_pretty(&mut out, &json)?;

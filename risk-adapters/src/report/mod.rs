@@ -7,10 +7,23 @@
 //! account's metrics are computed by the batch calculator and scored (accounts are spread
 //! over the machine's cores). The result does not depend on the number of cores.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
-//! the configured one. Without an accounts file every login is its own user
+//! its `account_size`, else the configured one; its `platform` and `phase` are carried as
+//! they are. Without an accounts file every login is its own user
 //! (`user_id = login`) and the challenge is unknown. With one, a login the file does not
 //! list is treated the same way and counted in [`Report::unlisted_accounts`]; listed
 //! accounts without trades are reported with zero trades.
+//!
+//! # Settings
+//! A trade's P&L is on [`MetricsConfig::pnl_basis`] (net by default, `gross` = profit
+//! alone) for the metrics, the rulebook and the HTML curves alike. With
+//! [`MetricsConfig::window_size`] `N`, each account's metrics and metric score are those
+//! of its `N` most recent trades by close time (the balance curve restarting at the
+//! initial balance), and a user's or challenge's aggregate is built from those account
+//! scores by the usual rule ([`aggregate`]). The challenge rules, the cross-account
+//! detectors and the HTML equity curves always take the whole history: a challenge is
+//! passed or failed on every trade, not on a window. `last_trade_at` is the latest close
+//! of all the account's trades (window or not), and for a user or challenge the latest
+//! over its accounts.
 //!
 //! # Rulebook
 //! Every account is checked against its challenge's rulebook (or the default one) and the
@@ -23,7 +36,10 @@
 //! The JSON is a report, not a ledger: ratios and money are JSON numbers converted from the
 //! exact decimals through `f64` (about 15 significant digits). Logins, user and challenge
 //! ids are strings; undefined values (`profit_factor` with no loss, averages with nothing
-//! to average, an unknown challenge) are `null`.
+//! to average, an unknown challenge, `last_trade_at` without trades, `platform` and
+//! `phase` without an accounts file column) are `null`. Times are RFC 3339 in UTC. The
+//! top level names the settings the numbers depend on: `pnl_basis` (`net` or `gross`)
+//! and `window_size` (`null` for the whole history).
 //!
 //! # Layout
 //! This module builds the report (`rulebook` adds the challenge rules and the detectors);
@@ -37,9 +53,12 @@ mod table;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use risk_core::ids::{AccountId, ChallengeId, UserId};
-use risk_core::metrics::{ClosedTrade, MetricsConfig, MetricsError, TradeFacts, TradeMetrics};
+use risk_core::metrics::{
+    ClosedTrade, MetricsConfig, MetricsError, PnlBasis, TradeFacts, TradeMetrics,
+};
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
 use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -71,7 +90,14 @@ pub struct AccountReport {
     pub challenge: Option<ChallengeId>,
     /// The balance the curve started from.
     pub initial_balance: Decimal,
-    /// The full metric set.
+    /// The accounts file's `platform`, `None` when not given.
+    pub platform: Option<String>,
+    /// The accounts file's `phase`, `None` when not given.
+    pub phase: Option<String>,
+    /// The latest close time of the account's trades (of all of them, window or not);
+    /// `None` without trades.
+    pub last_trade_at: Option<DateTime<Utc>>,
+    /// The full metric set (of the window's trades, with a window).
     pub metrics: TradeMetrics,
     /// The score (metric signals plus rulebook weights) and the metric signals.
     pub score: AccountScore,
@@ -86,6 +112,8 @@ pub struct GroupReport {
     pub id: String,
     /// The aggregated score with the per-account breakdown.
     pub score: GroupScore,
+    /// The latest `last_trade_at` of its accounts; `None` when none has a trade.
+    pub last_trade_at: Option<DateTime<Utc>>,
 }
 
 /// The whole report.
@@ -105,6 +133,9 @@ pub struct Report {
     pub unlisted_accounts: u64,
     /// The weights the rulebook signals were scored with (their JSON `contribution`).
     pub rule_weights: RuleWeights,
+    /// The metric settings used (the initial balance is the default for accounts without
+    /// one).
+    pub metrics: MetricsConfig,
 }
 
 /// What [`build_report`] needs besides the trades.
@@ -173,7 +204,7 @@ pub fn build_report(
         starts,
         facts: grouped,
         rules: rule_trades,
-    } = group(trades, listed, slices)?;
+    } = group(trades, listed, slices, input.metrics.pnl_basis)?;
 
     let mut unlisted = 0_u64;
     let mut plan = Vec::with_capacity(logins.len());
@@ -186,12 +217,20 @@ pub fn build_report(
         if let Some(b) = info.and_then(|i| i.initial_balance) {
             config.initial_balance = b;
         }
+        let facts = &grouped[starts[g]..starts[g + 1]];
         plan.push(Plan {
             account: (*account).clone(),
             user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
             challenge: info.and_then(|i| i.challenge.clone()),
+            platform: info.and_then(|i| i.platform.clone()),
+            phase: info.and_then(|i| i.phase.clone()),
+            last_trade_at: facts
+                .iter()
+                .map(|f| f.closed_at_ns)
+                .max()
+                .map(DateTime::from_timestamp_nanos),
             config,
-            facts: &grouped[starts[g]..starts[g + 1]],
+            facts,
         });
     }
 
@@ -226,6 +265,9 @@ pub fn build_report(
                 user: p.user,
                 challenge: p.challenge,
                 initial_balance: p.config.initial_balance,
+                platform: p.platform,
+                phase: p.phase,
+                last_trade_at: p.last_trade_at,
                 metrics,
                 score,
                 rules,
@@ -258,6 +300,7 @@ pub fn build_report(
                         .map(|a| (&a.account, &a.score, a.metrics.trades)),
                     &input.score,
                 ),
+                last_trade_at: members.iter().filter_map(|a| a.last_trade_at).max(),
             })
             .collect();
         out.sort_by(|a, b| {
@@ -278,6 +321,7 @@ pub fn build_report(
         duplicate_rows: input.duplicate_rows,
         unlisted_accounts: unlisted,
         rule_weights: input.rules.weights.clone(),
+        metrics: input.metrics,
     })
 }
 
@@ -296,6 +340,7 @@ fn group<'t>(
     trades: &'t [ClosedTrade],
     listed: &'t [AccountId],
     slices: usize,
+    basis: PnlBasis,
 ) -> Result<Grouped<'t>, ReportError> {
     // Group per account (first-seen order, listed accounts first) with hash maps, then a
     // counting sort of the trades' compact facts: no per-account allocation.
@@ -303,7 +348,10 @@ fn group<'t>(
     // 1. In parallel over contiguous slices of the trades: number each slice's logins in
     //    first-seen order and turn every trade into its 44-byte facts, in file order.
     let per = trades.len().div_ceil(slices).max(1);
-    let parts: Vec<Result<Part<'_>, ReportError>> = trades.par_chunks(per).map(Part::of).collect();
+    let parts: Vec<Result<Part<'_>, ReportError>> = trades
+        .par_chunks(per)
+        .map(|slice| Part::of(slice, basis))
+        .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     // 2. Global account numbers: listed accounts first, then logins as first seen in the
@@ -358,14 +406,14 @@ fn group<'t>(
     let blank = TradeFacts {
         opened_at_ns: 0,
         closed_at_ns: 0,
-        net_pnl: Decimal::ZERO,
+        pnl: Decimal::ZERO,
         stop_loss_set: false,
         take_profit_set: false,
     };
     let blank_rule = RuleTrade {
         opened_at_ns: 0,
         closed_at_ns: 0,
-        net_pnl: Decimal::ZERO,
+        pnl: Decimal::ZERO,
         lots: Decimal::ZERO,
         side: risk_core::model::Side::Buy,
         symbol: 0,
@@ -433,7 +481,7 @@ struct Part<'t> {
 }
 
 impl<'t> Part<'t> {
-    fn of(slice: &'t [ClosedTrade]) -> Result<Self, ReportError> {
+    fn of(slice: &'t [ClosedTrade], basis: PnlBasis) -> Result<Self, ReportError> {
         let mut index: FastMap<&str, u32> = FastMap::default();
         // The CSV reader shares one string per symbol: its address finds its number
         // without hashing the text (the text is the fallback).
@@ -452,7 +500,7 @@ impl<'t> Part<'t> {
                 u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
             });
             part.local_of.push(local);
-            let facts = TradeFacts::of(trade).map_err(|e| ReportError::Metrics {
+            let facts = TradeFacts::of(trade, basis).map_err(|e| ReportError::Metrics {
                 account: trade.account.clone(),
                 source: e,
             })?;
@@ -471,7 +519,7 @@ impl<'t> Part<'t> {
             part.rules.push(RuleTrade {
                 opened_at_ns: facts.opened_at_ns,
                 closed_at_ns: facts.closed_at_ns,
-                net_pnl: facts.net_pnl,
+                pnl: facts.pnl,
                 lots: trade.volume,
                 side: trade.side,
                 symbol,
@@ -487,6 +535,9 @@ struct Plan<'a> {
     account: AccountId,
     user: UserId,
     challenge: Option<ChallengeId>,
+    platform: Option<String>,
+    phase: Option<String>,
+    last_trade_at: Option<DateTime<Utc>>,
     config: MetricsConfig,
     facts: &'a [TradeFacts],
 }
@@ -555,9 +606,9 @@ mod tests {
             trades.push(t);
         }
         let listed = [AccountId::new("F"), AccountId::new("Z")];
-        let one = group(&trades, &listed, 1).unwrap();
+        let one = group(&trades, &listed, 1, PnlBasis::Net).unwrap();
         for slices in 2..=7 {
-            let many = group(&trades, &listed, slices).unwrap();
+            let many = group(&trades, &listed, slices, PnlBasis::Net).unwrap();
             assert_eq!(many.logins, one.logins, "{slices} slices");
             assert_eq!(many.starts, one.starts, "{slices} slices");
             assert_eq!(many.facts, one.facts, "{slices} slices");

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use risk_core::ids::ChallengeId;
+use risk_core::metrics::PnlBasis;
 use risk_core::Decimal;
 
 use super::{num, Report};
@@ -22,16 +23,29 @@ fn cut(s: &str, width: usize) -> String {
 }
 
 /// Writes the report as a table for a terminal: one row per account (riskiest first),
-/// then the user and challenge sections, then the row counts.
+/// then the user and challenge sections, then the row counts, and the P&L basis and the
+/// window when they are not the defaults (net, whole history).
+/// The PLATFORM and PHASE columns appear when the accounts file gave either.
 ///
 /// # Errors
 /// Any error of `out`.
 pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
+    let attributes = report
+        .accounts
+        .iter()
+        .any(|a| a.platform.is_some() || a.phase.is_some());
+    let attribute_cells = |platform: &str, phase: &str| {
+        if attributes {
+            format!("{:<8} {:<8} ", cut(platform, 8), cut(phase, 8))
+        } else {
+            String::new()
+        }
+    };
     writeln!(out, "ACCOUNTS ({})", report.accounts.len())?;
     writeln!(
         out,
-        "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  SIGNALS",
-        "LOGIN", "USER", "CHALLENGE", "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL", "STATUS"
+        "{:<14} {:<12} {:<10} {}{:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  SIGNALS",
+        "LOGIN", "USER", "CHALLENGE", attribute_cells("PLATFORM", "PHASE"), "TRADES", "WIN%", "PF", "MAXDD%", "SL%", "TP%", "HFT", "CONC", "NET", "SCORE", "LEVEL", "STATUS"
     )?;
     for a in &report.accounts {
         let m = &a.metrics;
@@ -43,10 +57,14 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
             .chain(a.rules.signals.iter().map(|s| s.kind.as_str()))
             .collect();
         let line = format!(
-            "{:<14} {:<12} {:<10} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  {}",
+            "{:<14} {:<12} {:<10} {}{:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>5} {:>4} {:>10} {:>6} {:<8} {:<6}  {}",
             cut(a.account.as_str(), 14),
             cut(a.user.as_str(), 12),
             cut(a.challenge.as_ref().map_or("-", ChallengeId::as_str), 10),
+            attribute_cells(
+                a.platform.as_deref().unwrap_or("-"),
+                a.phase.as_deref().unwrap_or("-")
+            ),
             m.trades,
             pct(m.win_ratio),
             m.profit_factor.map_or_else(|| "-".to_owned(), |p| format!("{:.2}", num(p))),
@@ -96,11 +114,28 @@ pub fn write_table<W: Write>(report: &Report, mut out: W) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{trades} trades, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        "{trades} {}, {} accounts, {} users, {} challenges; skipped rows: {}, duplicate rows: {}",
+        if report.metrics.window_size.is_some() {
+            "trades in the windows"
+        } else {
+            "trades"
+        },
         report.accounts.len(),
         report.users.len(),
         report.challenges.len(),
         report.skipped_rows,
         report.duplicate_rows
-    )
+    )?;
+    if report.metrics.pnl_basis != PnlBasis::Net || report.metrics.window_size.is_some() {
+        writeln!(
+            out,
+            "P&L basis: {}; metrics over {}",
+            report.metrics.pnl_basis,
+            report.metrics.window_size.map_or_else(
+                || "the whole history".to_owned(),
+                |n| format!("the last {n} trades of each account (challenge rules: all trades)")
+            )
+        )?;
+    }
+    Ok(())
 }

@@ -52,7 +52,10 @@ fn incremental(trades: &[ClosedTrade], config: &MetricsConfig) -> TradeMetrics {
 /// Both forms, checked equal.
 fn both(trades: &[ClosedTrade], config: &MetricsConfig) -> TradeMetrics {
     let b = batch(trades, config);
-    let facts: Vec<_> = trades.iter().map(|t| TradeFacts::of(t).unwrap()).collect();
+    let facts: Vec<_> = trades
+        .iter()
+        .map(|t| TradeFacts::of(t, config.pnl_basis).unwrap())
+        .collect();
     assert_eq!(
         b,
         TradeMetrics::compute_facts(&facts, config).unwrap(),
@@ -451,6 +454,7 @@ proptest! {
             initial_balance: Decimal::from(initial),
             hft_threshold_seconds: hft,
             day_offset_minutes: offset,
+            ..MetricsConfig::default()
         };
         let b = TradeMetrics::compute(&trades, &config).unwrap();
         let mut acc = MetricsAccumulator::new(config).unwrap();
@@ -562,7 +566,7 @@ fn times_outside_the_nanosecond_range_are_an_error_not_a_wrap() {
     let mut early = trade("3", 0, 10, dec!(1));
     early.opened_at = DateTime::from_timestamp_nanos(i64::MIN) - TimeDelta::seconds(1);
     assert!(matches!(
-        TradeFacts::of(&early),
+        TradeFacts::of(&early, PnlBasis::Net),
         Err(MetricsError::TimeOutOfRange { .. })
     ));
     assert!(MetricsError::TimeOutOfRange { at: late.closed_at }
@@ -611,4 +615,179 @@ fn fields_list_every_metric_by_name() {
     );
     assert_eq!(names.first(), Some(&"trades"));
     assert_eq!(names.last(), Some(&"max_daily_loss_day"));
+}
+
+/// One worked example where the two P&L bases differ (initial balance 1,000):
+///
+/// | trade | profit | commission | swap | net | gross |
+/// |-------|--------|------------|------|-----|-------|
+/// | 1     | 100    | -10        | -5   | 85  | 100   |
+/// | 2     | -50    | -10        | 0    | -60 | -50   |
+/// | 3     | 5      | -7         | 0    | -2  | 5     |
+///
+/// Net: one win, two losses; profit factor 85 / 62; the curve 1,000 -> 1,085 -> 1,025 ->
+/// 1,023 draws down 62 from the 1,085 peak. Gross: two wins, one loss; profit factor
+/// 105 / 50 = 2.1; the curve 1,000 -> 1,100 -> 1,050 -> 1,055 draws down 50 from 1,100.
+#[test]
+fn net_and_gross_pnl_bases_worked_example() {
+    let mut t1 = trade("1", 0, 30, dec!(100));
+    t1.commission = dec!(-10);
+    t1.swap = dec!(-5);
+    let mut t2 = trade("2", 60, 600, dec!(-50));
+    t2.commission = dec!(-10);
+    let mut t3 = trade("3", 700, 1300, dec!(5));
+    t3.commission = dec!(-7);
+    let trades = [t1, t2, t3];
+    let net = both(&trades, &cfg(dec!(1000)));
+    let gross_cfg = MetricsConfig {
+        pnl_basis: PnlBasis::Gross,
+        ..cfg(dec!(1000))
+    };
+    let gross = both(&trades, &gross_cfg);
+    assert_eq!((net.wins, net.losses), (1, 2));
+    assert_eq!((gross.wins, gross.losses), (2, 1));
+    assert_eq!(net.win_ratio, dec!(1) / dec!(3));
+    assert_eq!(gross.win_ratio, dec!(2) / dec!(3));
+    assert_eq!(
+        (net.gross_profit, net.gross_loss, net.net_profit),
+        (dec!(85), dec!(-62), dec!(23))
+    );
+    assert_eq!(
+        (gross.gross_profit, gross.gross_loss, gross.net_profit),
+        (dec!(105), dec!(-50), dec!(55))
+    );
+    assert_eq!(net.profit_factor, Some(dec!(85) / dec!(62)));
+    assert_eq!(gross.profit_factor, Some(dec!(2.1)));
+    assert_eq!(net.max_drawdown, dec!(62));
+    assert_eq!(net.max_relative_drawdown, dec!(62) / dec!(1085));
+    assert_eq!(gross.max_drawdown, dec!(50));
+    assert_eq!(gross.max_relative_drawdown, dec!(50) / dec!(1100));
+    assert_eq!(
+        (net.final_balance, gross.final_balance),
+        (dec!(1023), dec!(1055))
+    );
+    // The basis does not touch what is not money.
+    assert_eq!(net.hft_trades, gross.hft_trades);
+    assert_eq!(net.max_concurrent_trades, gross.max_concurrent_trades);
+    // The facts and the rulebook's trades carry the P&L of the basis asked for.
+    assert_eq!(trades[0].pnl(PnlBasis::Net).unwrap(), dec!(85));
+    assert_eq!(trades[0].pnl(PnlBasis::Gross).unwrap(), dec!(100));
+    assert_eq!(
+        TradeFacts::of(&trades[2], PnlBasis::Gross).unwrap().pnl,
+        dec!(5)
+    );
+    let rule = crate::rulebook::RuleTrade::of(&trades[2], 0, PnlBasis::Net).unwrap();
+    assert_eq!(rule.pnl, dec!(-2));
+}
+
+#[test]
+fn pnl_basis_names() {
+    assert_eq!(PnlBasis::default(), PnlBasis::Net);
+    assert_eq!("gross".parse::<PnlBasis>(), Ok(PnlBasis::Gross));
+    assert_eq!("NET".parse::<PnlBasis>(), Ok(PnlBasis::Net));
+    let e = "profit".parse::<PnlBasis>().unwrap_err();
+    assert!(e.to_string().contains("`profit`"), "{e}");
+    assert!(e.to_string().contains("net or gross"), "{e}");
+    assert_eq!(PnlBasis::Gross.to_string(), "gross");
+}
+
+/// Window of 2 over three trades (initial balance 1,000) arriving out of order:
+/// A closes at 100 s (-500), B at 300 s (+100), C at 400 s (-50, open since 50 s).
+/// The window is B and C; its curve starts at 1,000 again: 1,100, then 1,050 (A's loss
+/// before the window is forgotten), so the drawdown is 50 / 1,100, not A's 50 %.
+#[test]
+fn window_keeps_the_latest_trades_and_restarts_the_curve() {
+    let a = trade("A", 0, 100, dec!(-500));
+    let b = trade("B", 200, 300, dec!(100));
+    let c = trade("C", 50, 400, dec!(-50));
+    let whole = both(&[a.clone(), b.clone(), c.clone()], &cfg(dec!(1000)));
+    assert_eq!(whole.max_relative_drawdown, dec!(0.5));
+    let two = MetricsConfig {
+        window_size: NonZeroU32::new(2),
+        ..cfg(dec!(1000))
+    };
+    let m = both(&[c.clone(), a.clone(), b.clone()], &two);
+    assert_eq!(m, both(&[b.clone(), c.clone()], &cfg(dec!(1000))));
+    assert_eq!((m.trades, m.wins, m.losses), (2, 1, 1));
+    assert_eq!(m.profit_factor, Some(dec!(2)));
+    assert_eq!(m.max_relative_drawdown, dec!(50) / dec!(1100));
+    assert_eq!(m.final_balance, dec!(1050));
+    assert_eq!(m.max_concurrent_trades, 2, "B inside C");
+    // A window larger than the history is the whole history.
+    let ten = MetricsConfig {
+        window_size: NonZeroU32::new(10),
+        ..cfg(dec!(1000))
+    };
+    assert_eq!(both(&[a.clone(), b.clone(), c.clone()], &ten), whole);
+    // The accumulator counts every push and knows the latest close of all.
+    let mut acc = MetricsAccumulator::new(two).unwrap();
+    assert_eq!(acc.last_closed_at(), None);
+    for t in [&c, &a, &b] {
+        acc.push(t).unwrap();
+    }
+    assert_eq!(acc.len(), 3);
+    assert_eq!(acc.last_closed_at(), Some(at(400)));
+    // A late trade older than the whole window changes nothing.
+    let before = acc.metrics().unwrap();
+    acc.push(&trade("old", 0, 10, dec!(-900))).unwrap();
+    assert_eq!(acc.metrics().unwrap(), before);
+    assert_eq!(acc.len(), 4);
+}
+
+/// The N latest of `trades` picked the plain way: sort everything by the close-time order
+/// (close, P&L, open, stop-loss, take-profit), keep the tail.
+fn last_n_by_sorting(trades: &[ClosedTrade], n: usize, basis: PnlBasis) -> Vec<ClosedTrade> {
+    let mut sorted = trades.to_vec();
+    sorted.sort_by_key(|t| {
+        (
+            t.closed_at,
+            t.pnl(basis).unwrap(),
+            t.opened_at,
+            t.has_stop_loss(),
+            t.has_take_profit(),
+        )
+    });
+    sorted.split_off(sorted.len().saturating_sub(n))
+}
+
+proptest! {
+    /// The windowed accumulator, fed a shuffled session and read midway, equals the batch
+    /// calculator over the last N trades picked by sorting (no window set), and the
+    /// batch calculator with the window set.
+    #[test]
+    fn windowed_accumulator_equals_batch_over_the_last_n(
+        (trades, shuffled) in prop::collection::vec(arb_trade(), 0..80)
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+        window in 1_u32..40,
+        initial in 1_i64..5_000,
+        gross in any::<bool>(),
+        split in 0_usize..80,
+    ) {
+        let basis = if gross { PnlBasis::Gross } else { PnlBasis::Net };
+        let whole = MetricsConfig {
+            initial_balance: Decimal::from(initial),
+            pnl_basis: basis,
+            ..MetricsConfig::default()
+        };
+        let windowed = MetricsConfig {
+            window_size: NonZeroU32::new(window),
+            ..whole
+        };
+        let last = last_n_by_sorting(&trades, window as usize, basis);
+        let expected = TradeMetrics::compute(&last, &whole).unwrap();
+        prop_assert_eq!(&TradeMetrics::compute(&shuffled, &windowed).unwrap(), &expected);
+        let mut acc = MetricsAccumulator::new(windowed).unwrap();
+        let split = split.min(shuffled.len());
+        for t in &shuffled[..split] {
+            acc.push(t).unwrap();
+        }
+        let _ = acc.metrics().unwrap();
+        for t in &shuffled[split..] {
+            acc.push(t).unwrap();
+        }
+        prop_assert_eq!(&acc.metrics().unwrap(), &expected);
+        prop_assert_eq!(acc.len(), trades.len() as u64);
+        prop_assert_eq!(acc.last_closed_at(), trades.iter().map(|t| t.closed_at).max());
+        prop_assert_eq!(expected.trades, trades.len().min(window as usize) as u64);
+    }
 }

@@ -294,9 +294,9 @@ fn balance_rules(
                 (balance, Decimal::ZERO)
             }
         };
-        balance = add(balance, t.net_pnl, "balance")?;
+        balance = add(balance, t.pnl, "balance")?;
         let net = if track_days {
-            let net = add(net, t.net_pnl, "daily net")?;
+            let net = add(net, t.pnl, "daily net")?;
             best_day = best_day.max(net);
             net
         } else {

@@ -432,7 +432,7 @@ fn martingale(trades: &[RuleTrade], min_run: u32) -> Option<RuleSignal> {
     let mut first = None;
     for pair in order.windows(2) {
         let [prev, next] = pair else { continue };
-        let step = prev.net_pnl < Decimal::ZERO
+        let step = prev.pnl < Decimal::ZERO
             && next.opened_at_ns >= prev.closed_at_ns
             && next.lots > prev.lots;
         run = if step { run.saturating_add(1) } else { 0 };

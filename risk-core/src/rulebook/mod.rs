@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::ids::AccountId;
-use crate::metrics::{epoch_nanos, ClosedTrade, MetricsError};
+use crate::metrics::{epoch_nanos, ClosedTrade, MetricsError, PnlBasis};
 use crate::model::Side;
 use crate::num::ArithmeticError;
 use crate::score::{AccountScore, RiskLevel, ScoreConfig};
@@ -158,15 +158,15 @@ impl fmt::Display for RuleKind {
 }
 
 /// What the rules and detectors need from one closed trade (compare
-/// [`crate::metrics::TradeFacts`]): times, net P&L, lot size, direction and symbol.
+/// [`crate::metrics::TradeFacts`]): times, P&L, lot size, direction and symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleTrade {
     /// When the position was opened, in nanoseconds since the epoch.
     pub opened_at_ns: i64,
     /// When the position was closed, in nanoseconds since the epoch.
     pub closed_at_ns: i64,
-    /// `profit + commission + swap`.
-    pub net_pnl: Decimal,
+    /// The P&L on the report's [`PnlBasis`] (net: `profit + commission + swap`).
+    pub pnl: Decimal,
     /// Volume in lots.
     pub lots: Decimal,
     /// The opening side (the export's `action`: 0 buy, 1 sell).
@@ -176,16 +176,17 @@ pub struct RuleTrade {
 }
 
 impl RuleTrade {
-    /// The rule facts of `trade`, with `symbol` its interned handle.
+    /// The rule facts of `trade`, with `symbol` its interned handle and its P&L on
+    /// `basis` (the metrics' [`crate::metrics::MetricsConfig::pnl_basis`]).
     ///
     /// # Errors
-    /// [`MetricsError::Arithmetic`] when the net P&L overflows,
+    /// [`MetricsError::Arithmetic`] when the P&L overflows,
     /// [`MetricsError::TimeOutOfRange`] for a time outside the nanosecond range.
-    pub fn of(trade: &ClosedTrade, symbol: u32) -> Result<Self, MetricsError> {
+    pub fn of(trade: &ClosedTrade, symbol: u32, basis: PnlBasis) -> Result<Self, MetricsError> {
         Ok(Self {
             opened_at_ns: epoch_nanos(trade.opened_at)?,
             closed_at_ns: epoch_nanos(trade.closed_at)?,
-            net_pnl: trade.net_pnl()?,
+            pnl: trade.pnl(basis)?,
             lots: trade.volume,
             side: trade.side,
             symbol,
@@ -194,12 +195,12 @@ impl RuleTrade {
 }
 
 /// The close-time order the rules apply trades in (that of [`crate::metrics`]): by close
-/// time, at the same instant losses first (ascending net P&L), then by open time.
+/// time, at the same instant losses first (ascending P&L), then by open time.
 #[must_use]
 pub fn close_order(a: &RuleTrade, b: &RuleTrade) -> Ordering {
     a.closed_at_ns
         .cmp(&b.closed_at_ns)
-        .then_with(|| a.net_pnl.cmp(&b.net_pnl))
+        .then_with(|| a.pnl.cmp(&b.pnl))
         .then_with(|| a.opened_at_ns.cmp(&b.opened_at_ns))
 }
 

@@ -268,6 +268,8 @@ def trade_metrics(
     initial_balance: Optional[DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
+    pnl_basis: str = "net",
+    window_size: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> MetricsResult:
     """Per-account trade metrics.
@@ -282,6 +284,11 @@ def trade_metrics(
     0; a missing/NaN/0 stop-loss or take-profit means not set). The computation runs in
     Rust with the GIL released.
 
+    ``pnl_basis`` is ``"net"`` (a trade's P&L is profit + commission + swap, as MetaTrader
+    reports it) or ``"gross"`` (profit alone). ``window_size`` N scores each account on its
+    N most recent trades by close time (the balance curve starting at ``initial_balance``);
+    ``None`` is the whole history.
+
     ``threads`` splits the accounts into that many parts, run in parallel on a pool of one
     thread per core (``None``: one part below 100,000 trades, else one per core, at most
     8); the result is the same for any value.
@@ -293,6 +300,8 @@ def trade_metrics(
         initial_balance=initial_balance,
         hft_seconds=hft_seconds,
         day_offset_minutes=day_offset_minutes,
+        pnl_basis=pnl_basis,
+        window_size=window_size,
         threads=threads,
     )
     if data is not None:
@@ -332,7 +341,9 @@ def trade_metrics(
 class MetricsAccumulator:
     """Closed trades of one account, one at a time (the real-time stream case).
 
-    Gives the same metrics as :func:`trade_metrics` for the same trades, in any order.
+    Gives the same metrics as :func:`trade_metrics` for the same trades and settings, in
+    any order. With ``window_size`` N it keeps only the N latest trades by close time (a
+    late trade older than all of them is dropped); ``len()`` counts every trade pushed.
     """
 
     def __init__(
@@ -341,9 +352,15 @@ class MetricsAccumulator:
         initial_balance: Optional[DecimalLike] = None,
         hft_seconds: int = 60,
         day_offset_minutes: int = 0,
+        pnl_basis: str = "net",
+        window_size: Optional[int] = None,
     ) -> None:
         self._inner = _MetricsAccumulator(
-            initial_balance=initial_balance, hft_seconds=hft_seconds, day_offset_minutes=day_offset_minutes
+            initial_balance=initial_balance,
+            hft_seconds=hft_seconds,
+            day_offset_minutes=day_offset_minutes,
+            pnl_basis=pnl_basis,
+            window_size=window_size,
         )
 
     def push(

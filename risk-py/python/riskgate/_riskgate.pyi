@@ -272,6 +272,8 @@ def trade_metrics_buffers(
     initial_balance: Optional[_DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
+    pnl_basis: str = "net",
+    window_size: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> List["AccountMetrics"]:
     """Per-account metrics over columns packed as native-endian 64-bit buffers (``accounts``
@@ -292,6 +294,8 @@ def trade_metrics_arrow(
     initial_balance: Optional[_DecimalLike] = None,
     hft_seconds: int = 60,
     day_offset_minutes: int = 0,
+    pnl_basis: str = "net",
+    window_size: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> List["AccountMetrics"]:
     """Per-account metrics over ``data`` (any object exporting Arrow), reading the columns
@@ -417,6 +421,8 @@ class _MetricsAccumulator:
         initial_balance: Optional[_DecimalLike] = None,
         hft_seconds: int = 60,
         day_offset_minutes: int = 0,
+        pnl_basis: str = "net",
+        window_size: Optional[int] = None,
     ) -> "_MetricsAccumulator": ...
     def push(
         self,

@@ -3,12 +3,12 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use risk_core::metrics::{epoch_nanos, MetricsAccumulator, TradeFacts};
+use risk_core::metrics::{epoch_nanos, MetricsAccumulator, PnlBasis, TradeFacts};
 use risk_core::num::add_exact;
 use risk_core::Decimal;
 
 use super::arrow_in::{prepare, trade_names};
-use super::batch::packed_chunk;
+use super::batch::{on_basis, packed_chunk};
 use super::columns::all_facts;
 use super::config;
 use super::result::PyAccountMetrics;
@@ -25,13 +25,21 @@ pub struct PyMetricsAccumulator {
 #[pymethods]
 impl PyMetricsAccumulator {
     #[new]
-    #[pyo3(signature = (*, initial_balance=None, hft_seconds=60, day_offset_minutes=0))]
+    #[pyo3(signature = (*, initial_balance=None, hft_seconds=60, day_offset_minutes=0, pnl_basis="net", window_size=None))]
     fn new(
         initial_balance: Option<&Bound<'_, PyAny>>,
         hft_seconds: u32,
         day_offset_minutes: i32,
+        pnl_basis: &str,
+        window_size: Option<u32>,
     ) -> PyResult<Self> {
-        let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+        let config = config(
+            initial_balance,
+            hft_seconds,
+            day_offset_minutes,
+            pnl_basis,
+            window_size,
+        )?;
         let inner = MetricsAccumulator::new(config).map_err(|e| invalid(e.to_string()))?;
         Ok(Self { inner })
     }
@@ -56,8 +64,10 @@ impl PyMetricsAccumulator {
         }
         let opt = |v: Option<&Bound<'_, PyAny>>, f: &str| v.map(|v| to_decimal(v, f)).transpose();
         let mut net = to_decimal(profit, "profit")?;
+        let gross = self.inner.config().pnl_basis == PnlBasis::Gross;
         for (v, f) in [(commission, "commission"), (swap, "swap")] {
-            if let Some(d) = opt(v, f)? {
+            // Checked either way; added to the P&L on the net basis only.
+            if let Some(d) = opt(v, f)?.filter(|_| !gross) {
                 // Exact or refused, as in the batch form.
                 net = add_exact(net, d).ok_or_else(|| {
                     invalid("net P&L (profit + commission + swap) has no exact decimal")
@@ -69,7 +79,7 @@ impl PyMetricsAccumulator {
         let facts = TradeFacts {
             opened_at_ns: nanos(opened_at, "opened_at")?,
             closed_at_ns: nanos(closed_at, "closed_at")?,
-            net_pnl: net,
+            pnl: net,
             stop_loss_set: set(opt(stop_loss, "stop_loss")?),
             take_profit_set: set(opt(take_profit, "take_profit")?),
         };
@@ -100,7 +110,7 @@ impl PyMetricsAccumulator {
             [commission, swap, stop_loss, take_profit],
         );
         let prepared = prepare(data, &names)?;
-        let facts = all_facts(&prepared.chunks()?)?;
+        let facts = all_facts(&on_basis(&prepared.chunks()?, self.inner.config()))?;
         self.push_all(&facts)
     }
 
@@ -126,11 +136,11 @@ impl PyMetricsAccumulator {
             profit,
             [commission, swap, stop_loss, take_profit],
         )?;
-        let facts = all_facts(&[chunk])?;
+        let facts = all_facts(&on_basis(&[chunk], self.inner.config()))?;
         self.push_all(&facts)
     }
 
-    /// The metrics of every trade pushed so far (`account` is empty).
+    /// The metrics of every trade pushed so far, or of the window's (`account` is empty).
     fn metrics(&mut self) -> PyResult<PyAccountMetrics> {
         let metrics = self.inner.metrics().map_err(|e| invalid(e.to_string()))?;
         Ok(PyAccountMetrics {

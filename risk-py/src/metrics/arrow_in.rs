@@ -373,7 +373,7 @@ fn names(
 /// commission or swap is 0, a null stop-loss or take-profit is "not set"; a null account
 /// is refused. `threads` as in `trade_metrics_buffers`.
 #[pyfunction]
-#[pyo3(signature = (data, accounts, opened_at, closed_at, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
+#[pyo3(signature = (data, accounts, opened_at, closed_at, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, pnl_basis="net", window_size=None, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn trade_metrics_arrow<'py>(
     py: Python<'py>,
@@ -389,9 +389,17 @@ pub fn trade_metrics_arrow<'py>(
     initial_balance: Option<&Bound<'py, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
+    pnl_basis: &str,
+    window_size: Option<u32>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+    let config = config(
+        initial_balance,
+        hft_seconds,
+        day_offset_minutes,
+        pnl_basis,
+        window_size,
+    )?;
     let names = names(
         Some(accounts),
         opened_at,

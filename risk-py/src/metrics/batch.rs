@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use rayon::prelude::*;
-use risk_core::metrics::{MetricsConfig, TradeFacts, TradeMetrics};
+use risk_core::metrics::{MetricsConfig, PnlBasis, TradeFacts, TradeMetrics};
 use risk_core::Decimal;
 
 use super::accounts::{Accounts, Groups};
@@ -57,6 +57,26 @@ pub(super) fn packed_chunk<'b>(
         stop_loss: money("stop_loss", stop_loss, n)?,
         take_profit: money("take_profit", take_profit, n)?,
     })
+}
+
+/// `chunks` as `config`'s P&L basis reads them: on the gross basis a trade's P&L is its
+/// profit, so the commission and swap columns are read as absent.
+pub(super) fn on_basis<'a>(chunks: &[Chunk<'a>], config: &MetricsConfig) -> Vec<Chunk<'a>> {
+    let gross = config.pnl_basis == PnlBasis::Gross;
+    chunks
+        .iter()
+        .map(|c| {
+            if gross {
+                Chunk {
+                    commission: Money::Absent,
+                    swap: Money::Absent,
+                    ..*c
+                }
+            } else {
+                *c
+            }
+        })
+        .collect()
 }
 
 /// The trade columns, chunk by chunk.
@@ -165,7 +185,7 @@ impl Row {
         Self {
             opened_at_ns: facts.opened_at_ns,
             closed_at_ns: facts.closed_at_ns,
-            net_pnl: facts.net_pnl,
+            net_pnl: facts.pnl,
             group,
             stop_loss_set: facts.stop_loss_set,
             take_profit_set: facts.take_profit_set,
@@ -176,7 +196,7 @@ impl Row {
         TradeFacts {
             opened_at_ns: self.opened_at_ns,
             closed_at_ns: self.closed_at_ns,
-            net_pnl: self.net_pnl,
+            pnl: self.net_pnl,
             stop_loss_set: self.stop_loss_set,
             take_profit_set: self.take_profit_set,
         }
@@ -190,7 +210,7 @@ const PARALLEL_ROWS: usize = 100_000;
 const PLACEHOLDER: TradeFacts = TradeFacts {
     opened_at_ns: 0,
     closed_at_ns: 0,
-    net_pnl: Decimal::ZERO,
+    pnl: Decimal::ZERO,
     stop_loss_set: false,
     take_profit_set: false,
 };
@@ -282,7 +302,7 @@ fn in_parallel<I: Send, T: Send>(items: Vec<I>, work: impl Fn(I) -> T + Sync + S
 /// `threads` splits the accounts into that many parts, run on rayon's pool (`None`: one
 /// part below 100,000 rows, else one per core, at most 8).
 #[pyfunction]
-#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, threads=None))]
+#[pyo3(signature = (accounts, opened_at_ns, closed_at_ns, profit, commission=None, swap=None, stop_loss=None, take_profit=None, *, initial_balance=None, hft_seconds=60, day_offset_minutes=0, pnl_basis="net", window_size=None, threads=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn trade_metrics_buffers<'py>(
     py: Python<'py>,
@@ -297,9 +317,17 @@ pub fn trade_metrics_buffers<'py>(
     initial_balance: Option<&Bound<'py, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
+    pnl_basis: &str,
+    window_size: Option<u32>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let config = config(initial_balance, hft_seconds, day_offset_minutes)?;
+    let config = config(
+        initial_balance,
+        hft_seconds,
+        day_offset_minutes,
+        pnl_basis,
+        window_size,
+    )?;
     let packed: Option<(String, Bound<'py, PyBytes>, usize)> =
         if accounts.is_instance_of::<PyTuple>() {
             Some(accounts.extract().map_err(|_| {
@@ -347,6 +375,9 @@ pub(super) fn metrics_by_account(
         None if n < PARALLEL_ROWS => 1,
         None => rayon::current_num_threads().min(8),
     };
+    // On the gross basis a trade's P&L is its profit: the fee columns are read as absent.
+    let chunks = on_basis(chunks, config);
+    let chunks = &chunks[..];
     py.detach(|| -> PyResult<Vec<PyAccountMetrics>> {
         let groups = accounts.groups();
         let mut out = Columns(chunks).metrics(accounts, &groups, config, threads)?;

@@ -280,7 +280,7 @@ impl Chunk<'_> {
             self.commission.term(row, MONEY[1])?,
             self.swap.term(row, MONEY[2])?,
         ];
-        let net_pnl = match terms {
+        let pnl = match terms {
             [Term::Missing(how), _, _] => return Err(Bad::MissingProfit(how)),
             // The common case, floats throughout: summed exactly without a Decimal per term.
             [Term::Float(p), c, s]
@@ -313,7 +313,7 @@ impl Chunk<'_> {
         Ok(TradeFacts {
             opened_at_ns,
             closed_at_ns,
-            net_pnl,
+            pnl,
             stop_loss_set: self.stop_loss.is_set(row),
             take_profit_set: self.take_profit.is_set(row),
         })

@@ -38,11 +38,14 @@ use risk_core::metrics::MetricsConfig;
 use crate::convert::to_decimal;
 use crate::error::invalid;
 
-/// The metric settings, validated.
+/// The metric settings, validated: `pnl_basis` is `net` or `gross`, `window_size` `None`
+/// (the whole history) or at least 1.
 fn config(
     initial_balance: Option<&Bound<'_, PyAny>>,
     hft_seconds: u32,
     day_offset_minutes: i32,
+    pnl_basis: &str,
+    window_size: Option<u32>,
 ) -> PyResult<MetricsConfig> {
     let mut config = MetricsConfig::default();
     if let Some(balance) = initial_balance {
@@ -50,6 +53,16 @@ fn config(
     }
     config.hft_threshold_seconds = hft_seconds;
     config.day_offset_minutes = day_offset_minutes;
+    config.pnl_basis = pnl_basis
+        .parse()
+        .map_err(|e| invalid(format!("pnl_basis: {e}")))?;
+    config.window_size = match window_size {
+        None => None,
+        Some(n) => Some(
+            std::num::NonZeroU32::new(n)
+                .ok_or_else(|| invalid("window_size: must be at least 1 (None: whole history)"))?,
+        ),
+    };
     config.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(config)
 }

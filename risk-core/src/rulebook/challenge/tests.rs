@@ -26,7 +26,7 @@ fn t(open: i64, close: i64, net: Decimal) -> RuleTrade {
     RuleTrade {
         opened_at_ns: ns(open),
         closed_at_ns: ns(close),
-        net_pnl: net,
+        pnl: net,
         lots: dec!(1),
         side: Side::Buy,
         symbol: 0,
@@ -539,7 +539,7 @@ proptest! {
         let facts: Vec<TradeFacts> = trades.iter().map(|r| TradeFacts {
             opened_at_ns: r.opened_at_ns,
             closed_at_ns: r.closed_at_ns,
-            net_pnl: r.net_pnl,
+            pnl: r.pnl,
             stop_loss_set: false,
             take_profit_set: false,
         }).collect();

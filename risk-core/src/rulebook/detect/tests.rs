@@ -18,7 +18,7 @@ fn t(open: i64, close: i64, side: Side, symbol: u32) -> RuleTrade {
     RuleTrade {
         opened_at_ns: (START + open) * NS,
         closed_at_ns: (START + close) * NS,
-        net_pnl: dec!(1),
+        pnl: dec!(1),
         lots: dec!(1),
         side,
         symbol,
@@ -220,7 +220,7 @@ fn copy_trading_needs_other_users_the_same_direction_and_the_share() {
 fn lossy(open: i64, close: i64, lots: Decimal, net: Decimal) -> RuleTrade {
     RuleTrade {
         lots,
-        net_pnl: net,
+        pnl: net,
         ..t(open, close, Side::Buy, 0)
     }
 }
@@ -246,7 +246,7 @@ fn martingale_runs_of_raised_lots_after_losses() {
     assert!(s[0].related.is_empty());
     // A win in the middle breaks the run.
     let mut broken = doubling.clone();
-    broken[1].net_pnl = dec!(5);
+    broken[1].pnl = dec!(5);
     assert!(run(&[acc("M", "u", None, broken)], &DetectorConfig::default())[0].is_empty());
     // A raise opened before the loss closed is not a reaction to it.
     let mut early = doubling.clone();
