@@ -238,3 +238,10 @@ def test_to_arrow_of_no_results_and_of_undefined_values():
     row = pa.table(one_win.to_arrow()).to_pylist()[0]
     assert row["profit_factor"] is None and row["max_daily_loss_day"] is None
     assert row == one_win[0].to_dict()
+
+
+def test_pnl_basis_and_window_settings_apply_to_arrow_input(by_pandas):
+    frame = pl.read_csv(SAMPLE, try_parse_dates=True)
+    for settings in ({"pnl_basis": "gross"}, {"window_size": 2}):
+        assert riskgate.trade_metrics(frame, **settings) == riskgate.trade_metrics(pd.read_csv(SAMPLE), **settings)
+    assert riskgate.trade_metrics(frame, pnl_basis="gross") != by_pandas
