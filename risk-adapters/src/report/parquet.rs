@@ -1,8 +1,8 @@
 //! The report as Parquet: the accounts table, one row per account in report order, with
 //! every value exact and typed, for a data lake (`risk report --format parquet --out F`).
 //!
-//! Columns: `account_login`, `user_id`, `challenge_id` (null when unknown),
-//! `initial_balance`; every [`TradeMetrics`](risk_core::metrics::TradeMetrics) field in
+//! Columns: `account_login`, `user_id`, `challenge_id` (null when unknown), `platform`,
+//! `phase`, `last_trade_at` (null when unknown), `initial_balance`; every [`TradeMetrics`](risk_core::metrics::TradeMetrics) field in
 //! [`TradeMetrics::fields`](risk_core::metrics::TradeMetrics::fields) order (types as in
 //! [`crate::arrow`]: counts `uint64`, days `date32`, decimals `decimal128(38, s)` exactly);
 //! `risk_score` (decimal), `risk_level`; `signals`, a list of `KIND:SEVERITY` texts (the
@@ -74,6 +74,21 @@ pub fn accounts_batch(report: &Report) -> Result<RecordBatch, ArrowError> {
                 .iter()
                 .map(|a| a.challenge.as_ref().map(|c| c.as_str())),
         ),
+        true,
+    );
+    push(
+        "platform",
+        text(accounts.iter().map(|a| a.platform.as_deref())),
+        true,
+    );
+    push(
+        "phase",
+        text(accounts.iter().map(|a| a.phase.as_deref())),
+        true,
+    );
+    push(
+        "last_trade_at",
+        times(accounts.iter().map(|a| a.last_trade_at)),
         true,
     );
     let balances: Vec<_> = accounts.iter().map(|a| Some(a.initial_balance)).collect();
