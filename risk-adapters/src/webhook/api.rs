@@ -181,7 +181,7 @@ pub async fn delete_subscription(
     let result = w.store.delete_subscription(id).await.map_err(Problem::from);
     let status = result
         .as_ref()
-        .map_or_else(|p| p.status, |()| StatusCode::NO_CONTENT.as_u16());
+        .map_or_else(|p| p.status, |_| StatusCode::NO_CONTENT.as_u16());
     state
         .metrics
         .admin_write("DELETE /v1/webhooks/{id}", status);

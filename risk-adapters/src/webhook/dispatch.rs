@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 use rand::Rng as _;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
 use super::guard::{Guard, GuardedResolver};
@@ -200,7 +200,7 @@ pub fn signed_request(claimed: &Claimed, timestamp: i64) -> Result<(String, Head
             timestamp.to_string(),
         ),
         (standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature),
-        (CONTENT_TYPE.as_str(), "application/json".to_owned()),
+        ("content-type", "application/json".to_owned()),
     ] {
         let value = reqwest::header::HeaderValue::from_str(&value)
             .map_err(|e| format!("header {name}: {e}"))?;

@@ -250,6 +250,8 @@ impl Guard {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The dispatcher's resolver: the system's answer without the addresses the guard refuses;
 /// an error when none is left, so the connection is never attempted.
 #[derive(Debug, Clone, Copy)]
@@ -283,10 +285,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
                         host,
                         reason: "no address".to_owned(),
                     });
-                return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(Box::new(refused) as BoxError);
             }
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
+            Ok::<_, BoxError>(addrs)
         })
     }
 }

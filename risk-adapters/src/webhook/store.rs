@@ -512,8 +512,8 @@ macro_rules! impl_webhook_store {
                              next_attempt_at, created_at, updated_at) VALUES ($1, $2, 'pending', 0, $3, $4, $4) \
                              ON CONFLICT (outbox_id, subscription_id) DO NOTHING",
                         )
-                        .bind(subscription_id)
-                        .bind(outbox_id)
+                        .bind(*subscription_id)
+                        .bind(*outbox_id)
                         .bind(now_ms)
                         .bind(now)
                         .execute(&mut *tx)
@@ -523,7 +523,7 @@ macro_rules! impl_webhook_store {
                     sqlx::query(
                         "INSERT INTO webhook_fanned_out (outbox_id) VALUES ($1) ON CONFLICT DO NOTHING",
                     )
-                    .bind(outbox_id)
+                    .bind(*outbox_id)
                     .execute(&mut *tx)
                     .await?;
                     out.events += 1;
