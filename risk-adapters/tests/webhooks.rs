@@ -234,7 +234,6 @@ struct Service {
     http: String,
     store: Arc<dyn Store>,
     webhooks: Arc<dyn WebhookStore>,
-    counters: Arc<DeliveryCounters>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -280,7 +279,7 @@ impl Service {
         })];
         if let Some(options) = options {
             tasks.push(
-                Dispatcher::new(Arc::clone(&webhooks), options, Arc::clone(&counters))
+                Dispatcher::new(Arc::clone(&webhooks), options, counters)
                     .expect("client")
                     .spawn(),
             );
@@ -289,7 +288,6 @@ impl Service {
             http,
             store,
             webhooks,
-            counters,
             tasks,
         }
     }
