@@ -5,7 +5,7 @@
 //! | `GET /v1/risk-profiles`, `GET/PATCH /v1/risk-profiles/{user_id}` | [`admin`] |
 //! | `GET/POST /v1/risk-rules`, `GET/PATCH /v1/risk-rules/{id}` | [`admin`] |
 //! | `GET/POST /v1/margin-tiers`, `GET/PATCH /v1/margin-tiers/{id}` | [`admin`] |
-//! | `GET/POST /v1/webhooks`, `DELETE /v1/webhooks/{id}`, `GET /v1/webhooks/{id}/deliveries` | [`crate::webhook::api`] (feature `webhooks`) |
+//! | `GET/POST /v1/webhooks`, `DELETE /v1/webhooks/{id}`, `GET /v1/webhooks/{id}/deliveries` | `webhook::api` (feature `webhooks`) |
 //! | `GET /healthz`, `GET /readyz` | [`health`] |
 //! | `GET /metrics` | [`metrics`] (Prometheus text) |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi`], Swagger UI served from the binary |
