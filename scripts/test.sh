@@ -25,6 +25,8 @@ step "tests (workspace, all features)"
 cargo test --workspace --all-features --locked
 step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"
 scripts/schemathesis.sh
+step "webhook receiver example verifies a signed event from risk-server (standardwebhooks from PyPI)"
+scripts/webhook-receiver.sh
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings

@@ -16,6 +16,8 @@
 //! - `store`: [`store`], risk profiles, rules and margin tiers in SQLite or PostgreSQL
 //!   (sqlx), validated by the core on every write, and the live config that follows them.
 //! - `http`: [`http`], the admin REST API on axum (OpenAPI, Swagger UI, health, metrics).
+//! - `webhooks`: [`webhook`], Standard Webhooks delivery of the outbox's events
+//!   (subscriptions, a dispatcher with retries and dead letters, an SSRF guard).
 
 #[cfg(feature = "config")]
 pub mod config_file;
@@ -35,3 +37,5 @@ pub mod report_config;
 pub mod sample;
 #[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "webhooks")]
+pub mod webhook;

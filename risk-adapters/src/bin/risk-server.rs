@@ -107,6 +107,24 @@ struct Args {
     #[cfg(feature = "http")]
     #[arg(long, conflicts_with = "admin_token_file")]
     insecure_admin: bool,
+    /// Allow webhook targets on loopback, private, link-local and other non-public
+    /// addresses (refused by default, when subscribing and when connecting).
+    #[cfg(feature = "webhooks")]
+    #[arg(long)]
+    allow_private_webhooks: bool,
+    /// Webhook attempt timeout in milliseconds (connect, send, answer).
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_timeout_ms: u64,
+    /// Attempts before a webhook delivery is dead-lettered.
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    webhook_max_attempts: u32,
+    /// Delay after a webhook's first failed attempt, in milliseconds; doubled after each
+    /// (capped at an hour), jittered, never before the receiver's Retry-After.
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    webhook_backoff_ms: u64,
 }
 
 /// The config version written on every decision: the file's name and a hash of its
@@ -346,6 +364,8 @@ mod config_plane {
         admin: AdminAccess,
         base: RiskConfig,
         seed: Seed,
+        #[cfg(feature = "webhooks")]
+        webhooks: risk_adapters::webhook::DispatchOptions,
     }
 
     /// The running HTTP server.
@@ -353,6 +373,8 @@ mod config_plane {
         stop: tokio::sync::watch::Sender<bool>,
         server: tokio::task::JoinHandle<std::io::Result<()>>,
         follow: tokio::task::JoinHandle<()>,
+        #[cfg(feature = "webhooks")]
+        dispatcher: tokio::task::JoinHandle<()>,
     }
 
     impl Plan {
@@ -378,6 +400,22 @@ mod config_plane {
                 admin,
                 base: file.engine.clone(),
                 seed: Seed::from_file(file),
+                #[cfg(feature = "webhooks")]
+                webhooks: {
+                    use std::time::Duration;
+                    if args.allow_private_webhooks {
+                        tracing::warn!(
+                            "--allow-private-webhooks: webhook targets may be loopback or private addresses"
+                        );
+                    }
+                    risk_adapters::webhook::DispatchOptions {
+                        timeout: Duration::from_millis(args.webhook_timeout_ms),
+                        max_attempts: args.webhook_max_attempts,
+                        backoff_base: Duration::from_millis(args.webhook_backoff_ms),
+                        guard: risk_adapters::webhook::Guard::new(args.allow_private_webhooks),
+                        ..risk_adapters::webhook::DispatchOptions::default()
+                    }
+                },
             })
         }
 
@@ -401,6 +439,22 @@ mod config_plane {
             if let Some(collector) = collector {
                 metrics.register_collector(collector);
             }
+            // The webhook dispatcher, over the store's database (its own tables).
+            #[cfg(feature = "webhooks")]
+            let (webhooks, dispatcher) = {
+                use risk_adapters::webhook::{self, DeliveryCounters, Dispatcher, WebhookMetrics};
+                let store = webhook::store::from_pool(live.store().db_pool());
+                let counters = Arc::new(DeliveryCounters::default());
+                metrics.register_collector(Box::new(WebhookMetrics(Arc::clone(&counters))));
+                let guard = self.webhooks.guard;
+                let dispatcher = Dispatcher::new(Arc::clone(&store), self.webhooks, counters)
+                    .context("building the webhook HTTP client")?
+                    .spawn();
+                (
+                    Some(Arc::new(webhook::Webhooks { store, guard })),
+                    dispatcher,
+                )
+            };
             let metrics = Arc::new(metrics);
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
@@ -411,6 +465,8 @@ mod config_plane {
                 admin: self.admin,
                 metrics: Arc::clone(&metrics),
                 readiness,
+                #[cfg(feature = "webhooks")]
+                webhooks,
             };
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(http::serve(listener, state, async move {
@@ -423,6 +479,8 @@ mod config_plane {
                     stop,
                     server,
                     follow,
+                    #[cfg(feature = "webhooks")]
+                    dispatcher,
                 },
             ))
         }
@@ -449,6 +507,8 @@ mod config_plane {
                 Ok(Ok(())) => {}
             }
             self.follow.abort();
+            #[cfg(feature = "webhooks")]
+            self.dispatcher.abort();
         }
     }
 }
