@@ -397,7 +397,10 @@ async fn tansu_restart_resumes_from_the_redis_snapshot_and_equals_a_full_replay(
     );
     let log = restarted.log_text();
     assert!(log.contains("state restored from the snapshot"), "{log}");
-    assert!(log.contains("resuming from the snapshot's offsets"), "{log}");
+    assert!(
+        log.contains("resuming from the snapshot's offsets"),
+        "{log}"
+    );
     // The fresh server read everything.
     assert_eq!(fresh.metric("riskgate_kafka_resumed").await, Some(0));
     assert_eq!(
@@ -435,8 +438,16 @@ async fn tansu_an_incompatible_or_damaged_snapshot_falls_back_to_a_full_replay()
     let offsets_key = format!("{prefix}:snapshot:offsets");
 
     let damaged: [(&str, &str, &str); 2] = [
-        ("999", r#"{"format":999}"#, "format 999; this build reads format 1"),
-        ("1", r#"{"format":1,"engine":{"accounts":[{"#, "`state` key is damaged"),
+        (
+            "999",
+            r#"{"format":999}"#,
+            "format 999; this build reads format 1",
+        ),
+        (
+            "1",
+            r#"{"format":1,"engine":{"accounts":[{"#,
+            "`state` key is damaged",
+        ),
     ];
     for (format, state, why) in damaged {
         let () = redis::pipe()
@@ -524,7 +535,10 @@ async fn tansu_redis_away_at_start_and_mid_run_never_stops_checks() {
     server
         .wait_metric("riskgate_snapshot_failures_total", |n| n >= 1)
         .await;
-    assert_eq!(server.metric("riskgate_snapshot_written_total").await, Some(0));
+    assert_eq!(
+        server.metric("riskgate_snapshot_written_total").await,
+        Some(0)
+    );
 
     // Redis arrives: the snapshot held is written.
     let redis = own_redis(port);

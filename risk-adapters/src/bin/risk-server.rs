@@ -164,8 +164,8 @@ fn start_snapshots(
     let Some(url) = &args.redis else {
         return Ok((None, None));
     };
-    let store = RedisSnapshots::open(url, &args.snapshot_key)
-        .with_context(|| format!("--redis {url}"))?;
+    let store =
+        RedisSnapshots::open(url, &args.snapshot_key).with_context(|| format!("--redis {url}"))?;
     let key = store.keys().state.clone();
     let resume = match store.load() {
         Ok(Some(checkpoint)) => {
@@ -178,7 +178,10 @@ fn start_snapshots(
             Some(checkpoint)
         }
         Ok(None) => {
-            tracing::info!(key, "redis: no snapshot; replaying the input topics from the start");
+            tracing::info!(
+                key,
+                "redis: no snapshot; replaying the input topics from the start"
+            );
             None
         }
         Err(e @ SnapshotError::Redis(_)) => {
@@ -382,7 +385,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         #[cfg(feature = "kafka")]
         let parts = match &args.kafka_brokers {
-            Some(brokers) => Some(start_kafka(&engine, brokers, &args, config_version.clone())?),
+            Some(brokers) => Some(start_kafka(
+                &engine,
+                brokers,
+                &args,
+                config_version.clone(),
+            )?),
             None => None,
         };
         #[cfg(all(feature = "kafka", feature = "http"))]

@@ -445,9 +445,7 @@ impl Applier {
             .collect();
         versions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut parked: Vec<Parked> = self.parked.values().cloned().collect();
-        parked.sort_unstable_by(|a, b| {
-            (&a.account_id, &a.symbol).cmp(&(&b.account_id, &b.symbol))
-        });
+        parked.sort_unstable_by(|a, b| (&a.account_id, &a.symbol).cmp(&(&b.account_id, &b.symbol)));
         ApplierState { versions, parked }
     }
 

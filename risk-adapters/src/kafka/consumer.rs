@@ -190,21 +190,19 @@ impl KafkaIngest {
         let state_ends = watermarks(&state, &state_topics, options.timeout)?;
         let mark_ends = watermarks(&marks, &mark_topics, options.timeout)?;
         let (applier, start) = match resume {
-            Some(checkpoint) => {
-                match resume_from(&engine, checkpoint, &state_ends, &mark_ends) {
-                    Ok((applier, offsets)) => {
-                        status.resumed.store(true, Ordering::Release);
-                        (applier, offsets)
-                    }
-                    Err(reason) => {
-                        tracing::warn!(
-                            %reason,
-                            "kafka: the snapshot is not used; replaying the input topics from the start"
-                        );
-                        (Applier::new(Arc::clone(&engine)), Offsets::new())
-                    }
+            Some(checkpoint) => match resume_from(&engine, checkpoint, &state_ends, &mark_ends) {
+                Ok((applier, offsets)) => {
+                    status.resumed.store(true, Ordering::Release);
+                    (applier, offsets)
                 }
-            }
+                Err(reason) => {
+                    tracing::warn!(
+                        %reason,
+                        "kafka: the snapshot is not used; replaying the input topics from the start"
+                    );
+                    (Applier::new(Arc::clone(&engine)), Offsets::new())
+                }
+            },
             None => (Applier::new(Arc::clone(&engine)), Offsets::new()),
         };
         let pending = assign(&state, &state_ends, &start)?;

@@ -346,7 +346,10 @@ mod tests {
             .expect("utf8")
             .replacen(r#""format":1"#, r#""format":0"#, 1);
         let e = decode(Some(old_state.as_bytes()), &offsets, &meta).expect_err("state format");
-        assert!(matches!(e, SnapshotError::Incompatible { found: 0, .. }), "{e}");
+        assert!(
+            matches!(e, SnapshotError::Incompatible { found: 0, .. }),
+            "{e}"
+        );
 
         let truncated = &encoded.state[..encoded.state.len() / 2];
         let e = decode(Some(truncated), &offsets, &meta).expect_err("truncated");
@@ -370,8 +373,8 @@ mod tests {
 
         let e = decode(None, &HashMap::new(), &meta).expect_err("no state");
         assert!(e.to_string().contains("missing"), "{e}");
-        let e = decode(Some(&encoded.state), &HashMap::new(), &HashMap::new())
-            .expect_err("no meta");
+        let e =
+            decode(Some(&encoded.state), &HashMap::new(), &HashMap::new()).expect_err("no meta");
         assert!(e.to_string().contains("format"), "{e}");
     }
 

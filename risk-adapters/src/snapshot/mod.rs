@@ -368,11 +368,7 @@ impl prometheus_client::collector::Collector for SnapshotMetrics {
         use prometheus_client::metrics::gauge::ConstGauge;
         let s = &self.status;
         for (name, help, value) in [
-            (
-                "snapshot_written",
-                "Redis snapshots written",
-                &s.written,
-            ),
+            ("snapshot_written", "Redis snapshots written", &s.written),
             (
                 "snapshot_failures",
                 "Redis snapshots not written (Redis unreachable or refusing)",
@@ -395,7 +391,8 @@ impl prometheus_client::collector::Collector for SnapshotMetrics {
                 &s.write_micros,
             ),
         ] {
-            let gauge = ConstGauge::new(i64::try_from(value.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+            let gauge =
+                ConstGauge::new(i64::try_from(value.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;
         }

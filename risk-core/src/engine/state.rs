@@ -189,9 +189,9 @@ mod tests {
     use crate::config::RiskConfig;
     use crate::engine::{AccountEvent, EngineEvent, MarketEvent, Seq};
     use crate::ids::{OrderId, UserId};
+    use crate::margin::{Tier, TierLadder};
     use crate::market::{Instrument, InstrumentSpec};
     use crate::model::{InstrumentStatus, KycLevel, Side, TradingState};
-    use crate::margin::{Tier, TierLadder};
     use crate::num::{
         Leverage, LotSize, Money, Multiplier, Notional, Price, Quantity, Ratio, SignedQuantity,
     };
@@ -238,7 +238,10 @@ mod tests {
     /// balances, a position and a resting order.
     fn busy_engine() -> RiskEngine {
         let engine = new_engine();
-        let at = Utc.timestamp_millis_opt(1_700_000_000_123).single().expect("t");
+        let at = Utc
+            .timestamp_millis_opt(1_700_000_000_123)
+            .single()
+            .expect("t");
         for event in [
             MarketEvent::Instrument(btc()),
             MarketEvent::Mark {
@@ -311,7 +314,10 @@ mod tests {
         let copy = new_engine();
         copy.restore_state(state.clone()).expect("restores");
         assert_eq!(copy.export_state(), state);
-        assert_eq!(copy.account(&AccountId::new("b")), engine.account(&AccountId::new("b")));
+        assert_eq!(
+            copy.account(&AccountId::new("b")),
+            engine.account(&AccountId::new("b"))
+        );
         // Sequences carry on: an old event is a duplicate, the next one applies.
         let old = EngineEvent::Account {
             account_id: AccountId::new("a"),
@@ -330,7 +336,9 @@ mod tests {
     fn restore_replaces_what_was_held() {
         let engine = busy_engine();
         let empty = new_engine();
-        engine.restore_state(empty.export_state()).expect("restores");
+        engine
+            .restore_state(empty.export_state())
+            .expect("restores");
         assert_eq!(engine.account_count(), 0);
         assert_eq!(engine.export_state(), EngineState::default());
     }
@@ -341,7 +349,9 @@ mod tests {
         let before = engine.export_state();
         let mut orphan = before.clone();
         orphan.market.instruments.clear();
-        let e = engine.restore_state(orphan).expect_err("positions without instruments");
+        let e = engine
+            .restore_state(orphan)
+            .expect_err("positions without instruments");
         assert!(e.to_string().contains("BTCUSDT"), "{e}");
         let mut twice = before.clone();
         twice.accounts.push(twice.accounts[0].clone());
