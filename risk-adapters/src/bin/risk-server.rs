@@ -147,18 +147,19 @@ fn config_version(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!("{name}@{hash:016x}"))
 }
 
+/// The snapshot writer: where the consumer's checkpoints go, and its counters.
+#[cfg(feature = "redis")]
+type Snapshots = (
+    risk_adapters::kafka::CheckpointPolicy,
+    Arc<risk_adapters::snapshot::SnapshotStatus>,
+);
+
 /// The snapshot to resume from and the snapshot writer, with `--redis`. Redis away or a
 /// snapshot that cannot be used: logged, and the consumers replay from the start.
 #[cfg(feature = "redis")]
 fn start_snapshots(
     args: &Args,
-) -> anyhow::Result<(
-    Option<risk_adapters::kafka::Checkpoint>,
-    Option<(
-        risk_adapters::kafka::CheckpointPolicy,
-        Arc<risk_adapters::snapshot::SnapshotStatus>,
-    )>,
-)> {
+) -> anyhow::Result<(Option<risk_adapters::kafka::Checkpoint>, Option<Snapshots>)> {
     use risk_adapters::kafka::CheckpointPolicy;
     use risk_adapters::snapshot::{RedisSnapshots, SnapshotError, SnapshotWriter};
     let Some(url) = &args.redis else {

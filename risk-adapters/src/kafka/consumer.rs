@@ -295,12 +295,15 @@ fn consumer(brokers: &str, group_id: &str) -> Result<BaseConsumer, KafkaError> {
 /// The end offset of each partition (topic, partition) still to be reached.
 type EndOffsets = HashMap<(String, i32), i64>;
 
+/// The low and high watermarks of each partition (topic, partition).
+type Watermarks = BTreeMap<(String, i32), (i64, i64)>;
+
 /// The low and high watermarks of every partition of `topics`, now.
 fn watermarks(
     consumer: &BaseConsumer,
     topics: &[String],
     timeout: Duration,
-) -> Result<BTreeMap<(String, i32), (i64, i64)>, KafkaAdapterError> {
+) -> Result<Watermarks, KafkaAdapterError> {
     let mut out = BTreeMap::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
@@ -324,7 +327,7 @@ fn watermarks(
 /// absent); returns the partitions with messages still to read, with their end offsets.
 fn assign(
     consumer: &BaseConsumer,
-    ends: &BTreeMap<(String, i32), (i64, i64)>,
+    ends: &Watermarks,
     start: &Offsets,
 ) -> Result<EndOffsets, KafkaAdapterError> {
     let mut tpl = TopicPartitionList::new();
@@ -349,8 +352,8 @@ fn assign(
 fn resume_from(
     engine: &Arc<RiskEngine>,
     checkpoint: Checkpoint,
-    state_ends: &BTreeMap<(String, i32), (i64, i64)>,
-    mark_ends: &BTreeMap<(String, i32), (i64, i64)>,
+    state_ends: &Watermarks,
+    mark_ends: &Watermarks,
 ) -> Result<(Applier, Offsets), String> {
     for ((topic, partition), next) in &checkpoint.offsets {
         let key = (topic.clone(), *partition);

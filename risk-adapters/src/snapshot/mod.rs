@@ -333,7 +333,7 @@ fn write_loop(
                 con = None;
                 status.failures.fetch_add(1, Ordering::Relaxed);
                 in_a_row += 1;
-                if in_a_row == 1 || in_a_row % LOG_EVERY_FAILURES == 0 {
+                if in_a_row == 1 || in_a_row.is_multiple_of(LOG_EVERY_FAILURES) {
                     tracing::error!(
                         error = %e,
                         failures_in_a_row = in_a_row,
