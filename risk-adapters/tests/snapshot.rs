@@ -228,8 +228,12 @@ async fn settled(
     }
 }
 
+/// A producer on the topics of `suffix` (created when missing: that runs a runtime of its
+/// own, hence outside the test's).
 fn feeder(brokers: &str, suffix: &str) -> Feeder {
-    Feeder::connect(brokers, Topics::new(suffix), TIMEOUT).expect("feeder")
+    tokio::task::block_in_place(|| {
+        Feeder::connect(brokers, Topics::new(suffix), TIMEOUT).expect("feeder")
+    })
 }
 
 /// The demo scenario, written one message at a time (tansu reports the end of a

@@ -226,7 +226,7 @@ fn start_snapshots(
 struct KafkaParts {
     hooks: Arc<risk_adapters::kafka::KafkaCheckHooks>,
     ingest: risk_adapters::kafka::KafkaIngest,
-    #[cfg(feature = "redis")]
+    #[cfg(all(feature = "redis", feature = "http"))]
     snapshots: Option<Arc<risk_adapters::snapshot::SnapshotStatus>>,
 }
 
@@ -295,6 +295,26 @@ fn start_kafka(
             }
         });
     }
+    #[cfg(feature = "redis")]
+    if let (Some(status), true) = (&snapshots, args.summary_secs > 0) {
+        let status = Arc::clone(status);
+        let every = Duration::from_secs(args.summary_secs);
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tracing::info!(
+                    written = status.written.load(Relaxed),
+                    failures = status.failures.load(Relaxed),
+                    bytes = status.bytes.load(Relaxed),
+                    write_micros = status.write_micros.load(Relaxed),
+                    "redis snapshot summary"
+                );
+            }
+        });
+    }
     let hooks = KafkaCheckHooks {
         ingest: Some(ingest.status()),
         publisher: Some(publisher),
@@ -302,7 +322,7 @@ fn start_kafka(
     Ok(KafkaParts {
         hooks: Arc::new(hooks),
         ingest,
-        #[cfg(feature = "redis")]
+        #[cfg(all(feature = "redis", feature = "http"))]
         snapshots,
     })
 }
