@@ -442,8 +442,14 @@ impl RiskEngine {
             epoch,
             config: &config,
         };
-        let (response, hold) =
-            pretrade::check_with(&config, Some(snapshot), &self.market, request, now, source);
+        let (response, hold) = pretrade::check_with::<true, _>(
+            &config,
+            Some(snapshot),
+            &self.market,
+            request,
+            now,
+            source,
+        );
         if response.is_accepted() {
             snapshot
                 .recent_orders

@@ -416,8 +416,21 @@ pub(crate) fn pow10_u128(n: u32) -> Option<u128> {
 #[inline(always)]
 #[must_use]
 pub fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
-    let (ma, mb) = (a.mantissa(), b.mantissa());
-    let (sa, sb) = (a.scale(), b.scale());
+    cmp_fixed(fixed(a), fixed(b))
+}
+
+/// A decimal as its integer mantissa and scale: `value = mantissa / 10^scale`.
+#[inline(always)]
+#[must_use]
+pub fn fixed(value: Decimal) -> (i128, u32) {
+    (value.mantissa(), value.scale())
+}
+
+/// [`cmp_decimal`] on decimals already taken apart by [`fixed`] (mantissas below 2^96,
+/// scales at most 28): rule thresholds are taken apart once, when the rule set is built.
+#[inline(always)]
+#[must_use]
+pub fn cmp_fixed((ma, sa): (i128, u32), (mb, sb): (i128, u32)) -> Ordering {
     if sa == sb {
         return ma.cmp(&mb);
     }

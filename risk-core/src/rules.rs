@@ -38,7 +38,13 @@ impl Operator {
     #[inline]
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
-        let order = crate::num::cmp_decimal(value, threshold);
+        self.holds_for(crate::num::cmp_decimal(value, threshold))
+    }
+
+    /// Whether the operator holds for `value` ordered `order` against its threshold.
+    #[inline(always)]
+    #[must_use]
+    pub fn holds_for(self, order: std::cmp::Ordering) -> bool {
         match self {
             Self::Gt => order.is_gt(),
             Self::Ge => order.is_ge(),
@@ -116,6 +122,95 @@ pub enum RuleError {
 #[cfg_attr(feature = "serde", serde(try_from = "Vec<Rule>", into = "Vec<Rule>"))]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// What a check needs of each rule, prepared once when the set is built (same order).
+    prepared: Vec<Prepared>,
+    /// The active rules with no symbol scope.
+    general: Group,
+    /// The active rules scoped to each symbol.
+    by_symbol: crate::hash::HashMap<Symbol, Group>,
+}
+
+/// Active rules of one symbol scope: their positions (ascending) and, per metric they
+/// test, a screen that tells when none of them can fire.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Group {
+    rules: Vec<u32>,
+    screens: Vec<Screen>,
+}
+
+/// The loosest thresholds of a group's rules on one metric, whatever their KYC scope:
+/// no `>`/`>=` rule fires below `above`, no `<`/`<=` rule above `below`. `exact`: an
+/// `==`/`!=` rule tests the metric, so it is never screened out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Screen {
+    metric: CheckMetric,
+    above: Option<(i128, u32)>,
+    below: Option<(i128, u32)>,
+    exact: bool,
+}
+
+impl Screen {
+    /// Whether a rule of the group on this metric might fire at `value`.
+    #[inline(always)]
+    fn might_fire(&self, value: (i128, u32)) -> bool {
+        use crate::num::cmp_fixed;
+        self.exact
+            || self.above.is_some_and(|t| cmp_fixed(value, t).is_ge())
+            || self.below.is_some_and(|t| cmp_fixed(value, t).is_le())
+    }
+}
+
+impl Group {
+    fn add(&mut self, index: u32, rule: &Rule) {
+        use crate::num::{cmp_fixed, fixed};
+        use std::cmp::Ordering;
+        self.rules.push(index);
+        let at = match self.screens.iter().position(|s| s.metric == rule.metric) {
+            Some(at) => at,
+            None => {
+                self.screens.push(Screen {
+                    metric: rule.metric,
+                    above: None,
+                    below: None,
+                    exact: false,
+                });
+                self.screens.len().saturating_sub(1)
+            }
+        };
+        let Some(screen) = self.screens.get_mut(at) else {
+            return;
+        };
+        let t = fixed(rule.threshold);
+        let keep = |bound: Option<(i128, u32)>, wanted: Ordering| match bound {
+            Some(b) if cmp_fixed(t, b) != wanted => Some(b),
+            _ => Some(t),
+        };
+        match rule.operator {
+            Operator::Gt | Operator::Ge => screen.above = keep(screen.above, Ordering::Less),
+            Operator::Lt | Operator::Le => screen.below = keep(screen.below, Ordering::Greater),
+            Operator::Eq | Operator::Ne => screen.exact = true,
+        }
+    }
+
+    /// Whether any rule of the group might fire on `metrics`.
+    #[inline]
+    fn might_fire(&self, metrics: &CheckMetrics) -> bool {
+        self.screens.iter().any(|s| {
+            s.metric
+                .value(metrics)
+                .is_some_and(|v| s.might_fire(crate::num::fixed(v)))
+        })
+    }
+}
+
+/// A rule as a check reads it: the threshold taken apart into an integer mantissa and
+/// scale ([`crate::num::fixed`]), so that evaluation compares integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prepared {
+    metric: CheckMetric,
+    operator: Operator,
+    kyc_level: Option<KycLevel>,
+    threshold: (i128, u32),
 }
 
 impl RuleSet {
@@ -131,7 +226,30 @@ impl RuleSet {
         if let Some(w) = rules.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(RuleError::DuplicateId(w[0].id.clone()));
         }
-        Ok(Self { rules })
+        let prepared = rules
+            .iter()
+            .map(|r| Prepared {
+                metric: r.metric,
+                operator: r.operator,
+                kyc_level: r.kyc_level,
+                threshold: crate::num::fixed(r.threshold),
+            })
+            .collect();
+        let mut general = Group::default();
+        let mut by_symbol = crate::hash::HashMap::<Symbol, Group>::default();
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| r.active) {
+            let Ok(i) = u32::try_from(i) else { break };
+            match &rule.symbol {
+                None => general.add(i, rule),
+                Some(symbol) => by_symbol.entry(symbol.clone()).or_default().add(i, rule),
+            }
+        }
+        Ok(Self {
+            rules,
+            prepared,
+            general,
+            by_symbol,
+        })
     }
 
     /// The rules, sorted by id.
@@ -143,7 +261,83 @@ impl RuleSet {
     /// Evaluates every active rule in scope against `metrics`, appending hits in id order.
     /// A rule whose metric is undefined for this check (see [`CheckMetric::value`]) does
     /// not fire.
+    ///
+    /// The set is prepared when built: its active rules grouped by symbol scope, their
+    /// thresholds taken apart into integer mantissas ([`crate::num::fixed`]), and per
+    /// group and metric the loosest threshold any rule fires at. A check first compares
+    /// each metric once against those (no rule can fire: done, the common case), and
+    /// only then visits the rules in scope, comparing integers ([`crate::num::cmp_fixed`]);
+    /// [`RuleSet::evaluate_reference`] visits every rule and compares `Decimal`s, and gives
+    /// the same hits.
     pub fn evaluate(
+        &self,
+        metrics: &CheckMetrics,
+        kyc: KycLevel,
+        symbol: &Symbol,
+        hits: &mut Vec<RuleHit>,
+    ) {
+        let scoped = match self.by_symbol.is_empty() {
+            true => None,
+            false => self.by_symbol.get(symbol),
+        };
+        // Most checks fire no rule: the screens tell so with one comparison per metric.
+        if !self.general.might_fire(metrics) && !scoped.is_some_and(|g| g.might_fire(metrics)) {
+            return;
+        }
+        let scoped = scoped.map_or(&[][..], |g| g.rules.as_slice());
+        // The rules without a symbol and those of this symbol, merged in id order.
+        let (mut a, mut b) = (
+            self.general.rules.iter().peekable(),
+            scoped.iter().peekable(),
+        );
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x < y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some(&i) = next else { break };
+            self.evaluate_one(i as usize, metrics, kyc, hits);
+        }
+    }
+
+    /// Evaluates rule `i` (active and in symbol scope) on integers.
+    #[inline(always)]
+    fn evaluate_one(
+        &self,
+        i: usize,
+        metrics: &CheckMetrics,
+        kyc: KycLevel,
+        hits: &mut Vec<RuleHit>,
+    ) {
+        let (Some(p), Some(rule)) = (self.prepared.get(i), self.rules.get(i)) else {
+            return;
+        };
+        if p.kyc_level.is_some_and(|k| k != kyc) {
+            return;
+        }
+        let Some(value) = p.metric.value(metrics) else {
+            return;
+        };
+        if p.operator
+            .holds_for(crate::num::cmp_fixed(crate::num::fixed(value), p.threshold))
+        {
+            hits.push(RuleHit {
+                rule_id: rule.id.clone(),
+                metric: rule.metric,
+                value,
+                operator: rule.operator,
+                threshold: rule.threshold,
+                severity: rule.severity,
+                action: rule.action,
+            });
+        }
+    }
+
+    /// [`RuleSet::evaluate`] by `Decimal`'s own comparison, metric by metric: the
+    /// reference the integer comparison is held to.
+    pub fn evaluate_reference(
         &self,
         metrics: &CheckMetrics,
         kyc: KycLevel,
@@ -160,7 +354,7 @@ impl RuleSet {
             let Some(value) = rule.metric.value(metrics) else {
                 continue;
             };
-            if rule.operator.holds(value, rule.threshold) {
+            if rule.operator.holds_for(value.cmp(&rule.threshold)) {
                 hits.push(RuleHit {
                     rule_id: rule.id.clone(),
                     metric: rule.metric,
@@ -222,6 +416,75 @@ mod tests {
         assert!(!Operator::Gt.holds(one, one_00) && !Operator::Lt.holds(one, one_00));
         for op in Operator::ALL {
             assert_eq!(op.as_str().parse::<Operator>(), Ok(*op));
+        }
+    }
+
+    /// The screens that skip rule sets with no possible hit are exact at their edges: a
+    /// metric equal to the loosest threshold (written at another scale) still fires the
+    /// `>=` and `<=` rules, and the hits are those of the `Decimal` reference, in id order
+    /// across the general and the symbol's rules, whatever the KYC scopes.
+    #[test]
+    fn screened_evaluation_equals_the_reference_at_the_edges() {
+        let btc = Symbol::new("BTCUSDT");
+        let mut rules = Vec::new();
+        for (i, (op, threshold)) in [
+            (Operator::Ge, 5_000),
+            (Operator::Gt, 5_000),
+            (Operator::Le, 5_000),
+            (Operator::Lt, 5_000),
+            (Operator::Ge, 4_000),
+            (Operator::Le, 6_000),
+            (Operator::Eq, 5_000),
+            (Operator::Ne, 5_000),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = rule(
+                &format!("r{i}"),
+                CheckMetric::OrderNotional,
+                op,
+                threshold,
+                RuleAction::Warn,
+            );
+            r.symbol = (i % 2 == 1).then(|| btc.clone());
+            r.kyc_level = (i % 3 == 2).then_some(KycLevel::L2);
+            rules.push(r);
+        }
+        let set = RuleSet::new(rules).expect("valid");
+        for (notional, scale) in [
+            (50_000, 1),
+            (5_000_000, 3),
+            (4_999_999, 3),
+            (5_000_001, 3),
+            (3_000, 0),
+            (7_000, 0),
+        ] {
+            let metrics = CheckMetrics {
+                order_notional: Decimal::new(notional, scale),
+                ..CheckMetrics::default()
+            };
+            for kyc in [KycLevel::L1, KycLevel::L2] {
+                for symbol in [&btc, &Symbol::new("ETHUSDT")] {
+                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    set.evaluate(&metrics, kyc, symbol, &mut fast);
+                    set.evaluate_reference(&metrics, kyc, symbol, &mut reference);
+                    assert_eq!(fast, reference, "{notional}e-{scale} {kyc:?} {symbol}");
+                }
+            }
+            // Each operator alone, its threshold at the metric's value or one unit of the
+            // last place away: the screen is the rule's own comparison.
+            for op in Operator::ALL {
+                for delta in [-1, 0, 1] {
+                    let mut r = rule("only", CheckMetric::OrderNotional, *op, 0, RuleAction::Warn);
+                    r.threshold = Decimal::new(notional + delta, scale);
+                    let single = RuleSet::new(vec![r]).expect("valid");
+                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    single.evaluate(&metrics, KycLevel::L1, &btc, &mut fast);
+                    single.evaluate_reference(&metrics, KycLevel::L1, &btc, &mut reference);
+                    assert_eq!(fast, reference, "{op} {delta}");
+                }
+            }
         }
     }
 

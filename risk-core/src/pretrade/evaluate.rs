@@ -53,7 +53,29 @@ pub fn check<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with(
+    check_with::<true, M>(
+        config,
+        account,
+        market,
+        request,
+        now,
+        ExposureSource::Compute,
+    )
+    .0
+}
+
+/// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
+/// thresholds as integers prepared when the rule set was built
+/// ([`crate::rules::RuleSet::evaluate`]). It is the reference the fast path is held to
+/// (same response, to the last digit of every figure); use [`check`].
+pub fn check_reference<M: MarketView + ?Sized>(
+    config: &RiskConfig,
+    account: Option<&AccountSnapshot>,
+    market: &M,
+    request: &CheckRequest,
+    now: DateTime<Utc>,
+) -> CheckResponse {
+    check_with::<false, M>(
         config,
         account,
         market,
@@ -99,7 +121,7 @@ pub(crate) struct Hold {
 
 /// [`check`] with the account exposure taken from `source`; also returns what the order
 /// would hold if reserved (`None` when it was not priced or opens nothing).
-pub(crate) fn check_with<M: MarketView + ?Sized>(
+pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
@@ -122,7 +144,7 @@ pub(crate) fn check_with<M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    let hold = run_phases(
+    let hold = run_phases::<FIXED, M>(
         config,
         account,
         market,
@@ -221,7 +243,7 @@ struct PricingContext {
 /// their failure and the check goes on as far as the data allows, so that `rule_hits`
 /// and `metrics` explain a reject too.
 #[allow(clippy::too_many_arguments)]
-fn run_phases<M: MarketView + ?Sized>(
+fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
     market: &M,
@@ -268,7 +290,7 @@ fn run_phases<M: MarketView + ?Sized>(
     (response.liquidation_risk, response.margin_call) =
         check_margin_ratio(&ctx, &pricing, limits, gate);
     let metrics = metrics(&ctx, &pricing);
-    check_rules(config, &ctx, &metrics, &mut response.rule_hits, gate);
+    check_rules::<FIXED>(config, &ctx, &metrics, &mut response.rule_hits, gate);
     response.metrics = Some(metrics);
     (!pricing.opening_notional.is_zero()).then_some(Hold {
         amount: pricing.required_initial_margin,
@@ -755,19 +777,19 @@ fn check_margin_ratio(
 /// Phase 12: dynamic rules; a REJECT rule that fires is `RISK_RULE_VIOLATION` (WARN rules
 /// turn an approval into FLAGGED when the decision is made).
 #[inline]
-fn check_rules(
+fn check_rules<const FIXED: bool>(
     config: &RiskConfig,
     ctx: &OrderContext<'_>,
     metrics: &CheckMetrics,
     hits: &mut Vec<crate::rules::RuleHit>,
     gate: &mut Gate,
 ) {
-    config.rules.evaluate(
-        metrics,
-        ctx.account.profile.kyc_level,
-        &ctx.request.symbol,
-        hits,
-    );
+    let (kyc, symbol) = (ctx.account.profile.kyc_level, &ctx.request.symbol);
+    if FIXED {
+        config.rules.evaluate(metrics, kyc, symbol, hits);
+    } else {
+        config.rules.evaluate_reference(metrics, kyc, symbol, hits);
+    }
     if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
         gate.fail(RejectReason::RiskRuleViolation, || {
             format!(

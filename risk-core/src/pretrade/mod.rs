@@ -7,7 +7,7 @@ mod request;
 mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
-pub use evaluate::check;
+pub use evaluate::{check, check_reference};
 pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
 pub(crate) use exposure::ExposureCache;
 pub use request::CheckRequest;
