@@ -21,7 +21,7 @@ step "test Kafka broker: tansu on a free loopback port (installs it once, cached
 tansu_start
 trap tansu_stop EXIT
 fastavro_venv
-step "tests (workspace, all features)"
+step "tests (workspace, all features; the Kafka and Redis-snapshot end-to-end tests use tansu above and Redis at 127.0.0.1:6379)"
 cargo test --workspace --all-features --locked
 step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"
 scripts/schemathesis.sh

@@ -35,6 +35,8 @@ pub mod report;
 pub mod report_config;
 #[cfg(feature = "cli")]
 pub mod sample;
+#[cfg(feature = "redis")]
+pub mod snapshot;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "webhooks")]
