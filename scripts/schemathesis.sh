@@ -20,7 +20,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis>=4.32,<5"
 
-cargo build --locked --quiet -p risk-adapters --features http --bin risk-server
+cargo build --locked --quiet -p risk-adapters --features http,webhooks --bin risk-server
 
 work=$(mktemp -d)
 server_pid=

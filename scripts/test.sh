@@ -21,10 +21,12 @@ step "test Kafka broker: tansu on a free loopback port (installs it once, cached
 tansu_start
 trap tansu_stop EXIT
 fastavro_venv
-step "tests (workspace, all features)"
+step "tests (workspace, all features; the Kafka and Redis-snapshot end-to-end tests use tansu above and Redis at 127.0.0.1:6379)"
 cargo test --workspace --all-features --locked
 step "schemathesis against the admin API's /openapi.json (no 5xx; responses match their schemas)"
 scripts/schemathesis.sh
+step "webhook receiver example verifies a signed event from risk-server (standardwebhooks from PyPI)"
+scripts/webhook-receiver.sh
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings

@@ -19,6 +19,8 @@
 //! - `arrow`: [`arrow`], trade metrics as exact Arrow columns (the Python bindings'
 //!   `to_arrow()` and the Parquet report).
 //! - `parquet`: `cli` plus the report as Parquet (`risk report --format parquet`).
+//! - `webhooks`: [`webhook`], Standard Webhooks delivery of the outbox's events
+//!   (subscriptions, a dispatcher with retries and dead letters, an SSRF guard).
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
@@ -38,5 +40,9 @@ pub mod report;
 pub mod report_config;
 #[cfg(feature = "cli")]
 pub mod sample;
+#[cfg(feature = "redis")]
+pub mod snapshot;
 #[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "webhooks")]
+pub mod webhook;

@@ -73,6 +73,9 @@ use crate::Decimal;
 
 #[cfg(feature = "serde")]
 mod form;
+mod state;
+
+pub use state::{AccountState, EngineState, RestoreError};
 
 /// A per-account event sequence number. Sequences start at 1: zero is not a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

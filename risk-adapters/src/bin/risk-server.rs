@@ -10,6 +10,11 @@
 //! empty store from the config file's ladders, rules and profiles; afterwards the store
 //! wins and follows every admin write live.
 //!
+//! With the `kafka` feature, `--kafka-brokers` feeds the engine from the input topics and
+//! publishes every check; with the `redis` feature too, `--redis` keeps snapshots of that
+//! state and the offsets it includes, and a restart resumes from them
+//! (`risk-adapters/README-kafka.md`).
+//!
 //! Logs go to stderr; `RUST_LOG` (or `--log`) sets the filter, e.g. `risk_adapters=debug`
 //! for one line per rejected check.
 
@@ -90,6 +95,25 @@ struct Args {
     #[cfg(feature = "kafka")]
     #[arg(long, default_value_t = 2)]
     publish_threads: usize,
+    /// Redis for L2 snapshots (redis://HOST:PORT/DB): the consumers' state and the
+    /// offsets it includes are written there, and a restart resumes from them instead of
+    /// replaying the topics. Redis away at start: logged, replay from the start, writes
+    /// retried. Needs --kafka-brokers and the `redis` feature.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "URL", requires = "kafka_brokers")]
+    redis: Option<String>,
+    /// Longest time between two snapshots while the input moves, ms.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
+    snapshot_every_ms: u64,
+    /// Most state-topic messages between two snapshots.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "M", default_value_t = 10_000)]
+    snapshot_every_events: u64,
+    /// Prefix of the snapshot's Redis keys (`PREFIX:snapshot:state`, `:offsets`, `:meta`).
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "PREFIX", default_value = risk_adapters::snapshot::DEFAULT_PREFIX)]
+    snapshot_key: String,
     /// Address of the admin HTTP API (/v1, /healthz, /readyz, /metrics, /docs).
     #[cfg(feature = "http")]
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -107,6 +131,24 @@ struct Args {
     #[cfg(feature = "http")]
     #[arg(long, conflicts_with = "admin_token_file")]
     insecure_admin: bool,
+    /// Allow webhook targets on loopback, private, link-local and other non-public
+    /// addresses (refused by default, when subscribing and when connecting).
+    #[cfg(feature = "webhooks")]
+    #[arg(long)]
+    allow_private_webhooks: bool,
+    /// Webhook attempt timeout in milliseconds (connect, send, answer).
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_timeout_ms: u64,
+    /// Attempts before a webhook delivery is dead-lettered.
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    webhook_max_attempts: u32,
+    /// Delay after a webhook's first failed attempt, in milliseconds; doubled after each
+    /// (capped at an hour), jittered, never before the receiver's Retry-After.
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    webhook_backoff_ms: u64,
 }
 
 /// The config version written on every decision: the file's name and a hash of its
@@ -123,22 +165,109 @@ fn config_version(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!("{name}@{hash:016x}"))
 }
 
-/// Starts the consumers and the publisher; the hooks for the check path.
+/// The snapshot writer: where the consumer's checkpoints go, and its counters.
+#[cfg(feature = "redis")]
+type Snapshots = (
+    risk_adapters::kafka::CheckpointPolicy,
+    Arc<risk_adapters::snapshot::SnapshotStatus>,
+);
+
+/// The snapshot to resume from and the snapshot writer, with `--redis`. Redis away or a
+/// snapshot that cannot be used: logged, and the consumers replay from the start.
+#[cfg(feature = "redis")]
+fn start_snapshots(
+    args: &Args,
+) -> anyhow::Result<(Option<risk_adapters::kafka::Checkpoint>, Option<Snapshots>)> {
+    use risk_adapters::kafka::CheckpointPolicy;
+    use risk_adapters::snapshot::{RedisSnapshots, SnapshotError, SnapshotWriter};
+    let Some(url) = &args.redis else {
+        return Ok((None, None));
+    };
+    let store =
+        RedisSnapshots::open(url, &args.snapshot_key).with_context(|| format!("--redis {url}"))?;
+    let key = store.keys().state.clone();
+    let resume = match store.load() {
+        Ok(Some(checkpoint)) => {
+            tracing::info!(
+                key,
+                accounts = checkpoint.engine.accounts.len(),
+                partitions = checkpoint.offsets.len(),
+                "redis: snapshot loaded"
+            );
+            Some(checkpoint)
+        }
+        Ok(None) => {
+            tracing::info!(
+                key,
+                "redis: no snapshot; replaying the input topics from the start"
+            );
+            None
+        }
+        Err(e @ SnapshotError::Redis(_)) => {
+            tracing::error!(
+                error = %e,
+                url,
+                "redis: unavailable at start; replaying the input topics from the start \
+                 (snapshots are retried while running)"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                key,
+                "redis: the snapshot is refused; replaying the input topics from the start \
+                 (the next snapshot replaces it)"
+            );
+            None
+        }
+    };
+    let writer = SnapshotWriter::start(store).context("starting the Redis snapshot writer")?;
+    let status = writer.status();
+    tracing::info!(
+        key,
+        every_ms = args.snapshot_every_ms,
+        every_events = args.snapshot_every_events,
+        "redis: snapshots on"
+    );
+    let policy = CheckpointPolicy {
+        every: Duration::from_millis(args.snapshot_every_ms.max(1)),
+        every_events: args.snapshot_every_events.max(1),
+        sink: Arc::new(writer),
+    };
+    Ok((resume, Some((policy, status))))
+}
+
+/// The Kafka side of the server: the check hooks, the running consumers and, with
+/// `--redis`, the snapshot writer's counters.
+#[cfg(feature = "kafka")]
+struct KafkaParts {
+    hooks: Arc<risk_adapters::kafka::KafkaCheckHooks>,
+    ingest: risk_adapters::kafka::KafkaIngest,
+    #[cfg(all(feature = "redis", feature = "http"))]
+    snapshots: Option<Arc<risk_adapters::snapshot::SnapshotStatus>>,
+}
+
+/// Starts the consumers (resuming from the Redis snapshot with `--redis`) and the
+/// publisher; the hooks for the check path.
 #[cfg(feature = "kafka")]
 fn start_kafka(
     engine: &Arc<risk_core::engine::RiskEngine>,
     brokers: &str,
     args: &Args,
     config_version: String,
-) -> anyhow::Result<(
-    Arc<risk_adapters::kafka::KafkaCheckHooks>,
-    risk_adapters::kafka::KafkaIngest,
-)> {
+) -> anyhow::Result<KafkaParts> {
     use risk_adapters::kafka::{
         ConsumerOptions, DecisionPublisher, KafkaCheckHooks, KafkaIngest, PublisherOptions, Topics,
     };
     let topics = Topics::new(&args.topic_suffix);
-    let ingest = KafkaIngest::start(
+    #[cfg(feature = "redis")]
+    let (resume, snapshots) = start_snapshots(args)?;
+    #[cfg(feature = "redis")]
+    let (checkpoints, snapshots) = snapshots.unzip();
+    #[cfg(not(feature = "redis"))]
+    let (resume, checkpoints) = (None, None);
+    let ingest = KafkaIngest::start_with(
         Arc::clone(engine),
         &ConsumerOptions {
             brokers: brokers.to_owned(),
@@ -146,6 +275,8 @@ fn start_kafka(
             group_id: args.group_id.clone(),
             timeout: Duration::from_secs(10),
         },
+        resume,
+        checkpoints,
     )
     .context("starting the Kafka consumers")?;
     let publisher = DecisionPublisher::start(&PublisherOptions {
@@ -182,11 +313,36 @@ fn start_kafka(
             }
         });
     }
+    #[cfg(feature = "redis")]
+    if let (Some(status), true) = (&snapshots, args.summary_secs > 0) {
+        let status = Arc::clone(status);
+        let every = Duration::from_secs(args.summary_secs);
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tracing::info!(
+                    written = status.written.load(Relaxed),
+                    failures = status.failures.load(Relaxed),
+                    bytes = status.bytes.load(Relaxed),
+                    write_micros = status.write_micros.load(Relaxed),
+                    "redis snapshot summary"
+                );
+            }
+        });
+    }
     let hooks = KafkaCheckHooks {
         ingest: Some(ingest.status()),
         publisher: Some(publisher),
     };
-    Ok((Arc::new(hooks), ingest))
+    Ok(KafkaParts {
+        hooks: Arc::new(hooks),
+        ingest,
+        #[cfg(all(feature = "redis", feature = "http"))]
+        snapshots,
+    })
 }
 
 fn main() -> ExitCode {
@@ -267,24 +423,39 @@ fn run(args: Args) -> anyhow::Result<()> {
             ));
         }
         #[cfg(feature = "kafka")]
-        let (kafka, _ingest) = match &args.kafka_brokers {
-            Some(brokers) => {
-                let (hooks, ingest) = start_kafka(&engine, brokers, &args, config_version.clone())?;
-                (Some(hooks), Some(ingest))
-            }
-            None => (None, None),
+        let parts = match &args.kafka_brokers {
+            Some(brokers) => Some(start_kafka(
+                &engine,
+                brokers,
+                &args,
+                config_version.clone(),
+            )?),
+            None => None,
         };
         #[cfg(all(feature = "kafka", feature = "http"))]
-        let collector = kafka.as_ref().map(|k| {
-            let collector: Box<dyn prometheus_client::collector::Collector> =
-                Box::new(risk_adapters::kafka::KafkaMetrics {
-                    ingest: k.ingest.clone(),
-                    publisher: k.publisher.as_ref().map(|p| p.status()),
-                });
-            collector
-        });
+        let collectors = {
+            let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = Vec::new();
+            if let Some(k) = &parts {
+                collectors.push(Box::new(risk_adapters::kafka::KafkaMetrics {
+                    ingest: k.hooks.ingest.clone(),
+                    publisher: k.hooks.publisher.as_ref().map(|p| p.status()),
+                }));
+                #[cfg(feature = "redis")]
+                if let Some(status) = &k.snapshots {
+                    collectors.push(Box::new(risk_adapters::snapshot::SnapshotMetrics {
+                        status: Arc::clone(status),
+                    }));
+                }
+            }
+            collectors
+        };
         #[cfg(all(not(feature = "kafka"), feature = "http"))]
-        let collector = None;
+        let collectors = Vec::new();
+        #[cfg(feature = "kafka")]
+        let (kafka, _ingest) = match parts {
+            Some(p) => (Some(p.hooks), Some(p.ingest)),
+            None => (None, None),
+        };
         #[cfg(feature = "kafka")]
         let hooks = kafka.map(|k| {
             let hooks: Arc<dyn risk_adapters::grpc::service::CheckHooks> = k;
@@ -294,7 +465,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let hooks = None;
         #[cfg(feature = "http")]
         let (metrics, http) = plane
-            .start(Arc::clone(&engine), hooks.clone(), collector)
+            .start(Arc::clone(&engine), hooks.clone(), collectors)
             .await?;
         #[cfg(feature = "http")]
         let hooks: Option<Arc<dyn risk_adapters::grpc::service::CheckHooks>> = match hooks {
@@ -346,6 +517,8 @@ mod config_plane {
         admin: AdminAccess,
         base: RiskConfig,
         seed: Seed,
+        #[cfg(feature = "webhooks")]
+        webhooks: risk_adapters::webhook::DispatchOptions,
     }
 
     /// The running HTTP server.
@@ -353,6 +526,8 @@ mod config_plane {
         stop: tokio::sync::watch::Sender<bool>,
         server: tokio::task::JoinHandle<std::io::Result<()>>,
         follow: tokio::task::JoinHandle<()>,
+        #[cfg(feature = "webhooks")]
+        dispatcher: tokio::task::JoinHandle<()>,
     }
 
     impl Plan {
@@ -378,17 +553,33 @@ mod config_plane {
                 admin,
                 base: file.engine.clone(),
                 seed: Seed::from_file(file),
+                #[cfg(feature = "webhooks")]
+                webhooks: {
+                    use std::time::Duration;
+                    if args.allow_private_webhooks {
+                        tracing::warn!(
+                            "--allow-private-webhooks: webhook targets may be loopback or private addresses"
+                        );
+                    }
+                    risk_adapters::webhook::DispatchOptions {
+                        timeout: Duration::from_millis(args.webhook_timeout_ms),
+                        max_attempts: args.webhook_max_attempts,
+                        backoff_base: Duration::from_millis(args.webhook_backoff_ms),
+                        guard: risk_adapters::webhook::Guard::new(args.allow_private_webhooks),
+                        ..risk_adapters::webhook::DispatchOptions::default()
+                    }
+                },
             })
         }
 
         /// Opens the store, loads its config into `engine`, follows other writers and
-        /// serves HTTP (`/readyz` gated on `readiness`, `collector` on `/metrics`); the
+        /// serves HTTP (`/readyz` gated on `readiness`, `collectors` on `/metrics`); the
         /// metrics are check hooks for the gRPC service.
         pub async fn start(
             self,
             engine: Arc<RiskEngine>,
             readiness: Option<Arc<dyn CheckHooks>>,
-            collector: Option<Box<dyn prometheus_client::collector::Collector>>,
+            collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
         ) -> anyhow::Result<(Arc<dyn CheckHooks>, Running)> {
             let store = store::open(&self.database)
                 .await
@@ -398,9 +589,25 @@ mod config_plane {
                 .context("loading the config store")?;
             let follow = live.follow();
             let mut metrics = Metrics::new();
-            if let Some(collector) = collector {
+            for collector in collectors {
                 metrics.register_collector(collector);
             }
+            // The webhook dispatcher, over the store's database (its own tables).
+            #[cfg(feature = "webhooks")]
+            let (webhooks, dispatcher) = {
+                use risk_adapters::webhook::{self, DeliveryCounters, Dispatcher, WebhookMetrics};
+                let store = webhook::store::from_pool(live.store().db_pool());
+                let counters = Arc::new(DeliveryCounters::default());
+                metrics.register_collector(Box::new(WebhookMetrics(Arc::clone(&counters))));
+                let guard = self.webhooks.guard;
+                let dispatcher = Dispatcher::new(Arc::clone(&store), self.webhooks, counters)
+                    .context("building the webhook HTTP client")?
+                    .spawn();
+                (
+                    Some(Arc::new(webhook::Webhooks { store, guard })),
+                    dispatcher,
+                )
+            };
             let metrics = Arc::new(metrics);
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
@@ -411,6 +618,8 @@ mod config_plane {
                 admin: self.admin,
                 metrics: Arc::clone(&metrics),
                 readiness,
+                #[cfg(feature = "webhooks")]
+                webhooks,
             };
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(http::serve(listener, state, async move {
@@ -423,6 +632,8 @@ mod config_plane {
                     stop,
                     server,
                     follow,
+                    #[cfg(feature = "webhooks")]
+                    dispatcher,
                 },
             ))
         }
@@ -449,6 +660,8 @@ mod config_plane {
                 Ok(Ok(())) => {}
             }
             self.follow.abort();
+            #[cfg(feature = "webhooks")]
+            self.dispatcher.abort();
         }
     }
 }

@@ -5,6 +5,7 @@
 //! | `GET /v1/risk-profiles`, `GET/PATCH /v1/risk-profiles/{user_id}` | [`admin`] |
 //! | `GET/POST /v1/risk-rules`, `GET/PATCH /v1/risk-rules/{id}` | [`admin`] |
 //! | `GET/POST /v1/margin-tiers`, `GET/PATCH /v1/margin-tiers/{id}` | [`admin`] |
+//! | `GET/POST /v1/webhooks`, `DELETE /v1/webhooks/{id}`, `GET /v1/webhooks/{id}/deliveries` | `webhook::api` (feature `webhooks`) |
 //! | `GET /healthz`, `GET /readyz` | [`health`] |
 //! | `GET /metrics` | [`metrics`] (Prometheus text) |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi`], Swagger UI served from the binary |
@@ -42,11 +43,14 @@ pub struct AppState {
     /// Check hooks that gate readiness (the Kafka consumers): `/readyz` answers 503 while
     /// their [`not_ready`](crate::grpc::service::CheckHooks::not_ready) gives a reason.
     pub readiness: Option<Arc<dyn crate::grpc::service::CheckHooks>>,
+    /// The webhook subscriptions and deliveries (`None`: the webhook routes answer 404).
+    #[cfg(feature = "webhooks")]
+    pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
 }
 
 /// The router and the OpenAPI document generated from its handlers.
 pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(admin::list_profiles))
         .routes(routes!(admin::get_profile, admin::patch_profile))
         .routes(routes!(admin::list_rules, admin::create_rule))
@@ -55,9 +59,16 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::get_tier, admin::patch_tier))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(metrics::metrics))
-        .with_state(state)
-        .split_for_parts();
+        .routes(routes!(metrics::metrics));
+    #[cfg(feature = "webhooks")]
+    let routes = {
+        use crate::webhook::api;
+        routes
+            .routes(routes!(api::list_subscriptions, api::create_subscription))
+            .routes(routes!(api::delete_subscription))
+            .routes(routes!(api::list_deliveries))
+    };
+    let (router, mut api) = routes.with_state(state).split_for_parts();
     utoipa::Modify::modify(&openapi::CoreNames, &mut api);
     (router, api)
 }

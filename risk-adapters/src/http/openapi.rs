@@ -26,6 +26,7 @@ use super::problem::Problem;
         (name = "risk-profiles", description = "Per-user limits and flags"),
         (name = "risk-rules", description = "Dynamic rules on check metrics"),
         (name = "margin-tiers", description = "Margin-tier ladders"),
+        (name = "webhooks", description = "Standard Webhooks subscriptions and their deliveries"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]

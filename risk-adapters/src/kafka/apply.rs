@@ -41,7 +41,7 @@ use risk_core::num::{
     PriceBand, Quantity, RiskScore, SignedQuantity,
 };
 use risk_core::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::avro::{self, AvroError};
 use super::topics::InputTopic;
@@ -322,7 +322,8 @@ pub struct MarkPayload {
 }
 
 /// The profile field groups, each versioned on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum ProfileField {
     Kyc,
     Frozen,
@@ -331,7 +332,8 @@ enum ProfileField {
 }
 
 /// The key of one versioned entity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Entity {
     Profile(AccountId, ProfileField),
     Position(AccountId, Symbol),
@@ -342,10 +344,59 @@ enum Entity {
 }
 
 /// An entity version: ordered, compared only with the same entity's.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Version {
     Number(i64),
     Event(i64, String),
+}
+
+/// A position held until its instrument is listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Parked {
+    account_id: AccountId,
+    user_id: UserId,
+    symbol: Symbol,
+    size: SignedQuantity,
+    entry_price: Price,
+    leverage: Leverage,
+    version: Version,
+}
+
+impl Parked {
+    fn event(&self) -> AccountEvent {
+        AccountEvent::PositionUpdate {
+            symbol: self.symbol.clone(),
+            size: self.size,
+            entry_price: self.entry_price,
+            leverage: self.leverage,
+        }
+    }
+}
+
+/// What an [`Applier`] remembers besides the engine's state: every entity's version and
+/// the positions held for instruments not yet listed. Serializes (exact decimals) for
+/// snapshots; [`Applier::export`] and [`Applier::restore`] take and give it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ApplierState {
+    /// Entity versions, ordered by entity.
+    versions: Vec<(Entity, Version)>,
+    /// Held positions, ordered by account and symbol.
+    parked: Vec<Parked>,
+}
+
+impl ApplierState {
+    /// How many entity versions it holds.
+    #[must_use]
+    pub fn entity_count(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// How many positions it holds for instruments not yet listed.
+    #[must_use]
+    pub fn parked_count(&self) -> usize {
+        self.parked.len()
+    }
 }
 
 /// Applies input-topic messages to an engine, idempotently per entity.
@@ -353,7 +404,7 @@ enum Version {
 pub struct Applier {
     engine: Arc<RiskEngine>,
     versions: HashMap<Entity, Version>,
-    parked: HashMap<Entity, (UserId, AccountEvent, Version, Symbol)>,
+    parked: HashMap<Entity, Parked>,
 }
 
 impl Applier {
@@ -365,6 +416,37 @@ impl Applier {
             versions: HashMap::new(),
             parked: HashMap::new(),
         }
+    }
+
+    /// An applier writing to `engine` that remembers `state` (taken by [`Applier::export`]
+    /// together with the engine's state, which the caller restores).
+    #[must_use]
+    pub fn restore(engine: Arc<RiskEngine>, state: ApplierState) -> Self {
+        let parked = state
+            .parked
+            .into_iter()
+            .map(|p| (Entity::Position(p.account_id.clone(), p.symbol.clone()), p))
+            .collect();
+        Self {
+            engine,
+            versions: state.versions.into_iter().collect(),
+            parked,
+        }
+    }
+
+    /// A copy of what this applier remembers, in a stable order. Consistent with the
+    /// engine's state when both are taken between two applies.
+    #[must_use]
+    pub fn export(&self) -> ApplierState {
+        let mut versions: Vec<(Entity, Version)> = self
+            .versions
+            .iter()
+            .map(|(e, v)| (e.clone(), v.clone()))
+            .collect();
+        versions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut parked: Vec<Parked> = self.parked.values().cloned().collect();
+        parked.sort_unstable_by(|a, b| (&a.account_id, &a.symbol).cmp(&(&b.account_id, &b.symbol)));
+        ApplierState { versions, parked }
     }
 
     /// The engine written to.
@@ -572,41 +654,44 @@ impl Applier {
         if !self.is_new(&entity, &version) {
             return Ok(Outcome::Duplicate);
         }
-        let event = if closed {
-            AccountEvent::PositionUpdate {
-                symbol,
-                size: SignedQuantity::ZERO,
-                entry_price: Price::new(Decimal::ONE).map_err(|source| ApplyError::Number {
-                    field: "entry_price",
-                    source,
-                })?,
-                leverage: Leverage::ONE,
-            }
+        let (size, entry_price, lev) = if closed {
+            let one = Price::new(Decimal::ONE).map_err(|source| ApplyError::Number {
+                field: "entry_price",
+                source,
+            })?;
+            (SignedQuantity::ZERO, one, Leverage::ONE)
         } else {
-            AccountEvent::PositionUpdate {
-                symbol,
-                size: signed_quantity("size", required("size", &p.size, "on position.updated")?)?,
-                entry_price: price(
+            (
+                signed_quantity("size", required("size", &p.size, "on position.updated")?)?,
+                price(
                     "entry_price",
                     required("entry_price", &p.entry_price, "on position.updated")?,
                 )?,
-                leverage: leverage(
+                leverage(
                     "leverage",
                     required("leverage", &p.leverage, "on position.updated")?,
                 )?,
-            }
+            )
         };
-        match self.apply_account(&account_id, &user_id, event.clone()) {
-            Err(ApplyError::Refused(EventError::UnknownSymbol(symbol))) => {
+        let position = Parked {
+            account_id: account_id.clone(),
+            user_id: user_id.clone(),
+            symbol,
+            size,
+            entry_price,
+            leverage: lev,
+            version: version.clone(),
+        };
+        match self.apply_account(&account_id, &user_id, position.event()) {
+            Err(ApplyError::Refused(EventError::UnknownSymbol(_))) => {
                 // Instruments come on other topics, read in no particular order: hold the
                 // position until its instrument is listed (the newest version per entity).
                 let newer = self
                     .parked
                     .get(&entity)
-                    .is_none_or(|(_, _, held, _)| &version > held);
+                    .is_none_or(|held| version > held.version);
                 if newer {
-                    self.parked
-                        .insert(entity, (user_id, event, version, symbol));
+                    self.parked.insert(entity, position);
                 }
                 return Ok(Outcome::Parked);
             }
@@ -622,15 +707,13 @@ impl Applier {
         let ready: Vec<Entity> = self
             .parked
             .iter()
-            .filter(|(_, (_, _, _, s))| s == symbol)
+            .filter(|(_, p)| &p.symbol == symbol)
             .map(|(e, _)| e.clone())
             .collect();
         for entity in ready {
-            if let (Entity::Position(account_id, _), Some((user_id, event, version, _))) =
-                (&entity, self.parked.remove(&entity))
-            {
-                self.apply_account(account_id, &user_id, event)?;
-                self.versions.insert(entity, version);
+            if let Some(p) = self.parked.remove(&entity) {
+                self.apply_account(&p.account_id, &p.user_id, p.event())?;
+                self.versions.insert(entity, p.version);
             }
         }
         Ok(())

@@ -25,7 +25,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
-pub use consumer::{ConsumerOptions, IngestStatus, KafkaIngest};
+pub use apply::ApplierState;
+pub use consumer::{
+    Checkpoint, CheckpointPolicy, CheckpointSink, ConsumerOptions, IngestStatus, KafkaIngest,
+    Offsets,
+};
 pub use producer::{DecisionPublisher, PublishStatus, PublisherOptions};
 pub use topics::{InputTopic, OutputTopic, Topics};
 
@@ -171,6 +175,11 @@ impl prometheus_client::collector::Collector for KafkaMetrics {
             counter.encode(metric)
         };
         if let Some(i) = &self.ingest {
+            counter(
+                "kafka_consumed",
+                "Messages read from the input topics (state and marks)",
+                &i.consumed,
+            )?;
             counter("kafka_applied", "State-topic messages applied", &i.applied)?;
             counter(
                 "kafka_duplicates",
@@ -192,6 +201,11 @@ impl prometheus_client::collector::Collector for KafkaMetrics {
                 "kafka_dead_letter_failures",
                 "Dead letters that could not be queued",
                 &i.dead_letter_failures,
+            )?;
+            counter(
+                "kafka_checkpoints",
+                "Checkpoints (state and offsets) handed to the snapshot writer",
+                &i.checkpoints,
             )?;
         }
         if let Some(p) = &self.publisher {
@@ -225,6 +239,14 @@ impl prometheus_client::collector::Collector for KafkaMetrics {
                 ready.metric_type(),
             )?;
             ready.encode(metric)?;
+            let resumed = ConstGauge::new(i64::from(i.is_resumed()));
+            let metric = encoder.encode_descriptor(
+                "kafka_resumed",
+                "1 when the consumers resumed from a snapshot's offsets instead of replaying",
+                None,
+                resumed.metric_type(),
+            )?;
+            resumed.encode(metric)?;
         }
         Ok(())
     }
@@ -260,6 +282,8 @@ mod tests {
             "riskgate_kafka_checks_dropped_total 1",
             "riskgate_kafka_checks_queued_total 0",
             "riskgate_kafka_ready 0",
+            "riskgate_kafka_resumed 0",
+            "riskgate_kafka_consumed_total 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -970,6 +970,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// The connection pool, for modules that keep tables of their own in the same
+    /// database (the webhook dispatcher).
+    fn db_pool(&self) -> DbPool;
+
     /// A round trip to the database.
     ///
     /// # Errors
@@ -1084,6 +1088,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Runs until the task is dropped, sending on `changes` after another writer changes
     /// the store: the new version, or `None` after a reconnect (reload everything).
     async fn watch(&self, changes: tokio::sync::mpsc::Sender<Option<i64>>);
+}
+
+/// The connection pool under a [`Store`], for modules that keep tables of their own in the
+/// same database and migrations folder (the webhook dispatcher), with their own queries.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DbPool {
+    /// A SQLite pool.
+    Sqlite(sqlx::Pool<sqlx::Sqlite>),
+    /// A PostgreSQL pool.
+    Postgres(sqlx::Pool<sqlx::Postgres>),
+}
+
+impl From<sqlx::Pool<sqlx::Sqlite>> for DbPool {
+    fn from(pool: sqlx::Pool<sqlx::Sqlite>) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<sqlx::Pool<sqlx::Postgres>> for DbPool {
+    fn from(pool: sqlx::Pool<sqlx::Postgres>) -> Self {
+        Self::Postgres(pool)
+    }
 }
 
 /// Opens the store a `--database` URL names (`sqlite://PATH`, `postgres://...`), creating

@@ -397,6 +397,10 @@ macro_rules! impl_store {
                 $backend
             }
 
+            fn db_pool(&self) -> $crate::store::DbPool {
+                $crate::store::DbPool::from(self.pool.clone())
+            }
+
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
