@@ -68,6 +68,7 @@ async fn start_with(url: &str, readiness: Option<Arc<dyn CheckHooks>>) -> Servic
         admin: AdminAccess::Tokens(Arc::new(tokens)),
         metrics: Arc::clone(&metrics),
         readiness: readiness.clone(),
+        signal: None,
     };
     let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

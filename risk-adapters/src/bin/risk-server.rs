@@ -8,7 +8,11 @@
 //! With the `http` feature it also serves the admin REST API (`--http-listen`) over a
 //! config store (`--database`, default `sqlite://riskgate.db`): the first start seeds an
 //! empty store from the config file's ladders, rules and profiles; afterwards the store
-//! wins and follows every admin write live.
+//! wins and follows every admin write live. The same database holds the prop-firm
+//! risk-signal service's accounts, trades and results (`POST /v1/trades`,
+//! `GET /risk-report/{login}`, ...); its rulebook and initial signal settings come from
+//! the config file's `[engine.metrics]`, `[engine.score]`, `[rulebook]`, `[rulebooks.*]`,
+//! `[detectors]` and `[rule_weights]` tables, as for `risk report --config`.
 //!
 //! Logs go to stderr; `RUST_LOG` (or `--log`) sets the filter, e.g. `risk_adapters=debug`
 //! for one line per rejected check.
@@ -333,6 +337,8 @@ mod config_plane {
     use risk_adapters::grpc::service::CheckHooks;
     use risk_adapters::http::auth::{AdminAccess, Tokens};
     use risk_adapters::http::{self, metrics::Metrics, AppState};
+    use risk_adapters::report_config::ReportConfig;
+    use risk_adapters::signal::{self, SignalService, SignalSettings};
     use risk_adapters::store::{self, live::LiveConfig, Seed};
     use risk_core::config::RiskConfig;
     use risk_core::engine::RiskEngine;
@@ -346,6 +352,7 @@ mod config_plane {
         admin: AdminAccess,
         base: RiskConfig,
         seed: Seed,
+        signals: ReportConfig,
     }
 
     /// The running HTTP server.
@@ -372,12 +379,17 @@ mod config_plane {
                     AdminAccess::Off
                 }
             };
+            let text = std::fs::read_to_string(&args.config)
+                .with_context(|| format!("reading {}", args.config.display()))?;
+            let signals = ReportConfig::from_file_text(&text, &args.config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(Self {
                 listen: args.http_listen,
                 database: args.database.clone(),
                 admin,
                 base: file.engine.clone(),
                 seed: Seed::from_file(file),
+                signals,
             })
         }
 
@@ -397,6 +409,24 @@ mod config_plane {
                 .await
                 .context("loading the config store")?;
             let follow = live.follow();
+            let signal_store = signal::store::open(&self.database)
+                .await
+                .with_context(|| format!("--database {}", self.database))?;
+            let signals = SignalService::start(
+                signal_store,
+                SignalSettings {
+                    metrics: self.signals.metrics,
+                    score: self.signals.score,
+                },
+                self.signals.rules,
+            )
+            .await
+            .context("loading the risk-signal results")?;
+            tracing::info!(
+                accounts = signals.counts().accounts,
+                trades = signals.counts().trades,
+                "risk-signal service loaded"
+            );
             let mut metrics = Metrics::new();
             if let Some(collector) = collector {
                 metrics.register_collector(collector);
@@ -411,6 +441,7 @@ mod config_plane {
                 admin: self.admin,
                 metrics: Arc::clone(&metrics),
                 readiness,
+                signal: Some(signals),
             };
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(http::serve(listener, state, async move {

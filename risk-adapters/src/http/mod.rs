@@ -8,6 +8,8 @@
 //! | `GET /healthz`, `GET /readyz` | [`health`] |
 //! | `GET /metrics` | [`metrics`] (Prometheus text) |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi`], Swagger UI served from the binary |
+//! | `GET /health`, `GET /risk-report/{account_login}`, `GET /risk/user/{user_id}`, `GET /risk/challenge/{challenge_id}`, `GET /risk/accounts` | [`signal`]: the prop-firm risk signals |
+//! | `POST /v1/accounts`, `POST /v1/trades`, `POST /admin/update-config` | [`signal`]: ingestion and settings (admin) |
 //!
 //! It converts and transports: validation is the core's, run by the store inside each
 //! write's transaction ([`crate::store`]).
@@ -29,6 +31,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod signal;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -42,9 +45,12 @@ pub struct AppState {
     /// Check hooks that gate readiness (the Kafka consumers): `/readyz` answers 503 while
     /// their [`not_ready`](crate::grpc::service::CheckHooks::not_ready) gives a reason.
     pub readiness: Option<Arc<dyn crate::grpc::service::CheckHooks>>,
+    /// The risk-signal service (its routes answer 503 without it).
+    pub signal: Option<Arc<crate::signal::SignalService>>,
 }
 
-/// The router and the OpenAPI document generated from its handlers.
+/// The router and the OpenAPI document generated from its handlers. Request bodies are
+/// limited to 64 KiB, except the ingestion routes' ([`signal::MAX_INGEST_BYTES`]).
 pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(admin::list_profiles))
@@ -56,9 +62,32 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(signal::health))
+        .routes(routes!(signal::risk_report))
+        .routes(routes!(signal::risk_user))
+        .routes(routes!(signal::risk_challenge))
+        .routes(routes!(signal::risk_accounts))
+        .routes(routes!(signal::update_config))
+        .with_state(state.clone())
+        .split_for_parts();
+    let (ingest, ingest_api) = OpenApiRouter::new()
+        .routes(routes!(signal::post_trades))
+        .routes(routes!(signal::post_accounts))
         .with_state(state)
         .split_for_parts();
+    api.merge(ingest_api);
     utoipa::Modify::modify(&openapi::CoreNames, &mut api);
+    let router = router
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .merge(
+            ingest
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    signal::MAX_INGEST_BYTES,
+                ))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    signal::MAX_INGEST_BYTES,
+                )),
+        );
     (router, api)
 }
 
@@ -67,7 +96,6 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = router_and_api(state);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -27,6 +27,7 @@ use super::problem::Problem;
         (name = "risk-rules", description = "Dynamic rules on check metrics"),
         (name = "margin-tiers", description = "Margin-tier ladders"),
         (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "risk-signals", description = "Prop-firm risk signals: trades and accounts in, per-account results, users and challenges out"),
     )
 )]
 pub struct ApiDoc;

@@ -48,12 +48,12 @@ use risk_core::hash::HashMap as FastMap;
 use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
 
 mod html;
-mod rulebook;
+pub(crate) mod rulebook;
 
 pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
 
 pub use self::csv::write_csv;
-pub use json::write_json;
+pub use json::{account_object, group_object, write_json};
 pub use table::write_table;
 
 /// One account's line of the report.
@@ -212,32 +212,93 @@ pub fn build_report(
         .into_iter()
         .zip(computed)
         .zip(outcomes)
-        .map(|((p, (metrics, mut score)), rules)| {
-            let (total, level) =
-                rule_score(&score, &rules.signals, &input.rules.weights, &input.score);
-            score.score = total;
-            score.level = level;
-            AccountReport {
-                account: p.account,
-                user: p.user,
-                challenge: p.challenge,
-                initial_balance: p.config.initial_balance,
+        .map(|((p, (metrics, score)), rules)| {
+            account_report(
+                AccountWho {
+                    account: p.account,
+                    user: p.user,
+                    challenge: p.challenge,
+                    initial_balance: p.config.initial_balance,
+                },
                 metrics,
                 score,
                 rules,
-            }
+                &input.rules.weights,
+                &input.score,
+            )
         })
         .collect();
-    accounts.sort_by(|a, b| {
-        b.score
-            .score
-            .cmp(&a.score.score)
-            .then_with(|| a.account.cmp(&b.account))
-    });
+    accounts.sort_by(rank_order);
+    let (users, challenges) = group_reports(&accounts, &input.score);
+    Ok(Report {
+        accounts,
+        users,
+        challenges,
+        skipped_rows: input.skipped_rows,
+        duplicate_rows: input.duplicate_rows,
+        unlisted_accounts: unlisted,
+        rule_weights: input.rules.weights.clone(),
+    })
+}
 
+/// Who an account is: the identity part of an [`AccountReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountWho {
+    /// The login.
+    pub account: AccountId,
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The balance the curve started from.
+    pub initial_balance: Decimal,
+}
+
+/// One account's line from its parts: the metric score `score` gets the rulebook
+/// signals' weights added (capped at 100) and the level of the sum. The report and the
+/// signal service ([`crate::signal`]) both build their accounts here.
+#[must_use]
+pub fn account_report(
+    who: AccountWho,
+    metrics: TradeMetrics,
+    mut score: AccountScore,
+    rules: Outcome,
+    weights: &RuleWeights,
+    config: &ScoreConfig,
+) -> AccountReport {
+    let (total, level) = rule_score(&score, &rules.signals, weights, config);
+    score.score = total;
+    score.level = level;
+    AccountReport {
+        account: who.account,
+        user: who.user,
+        challenge: who.challenge,
+        initial_balance: who.initial_balance,
+        metrics,
+        score,
+        rules,
+    }
+}
+
+/// The report's account order: score descending, then login.
+#[must_use]
+pub fn rank_order(a: &AccountReport, b: &AccountReport) -> std::cmp::Ordering {
+    b.score
+        .score
+        .cmp(&a.score.score)
+        .then_with(|| a.account.cmp(&b.account))
+}
+
+/// The users and the (known) challenges of `accounts`, each by score descending, then
+/// id: the report's `users` and `challenges`.
+#[must_use]
+pub fn group_reports<'a>(
+    accounts: impl IntoIterator<Item = &'a AccountReport>,
+    config: &ScoreConfig,
+) -> (Vec<GroupReport>, Vec<GroupReport>) {
     let mut by_user: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
     let mut by_challenge: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
-    for a in &accounts {
+    for a in accounts {
         by_user.entry(a.user.as_str()).or_default().push(a);
         if let Some(c) = &a.challenge {
             by_challenge.entry(c.as_str()).or_default().push(a);
@@ -252,7 +313,7 @@ pub fn build_report(
                     members
                         .iter()
                         .map(|a| (&a.account, &a.score, a.metrics.trades)),
-                    &input.score,
+                    config,
                 ),
             })
             .collect();
@@ -264,17 +325,7 @@ pub fn build_report(
         });
         out
     };
-    let users = groups_of(by_user);
-    let challenges = groups_of(by_challenge);
-    Ok(Report {
-        accounts,
-        users,
-        challenges,
-        skipped_rows: input.skipped_rows,
-        duplicate_rows: input.duplicate_rows,
-        unlisted_accounts: unlisted,
-        rule_weights: input.rules.weights.clone(),
-    })
+    (groups_of(by_user), groups_of(by_challenge))
 }
 
 /// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`
