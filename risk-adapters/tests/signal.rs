@@ -167,6 +167,17 @@ async fn assert_parity(http: &str, expected: &Value) {
     }
     let (_, health) = get(format!("{http}/health")).await;
     assert_eq!(health["accounts"].as_u64(), Some(accounts.len() as u64));
+    // The keys come in the report's order.
+    let login = accounts[0]["account_login"].as_str().unwrap();
+    let text = client()
+        .get(format!("{http}/risk-report/{login}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("{\"account_login\":"), "{text}");
 }
 
 /// The header and data lines of an export.

@@ -219,10 +219,10 @@ pub struct ConfigOutcome {
 }
 
 /// A page of the ranked account list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RankedPage {
-    /// Account objects, riskiest first (ties by login).
-    pub items: Vec<serde_json::Value>,
+    /// Account objects (JSON text), riskiest first (ties by login).
+    pub items: Vec<Arc<str>>,
     /// Pass as `cursor` for the next page; `None` on the last one.
     pub next_cursor: Option<String>,
 }
@@ -263,7 +263,10 @@ struct AccountState {
 #[derive(Debug, Clone)]
 struct Current {
     report: AccountReport,
+    /// The account object, for comparisons.
     object: serde_json::Value,
+    /// The account object as the report writes it (keys in its order).
+    text: Arc<str>,
 }
 
 /// The writer's state.
@@ -499,7 +502,7 @@ fn result_row(c: &Current, version: i64) -> ResultRow {
         risk_level: r.score.level.as_str().to_owned(),
         status: r.rules.status.as_str().to_owned(),
         signals: serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()),
-        account: c.object.to_string(),
+        account: c.text.to_string(),
         config_version: version,
     }
 }
@@ -632,10 +635,16 @@ impl SignalService {
                 changes.current.push(Arc::clone(same));
                 continue;
             }
-            let object = account_object(&report, &self.rules.weights);
+            let text = account_object(&report, &self.rules.weights);
+            let object: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| SignalError::Compute(e.to_string()))?;
             let login = report.account.clone();
             let level = report.score.level;
-            let current = Arc::new(Current { report, object });
+            let current = Arc::new(Current {
+                report,
+                object,
+                text: text.into(),
+            });
             if state.objects.get(&login) != Some(&current.object) {
                 changes
                     .batch_results
@@ -646,19 +655,16 @@ impl SignalService {
                 }
                 if level > previous.unwrap_or(RiskLevel::Low) {
                     changes.raised += 1;
-                    let mut payload = current.object.clone();
-                    if let Some(map) = payload.as_object_mut() {
-                        map.insert(
-                            "previous_level".into(),
-                            previous.map_or(serde_json::Value::Null, |p| p.as_str().into()),
-                        );
-                    }
+                    // The account object with `previous_level` added last.
+                    let previous_text = previous.map_or("null".to_owned(), |p| format!("\"{p}\""));
+                    let body = current.text.strip_suffix('}').unwrap_or(&current.text);
+                    let payload = format!("{body},\"previous_level\":{previous_text}}}");
                     changes.events.push(EventRow {
                         event_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
                         event_type: LEVEL_RAISED.into(),
                         account_login: login.as_str().to_owned(),
                         level: level.as_str().to_owned(),
-                        payload: payload.to_string(),
+                        payload,
                     });
                 }
             }
@@ -884,30 +890,31 @@ impl SignalService {
         (state.version, state.settings.clone())
     }
 
-    /// The account object of `login`, `None` when unknown.
+    /// The account object of `login` (JSON text), `None` when unknown.
     #[must_use]
-    pub fn account(&self, login: &str) -> Option<serde_json::Value> {
+    pub fn account(&self, login: &str) -> Option<Arc<str>> {
         let published = self.read();
         published
             .accounts
             .get(&AccountId::new(login))
-            .map(|c| c.object.clone())
+            .map(|c| Arc::clone(&c.text))
     }
 
-    /// The user object of `user_id` (the report's `users[]`), `None` when unknown.
+    /// The user object of `user_id` (the report's `users[]`, JSON text), `None` when
+    /// unknown.
     #[must_use]
-    pub fn user(&self, user_id: &str) -> Option<serde_json::Value> {
+    pub fn user(&self, user_id: &str) -> Option<String> {
         self.group(true, user_id)
     }
 
-    /// The challenge object of `challenge_id` (the report's `challenges[]`), `None` when
-    /// unknown.
+    /// The challenge object of `challenge_id` (the report's `challenges[]`, JSON text),
+    /// `None` when unknown.
     #[must_use]
-    pub fn challenge(&self, challenge_id: &str) -> Option<serde_json::Value> {
+    pub fn challenge(&self, challenge_id: &str) -> Option<String> {
         self.group(false, challenge_id)
     }
 
-    fn group(&self, user: bool, id: &str) -> Option<serde_json::Value> {
+    fn group(&self, user: bool, id: &str) -> Option<String> {
         let published = self.read();
         let members: Vec<&AccountReport> = published
             .accounts
@@ -973,7 +980,12 @@ impl SignalService {
         };
         let items = list
             .iter()
-            .filter_map(|r| published.accounts.get(&r.account).map(|c| c.object.clone()))
+            .filter_map(|r| {
+                published
+                    .accounts
+                    .get(&r.account)
+                    .map(|c| Arc::clone(&c.text))
+            })
             .collect();
         Ok(RankedPage { items, next_cursor })
     }
