@@ -1,8 +1,12 @@
 //! Compiles `proto/risk/v1/risk.proto` when the `grpc` feature is on: protox parses it
 //! (no system `protoc`), tonic-prost-build generates the messages, the service and the
 //! client, and the encoded file descriptor set is written for server reflection.
+//! It also makes cargo rebuild the crate when a file in `migrations/` changes.
 
 fn main() {
+    // `sqlx::migrate!` embeds migrations/ at compile time but cannot ask cargo to watch the
+    // folder on stable Rust: without this line a new migration file would not be compiled in.
+    println!("cargo::rerun-if-changed=migrations");
     #[cfg(feature = "grpc")]
     if let Err(e) = grpc::compile() {
         println!("cargo::error=compiling proto/risk/v1/risk.proto: {e}");
