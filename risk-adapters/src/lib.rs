@@ -4,11 +4,14 @@
 //!
 //! - `config`: [`config_file`], the engine config file (TOML/JSON) shared by `risk-server`,
 //!   the Python bindings and `risk report`.
-//! - `cli`: [`csv_input`] (closed-trade exports and accounts files), [`report`] (the
+//! - `report`: [`csv_input`] (closed-trade exports and accounts files), [`report`] (the
 //!   trade-metrics and risk-score report and its table, JSON and CSV renderings),
 //!   [`report_config`] (the `[engine.metrics]` and `[engine.score]` tables of a config
-//!   file), [`sample`] (a deterministic generator of realistic exports) and the `risk`
-//!   binary.
+//!   file).
+//! - `cli`: `report` plus [`sample`] (a deterministic generator of realistic exports) and
+//!   the `risk` binary.
+//! - `signal`: [`signal`], the prop-firm risk-signal service's core (accounts, trades and
+//!   per-account results in the store, kept up to date incrementally).
 //! - `grpc`: [`grpc`], the `risk.v1.RiskService` server on tonic (health, reflection,
 //!   limits, graceful shutdown) and the `risk-server` binary.
 //! - `kafka`: [`kafka`], the data plane: state topics in (Avro or JSON) with dead letters
@@ -26,7 +29,7 @@
 pub mod arrow;
 #[cfg(feature = "config")]
 pub mod config_file;
-#[cfg(feature = "cli")]
+#[cfg(feature = "report")]
 pub mod csv_input;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -34,12 +37,14 @@ pub mod grpc;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
-#[cfg(feature = "cli")]
+#[cfg(feature = "report")]
 pub mod report;
-#[cfg(feature = "cli")]
+#[cfg(feature = "report")]
 pub mod report_config;
 #[cfg(feature = "cli")]
 pub mod sample;
+#[cfg(feature = "signal")]
+pub mod signal;
 #[cfg(feature = "redis")]
 pub mod snapshot;
 #[cfg(feature = "store")]

@@ -70,6 +70,7 @@ async fn start_with(url: &str, readiness: Option<Arc<dyn CheckHooks>>) -> Servic
         readiness: readiness.clone(),
         #[cfg(feature = "webhooks")]
         webhooks: None,
+        signal: None,
     };
     let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -265,6 +265,7 @@ impl Service {
             admin: AdminAccess::Tokens(Arc::new(tokens)),
             metrics: Arc::new(metrics),
             readiness: None,
+            signal: None,
             webhooks: Some(Arc::new(Webhooks {
                 store: Arc::clone(&webhooks),
                 guard: Guard::new(allow_private),

@@ -8,7 +8,11 @@
 //! With the `http` feature it also serves the admin REST API (`--http-listen`) over a
 //! config store (`--database`, default `sqlite://riskgate.db`): the first start seeds an
 //! empty store from the config file's ladders, rules and profiles; afterwards the store
-//! wins and follows every admin write live.
+//! wins and follows every admin write live. The same database holds the prop-firm
+//! risk-signal service's accounts, trades and results (`POST /v1/trades`,
+//! `GET /risk-report/{login}`, ...); its rulebook and initial signal settings come from
+//! the config file's `[engine.metrics]`, `[engine.score]`, `[rulebook]`, `[rulebooks.*]`,
+//! `[detectors]` and `[rule_weights]` tables, as for `risk report --config`.
 //!
 //! With the `kafka` feature, `--kafka-brokers` feeds the engine from the input topics and
 //! publishes every check; with the `redis` feature too, `--redis` keeps snapshots of that
@@ -504,6 +508,8 @@ mod config_plane {
     use risk_adapters::grpc::service::CheckHooks;
     use risk_adapters::http::auth::{AdminAccess, Tokens};
     use risk_adapters::http::{self, metrics::Metrics, AppState};
+    use risk_adapters::report_config::ReportConfig;
+    use risk_adapters::signal::{self, SignalService, SignalSettings};
     use risk_adapters::store::{self, live::LiveConfig, Seed};
     use risk_core::config::RiskConfig;
     use risk_core::engine::RiskEngine;
@@ -519,6 +525,7 @@ mod config_plane {
         seed: Seed,
         #[cfg(feature = "webhooks")]
         webhooks: risk_adapters::webhook::DispatchOptions,
+        signals: ReportConfig,
     }
 
     /// The running HTTP server.
@@ -547,6 +554,10 @@ mod config_plane {
                     AdminAccess::Off
                 }
             };
+            let text = std::fs::read_to_string(&args.config)
+                .with_context(|| format!("reading {}", args.config.display()))?;
+            let signals = ReportConfig::from_file_text(&text, &args.config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(Self {
                 listen: args.http_listen,
                 database: args.database.clone(),
@@ -569,6 +580,7 @@ mod config_plane {
                         ..risk_adapters::webhook::DispatchOptions::default()
                     }
                 },
+                signals,
             })
         }
 
@@ -588,6 +600,24 @@ mod config_plane {
                 .await
                 .context("loading the config store")?;
             let follow = live.follow();
+            let signal_store = signal::store::open(&self.database)
+                .await
+                .with_context(|| format!("--database {}", self.database))?;
+            let signals = SignalService::start(
+                signal_store,
+                SignalSettings {
+                    metrics: self.signals.metrics,
+                    score: self.signals.score,
+                },
+                self.signals.rules,
+            )
+            .await
+            .context("loading the risk-signal results")?;
+            tracing::info!(
+                accounts = signals.counts().accounts,
+                trades = signals.counts().trades,
+                "risk-signal service loaded"
+            );
             let mut metrics = Metrics::new();
             for collector in collectors {
                 metrics.register_collector(collector);
@@ -620,6 +650,7 @@ mod config_plane {
                 readiness,
                 #[cfg(feature = "webhooks")]
                 webhooks,
+                signal: Some(signals),
             };
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(http::serve(listener, state, async move {

@@ -6,6 +6,7 @@
 //!             [--hft-seconds N] [--pnl net|gross] [--window N]   (parquet: feature `parquet`, needs --out)
 //! risk generate-sample [--trades N] [--users N] [--seed N] [--out-dir DIR] [--no-defects]
 //!                      [--plant]
+//! risk ingest --trades FILE [--accounts FILE] [--config FILE] --database URL    (signal)
 //! risk feed --brokers HOST:PORT --scenario demo [--marks-per-second N --secs S]   (kafka)
 //! risk tail --brokers HOST:PORT --topic risk.pretrade_decision.v1 [--max N]        (kafka)
 //! ```
@@ -42,6 +43,10 @@ enum Command {
     Report(ReportArgs),
     /// Write a deterministic, realistic example export and accounts file.
     GenerateSample(SampleArgs),
+    /// Store an export (and accounts file) in the risk-signal service's database, each
+    /// account's result updated as `risk-server` does (needs the `signal` feature).
+    #[cfg(feature = "signal")]
+    Ingest(IngestArgs),
     /// Write a scenario's instruments, users, balances, positions and marks to the Kafka
     /// input topics (needs the `kafka` feature).
     #[cfg(feature = "kafka")]
@@ -207,6 +212,131 @@ struct ReportArgs {
     window: Option<NonZeroU32>,
 }
 
+#[cfg(feature = "signal")]
+#[derive(Debug, clap::Args)]
+struct IngestArgs {
+    /// The closed-trades export (CSV), read as `risk report` reads it.
+    #[arg(long, value_name = "FILE")]
+    trades: PathBuf,
+    /// Accounts file (header `login,user_id,challenge_id`, optional `initial_balance`,
+    /// `group_id`), stored before the trades.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// Engine config file: the rulebook tables and, for a database without settings yet,
+    /// the `[engine.metrics]` and `[engine.score]` tables (as `risk-server --config`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The database: sqlite://PATH (created when missing) or postgres://...
+    #[arg(long, value_name = "URL")]
+    database: String,
+    /// Trades per transaction.
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+}
+
+#[cfg(feature = "signal")]
+fn ingest(args: &IngestArgs) -> Result<()> {
+    use risk_adapters::signal::{self, IngestOutcome, SignalService, SignalSettings};
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            ReportConfig::from_file_text(&text, path)?
+        }
+        None => ReportConfig::default(),
+    };
+    let started = now();
+    let accounts = args
+        .accounts
+        .as_deref()
+        .map(read_accounts_path)
+        .transpose()?;
+    if let Some(a) = &accounts {
+        print_row_errors(&a.errors, a.skipped_rows);
+    }
+    let bar = progress_bar(&args.trades);
+    let file = read_trades_path(&args.trades, |bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    print_row_errors(&file.errors, file.skipped_rows);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let (accounts_out, trades_out, counts) = runtime.block_on(async {
+        let store = signal::store::open(&args.database)
+            .await
+            .with_context(|| format!("--database {}", args.database))?;
+        let service = SignalService::start(
+            store,
+            SignalSettings {
+                metrics: config.metrics,
+                score: config.score,
+            },
+            config.rules,
+        )
+        .await?;
+        let mut accounts_out = IngestOutcome::default();
+        if let Some(mut a) = accounts {
+            let listed: Vec<_> = a
+                .order
+                .iter()
+                .filter_map(|login| a.accounts.remove(login).map(|info| (login.clone(), info)))
+                .collect();
+            accounts_out = service.ingest_accounts(&listed).await?;
+            accounts_out.rejected += a.skipped_rows;
+        }
+        let bar = if io::stderr().is_terminal() {
+            ProgressBar::new(file.trades.len() as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} trades ({eta}) storing")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        let mut trades_out = IngestOutcome {
+            duplicates: file.duplicate_rows,
+            rejected: file.skipped_rows,
+            ..IngestOutcome::default()
+        };
+        for chunk in file.trades.chunks(args.batch.max(1)) {
+            let out = service.ingest_trades(chunk).await?;
+            for r in &out.rejections {
+                eprintln!("risk: refused {}", r.reason);
+            }
+            trades_out.accepted += out.accepted;
+            trades_out.duplicates += out.duplicates;
+            trades_out.rejected += out.rejected;
+            trades_out.accounts_changed += out.accounts_changed;
+            trades_out.levels_raised += out.levels_raised;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        anyhow::Ok((accounts_out, trades_out, service.counts()))
+    })?;
+    if args.accounts.is_some() {
+        eprintln!(
+            "risk: accounts: {} accepted, {} duplicate, {} rejected",
+            accounts_out.accepted, accounts_out.duplicates, accounts_out.rejected
+        );
+    }
+    eprintln!(
+        "risk: trades: {} accepted, {} duplicate, {} rejected; {} result updates, {} level rises; in {} ms",
+        trades_out.accepted,
+        trades_out.duplicates,
+        trades_out.rejected,
+        trades_out.accounts_changed + accounts_out.accounts_changed,
+        trades_out.levels_raised + accounts_out.levels_raised,
+        started.elapsed().as_millis()
+    );
+    eprintln!(
+        "risk: {} now holds {} trades and {} account results (settings version {})",
+        args.database, counts.trades, counts.accounts, counts.config_version
+    );
+    Ok(())
+}
+
 #[derive(Debug, clap::Args)]
 struct SampleArgs {
     /// Number of good trade rows.
@@ -234,6 +364,8 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Report(args) => report(&args),
         Command::GenerateSample(args) => sample(&args),
+        #[cfg(feature = "signal")]
+        Command::Ingest(args) => ingest(&args),
         #[cfg(feature = "kafka")]
         Command::Feed(args) => feed(&args),
         #[cfg(feature = "kafka")]

@@ -9,6 +9,8 @@
 //! | `GET /healthz`, `GET /readyz` | [`health`] |
 //! | `GET /metrics` | [`metrics`] (Prometheus text) |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi`], Swagger UI served from the binary |
+//! | `GET /health`, `GET /risk-report/{account_login}`, `GET /risk/user/{user_id}`, `GET /risk/challenge/{challenge_id}`, `GET /risk/accounts` | [`signal`]: the prop-firm risk signals |
+//! | `POST /v1/accounts`, `POST /v1/trades`, `POST /admin/update-config` | [`signal`]: ingestion and settings (admin) |
 //!
 //! It converts and transports: validation is the core's, run by the store inside each
 //! write's transaction ([`crate::store`]).
@@ -30,6 +32,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod signal;
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -46,9 +49,12 @@ pub struct AppState {
     /// The webhook subscriptions and deliveries (`None`: the webhook routes answer 404).
     #[cfg(feature = "webhooks")]
     pub webhooks: Option<Arc<crate::webhook::Webhooks>>,
+    /// The risk-signal service (its routes answer 503 without it).
+    pub signal: Option<Arc<crate::signal::SignalService>>,
 }
 
-/// The router and the OpenAPI document generated from its handlers.
+/// The router and the OpenAPI document generated from its handlers. Request bodies are
+/// limited to 64 KiB, except the ingestion routes' ([`signal::MAX_INGEST_BYTES`]).
 pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(admin::list_profiles))
@@ -59,7 +65,13 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::get_tier, admin::patch_tier))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(metrics::metrics));
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(signal::health))
+        .routes(routes!(signal::risk_report))
+        .routes(routes!(signal::risk_user))
+        .routes(routes!(signal::risk_challenge))
+        .routes(routes!(signal::risk_accounts))
+        .routes(routes!(signal::update_config));
     #[cfg(feature = "webhooks")]
     let routes = {
         use crate::webhook::api;
@@ -68,8 +80,25 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             .routes(routes!(api::delete_subscription))
             .routes(routes!(api::list_deliveries))
     };
-    let (router, mut api) = routes.with_state(state).split_for_parts();
+    let (router, mut api) = routes.with_state(state.clone()).split_for_parts();
+    let (ingest, ingest_api) = OpenApiRouter::new()
+        .routes(routes!(signal::post_trades))
+        .routes(routes!(signal::post_accounts))
+        .with_state(state)
+        .split_for_parts();
+    api.merge(ingest_api);
     utoipa::Modify::modify(&openapi::CoreNames, &mut api);
+    let router = router
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .merge(
+            ingest
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    signal::MAX_INGEST_BYTES,
+                ))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    signal::MAX_INGEST_BYTES,
+                )),
+        );
     (router, api)
 }
 
@@ -78,7 +107,6 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = router_and_api(state);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

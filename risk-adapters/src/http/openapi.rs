@@ -28,6 +28,7 @@ use super::problem::Problem;
         (name = "margin-tiers", description = "Margin-tier ladders"),
         (name = "webhooks", description = "Standard Webhooks subscriptions and their deliveries"),
         (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "risk-signals", description = "Prop-firm risk signals: trades and accounts in, per-account results, users and challenges out"),
     )
 )]
 pub struct ApiDoc;

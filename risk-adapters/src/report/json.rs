@@ -252,6 +252,30 @@ fn json_group<'a>(
     }
 }
 
+/// One account object of the JSON contract (an element of `accounts`) as compact JSON
+/// text, keys in the report's order; `weights` are the rulebook signals' weights (their
+/// `contribution`).
+#[must_use]
+pub fn account_object(account: &AccountReport, weights: &RuleWeights) -> String {
+    serde_json::to_string(&json_account(account, weights)).unwrap_or_default()
+}
+
+/// One user object (`user: true`, an element of `users`) or challenge object (an element
+/// of `challenges`) of the JSON contract as compact JSON text, keys in the report's order.
+/// `member` lists its accounts (their rule status and rulebook signals are counted).
+#[must_use]
+pub fn group_object<'a>(
+    group: &'a GroupReport,
+    user: bool,
+    member: impl IntoIterator<Item = &'a AccountReport>,
+) -> String {
+    let by_login: FastMap<&str, &AccountReport> = member
+        .into_iter()
+        .map(|a| (a.account.as_str(), a))
+        .collect();
+    serde_json::to_string(&json_group(group, user, &by_login)).unwrap_or_default()
+}
+
 /// Writes the report as the JSON contract (see the [module documentation](crate::report)).
 ///
 /// # Errors

@@ -69,14 +69,14 @@ use risk_core::hash::HashMap as FastMap;
 use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
 
 mod html;
-mod rulebook;
+pub(crate) mod rulebook;
 
 pub use html::{write_html, MAX_CHARTED_ACCOUNTS, MAX_POINTS};
 
 pub use self::csv::write_csv;
 #[cfg(feature = "parquet")]
 pub use self::parquet::{accounts_batch, write_parquet};
-pub use json::write_json;
+pub use json::{account_object, group_object, write_json};
 pub use table::write_table;
 
 /// One account's line of the report.
@@ -255,35 +255,106 @@ pub fn build_report(
         .into_iter()
         .zip(computed)
         .zip(outcomes)
-        .map(|((p, (metrics, mut score)), rules)| {
-            let (total, level) =
-                rule_score(&score, &rules.signals, &input.rules.weights, &input.score);
-            score.score = total;
-            score.level = level;
-            AccountReport {
-                account: p.account,
-                user: p.user,
-                challenge: p.challenge,
-                initial_balance: p.config.initial_balance,
-                platform: p.platform,
-                phase: p.phase,
-                last_trade_at: p.last_trade_at,
+        .map(|((p, (metrics, score)), rules)| {
+            account_report(
+                AccountWho {
+                    account: p.account,
+                    user: p.user,
+                    challenge: p.challenge,
+                    initial_balance: p.config.initial_balance,
+                    platform: p.platform,
+                    phase: p.phase,
+                    last_trade_at: p.last_trade_at,
+                },
                 metrics,
                 score,
                 rules,
-            }
+                &input.rules.weights,
+                &input.score,
+            )
         })
         .collect();
-    accounts.sort_by(|a, b| {
-        b.score
-            .score
-            .cmp(&a.score.score)
-            .then_with(|| a.account.cmp(&b.account))
-    });
+    accounts.sort_by(rank_order);
+    let (users, challenges) = group_reports(&accounts, &input.score);
+    Ok(Report {
+        accounts,
+        users,
+        challenges,
+        skipped_rows: input.skipped_rows,
+        duplicate_rows: input.duplicate_rows,
+        unlisted_accounts: unlisted,
+        rule_weights: input.rules.weights.clone(),
+        metrics: input.metrics,
+    })
+}
 
+/// Who an account is: the identity part of an [`AccountReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountWho {
+    /// The login.
+    pub account: AccountId,
+    /// The owner.
+    pub user: UserId,
+    /// The challenge, `None` when unknown.
+    pub challenge: Option<ChallengeId>,
+    /// The balance the curve started from.
+    pub initial_balance: Decimal,
+    /// The accounts file's `platform`, when given.
+    pub platform: Option<String>,
+    /// The accounts file's `phase`, when given.
+    pub phase: Option<String>,
+    /// The latest close time of the account's trades, `None` without trades.
+    pub last_trade_at: Option<DateTime<Utc>>,
+}
+
+/// One account's line from its parts: the metric score `score` gets the rulebook
+/// signals' weights added (capped at 100) and the level of the sum. The report and the
+/// signal service ([`crate::signal`]) both build their accounts here.
+#[must_use]
+pub fn account_report(
+    who: AccountWho,
+    metrics: TradeMetrics,
+    mut score: AccountScore,
+    rules: Outcome,
+    weights: &RuleWeights,
+    config: &ScoreConfig,
+) -> AccountReport {
+    let (total, level) = rule_score(&score, &rules.signals, weights, config);
+    score.score = total;
+    score.level = level;
+    AccountReport {
+        account: who.account,
+        user: who.user,
+        challenge: who.challenge,
+        initial_balance: who.initial_balance,
+        platform: who.platform,
+        phase: who.phase,
+        last_trade_at: who.last_trade_at,
+        metrics,
+        score,
+        rules,
+    }
+}
+
+/// The report's account order: score descending, then login.
+#[must_use]
+pub fn rank_order(a: &AccountReport, b: &AccountReport) -> std::cmp::Ordering {
+    b.score
+        .score
+        .cmp(&a.score.score)
+        .then_with(|| a.account.cmp(&b.account))
+}
+
+/// The users and the (known) challenges of `accounts`, each by score descending, then
+/// id: the report's `users` and `challenges`.
+#[must_use]
+pub fn group_reports<'a>(
+    accounts: impl IntoIterator<Item = &'a AccountReport>,
+    config: &ScoreConfig,
+) -> (Vec<GroupReport>, Vec<GroupReport>) {
     let mut by_user: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
     let mut by_challenge: BTreeMap<&str, Vec<&AccountReport>> = BTreeMap::new();
-    for a in &accounts {
+    for a in accounts {
         by_user.entry(a.user.as_str()).or_default().push(a);
         if let Some(c) = &a.challenge {
             by_challenge.entry(c.as_str()).or_default().push(a);
@@ -298,7 +369,7 @@ pub fn build_report(
                     members
                         .iter()
                         .map(|a| (&a.account, &a.score, a.metrics.trades)),
-                    &input.score,
+                    config,
                 ),
                 last_trade_at: members.iter().filter_map(|a| a.last_trade_at).max(),
             })
@@ -311,18 +382,7 @@ pub fn build_report(
         });
         out
     };
-    let users = groups_of(by_user);
-    let challenges = groups_of(by_challenge);
-    Ok(Report {
-        accounts,
-        users,
-        challenges,
-        skipped_rows: input.skipped_rows,
-        duplicate_rows: input.duplicate_rows,
-        unlisted_accounts: unlisted,
-        rule_weights: input.rules.weights.clone(),
-        metrics: input.metrics,
-    })
+    (groups_of(by_user), groups_of(by_challenge))
 }
 
 /// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`

@@ -1,0 +1,787 @@
+//! The prop-firm risk-signal service end to end, on SQLite files and PostgreSQL schemas:
+//! exports posted to `/v1/trades` and `/v1/accounts` (CSV and JSON, in order and out of
+//! order), every account's `GET /risk-report/{login}` compared with the account object of
+//! the real `risk report --format json` on the same files, users and challenges likewise;
+//! duplicates, rejected rows, config updates (422 changes nothing), webhook outbox rows,
+//! and the real `risk-server` binary killed with SIGKILL mid-ingest and restarted.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use risk_adapters::config_file::ConfigFile;
+use risk_adapters::grpc::service::now;
+use risk_adapters::http::auth::{AdminAccess, Tokens};
+use risk_adapters::http::metrics::Metrics;
+use risk_adapters::http::{self, AppState};
+use risk_adapters::report_config::ReportConfig;
+use risk_adapters::signal::{self, SignalService, SignalSettings};
+use risk_adapters::store::live::LiveConfig;
+use risk_adapters::store::{self, Seed};
+use serde_json::{json, Value};
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/config/demo.toml");
+const SAMPLE: &str = "/work/shared/data/prop_trades_sample.csv";
+const SAMPLE_ACCOUNTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/signal_accounts.csv"
+);
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/trades.csv");
+const EXAMPLE_ACCOUNTS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/accounts.csv");
+const TOKEN: &str = "0123456789abcdef0123";
+
+/// The real sample when this machine has it, else the checked-in example export.
+fn sample() -> &'static str {
+    if Path::new(SAMPLE).exists() {
+        SAMPLE
+    } else {
+        EXAMPLE
+    }
+}
+
+/// One in-process service (HTTP only) on `url`.
+struct Service {
+    http: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start(url: &str) -> Service {
+    let file = ConfigFile::load(Path::new(DEMO)).expect("demo config");
+    let base = file.engine.clone();
+    let seed = Seed::from_file(&file);
+    let engine = Arc::new(file.into_engine(now(), "demo.toml").expect("engine"));
+    let store = store::open(url).await.expect("store");
+    let live = LiveConfig::start(store, engine, base, Some(&seed))
+        .await
+        .expect("live config");
+    let text = std::fs::read_to_string(DEMO).unwrap();
+    let config = ReportConfig::from_toml(&text, "demo.toml").unwrap();
+    let signals = SignalService::start(
+        signal::store::open(url).await.expect("signal store"),
+        SignalSettings {
+            metrics: config.metrics,
+            score: config.score,
+        },
+        config.rules,
+    )
+    .await
+    .expect("signal service");
+    let tokens = Tokens::parse(&format!("ops:{TOKEN}\n"), "tokens").expect("tokens");
+    let state = AppState {
+        live,
+        admin: AdminAccess::Tokens(Arc::new(tokens)),
+        metrics: Arc::new(Metrics::new()),
+        readiness: None,
+        signal: Some(signals),
+        #[cfg(feature = "webhooks")]
+        webhooks: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        http::serve(listener, state, std::future::pending())
+            .await
+            .expect("http");
+    });
+    Service { http, task }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// POSTs `body` with `content_type` and the admin token; the status and JSON answer.
+async fn post(
+    url: String,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let r = client()
+        .post(url)
+        .bearer_auth(TOKEN)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(url: String) -> (StatusCode, Value) {
+    let r = client().get(url).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `risk report --format json` of the files (the real binary).
+fn report(trades: &str, accounts: Option<&str>, config: &Path) -> Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_risk"));
+    cmd.args(["report", "--format", "json", "--trades", trades, "--config"])
+        .arg(config);
+    if let Some(a) = accounts {
+        cmd.args(["--accounts", a]);
+    }
+    let out = cmd.output().expect("risk report runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every account, user and challenge of `expected` as the service serves it.
+async fn assert_parity(http: &str, expected: &Value) {
+    let accounts = expected["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty());
+    for a in accounts {
+        let login = a["account_login"].as_str().unwrap();
+        let (status, got) = get(format!("{http}/risk-report/{login}")).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        assert_eq!(&got, a, "account {login}");
+    }
+    for (list, route, key) in [
+        ("users", "user", "user_id"),
+        ("challenges", "challenge", "challenge_id"),
+    ] {
+        for g in expected[list].as_array().unwrap() {
+            let id = g[key].as_str().unwrap();
+            let (status, got) = get(format!("{http}/risk/{route}/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{route} {id}");
+            assert_eq!(&got, g, "{route} {id}");
+        }
+    }
+    let (_, health) = get(format!("{http}/health")).await;
+    assert_eq!(health["accounts"].as_u64(), Some(accounts.len() as u64));
+    // The keys come in the report's order.
+    let login = accounts[0]["account_login"].as_str().unwrap();
+    let text = client()
+        .get(format!("{http}/risk-report/{login}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("{\"account_login\":"), "{text}");
+}
+
+/// The header and data lines of an export.
+fn lines(path: &str) -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut it = text.lines().map(str::to_owned);
+    let header = it.next().unwrap();
+    (header, it.collect())
+}
+
+/// CSV rows as the JSON array of objects with the same field names.
+fn as_json(header: &str, rows: &[String]) -> Value {
+    let mut reader =
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(std::io::Cursor::new(format!(
+                "{header}\n{}\n",
+                rows.join("\n")
+            )));
+    let mut records = reader.records();
+    let names: Vec<String> = records
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    Value::Array(
+        records
+            .map(|r| {
+                let r = r.unwrap();
+                let map: serde_json::Map<String, Value> = names
+                    .iter()
+                    .zip(r.iter())
+                    .filter(|(n, _)| !n.is_empty())
+                    .map(|(n, v)| (n.clone(), Value::from(v)))
+                    .collect();
+                Value::Object(map)
+            })
+            .collect(),
+    )
+}
+
+/// The real sample, with a few of its logins listed: one POST of each file.
+async fn sample_parity(url: &str) {
+    let service = start(url).await;
+    let http = &service.http;
+    let (status, out) = post(
+        format!("{http}/v1/accounts"),
+        "text/csv",
+        std::fs::read(SAMPLE_ACCOUNTS).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["accepted"], 5, "{out}");
+    let (status, out) = post(
+        format!("{http}/v1/trades"),
+        "text/csv; charset=utf-8",
+        std::fs::read(sample()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let expected = report(sample(), Some(SAMPLE_ACCOUNTS), Path::new(DEMO));
+    let good = expected["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["trades"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(out["accepted"].as_u64(), Some(good), "{out}");
+    assert_parity(http, &expected).await;
+
+    // The same export again: every row a duplicate, nothing changes.
+    let (status, again) = post(
+        format!("{http}/v1/trades"),
+        "text/csv",
+        std::fs::read(sample()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["accepted"], 0, "{again}");
+    assert_eq!(
+        again["duplicates"].as_u64(),
+        Some(good + expected["duplicate_rows"].as_u64().unwrap())
+    );
+    assert_eq!(again["accounts_changed"], 0);
+    assert_parity(http, &expected).await;
+
+    // Unknown ids answer 404 problem+json.
+    for route in [
+        "risk-report/nobody",
+        "risk/user/nobody",
+        "risk/challenge/nobody",
+    ] {
+        let r = client()
+            .get(format!("{http}/{route}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{route}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+}
+
+/// The example export posted out of order (its chunks in reverse, CSV and JSON in turn)
+/// before its accounts file, then the bad rows: the same objects as `risk report`.
+async fn out_of_order_parity(url: &str) {
+    let service = start(url).await;
+    let http = &service.http;
+    let (header, rows) = lines(EXAMPLE);
+    // The first 3,000 rows are good; the rest are the bad and repeated rows.
+    let (good, bad) = rows.split_at(3_000);
+    for (k, chunk) in good.chunks(700).rev().enumerate() {
+        let (status, out) = if k % 2 == 0 {
+            post(
+                format!("{http}/v1/trades"),
+                "text/csv",
+                format!("{header}\n{}\n", chunk.join("\n")),
+            )
+            .await
+        } else {
+            post(
+                format!("{http}/v1/trades"),
+                "application/json",
+                as_json(&header, chunk).to_string(),
+            )
+            .await
+        };
+        assert_eq!(status, StatusCode::OK, "{out}");
+        assert_eq!(out["accepted"].as_u64(), Some(chunk.len() as u64), "{out}");
+    }
+    let (status, out) = post(
+        format!("{http}/v1/trades"),
+        "application/json",
+        as_json(&header, bad).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    // Three bad rows rejected with their index and reason, two repeats of a stored id.
+    assert_eq!(out["accepted"], 0, "{out}");
+    assert_eq!(out["rejected"], 3, "{out}");
+    assert_eq!(out["duplicates"], 2, "{out}");
+    let reasons: Vec<(u64, String)> = out["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{out}");
+    assert!(
+        reasons
+            .iter()
+            .any(|(i, r)| *i == 0 && r.contains("not a decimal")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(_, r)| r.contains("closed before it was opened")),
+        "{reasons:?}"
+    );
+
+    let (status, out) = post(
+        format!("{http}/v1/accounts"),
+        "text/csv",
+        std::fs::read(EXAMPLE_ACCOUNTS).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let expected = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), Path::new(DEMO));
+    assert_parity(http, &expected).await;
+
+    // The ranked list: HIGH and above, riskiest first, paged by an opaque cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{http}/risk/accounts?min_level=high&limit=7");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = get(url).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let wanted: Vec<&Value> = expected["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| matches!(a["risk_level"].as_str(), Some("HIGH" | "CRITICAL")))
+        .collect();
+    assert!(!wanted.is_empty());
+    assert_eq!(seen.iter().collect::<Vec<_>>(), wanted);
+    let (status, _) = get(format!("{http}/risk/accounts?min_level=extreme")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(format!("{http}/risk/accounts?cursor=zz")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    outbox_matches(url, &expected).await;
+    config_updates(http, &expected).await;
+}
+
+/// Every account that ends above LOW has a level-raised event, each event a rise.
+async fn outbox_matches(url: &str, expected: &Value) {
+    let rows: Vec<(String, String, String, String)> = if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_as(
+            "SELECT event_id, event_type, level, payload FROM webhook_outbox ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_as(
+            "SELECT event_id, event_type, level, CAST(payload AS TEXT) FROM webhook_outbox ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let rank = |l: &str| {
+        ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+            .iter()
+            .position(|x| *x == l)
+    };
+    let mut raised: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, kind, level, payload) in &rows {
+        assert!(id.starts_with("msg_"), "{id}");
+        assert_eq!(kind, "account.risk_level_raised");
+        let payload: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(payload["risk_level"], level.as_str());
+        let previous = payload["previous_level"].as_str().unwrap_or("LOW");
+        assert!(rank(previous) < rank(level), "{payload}");
+        raised
+            .entry(payload["account_login"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(level.clone());
+    }
+    for a in expected["accounts"].as_array().unwrap() {
+        let login = a["account_login"].as_str().unwrap();
+        if a["risk_level"] != "LOW" {
+            let levels = raised
+                .get(login)
+                .unwrap_or_else(|| panic!("no event for {login}"));
+            let top = levels.iter().filter_map(|l| rank(l)).max();
+            assert!(
+                top >= rank(a["risk_level"].as_str().unwrap()),
+                "{login}: {levels:?}"
+            );
+        }
+    }
+}
+
+/// Update-config: a refused patch changes nothing; a score change re-levels accounts as
+/// `risk report` with the same `[engine.score]` does; a metric change recomputes metrics.
+async fn config_updates(http: &str, before: &Value) {
+    let (_, health) = get(format!("{http}/health")).await;
+    let version = health["config_version"].as_i64().unwrap();
+    for bad in [
+        json!({"score": {"high_from": "150"}}),
+        json!({"score": {"no_such_key": 1}}),
+        json!({"metrics": {"hft_threshold_seconds": 0}}),
+        json!({"engine": {}}),
+    ] {
+        let (status, problem) = post(
+            format!("{http}/admin/update-config"),
+            "application/json",
+            bad.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert!(problem["field"].is_string(), "{problem}");
+    }
+    let (_, health) = get(format!("{http}/health")).await;
+    assert_eq!(health["config_version"].as_i64(), Some(version));
+    assert_parity(http, before).await;
+
+    let r = client()
+        .post(format!("{http}/admin/update-config"))
+        .json(&json!({"score": {"high_from": "20"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (status, out) = post(
+        format!("{http}/admin/update-config"),
+        "application/json",
+        json!({"score": {"medium_from": "10", "high_from": "20", "critical_from": "90"}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["version"].as_i64(), Some(version + 1));
+    assert_eq!(out["updated_by"], "ops");
+    assert_eq!(out["metrics_recomputed"], false);
+    let config = dir.join(format!("{}.toml", common::unique("score")));
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[engine.score]\nmedium_from = \"10\"\nhigh_from = \"20\"\ncritical_from = \"90\"\n",
+            std::fs::read_to_string(DEMO).unwrap()
+        ),
+    )
+    .unwrap();
+    let expected = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), &config);
+    let changed = before["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(expected["accounts"].as_array().unwrap())
+        .filter(|(a, b)| a["risk_level"] != b["risk_level"])
+        .count();
+    let mut by_login = BTreeMap::new();
+    for a in before["accounts"].as_array().unwrap() {
+        by_login.insert(
+            a["account_login"].as_str().unwrap(),
+            a["risk_level"].clone(),
+        );
+    }
+    let changed_by_login = expected["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| by_login[a["account_login"].as_str().unwrap()] != a["risk_level"])
+        .count();
+    let _ = changed;
+    assert!(changed_by_login > 0);
+    assert_eq!(
+        out["level_changes"].as_u64(),
+        Some(changed_by_login as u64),
+        "{out}"
+    );
+    assert_parity(http, &expected).await;
+
+    // A metric setting: every account's metrics recomputed from the stored trades.
+    let (status, out) = post(
+        format!("{http}/admin/update-config"),
+        "application/json",
+        json!({"metrics": {"hft_threshold_seconds": 3600}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["metrics_recomputed"], true);
+    let config2 = dir.join(format!("{}.toml", common::unique("metrics")));
+    std::fs::write(
+        &config2,
+        format!(
+            "{}\n[engine.metrics]\nhft_threshold_seconds = 3600\n",
+            std::fs::read_to_string(&config).unwrap()
+        ),
+    )
+    .unwrap();
+    let expected = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), &config2);
+    assert_ne!(expected, *before);
+    assert_parity(http, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_parity_sqlite() {
+    sample_parity(&common::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_parity_postgres() {
+    let url = common::postgres_url().await;
+    sample_parity(&url).await;
+    common::drop_postgres(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_parity_sqlite() {
+    out_of_order_parity(&common::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_parity_postgres() {
+    let url = common::postgres_url().await;
+    out_of_order_parity(&url).await;
+    common::drop_postgres(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingestion_refuses_what_it_cannot_read() {
+    let service = start(&common::sqlite_url()).await;
+    let http = &service.http;
+    let (status, problem) = post(format!("{http}/v1/trades"), "text/plain", "x").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{problem}");
+    let (status, problem) = post(format!("{http}/v1/trades"), "text/csv", "a,b\n1,2\n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("identifier"),
+        "{problem}"
+    );
+    let (status, problem) = post(format!("{http}/v1/trades"), "application/json", "{}").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let r = client()
+        .post(format!("{http}/v1/trades"))
+        .header("content-type", "text/csv")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A JSON element that is not an object, and one with a nested value: rejected by
+    // index; the good element between them is stored.
+    let (header, rows) = lines(EXAMPLE);
+    let mut body = as_json(&header, &rows[..1]).as_array().unwrap().clone();
+    body.insert(0, json!(7));
+    let mut nested = body[1].clone();
+    nested["profit"] = json!({"x": 1});
+    nested["identifier"] = json!("other");
+    body.push(nested);
+    let (status, out) = post(
+        format!("{http}/v1/trades"),
+        "application/json",
+        Value::Array(body).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        (out["accepted"].as_u64(), out["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{out}"
+    );
+    let indexes: Vec<u64> = out["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 2], "{out}");
+    // The service's routes are in the OpenAPI document.
+    let (_, api) = get(format!("{http}/openapi.json")).await;
+    for path in [
+        "/health",
+        "/risk-report/{account_login}",
+        "/risk/user/{user_id}",
+        "/risk/challenge/{challenge_id}",
+        "/risk/accounts",
+        "/v1/trades",
+        "/v1/accounts",
+        "/admin/update-config",
+    ] {
+        assert!(
+            api["paths"][path].is_object(),
+            "{path} missing from /openapi.json"
+        );
+    }
+}
+
+/// The real binary: trades posted in batches, `kill -9` while a batch is in flight; the
+/// database holds every committed batch whole (each stored result counts exactly its
+/// account's stored trades); after a restart every result is served again and, once the
+/// rest is posted, agrees with `risk report`.
+async fn binary_survives_kill(url: String) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let tokens = dir.join(common::unique("tokens"));
+    std::fs::write(&tokens, format!("ops:{TOKEN}\n")).unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_risk-server"))
+            .args([
+                "--config",
+                DEMO,
+                "--listen",
+                &format!("127.0.0.1:{grpc_port}"),
+            ])
+            .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--database", &url, "--admin-token-file"])
+            .arg(&tokens)
+            .args(["--log", "warn"])
+            .kill_on_drop(true)
+            .spawn()
+            .expect("risk-server starts")
+    };
+    let http = format!("http://127.0.0.1:{http_port}");
+    let ready = |http: String| async move {
+        for _ in 0..400 {
+            if let Ok(r) = reqwest::get(format!("{http}/health")).await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("risk-server not ready in 20 s");
+    };
+
+    let (header, rows) = lines(EXAMPLE);
+    let chunks: Vec<String> = rows
+        .chunks(500)
+        .map(|c| format!("{header}\n{}\n", c.join("\n")))
+        .collect();
+    let mut child = spawn();
+    ready(http.clone()).await;
+    let (status, _) = post(
+        format!("{http}/v1/accounts"),
+        "text/csv",
+        std::fs::read(EXAMPLE_ACCOUNTS).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for c in &chunks[..3] {
+        let (status, out) = post(format!("{http}/v1/trades"), "text/csv", c.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let mut before = BTreeMap::new();
+    for a in report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), Path::new(DEMO))["accounts"]
+        .as_array()
+        .unwrap()
+    {
+        let login = a["account_login"].as_str().unwrap().to_owned();
+        let (_, got) = get(format!("{http}/risk-report/{login}")).await;
+        before.insert(login, got);
+    }
+    // A batch in flight when the process is killed.
+    let inflight = tokio::spawn(post(
+        format!("{http}/v1/trades"),
+        "text/csv",
+        chunks[3].clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("reaped");
+    let _ = inflight.await;
+
+    // Each stored result counts exactly its account's stored trades.
+    let counts: Vec<(String, i64, i64)> = if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_as(
+            "SELECT r.account_login, r.trades, (SELECT COUNT(*) FROM trades t WHERE t.account_login = r.account_login) FROM account_results r",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query_as(
+            "SELECT r.account_login, r.trades, (SELECT COUNT(*) FROM trades t WHERE t.account_login = r.account_login) FROM account_results r",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert!(!counts.is_empty());
+    for (login, stored, trades) in &counts {
+        assert_eq!(stored, trades, "{login}");
+    }
+    let stored_trades: i64 = counts.iter().map(|c| c.2).sum();
+    assert!(
+        stored_trades == 1_500 || stored_trades == 2_000,
+        "{stored_trades}"
+    );
+
+    let mut child = spawn();
+    ready(http.clone()).await;
+    if stored_trades == 1_500 {
+        for (login, object) in &before {
+            let (status, got) = get(format!("{http}/risk-report/{login}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(&got, object, "{login} after the restart");
+        }
+    }
+    for c in &chunks[3..] {
+        let (status, out) = post(format!("{http}/v1/trades"), "text/csv", c.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let expected = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), Path::new(DEMO));
+    assert_parity(&http, &expected).await;
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("reaped");
+    let _child = spawn();
+    ready(http.clone()).await;
+    assert_parity(&http, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_survives_kill_sqlite() {
+    binary_survives_kill(common::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_survives_kill_postgres() {
+    let url = common::postgres_url().await;
+    binary_survives_kill(url.clone()).await;
+    common::drop_postgres(&url).await;
+}
