@@ -546,6 +546,28 @@ async fn config_updates(http: &str, before: &Value) {
     let expected = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), &config2);
     assert_ne!(expected, *before);
     assert_parity(http, &expected).await;
+
+    // The P&L basis and the window: every trade's P&L re-read from the stored trades.
+    let (status, out) = post(
+        format!("{http}/admin/update-config"),
+        "application/json",
+        json!({"metrics": {"pnl_basis": "gross", "window_size": 20}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["metrics_recomputed"], true);
+    let config3 = dir.join(format!("{}.toml", common::unique("basis")));
+    std::fs::write(
+        &config3,
+        format!(
+            "{}\n[engine.metrics]\nhft_threshold_seconds = 3600\npnl_basis = \"gross\"\nwindow_size = 20\n",
+            std::fs::read_to_string(&config).unwrap()
+        ),
+    )
+    .unwrap();
+    let gross = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), &config3);
+    assert_ne!(gross["accounts"], expected["accounts"]);
+    assert_parity(http, &gross).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
