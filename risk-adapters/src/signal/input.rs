@@ -49,9 +49,13 @@ pub enum Format {
 /// The name row errors give the body.
 const BODY: &str = "body";
 
+/// A JSON array rewritten as CSV: the text, the element index of every written row, and
+/// the elements refused before the reader.
+type AsCsv = (Vec<u8>, Vec<u64>, Vec<Rejection>);
+
 /// The JSON array as CSV text, the element index of every written row, and the elements
 /// refused before the reader (not objects, or holding a nested value or a line break).
-fn json_to_csv(body: &[u8]) -> Result<(Vec<u8>, Vec<u64>, Vec<Rejection>), InputError> {
+fn json_to_csv(body: &[u8]) -> Result<AsCsv, InputError> {
     let rows: Vec<serde_json::Value> =
         serde_json::from_slice(body).map_err(|e| InputError::Json(e.to_string()))?;
     let mut header: Vec<String> = Vec::new();
