@@ -5,7 +5,7 @@
 //! offset to read. The state consumer builds one between two messages (so the state and
 //! the offsets match) every `--snapshot-every-ms` or `--snapshot-every-events`, whichever
 //! comes first, and hands it to the [`SnapshotWriter`], whose own thread encodes it
-//! ([`format`]) and writes the three keys in one `MULTI`/`EXEC`. At start,
+//! ([`mod@format`]) and writes the three keys in one `MULTI`/`EXEC`. At start,
 //! [`RedisSnapshots::load`] reads them back in one `MULTI`/`EXEC`, and the consumers
 //! resume from the offsets.
 //!
