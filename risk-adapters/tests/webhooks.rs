@@ -778,30 +778,24 @@ async fn binary_delivers_after_kill(url: String) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let tokens = dir.join(common::unique("tokens"));
     std::fs::write(&tokens, format!("ops:{TOKEN}\n")).unwrap();
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (grpc_port, http_port) = (free_port(), free_port());
+    let (grpc_port, http_port) = (common::free_port(), common::free_port());
     let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_risk-server"))
-            .args([
-                "--config",
-                DEMO,
-                "--listen",
-                &format!("127.0.0.1:{grpc_port}"),
-            ])
-            .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
-            .args(["--database", &url, "--admin-token-file"])
-            .arg(&tokens)
-            .args(["--allow-private-webhooks", "--webhook-timeout-ms", "1000"])
-            .args(["--webhook-backoff-ms", "100", "--log", "warn"])
-            .kill_on_drop(true)
-            .spawn()
-            .expect("risk-server starts")
+        common::spawn_server(
+            env!("CARGO_BIN_EXE_risk-server"),
+            DEMO,
+            (grpc_port, http_port),
+            &url,
+            &tokens,
+            &[
+                "--allow-private-webhooks",
+                "--webhook-timeout-ms",
+                "1000",
+                "--webhook-backoff-ms",
+                "100",
+                "--log",
+                "warn",
+            ],
+        )
     };
     let http = format!("http://127.0.0.1:{http_port}");
     let ready = |http: String| async move {

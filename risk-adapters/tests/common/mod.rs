@@ -57,3 +57,36 @@ pub async fn drop_postgres(url: &str) {
             .await;
     }
 }
+
+/// A free loopback TCP port, chosen by the kernel.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The `risk-server` binary at `exe` (the test's `CARGO_BIN_EXE_risk-server`, which this
+/// module cannot name: not every test crate builds it) on `config`, gRPC on `grpc_port`,
+/// HTTP on `http_port`, over the store at `url` with the admin tokens in `tokens`, plus
+/// `extra` flags; killed when dropped. The restart tests start it, `kill -9` it and start
+/// it again on the same ports and database.
+pub fn spawn_server(
+    exe: &str,
+    config: &str,
+    (grpc_port, http_port): (u16, u16),
+    url: &str,
+    tokens: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    tokio::process::Command::new(exe)
+        .args(["--config", config])
+        .args(["--listen", &format!("127.0.0.1:{grpc_port}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+        .args(["--database", url, "--admin-token-file"])
+        .arg(tokens)
+        .args(extra)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("risk-server starts")
+}
