@@ -42,6 +42,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::fixed::Fx;
 use crate::model::Side;
 use crate::num::{self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio};
 
@@ -224,8 +225,12 @@ impl IntegerFloors {
     /// lift that overflows is above every floor).
     #[inline]
     fn count_at_or_below(&self, notional: Decimal) -> usize {
-        let units = notional.mantissa().unsigned_abs();
-        let scale = notional.scale();
+        self.count_units_at_or_below(notional.mantissa().unsigned_abs(), notional.scale())
+    }
+
+    /// [`IntegerFloors::count_at_or_below`] of the non-negative `units x 10^-scale`.
+    #[inline(always)]
+    fn count_units_at_or_below(&self, units: u128, scale: u32) -> usize {
         let at_scale = match scale.cmp(&self.scale) {
             std::cmp::Ordering::Equal => Some(units),
             std::cmp::Ordering::Greater => {
@@ -434,6 +439,26 @@ impl TierLadder {
             .maintenance_margin_in(index, notional.get())
             .and_then(|d| money(d, "maintenance margin"))?;
         Ok((margin, self.tiers[index].max_leverage))
+    }
+
+    /// [`TierLadder::maintenance_margin_and_max_leverage`] on exact fixed point: the same
+    /// margin to the last digit (scale included), or `None` where the fixed-point
+    /// arithmetic declines (the caller then uses the `Decimal` path). `notional` is not
+    /// negative (a notional).
+    #[inline(always)]
+    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, Leverage)> {
+        let (units, scale) = notional.parts();
+        let index = match &self.floors {
+            Some(floors) => floors.count_units_at_or_below(u128::from(units.unsigned_abs()), scale),
+            None => self.tiers.partition_point(|t| {
+                num::cmp_fixed(num::fixed(t.floor.get()), (i128::from(units), scale)).is_le()
+            }),
+        }
+        .saturating_sub(1);
+        let tier = &self.tiers[index];
+        let gross = notional.mul(Fx::new(tier.maintenance_rate.get())?)?;
+        let margin = gross.sub(Fx::new(self.maintenance_amounts[index].get())?)?;
+        Some((margin, tier.max_leverage))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.

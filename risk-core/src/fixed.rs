@@ -1,0 +1,340 @@
+//! Exact fixed-point figures for the check's pricing step.
+//!
+//! A [`Fx`] is a decimal held as an `i64` mantissa and its scale
+//! (`value = mantissa / 10^scale`), the way `rust_decimal` holds it, so that every figure
+//! keeps the scale `Decimal` arithmetic would give it and the check's responses stay the
+//! same to the last digit. Addition, subtraction and multiplication give exactly what
+//! `Decimal::checked_add`, `checked_sub` and `checked_mul` give (mantissa, scale and sign)
+//! or decline with `None`: when a mantissa or a result does not fit 64 bits (the range
+//! of every figure of an ordinary check: 18 significant digits), when a product's scale
+//! would pass 28 (`Decimal` rounds it), and when `Decimal` would produce a negative zero
+//! (negating a zero; a sign this type does not carry). The caller then prices with
+//! `Decimal` itself, which stays the reference ([`crate::pretrade::check_reference`]).
+//!
+//! The gain over `Decimal` is in what is not done: no unpacking of the 96-bit words and
+//! flags on every operation, no `Result` through memory; a multiplication is one
+//! overflow-checked 64-bit multiplication, an addition at equal scales one
+//! overflow-checked 64-bit addition.
+
+use crate::Decimal;
+
+/// The largest scale a `Decimal` can have.
+const MAX_SCALE: u32 = 28;
+
+/// `10^n` for `n <= 18` (those that fit an `i64`).
+const POW10_I64: [i64; 19] = {
+    let mut table = [1_i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        #[allow(clippy::arithmetic_side_effects)] // 10^18 < 2^63: in range
+        {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+    }
+    table
+};
+
+/// A decimal as an `i64` mantissa and a scale of at most 28; never a negative zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fx {
+    /// The signed mantissa.
+    m: i64,
+    /// The number of decimal places.
+    s: u32,
+}
+
+impl Fx {
+    /// Zero as `Decimal::ZERO` is: scale 0.
+    pub(crate) const ZERO: Self = Self { m: 0, s: 0 };
+
+    /// One, scale 0.
+    pub(crate) const ONE: Self = Self { m: 1, s: 0 };
+
+    /// Takes a decimal apart; `None` when its mantissa does not fit an `i64`, and for a
+    /// negative zero, which this type cannot carry.
+    #[inline(always)]
+    pub(crate) fn new(value: Decimal) -> Option<Self> {
+        let m = i64::try_from(value.mantissa()).ok()?;
+        if m == 0 && value.is_sign_negative() {
+            return None;
+        }
+        Some(Self {
+            m,
+            s: value.scale(),
+        })
+    }
+
+    /// The decimal this is, scale included.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn get(self) -> Decimal {
+        let u = self.m.unsigned_abs();
+        // The truncations take the two 32-bit words of a 64-bit magnitude.
+        #[allow(clippy::cast_possible_truncation)]
+        Decimal::from_parts(u as u32, (u >> 32) as u32, 0, self.m < 0, self.s)
+    }
+
+    /// The mantissa and the scale.
+    #[inline(always)]
+    pub(crate) fn parts(self) -> (i64, u32) {
+        (self.m, self.s)
+    }
+
+    /// True for zero.
+    #[inline(always)]
+    pub(crate) fn is_zero(self) -> bool {
+        self.m == 0
+    }
+
+    /// True above zero.
+    #[inline(always)]
+    pub(crate) fn is_positive(self) -> bool {
+        self.m > 0
+    }
+
+    /// The magnitude, scale kept (as `Decimal::abs`); `None` for the one `i64` whose
+    /// magnitude does not fit.
+    #[inline(always)]
+    pub(crate) fn abs(self) -> Option<Self> {
+        Some(Self {
+            m: self.m.checked_abs()?,
+            s: self.s,
+        })
+    }
+
+    /// The negation (as `Decimal`'s `-`); `None` for zero, whose negation is a negative
+    /// zero.
+    #[inline(always)]
+    pub(crate) fn neg(self) -> Option<Self> {
+        if self.m == 0 {
+            return None;
+        }
+        Some(Self {
+            m: self.m.checked_neg()?,
+            s: self.s,
+        })
+    }
+
+    /// `self x other` as `Decimal::checked_mul` gives it: a zero factor gives
+    /// `Decimal::ZERO` (scale 0); otherwise the product of the mantissas at the sum of
+    /// the scales. `None` when the product does not fit 64 bits or its scale would pass
+    /// 28 (where `Decimal` rounds).
+    #[inline(always)]
+    pub(crate) fn mul(self, other: Self) -> Option<Self> {
+        if self.m == 0 || other.m == 0 {
+            return Some(Self::ZERO);
+        }
+        // Two scales of at most 28 each: the sum cannot overflow.
+        #[allow(clippy::arithmetic_side_effects)]
+        let s = self.s + other.s;
+        if s > MAX_SCALE {
+            return None;
+        }
+        Some(Self {
+            m: self.m.checked_mul(other.m)?,
+            s,
+        })
+    }
+
+    /// `self + other` as `Decimal::checked_add` gives it.
+    #[inline(always)]
+    pub(crate) fn add(self, other: Self) -> Option<Self> {
+        self.add_sub(other, false)
+    }
+
+    /// `self - other` as `Decimal::checked_sub` gives it.
+    #[inline(always)]
+    pub(crate) fn sub(self, other: Self) -> Option<Self> {
+        self.add_sub(other, true)
+    }
+
+    /// Addition or subtraction with `Decimal`'s rules: a zero operand gives the other
+    /// operand as it is (its own scale; negated when it is subtracted); otherwise the
+    /// exact result at the larger scale (a zero result is a positive zero, as `Decimal`
+    /// normalizes it). `None` when the operand with the smaller scale, lifted to the
+    /// larger, or the result does not fit 64 bits.
+    #[inline(always)]
+    fn add_sub(self, other: Self, subtract: bool) -> Option<Self> {
+        if self.m == 0 {
+            return if subtract {
+                // `0 - 0` is `other` itself (a positive zero here).
+                Some(Self {
+                    m: other.m.checked_neg()?,
+                    s: other.s,
+                })
+            } else {
+                Some(other)
+            };
+        }
+        if other.m == 0 {
+            return Some(self);
+        }
+        let (a, b, s) = if self.s == other.s {
+            (self.m, other.m, self.s)
+        } else if self.s < other.s {
+            (lift(self.m, other.s.abs_diff(self.s))?, other.m, other.s)
+        } else {
+            (self.m, lift(other.m, self.s.abs_diff(other.s))?, self.s)
+        };
+        let m = if subtract {
+            a.checked_sub(b)?
+        } else {
+            a.checked_add(b)?
+        };
+        Some(Self { m, s })
+    }
+}
+
+/// `m x 10^by`; `None` when it does not fit an `i64`.
+#[inline(always)]
+fn lift(m: i64, by: u32) -> Option<i64> {
+    m.checked_mul(*POW10_I64.get(by as usize)?)
+}
+
+#[cfg(test)]
+// Test inputs negate and widen decimals in range (scales capped at 28).
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::Fx;
+    use crate::Decimal;
+    use proptest::prelude::*;
+
+    /// A decimal's exact identity: mantissa, scale and the sign bit (a negative zero
+    /// differs from a positive one).
+    fn parts(d: Decimal) -> (i128, u32, bool) {
+        (d.mantissa(), d.scale(), d.is_sign_negative())
+    }
+
+    /// `op` through `Fx`, when it does not decline, gives what `reference` gives.
+    fn agrees(
+        a: Decimal,
+        b: Decimal,
+        op: fn(Fx, Fx) -> Option<Fx>,
+        reference: fn(Decimal, Decimal) -> Option<Decimal>,
+    ) -> Result<(), TestCaseError> {
+        let (Some(x), Some(y)) = (Fx::new(a), Fx::new(b)) else {
+            return Ok(());
+        };
+        let Some(got) = op(x, y) else {
+            return Ok(());
+        };
+        let want = reference(a, b);
+        prop_assert!(
+            want.is_some(),
+            "{a} {b}: Fx gave {got:?}, Decimal overflowed"
+        );
+        let want = want.unwrap_or_default();
+        prop_assert_eq!(
+            parts(got.get()),
+            parts(want),
+            "{} and {}: Fx {:?}, Decimal {}",
+            a,
+            b,
+            got,
+            want
+        );
+        Ok(())
+    }
+
+    /// Decimals the way the check meets them: small and large mantissas, zeros, signs,
+    /// scales 0-28, and equal values so that differences of zero come up.
+    fn figure() -> impl Strategy<Value = Decimal> {
+        let mantissa = prop_oneof![
+            Just(0_i128),
+            -1000_i128..1000,
+            -(1_i128 << 40)..(1_i128 << 40),
+            -(1_i128 << 63)..(1_i128 << 63),
+            -(1_i128 << 64)..(1_i128 << 64),
+            -(1_i128 << 96) + 1..(1_i128 << 96),
+        ];
+        (mantissa, 0_u32..=28, any::<bool>()).prop_map(|(m, s, neg_zero)| {
+            let d = Decimal::from_i128_with_scale(m, s);
+            if m == 0 && neg_zero {
+                -d
+            } else {
+                d
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn fixed_operations_are_decimal_operations(
+            a in figure(),
+            b in figure(),
+            same in any::<bool>(),
+            widen in 0_u32..=3,
+        ) {
+            // Half the time the second operand is the first, maybe rewritten at a larger
+            // scale, so that sums and differences of zero are common.
+            let b = if same {
+                let mut b = a;
+                b.rescale((a.scale() + widen).min(28));
+                b
+            } else {
+                b
+            };
+            agrees(a, b, Fx::add, |x, y| x.checked_add(y))?;
+            agrees(a, b, Fx::sub, |x, y| x.checked_sub(y))?;
+            agrees(a, b, Fx::mul, |x, y| x.checked_mul(y))?;
+            agrees(b, a, Fx::sub, |x, y| x.checked_sub(y))?;
+            agrees(-a, b, Fx::add, |x, y| x.checked_add(y))?;
+            if let Some(x) = Fx::new(a) {
+                prop_assert_eq!(parts(x.get()), parts(a));
+                if let Some(m) = x.abs() {
+                    prop_assert_eq!(parts(m.get()), parts(a.abs()));
+                }
+                if let Some(n) = x.neg() {
+                    prop_assert_eq!(parts(n.get()), parts(-a));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_covers_the_figures_of_a_check() {
+        // The common shapes must not decline: prices, quantities and balances at
+        // different scales, sums that cancel to a positive zero.
+        let d = |s: &str| s.parse::<Decimal>().expect("literal");
+        let f = |s: &str| Fx::new(d(s)).expect("not a negative zero");
+        let cases: [(&str, &str); 6] = [
+            ("50000.5", "0.001"),
+            ("1000000", "-1234.5678"),
+            ("0.1", "0.10"),
+            ("1.5", "1.50"),
+            ("99999999.99", "123456.789"),
+            ("0", "-2.5"),
+        ];
+        for (a, b) in cases {
+            for (got, want) in [
+                (f(a).add(f(b)), d(a).checked_add(d(b))),
+                (f(a).sub(f(b)), d(a).checked_sub(d(b))),
+                (f(a).mul(f(b)), d(a).checked_mul(d(b))),
+            ] {
+                let got = got.map(Fx::get).expect("on the fast path");
+                let want = want.expect("in range");
+                assert_eq!(parts(got), parts(want), "{a} {b}");
+            }
+        }
+        // A difference of zero is a positive zero at the larger scale, whatever the signs.
+        for (a, b) in [("-1.5", "-1.50"), ("-2", "-2"), ("-0.1", "0.1")] {
+            let (got, want) = if a.starts_with('-') && b.starts_with('-') {
+                (f(a).sub(f(b)), d(a).checked_sub(d(b)))
+            } else {
+                (f(a).add(f(b)), d(a).checked_add(d(b)))
+            };
+            let want = want.expect("in range");
+            assert!(!want.is_sign_negative(), "{a} {b}");
+            assert_eq!(got.map(|x| parts(x.get())), Some(parts(want)), "{a} {b}");
+        }
+        // Negating a zero gives `Decimal`'s negative zero: declined.
+        assert_eq!(Fx::ZERO.neg(), None);
+        // A product needing a scale above 28 is rounded by `Decimal`: declined.
+        assert_eq!(f("0.00000000000001").mul(f("0.000000000000001")), None);
+        // A negative zero cannot be taken apart.
+        assert_eq!(Fx::new(-Decimal::ZERO), None);
+    }
+}
