@@ -55,13 +55,34 @@ impl Fx {
     /// negative zero, which this type cannot carry.
     #[inline(always)]
     pub(crate) fn new(value: Decimal) -> Option<Self> {
-        let m = i64::try_from(value.mantissa()).ok()?;
-        if m == 0 && value.is_sign_negative() {
+        // `serialize` is the documented layout (flags, then the low, middle and high
+        // 32-bit words, little-endian): read as words, it is a plain load.
+        let [f0, f1, f2, f3, l0, l1, l2, l3, m0, m1, m2, m3, h0, h1, h2, h3] = value.serialize();
+        let (flags, lo) = (
+            u32::from_le_bytes([f0, f1, f2, f3]),
+            u32::from_le_bytes([l0, l1, l2, l3]),
+        );
+        let (mid, hi) = (
+            u32::from_le_bytes([m0, m1, m2, m3]),
+            u32::from_le_bytes([h0, h1, h2, h3]),
+        );
+        if hi != 0 || mid >> 31 != 0 {
+            return None;
+        }
+        // Below 2^63 (checked above): a non-negative `i64`, whose negation is in range.
+        #[allow(clippy::cast_possible_wrap)]
+        let magnitude = (u64::from(mid) << 32 | u64::from(lo)) as i64;
+        let negative = flags >> 31 != 0;
+        if negative && magnitude == 0 {
             return None;
         }
         Some(Self {
-            m,
-            s: value.scale(),
+            m: if negative {
+                magnitude.wrapping_neg()
+            } else {
+                magnitude
+            },
+            s: (flags >> 16) & 0xff,
         })
     }
 
@@ -147,6 +168,40 @@ impl Fx {
     #[inline(always)]
     pub(crate) fn sub(self, other: Self) -> Option<Self> {
         self.add_sub(other, true)
+    }
+
+    /// `self / other` as `Decimal::checked_div` gives it when the division is exact at
+    /// the dividend's scale: a zero dividend gives `Decimal::ZERO`; a quotient with no
+    /// remainder, its scale the difference of the scales, is returned as it is (the
+    /// fast path of `rust_decimal`'s division). `None` for everything else (a zero
+    /// divisor, a remainder, a divisor with the larger scale), which [`Fx::quotient`]
+    /// leaves to `Decimal`.
+    #[inline(always)]
+    pub(crate) fn div_exact(self, other: Self) -> Option<Self> {
+        if other.m == 0 {
+            return None;
+        }
+        if self.m == 0 {
+            return Some(Self::ZERO);
+        }
+        let s = self.s.checked_sub(other.s)?;
+        if self.m.checked_rem(other.m)? != 0 {
+            return None;
+        }
+        Some(Self {
+            m: self.m.checked_div(other.m)?,
+            s,
+        })
+    }
+
+    /// `self / other` as `Decimal::checked_div` gives it (`None` where it fails): on
+    /// integers when the division is exact ([`Fx::div_exact`]), by `Decimal` otherwise.
+    #[inline(always)]
+    pub(crate) fn quotient(self, other: Self) -> Option<Decimal> {
+        match self.div_exact(other) {
+            Some(q) => Some(q.get()),
+            None => self.get().checked_div(other.get()),
+        }
     }
 
     /// Addition or subtraction with `Decimal`'s rules: a zero operand gives the other
@@ -280,6 +335,15 @@ mod tests {
             agrees(a, b, Fx::add, |x, y| x.checked_add(y))?;
             agrees(a, b, Fx::sub, |x, y| x.checked_sub(y))?;
             agrees(a, b, Fx::mul, |x, y| x.checked_mul(y))?;
+            agrees(a, b, Fx::div_exact, |x, y| x.checked_div(y))?;
+            // A product divided by one of its factors is exact: the fast path is taken.
+            if let (Some(x), Some(y)) = (Fx::new(a), Fx::new(b)) {
+                if let Some(p) = x.mul(y) {
+                    agrees(p.get(), b, Fx::div_exact, |x, y| x.checked_div(y))?;
+                }
+                let q = x.quotient(y).map(parts);
+                prop_assert_eq!(q, a.checked_div(b).map(parts));
+            }
             agrees(b, a, Fx::sub, |x, y| x.checked_sub(y))?;
             agrees(-a, b, Fx::add, |x, y| x.checked_add(y))?;
             if let Some(x) = Fx::new(a) {

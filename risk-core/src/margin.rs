@@ -195,6 +195,10 @@ pub struct TierLadder {
     /// The floors as integers at one scale, for tier lookups without decimal
     /// comparisons; `None` when some floor does not fit (lookups then compare decimals).
     floors: Option<IntegerFloors>,
+    /// Each tier's maintenance rate and maintenance amount taken apart for the
+    /// fixed-point pricing step once, when the ladder is built; `None` when one does not
+    /// fit [`Fx`] (the check then prices with `Decimal`).
+    fixed_terms: Option<Vec<(Fx, Fx)>>,
 }
 
 /// A ladder's floors as `units x 10^-scale`, ascending.
@@ -293,6 +297,11 @@ impl TierLadder {
         let open_limit = tiers[last_active].cap;
         Ok(Self {
             floors: IntegerFloors::new(&tiers),
+            fixed_terms: tiers
+                .iter()
+                .zip(&maintenance_amounts)
+                .map(|(t, a)| Some((Fx::new(t.maintenance_rate.get())?, Fx::new(a.get())?)))
+                .collect(),
             tiers,
             maintenance_amounts,
             open_limit,
@@ -455,10 +464,9 @@ impl TierLadder {
             }),
         }
         .saturating_sub(1);
-        let tier = &self.tiers[index];
-        let gross = notional.mul(Fx::new(tier.maintenance_rate.get())?)?;
-        let margin = gross.sub(Fx::new(self.maintenance_amounts[index].get())?)?;
-        Some((margin, tier.max_leverage))
+        let (rate, amount) = *self.fixed_terms.as_ref()?.get(index)?;
+        let margin = notional.mul(rate)?.sub(amount)?;
+        Some((margin, self.tiers[index].max_leverage))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.

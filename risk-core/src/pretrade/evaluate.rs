@@ -620,8 +620,9 @@ fn price(
 
 /// [`price`] on exact fixed point ([`Fx`]): the same figures to the last digit, each at
 /// the scale `Decimal` arithmetic gives it, with the additions, subtractions and
-/// multiplications on `i128` mantissas and only the four quotients (initial margin,
-/// exposure utilization, margin ratio, price deviation) left to `Decimal`. `None` when a
+/// multiplications on `i64` mantissas, and the four quotients (initial margin, exposure
+/// utilization, margin ratio, price deviation) on integers when they are exact and by
+/// `Decimal` when they are not ([`Fx::quotient`]). `None` when a
 /// figure falls outside what [`Fx`] computes exactly, or where [`price`] would fail: the
 /// caller then runs [`price`], which decides (and names any overflow) as before.
 #[inline]
@@ -666,23 +667,24 @@ fn price_fixed(
             .maintenance_margin_fx(notional(mark_fx, position.abs()?)?)?
             .0
     };
-    let without_current = Fx::new(exposure.maintenance.get())?.sub(current_mm)?;
+    let figures = exposure.fixed?;
+    let without_current = figures.maintenance.sub(current_mm)?;
     let (projected_mm, tier_leverage) = ctx
         .ladder
         .maintenance_margin_fx(projected_position_notional)?;
     let projected_maintenance_margin = without_current.add(projected_mm)?;
-    let margin_balance = Fx::new(exposure.margin_balance.get())?;
+    let margin_balance = figures.margin_balance;
     let available_margin = margin_balance
-        .sub(Fx::new(exposure.position_im.get())?)?
-        .sub(Fx::new(exposure.order_im.get())?)?;
-    let required_initial_margin = opening_notional.get().checked_div(order.leverage.get())?;
-    let projected_exposure = Fx::new(exposure.gross.get())?.add(opening_notional)?.get();
+        .sub(figures.position_im)?
+        .sub(figures.order_im)?;
+    let required_initial_margin = opening_notional.quotient(Fx::new(order.leverage.get())?)?;
+    let projected_exposure = figures.gross.add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
     let exposure_utilization = if exposure_limit.is_zero() {
         None
     } else {
         Some(Ratio::in_range(
-            projected_exposure.checked_div(exposure_limit.get())?,
+            projected_exposure.quotient(Fx::new(exposure_limit.get())?)?,
         ))
     };
     // As `SignedQuantity::pnl`: `size x (mark - entry) x multiplier`.
@@ -693,21 +695,11 @@ fn price_fixed(
     } else if !projected_margin_balance.is_positive() {
         None
     } else {
-        Some(
-            projected_maintenance_margin
-                .get()
-                .checked_div(projected_margin_balance.get())?,
-        )
+        Some(projected_maintenance_margin.quotient(projected_margin_balance)?)
     };
     let price_deviation = match order.limit_price {
         // As `Price::deviation_from`: `|price - mark| / mark`.
-        Some(_) => Ratio::in_range(
-            order_price
-                .sub(mark_fx)?
-                .abs()?
-                .get()
-                .checked_div(mark.get())?,
-        ),
+        Some(_) => Ratio::in_range(order_price.sub(mark_fx)?.abs()?.quotient(mark_fx)?),
         None => Ratio::ZERO,
     };
     let max_leverage_allowed = ctx
@@ -727,7 +719,7 @@ fn price_fixed(
         margin_balance: exposure.margin_balance,
         available_margin: Money::in_range(available_margin.get()),
         exposure_limit,
-        projected_exposure: Notional::in_range(projected_exposure),
+        projected_exposure: Notional::in_range(projected_exposure.get()),
         exposure_utilization,
         projected_maintenance_margin: Money::in_range(projected_maintenance_margin.get()),
         projected_margin_balance: Money::in_range(projected_margin_balance.get()),
