@@ -35,6 +35,21 @@ const POW10_I64: [i64; 19] = {
     table
 };
 
+/// `floor((2^96 - 1) / 10^p)` for `p <= 9`: the largest 96-bit mantissa that can be
+/// multiplied by `10^p` and stay within 96 bits.
+const LIFT_LIMIT: [u128; 10] = {
+    let mut table = [0_u128; 10];
+    let mut i = 0;
+    while i < 10 {
+        #[allow(clippy::arithmetic_side_effects, clippy::cast_sign_loss)] // in range
+        {
+            table[i] = ((1_u128 << 96) - 1) / POW10_I64[i] as u128;
+            i += 1;
+        }
+    }
+    table
+};
+
 /// A decimal as an `i64` mantissa and a scale of at most 28; never a negative zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fx {
@@ -195,13 +210,82 @@ impl Fx {
     }
 
     /// `self / other` as `Decimal::checked_div` gives it (`None` where it fails): on
-    /// integers when the division is exact ([`Fx::div_exact`]), by `Decimal` otherwise.
+    /// integers when the division is exact ([`Fx::div_exact`]) or has a divisor below
+    /// 2^32 ([`Fx::div_long`]), by `Decimal` otherwise.
     #[inline(always)]
     pub(crate) fn quotient(self, other: Self) -> Option<Decimal> {
-        match self.div_exact(other) {
-            Some(q) => Some(q.get()),
+        if let Some(q) = self.div_exact(other) {
+            return Some(q.get());
+        }
+        match self.div_long(other) {
+            Some(q) => Some(q),
             None => self.get().checked_div(other.get()),
         }
+    }
+
+    /// `self / other` with a remainder, exactly as `rust_decimal` 1.43 divides by a
+    /// divisor whose mantissa fits 32 bits: the integer quotient at the difference of the
+    /// scales, then while a remainder is left, the quotient extended by as many places
+    /// as fit (at most 9 a step, not past scale 28, the quotient within 96 bits) with the
+    /// next digits of the long division; when no place fits, rounded half to even on the
+    /// remainder; then trailing zeros stripped the way its `unscale` strips them (eight
+    /// at a time only while the low 32 bits are zero, then four, two and one). `None`
+    /// where that path would overflow or take another route (a zero operand, a divisor
+    /// of 32 bits or more, a divisor with the larger scale).
+    #[inline]
+    pub(crate) fn div_long(self, other: Self) -> Option<Decimal> {
+        if self.m == 0 || other.m == 0 {
+            return None;
+        }
+        let d = u64::from(u32::try_from(other.m.unsigned_abs()).ok()?);
+        let mut scale = self.s.checked_sub(other.s)?;
+        let n = self.m.unsigned_abs();
+        // `d` is not zero: the divisions below cannot fail; every product stays in range
+        // (noted on each).
+        let mut q = u128::from(n.checked_div(d)?);
+        let mut r = n.checked_rem(d)?;
+        let strip = r != 0;
+        while r != 0 {
+            let mut p = 9.min(MAX_SCALE.saturating_sub(scale)) as usize;
+            while p > 0 && q > LIFT_LIMIT[p] {
+                p = p.saturating_sub(1);
+            }
+            if p == 0 {
+                // No place left: round half to even on the remainder (`r < 2^32`).
+                let twice = r << 1;
+                if twice > d || (twice == d && q & 1 == 1) {
+                    q = q.checked_add(1).filter(|q| q >> 96 == 0)?;
+                }
+                break;
+            }
+            #[allow(clippy::cast_sign_loss)] // a power of ten is positive
+            let power = POW10_I64[p] as u64;
+            // `p <= 28 - scale`: the scale stays at most 28.
+            scale = scale.checked_add(p as u32)?;
+            // `r < d < 2^32` and `power <= 10^9`: the product is below 2^62.
+            let scaled = r.checked_mul(power)?;
+            // `q <= LIFT_LIMIT[p]`: the product is within 96 bits.
+            q = q
+                .checked_mul(u128::from(power))?
+                .checked_add(u128::from(scaled.checked_div(d)?))?;
+            r = scaled.checked_rem(d)?;
+            if q >> 96 != 0 {
+                // `rust_decimal` rescales from the overflow here: left to it.
+                return None;
+            }
+        }
+        if strip {
+            (q, scale) = strip_zeros(q, scale);
+        }
+        // The truncations take the three 32-bit words of a 96-bit mantissa.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(Decimal::from_parts(
+            q as u32,
+            (q >> 32) as u32,
+            (q >> 64) as u32,
+            (self.m < 0) != (other.m < 0),
+            scale,
+        ))
     }
 
     /// Addition or subtraction with `Decimal`'s rules: a zero operand gives the other
@@ -239,6 +323,34 @@ impl Fx {
         };
         Some(Self { m, s })
     }
+}
+
+/// Trailing zeros stripped from `q / 10^scale` as `rust_decimal`'s `unscale` strips them
+/// after a division with a remainder: eight at a time only while the low 32 bits of the
+/// mantissa are zero, then at most four, two and one, each only when the scale allows.
+// Each subtraction is guarded by the scale test beside it; the divisors are constants.
+#[allow(clippy::arithmetic_side_effects)]
+#[inline]
+fn strip_zeros(mut q: u128, mut scale: u32) -> (u128, u32) {
+    // The truncation reads the low 32-bit word.
+    #[allow(clippy::cast_possible_truncation)]
+    while q as u32 == 0 && scale >= 8 && q.is_multiple_of(100_000_000) {
+        q /= 100_000_000;
+        scale -= 8;
+    }
+    if q & 0xF == 0 && scale >= 4 && q.is_multiple_of(10_000) {
+        q /= 10_000;
+        scale -= 4;
+    }
+    if q & 0x3 == 0 && scale >= 2 && q.is_multiple_of(100) {
+        q /= 100;
+        scale -= 2;
+    }
+    if q & 0x1 == 0 && scale >= 1 && q.is_multiple_of(10) {
+        q /= 10;
+        scale -= 1;
+    }
+    (q, scale)
 }
 
 /// `m x 10^by`; `None` when it does not fit an `i64`.
@@ -355,6 +467,58 @@ mod tests {
                     prop_assert_eq!(parts(n.get()), parts(-a));
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(50_000))]
+
+        #[test]
+        fn long_division_is_decimal_division(
+            n in prop_oneof![
+                -1000_i64..1000,
+                any::<i64>(),
+                -(1_i64 << 40)..(1_i64 << 40),
+            ],
+            d in prop_oneof![1_i64..20, 1_i64..100_000, -(1_i64 << 32) + 1..(1_i64 << 32)],
+            scales in (0_u32..=28, 0_u32..=28),
+            tie in any::<bool>(),
+        ) {
+            // Half the time the dividend is an odd multiple of half the divisor, so the
+            // last digit is a tie that must round to even.
+            let n = if tie && d % 2 == 0 { (n % 1_000_000).saturating_mul(d).saturating_add(d / 2) } else { n };
+            let (a, b) = (Decimal::new(n, scales.0), Decimal::new(d, scales.1));
+            let (Some(x), Some(y)) = (Fx::new(a), Fx::new(b)) else {
+                return Ok(());
+            };
+            if let Some(q) = x.div_long(y) {
+                let want = a.checked_div(b);
+                prop_assert_eq!(Some(parts(q)), want.map(parts), "{} / {}", a, b);
+            }
+            prop_assert_eq!(x.quotient(y).map(parts), a.checked_div(b).map(parts), "{} / {}", a, b);
+        }
+    }
+
+    #[test]
+    fn long_division_covers_ratios_of_a_check() {
+        let d = |s: &str| s.parse::<Decimal>().expect("literal");
+        let f = |s: &str| Fx::new(d(s)).expect("in range");
+        for (a, b) in [
+            ("1234.5678", "1000123.45"),
+            ("50000.000", "5000000"),
+            ("1", "3"),
+            ("2", "3"),
+            ("1", "4"),
+            ("0.5", "8"),
+            ("100", "7"),
+            ("-1", "6"),
+        ] {
+            let got = f(a).div_long(f(b)).expect("on the integer path");
+            assert_eq!(
+                parts(got),
+                parts(d(a).checked_div(d(b)).expect("in range")),
+                "{a} / {b}"
+            );
         }
     }
 
