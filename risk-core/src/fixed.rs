@@ -264,11 +264,13 @@ impl Fx {
             scale = scale.checked_add(p as u32)?;
             // `r < d < 2^32` and `power <= 10^9`: the product is below 2^62.
             let scaled = r.checked_mul(power)?;
-            // `q <= LIFT_LIMIT[p]`: the product is within 96 bits.
+            let digits = scaled.checked_div(d)?;
+            // `q <= LIFT_LIMIT[p]`: `q x 10^p` is within 96 bits, and the digits are below
+            // `10^p`, so neither operation wraps (a sum past 96 bits is caught below).
             q = q
-                .checked_mul(u128::from(power))?
-                .checked_add(u128::from(scaled.checked_div(d)?))?;
-            r = scaled.checked_rem(d)?;
+                .wrapping_mul(u128::from(power))
+                .wrapping_add(u128::from(digits));
+            r = scaled.wrapping_sub(digits.wrapping_mul(d));
             if q >> 96 != 0 {
                 // `rust_decimal` rescales from the overflow here: left to it.
                 return None;
@@ -334,23 +336,36 @@ impl Fx {
 fn strip_zeros(mut q: u128, mut scale: u32) -> (u128, u32) {
     // The truncation reads the low 32-bit word.
     #[allow(clippy::cast_possible_truncation)]
-    while q as u32 == 0 && scale >= 8 && q.is_multiple_of(100_000_000) {
+    while q as u32 == 0 && scale >= 8 && divides::<100_000_000>(q) {
         q /= 100_000_000;
         scale -= 8;
     }
-    if q & 0xF == 0 && scale >= 4 && q.is_multiple_of(10_000) {
+    if q & 0xF == 0 && scale >= 4 && divides::<10_000>(q) {
         q /= 10_000;
         scale -= 4;
     }
-    if q & 0x3 == 0 && scale >= 2 && q.is_multiple_of(100) {
+    if q & 0x3 == 0 && scale >= 2 && divides::<100>(q) {
         q /= 100;
         scale -= 2;
     }
-    if q & 0x1 == 0 && scale >= 1 && q.is_multiple_of(10) {
+    if q & 0x1 == 0 && scale >= 1 && divides::<10>(q) {
         q /= 10;
         scale -= 1;
     }
     (q, scale)
+}
+
+/// Whether `M` divides `q`, on 64-bit remainders by a constant (multiplications, no
+/// 128-bit division): `q = hi x 2^64 + lo`, so `q mod M` is
+/// `((hi mod M) x (2^64 mod M) + lo mod M) mod M`, every term below `M^2 + M < 2^64`
+/// for `M <= 10^8`.
+#[inline(always)]
+// The constants are non-zero and at most 10^8: the products and sums stay below 2^64.
+#[allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)]
+fn divides<const M: u64>(q: u128) -> bool {
+    let two64 = ((1_u128 << 64) % M as u128) as u64;
+    let (hi, lo) = ((q >> 64) as u64, q as u64);
+    ((hi % M) * two64 + lo % M).is_multiple_of(M)
 }
 
 /// `m x 10^by`; `None` when it does not fit an `i64`.
@@ -496,6 +511,18 @@ mod tests {
                 prop_assert_eq!(Some(parts(q)), want.map(parts), "{} / {}", a, b);
             }
             prop_assert_eq!(x.quotient(y).map(parts), a.checked_div(b).map(parts), "{} / {}", a, b);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn remainders_by_constants_are_remainders(q in 0_u128..(1 << 96), k in 0_u32..=20) {
+            // Multiples of each power of ten come up as often as other values.
+            let q = if k < 10 { q / 100_000_000 * 100_000_000 * 10_u128.pow(k) % (1 << 96) } else { q };
+            prop_assert_eq!(super::divides::<10>(q), q % 10 == 0);
+            prop_assert_eq!(super::divides::<100>(q), q % 100 == 0);
+            prop_assert_eq!(super::divides::<10_000>(q), q % 10_000 == 0);
+            prop_assert_eq!(super::divides::<100_000_000>(q), q % 100_000_000 == 0);
         }
     }
 
