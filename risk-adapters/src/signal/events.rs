@@ -11,7 +11,7 @@
 //! A lower threshold (`POST /admin/update-config {"risk_threshold": 70}`) therefore raises
 //! [`SCORE_EXCEEDED`] for every account between the new and the old threshold, in the
 //! transaction of the new settings version. The stored state these comparisons start
-//! from is rebuilt from the stored results at start ([`baseline`]).
+//! from is rebuilt from the stored results at start.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
