@@ -1,6 +1,8 @@
 """Times riskgate.trade_metrics over N trades given as a polars DataFrame (Arrow input).
 
-Usage: risk-py/.venv/bin/python risk-py/bench/arrow_bench.py [N]   (default 1,000,000)
+Usage: risk-py/.venv/bin/python risk-py/bench/arrow_bench.py [N] [--one-thread]
+(default 1,000,000; --one-thread times only the polars call on one thread, as
+bench/vs_rust.sh sets it beside the Rust batch)
 
 The trades are metrics_bench.py's (about 13,000 accounts of about 77 trades each, money
 with two decimals, int64 logins), as a polars DataFrame with microsecond timestamps (what
@@ -19,7 +21,9 @@ import polars as pl
 
 import riskgate
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+one_thread = "--one-thread" in sys.argv[1:]
+n = int(args[0]) if args else 1_000_000
 rng = np.random.default_rng(7)
 logins = rng.integers(10_400_000, 10_413_000, n)
 opened = np.datetime64("2025-05-05T00:00:00", "ns") + rng.integers(0, 30 * 86_400, n).astype("timedelta64[s]")
@@ -60,6 +64,11 @@ def ms(times):
     wall, cpu = times
     return f"best of 5 {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU"
 
+
+if one_thread:
+    seconds, result = best_of(5, lambda: riskgate.trade_metrics(frame, threads=1))
+    print(f"trade_metrics(polars DataFrame), threads=1: {n:,} trades, {len(result):,} accounts: {ms(seconds)}")
+    sys.exit(0)
 
 for threads in (1, None):
     seconds, result = best_of(5, lambda: riskgate.trade_metrics(frame, threads=threads))
