@@ -19,7 +19,7 @@
 //! * `RiskgateError` and its subclasses `ConfigError`, `InvalidInput`, `EventError` in
 //!   [`error`].
 //!
-//! Built with maturin (`risk-py/pyproject.toml`) as an abi3 wheel for CPython 3.9+.
+//! Built with maturin (`risk-py/pyproject.toml`) as an abi3 wheel for CPython 3.10+.
 
 pub mod convert;
 pub mod engine;
