@@ -183,7 +183,10 @@ pub enum LadderError {
 ///
 /// With the `serde` feature it (de)serializes as its list of tiers, and deserializing
 /// validates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two ladders are equal when their tiers are (`Decimal` equality: `0.02103` equals
+/// `0.021030`); everything else in it is derived from the tiers.
+#[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(try_from = "Vec<Tier>", into = "Vec<Tier>"))]
 pub struct TierLadder {
@@ -200,6 +203,16 @@ pub struct TierLadder {
     /// fit [`Fx`] (the check then prices with `Decimal`).
     fixed_terms: Option<Vec<(Fx, Fx)>>,
 }
+
+// By the tiers alone: the fixed-point terms keep each rate's scale, which `Decimal`
+// equality ignores.
+impl PartialEq for TierLadder {
+    fn eq(&self, other: &Self) -> bool {
+        self.tiers == other.tiers
+    }
+}
+
+impl Eq for TierLadder {}
 
 /// A ladder's floors as `units x 10^-scale`, ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1160,6 +1173,27 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("0.01") && e.to_string().contains("0.02"));
+    }
+
+    #[test]
+    fn ladders_equal_by_tier_values_whatever_their_scales() {
+        let short = TierLadder::new(vec![
+            tier("0", Some("549"), "0.02103", "40"),
+            tier("549", None, "0.0315", "20"),
+        ])
+        .unwrap();
+        let long = TierLadder::new(vec![
+            tier("0", Some("549.0"), "0.021030", "40"),
+            tier("549.00", None, "0.03150", "20"),
+        ])
+        .unwrap();
+        assert_eq!(short, long);
+        let other = TierLadder::new(vec![
+            tier("0", Some("549"), "0.02104", "40"),
+            tier("549", None, "0.0315", "20"),
+        ])
+        .unwrap();
+        assert_ne!(short, other);
     }
 
     #[test]
