@@ -83,17 +83,42 @@ pub(super) fn find_columns<const N: usize>(
     Ok(out)
 }
 
-pub(super) fn intern<T: Clone>(
-    table: &mut FastMap<Box<str>, T>,
-    key: &str,
-    make: fn(&str) -> T,
-) -> T {
-    if let Some(v) = table.get(key) {
-        return v.clone();
+/// Ids of one kind (logins, symbols) shared by the rows that name them: one allocation
+/// per distinct text. The last one is tried first, since exports list an account's
+/// trades together.
+pub(super) struct Interner<T> {
+    table: FastMap<Box<str>, T>,
+    last: Option<T>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Self {
+            table: FastMap::default(),
+            last: None,
+        }
     }
-    let v = make(key);
-    table.insert(key.into(), v.clone());
-    v
+}
+
+impl<T: Clone + std::borrow::Borrow<str>> Interner<T> {
+    /// The id for `key`, made by `make` the first time.
+    pub(super) fn get(&mut self, key: &str, make: fn(&str) -> T) -> T {
+        if let Some(last) = &self.last {
+            if last.borrow() == key {
+                return last.clone();
+            }
+        }
+        let v = match self.table.get(key) {
+            Some(v) => v.clone(),
+            None => {
+                let v = make(key);
+                self.table.insert(key.into(), v.clone());
+                v
+            }
+        };
+        self.last = Some(v.clone());
+        v
+    }
 }
 
 /// The row of the record just read: its line, and whether it was cut.
@@ -298,9 +323,9 @@ impl Row<'_> {
     }
 }
 
-/// The last date part (`YYYY-MM-DD`) of a time read, and its date.
+/// The last date part (`YYYY-MM-DD`, as two words) of a time read, and its date.
 #[derive(Debug, Default)]
-pub(super) struct DateCache(Option<([u8; 10], NaiveDate)>);
+pub(super) struct DateCache(Option<(u64, u16, NaiveDate)>);
 
 impl DateCache {
     /// `YYYY-MM-DD HH:MM:SS` (or `T` for the space) with an optional fraction of 1 to 9
@@ -321,14 +346,14 @@ impl DateCache {
                 c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
             })
         };
+        let head = u64::from_le_bytes(cell[..8].try_into().ok()?);
+        let tail = u16::from_le_bytes(cell[8..10].try_into().ok()?);
         let date = match self.0 {
-            Some((text, date)) if text[..] == cell[..10] => date,
+            Some((h, t, date)) if h == head && t == tail => date,
             _ => {
                 let year = i32::try_from(digits(0, 4)?).ok()?;
                 let date = NaiveDate::from_ymd_opt(year, digits(5, 7)?, digits(8, 10)?)?;
-                let mut text = [0; 10];
-                text.copy_from_slice(&cell[..10]);
-                self.0 = Some((text, date));
+                self.0 = Some((head, tail, date));
                 date
             }
         };
@@ -364,29 +389,37 @@ pub(super) fn plain_decimal(cell: &[u8]) -> Option<Decimal> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
-    let (int, frac) = match digits.iter().position(|&b| b == b'.') {
-        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
-        None => (digits, &[][..]),
-    };
-    let has_point = int.len() < digits.len();
-    if int.is_empty() || (has_point && frac.is_empty()) || int.len() + frac.len() > 19 {
-        return None;
-    }
-    let mut mantissa = 0_u64;
-    for &b in int.iter().chain(frac) {
+    let (mut mantissa, mut point) = (0_u64, None);
+    for (i, &b) in digits.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
-        if d > 9 {
+        if d <= 9 {
+            // Wraps only for 20 digits without a point, refused below.
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
             return None;
         }
-        mantissa = mantissa * 10 + u64::from(d);
     }
+    // Digits on both sides of a point, 19 at most in all.
+    let scale = match point {
+        Some(i) if i == 0 || i + 1 == digits.len() => return None,
+        Some(i) => digits.len() - i - 1,
+        None if digits.len() > 19 => return None,
+        None => 0,
+    };
     if negative && mantissa == 0 {
         return None;
     }
-    let scale = u32::try_from(frac.len()).ok()?;
     // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa.
     let (lo, mid) = (mantissa as u32, (mantissa >> 32) as u32);
-    Some(Decimal::from_parts(lo, mid, 0, negative, scale))
+    Some(Decimal::from_parts(
+        lo,
+        mid,
+        0,
+        negative,
+        u32::try_from(scale).ok()?,
+    ))
 }
 
 /// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional

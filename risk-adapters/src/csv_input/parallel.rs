@@ -23,8 +23,8 @@ use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 /// Files smaller than this are read on one core.
 pub(super) const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
-/// [`read_trades`](super::read_trades) over an in-memory export split into `workers` chunks
-/// read on rayon's thread pool, with the same result. A text with a quote anywhere (a
+/// [`read_trades`](super::read_trades) over an in-memory export split into chunks (four
+/// per worker when there are several) read on rayon's thread pool, with the same result. A text with a quote anywhere (a
 /// quoted field may hold a line break, and line boundaries are then not row boundaries),
 /// or that starts with a blank line, is read by the csv reader on one thread instead.
 ///
@@ -62,10 +62,10 @@ pub fn read_trades_parallel_with(
 
     // Chunk boundaries just after a line break (a row boundary in text without quotes).
     let body = &bytes[header_end..];
-    let workers = workers.max(1);
+    let chunks = chunks_for(workers);
     let mut bounds = vec![0_usize];
-    for k in 1..workers {
-        let target = (body.len() * k / workers).max(bounds[bounds.len() - 1]);
+    for k in 1..chunks {
+        let target = (body.len() * k / chunks).max(bounds[bounds.len() - 1]);
         let cut = memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |i| target + i + 1);
         bounds.push(cut);
     }
@@ -96,6 +96,20 @@ pub fn read_trades_parallel_with(
         None => read_trades_with(bytes, file, limits, |_| {}),
     }
 }
+
+/// Chunks for `workers` threads: one for one, else [`CHUNKS_PER_WORKER`] each.
+fn chunks_for(workers: usize) -> usize {
+    if workers > 1 {
+        workers * CHUNKS_PER_WORKER
+    } else {
+        1
+    }
+}
+
+/// Chunks per worker thread: more chunks than threads balance the threads when one is
+/// slowed (a shared machine), and lower the peak memory of the merge, which appends each
+/// chunk's trades to the first chunk's vector and frees them, one chunk at a time.
+const CHUNKS_PER_WORKER: usize = 4;
 
 /// Where the header row ends (after its line end) in a text whose first row is the
 /// header; `None` when the text starts with a blank line (the csv reader skips it and
@@ -241,9 +255,9 @@ enum Stop {
 }
 
 /// [`read_trades_parallel`] over a file, without holding it in memory: the header read
-/// first, then `workers` byte ranges, each starting after a line break, read block by
-/// block ([`BLOCK`]) on rayon's pool, each block's complete rows parsed in place and the
-/// rest carried to the next block. A file with a quote (found in the header or by any
+/// first, then byte ranges (four per worker when there are several), each starting after
+/// a line break, read block by block ([`BLOCK`]) on rayon's pool, each block's complete
+/// rows parsed in place and the rest carried to the next block. A file with a quote (found in the header or by any
 /// chunk), or that starts with a blank line, is read again by the csv reader, as a
 /// stream on one thread.
 ///
@@ -288,11 +302,11 @@ pub(super) fn read_trades_file(
     // Chunk boundaries just after a line break, found by reading a little at each.
     let header_end = header_end as u64;
     let body = len - header_end;
-    let workers = workers.max(1) as u64;
+    let chunks = chunks_for(workers) as u64;
     let mut bounds = vec![header_end];
     let mut window = vec![0_u8; 64 << 10];
-    for k in 1..workers {
-        let mut at = (header_end + body * k / workers).max(bounds[bounds.len() - 1]);
+    for k in 1..chunks {
+        let mut at = (header_end + body * k / chunks).max(bounds[bounds.len() - 1]);
         handle.seek(SeekFrom::Start(at)).map_err(io_error)?;
         let cut = loop {
             let n = handle.read(&mut window).map_err(io_error)?;

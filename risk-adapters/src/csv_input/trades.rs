@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use risk_core::hash::{HashMap as FastMap, HashSet as FastSet};
+use risk_core::hash::HashSet as FastSet;
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
 
@@ -12,7 +12,7 @@ use super::bounded::delimiters;
 use super::bounded::BoundedRows;
 use super::error::{CsvInputError, RowError};
 use super::fields::{
-    csv_error, find_columns, intern, open_reader, row_info, row_too_long, Cells, DateCache, Row,
+    csv_error, find_columns, open_reader, row_info, row_too_long, Cells, DateCache, Interner, Row,
 };
 use super::parallel::{read_trades_file, PARALLEL_MIN_BYTES};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
@@ -142,8 +142,8 @@ pub(super) struct Ingest<'a> {
     pub(super) out: TradeFile,
     seen_numeric: FastSet<u64>,
     seen_text: FastSet<TradeId>,
-    logins: FastMap<Box<str>, AccountId>,
-    symbols: FastMap<Box<str>, Symbol>,
+    logins: Interner<AccountId>,
+    symbols: Interner<Symbol>,
     dates: DateCache,
     pub(super) bad_rows: Vec<BadRow>,
     /// Whether ids are left to the merge ([`Ingest::deferred`]) instead of claimed here.
@@ -175,8 +175,8 @@ impl<'a> Ingest<'a> {
             },
             seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
             seen_text: FastSet::default(),
-            logins: FastMap::default(),
-            symbols: FastMap::default(),
+            logins: Interner::default(),
+            symbols: Interner::default(),
             dates: DateCache::default(),
             bad_rows: Vec::new(),
             defer: false,
@@ -343,8 +343,8 @@ impl<'a> Ingest<'a> {
             }
             Ok(ClosedTrade {
                 id: id.clone(),
-                account: intern(logins, login, AccountId::new),
-                symbol: intern(symbols, symbol, Symbol::new),
+                account: logins.get(login, AccountId::new),
+                symbol: symbols.get(symbol, Symbol::new),
                 side,
                 volume: row.number(c_lots)?,
                 opened_at,
