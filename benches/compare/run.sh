@@ -22,27 +22,40 @@ if [ ! -f "$data/trades.csv" ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-now() { date +%s.%N; }
-t0=$(now); "$risk" report --trades "$data/trades.csv" --accounts "$data/accounts.csv" --format json >"$out/risk.json" 2>"$out/risk.err"; t1=$(now)
-rust=$(python3 -c "print($t1 - $t0)")
-t1=$(now)
-polars_json=$("$venv/bin/python" benches/compare/polars_metrics.py "$data/trades.csv" "$data/accounts.csv" --out "$out/polars.json")
-t2=$(now)
-polars=$(python3 -c "print($t2 - $t1)")
-echo "trades: $n ($(du -h "$data/trades.csv" | cut -f1) CSV), machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-36s %8.2f s   %s\n' "risk report (read + metrics + JSON)" "$rust" "$(grep '^risk: read' "$out/risk.err" || true)"
-printf '%-36s %8.2f s   %s\n' "polars (python start + read + metrics)" "$polars" "$polars_json"
+# Wall and CPU (user + system, every thread) of one command, written to $out/$1.time as
+# "wall cpu"; its stdout to $out/$1.out, its stderr to $out/$1.err.
+timed() {
+  local name=$1
+  shift
+  python3 - "$out/$name" "$@" <<'PY'
+import os, subprocess, sys, time
+base, cmd = sys.argv[1], sys.argv[2:]
+t0, c0 = time.perf_counter(), os.times()
+with open(base + ".out", "wb") as out, open(base + ".err", "wb") as err:
+    subprocess.run(cmd, stdout=out, stderr=err, check=True)
+t1, c1 = time.perf_counter(), os.times()
+cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+open(base + ".time", "w").write(f"{t1 - t0} {cpu}")
+PY
+}
+timed risk "$risk" report --trades "$data/trades.csv" --accounts "$data/accounts.csv" --format json
+cp "$out/risk.out" "$out/risk.json"
+timed polars "$venv/bin/python" benches/compare/polars_metrics.py "$data/trades.csv" "$data/accounts.csv" --out "$out/polars.json"
 peers=(polars="$out/polars.json")
 if [ -z "${SKIP_PANDAS:-}" ]; then
-  t2=$(now)
-  pandas_json=$("$venv/bin/python" benches/compare/pandas_metrics.py "$data/trades.csv" "$data/accounts.csv" --out "$out/pandas.json")
-  t3=$(now)
-  pandas=$(python3 -c "print($t3 - $t2)")
-  printf '%-36s %8.2f s   %s\n' "pandas (python start + read + metrics)" "$pandas" "$pandas_json"
+  timed pandas "$venv/bin/python" benches/compare/pandas_metrics.py "$data/trades.csv" "$data/accounts.csv" --out "$out/pandas.json"
   peers+=(pandas="$out/pandas.json")
 fi
-printf 'ratio polars / risk report: %.2fx\n' "$(python3 -c "print($polars / $rust)")"
+echo "trades: $n ($(du -h "$data/trades.csv" | cut -f1) CSV), machine: $(nproc) cores, load average after the runs $(cut -d' ' -f1-3 /proc/loadavg)"
+row() { read -r wall cpu <"$out/$2.time" || true; printf '%-40s %7.2f s wall %7.2f s CPU   %s\n' "$1" "$wall" "$cpu" "$3"; }
+row "risk report (read + metrics + JSON)" risk "$(grep '^risk: read' "$out/risk.err" || true)"
+row "polars (python start + read + metrics)" polars "$(cat "$out/polars.out")"
 if [ -z "${SKIP_PANDAS:-}" ]; then
-  printf 'ratio pandas / risk report: %.1fx\n' "$(python3 -c "print($pandas / $rust)")"
+  row "pandas (python start + read + metrics)" pandas "$(cat "$out/pandas.out")"
+fi
+ratio() { python3 -c "import sys; a, b = (open(p).read().split() for p in sys.argv[1:]); print(f'ratio $1 / risk report: {float(a[0]) / float(b[0]):.2f}x wall, {float(a[1]) / float(b[1]):.2f}x CPU')" "$out/$1.time" "$out/risk.time"; }
+ratio polars
+if [ -z "${SKIP_PANDAS:-}" ]; then
+  ratio pandas
 fi
 "$venv/bin/python" benches/compare/agree.py "$out/risk.json" "${peers[@]}"
