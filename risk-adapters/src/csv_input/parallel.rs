@@ -1,9 +1,9 @@
-//! Reading an in-memory trades export on several threads: a file without quotes is split
-//! at line boundaries (row boundaries there), each chunk's rows split in place and parsed
-//! straight from the bytes ([`Ingest::run_split`]), and the chunks merged in file order.
-//! A file with a quote anywhere is read by the csv reader on one thread: a quoted field
-//! may hold a line break, so line ends are no longer row ends (the exports of dataframes
-//! and trading platforms quote nothing).
+//! Reading a trades export (in memory, or a file read by byte ranges) on several threads:
+//! a text without quotes is split at line boundaries (row boundaries there), each chunk's
+//! rows split in place and parsed straight from the bytes ([`Ingest::run_split`]), and
+//! the chunks merged in file order. A text with a quote anywhere is read by the csv
+//! reader on one thread: a quoted field may hold a line break, so line ends are no longer
+//! row ends (the exports of dataframes and trading platforms quote nothing).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -11,12 +11,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
-
-use super::error::CsvInputError;
-use super::fields::{csv_error, find_columns, open_reader};
 use risk_core::hash::HashSet as FastSet;
 use risk_core::ids::TradeId;
 
+use super::error::CsvInputError;
+use super::fields::{csv_error, find_columns, open_reader};
 use super::trades::{numeric_id, read_trades_with, BadRow, Ingest, TradeFile, TRADE_COLUMNS};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
@@ -24,9 +23,10 @@ use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 pub(super) const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
 /// [`read_trades`](super::read_trades) over an in-memory export split into chunks (four
-/// per worker when there are several) read on rayon's thread pool, with the same result. A text with a quote anywhere (a
-/// quoted field may hold a line break, and line boundaries are then not row boundaries),
-/// or that starts with a blank line, is read by the csv reader on one thread instead.
+/// per worker when there are several) read on rayon's thread pool, with the same result.
+/// A text with a quote anywhere (a quoted field may hold a line break, and line
+/// boundaries are then not row boundaries), or that starts with a blank line, is read by
+/// the csv reader on one thread instead.
 ///
 /// # Errors
 /// As [`read_trades`](super::read_trades).
@@ -274,9 +274,9 @@ enum Stop {
 /// [`read_trades_parallel`] over a file, without holding it in memory: the header read
 /// first, then byte ranges (four per worker when there are several), each starting after
 /// a line break, read block by block ([`BLOCK`]) on rayon's pool, each block's complete
-/// rows parsed in place and the rest carried to the next block. A file with a quote (found in the header or by any
-/// chunk), or that starts with a blank line, is read again by the csv reader, as a
-/// stream on one thread.
+/// rows parsed in place and the rest carried to the next block. A file with a quote
+/// (found in the header or by any chunk), or that starts with a blank line, is read again
+/// by the csv reader, as a stream on one thread.
 ///
 /// # Errors
 /// As [`read_trades`](super::read_trades), and [`CsvInputError::Open`] when the file
