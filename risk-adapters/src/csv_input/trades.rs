@@ -51,9 +51,9 @@ pub(super) const TRADE_COLUMNS: [&str; 14] = [
 /// number of bytes parsed so far, possibly from several threads.
 ///
 /// Without a quote in it (exports from dataframes and trading platforms have none) the
-/// file is split at line boundaries into one byte range per core, each range read block
-/// by block (the file is never held whole in memory) and its rows split in place and
-/// parsed straight from the bytes; the result is the same as a sequential read: trades in
+/// file is split at line boundaries into byte ranges (four per core), each range read
+/// block by block (the file is never held whole in memory) and its rows split in place
+/// and parsed straight from the bytes; the result is the same as a sequential read: trades in
 /// file order, the first occurrence of an id kept, the same counts and row errors. A file
 /// with a quote (a quoted field may hold a line break, so line ends are not row ends
 /// there) is read by the csv reader, as a stream on one thread.
@@ -196,12 +196,12 @@ impl<'a> Ingest<'a> {
         limits: CsvLimits,
         capacity: usize,
     ) -> Self {
-        Self {
-            defer: true,
-            numeric_ids: Vec::with_capacity(capacity),
-            seen_numeric: FastSet::default(),
-            ..Self::new(header, cols, file, limits, 0, capacity)
-        }
+        // No id set: `new` would reserve one for `capacity` ids.
+        let mut ingest = Self::new(header, cols, file, limits, 0, 0);
+        ingest.defer = true;
+        ingest.out.trades = Vec::with_capacity(capacity);
+        ingest.numeric_ids = Vec::with_capacity(capacity);
+        ingest
     }
 
     /// Claims an id; false when it was already claimed.
