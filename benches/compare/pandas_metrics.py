@@ -6,7 +6,11 @@ commission + swap decides wins and drives the balance curve (trades in close-tim
 losses first on ties); drawdown is relative to the running peak from the initial balance;
 HFT = held strictly under 60 s; concurrency counts [open, close) intervals.
 
-Usage: python pandas_metrics.py TRADES.csv [ACCOUNTS.csv]  -> prints one JSON summary line.
+Rows riskgate skips (a price that is not a number, closed before opened, no login) are
+dropped, and the first row of each identifier kept, so that the two count the same trades.
+
+Usage: python pandas_metrics.py TRADES.csv [ACCOUNTS.csv] [--out METRICS.json]
+  -> prints one JSON summary line; --out writes every account's metrics.
 """
 import json
 import sys
@@ -49,18 +53,31 @@ def account_metrics(g: pd.DataFrame, initial: float) -> dict:
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    out_path = None
+    if "--out" in args:
+        i = args.index("--out")
+        out_path = args[i + 1]
+        del args[i:i + 2]
     t0 = time.perf_counter()
-    df = pd.read_csv(sys.argv[1], parse_dates=["opened_at", "closed_at"], dtype={"identifier": str, "trading_account_login": str})
+    df = pd.read_csv(args[0], parse_dates=["opened_at", "closed_at"], dtype={"identifier": str, "trading_account_login": str})
+    df["open_price"] = pd.to_numeric(df["open_price"], errors="coerce")
+    df = df[df["open_price"].notna() & df["trading_account_login"].notna() & (df["closed_at"] >= df["opened_at"])]
     df = df.drop_duplicates("identifier")
-    df["net"] = df["profit"] + df["commission"] + df["swap"]
+    # Rounded to 8 decimals: the f64 sum carries noise that would turn break-even trades
+    # into wins (riskgate's sums are exact decimals).
+    df["net"] = (df["profit"] + df["commission"] + df["swap"]).round(8)
     initial = {}
-    if len(sys.argv) > 2:
-        acc = pd.read_csv(sys.argv[2], dtype={"login": str})
+    if len(args) > 1:
+        acc = pd.read_csv(args[1], dtype={"login": str})
         if "initial_balance" in acc:
             initial = dict(zip(acc["login"], acc["initial_balance"]))
     t1 = time.perf_counter()
     out = {login: account_metrics(g, float(initial.get(login, 100_000.0))) for login, g in df.groupby("trading_account_login")}
     t2 = time.perf_counter()
+    if out_path:
+        with open(out_path, "w") as f:
+            json.dump(out, f)
     print(json.dumps({"accounts": len(out), "trades": int(len(df)), "read_s": t1 - t0, "metrics_s": t2 - t1, "total_s": t2 - t0}))
 
 

@@ -396,6 +396,21 @@ fn cpu_ms() -> Option<f64> {
     None
 }
 
+/// The process's peak resident memory so far (`VmHWM`), in MB, where the kernel reports
+/// it (Linux): shown per phase, so that a memory peak can be told to the read or the report.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024.0 / 1e6)
+}
+
 fn print_row_errors(errors: &[RowError], total: u64) {
     const SHOWN: usize = 20;
     for e in errors.iter().take(SHOWN) {
@@ -464,6 +479,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     print_row_errors(&file.errors, file.skipped_rows);
     let read_done = now();
     let cpu_read = cpu_ms();
+    let peak_read = peak_rss_mb();
 
     let rows = file.trades.len();
     let input = ReportInput {
@@ -477,6 +493,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     let report = build_report(&file.trades, &input)?;
     let computed = now();
     let cpu_computed = cpu_ms();
+    let peak_computed = peak_rss_mb();
     // CPU time is shown only for phases long enough for it to mean something beside the
     // wall time.
     let cpu = |wall: std::time::Duration, a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -490,7 +507,7 @@ fn report(args: &ReportArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "risk: read {rows} trades ({} skipped, {} duplicate rows) in {:.0} ms{}; metrics and scores for {} accounts in {:.0} ms{}",
+        "risk: read {rows} trades ({} skipped, {} duplicate rows) in {:.0} ms{}; metrics and scores for {} accounts in {:.0} ms{}{}",
         report.skipped_rows,
         report.duplicate_rows,
         read_done.duration_since(started).as_secs_f64() * 1e3,
@@ -498,6 +515,10 @@ fn report(args: &ReportArgs) -> Result<()> {
         report.accounts.len(),
         computed.duration_since(read_done).as_secs_f64() * 1e3,
         cpu(computed.duration_since(read_done), cpu_read, cpu_computed),
+        match (peak_read, peak_computed) {
+            (Some(r), Some(c)) => format!("; peak memory {r:.0} MB after reading, {c:.0} MB after the metrics"),
+            _ => String::new(),
+        },
     );
 
     #[cfg(feature = "parquet")]

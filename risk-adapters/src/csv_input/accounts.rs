@@ -17,7 +17,7 @@ use risk_core::Decimal;
 use super::bounded::RowInfo;
 use super::error::{CsvInputError, RowError};
 use super::fields::{
-    csv_error, find_columns, open_reader, row_info, row_too_long, trim_header, Row,
+    csv_error, find_columns, open_reader, row_info, row_too_long, trim_header, Cells, Row,
 };
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
@@ -116,8 +116,10 @@ pub fn read_accounts_with<R: Read>(
             continue;
         }
         let row = Row {
-            record: &record,
-            text: std::str::from_utf8(record.as_slice()).ok(),
+            cells: Cells::Record {
+                record: &record,
+                text: std::str::from_utf8(record.as_slice()).ok(),
+            },
             header: &header,
             file,
             line,

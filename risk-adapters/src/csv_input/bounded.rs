@@ -68,7 +68,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The number of `,` in `data` (counted in blocks of 255 with byte-wide sums, which the
 /// compiler vectorises; a plain filter-count is several times slower).
-fn delimiters(data: &[u8]) -> usize {
+pub(super) fn delimiters(data: &[u8]) -> usize {
     data.chunks(255)
         .map(|block| {
             let n = block

@@ -83,17 +83,42 @@ pub(super) fn find_columns<const N: usize>(
     Ok(out)
 }
 
-pub(super) fn intern<T: Clone>(
-    table: &mut FastMap<Box<str>, T>,
-    key: &str,
-    make: fn(&str) -> T,
-) -> T {
-    if let Some(v) = table.get(key) {
-        return v.clone();
+/// Ids of one kind (logins, symbols) shared by the rows that name them: one allocation
+/// per distinct text. The last one is tried first, since exports list an account's
+/// trades together.
+pub(super) struct Interner<T> {
+    table: FastMap<Box<str>, T>,
+    last: Option<T>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Self {
+            table: FastMap::default(),
+            last: None,
+        }
     }
-    let v = make(key);
-    table.insert(key.into(), v.clone());
-    v
+}
+
+impl<T: Clone + std::borrow::Borrow<str>> Interner<T> {
+    /// The id for `key`, made by `make` the first time.
+    pub(super) fn get(&mut self, key: &str, make: fn(&str) -> T) -> T {
+        if let Some(last) = &self.last {
+            if last.borrow() == key {
+                return last.clone();
+            }
+        }
+        let v = match self.table.get(key) {
+            Some(v) => v.clone(),
+            None => {
+                let v = make(key);
+                self.table.insert(key.into(), v.clone());
+                v
+            }
+        };
+        self.last = Some(v.clone());
+        v
+    }
 }
 
 /// The row of the record just read: its line, and whether it was cut.
@@ -132,11 +157,24 @@ pub(super) fn row_too_long(
     }
 }
 
+/// A row's cells: a csv record (the general reader), or the fields of a quote-free row
+/// split in place (the fast reader, [`super::split`]).
+#[derive(Clone, Copy)]
+pub(super) enum Cells<'a> {
+    /// A record of the csv reader.
+    Record {
+        /// The record.
+        record: &'a csv::ByteRecord,
+        /// All the record's fields as one text, when they are valid UTF-8 together.
+        text: Option<&'a str>,
+    },
+    /// The row's first fields, as many as the reader uses (fewer when the row is short).
+    Split(&'a [&'a [u8]]),
+}
+
 /// One record with what is needed to report its errors.
 pub(super) struct Row<'a> {
-    pub(super) record: &'a csv::ByteRecord,
-    /// All the record's fields as one text, when they are valid UTF-8 together.
-    pub(super) text: Option<&'a str>,
+    pub(super) cells: Cells<'a>,
     pub(super) header: &'a csv::ByteRecord,
     pub(super) file: &'a str,
     pub(super) line: u64,
@@ -155,27 +193,39 @@ impl Row<'_> {
         }
     }
 
-    /// The cell as text, possibly empty.
-    pub(super) fn str(&self, column: usize) -> Result<&str, RowError> {
-        let range = self
-            .record
-            .range(column)
-            .ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
-        if range.len() > self.max_field {
+    /// The cell's bytes, possibly empty: an error when the row is too short or the cell
+    /// longer than the field limit.
+    pub(super) fn bytes(&self, column: usize) -> Result<&[u8], RowError> {
+        let cell = match self.cells {
+            Cells::Record { record, .. } => record.get(column),
+            Cells::Split(fields) => fields.get(column).copied(),
+        };
+        let cell =
+            cell.ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
+        if cell.len() > self.max_field {
             return Err(self.error(
                 column,
                 format!(
                     "the field is {} bytes, longer than the limit of {}",
-                    range.len(),
+                    cell.len(),
                     self.max_field
                 ),
             ));
         }
-        let text = match self.text {
+        Ok(cell)
+    }
+
+    /// The cell as text, possibly empty.
+    pub(super) fn str(&self, column: usize) -> Result<&str, RowError> {
+        let cell = self.bytes(column)?;
+        let text = match self.cells {
             // The row was validated once: slicing it is free (and still checks that the
             // field starts and ends on character boundaries).
-            Some(whole) => whole.get(range),
-            None => std::str::from_utf8(&self.record.as_slice()[range]).ok(),
+            Cells::Record {
+                record,
+                text: Some(whole),
+            } => record.range(column).and_then(|range| whole.get(range)),
+            _ => std::str::from_utf8(cell).ok(),
         };
         text.ok_or_else(|| self.error(column, "not UTF-8 text".to_owned()))
     }
@@ -189,12 +239,26 @@ impl Row<'_> {
         Ok(s)
     }
 
+    /// The cell as a decimal number. The common shape (`-?digits[.digits]`, at most 19
+    /// digits) is read straight from the bytes; anything else goes through
+    /// [`parse_decimal`], which decides (and words the error).
     pub(super) fn number(&self, column: usize) -> Result<Decimal, RowError> {
+        if let Some(d) = plain_decimal(self.bytes(column)?) {
+            return Ok(d);
+        }
         let s = self.text(column)?;
         parse_decimal(s).map_err(|e| self.error(column, e.to_string()))
     }
 
+    /// An optional price: empty or zero means not set.
     pub(super) fn optional_price(&self, column: usize) -> Result<Option<Decimal>, RowError> {
+        let cell = self.bytes(column)?;
+        if cell.is_empty() {
+            return Ok(None);
+        }
+        if let Some(p) = plain_decimal(cell) {
+            return Ok((!p.is_zero()).then_some(p));
+        }
         let s = self.str(column)?.trim();
         if s.is_empty() {
             return Ok(None);
@@ -204,6 +268,11 @@ impl Row<'_> {
     }
 
     pub(super) fn side(&self, column: usize) -> Result<Side, RowError> {
+        match self.bytes(column)? {
+            b"0" => return Ok(Side::Buy),
+            b"1" => return Ok(Side::Sell),
+            _ => {}
+        }
         let s = self.text(column)?;
         match s {
             "0" | "0.0" => Ok(Side::Buy),
@@ -214,7 +283,20 @@ impl Row<'_> {
         }
     }
 
-    pub(super) fn time(&self, column: usize) -> Result<DateTime<Utc>, RowError> {
+    /// The cell as a UTC time ([`parse_timestamp`]) in the metrics' range. `dates` holds
+    /// the last date read: a run of times on one day parses the date once.
+    pub(super) fn time(
+        &self,
+        column: usize,
+        dates: &mut DateCache,
+    ) -> Result<DateTime<Utc>, RowError> {
+        // The common case, straight from the bytes; anything else (spaces to trim, an
+        // offset, a time out of range or not a time) is decided below.
+        if let Some(at) = dates.parse(self.bytes(column)?) {
+            if epoch_nanos(at).is_ok() {
+                return Ok(at);
+            }
+        }
         let s = self.text(column)?;
         let shown = || s.chars().take(64).collect::<String>();
         let at = parse_timestamp(s).ok_or_else(|| {
@@ -239,6 +321,105 @@ impl Row<'_> {
         })?;
         Ok(at)
     }
+}
+
+/// The last date part (`YYYY-MM-DD`, as two words) of a time read, and its date.
+#[derive(Debug, Default)]
+pub(super) struct DateCache(Option<(u64, u16, NaiveDate)>);
+
+impl DateCache {
+    /// `YYYY-MM-DD HH:MM:SS` (or `T` for the space) with an optional fraction of 1 to 9
+    /// digits and an optional `Z` or `+00:00`, as [`parse_timestamp`] reads it; `None` for
+    /// any other text, which the caller hands to [`parse_timestamp`].
+    fn parse(&mut self, cell: &[u8]) -> Option<DateTime<Utc>> {
+        let shaped = cell.len() >= 19
+            && cell[4] == b'-'
+            && cell[7] == b'-'
+            && (cell[10] == b' ' || cell[10] == b'T')
+            && cell[13] == b':'
+            && cell[16] == b':';
+        if !shaped {
+            return None;
+        }
+        let digits = |from: usize, to: usize| -> Option<u32> {
+            cell[from..to].iter().try_fold(0_u32, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            })
+        };
+        let head = u64::from_le_bytes(cell[..8].try_into().ok()?);
+        let tail = u16::from_le_bytes(cell[8..10].try_into().ok()?);
+        let date = match self.0 {
+            Some((h, t, date)) if h == head && t == tail => date,
+            _ => {
+                let year = i32::try_from(digits(0, 4)?).ok()?;
+                let date = NaiveDate::from_ymd_opt(year, digits(5, 7)?, digits(8, 10)?)?;
+                self.0 = Some((head, tail, date));
+                date
+            }
+        };
+        let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
+        let mut rest = &cell[19..];
+        let mut nanos = 0_u32;
+        if let Some(frac) = rest.strip_prefix(b".") {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            nanos = digits(20, 20 + n)? * 10_u32.pow(9 - u32::try_from(n).ok()?);
+            rest = &frac[n..];
+        }
+        if !matches!(rest, b"" | b"Z" | b"+00:00") {
+            return None;
+        }
+        date.and_hms_nano_opt(hour, minute, second, nanos)
+            .map(|t| t.and_utc())
+    }
+}
+
+/// `-?digits[.digits]` with at most 19 digits, as [`parse_decimal`] reads it (the same
+/// mantissa and scale), straight from the bytes; `None` for anything else (a `+`, an
+/// exponent, spaces, a lone `.`, a negative zero, more digits), which the caller hands to
+/// [`parse_decimal`].
+pub(super) fn plain_decimal(cell: &[u8]) -> Option<Decimal> {
+    let (negative, digits) = match cell.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, cell),
+    };
+    // 19 digits and a point at most: 10^19 - 1 fits a u64.
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let (mut mantissa, mut point) = (0_u64, None);
+    for (i, &b) in digits.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            // Wraps only for 20 digits without a point, refused below.
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    // Digits on both sides of a point, 19 at most in all.
+    let scale = match point {
+        Some(i) if i == 0 || i + 1 == digits.len() => return None,
+        Some(i) => digits.len() - i - 1,
+        None if digits.len() > 19 => return None,
+        None => 0,
+    };
+    if negative && mantissa == 0 {
+        return None;
+    }
+    // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa.
+    let (lo, mid) = (mantissa as u32, (mantissa >> 32) as u32);
+    Some(Decimal::from_parts(
+        lo,
+        mid,
+        0,
+        negative,
+        u32::try_from(scale).ok()?,
+    ))
 }
 
 /// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional

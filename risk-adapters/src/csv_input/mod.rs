@@ -44,7 +44,8 @@
 //! longer than the row limit stops the read ([`CsvInputError::HeaderTooLong`]).
 //!
 //! # Layout
-//! `trades` reads an export on one thread, `parallel` splits a large one over threads,
+//! `trades` reads an export on one thread (the csv reader, any CSV; or rows split in
+//! place when the text has no quote), `parallel` splits a quote-free one over threads,
 //! `accounts` reads the accounts file; `fields` turns cells into values with row
 //! errors, `error` holds the errors, and `bounded` bounds each row before the csv reader
 //! buffers it.

@@ -4,14 +4,17 @@
 use std::io::Read;
 use std::path::Path;
 
-use risk_core::hash::{HashMap as FastMap, HashSet as FastSet};
+use risk_core::hash::HashSet as FastSet;
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
 
+use super::bounded::delimiters;
 use super::bounded::BoundedRows;
 use super::error::{CsvInputError, RowError};
-use super::fields::{csv_error, find_columns, intern, open_reader, row_info, row_too_long, Row};
-use super::parallel::{read_trades_parallel, PARALLEL_MIN_BYTES};
+use super::fields::{
+    csv_error, find_columns, open_reader, row_info, row_too_long, Cells, DateCache, Interner, Row,
+};
+use super::parallel::{read_trades_file, PARALLEL_MIN_BYTES};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
 /// The good trades of an export, with what was skipped.
@@ -47,9 +50,13 @@ pub(super) const TRADE_COLUMNS: [&str; 14] = [
 /// Reads a trades export from a file; see [`read_trades`]. `progress` is called with the
 /// number of bytes parsed so far, possibly from several threads.
 ///
-/// A large file without quoted fields (exports from dataframes have none) is split at line
-/// boundaries and parsed on every core; the result is the same as a sequential read:
-/// trades in file order, the first occurrence of an id kept, the same counts.
+/// Without a quote in it (exports from dataframes and trading platforms have none) the
+/// file is split at line boundaries into byte ranges (four per core), each range read
+/// block by block (the file is never held whole in memory) and its rows split in place
+/// and parsed straight from the bytes; the result is the same as a sequential read: trades in
+/// file order, the first occurrence of an id kept, the same counts and row errors. A file
+/// with a quote (a quoted field may hold a line break, so line ends are not row ends
+/// there) is read by the csv reader, as a stream on one thread.
 ///
 /// # Errors
 /// [`CsvInputError`] when the file cannot be opened or read, or lacks a required column.
@@ -58,15 +65,13 @@ pub fn read_trades_path(
     progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CsvInputError::Open {
-        file: name.clone(),
-        source,
-    })?;
-    let workers = rayon::current_num_threads();
-    if bytes.len() < PARALLEL_MIN_BYTES {
-        return read_trades(bytes.as_slice(), &name, progress);
-    }
-    read_trades_parallel(&bytes, &name, workers, progress)
+    let small = std::fs::metadata(path).is_ok_and(|m| m.len() < PARALLEL_MIN_BYTES as u64);
+    let workers = if small {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    read_trades_file(path, &name, workers, CsvLimits::default(), progress)
 }
 
 /// Reads a trades export. `file` names the source in row errors; `progress` is called
@@ -119,7 +124,11 @@ impl IdKey {
 /// A skipped row, with its id when it had one (a parallel merge may find it repeated).
 pub(super) struct BadRow {
     pub(super) id: Option<TradeId>,
+    /// The error, for the first [`MAX_KEPT_ROW_ERRORS`] bad rows of the pass.
     pub(super) error: Option<RowError>,
+    /// How many good trades the pass had kept before this row (where it falls among
+    /// them, in file order).
+    pub(super) ordinal: usize,
 }
 
 /// The state of one sequential pass over rows.
@@ -133,9 +142,16 @@ pub(super) struct Ingest<'a> {
     pub(super) out: TradeFile,
     seen_numeric: FastSet<u64>,
     seen_text: FastSet<TradeId>,
-    logins: FastMap<Box<str>, AccountId>,
-    symbols: FastMap<Box<str>, Symbol>,
+    logins: Interner<AccountId>,
+    symbols: Interner<Symbol>,
+    dates: DateCache,
     pub(super) bad_rows: Vec<BadRow>,
+    /// Whether ids are left to the merge ([`Ingest::deferred`]) instead of claimed here.
+    defer: bool,
+    /// Deferred: the numeric id of every row that had an id, good or bad.
+    pub(super) numeric_ids: Vec<u64>,
+    /// Deferred: every other id of a row, good or bad.
+    pub(super) text_ids: Vec<TradeId>,
 }
 
 impl<'a> Ingest<'a> {
@@ -159,21 +175,37 @@ impl<'a> Ingest<'a> {
             },
             seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
             seen_text: FastSet::default(),
-            logins: FastMap::default(),
-            symbols: FastMap::default(),
+            logins: Interner::default(),
+            symbols: Interner::default(),
+            dates: DateCache::default(),
             bad_rows: Vec::new(),
+            defer: false,
+            numeric_ids: Vec::new(),
+            text_ids: Vec::new(),
         }
     }
 
-    pub(super) fn claimed(&self, id: &TradeId) -> bool {
-        match IdKey::of(id.as_str()) {
-            IdKey::Numeric(n) => self.seen_numeric.contains(&n),
-            IdKey::Text => self.seen_text.contains(id.as_str()),
-        }
+    /// A pass that claims no id: every row is parsed and kept (good) or skipped (bad),
+    /// and the ids of all rows are collected (`numeric_ids`, `text_ids`) for the merge
+    /// to find the repeated ones. A hash set of every id costs a cache miss per row;
+    /// sorting the ids once costs far less, and repeats are rare.
+    pub(super) fn deferred(
+        header: &'a csv::ByteRecord,
+        cols: [usize; 14],
+        file: &'a str,
+        limits: CsvLimits,
+        capacity: usize,
+    ) -> Self {
+        // No id set: `new` would reserve one for `capacity` ids.
+        let mut ingest = Self::new(header, cols, file, limits, 0, 0);
+        ingest.defer = true;
+        ingest.out.trades = Vec::with_capacity(capacity);
+        ingest.numeric_ids = Vec::with_capacity(capacity);
+        ingest
     }
 
     /// Claims an id; false when it was already claimed.
-    pub(super) fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
+    fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
         match key {
             IdKey::Numeric(n) => self.seen_numeric.insert(n),
             IdKey::Text => {
@@ -188,7 +220,12 @@ impl<'a> Ingest<'a> {
         if let Some(e) = &kept {
             self.out.errors.push(e.clone());
         }
-        self.bad_rows.push(BadRow { id, error: kept });
+        let ordinal = self.out.trades.len();
+        self.bad_rows.push(BadRow {
+            id,
+            error: kept,
+            ordinal,
+        });
     }
 
     /// Reads every record (after the header, if the reader has one).
@@ -211,19 +248,67 @@ impl<'a> Ingest<'a> {
                     let error = row_too_long(self.header, self.file, line, field, self.limits);
                     self.skip(None, error);
                 }
-                None => self.row(&record, line),
+                None => {
+                    let cells = Cells::Record {
+                        record: &record,
+                        text: std::str::from_utf8(record.as_slice()).ok(),
+                    };
+                    self.row(cells, line);
+                }
             }
         }
         progress(reader.get_ref().consumed());
         Ok(())
     }
 
-    fn row(&mut self, record: &csv::ByteRecord, line: u64) {
+    /// Reads every row of `text`, which holds no quote (so each line end ends a row, and
+    /// a field is the bytes between two commas), as the csv reader would read it: rows end
+    /// at `\n`, `\r\n` or a lone `\r`, blank lines are skipped, and a row longer than the
+    /// limit is the same row error. `first_line` is the line of `text`'s first byte;
+    /// `progress` gets the bytes of `text` read so far. Returns the number of `\n` in
+    /// `text` (the lines it spans, less one).
+    pub(super) fn run_split(
+        &mut self,
+        text: &[u8],
+        first_line: u64,
+        mut progress: impl FnMut(u64),
+    ) -> u64 {
+        let used = self.cols.iter().max().map_or(0, |&c| c + 1);
+        let max_row = self.limits.max_row_bytes.max(1);
+        let mut fields: Vec<&[u8]> = Vec::with_capacity(used);
+        let (mut line, mut at, mut rows) = (first_line, 0, 0_u64);
+        while at < text.len() {
+            let end = memchr::memchr2(b'\n', b'\r', &text[at..]).map_or(text.len(), |i| at + i);
+            let record = &text[at..end];
+            if record.len() > max_row {
+                // Where the bounded reader cuts it: at the byte that crosses the limit,
+                // in the field that byte is in (a comma there counts).
+                let field = delimiters(&record[..=max_row]);
+                let error = row_too_long(self.header, self.file, line, field, self.limits);
+                self.skip(None, error);
+            } else if !record.is_empty() {
+                fields.clear();
+                fields.extend(record.split(|&b| b == b',').take(used));
+                self.row(Cells::Split(&fields), line);
+                rows += 1;
+                if rows.is_multiple_of(65_536) {
+                    progress(end as u64);
+                }
+            }
+            if text.get(end) == Some(&b'\n') {
+                line += 1;
+            }
+            at = end + 1;
+        }
+        progress(text.len() as u64);
+        line - first_line
+    }
+
+    fn row(&mut self, cells: Cells<'_>, line: u64) {
         let [c_id, c_action, c_open, c_close, c_comm, c_lots, c_opened, c_closed, c_sl, c_tp, c_profit, c_swap, c_symbol, c_login] =
             self.cols;
         let row = Row {
-            record,
-            text: std::str::from_utf8(record.as_slice()).ok(),
+            cells,
             header: self.header,
             file: self.file,
             line,
@@ -235,25 +320,31 @@ impl<'a> Ingest<'a> {
         };
         // Claim the id now (one hash operation for the common numeric case); a row that
         // turns out bad gives it back, so a corrected re-send of the row is still kept.
+        // A deferred pass notes the id for the merge instead.
         let key = IdKey::of(id.as_str());
-        if !self.claim(key.clone(), &id) {
+        if self.defer {
+            match key {
+                IdKey::Numeric(n) => self.numeric_ids.push(n),
+                IdKey::Text => self.text_ids.push(id.clone()),
+            }
+        } else if !self.claim(key.clone(), &id) {
             self.out.duplicate_rows += 1;
             return;
         }
-        let (logins, symbols) = (&mut self.logins, &mut self.symbols);
+        let (logins, symbols, dates) = (&mut self.logins, &mut self.symbols, &mut self.dates);
         let parsed = (|| -> Result<ClosedTrade, RowError> {
             let login = row.text(c_login)?;
             let symbol = row.text(c_symbol)?;
             let side = row.side(c_action)?;
-            let opened_at = row.time(c_opened)?;
-            let closed_at = row.time(c_closed)?;
+            let opened_at = row.time(c_opened, dates)?;
+            let closed_at = row.time(c_closed, dates)?;
             if closed_at < opened_at {
                 return Err(row.error(c_closed, "closed before it was opened".to_owned()));
             }
             Ok(ClosedTrade {
                 id: id.clone(),
-                account: intern(logins, login, AccountId::new),
-                symbol: intern(symbols, symbol, Symbol::new),
+                account: logins.get(login, AccountId::new),
+                symbol: symbols.get(symbol, Symbol::new),
                 side,
                 volume: row.number(c_lots)?,
                 opened_at,
@@ -270,10 +361,12 @@ impl<'a> Ingest<'a> {
         match parsed {
             Ok(trade) => self.out.trades.push(trade),
             Err(e) => {
-                match key {
-                    IdKey::Numeric(n) => self.seen_numeric.remove(&n),
-                    IdKey::Text => self.seen_text.remove(id.as_str()),
-                };
+                if !self.defer {
+                    match key {
+                        IdKey::Numeric(n) => self.seen_numeric.remove(&n),
+                        IdKey::Text => self.seen_text.remove(id.as_str()),
+                    };
+                }
                 self.skip(Some(id), e);
             }
         }
