@@ -207,17 +207,24 @@ impl RuleTracker {
             )
         };
         drop(view);
+        // An account's result is a function of its own parts, its detections, who it is
+        // and the settings: besides the stale accounts, only those whose detections
+        // changed get a new one (every account after a full rerun).
         let mut redo: BTreeSet<usize> = stale.into_iter().collect();
         for (i, list) in hedged {
             if let Some(a) = accounts.get_mut(i) {
-                a.parts.hedging = list;
-                redo.insert(i);
+                if self.full || a.parts.hedging != list {
+                    a.parts.hedging = list;
+                    redo.insert(i);
+                }
             }
         }
         for (i, list) in copied {
             if let Some(a) = accounts.get_mut(i) {
-                a.parts.copying = list;
-                redo.insert(i);
+                if self.full || a.parts.copying != list {
+                    a.parts.copying = list;
+                    redo.insert(i);
+                }
             }
         }
         Ok(redo.into_iter().collect())
