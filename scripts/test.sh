@@ -27,6 +27,8 @@ step "schemathesis against the admin API's /openapi.json (no 5xx; responses matc
 scripts/schemathesis.sh
 step "webhook receiver example verifies a signed event from risk-server (standardwebhooks from PyPI)"
 scripts/webhook-receiver.sh
+step "signal service end to end: the example export posted, parity with risk report before and after kill -9, one verified event per HIGH/CRITICAL account"
+scripts/signal-e2e.sh
 step "fuzz targets on stable: format, clippy, replay of corpora and regressions"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings

@@ -146,7 +146,52 @@ fn report(trades: &str, accounts: Option<&str>, config: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Every account, user and challenge of `expected` as the service serves it.
+/// The names of an account object's signals, each once, in their order: the FastAPI
+/// `risk_signals`.
+fn signal_names(account: &Value) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for s in account["signals"].as_array().unwrap() {
+        let kind = s["kind"].as_str().unwrap().to_owned();
+        if !names.contains(&kind) {
+            names.push(kind);
+        }
+    }
+    names
+}
+
+/// A service answer with its two FastAPI fields checked against `expected` (the report
+/// contract's object) and removed; `accounts` are the report's account objects (for a
+/// group's `risk_signals`).
+fn without_fastapi_fields(mut got: Value, expected: &Value, accounts: &[Value]) -> Value {
+    let object = got.as_object_mut().unwrap();
+    let login = object.remove("trading_account_login").unwrap();
+    let names = object.remove("risk_signals").unwrap();
+    if let Some(own) = expected.get("account_login") {
+        assert_eq!(&login, own, "{expected}");
+        assert_eq!(names, json!(signal_names(expected)), "{expected}");
+    } else {
+        let members = expected["accounts"].as_array().unwrap();
+        assert_eq!(login, members[0]["account_login"], "{expected}");
+        let mut union = std::collections::BTreeSet::new();
+        for m in members {
+            let a = accounts
+                .iter()
+                .find(|a| a["account_login"] == m["account_login"])
+                .unwrap();
+            union.extend(signal_names(a));
+        }
+        assert_eq!(
+            names,
+            json!(union.into_iter().collect::<Vec<_>>()),
+            "{expected}"
+        );
+    }
+    got
+}
+
+/// Every account, user and challenge of `expected` as the service serves it: the report
+/// contract's object plus the FastAPI fields `trading_account_login` and `risk_signals`
+/// (`risk_score` and `last_trade_at` are the contract's own).
 async fn assert_parity(http: &str, expected: &Value) {
     let accounts = expected["accounts"].as_array().unwrap();
     assert!(!accounts.is_empty());
@@ -154,6 +199,7 @@ async fn assert_parity(http: &str, expected: &Value) {
         let login = a["account_login"].as_str().unwrap();
         let (status, got) = get(format!("{http}/risk-report/{login}")).await;
         assert_eq!(status, StatusCode::OK, "{login}");
+        let got = without_fastapi_fields(got, a, accounts);
         assert_eq!(&got, a, "account {login}");
     }
     for (list, route, key) in [
@@ -164,6 +210,7 @@ async fn assert_parity(http: &str, expected: &Value) {
             let id = g[key].as_str().unwrap();
             let (status, got) = get(format!("{http}/risk/{route}/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{route} {id}");
+            let got = without_fastapi_fields(got, g, accounts);
             assert_eq!(&got, g, "{route} {id}");
         }
     }
@@ -180,6 +227,12 @@ async fn assert_parity(http: &str, expected: &Value) {
         .await
         .unwrap();
     assert!(text.starts_with("{\"account_login\":"), "{text}");
+    // The FastAPI fields come last, after the contract's own.
+    let tail = format!(
+        ",\"trading_account_login\":\"{login}\",\"risk_signals\":{}}}",
+        json!(signal_names(&accounts[0]))
+    );
+    assert!(text.ends_with(&tail), "{text}");
 }
 
 /// The header and data lines of an export.
@@ -367,7 +420,14 @@ async fn out_of_order_parity(url: &str) {
         }
         let (status, page) = get(url).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        seen.extend(page["items"].as_array().unwrap().iter().cloned());
+        let all = expected["accounts"].as_array().unwrap();
+        seen.extend(page["items"].as_array().unwrap().iter().map(|item| {
+            let own = all
+                .iter()
+                .find(|a| a["account_login"] == item["account_login"])
+                .unwrap();
+            without_fastapi_fields(item.clone(), own, all)
+        }));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -390,53 +450,182 @@ async fn out_of_order_parity(url: &str) {
     config_updates(http, &expected).await;
 }
 
-/// Every account that ends above LOW has a level-raised event, each event a rise.
-async fn outbox_matches(url: &str, expected: &Value) {
-    let rows: Vec<(String, String, String, String)> = if url.starts_with("sqlite:") {
+/// One outbox row: id, event id, type, entity (`account_login` column), level, payload.
+type OutboxRow = (i64, String, String, String, String, Value);
+
+/// The outbox rows after `after` (an outbox id), in order.
+async fn outbox(url: &str, after: i64) -> Vec<OutboxRow> {
+    let rows: Vec<(i64, String, String, String, String, String)> = if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
         sqlx::query_as(
-            "SELECT event_id, event_type, level, payload FROM webhook_outbox ORDER BY id",
+            "SELECT id, event_id, event_type, account_login, level, payload FROM webhook_outbox WHERE id > $1 ORDER BY id",
         )
+        .bind(after)
         .fetch_all(&pool)
         .await
         .unwrap()
     } else {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
         sqlx::query_as(
-            "SELECT event_id, event_type, level, CAST(payload AS TEXT) FROM webhook_outbox ORDER BY id",
+            "SELECT id, event_id, event_type, account_login, level, CAST(payload AS TEXT) FROM webhook_outbox WHERE id > $1 ORDER BY id",
         )
+        .bind(after)
         .fetch_all(&pool)
         .await
         .unwrap()
     };
-    let rank = |l: &str| {
-        ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
-            .iter()
-            .position(|x| *x == l)
-    };
-    let mut raised: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, kind, level, payload) in &rows {
+    rows.into_iter()
+        .map(|(id, event_id, kind, entity, level, payload)| {
+            (
+                id,
+                event_id,
+                kind,
+                entity,
+                level,
+                serde_json::from_str(&payload).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn rank(level: &str) -> Option<usize> {
+    ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+        .iter()
+        .position(|x| *x == level)
+}
+
+/// The keys of an object, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+/// The outbox after ingesting `expected`'s files (risk threshold 80): every account that
+/// ends above LOW has a level-raised event, each event a rise; every signal an account
+/// ends with was fired; every account that ends above 80 has a score-exceeded event, each
+/// from at or below 80; every user and challenge that ends above LOW has a level-raised
+/// event, each a rise. Every body has its exact fields.
+async fn outbox_matches(url: &str, expected: &Value) {
+    let rows = outbox(url, 0).await;
+    let mut raised: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut fired: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut exceeded: BTreeMap<String, u32> = BTreeMap::new();
+    let account_keys = [
+        "account_login",
+        "challenge_id",
+        "last_trade_at",
+        "previous_level",
+        "previous_score",
+        "risk_level",
+        "risk_score",
+        "risk_signals",
+        "trading_account_login",
+        "user_id",
+    ];
+    for (_, id, kind, entity, level, payload) in &rows {
         assert!(id.starts_with("msg_"), "{id}");
-        assert_eq!(kind, "account.risk_level_raised");
-        let payload: Value = serde_json::from_str(payload).unwrap();
-        assert_eq!(payload["risk_level"], level.as_str());
         let previous = payload["previous_level"].as_str().unwrap_or("LOW");
-        assert!(rank(previous) < rank(level), "{payload}");
-        raised
-            .entry(payload["account_login"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(level.clone());
+        assert_eq!(payload["risk_level"], level.as_str(), "{kind} {payload}");
+        match kind.as_str() {
+            "account.risk_level_raised" => {
+                assert_eq!(payload["account_login"], entity.as_str());
+                assert!(rank(previous) < rank(level), "{payload}");
+                raised
+                    .entry(("account".into(), entity.clone()))
+                    .or_default()
+                    .push(level.clone());
+            }
+            "account.signal_fired" => {
+                let mut want = account_keys.to_vec();
+                want.push("signals_fired");
+                want.sort_unstable();
+                assert_eq!(keys(payload), want, "{payload}");
+                assert_eq!(payload["trading_account_login"], entity.as_str());
+                assert_eq!(payload["account_login"], entity.as_str());
+                let names = payload["risk_signals"].as_array().unwrap();
+                let new = payload["signals_fired"].as_array().unwrap();
+                assert!(!new.is_empty(), "{payload}");
+                assert!(new.iter().all(|n| names.contains(n)), "{payload}");
+                fired
+                    .entry(entity.clone())
+                    .or_default()
+                    .extend(new.iter().map(|n| n.as_str().unwrap().to_owned()));
+            }
+            "account.risk_score_exceeded" => {
+                let mut want = account_keys.to_vec();
+                want.push("risk_threshold");
+                want.sort_unstable();
+                assert_eq!(keys(payload), want, "{payload}");
+                assert_eq!(payload["trading_account_login"], entity.as_str());
+                assert_eq!(payload["risk_threshold"], json!(80.0));
+                assert!(payload["risk_score"].as_f64().unwrap() > 80.0, "{payload}");
+                if let Some(p) = payload["previous_score"].as_f64() {
+                    assert!(p <= 80.0, "{payload}");
+                }
+                *exceeded.entry(entity.clone()).or_default() += 1;
+            }
+            "user.risk_level_raised" | "challenge.risk_level_raised" => {
+                let group = kind.split('.').next().unwrap();
+                let key = format!("{group}_id");
+                assert_eq!(
+                    keys(payload),
+                    [
+                        "accounts",
+                        key.as_str(),
+                        "last_trade_at",
+                        "previous_level",
+                        "previous_score",
+                        "risk_level",
+                        "risk_score",
+                        "risk_signals",
+                        "trading_account_login",
+                    ]
+                    .into_iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                    "{payload}"
+                );
+                assert_eq!(payload[&key], entity.as_str());
+                assert_eq!(payload["trading_account_login"], payload["accounts"][0]);
+                assert!(rank(previous) < rank(level), "{payload}");
+                raised
+                    .entry((group.to_owned(), entity.clone()))
+                    .or_default()
+                    .push(level.clone());
+            }
+            other => panic!("unexpected event type {other}"),
+        }
     }
+    let ends_above_low = |kind: &str, id: &str, level: &str| {
+        if level != "LOW" {
+            let levels = raised
+                .get(&(kind.to_owned(), id.to_owned()))
+                .unwrap_or_else(|| panic!("no level event for {kind} {id}"));
+            let top = levels.iter().filter_map(|l| rank(l)).max();
+            assert!(top >= rank(level), "{kind} {id}: {levels:?}");
+        }
+    };
     for a in expected["accounts"].as_array().unwrap() {
         let login = a["account_login"].as_str().unwrap();
-        if a["risk_level"] != "LOW" {
-            let levels = raised
-                .get(login)
-                .unwrap_or_else(|| panic!("no event for {login}"));
-            let top = levels.iter().filter_map(|l| rank(l)).max();
-            assert!(
-                top >= rank(a["risk_level"].as_str().unwrap()),
-                "{login}: {levels:?}"
+        ends_above_low("account", login, a["risk_level"].as_str().unwrap());
+        let names = signal_names(a);
+        let got = fired.get(login).cloned().unwrap_or_default();
+        assert!(
+            names.iter().all(|n| got.contains(n)),
+            "{login}: {names:?} not all in {got:?}"
+        );
+        if a["risk_score"].as_f64().unwrap() > 80.0 {
+            assert!(exceeded.contains_key(login), "no score event for {login}");
+        }
+    }
+    assert!(!exceeded.is_empty());
+    for (list, kind) in [("users", "user"), ("challenges", "challenge")] {
+        let key = format!("{kind}_id");
+        for g in expected[list].as_array().unwrap() {
+            ends_above_low(
+                kind,
+                g[&key].as_str().unwrap(),
+                g["risk_level"].as_str().unwrap(),
             );
         }
     }
@@ -661,6 +850,226 @@ async fn ingestion_refuses_what_it_cannot_read() {
             "{path} missing from /openapi.json"
         );
     }
+}
+
+/// `config` (the demo config) with `extra` TOML appended, as a file.
+fn config_with(extra: &str) -> std::path::PathBuf {
+    let path =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.toml", common::unique("fastapi")));
+    std::fs::write(
+        &path,
+        format!("{}\n{extra}", std::fs::read_to_string(DEMO).unwrap()),
+    )
+    .unwrap();
+    path
+}
+
+/// The largest outbox id, 0 when empty.
+async fn last_event(url: &str) -> i64 {
+    outbox(url, 0).await.last().map_or(0, |r| r.0)
+}
+
+/// The FastAPI service's clients and settings (issue 18): the four fields it answers on
+/// the three GET routes, with their values; its flat update-config keys (refused ones
+/// change nothing, a mixed body sets both); and `{"window_size": 50, "risk_threshold": 70}`
+/// changing the window and the webhook trigger at once: the rescoring emits
+/// `account.risk_score_exceeded` for exactly the accounts now above 70 that were not above
+/// 80, with the FastAPI body.
+async fn fastapi_compat(url: &str) {
+    let service = start(url).await;
+    let http = &service.http;
+    for (route, file) in [("accounts", EXAMPLE_ACCOUNTS), ("trades", EXAMPLE)] {
+        let (status, out) = post(
+            format!("{http}/v1/{route}"),
+            "text/csv",
+            std::fs::read(file).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let before = report(EXAMPLE, Some(EXAMPLE_ACCOUNTS), Path::new(DEMO));
+    let accounts = before["accounts"].as_array().unwrap();
+    for a in accounts {
+        let login = a["account_login"].as_str().unwrap();
+        let (status, got) = get(format!("{http}/risk-report/{login}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got["trading_account_login"], login);
+        assert_eq!(got["risk_score"], a["risk_score"]);
+        assert_eq!(got["risk_signals"], json!(signal_names(a)));
+        // An account without trades has none.
+        assert_eq!(a["last_trade_at"].is_string(), a["trades"] != 0, "{a}");
+        assert_eq!(got["last_trade_at"], a["last_trade_at"]);
+    }
+    for (list, route, key) in [
+        ("users", "user", "user_id"),
+        ("challenges", "challenge", "challenge_id"),
+    ] {
+        for g in before[list].as_array().unwrap() {
+            let id = g[key].as_str().unwrap();
+            let (status, got) = get(format!("{http}/risk/{route}/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                got["trading_account_login"],
+                g["accounts"][0]["account_login"]
+            );
+            assert_eq!(got["risk_score"], g["risk_score"]);
+            assert_eq!(got["last_trade_at"], g["last_trade_at"]);
+            let mut union = std::collections::BTreeSet::new();
+            for m in g["accounts"].as_array().unwrap() {
+                let a = accounts
+                    .iter()
+                    .find(|a| a["account_login"] == m["account_login"])
+                    .unwrap();
+                union.extend(signal_names(a));
+            }
+            assert_eq!(
+                got["risk_signals"],
+                json!(union.into_iter().collect::<Vec<_>>())
+            );
+        }
+    }
+
+    // Refused flat keys: a 422 naming the key the client sent; nothing changes.
+    let (_, health) = get(format!("{http}/health")).await;
+    let version = health["config_version"].as_i64().unwrap();
+    let events = last_event(url).await;
+    for (bad, field) in [
+        (json!({"win_ratio_threshold": 0.6}), "win_ratio_threshold"),
+        (
+            json!({"take_profit_threshold": 0.5, "window_size": 50}),
+            "take_profit_threshold",
+        ),
+        (json!({"hft_duration": 0.5}), "hft_duration"),
+        (json!({"window_size": 0}), "window_size"),
+        (
+            json!({"window_size": 50, "drawdown_threshold": 1.5}),
+            "drawdown_threshold",
+        ),
+        (json!({"risk_threshold": 101}), "risk_threshold"),
+        (json!({"initial_balance": -5}), "initial_balance"),
+        (
+            json!({"drawdown_threshold": 0.2, "score": {"drawdown_max": "0.2"}}),
+            "drawdown_threshold",
+        ),
+        (json!({"max_lots": 3}), "max_lots"),
+    ] {
+        let (status, problem) = post(
+            format!("{http}/admin/update-config"),
+            "application/json",
+            bad.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert_eq!(problem["field"], field, "{bad}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with(field),
+            "{problem}"
+        );
+    }
+    let (_, health) = get(format!("{http}/health")).await;
+    assert_eq!(health["config_version"].as_i64(), Some(version));
+    assert_eq!(last_event(url).await, events);
+    assert_parity(http, &before).await;
+
+    // The window and the trigger at once.
+    let (status, out) = post(
+        format!("{http}/admin/update-config"),
+        "application/json",
+        json!({"window_size": 50, "risk_threshold": 70}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["version"].as_i64(), Some(version + 1));
+    assert_eq!(out["metrics_recomputed"], true);
+    let after = report(
+        EXAMPLE,
+        Some(EXAMPLE_ACCOUNTS),
+        &config_with(
+            "[engine.metrics]\nwindow_size = 50\n[engine.score]\nrisk_threshold = \"70\"\n",
+        ),
+    );
+    assert_parity(http, &after).await;
+    let score_of = |report: &Value, login: &str| {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_login"] == login)
+            .unwrap()["risk_score"]
+            .as_f64()
+            .unwrap()
+    };
+    let mut want: Vec<&str> = after["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_login"].as_str().unwrap())
+        .filter(|login| score_of(&after, login) > 70.0 && score_of(&before, login) <= 80.0)
+        .collect();
+    want.sort_unstable();
+    assert!(
+        !want.is_empty(),
+        "no account between 70 and 80 in this export"
+    );
+    let rows = outbox(url, events).await;
+    assert_eq!(out["events"].as_u64(), Some(rows.len() as u64), "{out}");
+    let exceeded: Vec<&OutboxRow> = rows
+        .iter()
+        .filter(|r| r.2 == "account.risk_score_exceeded")
+        .collect();
+    let mut got: Vec<&str> = exceeded.iter().map(|r| r.3.as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    for (_, _, _, login, level, payload) in exceeded {
+        let a = after["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_login"] == login.as_str())
+            .unwrap();
+        assert_eq!(payload["trading_account_login"], login.as_str());
+        assert_eq!(payload["risk_signals"], json!(signal_names(a)));
+        assert_eq!(payload["risk_score"], a["risk_score"]);
+        assert_eq!(payload["last_trade_at"], a["last_trade_at"]);
+        assert_eq!(payload["risk_threshold"], json!(70.0));
+        assert_eq!(
+            payload["previous_score"].as_f64(),
+            Some(score_of(&before, login))
+        );
+        assert_eq!(payload["risk_level"], a["risk_level"]);
+        assert_eq!(level, a["risk_level"].as_str().unwrap());
+    }
+
+    // A mixed body: the tables' keys and the flat keys together.
+    let (status, out) = post(
+        format!("{http}/admin/update-config"),
+        "application/json",
+        json!({"score": {"high_from": "60"}, "stop_loss_threshold": 0.4, "hft_duration": 120.0})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let mixed = report(
+        EXAMPLE,
+        Some(EXAMPLE_ACCOUNTS),
+        &config_with(
+            "[engine.metrics]\nwindow_size = 50\nhft_threshold_seconds = 120\n\
+             [engine.score]\nrisk_threshold = \"70\"\nhigh_from = \"60\"\nstop_loss_ratio_min = \"0.4\"\n",
+        ),
+    );
+    assert_parity(http, &mixed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastapi_compat_sqlite() {
+    fastapi_compat(&common::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastapi_compat_postgres() {
+    let url = common::postgres_url().await;
+    fastapi_compat(&url).await;
+    common::drop_postgres(&url).await;
 }
 
 /// The real binary: trades posted in batches, `kill -9` while a batch is in flight; the

@@ -23,6 +23,8 @@ use risk_adapters::grpc::service::now;
 use risk_adapters::http::auth::{AdminAccess, Tokens};
 use risk_adapters::http::metrics::Metrics;
 use risk_adapters::http::{self, AppState};
+use risk_adapters::report_config::ReportConfig;
+use risk_adapters::signal::{self, SignalService, SignalSettings};
 use risk_adapters::store::live::LiveConfig;
 use risk_adapters::store::{self, DbPool, Seed, Store};
 use risk_adapters::webhook::store::from_pool;
@@ -247,6 +249,34 @@ impl Drop for Service {
 
 impl Service {
     async fn start(url: &str, allow_private: bool, options: Option<DispatchOptions>) -> Self {
+        Self::start_with(url, allow_private, options, false).await
+    }
+
+    /// As [`Service::start`], with the risk-signal service (`signal`) writing the outbox.
+    async fn start_with(
+        url: &str,
+        allow_private: bool,
+        options: Option<DispatchOptions>,
+        signal: bool,
+    ) -> Self {
+        let signal = if signal {
+            let text = std::fs::read_to_string(DEMO).unwrap();
+            let config = ReportConfig::from_toml(&text, "demo.toml").unwrap();
+            Some(
+                SignalService::start(
+                    signal::store::open(url).await.expect("signal store"),
+                    SignalSettings {
+                        metrics: config.metrics,
+                        score: config.score,
+                    },
+                    config.rules,
+                )
+                .await
+                .expect("signal service"),
+            )
+        } else {
+            None
+        };
         let file = ConfigFile::load(Path::new(DEMO)).expect("demo config");
         let base = file.engine.clone();
         let seed = Seed::from_file(&file);
@@ -265,7 +295,7 @@ impl Service {
             admin: AdminAccess::Tokens(Arc::new(tokens)),
             metrics: Arc::new(metrics),
             readiness: None,
-            signal: None,
+            signal,
             webhooks: Some(Arc::new(Webhooks {
                 store: Arc::clone(&webhooks),
                 guard: Guard::new(allow_private),
@@ -869,6 +899,139 @@ async fn binary_delivers_after_kill(url: String) {
     .await;
 }
 
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/trades.csv");
+const EXAMPLE_ACCOUNTS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/accounts.csv");
+
+/// The signal service's own events, end to end: the example export posted to the service
+/// (accounts, then the trades in one batch) with a subscription at HIGH to
+/// `account.risk_score_exceeded`, `user.risk_level_raised` and
+/// `challenge.risk_level_raised`. The receiver gets, signed, exactly one event per
+/// account whose score ends above 80 (the default `risk_threshold`) with the FastAPI body
+/// (the four fields equal to what `GET /risk-report/{login}` answers), and one per user
+/// and challenge that ends HIGH or above.
+async fn service_events_are_delivered(url: String) {
+    let rx = Receiver::start().await;
+    let s = Service::start_with(&url, true, Some(quick(true)), true).await;
+    let (status, body) = send(
+        reqwest::Client::new().post(format!("{}/v1/webhooks", s.http)),
+        Some(
+            json!({"url": rx.url("svc"), "secret": SECRET, "min_level": "HIGH",
+                    "event_types": ["account.risk_score_exceeded", "user.risk_level_raised",
+                                    "challenge.risk_level_raised"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, Status::CREATED, "{body}");
+    for (route, file) in [("accounts", EXAMPLE_ACCOUNTS), ("trades", EXAMPLE)] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/{route}", s.http))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .body(std::fs::read(file).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), Status::OK);
+    }
+    let get = |path: String| {
+        let http = s.http.clone();
+        async move {
+            let r = reqwest::get(format!("{http}{path}")).await.unwrap();
+            assert_eq!(r.status(), Status::OK, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let page = get("/risk/accounts?limit=1000".into()).await;
+    let accounts = page["items"].as_array().unwrap().clone();
+    let mut want: Vec<(String, String, Value)> = Vec::new();
+    let mut users = std::collections::BTreeSet::new();
+    let mut challenges = std::collections::BTreeSet::new();
+    for a in &accounts {
+        let login = a["account_login"].as_str().unwrap().to_owned();
+        if a["risk_score"].as_f64().unwrap() > 80.0 {
+            let fastapi = json!({
+                "trading_account_login": a["trading_account_login"],
+                "risk_signals": a["risk_signals"],
+                "risk_score": a["risk_score"],
+                "last_trade_at": a["last_trade_at"],
+            });
+            want.push(("account.risk_score_exceeded".into(), login, fastapi));
+        }
+        users.insert(a["user_id"].as_str().unwrap().to_owned());
+        challenges.extend(a["challenge_id"].as_str().map(str::to_owned));
+    }
+    for (kind, ids) in [("user", users), ("challenge", challenges)] {
+        for id in ids {
+            let g = get(format!("/risk/{kind}/{id}")).await;
+            if matches!(g["risk_level"].as_str(), Some("HIGH" | "CRITICAL")) {
+                let fields = json!({
+                    "risk_level": g["risk_level"],
+                    "risk_score": g["risk_score"],
+                    "trading_account_login": g["trading_account_login"],
+                    "risk_signals": g["risk_signals"],
+                    "last_trade_at": g["last_trade_at"],
+                });
+                want.push((format!("{kind}.risk_level_raised"), id, fields));
+            }
+        }
+    }
+    assert!(want.iter().any(|w| w.0 == "account.risk_score_exceeded"));
+    assert!(want.iter().any(|w| w.0 == "user.risk_level_raised"));
+    assert!(want.iter().any(|w| w.0 == "challenge.risk_level_raised"));
+    until("every event", Duration::from_secs(30), async || {
+        rx.seen("svc").len() >= want.len()
+    })
+    .await;
+    // Nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = rx.seen("svc");
+    assert_eq!(seen.len(), want.len(), "{seen:?}");
+    let mut got: Vec<(String, String, Value)> = Vec::new();
+    for r in &seen {
+        assert!(r.verified, "{r:?}");
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        let kind = body["type"].as_str().unwrap().to_owned();
+        let data = &body["data"];
+        let (id, fields) = if kind == "account.risk_score_exceeded" {
+            let fields: Value = [
+                "trading_account_login",
+                "risk_signals",
+                "risk_score",
+                "last_trade_at",
+            ]
+            .iter()
+            .map(|k| ((*k).to_owned(), data[*k].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+            (data["account_login"].as_str().unwrap().to_owned(), fields)
+        } else {
+            let key = if kind.starts_with("user.") {
+                "user_id"
+            } else {
+                "challenge_id"
+            };
+            let fields: Value = [
+                "risk_level",
+                "risk_score",
+                "trading_account_login",
+                "risk_signals",
+                "last_trade_at",
+            ]
+            .iter()
+            .map(|k| ((*k).to_owned(), data[*k].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+            (data[key].as_str().unwrap().to_owned(), fields)
+        };
+        got.push((kind, id, fields));
+    }
+    let key = |w: &(String, String, Value)| (w.0.clone(), w.1.clone());
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -904,4 +1067,5 @@ both_backends!(
     private_targets_are_refused_when_sending,
     two_dispatchers_share_the_work,
     binary_delivers_after_kill,
+    service_events_are_delivered,
 );

@@ -22,6 +22,7 @@
 pub mod account;
 pub mod config;
 pub mod engine;
+mod fixed;
 pub mod hash;
 pub mod ids;
 pub mod margin;

@@ -42,6 +42,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::fixed::Fx;
 use crate::model::Side;
 use crate::num::{self, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio};
 
@@ -194,6 +195,10 @@ pub struct TierLadder {
     /// The floors as integers at one scale, for tier lookups without decimal
     /// comparisons; `None` when some floor does not fit (lookups then compare decimals).
     floors: Option<IntegerFloors>,
+    /// Each tier's maintenance rate and maintenance amount taken apart for the
+    /// fixed-point pricing step once, when the ladder is built; `None` when one does not
+    /// fit [`Fx`] (the check then prices with `Decimal`).
+    fixed_terms: Option<Vec<(Fx, Fx)>>,
 }
 
 /// A ladder's floors as `units x 10^-scale`, ascending.
@@ -224,8 +229,12 @@ impl IntegerFloors {
     /// lift that overflows is above every floor).
     #[inline]
     fn count_at_or_below(&self, notional: Decimal) -> usize {
-        let units = notional.mantissa().unsigned_abs();
-        let scale = notional.scale();
+        self.count_units_at_or_below(notional.mantissa().unsigned_abs(), notional.scale())
+    }
+
+    /// [`IntegerFloors::count_at_or_below`] of the non-negative `units x 10^-scale`.
+    #[inline(always)]
+    fn count_units_at_or_below(&self, units: u128, scale: u32) -> usize {
         let at_scale = match scale.cmp(&self.scale) {
             std::cmp::Ordering::Equal => Some(units),
             std::cmp::Ordering::Greater => {
@@ -288,6 +297,11 @@ impl TierLadder {
         let open_limit = tiers[last_active].cap;
         Ok(Self {
             floors: IntegerFloors::new(&tiers),
+            fixed_terms: tiers
+                .iter()
+                .zip(&maintenance_amounts)
+                .map(|(t, a)| Some((Fx::new(t.maintenance_rate.get())?, Fx::new(a.get())?)))
+                .collect(),
             tiers,
             maintenance_amounts,
             open_limit,
@@ -434,6 +448,25 @@ impl TierLadder {
             .maintenance_margin_in(index, notional.get())
             .and_then(|d| money(d, "maintenance margin"))?;
         Ok((margin, self.tiers[index].max_leverage))
+    }
+
+    /// [`TierLadder::maintenance_margin_and_max_leverage`] on exact fixed point: the same
+    /// margin to the last digit (scale included), or `None` where the fixed-point
+    /// arithmetic declines (the caller then uses the `Decimal` path). `notional` is not
+    /// negative (a notional).
+    #[inline(always)]
+    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, Leverage)> {
+        let (units, scale) = notional.parts();
+        let index = match &self.floors {
+            Some(floors) => floors.count_units_at_or_below(u128::from(units.unsigned_abs()), scale),
+            None => self.tiers.partition_point(|t| {
+                num::cmp_fixed(num::fixed(t.floor.get()), (i128::from(units), scale)).is_le()
+            }),
+        }
+        .saturating_sub(1);
+        let (rate, amount) = *self.fixed_terms.as_ref()?.get(index)?;
+        let margin = notional.mul(rate)?.sub(amount)?;
+        Some((margin, self.tiers[index].max_leverage))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.

@@ -841,6 +841,23 @@ decimal_newtype!(
     RiskScore, "risk score", "from 0 to 100", |v| v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED
 );
 
+/// A crate-private constructor for values already known to be in range.
+macro_rules! in_range {
+    ($($name:ident),+) => {$(
+        impl $name {
+            /// Wraps a value the caller knows to be in this type's range, without checking
+            /// it again: the fixed-point pricing step computes the very value `Decimal`
+            /// arithmetic gives the typed operations, in range for the same reason theirs is.
+            #[inline(always)]
+            #[must_use]
+            pub(crate) const fn in_range(value: Decimal) -> Self {
+                Self(value)
+            }
+        }
+    )+};
+}
+in_range!(Price, Notional, Money, Ratio);
+
 // Typed operations. Each says what it computes and returns a value of the right type;
 // those that can overflow are checked and return `ArithmeticError`, the others are plain
 // because their result is in range by construction (noted on each).

@@ -95,6 +95,11 @@ pub struct ScoreConfig {
     /// Points a user or challenge score adds for each account at HIGH or above beyond the
     /// riskiest one. Default 5.
     pub breadth_points: Decimal,
+    /// An account whose score goes above this (from at or below it, or first seen above
+    /// it) raises the signal service's `account.risk_score_exceeded` event: the trigger of
+    /// the FastAPI risk-signal service riskgate replaces. Scoring and levels do not use it.
+    /// Default 80; within `0..=100`.
+    pub risk_threshold: Decimal,
 }
 
 impl Default for ScoreConfig {
@@ -119,13 +124,14 @@ impl Default for ScoreConfig {
             high_from: Decimal::from(50),
             critical_from: Decimal::from(75),
             breadth_points: Decimal::from(5),
+            risk_threshold: Decimal::from(80),
         }
     }
 }
 
 impl ScoreConfig {
     /// Checks every setting: ratio thresholds in `[0, 1]`, the profit factor threshold
-    /// `>= 0`, weights and breadth points in `[0, 100]`, and
+    /// `>= 0`, weights, breadth points and the risk threshold in `[0, 100]`, and
     /// `0 < medium_from < high_from < critical_from <= 100`.
     ///
     /// # Errors
@@ -160,6 +166,7 @@ impl ScoreConfig {
             ("profit_factor_weight", self.profit_factor_weight),
             ("loss_streak_weight", self.loss_streak_weight),
             ("breadth_points", self.breadth_points),
+            ("risk_threshold", self.risk_threshold),
         ] {
             if v < Decimal::ZERO || v > hundred {
                 return Err(ScoreConfigError {
@@ -647,5 +654,25 @@ mod tests {
             }),
             Err("profit_factor_min")
         );
+        assert_eq!(
+            bad(ScoreConfig {
+                risk_threshold: dec!(100.5),
+                ..d()
+            }),
+            Err("risk_threshold")
+        );
+        assert_eq!(
+            bad(ScoreConfig {
+                risk_threshold: dec!(-0.5),
+                ..d()
+            }),
+            Err("risk_threshold")
+        );
+        assert!(ScoreConfig {
+            risk_threshold: dec!(100),
+            ..d()
+        }
+        .validate()
+        .is_ok());
     }
 }

@@ -1,6 +1,10 @@
 """Times riskgate.trade_metrics over N trades given as a polars DataFrame (Arrow input).
 
-Usage: risk-py/.venv/bin/python risk-py/bench/arrow_bench.py [N]   (default 1,000,000)
+Usage: risk-py/.venv/bin/python risk-py/bench/arrow_bench.py [N] [--one-thread] [--csv=FILE]
+(default 1,000,000; --one-thread times only the polars call on one thread, as
+bench/vs_rust.sh sets it beside the Rust batch; --csv=FILE reads the trades from an export,
+`pl.read_csv(FILE, try_parse_dates=True)`, instead of generating N of them here, so that
+the Rust batch's own trades, `risk generate-sample --seed 7 --no-defects`, can be given)
 
 The trades are metrics_bench.py's (about 13,000 accounts of about 77 trades each, money
 with two decimals, int64 logins), as a polars DataFrame with microsecond timestamps (what
@@ -19,7 +23,9 @@ import polars as pl
 
 import riskgate
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+one_thread = "--one-thread" in sys.argv[1:]
+n = int(args[0]) if args else 1_000_000
 rng = np.random.default_rng(7)
 logins = rng.integers(10_400_000, 10_413_000, n)
 opened = np.datetime64("2025-05-05T00:00:00", "ns") + rng.integers(0, 30 * 86_400, n).astype("timedelta64[s]")
@@ -30,7 +36,9 @@ swap = np.zeros(n)
 sl = np.where(rng.random(n) < 0.4, 1.2345, np.nan)
 tp = np.where(rng.random(n) < 0.3, 2.5, np.nan)
 
-frame = pl.DataFrame(
+csv = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--csv=")), None)
+
+frame = pl.read_csv(csv, try_parse_dates=True) if csv else pl.DataFrame(
     {
         "trading_account_login": logins,
         "opened_at": opened.astype("datetime64[us]"),
@@ -60,6 +68,12 @@ def ms(times):
     wall, cpu = times
     return f"best of 5 {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU"
 
+
+if one_thread:
+    seconds, result = best_of(5, lambda: riskgate.trade_metrics(frame, threads=1))
+    source = f"read from {csv}" if csv else "generated here"
+    print(f"trade_metrics(polars DataFrame), threads=1: {frame.height:,} trades ({source}), {len(result):,} accounts: {ms(seconds)}")
+    sys.exit(0)
 
 for threads in (1, None):
     seconds, result = best_of(5, lambda: riskgate.trade_metrics(frame, threads=threads))

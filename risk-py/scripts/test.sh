@@ -4,7 +4,7 @@
 #
 #   risk-py/scripts/test.sh [pytest args...]
 #
-# Needs only python3 (3.9+, with venv), a Rust toolchain and the package registries (PyPI
+# Needs only python3 (3.10+, with venv), a Rust toolchain and the package registries (PyPI
 # for maturin, pytest, mypy and the dataframe libraries, crates.io for the crates).
 # Respects CARGO_TARGET_DIR. The virtualenv is kept in risk-py/.venv (override with
 # RISKGATE_VENV) so reruns are quick; PYTHON picks the interpreter that creates it. Exits non-zero when anything fails.

@@ -13,7 +13,7 @@ use risk_core::model::{OrderType, Side};
 use risk_core::pretrade::{CheckRequest, CheckResponse};
 
 use crate::convert::{
-    py_decimal, py_opt_decimal, to_bool, to_decimal, to_enum, to_json, to_now, to_str, type_name,
+    py_decimal, py_opt_decimal, to_bool, to_decimal, to_enum, to_json, to_now, to_text, type_name,
     view_dict, view_list,
 };
 use crate::error::{self, invalid};
@@ -126,10 +126,11 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
         what: "request",
         seen: 0,
     };
-    let user_id = to_str(&f.req(key!(py, "user_id"))?, "user_id")?;
-    let account_id = to_str(&f.req(key!(py, "account_id"))?, "account_id")?;
-    let order_id = to_str(&f.req(key!(py, "order_id"))?, "order_id")?;
-    let symbol = to_str(&f.req(key!(py, "symbol"))?, "symbol")?;
+    // Identifiers are built straight from the borrowed UTF-8 (one allocation each).
+    let user_id = UserId::new(to_text(&f.req(key!(py, "user_id"))?, "user_id")?);
+    let account_id = AccountId::new(to_text(&f.req(key!(py, "account_id"))?, "account_id")?);
+    let order_id = OrderId::new(to_text(&f.req(key!(py, "order_id"))?, "order_id")?);
+    let symbol = Symbol::new(to_text(&f.req(key!(py, "symbol"))?, "symbol")?);
     let side = side(&f.req(key!(py, "side"))?)?;
     let quantity = to_decimal(&f.req(key!(py, "quantity"))?, "quantity")?;
     let price = match f.opt(key!(py, "price"))? {
@@ -142,15 +143,15 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
     let reduce_only = f.flag(key!(py, "reduce_only"), "reduce_only")?;
     let post_only = f.flag(key!(py, "post_only"), "post_only")?;
     let trace_id = match f.opt(key!(py, "trace_id"))? {
-        Some(t) => to_str(&t, "trace_id")?,
-        None => String::new(),
+        Some(t) => TraceId::new(to_text(&t, "trace_id")?),
+        None => TraceId::new(""),
     };
     f.finish(REQUEST_KEYS)?;
     Ok(CheckRequest {
-        user_id: UserId::from(user_id),
-        account_id: AccountId::from(account_id),
-        order_id: OrderId::from(order_id),
-        symbol: Symbol::from(symbol),
+        user_id,
+        account_id,
+        order_id,
+        symbol,
         side,
         order_type,
         quantity,
@@ -158,7 +159,7 @@ fn parse_request(dict: &Bound<'_, PyDict>) -> PyResult<CheckRequest> {
         leverage,
         reduce_only,
         post_only,
-        trace_id: TraceId::from(trace_id),
+        trace_id,
     })
 }
 

@@ -12,18 +12,21 @@
 //! * trade metrics (`trade_metrics_buffers`, `trade_metrics_arrow`, `metrics_to_arrow`,
 //!   `AccountMetrics`, `_MetricsAccumulator`) in [`metrics`], with Arrow in and out
 //!   through the PyCapsule interface (`pyo3-arrow`);
+//! * the risk report from DataFrames (`risk_report_arrow`, the report of `risk report`)
+//!   in [`report`];
 //! * decimals (`decimal.Decimal` in and out, exactly), datetimes and JSON values in
 //!   [`convert`];
 //! * `RiskgateError` and its subclasses `ConfigError`, `InvalidInput`, `EventError` in
 //!   [`error`].
 //!
-//! Built with maturin (`risk-py/pyproject.toml`) as an abi3 wheel for CPython 3.9+.
+//! Built with maturin (`risk-py/pyproject.toml`) as an abi3 wheel for CPython 3.10+.
 
 pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod ladder;
 pub mod metrics;
+pub mod report;
 
 use pyo3::prelude::*;
 
@@ -41,6 +44,7 @@ fn riskgate_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::trade_metrics_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::trade_metrics_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::metrics_to_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(report::risk_report_arrow, m)?)?;
     m.add("RiskgateError", py.get_type::<error::RiskgateError>())?;
     m.add("ConfigError", py.get_type::<error::ConfigError>())?;
     m.add("InvalidInput", py.get_type::<error::InvalidInput>())?;

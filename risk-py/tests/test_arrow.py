@@ -223,8 +223,16 @@ def test_to_arrow_round_trips_every_field_exactly(by_pandas):
     assert frame.height == 1_064
     assert frame.rows(named=True) == [m.to_dict() for m in by_pandas]
     assert by_pandas.to_polars().equals(frame)
-    # pl.from_arrow reads a stream that is not pyarrow's as one struct Series.
-    assert pl.from_arrow(by_pandas.to_arrow()).struct.unnest().equals(frame)
+    # The line: pl.from_arrow gives the DataFrame itself, no .struct.unnest().
+    read = pl.from_arrow(by_pandas.to_arrow())
+    assert isinstance(read, pl.DataFrame)
+    assert read.equals(frame)
+    assert read.rows(named=True) == [m.to_dict() for m in by_pandas]
+    # The pyarrow-free table object is a stream of record batches that both read as tables.
+    own = riskgate._riskgate.metrics_to_arrow(by_pandas)
+    assert not isinstance(own, pa.Table)
+    assert pl.DataFrame(own).equals(frame)
+    assert pa.table(own).equals(table)
     # The result itself exports the stream (list-first readers take it as rows).
     assert pa.RecordBatchReader.from_stream(by_pandas).read_all().equals(table)
 

@@ -41,6 +41,6 @@ def test_every_runtime_class_and_member_is_in_the_stub_and_vice_versa():
         cls = getattr(_riskgate, name)
         public = {m for m in dir(cls) if not m.startswith("_")} - set(dir(BaseException))
         assert public == members, name
-    python_level = {"AccountMetrics", "MetricsAccumulator", "MetricsResult", "trade_metrics"}
+    python_level = {"AccountMetrics", "MetricsAccumulator", "MetricsResult", "trade_metrics", "RiskReport", "risk_report"}
     exported = runtime - {"_MetricsAccumulator"}
     assert set(riskgate.__all__) == exported | python_level | {"__version__"}

@@ -310,6 +310,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
             trades_out.rejected += out.rejected;
             trades_out.accounts_changed += out.accounts_changed;
             trades_out.levels_raised += out.levels_raised;
+            trades_out.events += out.events;
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();

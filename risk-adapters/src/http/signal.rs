@@ -3,13 +3,16 @@
 //! | Route | |
 //! |---|---|
 //! | `GET /health` | the service answers; accounts, trades and the settings version |
-//! | `GET /risk-report/{account_login}` | the account object of `risk report --format json` |
-//! | `GET /risk/user/{user_id}`, `GET /risk/challenge/{challenge_id}` | its `users[]` / `challenges[]` objects |
+//! | `GET /risk-report/{account_login}` | the account object of `risk report --format json`, plus `trading_account_login` and `risk_signals` |
+//! | `GET /risk/user/{user_id}`, `GET /risk/challenge/{challenge_id}` | its `users[]` / `challenges[]` objects, plus `trading_account_login` and `risk_signals` |
 //! | `GET /risk/accounts?min_level=&limit=&cursor=` | accounts at a level or above, riskiest first |
 //! | `POST /v1/accounts`, `POST /v1/trades` (admin) | ingestion: `text/csv` (the export format) or a JSON array |
-//! | `POST /admin/update-config` (admin) | new `metrics` / `score` settings; every account rescored |
+//! | `POST /admin/update-config` (admin) | new `metrics` / `score` settings (or the FastAPI service's flat keys); every account rescored |
 //!
-//! Unknown logins, users and challenges answer 404 problem+json.
+//! Unknown logins, users and challenges answer 404 problem+json. The fields the FastAPI
+//! risk-signal service's clients read (`trading_account_login`, `risk_score`,
+//! `risk_signals`, `last_trade_at`) are in all three GET answers
+//! ([`crate::signal::fastapi`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -17,6 +20,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use risk_core::score::RiskLevel;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -84,6 +88,107 @@ fn not_found(what: &str, key: &str) -> Problem {
     )
 }
 
+/// The answer of `GET /risk-report/{account_login}` (its main fields; the answer holds every
+/// field of the account object of `risk report --format json`, in its order, then the
+/// two fields the FastAPI risk-signal service's clients read that the contract has under
+/// other names).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountAnswer {
+    /// The login.
+    pub account_login: String,
+    /// The owner.
+    pub user_id: String,
+    /// The challenge, `null` when unknown.
+    pub challenge_id: Option<String>,
+    /// The latest close time of the account's trades, `null` without trades.
+    pub last_trade_at: Option<DateTime<Utc>>,
+    /// Trades scored (the window's, with a window).
+    pub trades: u64,
+    /// 0 to 100.
+    pub risk_score: f64,
+    /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
+    pub risk_level: String,
+    /// The signals that fired, with their values and thresholds.
+    pub signals: Vec<serde_json::Value>,
+    /// The challenge status: `ACTIVE`, `PASSED` or `FAILED`.
+    pub status: String,
+    /// FastAPI: the login (= `account_login`).
+    pub trading_account_login: String,
+    /// FastAPI: the names of `signals`, each once, in their order.
+    pub risk_signals: Vec<String>,
+}
+
+/// The answer of `GET /risk/user/{user_id}` (its main fields; the answer holds every field
+/// of the `users[]` object of `risk report --format json`, then the FastAPI fields).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserAnswer {
+    /// The user.
+    pub user_id: String,
+    /// The user's score: its riskiest account's plus the breadth points, at most 100.
+    pub risk_score: f64,
+    /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
+    pub risk_level: String,
+    /// Trades scored over its accounts.
+    pub trades: u64,
+    /// The latest `last_trade_at` of its accounts, `null` when none has a trade.
+    pub last_trade_at: Option<DateTime<Utc>>,
+    /// Its accounts, riskiest first.
+    pub accounts: Vec<serde_json::Value>,
+    /// FastAPI: the login of its riskiest account (the first of `accounts`), the one its
+    /// score starts from.
+    pub trading_account_login: String,
+    /// FastAPI: the signal names of its accounts, each once, sorted.
+    pub risk_signals: Vec<String>,
+}
+
+/// The answer of `GET /risk/challenge/{challenge_id}`: as [`UserAnswer`], for a challenge.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeAnswer {
+    /// The challenge.
+    pub challenge_id: String,
+    /// The challenge's score: its riskiest account's plus the breadth points, at most 100.
+    pub risk_score: f64,
+    /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
+    pub risk_level: String,
+    /// Trades scored over its accounts.
+    pub trades: u64,
+    /// The latest `last_trade_at` of its accounts, `null` when none has a trade.
+    pub last_trade_at: Option<DateTime<Utc>>,
+    /// Its accounts, riskiest first.
+    pub accounts: Vec<serde_json::Value>,
+    /// FastAPI: the login of its riskiest account (the first of `accounts`).
+    pub trading_account_login: String,
+    /// FastAPI: the signal names of its accounts, each once, sorted.
+    pub risk_signals: Vec<String>,
+}
+
+/// The body of `POST /admin/update-config`: the tables, the FastAPI service's flat keys,
+/// or both (every key optional; README-signals.md has the mapping).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConfigPatch {
+    /// Keys of the config file's `[engine.metrics]`.
+    pub metrics: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Keys of the config file's `[engine.score]`.
+    pub score: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// FastAPI: `metrics.window_size` (the last N trades by close time; `null`: the whole
+    /// history).
+    pub window_size: Option<u32>,
+    /// FastAPI: `score.drawdown_max` (a fraction, 0.1 = 10 %).
+    pub drawdown_threshold: Option<f64>,
+    /// FastAPI: `score.stop_loss_ratio_min` (a fraction).
+    pub stop_loss_threshold: Option<f64>,
+    /// FastAPI: `score.risk_threshold` (0 to 100).
+    pub risk_threshold: Option<f64>,
+    /// FastAPI: `metrics.initial_balance`.
+    pub initial_balance: Option<f64>,
+    /// FastAPI: `metrics.hft_threshold_seconds` (whole seconds).
+    pub hft_duration: Option<u32>,
+    /// FastAPI: refused (422): no win-ratio signal here.
+    pub win_ratio_threshold: Option<f64>,
+    /// FastAPI: refused (422): no take-profit signal here.
+    pub take_profit_threshold: Option<f64>,
+}
+
 /// The service answers.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SignalHealth {
@@ -121,11 +226,12 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<SignalHealth>,
     }))
 }
 
-/// One account's result: the account object of `risk report --format json`.
+/// One account's result: the account object of `risk report --format json`, with the
+/// FastAPI fields `trading_account_login` and `risk_signals` added last.
 #[utoipa::path(get, path = "/risk-report/{account_login}", tag = "risk-signals",
     params(("account_login" = String, Path, description = "The trading account's login")),
     responses(
-        (status = 200, description = "The account object", body = Object),
+        (status = 200, description = "The account object", body = AccountAnswer),
         (status = 400, description = "Bad path", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown login", body = Problem, content_type = PROBLEM),
     ))]
@@ -136,15 +242,16 @@ pub async fn risk_report(
     let Path(login) = login?;
     service(&state)?
         .account(&login)
-        .map(|t| json_text(t.to_string()))
+        .map(json_text)
         .ok_or_else(|| not_found("account", &login))
 }
 
-/// One user's aggregate: the `users[]` object of `risk report --format json`.
+/// One user's aggregate: the `users[]` object of `risk report --format json`, with the
+/// FastAPI fields `trading_account_login` and `risk_signals` added last.
 #[utoipa::path(get, path = "/risk/user/{user_id}", tag = "risk-signals",
     params(("user_id" = String, Path, description = "The user")),
     responses(
-        (status = 200, description = "The user object", body = Object),
+        (status = 200, description = "The user object", body = UserAnswer),
         (status = 400, description = "Bad path", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown user", body = Problem, content_type = PROBLEM),
     ))]
@@ -155,15 +262,16 @@ pub async fn risk_user(
     let Path(id) = id?;
     service(&state)?
         .user(&id)
-        .map(|t| json_text(t.to_string()))
+        .map(json_text)
         .ok_or_else(|| not_found("user", &id))
 }
 
-/// One challenge's aggregate: the `challenges[]` object of `risk report --format json`.
+/// One challenge's aggregate: the `challenges[]` object of `risk report --format json`,
+/// with the FastAPI fields `trading_account_login` and `risk_signals` added last.
 #[utoipa::path(get, path = "/risk/challenge/{challenge_id}", tag = "risk-signals",
     params(("challenge_id" = String, Path, description = "The challenge")),
     responses(
-        (status = 200, description = "The challenge object", body = Object),
+        (status = 200, description = "The challenge object", body = ChallengeAnswer),
         (status = 400, description = "Bad path", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown challenge", body = Problem, content_type = PROBLEM),
     ))]
@@ -174,7 +282,7 @@ pub async fn risk_challenge(
     let Path(id) = id?;
     service(&state)?
         .challenge(&id)
-        .map(|t| json_text(t.to_string()))
+        .map(json_text)
         .ok_or_else(|| not_found("challenge", &id))
 }
 
@@ -195,8 +303,9 @@ pub struct RankedParams {
 /// as they are).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RankedAccounts {
-    /// Account objects, riskiest first (ties by login).
-    pub items: Vec<serde_json::Value>,
+    /// Account answers (as `GET /risk-report/{account_login}`), riskiest first (ties by
+    /// login).
+    pub items: Vec<AccountAnswer>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -341,12 +450,16 @@ pub async fn post_accounts(
 
 /// New signal settings: `{"metrics": {...}, "score": {...}}` with the keys of the config
 /// file's `[engine.metrics]` and `[engine.score]` (each optional; keys not given keep
-/// their value). Validated (422 naming the key, nothing changed), stored as a new version
+/// their value), and/or the FastAPI service's flat keys (`window_size`,
+/// `drawdown_threshold`, `stop_loss_threshold`, `risk_threshold`, `initial_balance`,
+/// `hft_duration`; `win_ratio_threshold` and `take_profit_threshold` have no counterpart
+/// and are refused; a flat key and the setting it maps onto together are refused).
+/// Validated (422 naming the key, nothing changed), stored as a new version
 /// with who and when, swapped in; every stored account is rescored (its metrics
 /// recomputed from the stored trades when a metric setting changed). Answers how many
 /// accounts changed level.
 #[utoipa::path(post, path = "/admin/update-config", tag = "risk-signals",
-    request_body(content = Object, description = "`metrics` and/or `score` tables", content_type = "application/json"),
+    request_body(content = ConfigPatch, description = "`metrics` and/or `score` tables, and/or the FastAPI keys", content_type = "application/json"),
     responses(
         (status = 200, description = "The new version and the level changes", body = ConfigOutcome),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),

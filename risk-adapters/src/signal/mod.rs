@@ -48,6 +48,8 @@
 //! Users and challenges are aggregated on read from the current account results with the
 //! report's own grouping ([`crate::report::group_reports`]).
 
+pub mod events;
+pub mod fastapi;
 pub mod input;
 mod rules;
 pub mod store;
@@ -76,6 +78,8 @@ use store::{Batch, ConfigRow, EventRow, ResultRow, SignalStore};
 
 /// The event type written when an account's level rises.
 pub const LEVEL_RAISED: &str = "account.risk_level_raised";
+
+pub use events::{CHALLENGE_LEVEL_RAISED, SCORE_EXCEEDED, SIGNAL_FIRED, USER_LEVEL_RAISED};
 
 /// The signal settings that `POST /admin/update-config` changes: the config file's
 /// `[engine.metrics]` and `[engine.score]` tables under the keys `metrics` and `score`.
@@ -107,11 +111,21 @@ impl SignalSettings {
     }
 
     /// These settings with the keys of `patch` (`{"metrics": {...}, "score": {...}}`, every
-    /// key optional) replaced; unknown keys and wrong types are refused.
+    /// key optional) replaced; unknown keys and wrong types are refused. The FastAPI
+    /// service's flat keys (`window_size`, `risk_threshold`, ...: [`fastapi::FLAT_KEYS`])
+    /// are accepted beside the tables and set the settings they map onto; a key with no
+    /// counterpart, or a flat key given together with its setting, is refused.
     ///
     /// # Errors
     /// [`SignalError::Invalid`] naming the key, or a value out of range.
     pub fn patched(&self, patch: &serde_json::Value) -> Result<Self, SignalError> {
+        let nested = fastapi::nest(patch)?;
+        self.patched_tables(&nested.patch)
+            .map_err(|e| fastapi::rename(e, &nested.renamed))
+    }
+
+    /// [`SignalSettings::patched`] once the FastAPI keys are in their tables.
+    fn patched_tables(&self, patch: &serde_json::Value) -> Result<Self, SignalError> {
         let invalid = |field: &str, message: String| SignalError::Invalid {
             field: field.to_owned(),
             message,
@@ -125,9 +139,14 @@ impl SignalSettings {
         let mut merged = serde_json::to_value(self).map_err(|e| invalid("body", e.to_string()))?;
         for (table, keys) in tables {
             let Some(target) = merged.get_mut(table) else {
+                let flat: Vec<&str> = fastapi::FLAT_KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(invalid(
                     table,
-                    format!("unknown table `{table}`: expected `metrics` or `score`"),
+                    format!(
+                        "unknown key `{table}`: expected the tables `metrics` and `score` or \
+                         the keys {}",
+                        flat.join(", ")
+                    ),
                 ));
             };
             let serde_json::Value::Object(keys) = keys else {
@@ -201,8 +220,10 @@ pub struct IngestOutcome {
     pub rejections: Vec<Rejection>,
     /// Accounts whose stored result changed.
     pub accounts_changed: u64,
-    /// Accounts whose level rose (one outbox event each).
+    /// Accounts whose level rose (one `account.risk_level_raised` event each).
     pub levels_raised: u64,
+    /// Outbox events written, of every type.
+    pub events: u64,
 }
 
 /// What a config update did.
@@ -219,15 +240,18 @@ pub struct ConfigOutcome {
     pub accounts: u64,
     /// Accounts whose level changed.
     pub level_changes: u64,
-    /// Accounts whose level rose (one outbox event each).
+    /// Accounts whose level rose (one `account.risk_level_raised` event each).
     pub levels_raised: u64,
+    /// Outbox events written, of every type.
+    pub events: u64,
 }
 
 /// A page of the ranked account list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankedPage {
-    /// Account objects (JSON text), riskiest first (ties by login).
-    pub items: Vec<Arc<str>>,
+    /// Account answers (JSON text, as `GET /risk-report/{login}` answers them), riskiest
+    /// first (ties by login).
+    pub items: Vec<String>,
     /// Pass as `cursor` for the next page; `None` on the last one.
     pub next_cursor: Option<String>,
 }
@@ -292,6 +316,13 @@ struct State {
     /// The served result of every account (its object is only rebuilt when its report
     /// changes).
     current: HashMap<AccountId, Arc<Current>>,
+    /// Accounts whose stored score is above the risk threshold in force
+    /// ([`SCORE_EXCEEDED`] fires when one joins).
+    exceeded: HashSet<AccountId>,
+    /// Every user's stored level and score (aggregated from the stored results).
+    user_levels: events::GroupLevels,
+    /// Every challenge's stored level and score.
+    challenge_levels: events::GroupLevels,
     /// Which rulebook pieces the next [`State::compute`] reruns.
     tracker: RuleTracker,
 }
@@ -332,6 +363,9 @@ impl State {
             levels: HashMap::new(),
             objects: HashMap::new(),
             current: HashMap::new(),
+            exceeded: HashSet::new(),
+            user_levels: HashMap::new(),
+            challenge_levels: HashMap::new(),
             tracker: RuleTracker::new(),
         }
     }
@@ -517,6 +551,10 @@ struct Changes {
     current: Vec<Arc<Current>>,
     level_changes: u64,
     raised: u64,
+    /// Users whose stored level or score changes (`None`: no account any more).
+    user_levels: Vec<events::GroupChange>,
+    /// Challenges likewise.
+    challenge_levels: Vec<events::GroupChange>,
 }
 
 fn result_row(c: &Current, version: i64) -> ResultRow {
@@ -635,6 +673,8 @@ impl SignalService {
                 fresh.objects.insert(login, object);
             }
         }
+        (fresh.exceeded, fresh.user_levels, fresh.challenge_levels) =
+            events::baseline(&loaded.results, &fresh.settings.score);
         *state = fresh;
         let changes = self.apply(state)?;
         if initial.is_some() && (seed.is_some() || !changes.batch_results.is_empty()) {
@@ -661,7 +701,11 @@ impl SignalService {
             current: Vec::with_capacity(reports.len()),
             level_changes: 0,
             raised: 0,
+            user_levels: Vec::new(),
+            challenge_levels: Vec::new(),
         };
+        // The score settings changed since the last commit: every group is re-aggregated.
+        let all_groups = self.read().score != state.settings.score;
         for report in reports {
             if let Some(same) = state
                 .current
@@ -706,17 +750,37 @@ impl SignalService {
             }
             changes.current.push(current);
         }
+        events::add(state, all_groups, &mut changes);
         Ok(changes)
     }
 
     /// Records a commit in `state` and serves it.
     fn publish(&self, state: &mut State, changes: &Changes, all: bool) {
+        let threshold = state.settings.score.risk_threshold;
         for c in &changes.current {
             let login = &c.report.account;
             state.current.insert(login.clone(), Arc::clone(c));
             if state.objects.get(login) != Some(&c.object) {
                 state.levels.insert(login.clone(), c.report.score.level);
                 state.objects.insert(login.clone(), c.object.clone());
+            }
+            if c.report.score.score > threshold {
+                if !state.exceeded.contains(login) {
+                    state.exceeded.insert(login.clone());
+                }
+            } else {
+                state.exceeded.remove(login);
+            }
+        }
+        for (levels, changed) in [
+            (&mut state.user_levels, &changes.user_levels),
+            (&mut state.challenge_levels, &changes.challenge_levels),
+        ] {
+            for (id, now) in changed {
+                match now {
+                    Some(now) => levels.insert(id.clone(), *now),
+                    None => levels.remove(id),
+                };
             }
         }
         let mut published = self
@@ -811,6 +875,7 @@ impl SignalService {
         let changes = self.commit(&mut state, batch).await?;
         out.accounts_changed = changes.batch_results.len() as u64;
         out.levels_raised = changes.raised;
+        out.events = changes.events.len() as u64;
         Ok(out)
     }
 
@@ -853,6 +918,7 @@ impl SignalService {
         let changes = self.commit(&mut state, batch).await?;
         out.accounts_changed = changes.batch_results.len() as u64;
         out.levels_raised = changes.raised;
+        out.events = changes.events.len() as u64;
         Ok(out)
     }
 
@@ -935,6 +1001,7 @@ impl SignalService {
             accounts: state.accounts.len() as u64,
             level_changes: changes.level_changes,
             levels_raised: changes.raised,
+            events: changes.events.len() as u64,
         })
     }
 
@@ -944,25 +1011,27 @@ impl SignalService {
         (state.version, state.settings.clone())
     }
 
-    /// The account object of `login` (JSON text), `None` when unknown.
+    /// The answer of `GET /risk-report/{login}` (JSON text): the account object with the
+    /// FastAPI fields `trading_account_login` and `risk_signals` added
+    /// ([`fastapi::account_answer`]); `None` when unknown.
     #[must_use]
-    pub fn account(&self, login: &str) -> Option<Arc<str>> {
+    pub fn account(&self, login: &str) -> Option<String> {
         let published = self.read();
         published
             .accounts
             .get(&AccountId::new(login))
-            .map(|c| Arc::clone(&c.text))
+            .map(|c| fastapi::account_answer(&c.report, &c.text))
     }
 
-    /// The user object of `user_id` (the report's `users[]`, JSON text), `None` when
-    /// unknown.
+    /// The user object of `user_id` (the report's `users[]`, JSON text) with the FastAPI
+    /// fields ([`fastapi::group_answer`]), `None` when unknown.
     #[must_use]
     pub fn user(&self, user_id: &str) -> Option<String> {
         self.group(true, user_id)
     }
 
-    /// The challenge object of `challenge_id` (the report's `challenges[]`, JSON text),
-    /// `None` when unknown.
+    /// The challenge object of `challenge_id` (the report's `challenges[]`, JSON text)
+    /// with the FastAPI fields ([`fastapi::group_answer`]), `None` when unknown.
     #[must_use]
     pub fn challenge(&self, challenge_id: &str) -> Option<String> {
         self.group(false, challenge_id)
@@ -988,7 +1057,8 @@ impl SignalService {
         let (users, challenges) = group_reports(members.iter().copied(), &published.score);
         let groups = if user { users } else { challenges };
         let group = groups.into_iter().next()?;
-        Some(group_object(&group, user, members))
+        let text = group_object(&group, user, members.iter().copied());
+        Some(fastapi::group_answer(&group, &text, members))
     }
 
     /// Accounts at `min_level` or above, riskiest first (ties by login), `limit` a page,
@@ -1038,7 +1108,7 @@ impl SignalService {
                 published
                     .accounts
                     .get(&r.account)
-                    .map(|c| Arc::clone(&c.text))
+                    .map(|c| fastapi::account_answer(&c.report, &c.text))
             })
             .collect();
         Ok(RankedPage { items, next_cursor })

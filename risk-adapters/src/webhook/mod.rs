@@ -107,7 +107,8 @@ pub struct Delivery {
     pub event_id: String,
     /// The event type.
     pub event_type: String,
-    /// The account the event is about.
+    /// The account the event is about (the user or challenge id for the `user.` and
+    /// `challenge.` events).
     pub account_login: String,
     /// The event's level.
     pub level: String,

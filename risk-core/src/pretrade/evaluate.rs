@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
+use crate::fixed::Fx;
 use crate::margin::TierLadder;
 use crate::market::{Instrument, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
@@ -277,7 +278,17 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     // a stop.
     let priced = with_exposure(source, config, ctx.account, market, |exposure| {
         let mark = check_freshness(&ctx, exposure, market, limits, now)?;
-        Ok(price(&ctx, exposure, mark, limits)?)
+        // The fixed-point step where every figure fits it; `Decimal` otherwise, and always
+        // for the reference.
+        let fast = if FIXED {
+            price_fixed(&ctx, exposure, mark, limits)
+        } else {
+            None
+        };
+        match fast {
+            Some(pricing) => Ok(pricing),
+            None => Ok(price(&ctx, exposure, mark, limits)?),
+        }
     });
     let priced = priced.map_err(|stop| gate.stop(stop)).ok();
     check_reduce_only(&ctx, gate);
@@ -602,6 +613,116 @@ fn price(
         exposure_utilization,
         projected_maintenance_margin,
         projected_margin_balance,
+        projected_margin_ratio,
+        price_deviation,
+    })
+}
+
+/// [`price`] on exact fixed point ([`Fx`]): the same figures to the last digit, each at
+/// the scale `Decimal` arithmetic gives it, with the additions, subtractions and
+/// multiplications on `i64` mantissas, and the four quotients (initial margin, exposure
+/// utilization, margin ratio, price deviation) on integers when they are exact and by
+/// `Decimal` when they are not ([`Fx::quotient`]). `None` when a
+/// figure falls outside what [`Fx`] computes exactly, or where [`price`] would fail: the
+/// caller then runs [`price`], which decides (and names any overflow) as before.
+#[inline]
+fn price_fixed(
+    ctx: &OrderContext<'_>,
+    exposure: &AccountExposure,
+    mark: Price,
+    limits: &CheckLimits,
+) -> Option<PricingContext> {
+    let multiplier = Fx::new(ctx.instrument.contract_multiplier().get())?;
+    let order = &ctx.order;
+    let side = ctx.request.side;
+    let mark_fx = Fx::new(mark.get())?;
+    let notional = |price: Fx, quantity: Fx| price.mul(quantity)?.mul(multiplier);
+    let order_price = match order.limit_price {
+        Some(price) => Fx::new(price.get())?,
+        None => {
+            // As `Price::widened`: `mark x (1 + sign x slippage)`, positive.
+            let slippage = Fx::new(limits.market_slippage().get())?;
+            let factor = Fx::ONE.add(Fx::new(side.sign())?.mul(slippage)?)?;
+            let widened = mark_fx.mul(factor)?;
+            if !widened.is_positive() {
+                return None;
+            }
+            widened
+        }
+    };
+    let quantity = Fx::new(order.quantity.get())?;
+    let order_notional = notional(order_price, quantity)?;
+    let opening_notional = notional(order_price, Fx::new(ctx.opening_quantity.get())?)?;
+    let fill = match side {
+        Side::Buy => quantity,
+        Side::Sell => quantity.neg()?,
+    };
+    let position = Fx::new(ctx.position.get())?;
+    let projected_size = position.add(fill)?;
+    let projected_position_notional = notional(mark_fx, projected_size.abs()?)?;
+    let current_mm = if position.is_zero() {
+        Fx::ZERO
+    } else {
+        ctx.ladder
+            .maintenance_margin_fx(notional(mark_fx, position.abs()?)?)?
+            .0
+    };
+    let figures = exposure.fixed?;
+    let without_current = figures.maintenance.sub(current_mm)?;
+    let (projected_mm, tier_leverage) = ctx
+        .ladder
+        .maintenance_margin_fx(projected_position_notional)?;
+    let projected_maintenance_margin = without_current.add(projected_mm)?;
+    let margin_balance = figures.margin_balance;
+    let available_margin = margin_balance
+        .sub(figures.position_im)?
+        .sub(figures.order_im)?;
+    let required_initial_margin = opening_notional.quotient(Fx::new(order.leverage.get())?)?;
+    let projected_exposure = figures.gross.add(opening_notional)?;
+    let exposure_limit = ctx.account.profile.exposure_limit;
+    let exposure_utilization = if exposure_limit.is_zero() {
+        None
+    } else {
+        Some(Ratio::in_range(
+            projected_exposure.quotient(Fx::new(exposure_limit.get())?)?,
+        ))
+    };
+    // As `SignedQuantity::pnl`: `size x (mark - entry) x multiplier`.
+    let pnl = fill.mul(mark_fx.sub(order_price)?)?.mul(multiplier)?;
+    let projected_margin_balance = margin_balance.add(pnl)?;
+    let projected_margin_ratio = if projected_maintenance_margin.is_zero() {
+        Some(Decimal::ZERO)
+    } else if !projected_margin_balance.is_positive() {
+        None
+    } else {
+        Some(projected_maintenance_margin.quotient(projected_margin_balance)?)
+    };
+    let price_deviation = match order.limit_price {
+        // As `Price::deviation_from`: `|price - mark| / mark`.
+        Some(_) => Ratio::in_range(order_price.sub(mark_fx)?.abs()?.quotient(mark_fx)?),
+        None => Ratio::ZERO,
+    };
+    let max_leverage_allowed = ctx
+        .account
+        .profile
+        .max_leverage
+        .min(ctx.instrument.max_leverage())
+        .min(tier_leverage);
+    Some(PricingContext {
+        mark,
+        order_price: Price::in_range(order_price.get()),
+        order_notional: Notional::in_range(order_notional.get()),
+        opening_notional: Notional::in_range(opening_notional.get()),
+        projected_position_notional: Notional::in_range(projected_position_notional.get()),
+        max_leverage_allowed,
+        required_initial_margin: Money::in_range(required_initial_margin),
+        margin_balance: exposure.margin_balance,
+        available_margin: Money::in_range(available_margin.get()),
+        exposure_limit,
+        projected_exposure: Notional::in_range(projected_exposure.get()),
+        exposure_utilization,
+        projected_maintenance_margin: Money::in_range(projected_maintenance_margin.get()),
+        projected_margin_balance: Money::in_range(projected_margin_balance.get()),
         projected_margin_ratio,
         price_deviation,
     })

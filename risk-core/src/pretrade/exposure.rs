@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::account::AccountSnapshot;
 use crate::config::RiskConfig;
+use crate::fixed::Fx;
 use crate::ids::Symbol;
 use crate::market::MarketView;
 use crate::model::RejectReason;
@@ -37,6 +38,37 @@ pub(crate) struct AccountExposure {
     pub maintenance: Money,
     /// The oldest mark used, and its symbol: the whole exposure is as fresh as it.
     pub oldest_mark: Option<(DateTime<Utc>, Symbol)>,
+    /// The figures above taken apart for the fixed-point pricing step once, here where
+    /// the positions and marks enter pricing; `None` when one does not fit [`Fx`].
+    pub fixed: Option<ExposureFx>,
+}
+
+/// An [`AccountExposure`]'s figures as [`Fx`], for the fixed-point pricing step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExposureFx {
+    /// [`AccountExposure::margin_balance`].
+    pub margin_balance: Fx,
+    /// [`AccountExposure::position_im`].
+    pub position_im: Fx,
+    /// [`AccountExposure::order_im`].
+    pub order_im: Fx,
+    /// [`AccountExposure::gross`].
+    pub gross: Fx,
+    /// [`AccountExposure::maintenance`].
+    pub maintenance: Fx,
+}
+
+impl ExposureFx {
+    /// The figures of `e`, or `None` when one does not fit [`Fx`].
+    fn of(e: &AccountExposure) -> Option<Self> {
+        Some(Self {
+            margin_balance: Fx::new(e.margin_balance.get())?,
+            position_im: Fx::new(e.position_im.get())?,
+            order_im: Fx::new(e.order_im.get())?,
+            gross: Fx::new(e.gross.get())?,
+            maintenance: Fx::new(e.maintenance.get())?,
+        })
+    }
 }
 
 /// The contract multiplier of `symbol`, failing closed when it is not listed.
@@ -96,14 +128,17 @@ impl AccountExposure {
             order_im = order_im.checked_add(r.amount)?;
             gross = gross.checked_add(r.notional)?;
         }
-        Ok(Self {
+        let mut exposure = Self {
             margin_balance,
             position_im,
             order_im,
             gross,
             maintenance,
             oldest_mark,
-        })
+            fixed: None,
+        };
+        exposure.fixed = ExposureFx::of(&exposure);
+        Ok(exposure)
     }
 }
 
@@ -155,6 +190,7 @@ impl ExposureCache {
                 (Ok(order_im), Ok(gross)) => {
                     e.order_im = order_im;
                     e.gross = gross;
+                    e.fixed = ExposureFx::of(e);
                 }
                 _ => self.entry = None,
             }

@@ -19,9 +19,14 @@ that cannot be converted) and :class:`EventError` (an event the engine refused).
 
 Trade metrics: :func:`trade_metrics` (DataFrame, NumPy arrays or sequences, per account)
 and :class:`MetricsAccumulator` (one trade at a time), both computed by the Rust core.
+
+The prop-firm risk report: :func:`risk_report` (trades and accounts DataFrames in, the
+contract of ``risk report --format json`` out: accounts with scores, levels and signals,
+users, challenges), built by the same Rust code as the command.
 """
 
 from ._metrics import AccountMetrics, MetricsAccumulator, MetricsResult, trade_metrics
+from ._report import RiskReport, risk_report
 from ._riskgate import (
     CheckResult,
     ConfigError,
@@ -38,6 +43,8 @@ __all__ = [
     "CheckResult",
     "MetricsAccumulator",
     "MetricsResult",
+    "RiskReport",
+    "risk_report",
     "trade_metrics",
     "ConfigError",
     "EventError",

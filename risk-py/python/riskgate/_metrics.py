@@ -71,23 +71,33 @@ class MetricsResult(List[AccountMetrics]):
 
     def to_arrow(self) -> ArrowStreamExportable:
         """An Arrow table, one row per account and one column per field in
-        ``AccountMetrics.FIELDS`` order, exported through ``__arrow_c_stream__`` (no
-        pyarrow needed). ``account`` is a string, counts are ``uint64``, days ``date32``,
-        and decimals exact: ``decimal128(38, s)`` with ``s`` the largest scale in the
-        column, or the exact text where a value would need more than 38 digits.
-        Undefined values are null."""
-        return metrics_to_arrow(self)
+        ``AccountMetrics.FIELDS`` order. ``account`` is a string, counts are ``uint64``,
+        days ``date32``, and decimals exact: ``decimal128(38, s)`` with ``s`` the largest
+        scale in the column, or the exact text where a value would need more than 38
+        digits. Undefined values are null.
+
+        With pyarrow installed it is a ``pyarrow.Table`` (imported from the stream
+        without a copy), so ``pl.from_arrow(t)`` gives a DataFrame: polars reads any
+        other Arrow exporter in ``from_arrow`` as one struct Series. Without pyarrow it is
+        riskgate's own table object exporting ``__arrow_c_stream__`` (a stream of record
+        batches), which ``pl.DataFrame(t)``, ``pa.table(t)`` and DuckDB read as a table."""
+        table = metrics_to_arrow(self)
+        try:
+            import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            return table
+        return pa.table(table)  # type: ignore[no-any-return,unused-ignore]
 
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> Any:
         """The Arrow C stream of :meth:`to_arrow` (the Arrow PyCapsule interface)."""
-        return self.to_arrow().__arrow_c_stream__(requested_schema)
+        return metrics_to_arrow(self).__arrow_c_stream__(requested_schema)
 
     def to_polars(self) -> Any:
         """A polars DataFrame of :meth:`to_arrow` (needs polars); decimals stay exact."""
         import polars as pl
 
-        # pl.DataFrame reads the stream as a frame (pl.from_arrow would make a struct Series).
-        return pl.DataFrame(self.to_arrow())
+        # pl.DataFrame reads any Arrow stream as a frame, with or without pyarrow.
+        return pl.DataFrame(metrics_to_arrow(self))
 
     def to_pandas(self) -> Any:
         """A DataFrame with one row per account (needs pandas)."""

@@ -33,6 +33,7 @@ __all__ = [
     "_MetricsAccumulator",
     "__version__",
     "metrics_to_arrow",
+    "risk_report_arrow",
     "trade_metrics_arrow",
     "trade_metrics_buffers",
 ]
@@ -306,6 +307,15 @@ def trade_metrics_arrow(
 def metrics_to_arrow(results: Sequence["AccountMetrics"]) -> ArrowStreamExportable:
     """``results`` as an Arrow table (``__arrow_c_stream__``), one row per result; money
     as ``decimal128(38, s)``, or exact text where it would need more than 38 digits."""
+
+def risk_report_arrow(
+    trades: Union[ArrowStreamExportable, ArrowArrayExportable],
+    accounts: Optional[Union[ArrowStreamExportable, ArrowArrayExportable]] = None,
+    config: Optional[Tuple[str, str]] = None,
+) -> Tuple[str, List[str]]:
+    """The report of ``trades`` (and ``accounts``) as the JSON text of ``risk report
+    --format json`` and the skipped rows' errors; ``config`` is ``(text, name)`` of a
+    config file (JSON when ``name`` ends in ``.json``, else TOML)."""
 
 @final
 class AccountMetrics:
