@@ -119,6 +119,7 @@ async fn run(trades: u64, bench: bool) {
     assert!(r.status().is_success(), "{:?}", r.text().await);
 
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     let mut accepted = 0;
     let mut slowest = Duration::ZERO;
     for batch in batches {
@@ -130,6 +131,7 @@ async fn run(trades: u64, bench: bool) {
         slowest = slowest.max(t.elapsed());
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_seconds() - cpu_started;
     server.abort();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -137,10 +139,25 @@ async fn run(trades: u64, bench: bool) {
     assert_eq!(accepted, summary.trades, "every generated trade stored");
     let rate = accepted as f64 / elapsed.as_secs_f64();
     println!(
-        "signal_ingest: {accepted} trades ({} accounts) in batches of {BATCH} via POST /v1/trades into SQLite: {:.2} s, {rate:.0} trades/s, slowest batch {} ms{}",
+        "signal_ingest: {accepted} trades ({} accounts) in batches of {BATCH} via POST /v1/trades into SQLite: {:.2} s, {rate:.0} trades/s, slowest batch {} ms; process CPU {cpu:.2} s (server and client), {:.0} trades per CPU second{}",
         summary.accounts,
         elapsed.as_secs_f64(),
         slowest.as_millis(),
+        accepted as f64 / cpu,
         if bench { "" } else { " (test mode)" }
     );
+}
+
+/// CPU time used by the whole process so far (every thread, user and system), in
+/// seconds: on a shared machine the wall clock also counts waiting for a core.
+#[cfg(unix)]
+fn cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// No process CPU-time clock is read on this platform (NaN).
+#[cfg(not(unix))]
+fn cpu_seconds() -> f64 {
+    f64::NAN
 }

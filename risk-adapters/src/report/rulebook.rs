@@ -8,7 +8,9 @@
 //! (they do not change the challenge status).
 
 use risk_core::ids::{AccountId, ChallengeId, UserId};
-use risk_core::rulebook::{detect_only, evaluate, DetectAccount, Detector, Outcome, RuleTrade};
+use risk_core::rulebook::{
+    detect_only, evaluate, DetectAccount, Detector, Outcome, RuleSignal, RuleTrade,
+};
 use risk_core::Decimal;
 
 use super::ReportError;
@@ -70,7 +72,6 @@ pub(crate) fn outcomes(
         };
         (join(hedging), join(copying), out, martingale)
     });
-    let mut out = out;
     let detected = [hedging, copying, martingale];
     let mut lists = Vec::with_capacity(3);
     for d in detected {
@@ -85,14 +86,23 @@ pub(crate) fn outcomes(
             all.extend(more);
         }
     }
-    if let Ok(out) = &mut out {
-        for (o, found) in out.iter_mut().zip(detected) {
-            if !found.is_empty() {
-                o.signals.extend(found);
-                o.signals
-                    .sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
-            }
-        }
+    out.map(|out| {
+        out.into_iter()
+            .zip(detected)
+            .map(|(o, found)| with_detections(o, found))
+            .collect()
+    })
+}
+
+/// `outcome` with an account's detections (hedging, copy trading, martingale, in that
+/// order) merged into its signals, by time then kind: how [`outcomes`] merges them, shared
+/// with the signal service, which keeps the pieces apart.
+pub(crate) fn with_detections(mut outcome: Outcome, found: Vec<RuleSignal>) -> Outcome {
+    if !found.is_empty() {
+        outcome.signals.extend(found);
+        outcome
+            .signals
+            .sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)));
     }
-    out
+    outcome
 }

@@ -20,13 +20,17 @@
 //!    order, so a trade that arrives out of close-time order gives the same metrics as a
 //!    recomputation over the account's stored trades (tested).
 //! 2. the metric part (metrics and metric score) is recomputed for the accounts that got
-//!    trades only; the rulebook part is recomputed for every account: the cross-account
-//!    detectors (hedging, copy trading) make one account's trades change another
-//!    account's signals, so after every batch the challenge rules and detectors run over
-//!    all stored trades, as `risk report` runs them. Each account's object is then built
-//!    by the report's own builder ([`crate::report::account_report`],
-//!    [`crate::report::account_object`]), which is what makes the service and
-//!    `risk report --format json` agree.
+//!    trades only. The rulebook part is kept in pieces per account and each piece is
+//!    rerun only for the accounts whose piece the batch can have changed: the challenge
+//!    rules and the martingale detector for the accounts that got trades, the hedging
+//!    detector for their whole link clusters (one owner's or one group's accounts), the
+//!    copy-trading detector for them and every account with an open near a new trade's
+//!    (`rules` has the argument; listing accounts and config updates rerun everything).
+//!    The cost of a batch thus follows the accounts it touches, not the store's size, and
+//!    every account's result is the one `risk report` computes over all stored trades.
+//!    Each recomputed account's object is then built by the report's own builder
+//!    ([`crate::report::account_report`], [`crate::report::account_object`]), which is
+//!    what makes the service and `risk report --format json` agree.
 //! 3. every account whose object changed gets its result row, and every account whose
 //!    level rose above its stored level an `account.risk_level_raised` outbox row, in the
 //!    same transaction as the batch's trades ([`store::Batch`]). Only after the commit are
@@ -47,6 +51,7 @@
 pub mod events;
 pub mod fastapi;
 pub mod input;
+mod rules;
 pub mod store;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -62,13 +67,13 @@ use risk_core::score::{score_account, AccountScore, RiskLevel, ScoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::csv_input::AccountInfo;
-use crate::report::rulebook::{outcomes, RuleAccount};
 use crate::report::{
     account_object, account_report, group_object, group_reports, rank_order, AccountReport,
     AccountWho,
 };
 use crate::report_config::RuleSettings;
 use crate::store::StoreError;
+use rules::{RuleParts, RuleTracker};
 use store::{Batch, ConfigRow, EventRow, ResultRow, SignalStore};
 
 /// The event type written when an account's level rises.
@@ -281,6 +286,8 @@ struct AccountState {
     acc: MetricsAccumulator,
     /// The metric part, `None` when trades or settings changed since it was computed.
     base: Option<(TradeMetrics, AccountScore)>,
+    /// The rulebook part, in pieces that are recomputed apart ([`rules`]).
+    parts: RuleParts,
 }
 
 /// A served result.
@@ -316,6 +323,8 @@ struct State {
     user_levels: events::GroupLevels,
     /// Every challenge's stored level and score.
     challenge_levels: events::GroupLevels,
+    /// Which rulebook pieces the next [`State::compute`] reruns.
+    tracker: RuleTracker,
 }
 
 /// What readers see: the committed results.
@@ -357,6 +366,7 @@ impl State {
             exceeded: HashSet::new(),
             user_levels: HashMap::new(),
             challenge_levels: HashMap::new(),
+            tracker: RuleTracker::new(),
         }
     }
 
@@ -391,6 +401,7 @@ impl State {
             rules: Vec::new(),
             acc,
             base: None,
+            parts: RuleParts::default(),
         });
         self.index.insert(login.clone(), self.accounts.len() - 1);
         Ok(self.accounts.len() - 1)
@@ -408,6 +419,8 @@ impl State {
         }
         a.acc = acc;
         a.base = None;
+        a.parts.own = None;
+        self.tracker.rerun_all();
         Ok(())
     }
 
@@ -426,6 +439,9 @@ impl State {
         let balance_changed = a.who.initial_balance != who.initial_balance;
         a.who = who;
         a.base = None;
+        a.parts.own = None;
+        // A new owner or group changes who is linked to whom: every detection is rerun.
+        self.tracker.rerun_all();
         if balance_changed {
             self.rebuild(i)?;
         }
@@ -462,6 +478,8 @@ impl State {
         a.rules.push(rule);
         a.who.last_trade_at = a.who.last_trade_at.max(Some(trade.closed_at));
         a.base = None;
+        a.parts.own = None;
+        self.tracker.added(i, rule);
         self.ids.insert(trade.id.as_str().to_owned());
         Ok(true)
     }
@@ -475,7 +493,9 @@ impl State {
             a.rules.clear();
             a.who.last_trade_at = None;
             a.base = None;
+            a.parts.own = None;
         }
+        self.tracker.rerun_all();
         for t in trades {
             self.add(t).map_err(|reason| {
                 SignalError::Compute(format!("trade {}: {reason}", t.id.as_str()))
@@ -484,15 +504,20 @@ impl State {
         Ok(())
     }
 
-    /// Every account's result, in state order.
+    /// The result of every account whose result may have changed since the last call
+    /// (every account after a start, an accounts listing or a settings change), in state
+    /// order: the metric part of the accounts that got trades, the rulebook part where
+    /// [`RuleTracker::update`] finds it may have changed. Every other account's result
+    /// is the one served already, which is what a recomputation would give it.
     fn compute(&mut self, rules: &RuleSettings) -> Result<Vec<AccountReport>, SignalError> {
+        let redo = self.tracker.update(&mut self.accounts, rules)?;
         let score = &self.settings.score;
-        let mut grouped: Vec<RuleTrade> = Vec::new();
-        let mut starts = Vec::with_capacity(self.accounts.len() + 1);
-        let mut bases = Vec::with_capacity(self.accounts.len());
-        starts.push(0);
-        for a in &mut self.accounts {
-            let base = match &a.base {
+        let mut reports = Vec::with_capacity(redo.len());
+        for i in redo {
+            let Some(a) = self.accounts.get_mut(i) else {
+                continue;
+            };
+            let (metrics, base) = match &a.base {
                 Some(base) => base.clone(),
                 None => {
                     let metrics = a.acc.metrics().map_err(|e| {
@@ -503,33 +528,19 @@ impl State {
                     (metrics, scored)
                 }
             };
-            bases.push(base);
-            risk_core::rulebook::sort_close_order(&mut a.rules);
-            grouped.extend_from_slice(&a.rules);
-            starts.push(grouped.len());
+            let outcome = a.parts.outcome().ok_or_else(|| {
+                SignalError::Compute(format!("account {}: rulebook part missing", a.who.account))
+            })?;
+            reports.push(account_report(
+                a.who.clone(),
+                metrics,
+                base,
+                outcome,
+                &rules.weights,
+                score,
+            ));
         }
-        let rule_accounts: Vec<RuleAccount<'_>> = self
-            .accounts
-            .iter()
-            .map(|a| RuleAccount {
-                account: &a.who.account,
-                user: &a.who.user,
-                challenge: a.who.challenge.as_ref(),
-                group: a.group.as_deref(),
-                initial_balance: a.who.initial_balance,
-            })
-            .collect();
-        let outcomes = outcomes(&grouped, &starts, &rule_accounts, rules)
-            .map_err(|e| SignalError::Compute(e.to_string()))?;
-        Ok(self
-            .accounts
-            .iter()
-            .zip(bases)
-            .zip(outcomes)
-            .map(|((a, (metrics, base)), outcome)| {
-                account_report(a.who.clone(), metrics, base, outcome, &rules.weights, score)
-            })
-            .collect())
+        Ok(reports)
     }
 }
 
@@ -680,7 +691,8 @@ impl SignalService {
         Ok(())
     }
 
-    /// Computes every account's result and what changed against the stored ones.
+    /// Computes the results that may have changed ([`State::compute`]) and what changed
+    /// against the stored ones.
     fn apply(&self, state: &mut State) -> Result<Changes, SignalError> {
         let reports = state.compute(&self.rules)?;
         let mut changes = Changes {
@@ -966,7 +978,9 @@ impl SignalService {
                 }
             }
             state.accounts[i].base = None;
+            state.accounts[i].parts.own = None;
         }
+        state.tracker.rerun_all();
         if let Some(e) = failed {
             self.reload(&mut state, None).await?;
             return Err(e);

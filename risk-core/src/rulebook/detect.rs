@@ -145,6 +145,16 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
     i
 }
 
+/// The link cluster of every account of `accounts` as the `CROSS_ACCOUNT_HEDGING`
+/// detector links them (same user, or users sharing a group, transitively): two accounts
+/// are linked when their numbers are equal. Hedging is only found between linked accounts,
+/// so [`detect_only`] run on whole clusters gives their accounts what it gives them run on
+/// every account.
+#[must_use]
+pub fn link_clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
+    clusters(accounts)
+}
+
 /// The link cluster of every account: same user or shared group, transitively.
 fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
@@ -276,50 +286,146 @@ fn ids_of(accounts: &[DetectAccount<'_>], list: &[u32]) -> Vec<AccountId> {
     ids
 }
 
+/// Every trade's open as the copy-trading detector sweeps them: `(lane, open time,
+/// account)`, the lane being the symbol and the direction, sorted; so the opens of one
+/// symbol and direction within a time window are one contiguous run.
+///
+/// [`detect`] builds one per call. A caller that keeps its accounts between calls (the
+/// risk-signal service) can keep the index too: add each new trade with
+/// [`OpenIndex::insert`], find the accounts the new trades can change with
+/// [`OpenIndex::near`], and rerun the detector for those alone with [`copy_trading_of`],
+/// instead of sorting every trade again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenIndex {
+    /// `(lane, open time in ns, account)`, ascending.
+    opens: Vec<(u32, i64, u32)>,
+}
+
+/// The lane of a (symbol, direction): each is one run of the sorted opens.
+fn lane(symbol: u32, side: Side) -> u32 {
+    symbol.saturating_mul(2) | u32::from(side == Side::Sell)
+}
+
+/// The copy window in nanoseconds.
+fn window_ns(config: &DetectorConfig) -> i64 {
+    i64::from(config.copy_window_seconds).saturating_mul(1_000_000_000)
+}
+
+impl OpenIndex {
+    /// The opens of every trade of `accounts`; an account is its position in `accounts`.
+    #[must_use]
+    pub fn new(accounts: &[DetectAccount<'_>]) -> Self {
+        let mut index = Self::default();
+        index.insert(accounts.iter().enumerate().flat_map(|(i, a)| {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            a.trades.iter().map(move |t| (i, t))
+        }));
+        index
+    }
+
+    /// Adds the opens of `(account, trade)` pairs: a sort of the new ones, then one linear
+    /// merge with those held.
+    pub fn insert<'t>(&mut self, trades: impl IntoIterator<Item = (u32, &'t RuleTrade)>) {
+        // Packed, the new opens sort with one integer compare a step.
+        let mut packed: Vec<u128> = trades
+            .into_iter()
+            .map(|(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
+            .collect();
+        if packed.is_empty() {
+            return;
+        }
+        packed.sort_unstable();
+        let sorted = self.opens.len();
+        self.opens.extend(packed.into_iter().map(unpack));
+        if sorted > 0 {
+            // Two ascending runs: the stable sort finds them and merges them in linear time.
+            self.opens.sort();
+        }
+    }
+
+    /// Number of opens held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.opens.len()
+    }
+
+    /// True when no open is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.opens.is_empty()
+    }
+
+    /// The accounts with an open in `trade`'s symbol and direction at most
+    /// `copy_window_seconds` (of `config`) before or after `trade`'s open, `trade`'s own
+    /// account included, once per such open: the accounts whose `COPY_TRADING` result
+    /// adding `trade` can change (the window is symmetric).
+    pub fn near<'s>(
+        &'s self,
+        trade: &RuleTrade,
+        config: &DetectorConfig,
+    ) -> impl Iterator<Item = u32> + 's {
+        self.run(
+            lane(trade.symbol, trade.side),
+            trade.opened_at_ns,
+            window_ns(config),
+        )
+        .iter()
+        .map(|o| o.2)
+    }
+
+    /// The opens in `lane` within `window` ns of `at` (both ends included).
+    fn run(&self, lane: u32, at: i64, window: i64) -> &[(u32, i64, u32)] {
+        let (from, to) = (at.saturating_sub(window), at.saturating_add(window));
+        let first = self.opens.partition_point(|o| (o.0, o.1) < (lane, from));
+        let rest = self.opens.get(first..).unwrap_or_default();
+        let n = rest.partition_point(|o| o.0 == lane && o.1 <= to);
+        rest.get(..n).unwrap_or_default()
+    }
+}
+
+/// Users as small numbers, per account.
+fn user_numbers(accounts: &[DetectAccount<'_>]) -> Vec<u32> {
+    let mut user_ids: HashMap<&str, u32> = HashMap::default();
+    accounts
+        .iter()
+        .map(|a| {
+            let next = u32::try_from(user_ids.len()).unwrap_or(u32::MAX);
+            *user_ids.entry(a.user).or_insert(next)
+        })
+        .collect()
+}
+
+/// The smallest matched count that reaches both copy thresholds for an account of `n`
+/// trades.
+fn copies_needed(n: usize, config: &DetectorConfig) -> Result<usize, RulebookError> {
+    let share = mul(config.copy_min_share, Decimal::from(n), "copy share")?.ceil();
+    let share =
+        u64::try_from(share).map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+    Ok(share.max(config.copy_min_trades as usize))
+}
+
 fn copy_trading(
     accounts: &[DetectAccount<'_>],
     all: &[(u32, &RuleTrade)],
     config: &DetectorConfig,
     out: &mut [Vec<RuleSignal>],
 ) -> Result<(), RulebookError> {
-    // Users as small numbers.
-    let mut user_ids: HashMap<&str, u32> = HashMap::default();
-    let user_of: Vec<u32> = accounts
-        .iter()
-        .map(|a| {
-            let next = u32::try_from(user_ids.len()).unwrap_or(u32::MAX);
-            *user_ids.entry(a.user).or_insert(next)
-        })
-        .collect();
+    let user_of = user_numbers(accounts);
     let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
     let min_trades = config.copy_min_trades as usize;
-    // The smallest matched count that reaches the share, per account.
     let needed: Vec<usize> = accounts
         .iter()
-        .map(|a| {
-            let n = Decimal::from(a.trades.len());
-            let share = mul(config.copy_min_share, n, "copy share")?.ceil();
-            let share = u64::try_from(share)
-                .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
-            Ok(share.max(min_trades))
-        })
+        .map(|a| copies_needed(a.trades.len(), config))
         .collect::<Result<_, RulebookError>>()?;
 
     let enough: Vec<bool> = accounts
         .iter()
         .map(|x| x.trades.len() >= min_trades)
         .collect();
-    let lane = |symbol: u32, side: Side| symbol.saturating_mul(2) | u32::from(side == Side::Sell);
-    // Packed (symbol and side, open time, account): each (symbol, side) is one run in time
-    // order.
-    let mut packed: Vec<u128> = all
-        .iter()
-        .map(|&(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
-        .collect();
-    packed.sort_unstable();
-    let opens: Vec<(u32, i64, u32)> = packed.iter().map(|&k| unpack(k)).collect();
-    drop(packed);
-    let window = i64::from(config.copy_window_seconds).saturating_mul(1_000_000_000);
+    let mut index = OpenIndex::default();
+    index.insert(all.iter().copied());
+    let opens = &index.opens;
+    let window = window_ns(config);
     let near = |k: usize, l: u32, lo: i64, hi: i64| {
         opens
             .get(k)
@@ -357,72 +463,137 @@ fn copy_trading(
             k = k.saturating_add(1);
         }
     }
-    // Per account, the partners that matched enough of its trades (a small sort per
-    // account, only where enough matches could reach the thresholds).
-    let mut flagged: Vec<(u32, Vec<(u32, usize)>)> = Vec::new();
-    for (a, mut list) in matches.into_iter().enumerate() {
+    for (a, list) in matches.into_iter().enumerate() {
         let need = needed.get(a).copied().unwrap_or(usize::MAX);
-        if list.len() < need {
-            continue;
-        }
-        list.sort_unstable();
-        let partners: Vec<(u32, usize)> = list
-            .chunk_by(|p, q| p == q)
-            .filter(|run| run.len() >= need)
-            .filter_map(|run| run.first().map(|&b| (b, run.len())))
-            .collect();
-        if !partners.is_empty() {
-            flagged.push((u32::try_from(a).unwrap_or(u32::MAX), partners));
-        }
-    }
-    for (a, partners) in flagged {
-        let Some(account) = accounts.get(a as usize) else {
+        let Some(account) = accounts.get(a) else {
             continue;
         };
-        let n = account.trades.len();
-        let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
-        let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
-        // The first open, in open-time order, from which the account's trades matched by a
-        // qualifying partner reach both thresholds.
-        let mut order: Vec<(i64, bool)> = account
-            .trades
-            .iter()
-            .map(|t| {
-                let (from, to) = (
-                    t.opened_at_ns.saturating_sub(window),
-                    t.opened_at_ns.saturating_add(window),
-                );
-                let l = lane(t.symbol, t.side);
-                let first = opens.partition_point(|o| (o.0, o.1) < (l, from));
-                let hit = (first..)
-                    .take_while(|&j| near(j, l, from, to))
-                    .filter_map(|j| opens.get(j))
-                    .any(|o| partners.iter().any(|p| p.0 == o.2));
-                (t.opened_at_ns, hit)
-            })
-            .collect();
-        order.sort_unstable();
-        let (mut seen_n, mut hits) = (0_u64, 0_usize);
-        let mut at = order.last().map_or(0, |o| o.0);
-        for (t, hit) in order {
-            seen_n = seen_n.saturating_add(1);
-            hits = hits.saturating_add(usize::from(hit));
-            if hits >= min_trades
-                && Decimal::from(hits)
-                    >= mul(config.copy_min_share, Decimal::from(seen_n), "copy share")?
-            {
-                at = t;
-                break;
+        if let Some(s) = copy_signal(accounts, account, list, need, &index, config)? {
+            if let Some(signals) = out.get_mut(a) {
+                signals.push(s);
             }
-        }
-        let ids: Vec<u32> = partners.iter().map(|p| p.0).collect();
-        let mut s = RuleSignal::new(RuleKind::CopyTrading, at, share, config.copy_min_share);
-        s.related = ids_of(accounts, &ids);
-        if let Some(signals) = out.get_mut(a as usize) {
-            signals.push(s);
         }
     }
     Ok(())
+}
+
+/// `COPY_TRADING` as [`detect`] finds it, for the accounts of `targets` (positions in
+/// `accounts`) alone: one list of signals per target, in `targets` order. `index` must
+/// hold the opens of exactly the trades of `accounts` (as [`OpenIndex::new`] builds it);
+/// when its size says otherwise it is rebuilt here, so the answer is always that of
+/// [`detect`]. Cost: the targets' trades times a binary search, not a sort of every trade.
+///
+/// # Errors
+/// As [`detect`].
+pub fn copy_trading_of(
+    accounts: &[DetectAccount<'_>],
+    index: &OpenIndex,
+    config: &DetectorConfig,
+    targets: &[usize],
+) -> Result<Vec<Vec<RuleSignal>>, RulebookError> {
+    config.validate()?;
+    let mut out: Vec<Vec<RuleSignal>> = vec![Vec::new(); targets.len()];
+    if !config.enabled {
+        return Ok(out);
+    }
+    let held: usize = accounts.iter().map(|a| a.trades.len()).sum();
+    let rebuilt;
+    let index = if index.len() == held {
+        index
+    } else {
+        rebuilt = OpenIndex::new(accounts);
+        &rebuilt
+    };
+    let user_of = user_numbers(accounts);
+    let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
+    let window = window_ns(config);
+    let mut seen: Vec<u32> = Vec::new();
+    for (&a, signals) in targets.iter().zip(&mut out) {
+        let Some(account) = accounts.get(a) else {
+            continue;
+        };
+        let need = copies_needed(account.trades.len(), config)?;
+        let mut list = Vec::new();
+        if account.trades.len() >= config.copy_min_trades as usize {
+            // Per open of the account, as the sweep of [`detect`] does it: every other
+            // user's account with an open nearby, each once.
+            let me = user(u32::try_from(a).unwrap_or(u32::MAX));
+            for t in account.trades {
+                seen.clear();
+                for o in index.run(lane(t.symbol, t.side), t.opened_at_ns, window) {
+                    let b = o.2;
+                    if user(b) != me && !seen.contains(&b) {
+                        seen.push(b);
+                        list.push(b);
+                    }
+                }
+            }
+        }
+        signals.extend(copy_signal(accounts, account, list, need, index, config)?);
+    }
+    Ok(out)
+}
+
+/// An account's `COPY_TRADING` signal from `list`, the partner of each of its matched
+/// opens (see [`detect`]), when a partner matched at least `need` of its trades.
+fn copy_signal(
+    accounts: &[DetectAccount<'_>],
+    account: &DetectAccount<'_>,
+    mut list: Vec<u32>,
+    need: usize,
+    index: &OpenIndex,
+    config: &DetectorConfig,
+) -> Result<Option<RuleSignal>, RulebookError> {
+    // The partners that matched enough of its trades (a small sort, only where enough
+    // matches could reach the thresholds).
+    if list.len() < need {
+        return Ok(None);
+    }
+    list.sort_unstable();
+    let partners: Vec<(u32, usize)> = list
+        .chunk_by(|p, q| p == q)
+        .filter(|run| run.len() >= need)
+        .filter_map(|run| run.first().map(|&b| (b, run.len())))
+        .collect();
+    if partners.is_empty() {
+        return Ok(None);
+    }
+    let min_trades = config.copy_min_trades as usize;
+    let window = window_ns(config);
+    let n = account.trades.len();
+    let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
+    let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
+    // The first open, in open-time order, from which the account's trades matched by a
+    // qualifying partner reach both thresholds.
+    let mut order: Vec<(i64, bool)> = account
+        .trades
+        .iter()
+        .map(|t| {
+            let hit = index
+                .run(lane(t.symbol, t.side), t.opened_at_ns, window)
+                .iter()
+                .any(|o| partners.iter().any(|p| p.0 == o.2));
+            (t.opened_at_ns, hit)
+        })
+        .collect();
+    order.sort_unstable();
+    let (mut seen_n, mut hits) = (0_u64, 0_usize);
+    let mut at = order.last().map_or(0, |o| o.0);
+    for (t, hit) in order {
+        seen_n = seen_n.saturating_add(1);
+        hits = hits.saturating_add(usize::from(hit));
+        if hits >= min_trades
+            && Decimal::from(hits)
+                >= mul(config.copy_min_share, Decimal::from(seen_n), "copy share")?
+        {
+            at = t;
+            break;
+        }
+    }
+    let ids: Vec<u32> = partners.iter().map(|p| p.0).collect();
+    let mut s = RuleSignal::new(RuleKind::CopyTrading, at, share, config.copy_min_share);
+    s.related = ids_of(accounts, &ids);
+    Ok(Some(s))
 }
 
 /// The martingale run of one account (see [`detect`]).

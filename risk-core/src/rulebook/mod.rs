@@ -35,7 +35,9 @@ pub use config::{
     DetectorConfig, MaxLossMode, NewsWindow, RuleWeights, Rulebook, RulebookConfigError,
     RulebookSpec, Rulebooks,
 };
-pub use detect::{detect, detect_only, DetectAccount, Detector};
+pub use detect::{
+    copy_trading_of, detect, detect_only, link_clusters, DetectAccount, Detector, OpenIndex,
+};
 
 /// Why the rulebook could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -423,3 +423,86 @@ proptest! {
         }
     }
 }
+
+fn view(accounts: &[Acc]) -> Vec<DetectAccount<'_>> {
+    accounts
+        .iter()
+        .map(|a| DetectAccount {
+            account: &a.id,
+            user: &a.user,
+            group: a.group.as_deref(),
+            trades: &a.trades,
+        })
+        .collect()
+}
+
+proptest! {
+    /// What an incremental caller (the risk-signal service) does gives what the whole
+    /// sweeps give: an index grown by inserts equals one built at once; the accounts whose
+    /// `COPY_TRADING` changed when trades were added are among the accounts that got
+    /// trades and those `near` the new trades; `copy_trading_of` any accounts equals the
+    /// whole detector's lists for them; hedging rerun on whole link clusters equals it too.
+    #[test]
+    fn partial_reruns_equal_the_whole_sweeps(
+        accounts in arb_accounts(),
+        window in 0_i64..60,
+        split in 0_usize..6,
+        pick in any::<u64>(),
+    ) {
+        let config = DetectorConfig {
+            hedging_min_trades: 1,
+            copy_min_trades: 2,
+            copy_min_share: Decimal::new(3, 1),
+            copy_window_seconds: u32::try_from(window).unwrap(),
+            ..DetectorConfig::default()
+        };
+        // Each account's first `split` trades are held before; the rest arrive after.
+        let before: Vec<Acc> = accounts
+            .iter()
+            .map(|a| Acc { trades: a.trades.iter().take(split).copied().collect(), ..a.clone() })
+            .collect();
+        let all = view(&accounts);
+        let earlier = view(&before);
+        let mut index = OpenIndex::new(&earlier);
+        let added: Vec<(u32, &RuleTrade)> = accounts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| a.trades.iter().skip(split).map(move |t| (i as u32, t)))
+            .collect();
+        index.insert(added.iter().copied());
+        prop_assert_eq!(&index, &OpenIndex::new(&all));
+
+        let whole = detect_only(&all, &config, Detector::CopyTrading).unwrap();
+        let old = detect_only(&earlier, &config, Detector::CopyTrading).unwrap();
+        let mut affected: Vec<usize> = Vec::new();
+        for &(a, t) in &added {
+            affected.push(a as usize);
+            affected.extend(index.near(t, &config).map(|b| b as usize));
+        }
+        for (i, (new, old)) in whole.iter().zip(&old).enumerate() {
+            if new != old {
+                prop_assert!(affected.contains(&i), "A{} changed but was not found", i);
+            }
+        }
+        let targets: Vec<usize> = (0..accounts.len()).filter(|i| (pick >> i) & 1 == 1).collect();
+        let some = copy_trading_of(&all, &index, &config, &targets).unwrap();
+        prop_assert_eq!(some.len(), targets.len());
+        for (list, &i) in some.iter().zip(&targets) {
+            prop_assert_eq!(list, &whole[i], "copying of A{}", i);
+        }
+        // A stale index is rebuilt, not trusted.
+        let stale = copy_trading_of(&all, &OpenIndex::new(&earlier), &config, &targets).unwrap();
+        prop_assert_eq!(&stale, &some);
+
+        let clusters = link_clusters(&all);
+        let hedged = detect_only(&all, &config, Detector::Hedging).unwrap();
+        for c in clusters.iter().collect::<std::collections::BTreeSet<_>>() {
+            let members: Vec<usize> = (0..all.len()).filter(|&i| clusters[i] == *c).collect();
+            let sub: Vec<DetectAccount<'_>> = members.iter().map(|&i| all[i]).collect();
+            let out = detect_only(&sub, &config, Detector::Hedging).unwrap();
+            for (list, &i) in out.iter().zip(&members) {
+                prop_assert_eq!(list, &hedged[i], "hedging of A{}", i);
+            }
+        }
+    }
+}
