@@ -686,13 +686,16 @@ impl Applier {
             Err(ApplyError::Refused(EventError::UnknownSymbol(_))) => {
                 // Instruments come on other topics, read in no particular order: hold the
                 // position until its instrument is listed (the newest version per entity).
-                let newer = self
+                // A redelivery or an older version of a held position is a duplicate,
+                // as it is of an applied one.
+                if self
                     .parked
                     .get(&entity)
-                    .is_none_or(|held| version > held.version);
-                if newer {
-                    self.parked.insert(entity, position);
+                    .is_some_and(|held| version <= held.version)
+                {
+                    return Ok(Outcome::Duplicate);
                 }
+                self.parked.insert(entity, position);
                 return Ok(Outcome::Parked);
             }
             other => other?,
@@ -984,10 +987,14 @@ mod tests {
             a.apply(p, position(2, "5").as_bytes()).ok(),
             Some(Outcome::Parked)
         );
-        assert_eq!(
-            a.apply(p, position(1, "9").as_bytes()).ok(),
-            Some(Outcome::Parked)
-        );
+        // A redelivery or an older version of the held position is a duplicate.
+        for (version, size) in [(2, "5"), (1, "9")] {
+            assert_eq!(
+                a.apply(p, position(version, size).as_bytes()).ok(),
+                Some(Outcome::Duplicate)
+            );
+        }
+        assert_eq!(a.parked.len(), 1);
         let id = AccountId::new("acc-1");
         let held = a.engine().account(&id).expect("account").0;
         assert!(held.positions.is_empty());
