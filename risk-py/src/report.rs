@@ -35,29 +35,11 @@ use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use chrono::DateTime;
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
-use risk_adapters::csv_input::{read_accounts, read_trades, RowError};
+use risk_adapters::csv_input::{read_accounts, read_trades, RowError, TRADE_COLUMNS};
 use risk_adapters::report::{build_report, write_json, ReportInput};
 use risk_adapters::report_config::ReportConfig;
 
 use crate::error::{invalid, ConfigError};
-
-/// The trade columns the export reader uses (the others are not written).
-const TRADE_COLUMNS: [&str; 14] = [
-    "identifier",
-    "action",
-    "open_price",
-    "close_price",
-    "commission",
-    "lot_size",
-    "opened_at",
-    "closed_at",
-    "price_sl",
-    "price_tp",
-    "profit",
-    "swap",
-    "symbol",
-    "trading_account_login",
-];
 
 /// The accounts columns the accounts reader uses.
 const ACCOUNT_COLUMNS: [&str; 8] = [

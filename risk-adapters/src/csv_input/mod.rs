@@ -66,7 +66,7 @@ pub use accounts::{
 pub use error::{CsvInputError, RowError};
 pub use fields::parse_timestamp;
 pub use parallel::{read_trades_parallel, read_trades_parallel_with};
-pub use trades::{read_trades, read_trades_path, read_trades_with, TradeFile};
+pub use trades::{read_trades, read_trades_path, read_trades_with, TradeFile, TRADE_COLUMNS};
 
 /// At most this many [`RowError`]s are kept per file; all of them are counted.
 pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;

@@ -30,7 +30,9 @@ pub struct TradeFile {
     pub duplicate_rows: u64,
 }
 
-pub(super) const TRADE_COLUMNS: [&str; 14] = [
+/// The columns of a trades export that the reader uses, by header name; any others are
+/// ignored.
+pub const TRADE_COLUMNS: [&str; 14] = [
     "identifier",
     "action",
     "open_price",
