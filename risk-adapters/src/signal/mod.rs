@@ -833,6 +833,20 @@ impl SignalService {
         }
     }
 
+    /// Commits an ingest `batch` (trades or accounts) and adds what it changed to `out`.
+    async fn commit_ingest(
+        &self,
+        state: &mut State,
+        batch: Batch<'_>,
+        mut out: IngestOutcome,
+    ) -> Result<IngestOutcome, SignalError> {
+        let changes = self.commit(state, batch).await?;
+        out.accounts_changed = changes.batch_results.len() as u64;
+        out.levels_raised = changes.raised;
+        out.events = changes.events.len() as u64;
+        Ok(out)
+    }
+
     /// Ingests validated closed trades (the entry point of the CSV and JSON routes, of
     /// `risk ingest`, and of a Kafka `trade.closed.v1` consumer): one batch, one
     /// transaction. A rejection's `index` is the trade's position in `trades`.
@@ -872,11 +886,7 @@ impl SignalService {
             trades: &accepted,
             ..Batch::default()
         };
-        let changes = self.commit(&mut state, batch).await?;
-        out.accounts_changed = changes.batch_results.len() as u64;
-        out.levels_raised = changes.raised;
-        out.events = changes.events.len() as u64;
-        Ok(out)
+        self.commit_ingest(&mut state, batch, out).await
     }
 
     /// Ingests accounts (login, owner, challenge, initial balance, group). A login stored
@@ -915,11 +925,7 @@ impl SignalService {
             accounts: &accepted,
             ..Batch::default()
         };
-        let changes = self.commit(&mut state, batch).await?;
-        out.accounts_changed = changes.batch_results.len() as u64;
-        out.levels_raised = changes.raised;
-        out.events = changes.events.len() as u64;
-        Ok(out)
+        self.commit_ingest(&mut state, batch, out).await
     }
 
     /// Applies a settings patch (`{"metrics": {...}, "score": {...}}`, the config file's
