@@ -104,6 +104,98 @@ pub struct RuleHit {
     pub action: RuleAction,
 }
 
+/// How many rule hits a response holds without a heap allocation.
+const INLINE_HITS: usize = 4;
+
+/// The rules that fired on a check, in rule-id order.
+///
+/// The first [`RuleHits::INLINE`] hits live inside the value itself, so a check that
+/// fires a few rules (a reject by a rule included) allocates nothing; more spill to the
+/// heap. It reads as a slice of [`RuleHit`] (`iter`, `len`, `is_empty`, indexing).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RuleHits(smallvec::SmallVec<[RuleHit; INLINE_HITS]>);
+
+impl RuleHits {
+    /// How many hits are held inline.
+    pub const INLINE: usize = INLINE_HITS;
+
+    /// No hits.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a hit.
+    pub fn push(&mut self, hit: RuleHit) {
+        self.0.push(hit);
+    }
+
+    /// Removes every hit.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The hits as a `Vec`.
+    #[must_use]
+    pub fn into_vec(self) -> Vec<RuleHit> {
+        self.0.into_vec()
+    }
+}
+
+impl std::ops::Deref for RuleHits {
+    type Target = [RuleHit];
+    fn deref(&self) -> &[RuleHit] {
+        &self.0
+    }
+}
+
+/// As a list, the way a `Vec<RuleHit>` shows.
+impl std::fmt::Debug for RuleHits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a RuleHits {
+    type Item = &'a RuleHit;
+    type IntoIter = std::slice::Iter<'a, RuleHit>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<RuleHit> for RuleHits {
+    fn from_iter<I: IntoIterator<Item = RuleHit>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl From<Vec<RuleHit>> for RuleHits {
+    fn from(hits: Vec<RuleHit>) -> Self {
+        Self(smallvec::SmallVec::from_vec(hits))
+    }
+}
+
+impl PartialEq<Vec<RuleHit>> for RuleHits {
+    fn eq(&self, other: &Vec<RuleHit>) -> bool {
+        self.0.as_slice() == other.as_slice()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for RuleHits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RuleHits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<RuleHit>::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// A rule set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -274,7 +366,7 @@ impl RuleSet {
         metrics: &CheckMetrics,
         kyc: KycLevel,
         symbol: &Symbol,
-        hits: &mut Vec<RuleHit>,
+        hits: &mut RuleHits,
     ) {
         let scoped = match self.by_symbol.is_empty() {
             true => None,
@@ -309,7 +401,7 @@ impl RuleSet {
         i: usize,
         metrics: &CheckMetrics,
         kyc: KycLevel,
-        hits: &mut Vec<RuleHit>,
+        hits: &mut RuleHits,
     ) {
         let (Some(p), Some(rule)) = (self.prepared.get(i), self.rules.get(i)) else {
             return;
@@ -342,7 +434,7 @@ impl RuleSet {
         metrics: &CheckMetrics,
         kyc: KycLevel,
         symbol: &Symbol,
-        hits: &mut Vec<RuleHit>,
+        hits: &mut RuleHits,
     ) {
         for rule in &self.rules {
             if !rule.active
@@ -466,7 +558,7 @@ mod tests {
             };
             for kyc in [KycLevel::L1, KycLevel::L2] {
                 for symbol in [&btc, &Symbol::new("ETHUSDT")] {
-                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    let (mut fast, mut reference) = (RuleHits::new(), RuleHits::new());
                     set.evaluate(&metrics, kyc, symbol, &mut fast);
                     set.evaluate_reference(&metrics, kyc, symbol, &mut reference);
                     assert_eq!(fast, reference, "{notional}e-{scale} {kyc:?} {symbol}");
@@ -479,7 +571,7 @@ mod tests {
                     let mut r = rule("only", CheckMetric::OrderNotional, *op, 0, RuleAction::Warn);
                     r.threshold = Decimal::new(notional + delta, scale);
                     let single = RuleSet::new(vec![r]).expect("valid");
-                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    let (mut fast, mut reference) = (RuleHits::new(), RuleHits::new());
                     single.evaluate(&metrics, KycLevel::L1, &btc, &mut fast);
                     single.evaluate_reference(&metrics, KycLevel::L1, &btc, &mut reference);
                     assert_eq!(fast, reference, "{op} {delta}");
@@ -580,7 +672,7 @@ mod tests {
             projected_margin_ratio: None,
             ..CheckMetrics::default()
         };
-        let mut hits = Vec::new();
+        let mut hits = RuleHits::new();
         set.evaluate(&metrics, KycLevel::L1, &Symbol::new("BTCUSDT"), &mut hits);
         let ids: Vec<&str> = hits.iter().map(|h| h.rule_id.as_str()).collect();
         assert_eq!(ids, ["a-first", "z-last"]);

@@ -1,7 +1,6 @@
 //! The check itself: one pure function that resolves the order's context once, prices
 //! it once, and runs the phases of the design notes as small named steps over the two.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +17,8 @@ use crate::num::{
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
 use crate::pretrade::request::ValidOrder;
-use crate::pretrade::{CheckMetrics, CheckRequest, CheckResponse};
+use crate::pretrade::{CheckMessage, CheckMetrics, CheckRequest, CheckResponse};
+use crate::rules::RuleHits;
 use crate::Decimal;
 
 /// Runs a pre-trade check: a pure function of the config, the account (if known), the
@@ -133,10 +133,10 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     let mut response = CheckResponse {
         decision: Decision::Approved,
         reject_reason: None,
-        message: Cow::Borrowed("approved"),
+        message: CheckMessage::from_static("approved"),
         liquidation_risk: false,
         margin_call: false,
-        rule_hits: Vec::new(),
+        rule_hits: RuleHits::new(),
         trace_id: request.trace_id.clone(),
         account_id: request.account_id.clone(),
         order_id: request.order_id.clone(),
@@ -165,7 +165,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         .any(|h| h.action == RuleAction::Warn)
     {
         response.decision = Decision::Flagged;
-        response.message = Cow::Borrowed("approved with warnings: see rule_hits");
+        response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
     }
     (response, hold)
 }
@@ -173,15 +173,15 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
 /// Remembers the first failure only: the phase that decides the reject reason.
 #[derive(Default)]
 struct Gate {
-    first: Option<(RejectReason, Cow<'static, str>)>,
+    first: Option<(RejectReason, CheckMessage)>,
 }
 
 impl Gate {
     /// Records a failure unless an earlier phase already failed (the message is only
-    /// built when it is kept).
-    fn fail(&mut self, reason: RejectReason, message: impl FnOnce() -> String) {
+    /// built when it is kept; it holds the figures, and is written out when displayed).
+    fn fail(&mut self, reason: RejectReason, message: impl FnOnce() -> CheckMessage) {
         if self.first.is_none() {
-            self.first = Some((reason, Cow::Owned(message())));
+            self.first = Some((reason, message()));
         }
     }
 
@@ -322,22 +322,19 @@ fn resolve<'a, M: MarketView + ?Sized>(
     let Some(account) = account else {
         return Err(Stop(
             RejectReason::UnknownAccount,
-            format!("account {} is not known", request.account_id),
+            CheckMessage::unknown_account(request.account_id.clone()),
         ));
     };
     if account.user_id != request.user_id {
         return Err(Stop(
             RejectReason::InvalidRequest,
-            format!(
-                "account {} does not belong to user {}",
-                request.account_id, request.user_id
-            ),
+            CheckMessage::not_owner(request.account_id.clone(), request.user_id.clone()),
         ));
     }
     let Some(instrument) = market.instrument(&request.symbol) else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
-            format!("symbol {} is not a known instrument", request.symbol),
+            CheckMessage::unknown_symbol(request.symbol.clone()),
         ));
     };
     let position = account.position_size(&request.symbol);
@@ -396,9 +393,7 @@ fn check_trading_state(
     } else {
         RejectReason::TradingHalted
     };
-    gate.fail(reason, || {
-        format!("{level} trading state is {strictest}: only position-reducing orders may pass")
-    });
+    gate.fail(reason, || CheckMessage::trading_state(level, strictest));
 }
 
 /// Phase 3, account state: frozen (`USER_FROZEN`) and KYC (`KYC_INSUFFICIENT`).
@@ -407,16 +402,15 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let profile = &ctx.account.profile;
     if profile.frozen {
         gate.fail(RejectReason::UserFrozen, || {
-            format!("account {} is frozen", ctx.account.account_id)
+            CheckMessage::frozen(ctx.account.account_id.clone())
         });
     }
     if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
-            format!(
-                "{} requires KYC {}, account has {}",
-                ctx.instrument.symbol(),
+            CheckMessage::kyc(
+                ctx.instrument.symbol().clone(),
                 ctx.instrument.required_kyc(),
-                profile.kyc_level
+                profile.kyc_level,
             )
         });
     }
@@ -441,9 +435,7 @@ fn check_duplicate(
         || account.open_orders.iter().any(|o| &o.order_id == id)
         || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
-        gate.fail(RejectReason::DuplicateOrder, || {
-            format!("order id {id} was already used")
-        });
+        gate.fail(RejectReason::DuplicateOrder, || CheckMessage::duplicate(id.clone()));
     }
 }
 
@@ -465,10 +457,7 @@ fn check_rate_limit(
         .count_after(cutoff(now, rate.window()), max);
     if recent >= max {
         gate.fail(RejectReason::RateLimited, || {
-            format!(
-                "{recent} orders in the last {} ms (limit {})",
-                rate.window_ms, rate.max_orders
-            )
+            CheckMessage::rate_limited(recent, rate.window_ms, rate.max_orders)
         });
     }
 }
@@ -515,10 +504,10 @@ fn check_freshness<M: MarketView + ?Sized>(
         if age > max_age {
             return Err(Stop(
                 RejectReason::StaleData,
-                format!(
-                    "mark for {symbol} is {} ms old (max {} ms)",
+                CheckMessage::stale_mark(
+                    symbol.clone(),
                     age.num_milliseconds(),
-                    max_age.num_milliseconds()
+                    max_age.num_milliseconds(),
                 ),
             ));
         }
@@ -527,7 +516,7 @@ fn check_freshness<M: MarketView + ?Sized>(
     let mark = market.mark(symbol).ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
-            format!("no mark price for {symbol}"),
+            CheckMessage::no_mark(symbol.clone()),
         )
     })?;
     fresh(symbol, mark.at)?;
@@ -733,9 +722,10 @@ fn price_fixed(
 fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if ctx.request.reduce_only && !ctx.reduces {
         gate.fail(RejectReason::ReduceOnlyViolation, || {
-            format!(
-                "reduce-only {} {} would open or flip the position of {}",
-                ctx.request.side, ctx.order.quantity, ctx.position
+            CheckMessage::reduce_only(
+                ctx.request.side,
+                ctx.order.quantity.get(),
+                ctx.position.get(),
             )
         });
     }
@@ -749,37 +739,31 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let quantity = ctx.order.quantity;
     if quantity < instrument.min_quantity() {
         gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is below the minimum {} for {}",
-                instrument.min_quantity(),
-                instrument.symbol()
+            CheckMessage::below_min_quantity(
+                quantity.get(),
+                instrument.min_quantity().get(),
+                instrument.symbol().clone(),
             )
         });
     }
     if !is_multiple(quantity.get(), instrument.lot_size().get()) {
         gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is not a multiple of the lot size {}",
-                instrument.lot_size()
-            )
+            CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
         });
     }
     if let Some(price) = ctx.order.limit_price {
         if !is_multiple(price.get(), instrument.tick_size().get()) {
             gate.fail(RejectReason::InvalidRequest, || {
-                format!(
-                    "price {price} is not a multiple of the tick size {}",
-                    instrument.tick_size()
-                )
+                CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
         }
     }
     if quantity > instrument.max_quantity() {
         gate.fail(RejectReason::MaxOrderSizeExceeded, || {
-            format!(
-                "quantity {quantity} exceeds the maximum {} for {}",
-                instrument.max_quantity(),
-                instrument.symbol()
+            CheckMessage::above_max_quantity(
+                quantity.get(),
+                instrument.max_quantity().get(),
+                instrument.symbol().clone(),
             )
         });
     }
@@ -795,12 +779,11 @@ fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut
     };
     if cmp_decimal(pricing.price_deviation.get(), band.get()).is_gt() {
         gate.fail(RejectReason::PriceOutOfBand, || {
-            format!(
-                "price {} deviates {} from the mark {}, band is {}",
-                pricing.order_price,
-                pricing.price_deviation.get().round_dp(6),
-                pricing.mark,
-                band
+            CheckMessage::out_of_band(
+                pricing.order_price.get(),
+                pricing.price_deviation.get(),
+                pricing.mark.get(),
+                band.get(),
             )
         });
     }
@@ -817,23 +800,18 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
     let projected = pricing.projected_position_notional;
     if ctx.order.leverage > pricing.max_leverage_allowed {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
-                ctx.order.leverage,
-                pricing.max_leverage_allowed,
-                ctx.account.profile.max_leverage,
-                ctx.instrument.max_leverage(),
-                projected.get().round_dp(2)
+            CheckMessage::leverage(
+                ctx.order.leverage.get(),
+                pricing.max_leverage_allowed.get(),
+                ctx.account.profile.max_leverage.get(),
+                ctx.instrument.max_leverage().get(),
+                projected.get(),
             )
         });
     }
     if !ctx.ladder.is_open_at(projected) {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "projected position notional {} is beyond the largest the margin ladder allows ({})",
-                projected.get().round_dp(2),
-                ctx.ladder.open_limit().map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
-            )
+            CheckMessage::beyond_ladder(projected.get(), ctx.ladder.open_limit().map(|l| l.get()))
         });
     }
 }
@@ -843,10 +821,9 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
-            format!(
-                "projected exposure {} exceeds the limit {}",
-                pricing.projected_exposure.get().round_dp(2),
-                pricing.exposure_limit
+            CheckMessage::exposure(
+                pricing.projected_exposure.get(),
+                pricing.exposure_limit.get(),
             )
         });
     }
@@ -857,10 +834,9 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
         gate.fail(RejectReason::InsufficientMargin, || {
-            format!(
-                "required initial margin {} exceeds available margin {}",
-                pricing.required_initial_margin.get().round_dp(2),
-                pricing.available_margin.get().round_dp(2)
+            CheckMessage::margin(
+                pricing.required_initial_margin.get(),
+                pricing.available_margin.get(),
             )
         });
     }
@@ -883,13 +859,10 @@ fn check_margin_ratio(
         ratio.is_none_or(|r| cmp_decimal(r, limits.margin_call_ratio().get()).is_ge());
     if ctx.opens() && liquidation_risk {
         gate.fail(RejectReason::LiquidationRisk, || match ratio {
-            Some(r) => format!(
-                "projected margin ratio {} reaches the liquidation threshold {}",
-                r.round_dp(4),
-                limits.liquidation_ratio()
+            Some(r) => CheckMessage::margin_ratio(r, limits.liquidation_ratio().get()),
+            None => CheckMessage::from_static(
+                "projected margin balance is not positive while maintenance margin is owed",
             ),
-            None => "projected margin balance is not positive while maintenance margin is owed"
-                .to_owned(),
         });
     }
     (liquidation_risk, margin_call)
@@ -902,7 +875,7 @@ fn check_rules<const FIXED: bool>(
     config: &RiskConfig,
     ctx: &OrderContext<'_>,
     metrics: &CheckMetrics,
-    hits: &mut Vec<crate::rules::RuleHit>,
+    hits: &mut RuleHits,
     gate: &mut Gate,
 ) {
     let (kyc, symbol) = (ctx.account.profile.kyc_level, &ctx.request.symbol);
@@ -913,10 +886,7 @@ fn check_rules<const FIXED: bool>(
     }
     if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
         gate.fail(RejectReason::RiskRuleViolation, || {
-            format!(
-                "rule {} fired: {} = {} {} {}",
-                hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
-            )
+            CheckMessage::rule_fired(hit.clone())
         });
     }
 }

@@ -3,10 +3,12 @@
 mod check_metrics;
 mod evaluate;
 mod exposure;
+mod message;
 mod request;
 mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
+pub use message::CheckMessage;
 pub use evaluate::{check, check_reference};
 pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
 pub(crate) use exposure::ExposureCache;

@@ -3,6 +3,7 @@
 use crate::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 use crate::model::{OrderType, Side};
 use crate::num::{Leverage, Price, Quantity};
+use crate::pretrade::CheckMessage;
 use crate::Decimal;
 
 /// An order to check, field for field the `risk.v1.PreTradeCheckRequest` contract.
@@ -48,7 +49,7 @@ pub(crate) struct ValidOrder {
 
 impl CheckRequest {
     /// Phase 1: field presence and ranges. The error is the `INVALID_REQUEST` message.
-    pub(crate) fn validate(&self) -> Result<ValidOrder, String> {
+    pub(crate) fn validate(&self) -> Result<ValidOrder, CheckMessage> {
         for (field, empty) in [
             ("user_id", self.user_id.is_empty()),
             ("account_id", self.account_id.is_empty()),
@@ -56,29 +57,36 @@ impl CheckRequest {
             ("symbol", self.symbol.is_empty()),
         ] {
             if empty {
-                return Err(format!("{field} is required"));
+                return Err(CheckMessage::required(field));
             }
         }
         if self.quantity <= Decimal::ZERO {
-            return Err(format!(
-                "quantity must be greater than zero, got {}",
-                self.quantity
-            ));
+            return Err(CheckMessage::quantity_not_positive(self.quantity));
         }
-        let quantity = Quantity::new(self.quantity).map_err(|e| format!("quantity: {e}"))?;
-        let leverage = Leverage::new(self.leverage).map_err(|e| format!("leverage: {e}"))?;
+        let quantity =
+            Quantity::new(self.quantity).map_err(|e| CheckMessage::field("quantity", e))?;
+        let leverage =
+            Leverage::new(self.leverage).map_err(|e| CheckMessage::field("leverage", e))?;
         let limit_price = match (self.order_type, self.price) {
             (OrderType::Limit, None) => {
-                return Err("price is required for a LIMIT order".to_owned())
+                return Err(CheckMessage::from_static(
+                    "price is required for a LIMIT order",
+                ))
             }
-            (OrderType::Limit, Some(p)) => Some(Price::new(p).map_err(|e| format!("price: {e}"))?),
+            (OrderType::Limit, Some(p)) => {
+                Some(Price::new(p).map_err(|e| CheckMessage::field("price", e))?)
+            }
             (OrderType::Market, Some(_)) => {
-                return Err("price must be empty for a MARKET order".to_owned())
+                return Err(CheckMessage::from_static(
+                    "price must be empty for a MARKET order",
+                ))
             }
             (OrderType::Market, None) => None,
         };
         if self.post_only && self.order_type == OrderType::Market {
-            return Err("post_only is only valid on a LIMIT order".to_owned());
+            return Err(CheckMessage::from_static(
+                "post_only is only valid on a LIMIT order",
+            ));
         }
         Ok(ValidOrder {
             quantity,

@@ -23,7 +23,7 @@ fn assert_reject(resp: &CheckResponse, reason: RejectReason, needle: &str) {
     assert_eq!(resp.decision, Decision::Rejected, "{resp:?}");
     assert_eq!(resp.reject_reason, Some(reason), "{}", resp.message);
     assert!(
-        resp.message.contains(needle),
+        resp.message.to_string().contains(needle),
         "message {:?} lacks {needle:?}",
         resp.message
     );
