@@ -396,13 +396,7 @@ impl RuleSet {
 
     /// Evaluates rule `i` (active and in symbol scope) on integers.
     #[inline(always)]
-    fn evaluate_one(
-        &self,
-        i: usize,
-        metrics: &CheckMetrics,
-        kyc: KycLevel,
-        hits: &mut RuleHits,
-    ) {
+    fn evaluate_one(&self, i: usize, metrics: &CheckMetrics, kyc: KycLevel, hits: &mut RuleHits) {
         let (Some(p), Some(rule)) = (self.prepared.get(i), self.rules.get(i)) else {
             return;
         };

@@ -435,7 +435,9 @@ fn check_duplicate(
         || account.open_orders.iter().any(|o| &o.order_id == id)
         || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
-        gate.fail(RejectReason::DuplicateOrder, || CheckMessage::duplicate(id.clone()));
+        gate.fail(RejectReason::DuplicateOrder, || {
+            CheckMessage::duplicate(id.clone())
+        });
     }
 }
 

@@ -229,7 +229,12 @@ impl CheckMessage {
         })
     }
 
-    pub(crate) fn out_of_band(price: Decimal, deviation: Decimal, mark: Decimal, band: Decimal) -> Self {
+    pub(crate) fn out_of_band(
+        price: Decimal,
+        deviation: Decimal,
+        mark: Decimal,
+        band: Decimal,
+    ) -> Self {
         Self(Detail::OutOfBand {
             price,
             deviation,
@@ -478,5 +483,208 @@ impl serde::Serialize for CheckMessage {
 impl<'de> serde::Deserialize<'de> for CheckMessage {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::RuleId;
+    use crate::model::{RuleAction, Severity};
+    use crate::pretrade::CheckMetric;
+    use crate::rules::Operator;
+
+    /// Each kind of message writes the text the check formatted eagerly before it held
+    /// figures (the `format!` calls are the ones it made, with the same figures).
+    #[test]
+    fn messages_write_the_text_the_check_used_to_format() {
+        let d = |m: i64, s: u32| Decimal::new(m, s);
+        let (acc, user, sym) = (
+            AccountId::new("A-1"),
+            UserId::new("U-1"),
+            Symbol::new("BTCUSDT"),
+        );
+        let hit = RuleHit {
+            rule_id: RuleId::new("r-1"),
+            metric: CheckMetric::OrderNotional,
+            value: d(12_345, 2),
+            operator: Operator::Ge,
+            threshold: d(100, 0),
+            severity: Severity::High,
+            action: RuleAction::Reject,
+        };
+        let overflow = ArithmeticError { what: "notional" };
+        let range = crate::num::Quantity::new(d(-1, 0)).err();
+        let cases: Vec<(CheckMessage, String)> = vec![
+            (CheckMessage::from_static("approved"), "approved".to_owned()),
+            (CheckMessage::from("text".to_owned()), "text".to_owned()),
+            (CheckMessage::required("user_id"), format!("{} is required", "user_id")),
+            (
+                CheckMessage::quantity_not_positive(d(-5, 1)),
+                format!("quantity must be greater than zero, got {}", d(-5, 1)),
+            ),
+            (CheckMessage::unknown_account(acc.clone()), format!("account {} is not known", acc)),
+            (
+                CheckMessage::not_owner(acc.clone(), user.clone()),
+                format!("account {} does not belong to user {}", acc, user),
+            ),
+            (
+                CheckMessage::unknown_symbol(sym.clone()),
+                format!("symbol {} is not a known instrument", sym),
+            ),
+            (
+                CheckMessage::unlisted_holding(sym.clone()),
+                format!("account holds {sym}, which is not a known instrument"),
+            ),
+            (
+                CheckMessage::trading_state("symbol", TradingState::Reducing),
+                format!(
+                    "{} trading state is {}: only position-reducing orders may pass",
+                    "symbol",
+                    TradingState::Reducing
+                ),
+            ),
+            (CheckMessage::frozen(acc.clone()), format!("account {} is frozen", acc)),
+            (
+                CheckMessage::kyc(sym.clone(), KycLevel::L2, KycLevel::L0),
+                format!("{} requires KYC {}, account has {}", sym, KycLevel::L2, KycLevel::L0),
+            ),
+            (
+                CheckMessage::duplicate(OrderId::new("o-1")),
+                format!("order id {} was already used", OrderId::new("o-1")),
+            ),
+            (
+                CheckMessage::rate_limited(7, 1_000, 5),
+                format!("{} orders in the last {} ms (limit {})", 7, 1_000, 5),
+            ),
+            (CheckMessage::no_mark(sym.clone()), format!("no mark price for {sym}")),
+            (
+                CheckMessage::stale_mark(sym.clone(), 7_201, 3_600),
+                format!("mark for {sym} is {} ms old (max {} ms)", 7_201, 3_600),
+            ),
+            (CheckMessage::from(overflow), overflow.to_string()),
+            (
+                CheckMessage::reduce_only(Side::Buy, d(15, 1), d(-25, 1)),
+                format!(
+                    "reduce-only {} {} would open or flip the position of {}",
+                    Side::Buy,
+                    d(15, 1),
+                    d(-25, 1)
+                ),
+            ),
+            (
+                CheckMessage::below_min_quantity(d(1, 4), d(1, 3), sym.clone()),
+                format!("quantity {} is below the minimum {} for {}", d(1, 4), d(1, 3), sym),
+            ),
+            (
+                CheckMessage::not_lot_multiple(d(10_005, 4), d(1, 3)),
+                format!(
+                    "quantity {} is not a multiple of the lot size {}",
+                    d(10_005, 4),
+                    d(1, 3)
+                ),
+            ),
+            (
+                CheckMessage::not_tick_multiple(d(100_005, 2), d(1, 1)),
+                format!(
+                    "price {} is not a multiple of the tick size {}",
+                    d(100_005, 2),
+                    d(1, 1)
+                ),
+            ),
+            (
+                CheckMessage::above_max_quantity(d(2_000, 0), d(1_000, 0), sym.clone()),
+                format!("quantity {} exceeds the maximum {} for {}", d(2_000, 0), d(1_000, 0), sym),
+            ),
+            (
+                CheckMessage::out_of_band(d(1_100, 0), d(1, 1), d(1_000, 0), d(5, 2)),
+                format!(
+                    "price {} deviates {} from the mark {}, band is {}",
+                    d(1_100, 0),
+                    d(1, 1).round_dp(6),
+                    d(1_000, 0),
+                    d(5, 2)
+                ),
+            ),
+            (
+                CheckMessage::out_of_band(d(1_001, 0), Decimal::ONE / Decimal::from(3), d(1_000, 0), d(5, 2)),
+                format!(
+                    "price {} deviates {} from the mark {}, band is {}",
+                    d(1_001, 0),
+                    (Decimal::ONE / Decimal::from(3)).round_dp(6),
+                    d(1_000, 0),
+                    d(5, 2)
+                ),
+            ),
+            (
+                CheckMessage::leverage(d(60, 0), d(50, 0), d(50, 0), d(125, 0), d(1_000_005, 3)),
+                format!(
+                    "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
+                    d(60, 0),
+                    d(50, 0),
+                    d(50, 0),
+                    d(125, 0),
+                    d(1_000_005, 3).round_dp(2)
+                ),
+            ),
+            (
+                CheckMessage::beyond_ladder(d(123_456_789, 3), Some(d(100_000, 0))),
+                format!(
+                    "projected position notional {} is beyond the largest the margin ladder allows ({})",
+                    d(123_456_789, 3).round_dp(2),
+                    Some(d(100_000, 0)).map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
+                ),
+            ),
+            (
+                CheckMessage::beyond_ladder(d(123_456_789, 3), None),
+                format!(
+                    "projected position notional {} is beyond the largest the margin ladder allows ({})",
+                    d(123_456_789, 3).round_dp(2),
+                    None::<Decimal>.map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
+                ),
+            ),
+            (
+                CheckMessage::exposure(d(1_234_567, 3), d(1_000, 0)),
+                format!(
+                    "projected exposure {} exceeds the limit {}",
+                    d(1_234_567, 3).round_dp(2),
+                    d(1_000, 0)
+                ),
+            ),
+            (
+                CheckMessage::margin(d(1_234_567, 4), d(-98_765, 3)),
+                format!(
+                    "required initial margin {} exceeds available margin {}",
+                    d(1_234_567, 4).round_dp(2),
+                    d(-98_765, 3).round_dp(2)
+                ),
+            ),
+            (
+                CheckMessage::margin_ratio(d(123_456, 5), d(1, 0)),
+                format!(
+                    "projected margin ratio {} reaches the liquidation threshold {}",
+                    d(123_456, 5).round_dp(4),
+                    d(1, 0)
+                ),
+            ),
+            (
+                CheckMessage::rule_fired(hit.clone()),
+                format!(
+                    "rule {} fired: {} = {} {} {}",
+                    hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
+                ),
+            ),
+        ];
+        for (message, text) in cases {
+            assert_eq!(message.to_string(), text);
+            assert_eq!(format!("{message:?}"), format!("{text:?}"));
+            assert_eq!(message, CheckMessage::from(text.clone()));
+            assert!(message == text.as_str());
+        }
+        assert!(range.is_some(), "a negative quantity is refused");
+        if let Some(e) = range {
+            let message = CheckMessage::field("quantity", e.clone());
+            assert_eq!(message.to_string(), format!("quantity: {e}"));
+        }
     }
 }

@@ -8,9 +8,9 @@ mod request;
 mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
-pub use message::CheckMessage;
 pub use evaluate::{check, check_reference};
 pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
 pub(crate) use exposure::ExposureCache;
+pub use message::CheckMessage;
 pub use request::CheckRequest;
 pub use response::{CheckResponse, RiskEvent};
