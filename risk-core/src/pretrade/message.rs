@@ -453,22 +453,38 @@ impl PartialEq for CheckMessage {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
             (Detail::Static(a), Detail::Static(b)) => a == b,
-            _ => self.to_string() == other.to_string(),
+            _ => self.writes(&other.to_string()),
         }
     }
 }
 
 impl Eq for CheckMessage {}
 
+impl CheckMessage {
+    /// Whether the message's text is `text`, compared as it is written out (no copy).
+    fn writes(&self, text: &str) -> bool {
+        /// Consumes `rest` as the message writes; fails at the first difference.
+        struct Expect<'a>(&'a str);
+        impl fmt::Write for Expect<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 = self.0.strip_prefix(s).ok_or(fmt::Error)?;
+                Ok(())
+            }
+        }
+        let mut expect = Expect(text);
+        fmt::write(&mut expect, format_args!("{self}")).is_ok() && expect.0.is_empty()
+    }
+}
+
 impl PartialEq<str> for CheckMessage {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        self.writes(other)
     }
 }
 
 impl PartialEq<&str> for CheckMessage {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self.writes(other)
     }
 }
 
