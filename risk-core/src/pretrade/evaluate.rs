@@ -501,9 +501,13 @@ fn check_freshness<M: MarketView + ?Sized>(
 ) -> Result<Price, Stop> {
     let symbol = &ctx.request.symbol;
     let max_age = limits.max_mark_age();
+    // `now - at > max_age` exactly when `at < now - max_age`: one subtraction for every
+    // mark (the age itself is only worked out for the message). Near the start of time
+    // the cutoff saturates, and no mark is then older than the limit, as before.
+    let stale_before = cutoff(now, max_age);
     let fresh = |symbol: &crate::ids::Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
-        let age = now.signed_duration_since(at);
-        if age > max_age {
+        if at < stale_before {
+            let age = now.signed_duration_since(at);
             return Err(Stop(
                 RejectReason::StaleData,
                 CheckMessage::stale_mark(
