@@ -856,7 +856,7 @@ macro_rules! in_range {
         }
     )+};
 }
-in_range!(Price, Notional, Money, Ratio);
+in_range!(Price, Notional, Money, Ratio, Quantity, Leverage);
 
 // Typed operations. Each says what it computes and returns a value of the right type;
 // those that can overflow are checked and return `ArithmeticError`, the others are plain

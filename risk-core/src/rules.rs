@@ -665,7 +665,7 @@ mod tests {
             let value = match rewrite {
                 0 => {
                     let mut v = threshold;
-                    v.rescale((t_scale + v_scale).min(28));
+                    v.rescale(t_scale.saturating_add(v_scale).min(28));
                     v
                 }
                 1 => threshold,
