@@ -737,6 +737,18 @@ fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
     }
 }
 
+/// Whether `value` is a whole multiple of `step`: on 64-bit integers ([`Fx`]) when the
+/// two fit, by [`is_multiple`] otherwise (the same answer either way).
+#[inline(always)]
+fn multiple(value: Decimal, step: Decimal) -> bool {
+    match (Fx::new(value), Fx::new(step)) {
+        (Some(v), Some(s)) => v
+            .is_multiple_of(s)
+            .unwrap_or_else(|| is_multiple(value, step)),
+        _ => is_multiple(value, step),
+    }
+}
+
 /// Phase 7, static limits: minimum quantity, lot and tick multiples (`INVALID_REQUEST`),
 /// maximum quantity (`MAX_ORDER_SIZE_EXCEEDED`).
 #[inline]
@@ -752,13 +764,13 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
             )
         });
     }
-    if !is_multiple(quantity.get(), instrument.lot_size().get()) {
+    if !multiple(quantity.get(), instrument.lot_size().get()) {
         gate.fail(RejectReason::InvalidRequest, || {
             CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
         });
     }
     if let Some(price) = ctx.order.limit_price {
-        if !is_multiple(price.get(), instrument.tick_size().get()) {
+        if !multiple(price.get(), instrument.tick_size().get()) {
             gate.fail(RejectReason::InvalidRequest, || {
                 CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
