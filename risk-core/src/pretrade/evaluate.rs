@@ -106,8 +106,30 @@ pub(crate) enum ExposureSource<'a> {
 /// `now - horizon`, or the earliest representable time when that would overflow: `now`
 /// comes from the caller and may lie anywhere in chrono's range.
 pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime<Utc> {
-    now.checked_sub_signed(horizon)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    use chrono::Timelike;
+    // The common case, a horizon of milliseconds to minutes that ends on the same day
+    // (and `now` not in a leap second): the time of day moves back, the date stays, with
+    // none of the calendar arithmetic of `checked_sub_signed`, which gives the same.
+    const NANOS: i64 = 1_000_000_000;
+    let of_day = i64::from(now.num_seconds_from_midnight())
+        .checked_mul(NANOS)
+        .and_then(|n| n.checked_add(i64::from(now.nanosecond())));
+    let same_day = of_day
+        .zip(horizon.num_nanoseconds())
+        .filter(|&(_, h)| h >= 0 && now.nanosecond() < 1_000_000_000)
+        .and_then(|(of_day, h)| of_day.checked_sub(h))
+        .filter(|&left| left >= 0)
+        .and_then(|left| {
+            let secs = u32::try_from(left.checked_div(NANOS)?).ok()?;
+            let nanos = u32::try_from(left.checked_rem(NANOS)?).ok()?;
+            chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos)
+        });
+    match same_day {
+        Some(time) => now.date_naive().and_time(time).and_utc(),
+        None => now
+            .checked_sub_signed(horizon)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    }
 }
 
 /// The margin and exposure an order holds from its approval until the order service
@@ -935,5 +957,41 @@ fn metrics(ctx: &OrderContext<'_>, pricing: &PricingContext) -> CheckMetrics {
         open_positions: Decimal::from(account.positions.len()),
         price_deviation: pricing.price_deviation.get(),
         risk_score: account.profile.risk_score.get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cutoff;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// The same-day shortcut gives what `checked_sub_signed` gives (saturated at the
+        /// start of time): horizons from nothing to days, times near midnight, in leap
+        /// seconds and at the ends of chrono's range.
+        #[test]
+        fn cutoff_is_chrono_subtraction(
+            secs in prop_oneof![
+                -1_000_000_000_i64..1_000_000_000,
+                Just(DateTime::<Utc>::MIN_UTC.timestamp()),
+                Just(DateTime::<Utc>::MAX_UTC.timestamp()),
+                (0_i64..100_000).prop_map(|d| d * 86_400),
+                (0_i64..100_000).prop_map(|d| d * 86_400 + 86_399),
+            ],
+            nanos in prop_oneof![0_u32..1_000_000_000, 999_999_000_u32..2_000_000_000],
+            horizon_ms in prop_oneof![0_i64..1_000, 0_i64..100_000_000, Just(i64::MAX / 1_000_000_000), -1_000_i64..0],
+            extra_nanos in 0_i64..1_000_000,
+        ) {
+            let Some(now) = DateTime::<Utc>::from_timestamp(secs, nanos) else {
+                return Ok(());
+            };
+            let horizon = TimeDelta::milliseconds(horizon_ms) + TimeDelta::nanoseconds(extra_nanos);
+            let want = now
+                .checked_sub_signed(horizon)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            prop_assert_eq!(cutoff(now, horizon), want, "{} - {}", now, horizon);
+        }
     }
 }
