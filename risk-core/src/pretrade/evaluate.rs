@@ -977,8 +977,8 @@ mod tests {
                 -1_000_000_000_i64..1_000_000_000,
                 Just(DateTime::<Utc>::MIN_UTC.timestamp()),
                 Just(DateTime::<Utc>::MAX_UTC.timestamp()),
-                (0_i64..100_000).prop_map(|d| d * 86_400),
-                (0_i64..100_000).prop_map(|d| d * 86_400 + 86_399),
+                (0_i64..100_000).prop_map(|d| d.saturating_mul(86_400)),
+                (0_i64..100_000).prop_map(|d| d.saturating_mul(86_400).saturating_add(86_399)),
             ],
             nanos in prop_oneof![0_u32..1_000_000_000, 999_999_000_u32..2_000_000_000],
             horizon_ms in prop_oneof![0_i64..1_000, 0_i64..100_000_000, Just(i64::MAX / 1_000_000_000), -1_000_i64..0],
@@ -987,7 +987,8 @@ mod tests {
             let Some(now) = DateTime::<Utc>::from_timestamp(secs, nanos) else {
                 return Ok(());
             };
-            let horizon = TimeDelta::milliseconds(horizon_ms) + TimeDelta::nanoseconds(extra_nanos);
+            let horizon = TimeDelta::milliseconds(horizon_ms);
+            let horizon = horizon.checked_add(&TimeDelta::nanoseconds(extra_nanos)).unwrap_or(horizon);
             let want = now
                 .checked_sub_signed(horizon)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC);
