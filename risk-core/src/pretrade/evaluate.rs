@@ -109,14 +109,18 @@ pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime
     use chrono::Timelike;
     // The common case, a horizon of milliseconds to minutes that ends on the same day
     // (and `now` not in a leap second): the time of day moves back, the date stays, with
-    // none of the calendar arithmetic of `checked_sub_signed`, which gives the same.
+    // none of the calendar arithmetic of `checked_sub_signed`, which gives the same. The
+    // UTC fields are read from the naive value (`DateTime`'s own accessors first apply
+    // the zero offset through that same calendar arithmetic).
     const NANOS: i64 = 1_000_000_000;
-    let of_day = i64::from(now.num_seconds_from_midnight())
+    let naive = now.naive_utc();
+    let time = naive.time();
+    let of_day = i64::from(time.num_seconds_from_midnight())
         .checked_mul(NANOS)
-        .and_then(|n| n.checked_add(i64::from(now.nanosecond())));
+        .and_then(|n| n.checked_add(i64::from(time.nanosecond())));
     let same_day = of_day
         .zip(horizon.num_nanoseconds())
-        .filter(|&(_, h)| h >= 0 && now.nanosecond() < 1_000_000_000)
+        .filter(|&(_, h)| h >= 0 && time.nanosecond() < 1_000_000_000)
         .and_then(|(of_day, h)| of_day.checked_sub(h))
         .filter(|&left| left >= 0)
         .and_then(|left| {
@@ -125,7 +129,7 @@ pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime
             chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos)
         });
     match same_day {
-        Some(time) => now.date_naive().and_time(time).and_utc(),
+        Some(time) => naive.date().and_time(time).and_utc(),
         None => now
             .checked_sub_signed(horizon)
             .unwrap_or(DateTime::<Utc>::MIN_UTC),
