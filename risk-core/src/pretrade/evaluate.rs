@@ -61,8 +61,8 @@ pub fn check<M: MarketView + ?Sized>(
         request,
         now,
         ExposureSource::Compute,
+        &mut None,
     )
-    .0
 }
 
 /// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
@@ -83,8 +83,8 @@ pub fn check_reference<M: MarketView + ?Sized>(
         request,
         now,
         ExposureSource::Compute,
+        &mut None,
     )
-    .0
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -146,8 +146,11 @@ pub(crate) struct Hold {
     pub notional: Notional,
 }
 
-/// [`check`] with the account exposure taken from `source`; also returns what the order
-/// would hold if reserved (`None` when it was not priced or opens nothing).
+/// [`check`] with the account exposure taken from `source`; also sets `hold` to what the
+/// order would hold if reserved (`None` when it was not priced or opens nothing). The
+/// hold goes out through a reference so that the response alone is returned, into the
+/// caller's slot, rather than moved out of a pair.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
@@ -155,7 +158,8 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
     source: ExposureSource<'_>,
-) -> (CheckResponse, Option<Hold>) {
+    hold: &mut Option<Hold>,
+) -> CheckResponse {
     let mut response = CheckResponse {
         decision: Decision::Approved,
         reject_reason: None,
@@ -171,7 +175,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    let hold = run_phases::<FIXED, M>(
+    *hold = run_phases::<FIXED, M>(
         config,
         account,
         market,
@@ -193,7 +197,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         response.decision = Decision::Flagged;
         response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
     }
-    (response, hold)
+    response
 }
 
 /// Remembers the first failure only: the phase that decides the reject reason.
