@@ -87,17 +87,18 @@ fn an_approved_engine_check_allocates_nothing_in_steady_state() {
     assert_eq!(total, 0, "allocations over 1,000 approved engine checks");
 }
 
-/// The cases of [`every_reject_path_allocates_nothing`]: each fails first in the phase
-/// its reason names, with the config and account it needs (built outside the count).
-fn reject_cases(
-    s: &Scenario,
-) -> Vec<(
+/// A reject to provoke: the reason expected, and what the check is given.
+type RejectCase = (
     RejectReason,
     RiskConfig,
     Option<AccountSnapshot>,
     CheckRequest,
     DateTime<Utc>,
-)> {
+);
+
+/// The cases of [`every_reject_path_allocates_nothing`]: each fails first in the phase
+/// its reason names, with the config and account it needs (built outside the count).
+fn reject_cases(s: &Scenario) -> Vec<RejectCase> {
     let base = &s.approve;
     let with = |f: &dyn Fn(&mut CheckRequest)| {
         let mut r = base.clone();
