@@ -8,7 +8,7 @@ use risk_core::metrics::{MetricsConfig, PnlBasis, TradeFacts, TradeMetrics};
 use risk_core::Decimal;
 
 use super::accounts::{Accounts, Groups};
-use super::columns::{Bad, Chunk, Money, Times, Words};
+use super::columns::{Bad, Block, Chunk, Money, Times, Words, BLOCK};
 use super::config;
 use super::result::PyAccountMetrics;
 use crate::error::invalid;
@@ -151,16 +151,33 @@ impl Columns<'_, '_> {
         first: usize,
         part: &mut [Vec<Row>],
     ) -> Result<(), (usize, Bad)> {
+        let mut block = Block::default();
         for chunk in self.0 {
             let of_row = groups
                 .of_row
                 .get(chunk.offset..chunk.offset + chunk.len)
                 .unwrap_or_default();
-            for (i, &group) in of_row.iter().enumerate() {
-                let b = (group >> shift) as usize;
-                if let Some(bucket) = b.checked_sub(first).and_then(|b| part.get_mut(b)) {
-                    let facts = chunk.facts(i).map_err(|bad| (chunk.offset + i, bad))?;
-                    bucket.push(Row::new(facts, group));
+            for (start, block_groups) in (0..).step_by(BLOCK).zip(of_row.chunks(BLOCK)) {
+                // The block's rows of this part's buckets, converted column by column.
+                block.clear();
+                for (i, &group) in block_groups.iter().enumerate() {
+                    let b = (group >> shift) as usize;
+                    if b.wrapping_sub(first) < part.len() {
+                        block.push(start + i);
+                    }
+                }
+                block.convert(chunk);
+                for k in 0..block.len() {
+                    let (row, facts) = block.facts(k);
+                    let facts = match facts {
+                        Some(facts) => facts,
+                        None => chunk.facts(row).map_err(|bad| (chunk.offset + row, bad))?,
+                    };
+                    let group = of_row.get(row).copied().unwrap_or_default();
+                    let bucket = ((group >> shift) as usize).wrapping_sub(first);
+                    if let Some(bucket) = part.get_mut(bucket) {
+                        bucket.push(Row::new(facts, group));
+                    }
                 }
             }
         }

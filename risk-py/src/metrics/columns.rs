@@ -8,7 +8,10 @@
 
 use arrow_buffer::NullBuffer;
 use risk_core::metrics::TradeFacts;
-use risk_core::num::{add_exact, decimal_from_f64, decimal_sum_from_f64, SumError};
+use risk_core::num::{
+    add_exact, decimal_from_f64, decimal_sum_from_f64, fixed4_decimal, fixed4_from_f64,
+    fixed4_places, SumError,
+};
 use risk_core::Decimal;
 
 use crate::error::invalid;
@@ -317,6 +320,248 @@ impl Chunk<'_> {
             stop_loss_set: self.stop_loss.is_set(row),
             take_profit_set: self.take_profit.is_set(row),
         })
+    }
+}
+
+/// The most rows [`Block`] converts at a time: its columns (about 16 KiB) stay in the
+/// first-level cache between the passes.
+pub(super) const BLOCK: usize = 512;
+
+/// A block of up to [`BLOCK`] rows of one chunk, converted column by column: each pass
+/// runs one column's loop, chosen once per block by the column's kind, over every row of
+/// the block, so no row branches on the kinds of eight columns. Money is summed as `i64`
+/// digits at four places ([`fixed4_from_f64`]); a row that any pass cannot take (a
+/// missing or out-of-range value, a float with more than four places, a column of exact
+/// integers or decimals) is marked and converted by [`Chunk::facts`], the reference,
+/// which also words the error. Unmarked rows give what [`Chunk::facts`] would, exactly.
+pub(super) struct Block {
+    /// The block's rows, counted from the chunk's start.
+    rows: Vec<u32>,
+    /// Opened times, epoch nanoseconds.
+    opened: Vec<i64>,
+    /// Closed times, epoch nanoseconds.
+    closed: Vec<i64>,
+    /// The net P&L's digits at four places.
+    sum: Vec<i64>,
+    /// The decimal places of the net P&L's terms' shortest decimals, the largest.
+    places: Vec<u8>,
+    /// Stop-loss set.
+    stop_loss: Vec<bool>,
+    /// Take-profit set.
+    take_profit: Vec<bool>,
+    /// Rows for the reference path.
+    slow: Vec<bool>,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            rows: Vec::with_capacity(BLOCK),
+            opened: vec![0; BLOCK],
+            closed: vec![0; BLOCK],
+            sum: vec![0; BLOCK],
+            places: vec![0; BLOCK],
+            stop_loss: vec![false; BLOCK],
+            take_profit: vec![false; BLOCK],
+            slow: vec![false; BLOCK],
+        }
+    }
+}
+
+impl Block {
+    /// Clears the block for the next rows.
+    pub(super) fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    /// Adds row `row` (counted from the chunk's start) unless the block is full; whether
+    /// it was added.
+    #[inline]
+    pub(super) fn push(&mut self, row: usize) -> bool {
+        match u32::try_from(row) {
+            Ok(row) if self.rows.len() < BLOCK => {
+                self.rows.push(row);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The number of rows.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Converts the block's rows of `chunk`, column by column.
+    pub(super) fn convert(&mut self, chunk: &Chunk<'_>) {
+        let n = self.rows.len();
+        let rows = &self.rows[..];
+        let slow = &mut self.slow[..n];
+        slow.fill(false);
+        chunk.opened_at.fill(rows, &mut self.opened[..n], slow);
+        chunk.closed_at.fill(rows, &mut self.closed[..n], slow);
+        for ((s, o), c) in slow.iter_mut().zip(&self.opened[..n]).zip(&self.closed[..n]) {
+            *s |= c < o;
+        }
+        let (sum, places) = (&mut self.sum[..n], &mut self.places[..n]);
+        sum.fill(0);
+        places.fill(0);
+        chunk.profit.add(rows, true, sum, places, slow);
+        chunk.commission.add(rows, false, sum, places, slow);
+        chunk.swap.add(rows, false, sum, places, slow);
+        chunk.stop_loss.fill_set(rows, &mut self.stop_loss[..n]);
+        chunk.take_profit.fill_set(rows, &mut self.take_profit[..n]);
+    }
+
+    /// Row `k` of the block: its row in the chunk, and its facts, or `None` when the
+    /// reference path must convert it.
+    #[inline]
+    pub(super) fn facts(&self, k: usize) -> (usize, Option<TradeFacts>) {
+        let row = self.rows.get(k).map_or(usize::MAX, |&r| r as usize);
+        if self.slow.get(k).copied().unwrap_or(true) {
+            return (row, None);
+        }
+        let facts = TradeFacts {
+            opened_at_ns: self.opened.get(k).copied().unwrap_or_default(),
+            closed_at_ns: self.closed.get(k).copied().unwrap_or_default(),
+            pnl: fixed4_decimal(
+                self.sum.get(k).copied().unwrap_or_default(),
+                u32::from(self.places.get(k).copied().unwrap_or_default()),
+            ),
+            stop_loss_set: self.stop_loss.get(k).copied().unwrap_or_default(),
+            take_profit_set: self.take_profit.get(k).copied().unwrap_or_default(),
+        };
+        (row, Some(facts))
+    }
+}
+
+/// Adds each value of `value(row)` for `rows` into the fixed-point sums (a missing value
+/// is 0, or marks the row when `required`); marks rows whose value does not convert.
+#[inline(always)]
+fn add_terms(
+    rows: &[u32],
+    required: bool,
+    value: impl Fn(usize) -> (f64, bool),
+    sum: &mut [i64],
+    places: &mut [u8],
+    slow: &mut [bool],
+) {
+    for (((&row, s), p), slow) in rows.iter().zip(sum).zip(places).zip(slow) {
+        let (v, missing) = value(row as usize);
+        let (digits, proven) = fixed4_from_f64(if missing { 0.0 } else { v });
+        *s = s.wrapping_add(digits);
+        // fixed4_places is at most 4.
+        *p = (*p).max(fixed4_places(digits) as u8);
+        *slow |= !proven | (missing & required);
+    }
+}
+
+impl Times<'_> {
+    /// Epoch nanoseconds of `rows` into `out`; marks rows that are missing or out of range.
+    fn fill(self, rows: &[u32], out: &mut [i64], slow: &mut [bool]) {
+        match self {
+            Self::Words(words) => {
+                for ((&row, o), s) in rows.iter().zip(out).zip(slow) {
+                    *o = words.i64(row as usize);
+                    *s |= *o == i64::MIN;
+                }
+            }
+            Self::Arrow { values, per, nulls } => {
+                for ((&row, o), s) in rows.iter().zip(out).zip(slow.iter_mut()) {
+                    let (ns, overflow) = values
+                        .get(row as usize)
+                        .copied()
+                        .unwrap_or_default()
+                        .overflowing_mul(per);
+                    *o = ns;
+                    *s |= overflow;
+                }
+                if let Some(nulls) = nulls {
+                    for (&row, s) in rows.iter().zip(slow) {
+                        *s |= nulls.is_null(row as usize);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Money<'_> {
+    /// Adds the column's values for `rows` into the fixed-point sums (see [`Block`]).
+    fn add(self, rows: &[u32], required: bool, sum: &mut [i64], places: &mut [u8], slow: &mut [bool]) {
+        match self {
+            Self::Absent => {
+                if required {
+                    slow.fill(true);
+                }
+            }
+            Self::Words(words) => add_terms(
+                rows,
+                required,
+                |row| {
+                    let v = words.f64(row);
+                    (v, v.is_nan())
+                },
+                sum,
+                places,
+                slow,
+            ),
+            Self::Float { values, nulls: None } => add_terms(
+                rows,
+                required,
+                |row| {
+                    let v = values.get(row).copied().unwrap_or(f64::NAN);
+                    (v, v.is_nan())
+                },
+                sum,
+                places,
+                slow,
+            ),
+            Self::Float {
+                values,
+                nulls: Some(nulls),
+            } => add_terms(
+                rows,
+                required,
+                |row| {
+                    let v = values.get(row).copied().unwrap_or(f64::NAN);
+                    (v, v.is_nan() | nulls.is_null(row))
+                },
+                sum,
+                places,
+                slow,
+            ),
+            // Exact columns: the reference path's `Decimal` arithmetic.
+            Self::Int { .. } | Self::Decimal { .. } => slow.fill(true),
+        }
+    }
+
+    /// Whether a stop-loss or take-profit is set on each of `rows` (see [`Money::is_set`]).
+    fn fill_set(self, rows: &[u32], out: &mut [bool]) {
+        let set = |v: f64| !v.is_nan() && v != 0.0;
+        match self {
+            Self::Absent => out.fill(false),
+            Self::Words(words) => {
+                for (&row, o) in rows.iter().zip(out) {
+                    *o = set(words.f64(row as usize));
+                }
+            }
+            Self::Float { values, nulls } => {
+                for (&row, o) in rows.iter().zip(out.iter_mut()) {
+                    *o = values.get(row as usize).is_some_and(|&v| set(v));
+                }
+                if let Some(nulls) = nulls {
+                    for (&row, o) in rows.iter().zip(out) {
+                        *o &= nulls.is_valid(row as usize);
+                    }
+                }
+            }
+            Self::Int { .. } | Self::Decimal { .. } => {
+                for (&row, o) in rows.iter().zip(out) {
+                    *o = self.is_set(row as usize);
+                }
+            }
+        }
     }
 }
 
