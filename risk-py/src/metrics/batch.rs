@@ -152,33 +152,34 @@ impl Columns<'_, '_> {
         part: &mut [Vec<Row>],
     ) -> Result<(), (usize, Bad)> {
         let mut block = Block::default();
+        // One part with every bucket (one thread): every row, in runs.
+        let every = first == 0 && part.len() == (groups.first_row.len().saturating_sub(1) >> shift) + 1;
         for chunk in self.0 {
             let of_row = groups
                 .of_row
                 .get(chunk.offset..chunk.offset + chunk.len)
                 .unwrap_or_default();
             for (start, block_groups) in (0..).step_by(BLOCK).zip(of_row.chunks(BLOCK)) {
-                // The block's rows of this part's buckets, converted column by column.
-                block.clear();
-                for (i, &group) in block_groups.iter().enumerate() {
-                    let b = (group >> shift) as usize;
-                    if b.wrapping_sub(first) < part.len() {
-                        block.push(start + i);
+                if every {
+                    block.run(start, block_groups.len());
+                } else {
+                    // The block's rows of this part's buckets.
+                    block.clear();
+                    for (i, &group) in block_groups.iter().enumerate() {
+                        let b = (group >> shift) as usize;
+                        if b.wrapping_sub(first) < part.len() {
+                            block.push(start + i);
+                        }
                     }
                 }
                 block.convert(chunk);
-                for k in 0..block.len() {
-                    let (row, facts) = block.facts(k);
-                    let facts = match facts {
-                        Some(facts) => facts,
-                        None => chunk.facts(row).map_err(|bad| (chunk.offset + row, bad))?,
-                    };
+                block.each(chunk, |row, facts| {
                     let group = of_row.get(row).copied().unwrap_or_default();
                     let bucket = ((group >> shift) as usize).wrapping_sub(first);
                     if let Some(bucket) = part.get_mut(bucket) {
                         bucket.push(Row::new(facts, group));
                     }
-                }
+                })?;
             }
         }
         Ok(())
