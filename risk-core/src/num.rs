@@ -1433,7 +1433,11 @@ mod tests {
             (1.2345, 12_345, "1.2345"),
             (0.0001, 1, "0.0001"),
             (-12.34, -123_400, "-12.34"),
-            (68_719_476_735.999_9, 687_194_767_359_999, "68719476735.9999"),
+            (
+                68_719_476_735.999_9,
+                687_194_767_359_999,
+                "68719476735.9999",
+            ),
         ] {
             assert_eq!(fixed4_from_f64(value), (digits, true), "{value:e}");
             assert_eq!(
@@ -1443,13 +1447,13 @@ mod tests {
             );
         }
         for refused in [
-            0.000_05,           // five places
-            0.1 + 0.2,          // seventeen digits
-            68_719_476_736.0,   // 2^36
-            1e16,               // large
-            -1e300,             // larger
-            5e-324,             // subnormal
-            f64::MIN_POSITIVE,  // tiny
+            0.000_05,          // five places
+            0.1 + 0.2,         // seventeen digits
+            68_719_476_736.0,  // 2^36
+            1e16,              // large
+            -1e300,            // larger
+            5e-324,            // subnormal
+            f64::MIN_POSITIVE, // tiny
             f64::NAN,
             f64::INFINITY,
             f64::NEG_INFINITY,

@@ -153,7 +153,8 @@ impl Columns<'_, '_> {
     ) -> Result<(), (usize, Bad)> {
         let mut block = Block::default();
         // One part with every bucket (one thread): every row, in runs.
-        let every = first == 0 && part.len() == (groups.first_row.len().saturating_sub(1) >> shift) + 1;
+        let every =
+            first == 0 && part.len() == (groups.first_row.len().saturating_sub(1) >> shift) + 1;
         for chunk in self.0 {
             let of_row = groups
                 .of_row

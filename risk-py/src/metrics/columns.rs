@@ -408,7 +408,9 @@ impl Rows for Run {
     #[inline(always)]
     fn of<T: Copy + Default>(self, values: &[T]) -> impl Iterator<Item = T> {
         // In range: `Block::convert` checked the columns' lengths.
-        let run = values.get(self.start..self.start + self.len).unwrap_or_default();
+        let run = values
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default();
         run.iter().copied()
     }
 
@@ -418,8 +420,7 @@ impl Rows for Run {
             .0
             .get(self.start * 8..(self.start + self.len) * 8)
             .unwrap_or_default();
-        run.chunks_exact(8)
-            .map(|w| w.try_into().unwrap_or([0; 8]))
+        run.chunks_exact(8).map(|w| w.try_into().unwrap_or([0; 8]))
     }
 
     #[inline(always)]
@@ -512,7 +513,11 @@ impl Block {
         slow.fill(false);
         chunk.opened_at.fill(rows, &mut self.opened[..n], slow);
         chunk.closed_at.fill(rows, &mut self.closed[..n], slow);
-        for ((s, o), c) in slow.iter_mut().zip(&self.opened[..n]).zip(&self.closed[..n]) {
+        for ((s, o), c) in slow
+            .iter_mut()
+            .zip(&self.opened[..n])
+            .zip(&self.closed[..n])
+        {
             *s |= c < o;
         }
         let (sum, places) = (&mut self.sum[..n], &mut self.places[..n]);
