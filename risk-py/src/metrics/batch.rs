@@ -1,5 +1,6 @@
 //! The batch function `trade_metrics_buffers`: columns of native-endian 64-bit values
-//! converted row by row to trade facts, bucketed by account and computed per account.
+//! converted to trade facts a block of rows at a time, bucketed by account and computed per
+//! account.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};

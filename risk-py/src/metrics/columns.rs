@@ -1,6 +1,9 @@
 //! The trade columns of one chunk of rows, read in place: either the NumPy path's packed
 //! 64-bit buffers or Arrow arrays (already narrowed to a few physical types by
-//! [`arrow_in`](super::arrow_in)), and the conversion of one row into [`TradeFacts`].
+//! [`arrow_in`](super::arrow_in)), and their conversion into [`TradeFacts`]: a block of
+//! rows at a time, column by column ([`Block`], the batch call's), or one row at a time
+//! ([`Chunk::facts`], the reference, which the block falls back to for the rows it cannot
+//! take and which the accumulator uses).
 //!
 //! A chunk is a run of consecutive rows: the NumPy path is one chunk, an Arrow stream one
 //! chunk per record batch. Rows are converted in place; nothing is copied per column
