@@ -399,7 +399,7 @@ const FIXED4_LIMIT: f64 = 68_719_476_736.0;
 /// and for NaN and infinities; the caller then takes [`decimal_from_f64`].
 ///
 /// Built for columns of money, where most values have two decimals: one multiplication,
-/// one rounding and one division, and no branch, so that a loop over a column stays
+/// one addition that rounds, and one division, and no branch, so that a loop over a column stays
 /// tight. The rounding only picks a candidate; the division proves it: `digits / 10^4`
 /// (both exact in an `f64`, correctly rounded) is how the text `digits × 10^-4` parses,
 /// so equality means that text reads back as `value`, and below `2^36` no other text of
@@ -410,11 +410,16 @@ const FIXED4_LIMIT: f64 = 68_719_476_736.0;
 #[inline(always)]
 #[must_use]
 pub fn fixed4_from_f64(value: f64) -> (i64, bool) {
+    /// `1.5 × 2^52`: added to `|x| < 2^51`, the sum lies in `[2^52, 2^53)`, where floats
+    /// are the integers, so it is `x` rounded (to even) plus this, and the difference of
+    /// the two bit patterns is that integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
     let scaled = value * 1e4;
-    // Half away from zero; NaN becomes 0 and infinities saturate, and the check refuses
-    // them (the `as` conversions are exact for every value the check accepts: |digits| < 2^50).
-    #[allow(clippy::cast_possible_truncation)]
-    let digits = (scaled + 0.5_f64.copysign(scaled)) as i64;
+    // Rounded without a saturating float-to-integer conversion. Outside |scaled| < 2^51
+    // (and for NaN) the digits mean nothing, and the range check refuses the value.
+    #[allow(clippy::cast_possible_wrap)]
+    let digits = ((scaled + ROUND).to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
+    // Exact for every value the range check accepts: |digits| < 2^50.
     #[allow(clippy::cast_precision_loss)]
     let proven = (value.abs() < FIXED4_LIMIT) & (digits as f64 / 1e4 == value);
     (digits, proven)
