@@ -1,0 +1,381 @@
+//! The report's compact form of a trades export: what the metrics, the scores and the
+//! rulebook need of each kept trade, with logins and symbols numbered, read without
+//! building [`ClosedTrade`](risk_core::metrics::ClosedTrade)s (no string per row; a
+//! quarter of the memory).
+//!
+//! The rows, errors and counts are those of [`read_trades`](super::read_trades) on the
+//! same text: the same row parse, the same de-duplication and the same merge of parallel
+//! parts, only the form of a kept row differs ([`BatchSink`]).
+
+use std::io::Read;
+use std::path::Path;
+
+use risk_core::hash::HashMap as FastMap;
+use risk_core::ids::{AccountId, Symbol, TradeId};
+use risk_core::metrics::PnlBasis;
+use risk_core::model::Side;
+use risk_core::num::add_exact;
+use risk_core::Decimal;
+
+use super::error::{CsvInputError, RowError};
+use super::parallel::{read_file, read_parallel, PARALLEL_MIN_BYTES};
+use super::trades::{read_sequential, IdKey, Parsed, ReadOut, RowId, Sink};
+use super::CsvLimits;
+
+/// One kept trade as the report needs it: 64 bytes instead of a
+/// [`ClosedTrade`](risk_core::metrics::ClosedTrade)'s 216 and its id string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradeRow {
+    /// When the position was opened, in nanoseconds since the epoch.
+    pub opened_at_ns: i64,
+    /// When the position was closed, in nanoseconds since the epoch.
+    pub closed_at_ns: i64,
+    /// The P&L on the batch's [`PnlBasis`]; `None` when the net P&L
+    /// (`profit + commission + swap`) overflows or would round
+    /// ([`ClosedTrade::net_pnl`](risk_core::metrics::ClosedTrade::net_pnl)'s error).
+    pub pnl: Option<Decimal>,
+    /// Volume in lots.
+    pub lots: Decimal,
+    /// The login's handle: an index into [`TradeBatch::accounts`].
+    pub account: u32,
+    /// The symbol's handle: an index into [`TradeBatch::symbols`].
+    pub symbol: u32,
+    /// [`SELL`], [`STOP_LOSS`], [`TAKE_PROFIT`], and (inside a read only) [`TEXT_ID`].
+    flags: u8,
+}
+
+/// The trade opened with a sell.
+const SELL: u8 = 1;
+/// A non-zero stop-loss price was set.
+const STOP_LOSS: u8 = 2;
+/// A non-zero take-profit price was set.
+const TAKE_PROFIT: u8 = 4;
+/// While reading: the row's id is text (its slot in [`BatchSink::ids`] indexes
+/// [`BatchSink::text_ids`]), not a canonical number.
+const TEXT_ID: u8 = 8;
+
+impl TradeRow {
+    /// A row from its parts.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        opened_at_ns: i64,
+        closed_at_ns: i64,
+        pnl: Option<Decimal>,
+        lots: Decimal,
+        side: Side,
+        account: u32,
+        symbol: u32,
+        stop_loss_set: bool,
+        take_profit_set: bool,
+    ) -> Self {
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        Self {
+            opened_at_ns,
+            closed_at_ns,
+            pnl,
+            lots,
+            account,
+            symbol,
+            flags: flag(side == Side::Sell, SELL)
+                | flag(stop_loss_set, STOP_LOSS)
+                | flag(take_profit_set, TAKE_PROFIT),
+        }
+    }
+
+    /// The opening side.
+    #[must_use]
+    pub fn side(&self) -> Side {
+        if self.flags & SELL == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+
+    /// A non-zero stop-loss price was set.
+    #[must_use]
+    pub fn stop_loss_set(&self) -> bool {
+        self.flags & STOP_LOSS != 0
+    }
+
+    /// A non-zero take-profit price was set.
+    #[must_use]
+    pub fn take_profit_set(&self) -> bool {
+        self.flags & TAKE_PROFIT != 0
+    }
+}
+
+/// The kept trades of an export in compact form, in file order, with the logins and
+/// symbols they name (each once, in first-seen order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeBatch {
+    /// The trades, in file order.
+    pub rows: Vec<TradeRow>,
+    /// Logins by handle ([`TradeRow::account`]), each once.
+    pub accounts: Vec<AccountId>,
+    /// Symbols by handle ([`TradeRow::symbol`]), each once.
+    pub symbols: Vec<Symbol>,
+    /// The basis of the rows' [`TradeRow::pnl`].
+    pub basis: PnlBasis,
+}
+
+impl TradeBatch {
+    /// An empty batch on `basis`.
+    #[must_use]
+    pub fn new(basis: PnlBasis) -> Self {
+        Self {
+            rows: Vec::new(),
+            accounts: Vec::new(),
+            symbols: Vec::new(),
+            basis,
+        }
+    }
+}
+
+/// A trades export read into a [`TradeBatch`], with what was skipped: the counterpart of
+/// [`TradeFile`](super::TradeFile).
+#[derive(Debug, Clone)]
+pub struct BatchFile {
+    /// Every good, first-seen trade, in file order.
+    pub batch: TradeBatch,
+    /// The first [`MAX_KEPT_ROW_ERRORS`](super::MAX_KEPT_ROW_ERRORS) bad rows.
+    pub errors: Vec<RowError>,
+    /// All bad rows.
+    pub skipped_rows: u64,
+    /// Rows dropped because their identifier was already seen.
+    pub duplicate_rows: u64,
+}
+
+impl From<ReadOut<BatchSink>> for BatchFile {
+    fn from(out: ReadOut<BatchSink>) -> Self {
+        Self {
+            batch: out.kept.into_batch(),
+            errors: out.errors,
+            skipped_rows: out.skipped_rows,
+            duplicate_rows: out.duplicate_rows,
+        }
+    }
+}
+
+/// [`read_trades_path`](super::read_trades_path) into a [`TradeBatch`] with P&L on
+/// `basis`: the same file reading (byte ranges over the cores when it holds no quote),
+/// rows, errors and counts.
+///
+/// # Errors
+/// As [`read_trades_path`](super::read_trades_path).
+pub fn read_trade_batch_path(
+    path: &Path,
+    basis: PnlBasis,
+    progress: impl Fn(u64) + Sync,
+) -> Result<BatchFile, CsvInputError> {
+    let name = path.display().to_string();
+    let small = std::fs::metadata(path).is_ok_and(|m| m.len() < PARALLEL_MIN_BYTES as u64);
+    let workers = if small {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    let sink = BatchSink::new(basis, 0);
+    read_file(path, &name, workers, CsvLimits::default(), sink, progress).map(BatchFile::from)
+}
+
+/// [`read_trades_with`](super::read_trades_with) into a [`TradeBatch`] with P&L on
+/// `basis`.
+///
+/// # Errors
+/// As [`read_trades`](super::read_trades).
+pub fn read_trade_batch<R: Read>(
+    source: R,
+    file: &str,
+    basis: PnlBasis,
+    limits: CsvLimits,
+    progress: impl FnMut(u64),
+) -> Result<BatchFile, CsvInputError> {
+    read_sequential(source, file, limits, BatchSink::new(basis, 0), progress).map(BatchFile::from)
+}
+
+/// [`read_trades_parallel_with`](super::read_trades_parallel_with) into a [`TradeBatch`]
+/// with P&L on `basis`.
+///
+/// # Errors
+/// As [`read_trades`](super::read_trades).
+pub fn read_trade_batch_parallel(
+    bytes: &[u8],
+    file: &str,
+    workers: usize,
+    basis: PnlBasis,
+    limits: CsvLimits,
+    progress: impl Fn(u64) + Sync,
+) -> Result<BatchFile, CsvInputError> {
+    let sink = BatchSink::new(basis, 0);
+    read_parallel(bytes, file, workers, limits, sink, progress).map(BatchFile::from)
+}
+
+/// Names (logins or symbols) numbered in first-seen order; the last one is tried first,
+/// since exports list an account's trades together.
+#[derive(Default)]
+struct Numbering {
+    index: FastMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    last: Option<u32>,
+}
+
+impl Numbering {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(last) = self.last {
+            if self.names.get(last as usize).is_some_and(|n| &**n == name) {
+                return last;
+            }
+        }
+        let n = match self.index.get(name) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+                self.names.push(name.into());
+                self.index.insert(name.into(), n);
+                n
+            }
+        };
+        self.last = Some(n);
+        n
+    }
+}
+
+/// The [`Sink`] of the batch reads: compact rows, logins and symbols numbered per part
+/// (renumbered when parts are appended), and each row's id until the merge is done.
+pub(super) struct BatchSink {
+    basis: PnlBasis,
+    rows: Vec<TradeRow>,
+    /// Each row's id: the number of a canonical numeric id, else (flag [`TEXT_ID`]) the
+    /// index of its text in `text_ids`.
+    ids: Vec<u64>,
+    text_ids: Vec<TradeId>,
+    accounts: Numbering,
+    symbols: Numbering,
+}
+
+impl BatchSink {
+    fn new(basis: PnlBasis, capacity: usize) -> Self {
+        Self {
+            basis,
+            rows: Vec::with_capacity(capacity),
+            ids: Vec::with_capacity(capacity),
+            text_ids: Vec::new(),
+            accounts: Numbering::default(),
+            symbols: Numbering::default(),
+        }
+    }
+
+    fn into_batch(self) -> TradeBatch {
+        let mut rows = self.rows;
+        for row in &mut rows {
+            row.flags &= !TEXT_ID;
+        }
+        TradeBatch {
+            rows,
+            accounts: self
+                .accounts
+                .names
+                .iter()
+                .map(|n| AccountId::new(n))
+                .collect(),
+            symbols: self.symbols.names.iter().map(|n| Symbol::new(n)).collect(),
+            basis: self.basis,
+        }
+    }
+}
+
+impl Sink for BatchSink {
+    fn fresh(&self, capacity: usize) -> Self {
+        Self::new(self.basis, capacity)
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn keep(&mut self, id: &str, key: &IdKey, row: Parsed<'_>) {
+        // As `ClosedTrade::pnl` computes it.
+        let pnl = match self.basis {
+            PnlBasis::Net => {
+                add_exact(row.profit, row.commission).and_then(|sum| add_exact(sum, row.swap))
+            }
+            PnlBasis::Gross => Some(row.profit),
+        };
+        let set = |p: Option<Decimal>| matches!(p, Some(p) if !p.is_zero());
+        let mut trade = TradeRow::new(
+            row.opened_at_ns,
+            row.closed_at_ns,
+            pnl,
+            row.volume,
+            row.side,
+            self.accounts.number(row.login),
+            self.symbols.number(row.symbol),
+            set(row.stop_loss),
+            set(row.take_profit),
+        );
+        match key {
+            IdKey::Numeric(n) => self.ids.push(*n),
+            IdKey::Text => {
+                trade.flags |= TEXT_ID;
+                self.ids.push(self.text_ids.len() as u64);
+                self.text_ids.push(TradeId::new(id));
+            }
+        }
+        self.rows.push(trade);
+    }
+
+    fn retain_ids(&mut self, mut keep: impl FnMut(RowId<'_>) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.rows.len() {
+            let (row, id) = (self.rows[i], self.ids[i]);
+            let row_id = if row.flags & TEXT_ID == 0 {
+                RowId::Numeric(id)
+            } else {
+                match usize::try_from(id).ok().and_then(|k| self.text_ids.get(k)) {
+                    Some(text) => RowId::Text(text),
+                    // Unreachable: every text flag comes with its text's index.
+                    None => RowId::Numeric(id),
+                }
+            };
+            if keep(row_id) {
+                self.rows[kept] = row;
+                self.ids[kept] = id;
+                kept += 1;
+            }
+        }
+        self.rows.truncate(kept);
+        self.ids.truncate(kept);
+    }
+
+    fn append(&mut self, other: Self) {
+        let accounts: Vec<u32> = other
+            .accounts
+            .names
+            .iter()
+            .map(|n| self.accounts.number(n))
+            .collect();
+        let symbols: Vec<u32> = other
+            .symbols
+            .names
+            .iter()
+            .map(|n| self.symbols.number(n))
+            .collect();
+        let text_base = self.text_ids.len() as u64;
+        self.rows.extend(other.rows.iter().map(|r| TradeRow {
+            account: accounts[r.account as usize],
+            symbol: symbols[r.symbol as usize],
+            ..*r
+        }));
+        self.ids
+            .extend(other.rows.iter().zip(&other.ids).map(|(r, &id)| {
+                if r.flags & TEXT_ID == 0 {
+                    id
+                } else {
+                    text_base + id
+                }
+            }));
+        self.text_ids.extend(other.text_ids);
+    }
+}
