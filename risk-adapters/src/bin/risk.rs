@@ -520,12 +520,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     };
     let (report, trades) = match read {
         Read::Trades(f) => (build_report(&f.trades, &input)?, f.trades),
-        Read::Batch(f) => {
-            let report = build_report_batch(&f.batch, &input)?;
-            // The rows are not needed to render: freed before the output is written.
-            drop(f);
-            (report, Vec::new())
-        }
+        Read::Batch(f) => (build_report_batch(f.batch, &input)?, Vec::new()),
     };
     let computed = now();
     let cpu_computed = cpu_ms();

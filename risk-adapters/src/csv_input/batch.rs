@@ -212,32 +212,49 @@ pub fn read_trade_batch_parallel(
     read_parallel(bytes, file, workers, limits, sink, progress).map(BatchFile::from)
 }
 
-/// Names (logins or symbols) numbered in first-seen order; the last one is tried first,
-/// since exports list an account's trades together.
+/// Names (logins or symbols) numbered in first-seen order. A name of up to 15 bytes (all
+/// logins and symbols in practice) is looked up as one integer, its bytes and length,
+/// which hashes and compares in a few instructions; the last name is tried first, since
+/// some exports list an account's trades together.
 #[derive(Default)]
 struct Numbering {
-    index: FastMap<Box<str>, u32>,
+    short: FastMap<u128, u32>,
+    long: FastMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    last: Option<u32>,
+    /// The last short name looked up, and its number.
+    last: Option<(u128, u32)>,
+}
+
+/// `name`'s bytes and length as one integer, for names of up to 15 bytes.
+fn packed(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    let mut buf = [0_u8; 16];
+    buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    buf[15] = u8::try_from(bytes.len()).ok().filter(|&n| n < 16)?;
+    Some(u128::from_le_bytes(buf))
 }
 
 impl Numbering {
     fn number(&mut self, name: &str) -> u32 {
-        if let Some(last) = self.last {
-            if self.names.get(last as usize).is_some_and(|n| &**n == name) {
-                return last;
+        let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let Some(key) = packed(name) else {
+            if let Some(&n) = self.long.get(name) {
+                return n;
+            }
+            self.long.insert(name.into(), next);
+            self.names.push(name.into());
+            return next;
+        };
+        if let Some((last, n)) = self.last {
+            if last == key {
+                return n;
             }
         }
-        let n = match self.index.get(name) {
-            Some(&n) => n,
-            None => {
-                let n = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-                self.names.push(name.into());
-                self.index.insert(name.into(), n);
-                n
-            }
-        };
-        self.last = Some(n);
+        let n = *self.short.entry(key).or_insert(next);
+        if n == next {
+            self.names.push(name.into());
+        }
+        self.last = Some((key, n));
         n
     }
 }

@@ -205,16 +205,17 @@ pub fn build_report(
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
     let batch = batch_of(trades, input.metrics.pnl_basis)?;
-    build_report_batch(&batch, input)
+    build_report_batch(batch, input)
 }
 
-/// [`build_report`] over trades in the reader's compact form.
+/// [`build_report`] over trades in the reader's compact form. The batch is dropped as
+/// soon as its rows are grouped, before the metrics are computed.
 ///
 /// # Errors
 /// As [`build_report`], and [`ReportError::Basis`] when the batch's P&L is not on
 /// [`ReportInput::metrics`]' basis.
 pub fn build_report_batch(
-    batch: &TradeBatch,
+    batch: TradeBatch,
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
@@ -236,13 +237,14 @@ pub fn build_report_batch(
     let Grouped {
         logins,
         starts,
-        facts: grouped,
-        rules: rule_trades,
-    } = group(batch, listed, slices)?;
+        flags,
+        rules: mut rule_trades,
+    } = group(&batch, listed)?;
+    drop(batch);
     let mut unlisted = 0_u64;
     let mut plan = Vec::with_capacity(logins.len());
-    for (g, account) in logins.iter().enumerate() {
-        let info = input.accounts.and_then(|f| f.accounts.get(*account));
+    for (g, account) in logins.into_iter().enumerate() {
+        let info = input.accounts.and_then(|f| f.accounts.get(&account));
         if input.accounts.is_some() && info.is_none() {
             unlisted += 1;
         }
@@ -250,24 +252,25 @@ pub fn build_report_batch(
         if let Some(b) = info.and_then(|i| i.initial_balance) {
             config.initial_balance = b;
         }
-        let facts = &grouped[starts[g]..starts[g + 1]];
+        let trades = &rule_trades[starts[g]..starts[g + 1]];
         plan.push(Plan {
-            account: (*account).clone(),
             user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
+            account,
             challenge: info.and_then(|i| i.challenge.clone()),
             platform: info.and_then(|i| i.platform.clone()),
             phase: info.and_then(|i| i.phase.clone()),
-            last_trade_at: facts
+            last_trade_at: trades
                 .iter()
-                .map(|f| f.closed_at_ns)
+                .map(|t| t.closed_at_ns)
                 .max()
                 .map(DateTime::from_timestamp_nanos),
             config,
-            facts,
         });
     }
 
-    let computed = compute_parallel(&plan, &input.score)?;
+    let computed = compute_parallel(&plan, &rule_trades, &flags, &starts, &input.score)?;
+    drop(flags);
+    sort_accounts(&mut rule_trades, &starts, slices);
     let rule_accounts: Vec<rulebook::RuleAccount<'_>> = plan
         .iter()
         .map(|p| rulebook::RuleAccount {
@@ -418,14 +421,21 @@ pub fn group_reports<'a>(
     (groups_of(by_user), groups_of(by_challenge))
 }
 
-/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`
-/// (file order) and its rule facts `rules[starts[g]..starts[g + 1]]` (close-time order).
-struct Grouped<'t> {
-    logins: Vec<&'t AccountId>,
+/// Trades grouped per account: account `g`'s rule facts are
+/// `rules[starts[g]..starts[g + 1]]`, in file order, and `flags` the same trades'
+/// stop-loss ([`STOP_LOSS_SET`]) and take-profit ([`TAKE_PROFIT_SET`]) flags, which the
+/// metrics need besides.
+struct Grouped {
+    logins: Vec<AccountId>,
     starts: Vec<usize>,
-    facts: Vec<TradeFacts>,
+    flags: Vec<u8>,
     rules: Vec<RuleTrade>,
 }
+
+/// A trade of [`Grouped`] has a non-zero stop-loss price.
+const STOP_LOSS_SET: u8 = 1;
+/// A trade of [`Grouped`] has a non-zero take-profit price.
+const TAKE_PROFIT_SET: u8 = 2;
 
 /// `trades` condensed to a batch with P&L on `basis`, logins and symbols numbered in
 /// first-seen order; the first trade whose P&L or times the metrics cannot take is the
@@ -476,22 +486,17 @@ fn batch_of(trades: &[ClosedTrade], basis: PnlBasis) -> Result<TradeBatch, Repor
     Ok(batch)
 }
 
-/// Groups the batch's trades per account (the result does not depend on `slices`, the
-/// number of threads that sort the accounts' rule facts).
-fn group<'t>(
-    batch: &'t TradeBatch,
-    listed: &'t [AccountId],
-    slices: usize,
-) -> Result<Grouped<'t>, ReportError> {
+/// Groups the batch's trades per account, in file order within an account.
+fn group(batch: &TradeBatch, listed: &[AccountId]) -> Result<Grouped, ReportError> {
     // 1. Group numbers: listed accounts first, then logins in the order the kept trades
     //    first name them (a handle whose trades were all dropped gets none); symbol
     //    numbers in first-seen order too. One pass over the rows, no hashing per row.
     const NONE: u32 = u32::MAX;
     let mut index: FastMap<&str, u32> = FastMap::default();
-    let mut logins: Vec<&AccountId> = Vec::new();
+    let mut logins: Vec<AccountId> = Vec::new();
     for login in listed {
         index.entry(login.as_str()).or_insert_with(|| {
-            logins.push(login);
+            logins.push(login.clone());
             u32::try_from(logins.len() - 1).unwrap_or(NONE)
         });
     }
@@ -516,7 +521,7 @@ fn group<'t>(
         if *g == NONE {
             let login = &batch.accounts[row.account as usize];
             *g = *index.entry(login.as_str()).or_insert_with(|| {
-                logins.push(login);
+                logins.push(login.clone());
                 counts.push(0);
                 u32::try_from(logins.len() - 1).unwrap_or(NONE)
             });
@@ -529,20 +534,13 @@ fn group<'t>(
     }
     drop(index);
 
-    // 2. Counting sort of the facts into each account's contiguous range, file order kept
-    //    within an account.
+    // 2. Counting sort of the rule facts and flags into each account's contiguous range,
+    //    file order kept within an account.
     let mut starts = vec![0_usize; logins.len() + 1];
     for (g, n) in counts.iter().enumerate() {
         starts[g + 1] = starts[g] + n;
     }
     drop(counts);
-    let blank = TradeFacts {
-        opened_at_ns: 0,
-        closed_at_ns: 0,
-        pnl: Decimal::ZERO,
-        stop_loss_set: false,
-        take_profit_set: false,
-    };
     let blank_rule = RuleTrade {
         opened_at_ns: 0,
         closed_at_ns: 0,
@@ -551,19 +549,14 @@ fn group<'t>(
         side: risk_core::model::Side::Buy,
         symbol: 0,
     };
-    let mut grouped = vec![blank; batch.rows.len()];
+    let mut flags = vec![0_u8; batch.rows.len()];
     let mut rules = vec![blank_rule; batch.rows.len()];
     let mut next = starts.clone();
     for row in &batch.rows {
         let g = group_of[row.account as usize] as usize;
         let pnl = row.pnl.unwrap_or_default();
-        grouped[next[g]] = TradeFacts {
-            opened_at_ns: row.opened_at_ns,
-            closed_at_ns: row.closed_at_ns,
-            pnl,
-            stop_loss_set: row.stop_loss_set(),
-            take_profit_set: row.take_profit_set(),
-        };
+        flags[next[g]] = u8::from(row.stop_loss_set()) * STOP_LOSS_SET
+            | u8::from(row.take_profit_set()) * TAKE_PROFIT_SET;
         rules[next[g]] = RuleTrade {
             opened_at_ns: row.opened_at_ns,
             closed_at_ns: row.closed_at_ns,
@@ -574,16 +567,26 @@ fn group<'t>(
         };
         next[g] += 1;
     }
-    drop(next);
-    // 3. Each account's rule facts in close-time order once (the rules and the martingale
-    //    detector read them as they are), the accounts split over the slices' threads.
-    let per = batch.rows.len().div_ceil(slices).max(1);
-    let mut rest: &mut [RuleTrade] = &mut rules;
+    Ok(Grouped {
+        logins,
+        starts,
+        flags,
+        rules,
+    })
+}
+
+/// Each account's rule facts (account `g`'s are `rules[starts[g]..starts[g + 1]]`) put
+/// in close-time order once (the rules and the martingale detector read them as they
+/// are), the accounts split over `slices` threads (the result does not depend on it).
+fn sort_accounts(rules: &mut [RuleTrade], starts: &[usize], slices: usize) {
+    let accounts = starts.len().saturating_sub(1);
+    let per = rules.len().div_ceil(slices.max(1)).max(1);
+    let mut rest: &mut [RuleTrade] = rules;
     let mut chunks: Vec<(&mut [RuleTrade], &[usize])> = Vec::new();
     let (mut from, mut taken) = (0_usize, 0_usize);
-    for g in 0..logins.len() {
+    for g in 0..accounts {
         let end = starts[g + 1];
-        if end - taken >= per || g + 1 == logins.len() {
+        if end - taken >= per || g + 1 == accounts {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(end - taken);
             chunks.push((head, &starts[from..=g + 1]));
             rest = tail;
@@ -600,16 +603,10 @@ fn group<'t>(
             });
         }
     });
-    Ok(Grouped {
-        logins,
-        starts,
-        facts: grouped,
-        rules,
-    })
 }
 
-/// One account's work: who it is, its settings and its trades' facts.
-struct Plan<'a> {
+/// One account's work: who it is and its settings.
+struct Plan {
     account: AccountId,
     user: UserId,
     challenge: Option<ChallengeId>,
@@ -617,16 +614,35 @@ struct Plan<'a> {
     phase: Option<String>,
     last_trade_at: Option<DateTime<Utc>>,
     config: MetricsConfig,
-    facts: &'a [TradeFacts],
 }
 
-/// Batch metrics and score of every account, spread over the cores.
+/// Batch metrics and score of every account (account `g`'s trades are
+/// `rules[starts[g]..starts[g + 1]]` with `flags`, in file order), spread over the cores.
 fn compute_parallel(
-    plan: &[Plan<'_>],
+    plan: &[Plan],
+    rules: &[RuleTrade],
+    flags: &[u8],
+    starts: &[usize],
     score: &ScoreConfig,
 ) -> Result<Vec<(TradeMetrics, AccountScore)>, ReportError> {
-    let one = |p: &Plan<'_>| {
-        let metrics = TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| {
+    // The account's facts, in file order, are laid out in a buffer that each worker
+    // reuses from one account to the next.
+    let one = |facts: &mut Vec<TradeFacts>, (g, p): (usize, &Plan)| {
+        let (from, to) = (starts[g], starts[g + 1]);
+        facts.clear();
+        facts.extend(
+            rules[from..to]
+                .iter()
+                .zip(&flags[from..to])
+                .map(|(t, &f)| TradeFacts {
+                    opened_at_ns: t.opened_at_ns,
+                    closed_at_ns: t.closed_at_ns,
+                    pnl: t.pnl,
+                    stop_loss_set: f & STOP_LOSS_SET != 0,
+                    take_profit_set: f & TAKE_PROFIT_SET != 0,
+                }),
+        );
+        let metrics = TradeMetrics::compute_facts(facts, &p.config).map_err(|source| {
             ReportError::Metrics {
                 account: p.account.clone(),
                 source,
@@ -636,12 +652,21 @@ fn compute_parallel(
         Ok((metrics, scored))
     };
     if plan.len() < 256 {
-        return plan.iter().map(one).collect();
+        let mut facts = Vec::new();
+        return plan
+            .iter()
+            .enumerate()
+            .map(|p| one(&mut facts, p))
+            .collect();
     }
     // On rayon's pool, which balances accounts of unequal size by work stealing. The
     // results are collected in plan order and the first error in that order is returned,
     // as a sequential pass would.
-    let computed: Vec<Result<_, ReportError>> = plan.par_iter().map(one).collect();
+    let computed: Vec<Result<_, ReportError>> = plan
+        .par_iter()
+        .enumerate()
+        .map_init(Vec::new, one)
+        .collect();
     computed.into_iter().collect()
 }
 
@@ -676,7 +701,7 @@ mod tests {
     }
 
     #[test]
-    fn grouping_does_not_depend_on_the_slicing() {
+    fn grouping_orders_listed_logins_first_and_sorting_does_not_depend_on_the_slicing() {
         let mut trades = sample();
         for k in 0..40 {
             let mut t = trades[k % 4].clone();
@@ -685,13 +710,13 @@ mod tests {
         }
         let listed = [AccountId::new("F"), AccountId::new("Z")];
         let batch = batch_of(&trades, PnlBasis::Net).unwrap();
-        let one = group(&batch, &listed, 1).unwrap();
+        let mut one = group(&batch, &listed).unwrap();
+        let unsorted = one.rules.clone();
+        sort_accounts(&mut one.rules, &one.starts, 1);
         for slices in 2..=7 {
-            let many = group(&batch, &listed, slices).unwrap();
-            assert_eq!(many.logins, one.logins, "{slices} slices");
-            assert_eq!(many.starts, one.starts, "{slices} slices");
-            assert_eq!(many.facts, one.facts, "{slices} slices");
-            assert_eq!(many.rules, one.rules, "{slices} slices");
+            let mut many = unsorted.clone();
+            sort_accounts(&mut many, &one.starts, slices);
+            assert_eq!(many, one.rules, "{slices} slices");
         }
         let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
         assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);
@@ -836,7 +861,7 @@ mod tests {
                             |_| {},
                         )
                         .unwrap();
-                        let report = build_report_batch(&read.batch, &input).unwrap();
+                        let report = build_report_batch(read.batch, &input).unwrap();
                         assert!(report == expected, "{basis} {window:?} {workers}");
                         let mut json = Vec::new();
                         write_json(&report, &mut json).unwrap();
@@ -853,7 +878,7 @@ mod tests {
     fn a_batch_on_another_basis_or_with_a_bad_pnl_is_an_error() {
         let trades = sample();
         let gross = batch_of(&trades, PnlBasis::Gross).unwrap();
-        let err = build_report_batch(&gross, &ReportInput::default()).unwrap_err();
+        let err = build_report_batch(gross, &ReportInput::default()).unwrap_err();
         assert!(matches!(err, ReportError::Basis { .. }), "{err}");
 
         let mut trades = sample();
@@ -862,7 +887,7 @@ mod tests {
         let from_trades = build_report(&trades, &ReportInput::default()).unwrap_err();
         let mut batch = batch_of(&sample(), PnlBasis::Net).unwrap();
         batch.rows[2].pnl = None;
-        let from_batch = build_report_batch(&batch, &ReportInput::default()).unwrap_err();
+        let from_batch = build_report_batch(batch, &ReportInput::default()).unwrap_err();
         assert_eq!(from_batch.to_string(), from_trades.to_string());
         assert!(
             from_batch.to_string().starts_with("account B: "),
