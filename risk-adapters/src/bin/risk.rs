@@ -498,12 +498,7 @@ fn report(args: &ReportArgs) -> Result<()> {
     bar.finish_and_clear();
     let (errors, skipped_rows, duplicate_rows, rows) = match &read {
         Read::Trades(f) => (&f.errors, f.skipped_rows, f.duplicate_rows, f.trades.len()),
-        Read::Batch(f) => (
-            &f.errors,
-            f.skipped_rows,
-            f.duplicate_rows,
-            f.batch.rows.len(),
-        ),
+        Read::Batch(f) => (&f.errors, f.skipped_rows, f.duplicate_rows, f.batch.len()),
     };
     print_row_errors(errors, skipped_rows);
     let read_done = now();

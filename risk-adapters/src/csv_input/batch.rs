@@ -10,6 +10,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use rayon::prelude::*;
 use risk_core::hash::HashMap as FastMap;
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::PnlBasis;
@@ -110,8 +111,9 @@ impl TradeRow {
 /// symbols they name (each once, in first-seen order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TradeBatch {
-    /// The trades, in file order.
-    pub rows: Vec<TradeRow>,
+    /// The trades, in file order, in consecutive parts (a parallel read keeps the part of
+    /// each byte range as it is instead of copying them into one vector).
+    pub parts: Vec<Vec<TradeRow>>,
     /// Logins by handle ([`TradeRow::account`]), each once.
     pub accounts: Vec<AccountId>,
     /// Symbols by handle ([`TradeRow::symbol`]), each once.
@@ -125,11 +127,28 @@ impl TradeBatch {
     #[must_use]
     pub fn new(basis: PnlBasis) -> Self {
         Self {
-            rows: Vec::new(),
+            parts: Vec::new(),
             accounts: Vec::new(),
             symbols: Vec::new(),
             basis,
         }
+    }
+
+    /// The trades, in file order.
+    pub fn rows(&self) -> impl Iterator<Item = &TradeRow> {
+        self.parts.iter().flatten()
+    }
+
+    /// The number of trades.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// True when there is no trade.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(Vec::is_empty)
     }
 }
 
@@ -263,7 +282,11 @@ impl Numbering {
 /// (renumbered when parts are appended), and each row's id until the merge is done.
 pub(super) struct BatchSink {
     basis: PnlBasis,
+    /// The first part's rows (numbered by this sink).
     rows: Vec<TradeRow>,
+    /// The parts appended since, each with the handles of its logins and symbols here
+    /// (applied to its rows once, on all cores, by `into_batch`).
+    appended: Vec<(Vec<TradeRow>, Vec<u32>, Vec<u32>)>,
     /// Each row's id: the number of a canonical numeric id, else (flag [`TEXT_ID`]) the
     /// index of its text in `text_ids`.
     ids: Vec<u64>,
@@ -277,6 +300,7 @@ impl BatchSink {
         Self {
             basis,
             rows: Vec::with_capacity(capacity),
+            appended: Vec::new(),
             ids: Vec::with_capacity(capacity),
             text_ids: Vec::new(),
             accounts: Numbering::default(),
@@ -285,12 +309,33 @@ impl BatchSink {
     }
 
     fn into_batch(self) -> TradeBatch {
-        let mut rows = self.rows;
-        for row in &mut rows {
+        let mut first = self.rows;
+        for row in &mut first {
             row.flags &= !TEXT_ID;
         }
+        let mut parts = vec![first];
+        parts.extend(
+            self.appended
+                .into_par_iter()
+                .map(|(mut rows, accounts, symbols)| {
+                    for row in &mut rows {
+                        // The maps hold a handle for every login and symbol of the part.
+                        row.account = accounts
+                            .get(row.account as usize)
+                            .copied()
+                            .unwrap_or(u32::MAX);
+                        row.symbol = symbols
+                            .get(row.symbol as usize)
+                            .copied()
+                            .unwrap_or(u32::MAX);
+                        row.flags &= !TEXT_ID;
+                    }
+                    rows
+                })
+                .collect::<Vec<_>>(),
+        );
         TradeBatch {
-            rows,
+            parts,
             accounts: self
                 .accounts
                 .names
@@ -309,7 +354,7 @@ impl Sink for BatchSink {
     }
 
     fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.appended.iter().map(|a| a.0.len()).sum::<usize>()
     }
 
     fn keep(&mut self, id: &str, key: &IdKey, row: Parsed<'_>) {
@@ -366,6 +411,8 @@ impl Sink for BatchSink {
         self.ids.truncate(kept);
     }
 
+    /// The other part's rows are renumbered later, in `into_batch`; its ids are dropped
+    /// (the merge retains rows before it appends them).
     fn append(&mut self, other: Self) {
         let accounts: Vec<u32> = other
             .accounts
@@ -379,20 +426,7 @@ impl Sink for BatchSink {
             .iter()
             .map(|n| self.symbols.number(n))
             .collect();
-        let text_base = self.text_ids.len() as u64;
-        self.rows.extend(other.rows.iter().map(|r| TradeRow {
-            account: accounts[r.account as usize],
-            symbol: symbols[r.symbol as usize],
-            ..*r
-        }));
-        self.ids
-            .extend(other.rows.iter().zip(&other.ids).map(|(r, &id)| {
-                if r.flags & TEXT_ID == 0 {
-                    id
-                } else {
-                    text_base + id
-                }
-            }));
-        self.text_ids.extend(other.text_ids);
+        self.appended.push((other.rows, accounts, symbols));
+        self.appended.extend(other.appended);
     }
 }

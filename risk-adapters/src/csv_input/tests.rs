@@ -311,8 +311,7 @@ fn batch_reads(
 /// scale): what [`trades_view`] gives for the same trades.
 fn batch_view(batch: &TradeBatch) -> Vec<String> {
     batch
-        .rows
-        .iter()
+        .rows()
         .map(|r| {
             format!(
                 "{} {} {} {} {:?} {:?} {:?} {} {}",
@@ -368,8 +367,8 @@ fn a_net_pnl_that_does_not_fit_is_none_in_the_batch() {
         |_| {},
     )
     .unwrap();
-    assert_eq!(net.batch.rows[0].pnl, None);
-    assert_eq!(net.batch.rows[1].pnl, Some(Decimal::from(10)));
+    assert_eq!(net.batch.parts[0][0].pnl, None);
+    assert_eq!(net.batch.parts[0][1].pnl, Some(Decimal::from(10)));
     let gross = read_trade_batch(
         text.as_bytes(),
         "b.csv",
@@ -378,7 +377,7 @@ fn a_net_pnl_that_does_not_fit_is_none_in_the_batch() {
         |_| {},
     )
     .unwrap();
-    assert_eq!(gross.batch.rows[0].pnl, Some(Decimal::MAX));
+    assert_eq!(gross.batch.parts[0][0].pnl, Some(Decimal::MAX));
 }
 
 /// Text ids, numeric ids and repeats of both across chunks: the batch reads keep the

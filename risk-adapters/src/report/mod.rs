@@ -225,7 +225,7 @@ pub fn build_report_batch(
             report: input.metrics.pnl_basis,
         });
     }
-    let slices = if batch.rows.len() >= 100_000 {
+    let slices = if batch.len() >= 100_000 {
         rayon::current_num_threads()
     } else {
         1
@@ -442,7 +442,7 @@ const TAKE_PROFIT_SET: u8 = 2;
 /// error.
 fn batch_of(trades: &[ClosedTrade], basis: PnlBasis) -> Result<TradeBatch, ReportError> {
     let mut batch = TradeBatch::new(basis);
-    batch.rows.reserve_exact(trades.len());
+    let mut rows = Vec::with_capacity(trades.len());
     let mut accounts: FastMap<&str, u32> = FastMap::default();
     let mut symbols: FastMap<&str, u32> = FastMap::default();
     fn number<'a>(map: &mut FastMap<&'a str, u32>, name: &'a str) -> (u32, bool) {
@@ -471,7 +471,7 @@ fn batch_of(trades: &[ClosedTrade], basis: PnlBasis) -> Result<TradeBatch, Repor
         if new {
             batch.symbols.push(trade.symbol.clone());
         }
-        batch.rows.push(TradeRow::new(
+        rows.push(TradeRow::new(
             facts.opened_at_ns,
             facts.closed_at_ns,
             Some(facts.pnl),
@@ -483,6 +483,7 @@ fn batch_of(trades: &[ClosedTrade], basis: PnlBasis) -> Result<TradeBatch, Repor
             facts.take_profit_set,
         ));
     }
+    batch.parts.push(rows);
     Ok(batch)
 }
 
@@ -504,7 +505,7 @@ fn group(batch: &TradeBatch, listed: &[AccountId]) -> Result<Grouped, ReportErro
     let mut symbol_of = vec![NONE; batch.symbols.len()];
     let mut symbols = 0_u32;
     let mut counts = vec![0_usize; logins.len()];
-    for row in &batch.rows {
+    for row in batch.rows() {
         if row.pnl.is_none() {
             let account = batch.accounts.get(row.account as usize).cloned();
             return Err(ReportError::Metrics {
@@ -549,10 +550,10 @@ fn group(batch: &TradeBatch, listed: &[AccountId]) -> Result<Grouped, ReportErro
         side: risk_core::model::Side::Buy,
         symbol: 0,
     };
-    let mut flags = vec![0_u8; batch.rows.len()];
-    let mut rules = vec![blank_rule; batch.rows.len()];
+    let mut flags = vec![0_u8; batch.len()];
+    let mut rules = vec![blank_rule; batch.len()];
     let mut next = starts.clone();
-    for row in &batch.rows {
+    for row in batch.rows() {
         let g = group_of[row.account as usize] as usize;
         let pnl = row.pnl.unwrap_or_default();
         flags[next[g]] = u8::from(row.stop_loss_set()) * STOP_LOSS_SET
@@ -886,7 +887,7 @@ mod tests {
         trades[2].commission = Decimal::ONE;
         let from_trades = build_report(&trades, &ReportInput::default()).unwrap_err();
         let mut batch = batch_of(&sample(), PnlBasis::Net).unwrap();
-        batch.rows[2].pnl = None;
+        batch.parts[0][2].pnl = None;
         let from_batch = build_report_batch(batch, &ReportInput::default()).unwrap_err();
         assert_eq!(from_batch.to_string(), from_trades.to_string());
         assert!(
