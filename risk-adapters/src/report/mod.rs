@@ -556,8 +556,8 @@ fn group(batch: &TradeBatch, listed: &[AccountId]) -> Result<Grouped, ReportErro
     for row in batch.rows() {
         let g = group_of[row.account as usize] as usize;
         let pnl = row.pnl.unwrap_or_default();
-        flags[next[g]] = u8::from(row.stop_loss_set()) * STOP_LOSS_SET
-            | u8::from(row.take_profit_set()) * TAKE_PROFIT_SET;
+        flags[next[g]] = (u8::from(row.stop_loss_set()) * STOP_LOSS_SET)
+            | (u8::from(row.take_profit_set()) * TAKE_PROFIT_SET);
         rules[next[g]] = RuleTrade {
             opened_at_ns: row.opened_at_ns,
             closed_at_ns: row.closed_at_ns,
