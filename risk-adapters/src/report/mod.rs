@@ -2,10 +2,15 @@
 //! a terminal table, JSON, CSV, an HTML page or (feature `parquet`) Parquet.
 //!
 //! # Building
-//! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
-//! (in parallel slices), counting-sorted into one contiguous range per account, then each
-//! account's metrics are computed by the batch calculator and scored (accounts are spread
-//! over the machine's cores). The result does not depend on the number of cores.
+//! The report works on a [`TradeBatch`]: each trade condensed to a 64-byte row with its
+//! login and symbol as small numbers, read that way straight from the file
+//! ([`crate::csv_input::read_trade_batch_path`], no `ClosedTrade` and no string per
+//! row) or condensed from trades ([`build_report`]). One pass numbers the accounts, a
+//! counting sort lays each account's rule facts ([`RuleTrade`]) and a flag byte out in
+//! one contiguous range, the batch is dropped, and each account's metrics are computed by
+//! the batch calculator from those facts in file order and scored (accounts are spread
+//! over the machine's cores); the facts are then put in close-time order for the
+//! rulebook. The result does not depend on the number of cores.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
 //! its `account_size`, else the configured one; its `platform` and `phase` are carried as
 //! they are. Without an accounts file every login is its own user
