@@ -836,6 +836,11 @@ proptest::proptest! {
             text.extend_from_slice(end.as_bytes());
         }
         let sequential = read_trades_with(text.as_slice(), "q.csv", limits, |_| {});
+        if let Ok(sequential) = &sequential {
+            let batch = read_trade_batch(text.as_slice(), "q.csv", PnlBasis::Net, limits, |_| {}).unwrap();
+            proptest::prop_assert_eq!(batch_view(&batch.batch), trades_view(&sequential.trades, PnlBasis::Net));
+            proptest::prop_assert_eq!(&batch.errors, &sequential.errors);
+        }
         for workers in 1..=4 {
             let split = read_trades_parallel_with(&text, "q.csv", workers, limits, |_| {});
             match (&sequential, &split) {
