@@ -74,10 +74,11 @@ struct Args {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     worker_threads: Option<usize>,
-    /// Threads serving the gRPC connections, each on its own current-thread runtime (0:
-    /// serve them on the main runtime's workers).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    connection_threads: usize,
+    /// Threads serving the gRPC connections, each on its own current-thread runtime, new
+    /// connections handed to them in turn (default: one per core; 0: serve them on the
+    /// main runtime's workers instead).
+    #[arg(long, value_name = "N")]
+    connection_threads: Option<usize>,
     /// Log filter when RUST_LOG is not set.
     #[arg(long, default_value = "info")]
     log: String,
@@ -488,7 +489,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
-            connection_threads: args.connection_threads,
+            connection_threads: args.connection_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
         };
         #[cfg(feature = "http")]
         let shutdown = http.shutdown_signal();
