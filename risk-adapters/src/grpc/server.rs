@@ -53,9 +53,9 @@ pub struct ServerOptions {
     /// Threads that serve the connections, each running its own current-thread runtime;
     /// the caller's runtime only accepts and hands each new connection to the next thread
     /// in turn. A connection and all its calls then stay on one thread: no call is spawned
-    /// onto, stolen by or woken from another worker, which is most of what a unary call
-    /// costs beyond the check itself on a multi-thread runtime. `0` (the default): the
-    /// connections are served on the caller's runtime.
+    /// onto, stolen by or woken from another worker, and the answers that become ready
+    /// together leave in one write. One connection uses at most one thread. `0` (the
+    /// default): the connections are served on the caller's runtime.
     pub connection_threads: usize,
 }
 
