@@ -36,6 +36,11 @@ use risk_adapters::grpc::service::now;
 use risk_core::ids::Symbol;
 use tracing_subscriber::EnvFilter;
 
+/// With the `mimalloc` feature, mimalloc serves every allocation (see the feature's note).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The riskgate pre-trade risk server (gRPC).
 #[derive(Debug, Parser)]
 #[command(version, about)]
