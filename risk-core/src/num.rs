@@ -403,7 +403,7 @@ const FIXED4_LIMIT: f64 = 68_719_476_736.0;
 /// tight. The rounding only picks a candidate; the division proves it: `digits / 10^4`
 /// (both exact in an `f64`, correctly rounded) is how the text `digits × 10^-4` parses,
 /// so equality means that text reads back as `value`, and below `2^36` no other text of
-/// four or fewer places does ([`short_digits`]), so it is the shortest text's digits
+/// four or fewer places does (as the private `short_digits` argues), so it is the shortest text's digits
 /// followed by zeros. [`fixed4_places`] tells the shortest text's places and
 /// [`fixed4_decimal`] makes the `Decimal`; digits at one scale add as integers, so a
 /// trade's net P&L is one `i64` sum of its terms' digits.
