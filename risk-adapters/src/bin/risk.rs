@@ -20,9 +20,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use risk_adapters::csv_input::{read_accounts_path, read_trades_path, RowError};
+use risk_adapters::csv_input::{
+    read_accounts_path, read_trade_batch_path, read_trades_path, BatchFile, RowError, TradeFile,
+};
 use risk_adapters::report::{
-    build_report, write_csv, write_html, write_json, write_table, ReportInput,
+    build_report, build_report_batch, write_csv, write_html, write_json, write_table, ReportInput,
 };
 use risk_adapters::report_config::ReportConfig;
 use risk_adapters::sample::{generate, generate_planted, SampleConfig, PLANTED_RULEBOOK};
@@ -436,6 +438,13 @@ fn progress_bar(path: &Path) -> ProgressBar {
     bar
 }
 
+/// A trades export as `risk report` read it: full trades for the HTML page, the compact
+/// batch otherwise.
+enum Read {
+    Trades(TradeFile),
+    Batch(BatchFile),
+}
+
 fn report(args: &ReportArgs) -> Result<()> {
     #[cfg(feature = "parquet")]
     if matches!(args.format, Format::Parquet) && args.out.is_none() {
@@ -474,23 +483,40 @@ fn report(args: &ReportArgs) -> Result<()> {
         print_row_errors(&a.errors, a.skipped_rows);
     }
     let bar = progress_bar(&args.trades);
-    let file = read_trades_path(&args.trades, |bytes| bar.set_position(bytes))?;
+    // The HTML page charts the trades themselves; every other format needs only the
+    // report's compact rows, read without building a `ClosedTrade` per row.
+    let progress = |bytes| bar.set_position(bytes);
+    let read = if matches!(args.format, Format::Html) {
+        Read::Trades(read_trades_path(&args.trades, progress)?)
+    } else {
+        Read::Batch(read_trade_batch_path(
+            &args.trades,
+            config.metrics.pnl_basis,
+            progress,
+        )?)
+    };
     bar.finish_and_clear();
-    print_row_errors(&file.errors, file.skipped_rows);
+    let (errors, skipped_rows, duplicate_rows, rows) = match &read {
+        Read::Trades(f) => (&f.errors, f.skipped_rows, f.duplicate_rows, f.trades.len()),
+        Read::Batch(f) => (&f.errors, f.skipped_rows, f.duplicate_rows, f.batch.len()),
+    };
+    print_row_errors(errors, skipped_rows);
     let read_done = now();
     let cpu_read = cpu_ms();
     let peak_read = peak_rss_mb();
 
-    let rows = file.trades.len();
     let input = ReportInput {
         accounts: accounts.as_ref(),
         metrics: config.metrics,
         score: config.score,
-        skipped_rows: file.skipped_rows,
-        duplicate_rows: file.duplicate_rows,
+        skipped_rows,
+        duplicate_rows,
         rules: config.rules,
     };
-    let report = build_report(&file.trades, &input)?;
+    let (report, trades) = match read {
+        Read::Trades(f) => (build_report(&f.trades, &input)?, f.trades),
+        Read::Batch(f) => (build_report_batch(f.batch, &input)?, Vec::new()),
+    };
     let computed = now();
     let cpu_computed = cpu_ms();
     let peak_computed = peak_rss_mb();
@@ -544,7 +570,7 @@ fn report(args: &ReportArgs) -> Result<()> {
         Format::Parquet => {}
         Format::Html => write_html(
             &report,
-            &file.trades,
+            &trades,
             &input.rules,
             input.score.drawdown_max,
             &mut out,

@@ -283,18 +283,19 @@ impl Row<'_> {
         }
     }
 
-    /// The cell as a UTC time ([`parse_timestamp`]) in the metrics' range. `dates` holds
-    /// the last date read: a run of times on one day parses the date once.
+    /// The cell as a UTC time ([`parse_timestamp`]) in the metrics' range, with its
+    /// nanoseconds since the epoch. `dates` holds the last date read: a run of times on
+    /// one day parses the date once.
     pub(super) fn time(
         &self,
         column: usize,
         dates: &mut DateCache,
-    ) -> Result<DateTime<Utc>, RowError> {
+    ) -> Result<(DateTime<Utc>, i64), RowError> {
         // The common case, straight from the bytes; anything else (spaces to trim, an
         // offset, a time out of range or not a time) is decided below.
         if let Some(at) = dates.parse(self.bytes(column)?) {
-            if epoch_nanos(at).is_ok() {
-                return Ok(at);
+            if let Ok(ns) = epoch_nanos(at) {
+                return Ok((at, ns));
             }
         }
         let s = self.text(column)?;
@@ -310,7 +311,7 @@ impl Row<'_> {
         })?;
         // The metrics work in epoch nanoseconds; refuse here what they cannot hold, so
         // that one such row is a row error and not a failed report.
-        epoch_nanos(at).map_err(|_| {
+        let ns = epoch_nanos(at).map_err(|_| {
             self.error(
                 column,
                 format!(
@@ -319,7 +320,7 @@ impl Row<'_> {
                 ),
             )
         })?;
-        Ok(at)
+        Ok((at, ns))
     }
 }
 

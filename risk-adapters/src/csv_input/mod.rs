@@ -46,11 +46,13 @@
 //! # Layout
 //! `trades` reads an export on one thread (the csv reader, any CSV; or rows split in
 //! place when the text has no quote), `parallel` splits a quote-free one over threads,
+//! `batch` keeps the rows in the report's compact form instead of as `ClosedTrade`s,
 //! `accounts` reads the accounts file; `fields` turns cells into values with row
 //! errors, `error` holds the errors, and `bounded` bounds each row before the csv reader
 //! buffers it.
 
 mod accounts;
+mod batch;
 mod bounded;
 mod error;
 mod fields;
@@ -62,6 +64,10 @@ mod tests;
 
 pub use accounts::{
     read_accounts, read_accounts_path, read_accounts_with, AccountInfo, AccountsFile,
+};
+pub use batch::{
+    read_trade_batch, read_trade_batch_parallel, read_trade_batch_path, BatchFile, TradeBatch,
+    TradeRow,
 };
 pub use error::{CsvInputError, RowError};
 pub use fields::parse_timestamp;

@@ -16,7 +16,10 @@ use risk_core::ids::TradeId;
 
 use super::error::CsvInputError;
 use super::fields::{csv_error, find_columns, open_reader};
-use super::trades::{numeric_id, read_trades_with, BadRow, Ingest, TradeFile, TRADE_COLUMNS};
+use super::trades::{
+    numeric_id, read_sequential, BadRow, Ingest, ReadOut, RowId, Sink, TradeFile, TradeSink,
+    TRADE_COLUMNS,
+};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
 /// Files smaller than this are read on one core.
@@ -51,11 +54,23 @@ pub fn read_trades_parallel_with(
     limits: CsvLimits,
     progress: impl Fn(u64) + Sync,
 ) -> Result<TradeFile, CsvInputError> {
+    read_parallel(bytes, file, workers, limits, TradeSink::default(), progress).map(TradeFile::from)
+}
+
+/// [`read_trades_parallel_with`] into any [`Sink`] (`sink` is empty).
+pub(super) fn read_parallel<S: Sink>(
+    bytes: &[u8],
+    file: &str,
+    workers: usize,
+    limits: CsvLimits,
+    sink: S,
+    progress: impl Fn(u64) + Sync,
+) -> Result<ReadOut<S>, CsvInputError> {
     let Some(header_end) = split_header(bytes) else {
-        return read_trades_with(bytes, file, limits, progress);
+        return read_sequential(bytes, file, limits, sink, progress);
     };
     if memchr::memchr(b'"', bytes).is_some() {
-        return read_trades_with(bytes, file, limits, progress);
+        return read_sequential(bytes, file, limits, sink, progress);
     }
     let (_, header) = open_reader(&bytes[..header_end], file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
@@ -80,20 +95,21 @@ pub fn read_trades_parallel_with(
         .map(|(k, w)| (k, &body[w[0]..w[1]]))
         .collect();
     // Each chunk on rayon's pool; `collect` keeps them in file order.
-    let parts: Vec<(Ingest<'_>, u64)> = chunks
+    let parts: Vec<(Ingest<'_, S>, u64)> = chunks
         .into_par_iter()
         .map(|(k, chunk)| {
             let capacity = if k == 0 { body.len() } else { chunk.len() } / 100;
             let first_line = if k == 0 { body_line } else { 1 };
-            let mut ingest = Ingest::deferred(&header, cols, file, limits, capacity);
+            let mut ingest =
+                Ingest::deferred(&header, cols, file, limits, sink.fresh(capacity), capacity);
             let newlines = ingest.run_split(chunk, first_line, reporter(&done, &progress));
             (ingest, newlines)
         })
         .collect();
     progress(bytes.len() as u64);
-    match merge(parts, body_line) {
+    match merge(parts, body_line, sink.fresh(0)) {
         Some(out) => Ok(out),
-        None => read_trades_with(bytes, file, limits, |_| {}),
+        None => read_sequential(bytes, file, limits, sink, |_| {}),
     }
 }
 
@@ -154,7 +170,11 @@ fn reporter<'a>(done: &'a AtomicU64, progress: &'a (impl Fn(u64) + Sync)) -> imp
 /// first [`MAX_KEPT_ROW_ERRORS`] bad rows only, and some of those turned out duplicates, so
 /// that an error the file's first [`MAX_KEPT_ROW_ERRORS`] needs was not kept. The caller
 /// then reads the file sequentially.
-fn merge(parts: Vec<(Ingest<'_>, u64)>, body_line: u64) -> Option<TradeFile> {
+fn merge<S: Sink>(
+    parts: Vec<(Ingest<'_, S>, u64)>,
+    body_line: u64,
+    empty: S,
+) -> Option<ReadOut<S>> {
     let mut numeric: Vec<u64> =
         Vec::with_capacity(parts.iter().map(|(p, _)| p.numeric_ids.len()).sum());
     for (part, _) in &parts {
@@ -192,78 +212,108 @@ fn merge(parts: Vec<(Ingest<'_>, u64)>, body_line: u64) -> Option<TradeFile> {
     for id in &repeated_text {
         filter[tail(id.as_str())] = true;
     }
-    let repeated = |id: &TradeId| {
-        filter[tail(id.as_str())]
-            && match numeric_id(id.as_str()) {
-                Some(n) => repeated_numeric.contains(&n),
-                None => repeated_text.contains(id.as_str()),
+    // A kept row's id in the form the sets hold, `None` when it is not repeated.
+    let repeated = |id: RowId<'_>| -> Option<Claim> {
+        let id = match id {
+            RowId::Raw(id) => {
+                if !filter[tail(id.as_str())] {
+                    return None;
+                }
+                match numeric_id(id.as_str()) {
+                    Some(n) => RowId::Numeric(n),
+                    None => RowId::Text(id),
+                }
             }
+            known => known,
+        };
+        match id {
+            RowId::Numeric(n) => repeated_numeric.contains(&n).then_some(Claim::Numeric(n)),
+            RowId::Text(id) => repeated_text
+                .contains(id.as_str())
+                .then(|| Claim::Text(id.clone())),
+            RowId::Raw(_) => None,
+        }
     };
     // The repeated ids claimed so far, by good rows.
-    let mut claimed: FastSet<TradeId> = FastSet::default();
+    let mut claimed: FastSet<Claim> = FastSet::default();
+    let was_claimed = |claimed: &FastSet<Claim>, id: &TradeId| match numeric_id(id.as_str()) {
+        Some(n) => claimed.contains(&Claim::Numeric(n)),
+        None => claimed.contains(&Claim::Text(id.clone())),
+    };
 
-    let mut out = TradeFile::default();
+    let mut out = ReadOut::from_kept(empty);
+    let (mut errors, mut skipped_rows, mut duplicate_rows) = (Vec::new(), 0_u64, 0_u64);
     let mut next_line = body_line;
     for (k, (part, newlines)) in parts.into_iter().enumerate() {
         let offset = if k == 0 { 0 } else { next_line - 1 };
         next_line += newlines;
-        let mut trades = part.out.trades;
+        let mut kept = part.out.kept;
         let mut bad_rows = part.bad_rows.into_iter().peekable();
         // A bad row: a duplicate when its id was claimed, else skipped with its error;
         // false when that error was not kept and is needed.
-        let bad = |row: BadRow, out: &mut TradeFile, claimed: &FastSet<TradeId>| {
-            if row.id.as_ref().is_some_and(|id| claimed.contains(id)) {
-                out.duplicate_rows += 1;
+        let mut bad = |row: BadRow, claimed: &FastSet<Claim>| {
+            if row.id.as_ref().is_some_and(|id| was_claimed(claimed, id)) {
+                duplicate_rows += 1;
                 return true;
             }
-            out.skipped_rows += 1;
-            if out.errors.len() < MAX_KEPT_ROW_ERRORS {
+            skipped_rows += 1;
+            if errors.len() < MAX_KEPT_ROW_ERRORS {
                 let Some(mut error) = row.error else {
                     return false;
                 };
                 error.line += offset;
-                out.errors.push(error);
+                errors.push(error);
             }
             true
         };
-        // The part's trades filtered in place (no copy), its bad rows taken in between;
-        // with no id repeated anywhere, all its trades are kept as they are.
+        // The part's rows filtered in place (no copy), its bad rows taken in between;
+        // with no id repeated anywhere, all its rows are kept as they are.
         let (mut i, mut exact) = (0, true);
-        let any_repeated = !repeated_numeric.is_empty() || !repeated_text.is_empty();
-        trades.retain(|trade| {
-            if !any_repeated {
-                return true;
-            }
-            while let Some(row) = bad_rows.next_if(|b| b.ordinal <= i) {
-                exact &= bad(row, &mut out, &claimed);
-            }
-            i += 1;
-            let first = !repeated(&trade.id) || claimed.insert(trade.id.clone());
-            if !first {
-                out.duplicate_rows += 1;
-            }
-            first
-        });
-        for row in bad_rows {
-            exact &= bad(row, &mut out, &claimed);
+        let mut dropped = 0_u64;
+        if !repeated_numeric.is_empty() || !repeated_text.is_empty() {
+            kept.retain_ids(|id| {
+                while let Some(row) = bad_rows.next_if(|b| b.ordinal <= i) {
+                    exact &= bad(row, &claimed);
+                }
+                i += 1;
+                let first = repeated(id).is_none_or(|c| claimed.insert(c));
+                if !first {
+                    dropped += 1;
+                }
+                first
+            });
         }
+        for row in bad_rows {
+            exact &= bad(row, &claimed);
+        }
+        duplicate_rows += dropped;
         if !exact {
             return None;
         }
         if k == 0 {
-            // Its vector was reserved for the whole file.
-            out.trades = trades;
+            // Its rows were reserved for the whole file.
+            out.kept = kept;
         } else {
-            out.trades.append(&mut trades);
+            out.kept.append(kept);
         }
     }
+    out.errors = errors;
+    out.skipped_rows = skipped_rows;
+    out.duplicate_rows = duplicate_rows;
     Some(out)
 }
 
-/// Bytes read at a time by each chunk of [`read_trades_file`].
+/// A repeated id claimed by a good row during the merge.
+#[derive(PartialEq, Eq, Hash)]
+enum Claim {
+    Numeric(u64),
+    Text(TradeId),
+}
+
+/// Bytes read at a time by each chunk of [`read_file`].
 const BLOCK: usize = 4 << 20;
 
-/// Why a chunk of [`read_trades_file`] stopped.
+/// Why a chunk of [`read_file`] stopped.
 enum Stop {
     /// The file cannot be read.
     Io(std::io::Error),
@@ -281,13 +331,14 @@ enum Stop {
 /// # Errors
 /// As [`read_trades`](super::read_trades), and [`CsvInputError::Open`] when the file
 /// cannot be opened.
-pub(super) fn read_trades_file(
+pub(super) fn read_file<S: Sink>(
     path: &Path,
     file: &str,
     workers: usize,
     limits: CsvLimits,
+    sink: S,
     progress: impl Fn(u64) + Sync,
-) -> Result<TradeFile, CsvInputError> {
+) -> Result<ReadOut<S>, CsvInputError> {
     let open = || {
         File::open(path).map_err(|source| CsvInputError::Open {
             file: file.to_owned(),
@@ -295,7 +346,7 @@ pub(super) fn read_trades_file(
         })
     };
     let io_error = |e: std::io::Error| csv_error(file, e.into());
-    let by_csv_reader = || read_trades_with(open()?, file, limits, &progress);
+    let by_csv_reader = || read_sequential(open()?, file, limits, sink.fresh(0), &progress);
     let mut handle = open()?;
     let len = handle.metadata().map_err(io_error)?.len();
     // The header, from the first bytes (a header longer than those is the csv reader's
@@ -346,12 +397,13 @@ pub(super) fn read_trades_file(
         .enumerate()
         .map(|(k, w)| (k, w[0], w[1]))
         .collect();
-    let parts: Result<Vec<(Ingest<'_>, u64)>, Stop> = ranges
+    let parts: Result<Vec<(Ingest<'_, S>, u64)>, Stop> = ranges
         .into_par_iter()
         .map(|(k, from, to)| {
             let capacity =
                 usize::try_from(if k == 0 { body } else { to - from } / 100).unwrap_or(0);
-            let mut ingest = Ingest::deferred(&header, cols, file, limits, capacity);
+            let mut ingest =
+                Ingest::deferred(&header, cols, file, limits, sink.fresh(capacity), capacity);
             let mut line = if k == 0 { body_line } else { 1 };
             let mut source = File::open(path).map_err(Stop::Io)?;
             source.seek(SeekFrom::Start(from)).map_err(Stop::Io)?;
@@ -387,7 +439,7 @@ pub(super) fn read_trades_file(
         })
         .collect();
     match parts {
-        Ok(parts) => match merge(parts, body_line) {
+        Ok(parts) => match merge(parts, body_line, sink.fresh(0)) {
             Some(out) => {
                 progress(len);
                 Ok(out)

@@ -5,6 +5,7 @@
 use super::trades::numeric_id;
 use super::*;
 use risk_core::ids::{AccountId, ChallengeId};
+use risk_core::metrics::PnlBasis;
 use risk_core::model::Side;
 use risk_core::Decimal;
 
@@ -255,8 +256,8 @@ fn trade_row(id: &str) -> String {
     )
 }
 
-/// Sequential and parallel (2 to 4 workers) reads of `text` agree on everything; the
-/// sequential result.
+/// Sequential and parallel (2 to 4 workers) reads of `text` agree on everything, and so
+/// do the batch reads (1 to 4 workers, both P&L bases); the sequential result.
 fn read_both_ways(text: &[u8], limits: CsvLimits) -> TradeFile {
     let sequential = read_trades_with(text, "b.csv", limits, |_| {}).unwrap();
     for workers in 2..=4 {
@@ -269,7 +270,151 @@ fn read_both_ways(text: &[u8], limits: CsvLimits) -> TradeFile {
             "{workers} workers"
         );
     }
+    for basis in [PnlBasis::Net, PnlBasis::Gross] {
+        for batch in batch_reads(text, basis, limits) {
+            let batch = batch.unwrap();
+            assert_eq!(
+                batch_view(&batch.batch),
+                trades_view(&sequential.trades, basis)
+            );
+            assert_eq!(batch.errors, sequential.errors);
+            assert_eq!(
+                (batch.skipped_rows, batch.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows)
+            );
+        }
+    }
     sequential
+}
+
+/// The batch reads of `text`: sequential, then in place on 1 to 4 workers.
+fn batch_reads(
+    text: &[u8],
+    basis: PnlBasis,
+    limits: CsvLimits,
+) -> Vec<Result<BatchFile, CsvInputError>> {
+    let mut out = vec![read_trade_batch(text, "b.csv", basis, limits, |_| {})];
+    for workers in 1..=4 {
+        out.push(read_trade_batch_parallel(
+            text,
+            "b.csv",
+            workers,
+            basis,
+            limits,
+            |_| {},
+        ));
+    }
+    out
+}
+
+/// A batch's rows with their login and symbol names, as text (decimals with their
+/// scale): what [`trades_view`] gives for the same trades.
+fn batch_view(batch: &TradeBatch) -> Vec<String> {
+    batch
+        .rows()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {:?} {:?} {:?} {} {}",
+                batch.accounts[r.account as usize],
+                batch.symbols[r.symbol as usize],
+                r.opened_at_ns,
+                r.closed_at_ns,
+                r.pnl,
+                r.lots,
+                r.side(),
+                r.stop_loss_set(),
+                r.take_profit_set()
+            )
+        })
+        .collect()
+}
+
+/// What a batch row should hold for each of `trades`, on `basis`, as [`batch_view`]
+/// writes it.
+fn trades_view(trades: &[risk_core::metrics::ClosedTrade], basis: PnlBasis) -> Vec<String> {
+    trades
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {} {} {} {:?} {:?} {:?} {} {}",
+                t.account,
+                t.symbol,
+                t.opened_at.timestamp_nanos_opt().unwrap(),
+                t.closed_at.timestamp_nanos_opt().unwrap(),
+                t.pnl(basis).ok(),
+                t.volume,
+                t.side,
+                t.has_stop_loss(),
+                t.has_take_profit()
+            )
+        })
+        .collect()
+}
+
+/// A net P&L that does not fit (or would round) is kept as `None` by the batch, the
+/// error [`ClosedTrade::net_pnl`](risk_core::metrics::ClosedTrade::net_pnl) gives; on the
+/// gross basis the profit is the P&L as it is.
+#[test]
+fn a_net_pnl_that_does_not_fit_is_none_in_the_batch() {
+    let row = trade_row("1").replace(",10,0,EURUSD", ",79228162514264337593543950335,0.5,EURUSD");
+    let text = format!("{HEADER}{row}{}", trade_row("2"));
+    read_both_ways(text.as_bytes(), CsvLimits::default());
+    let net = read_trade_batch(
+        text.as_bytes(),
+        "b.csv",
+        PnlBasis::Net,
+        CsvLimits::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(net.batch.parts[0][0].pnl, None);
+    assert_eq!(net.batch.parts[0][1].pnl, Some(Decimal::from(10)));
+    let gross = read_trade_batch(
+        text.as_bytes(),
+        "b.csv",
+        PnlBasis::Gross,
+        CsvLimits::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(gross.batch.parts[0][0].pnl, Some(Decimal::MAX));
+}
+
+/// Text ids, numeric ids and repeats of both across chunks: the batch reads keep the
+/// first of each, as the trade reads do, and number logins and symbols once each.
+#[test]
+fn batch_reads_deduplicate_text_and_numeric_ids_across_chunks() {
+    let mut rows = String::new();
+    for k in 0..400 {
+        let id = match k % 4 {
+            0 => format!("{}", k % 150),
+            1 => format!("T-{}", k % 90),
+            2 => format!("00{}", k % 70),
+            _ => format!("{}", 1_000_000 + k),
+        };
+        let login = ["7", "8", "9"][k % 3];
+        let symbol = ["EURUSD", "XAUUSD"][k % 2];
+        rows.push_str(
+            &trade_row(&id)
+                .replace(",0,7\n", &format!(",0,{login}\n"))
+                .replace("EURUSD", symbol),
+        );
+    }
+    let text = format!("{HEADER}{rows}");
+    let f = read_both_ways(text.as_bytes(), CsvLimits::default());
+    assert!(f.duplicate_rows > 100, "{}", f.duplicate_rows);
+    let batch = read_trade_batch_parallel(
+        text.as_bytes(),
+        "b.csv",
+        4,
+        PnlBasis::Net,
+        CsvLimits::default(),
+        |_| {},
+    )
+    .unwrap();
+    let logins: Vec<_> = batch.batch.accounts.iter().map(|a| a.as_str()).collect();
+    assert_eq!(logins, ["7", "8", "9"]);
+    assert_eq!(batch.batch.symbols.len(), 2);
 }
 
 /// The real export (`shared/data`) ends its lines with CRLF: the csv reader's record
@@ -691,11 +836,25 @@ proptest::proptest! {
             text.extend_from_slice(end.as_bytes());
         }
         let sequential = read_trades_with(text.as_slice(), "q.csv", limits, |_| {});
+        if let Ok(sequential) = &sequential {
+            let batch = read_trade_batch(text.as_slice(), "q.csv", PnlBasis::Net, limits, |_| {}).unwrap();
+            proptest::prop_assert_eq!(batch_view(&batch.batch), trades_view(&sequential.trades, PnlBasis::Net));
+            proptest::prop_assert_eq!(&batch.errors, &sequential.errors);
+        }
         for workers in 1..=4 {
             let split = read_trades_parallel_with(&text, "q.csv", workers, limits, |_| {});
             match (&sequential, &split) {
                 (Ok(sequential), Ok(split)) => {
                     proptest::prop_assert_eq!(format!("{:?}", split.trades), format!("{:?}", sequential.trades), "{} workers", workers);
+                    for basis in [PnlBasis::Net, PnlBasis::Gross] {
+                        let batch = read_trade_batch_parallel(&text, "q.csv", workers, basis, limits, |_| {}).unwrap();
+                        proptest::prop_assert_eq!(batch_view(&batch.batch), trades_view(&sequential.trades, basis));
+                        proptest::prop_assert_eq!(&batch.errors, &sequential.errors);
+                        proptest::prop_assert_eq!(
+                            (batch.skipped_rows, batch.duplicate_rows),
+                            (sequential.skipped_rows, sequential.duplicate_rows)
+                        );
+                    }
                     proptest::prop_assert_eq!(&split.errors, &sequential.errors, "{} workers", workers);
                     proptest::prop_assert_eq!(
                         (split.skipped_rows, split.duplicate_rows),

@@ -4,9 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use risk_core::hash::HashSet as FastSet;
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
+use risk_core::model::Side;
+use risk_core::Decimal;
 
 use super::bounded::delimiters;
 use super::bounded::BoundedRows;
@@ -14,7 +17,7 @@ use super::error::{CsvInputError, RowError};
 use super::fields::{
     csv_error, find_columns, open_reader, row_info, row_too_long, Cells, DateCache, Interner, Row,
 };
-use super::parallel::{read_trades_file, PARALLEL_MIN_BYTES};
+use super::parallel::{read_file, PARALLEL_MIN_BYTES};
 use super::{CsvLimits, MAX_KEPT_ROW_ERRORS};
 
 /// The good trades of an export, with what was skipped.
@@ -73,7 +76,15 @@ pub fn read_trades_path(
     } else {
         rayon::current_num_threads()
     };
-    read_trades_file(path, &name, workers, CsvLimits::default(), progress)
+    read_file(
+        path,
+        &name,
+        workers,
+        CsvLimits::default(),
+        TradeSink::default(),
+        progress,
+    )
+    .map(TradeFile::from)
 }
 
 /// Reads a trades export. `file` names the source in row errors; `progress` is called
@@ -100,13 +111,157 @@ pub fn read_trades_with<R: Read>(
     limits: CsvLimits,
     mut progress: impl FnMut(u64),
 ) -> Result<TradeFile, CsvInputError> {
+    read_sequential(source, file, limits, TradeSink::default(), &mut progress).map(TradeFile::from)
+}
+
+/// A sequential read into `sink` (an empty one): the csv reader, any CSV.
+pub(super) fn read_sequential<R: Read, S: Sink>(
+    source: R,
+    file: &str,
+    limits: CsvLimits,
+    sink: S,
+    progress: impl FnMut(u64),
+) -> Result<ReadOut<S>, CsvInputError> {
     let (mut reader, header) = open_reader(source, file, limits)?;
     let cols = find_columns(&header, &TRADE_COLUMNS, file)?;
-    let mut ingest = Ingest::new(&header, cols, file, limits, 0, 0);
+    let mut ingest = Ingest::new(&header, cols, file, limits, sink);
     ingest
-        .run(&mut reader, &mut progress)
+        .run(&mut reader, progress)
         .map_err(|e| csv_error(file, e))?;
     Ok(ingest.out)
+}
+
+/// What a read gives: the kept rows in a [`Sink`], with what was skipped.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ReadOut<S> {
+    /// Every good, first-seen row, in file order.
+    pub(super) kept: S,
+    /// The first [`MAX_KEPT_ROW_ERRORS`] bad rows.
+    pub(super) errors: Vec<RowError>,
+    /// All bad rows.
+    pub(super) skipped_rows: u64,
+    /// Rows dropped because their identifier was already seen.
+    pub(super) duplicate_rows: u64,
+}
+
+impl<S> ReadOut<S> {
+    /// `kept`, nothing skipped.
+    pub(super) fn from_kept(kept: S) -> Self {
+        Self {
+            kept,
+            errors: Vec::new(),
+            skipped_rows: 0,
+            duplicate_rows: 0,
+        }
+    }
+}
+
+impl From<ReadOut<TradeSink>> for TradeFile {
+    fn from(out: ReadOut<TradeSink>) -> Self {
+        Self {
+            trades: out.kept.trades,
+            errors: out.errors,
+            skipped_rows: out.skipped_rows,
+            duplicate_rows: out.duplicate_rows,
+        }
+    }
+}
+
+/// A good row's values as parsed, before a [`Sink`] keeps them in its own form.
+pub(super) struct Parsed<'r> {
+    pub(super) login: &'r str,
+    pub(super) symbol: &'r str,
+    pub(super) side: Side,
+    pub(super) volume: Decimal,
+    pub(super) opened_at: DateTime<Utc>,
+    pub(super) closed_at: DateTime<Utc>,
+    /// `opened_at` in nanoseconds since the epoch (in range: the row parse checked).
+    pub(super) opened_at_ns: i64,
+    /// `closed_at` in nanoseconds since the epoch.
+    pub(super) closed_at_ns: i64,
+    pub(super) open_price: Decimal,
+    pub(super) close_price: Decimal,
+    pub(super) stop_loss: Option<Decimal>,
+    pub(super) take_profit: Option<Decimal>,
+    pub(super) profit: Decimal,
+    pub(super) commission: Decimal,
+    pub(super) swap: Decimal,
+}
+
+/// A kept row's id as the merge of a parallel read looks at it.
+pub(super) enum RowId<'a> {
+    /// The id as text, not yet classified (see [`IdKey::of`]).
+    Raw(&'a TradeId),
+    /// A canonical decimal id.
+    Numeric(u64),
+    /// Any other id.
+    Text(&'a TradeId),
+}
+
+/// Where a read keeps its good rows: the full [`ClosedTrade`]s ([`TradeSink`]) or the
+/// report's compact columns ([`super::batch::BatchSink`]). The row parse, the row errors
+/// and the de-duplication are the same for both.
+pub(super) trait Sink: Send + Sync + Sized {
+    /// An empty sink with the same settings, with room for `capacity` rows.
+    fn fresh(&self, capacity: usize) -> Self;
+    /// The number of rows kept.
+    fn len(&self) -> usize;
+    /// Keeps a good row; `id` is its (trimmed, non-empty) identifier, `key` its kind.
+    fn keep(&mut self, id: &str, key: &IdKey, row: Parsed<'_>);
+    /// Keeps the rows for which `keep` (called on each kept row's id, in order) is true.
+    /// Called before the sink is appended to (the merge filters each part, then appends
+    /// it).
+    fn retain_ids(&mut self, keep: impl FnMut(RowId<'_>) -> bool);
+    /// Appends the rows of `other` (a later part of the same file).
+    fn append(&mut self, other: Self);
+}
+
+/// The [`Sink`] of [`read_trades`]: full trades, logins and symbols shared per text.
+#[derive(Default)]
+pub(super) struct TradeSink {
+    trades: Vec<ClosedTrade>,
+    logins: Interner<AccountId>,
+    symbols: Interner<Symbol>,
+}
+
+impl Sink for TradeSink {
+    fn fresh(&self, capacity: usize) -> Self {
+        Self {
+            trades: Vec::with_capacity(capacity),
+            ..Self::default()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.trades.len()
+    }
+
+    fn keep(&mut self, id: &str, _: &IdKey, row: Parsed<'_>) {
+        self.trades.push(ClosedTrade {
+            id: TradeId::new(id),
+            account: self.logins.get(row.login, AccountId::new),
+            symbol: self.symbols.get(row.symbol, Symbol::new),
+            side: row.side,
+            volume: row.volume,
+            opened_at: row.opened_at,
+            closed_at: row.closed_at,
+            open_price: row.open_price,
+            close_price: row.close_price,
+            stop_loss: row.stop_loss,
+            take_profit: row.take_profit,
+            profit: row.profit,
+            commission: row.commission,
+            swap: row.swap,
+        });
+    }
+
+    fn retain_ids(&mut self, mut keep: impl FnMut(RowId<'_>) -> bool) {
+        self.trades.retain(|t| keep(RowId::Raw(&t.id)));
+    }
+
+    fn append(&mut self, mut other: Self) {
+        self.trades.append(&mut other.trades);
+    }
 }
 
 /// A trade id as de-duplicated: canonical decimal ids that fit a u64 as integers (cheaper
@@ -134,18 +289,14 @@ pub(super) struct BadRow {
 }
 
 /// The state of one sequential pass over rows.
-pub(super) struct Ingest<'a> {
+pub(super) struct Ingest<'a, S> {
     header: &'a csv::ByteRecord,
     cols: [usize; 14],
     file: &'a str,
     limits: CsvLimits,
-    /// Added to the rows' line numbers (for a chunk that starts mid-file).
-    line_offset: u64,
-    pub(super) out: TradeFile,
+    pub(super) out: ReadOut<S>,
     seen_numeric: FastSet<u64>,
     seen_text: FastSet<TradeId>,
-    logins: Interner<AccountId>,
-    symbols: Interner<Symbol>,
     dates: DateCache,
     pub(super) bad_rows: Vec<BadRow>,
     /// Whether ids are left to the merge ([`Ingest::deferred`]) instead of claimed here.
@@ -156,29 +307,23 @@ pub(super) struct Ingest<'a> {
     pub(super) text_ids: Vec<TradeId>,
 }
 
-impl<'a> Ingest<'a> {
+impl<'a, S: Sink> Ingest<'a, S> {
+    /// A pass that claims ids as it goes, keeping rows in `sink`.
     pub(super) fn new(
         header: &'a csv::ByteRecord,
         cols: [usize; 14],
         file: &'a str,
         limits: CsvLimits,
-        line_offset: u64,
-        capacity: usize,
+        sink: S,
     ) -> Self {
         Self {
             header,
             cols,
             file,
             limits,
-            line_offset,
-            out: TradeFile {
-                trades: Vec::with_capacity(capacity),
-                ..TradeFile::default()
-            },
-            seen_numeric: FastSet::with_capacity_and_hasher(capacity, Default::default()),
+            out: ReadOut::from_kept(sink),
+            seen_numeric: FastSet::default(),
             seen_text: FastSet::default(),
-            logins: Interner::default(),
-            symbols: Interner::default(),
             dates: DateCache::default(),
             bad_rows: Vec::new(),
             defer: false,
@@ -190,29 +335,27 @@ impl<'a> Ingest<'a> {
     /// A pass that claims no id: every row is parsed and kept (good) or skipped (bad),
     /// and the ids of all rows are collected (`numeric_ids`, `text_ids`) for the merge
     /// to find the repeated ones. A hash set of every id costs a cache miss per row;
-    /// sorting the ids once costs far less, and repeats are rare.
+    /// sorting the ids once costs far less, and repeats are rare. `sink` is empty, with
+    /// room for `capacity` rows.
     pub(super) fn deferred(
         header: &'a csv::ByteRecord,
         cols: [usize; 14],
         file: &'a str,
         limits: CsvLimits,
+        sink: S,
         capacity: usize,
     ) -> Self {
-        // No id set: `new` would reserve one for `capacity` ids.
-        let mut ingest = Self::new(header, cols, file, limits, 0, 0);
+        let mut ingest = Self::new(header, cols, file, limits, sink);
         ingest.defer = true;
-        ingest.out.trades = Vec::with_capacity(capacity);
         ingest.numeric_ids = Vec::with_capacity(capacity);
         ingest
     }
 
     /// Claims an id; false when it was already claimed.
-    fn claim(&mut self, key: IdKey, id: &TradeId) -> bool {
+    fn claim(&mut self, key: &IdKey, id: &str) -> bool {
         match key {
-            IdKey::Numeric(n) => self.seen_numeric.insert(n),
-            IdKey::Text => {
-                !self.seen_text.contains(id.as_str()) && self.seen_text.insert(id.clone())
-            }
+            IdKey::Numeric(n) => self.seen_numeric.insert(*n),
+            IdKey::Text => !self.seen_text.contains(id) && self.seen_text.insert(TradeId::new(id)),
         }
     }
 
@@ -222,7 +365,7 @@ impl<'a> Ingest<'a> {
         if let Some(e) = &kept {
             self.out.errors.push(e.clone());
         }
-        let ordinal = self.out.trades.len();
+        let ordinal = self.out.kept.len();
         self.bad_rows.push(BadRow {
             id,
             error: kept,
@@ -244,7 +387,7 @@ impl<'a> Ingest<'a> {
                 progress(reader.get_ref().consumed());
             }
             let info = row_info(reader, &record);
-            let line = info.line + self.line_offset;
+            let line = info.line;
             match info.cut {
                 Some(field) => {
                     let error = row_too_long(self.header, self.file, line, field, self.limits);
@@ -317,40 +460,41 @@ impl<'a> Ingest<'a> {
             max_field: self.limits.max_field_bytes,
         };
         let id = match row.text(c_id) {
-            Ok(id) => TradeId::new(id),
+            Ok(id) => id,
             Err(e) => return self.skip(None, e),
         };
         // Claim the id now (one hash operation for the common numeric case); a row that
         // turns out bad gives it back, so a corrected re-send of the row is still kept.
         // A deferred pass notes the id for the merge instead.
-        let key = IdKey::of(id.as_str());
+        let key = IdKey::of(id);
         if self.defer {
             match key {
                 IdKey::Numeric(n) => self.numeric_ids.push(n),
-                IdKey::Text => self.text_ids.push(id.clone()),
+                IdKey::Text => self.text_ids.push(TradeId::new(id)),
             }
-        } else if !self.claim(key.clone(), &id) {
+        } else if !self.claim(&key, id) {
             self.out.duplicate_rows += 1;
             return;
         }
-        let (logins, symbols, dates) = (&mut self.logins, &mut self.symbols, &mut self.dates);
-        let parsed = (|| -> Result<ClosedTrade, RowError> {
+        let dates = &mut self.dates;
+        let parsed = (|| -> Result<Parsed<'_>, RowError> {
             let login = row.text(c_login)?;
             let symbol = row.text(c_symbol)?;
             let side = row.side(c_action)?;
-            let opened_at = row.time(c_opened, dates)?;
-            let closed_at = row.time(c_closed, dates)?;
+            let (opened_at, opened_at_ns) = row.time(c_opened, dates)?;
+            let (closed_at, closed_at_ns) = row.time(c_closed, dates)?;
             if closed_at < opened_at {
                 return Err(row.error(c_closed, "closed before it was opened".to_owned()));
             }
-            Ok(ClosedTrade {
-                id: id.clone(),
-                account: logins.get(login, AccountId::new),
-                symbol: symbols.get(symbol, Symbol::new),
+            Ok(Parsed {
+                login,
+                symbol,
                 side,
                 volume: row.number(c_lots)?,
                 opened_at,
                 closed_at,
+                opened_at_ns,
+                closed_at_ns,
                 open_price: row.number(c_open)?,
                 close_price: row.number(c_close)?,
                 stop_loss: row.optional_price(c_sl)?,
@@ -361,15 +505,15 @@ impl<'a> Ingest<'a> {
             })
         })();
         match parsed {
-            Ok(trade) => self.out.trades.push(trade),
+            Ok(parsed) => self.out.kept.keep(id, &key, parsed),
             Err(e) => {
                 if !self.defer {
                     match key {
                         IdKey::Numeric(n) => self.seen_numeric.remove(&n),
-                        IdKey::Text => self.seen_text.remove(id.as_str()),
+                        IdKey::Text => self.seen_text.remove(id),
                     };
                 }
-                self.skip(Some(id), e);
+                self.skip(Some(TradeId::new(id)), e);
             }
         }
     }

@@ -2,10 +2,15 @@
 //! a terminal table, JSON, CSV, an HTML page or (feature `parquet`) Parquet.
 //!
 //! # Building
-//! Trades are condensed to their [`TradeFacts`] and numbered per account with hash maps
-//! (in parallel slices), counting-sorted into one contiguous range per account, then each
-//! account's metrics are computed by the batch calculator and scored (accounts are spread
-//! over the machine's cores). The result does not depend on the number of cores.
+//! The report works on a [`TradeBatch`]: each trade condensed to a 64-byte row with its
+//! login and symbol as small numbers, read that way straight from the file
+//! ([`crate::csv_input::read_trade_batch_path`], no `ClosedTrade` and no string per
+//! row) or condensed from trades ([`build_report`]). One pass numbers the accounts, a
+//! counting sort lays each account's rule facts ([`RuleTrade`]) and a flag byte out in
+//! one contiguous range, the batch is dropped, and each account's metrics are computed by
+//! the batch calculator from those facts in file order and scored (accounts are spread
+//! over the machine's cores); the facts are then put in close-time order for the
+//! rulebook. The result does not depend on the number of cores.
 //! An account's initial balance is the accounts file's `initial_balance` when given, else
 //! its `account_size`, else the configured one; its `platform` and `phase` are carried as
 //! they are. Without an accounts file every login is its own user
@@ -59,11 +64,12 @@ use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::metrics::{
     ClosedTrade, MetricsConfig, MetricsError, PnlBasis, TradeFacts, TradeMetrics,
 };
+use risk_core::num::ArithmeticError;
 use risk_core::score::{aggregate, score_account, AccountScore, GroupScore, ScoreConfig};
 use risk_core::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::csv_input::AccountsFile;
+use crate::csv_input::{AccountsFile, TradeBatch, TradeRow};
 use crate::report_config::RuleSettings;
 use risk_core::hash::HashMap as FastMap;
 use risk_core::rulebook::{rule_score, sort_close_order, Outcome, RuleTrade, RuleWeights};
@@ -170,6 +176,17 @@ pub enum ReportError {
     /// The score settings are invalid.
     #[error(transparent)]
     Score(#[from] risk_core::score::ScoreConfigError),
+    /// A batch's P&L is on another basis than the report's.
+    #[error("the trades' P&L is on the {batch} basis, the report's on the {report} basis")]
+    Basis {
+        /// The batch's basis.
+        batch: PnlBasis,
+        /// The report's basis.
+        report: PnlBasis,
+    },
+    /// A batch row names a login or symbol handle that the batch does not hold.
+    #[error("a trade names a login or symbol that its batch does not hold")]
+    Handle,
     /// The detector settings are invalid, or an account's rulebook arithmetic overflowed.
     #[error("rulebook{}: {source}", account.as_ref().map(|a| format!(" (account {a})")).unwrap_or_default())]
     Rulebook {
@@ -181,7 +198,9 @@ pub enum ReportError {
 }
 
 /// Builds the report: groups `trades` per account, computes and scores each account, then
-/// aggregates users and challenges.
+/// aggregates users and challenges. The trades are first condensed to a [`TradeBatch`]
+/// on the configured P&L basis; [`build_report_batch`] gives the same report for a batch
+/// read straight from a file ([`crate::csv_input::read_trade_batch_path`]).
 ///
 /// # Errors
 /// [`ReportError`] on invalid settings or an arithmetic overflow in an account's metrics.
@@ -190,7 +209,28 @@ pub fn build_report(
     input: &ReportInput<'_>,
 ) -> Result<Report, ReportError> {
     input.score.validate()?;
-    let slices = if trades.len() >= 100_000 {
+    let batch = batch_of(trades, input.metrics.pnl_basis)?;
+    build_report_batch(batch, input)
+}
+
+/// [`build_report`] over trades in the reader's compact form. The batch is dropped as
+/// soon as its rows are grouped, before the metrics are computed.
+///
+/// # Errors
+/// As [`build_report`], and [`ReportError::Basis`] when the batch's P&L is not on
+/// [`ReportInput::metrics`]' basis.
+pub fn build_report_batch(
+    batch: TradeBatch,
+    input: &ReportInput<'_>,
+) -> Result<Report, ReportError> {
+    input.score.validate()?;
+    if batch.basis != input.metrics.pnl_basis {
+        return Err(ReportError::Basis {
+            batch: batch.basis,
+            report: input.metrics.pnl_basis,
+        });
+    }
+    let slices = if batch.len() >= 100_000 {
         rayon::current_num_threads()
     } else {
         1
@@ -202,14 +242,14 @@ pub fn build_report(
     let Grouped {
         logins,
         starts,
-        facts: grouped,
-        rules: rule_trades,
-    } = group(trades, listed, slices, input.metrics.pnl_basis)?;
-
+        flags,
+        rules: mut rule_trades,
+    } = group(&batch, listed)?;
+    drop(batch);
     let mut unlisted = 0_u64;
     let mut plan = Vec::with_capacity(logins.len());
-    for (g, account) in logins.iter().enumerate() {
-        let info = input.accounts.and_then(|f| f.accounts.get(*account));
+    for (g, account) in logins.into_iter().enumerate() {
+        let info = input.accounts.and_then(|f| f.accounts.get(&account));
         if input.accounts.is_some() && info.is_none() {
             unlisted += 1;
         }
@@ -217,24 +257,25 @@ pub fn build_report(
         if let Some(b) = info.and_then(|i| i.initial_balance) {
             config.initial_balance = b;
         }
-        let facts = &grouped[starts[g]..starts[g + 1]];
+        let trades = &rule_trades[starts[g]..starts[g + 1]];
         plan.push(Plan {
-            account: (*account).clone(),
             user: info.map_or_else(|| UserId::new(account.as_str()), |i| i.user.clone()),
+            account,
             challenge: info.and_then(|i| i.challenge.clone()),
             platform: info.and_then(|i| i.platform.clone()),
             phase: info.and_then(|i| i.phase.clone()),
-            last_trade_at: facts
+            last_trade_at: trades
                 .iter()
-                .map(|f| f.closed_at_ns)
+                .map(|t| t.closed_at_ns)
                 .max()
                 .map(DateTime::from_timestamp_nanos),
             config,
-            facts,
         });
     }
 
-    let computed = compute_parallel(&plan, &input.score)?;
+    let computed = compute_parallel(&plan, &rule_trades, &flags, &starts, &input.score)?;
+    drop(flags);
+    sort_accounts(&mut rule_trades, &starts, slices);
     let rule_accounts: Vec<rulebook::RuleAccount<'_>> = plan
         .iter()
         .map(|p| rulebook::RuleAccount {
@@ -385,91 +426,127 @@ pub fn group_reports<'a>(
     (groups_of(by_user), groups_of(by_challenge))
 }
 
-/// Trades grouped per account: account `g`'s facts are `facts[starts[g]..starts[g + 1]]`
-/// (file order) and its rule facts `rules[starts[g]..starts[g + 1]]` (close-time order).
-struct Grouped<'t> {
-    logins: Vec<&'t AccountId>,
+/// Trades grouped per account: account `g`'s rule facts are
+/// `rules[starts[g]..starts[g + 1]]`, in file order, and `flags` the same trades'
+/// stop-loss ([`STOP_LOSS_SET`]) and take-profit ([`TAKE_PROFIT_SET`]) flags, which the
+/// metrics need besides.
+struct Grouped {
+    logins: Vec<AccountId>,
     starts: Vec<usize>,
-    facts: Vec<TradeFacts>,
+    flags: Vec<u8>,
     rules: Vec<RuleTrade>,
 }
 
-/// Groups `trades` per account over `slices` parallel slices (the result does not depend
-/// on `slices`).
-fn group<'t>(
-    trades: &'t [ClosedTrade],
-    listed: &'t [AccountId],
-    slices: usize,
-    basis: PnlBasis,
-) -> Result<Grouped<'t>, ReportError> {
-    // Group per account (first-seen order, listed accounts first) with hash maps, then a
-    // counting sort of the trades' compact facts: no per-account allocation.
-    //
-    // 1. In parallel over contiguous slices of the trades: number each slice's logins in
-    //    first-seen order and turn every trade into its 44-byte facts, in file order.
-    let per = trades.len().div_ceil(slices).max(1);
-    let parts: Vec<Result<Part<'_>, ReportError>> = trades
-        .par_chunks(per)
-        .map(|slice| Part::of(slice, basis))
-        .collect();
-    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+/// A trade of [`Grouped`] has a non-zero stop-loss price.
+const STOP_LOSS_SET: u8 = 1;
+/// A trade of [`Grouped`] has a non-zero take-profit price.
+const TAKE_PROFIT_SET: u8 = 2;
 
-    // 2. Global account numbers: listed accounts first, then logins as first seen in the
-    //    file (the slices are in file order, and so is each slice's numbering).
+/// `trades` condensed to a batch with P&L on `basis`, logins and symbols numbered in
+/// first-seen order; the first trade whose P&L or times the metrics cannot take is the
+/// error.
+fn batch_of(trades: &[ClosedTrade], basis: PnlBasis) -> Result<TradeBatch, ReportError> {
+    let mut batch = TradeBatch::new(basis);
+    let mut rows = Vec::with_capacity(trades.len());
+    let mut accounts: FastMap<&str, u32> = FastMap::default();
+    let mut symbols: FastMap<&str, u32> = FastMap::default();
+    fn number<'a>(map: &mut FastMap<&'a str, u32>, name: &'a str) -> (u32, bool) {
+        let next = u32::try_from(map.len()).unwrap_or(u32::MAX);
+        let n = *map.entry(name).or_insert(next);
+        (n, n == next)
+    }
+    let mut last: Option<(&str, u32)> = None;
+    for trade in trades {
+        let facts = TradeFacts::of(trade, basis).map_err(|source| ReportError::Metrics {
+            account: trade.account.clone(),
+            source,
+        })?;
+        let account = match last {
+            Some((name, n)) if name == trade.account.as_str() => n,
+            _ => {
+                let (n, new) = number(&mut accounts, trade.account.as_str());
+                if new {
+                    batch.accounts.push(trade.account.clone());
+                }
+                last = Some((trade.account.as_str(), n));
+                n
+            }
+        };
+        let (symbol, new) = number(&mut symbols, trade.symbol.as_str());
+        if new {
+            batch.symbols.push(trade.symbol.clone());
+        }
+        rows.push(TradeRow::new(
+            facts.opened_at_ns,
+            facts.closed_at_ns,
+            Some(facts.pnl),
+            trade.volume,
+            trade.side,
+            account,
+            symbol,
+            facts.stop_loss_set,
+            facts.take_profit_set,
+        ));
+    }
+    batch.parts.push(rows);
+    Ok(batch)
+}
+
+/// Groups the batch's trades per account, in file order within an account.
+fn group(batch: &TradeBatch, listed: &[AccountId]) -> Result<Grouped, ReportError> {
+    // 1. Group numbers: listed accounts first, then logins in the order the kept trades
+    //    first name them (a handle whose trades were all dropped gets none); symbol
+    //    numbers in first-seen order too. One pass over the rows, no hashing per row.
+    const NONE: u32 = u32::MAX;
     let mut index: FastMap<&str, u32> = FastMap::default();
-    let mut logins: Vec<&AccountId> = Vec::new();
-    for login in listed
-        .iter()
-        .chain(parts.iter().flat_map(|p| p.logins.iter().copied()))
-    {
+    let mut logins: Vec<AccountId> = Vec::new();
+    for login in listed {
         index.entry(login.as_str()).or_insert_with(|| {
-            logins.push(login);
-            u32::try_from(logins.len() - 1).unwrap_or(u32::MAX)
+            logins.push(login.clone());
+            u32::try_from(logins.len() - 1).unwrap_or(NONE)
         });
     }
-    let remaps: Vec<Vec<u32>> = parts
-        .iter()
-        .map(|p| {
-            p.logins
-                .iter()
-                .map(|l| index.get(l.as_str()).copied().unwrap_or(u32::MAX))
-                .collect()
-        })
-        .collect();
-    drop(index);
-    // Global symbol numbers, in first-seen order.
-    let mut symbol_index: FastMap<&str, u32> = FastMap::default();
-    let symbol_remaps: Vec<Vec<u32>> = parts
-        .iter()
-        .map(|p| {
-            p.symbols
-                .iter()
-                .map(|s| {
-                    let next = u32::try_from(symbol_index.len()).unwrap_or(u32::MAX);
-                    *symbol_index.entry(s).or_insert(next)
-                })
-                .collect()
-        })
-        .collect();
-
-    // 3. Counting sort of the facts into each account's contiguous range, file order kept
-    //    within an account.
-    let mut starts = vec![0_usize; logins.len() + 1];
-    for (part, remap) in parts.iter().zip(&remaps) {
-        for &local in &part.local_of {
-            starts[remap[local as usize] as usize + 1] += 1;
+    let mut group_of = vec![NONE; batch.accounts.len()];
+    let mut symbol_of = vec![NONE; batch.symbols.len()];
+    let mut symbols = 0_u32;
+    let mut counts = vec![0_usize; logins.len()];
+    for row in batch.rows() {
+        if row.pnl.is_none() {
+            let account = batch.accounts.get(row.account as usize).cloned();
+            return Err(ReportError::Metrics {
+                account: account.unwrap_or_else(|| AccountId::new("")),
+                source: ArithmeticError { what: "net P&L" }.into(),
+            });
         }
+        let (Some(g), Some(s)) = (
+            group_of.get_mut(row.account as usize),
+            symbol_of.get_mut(row.symbol as usize),
+        ) else {
+            return Err(ReportError::Handle);
+        };
+        if *g == NONE {
+            let login = &batch.accounts[row.account as usize];
+            *g = *index.entry(login.as_str()).or_insert_with(|| {
+                logins.push(login.clone());
+                counts.push(0);
+                u32::try_from(logins.len() - 1).unwrap_or(NONE)
+            });
+        }
+        if *s == NONE {
+            *s = symbols;
+            symbols += 1;
+        }
+        counts[*g as usize] += 1;
     }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
+    drop(index);
+
+    // 2. Counting sort of the rule facts and flags into each account's contiguous range,
+    //    file order kept within an account.
+    let mut starts = vec![0_usize; logins.len() + 1];
+    for (g, n) in counts.iter().enumerate() {
+        starts[g + 1] = starts[g] + n;
     }
-    let blank = TradeFacts {
-        opened_at_ns: 0,
-        closed_at_ns: 0,
-        pnl: Decimal::ZERO,
-        stop_loss_set: false,
-        take_profit_set: false,
-    };
+    drop(counts);
     let blank_rule = RuleTrade {
         opened_at_ns: 0,
         closed_at_ns: 0,
@@ -478,30 +555,44 @@ fn group<'t>(
         side: risk_core::model::Side::Buy,
         symbol: 0,
     };
-    let mut grouped = vec![blank; trades.len()];
-    let mut rules = vec![blank_rule; trades.len()];
+    let mut flags = vec![0_u8; batch.len()];
+    let mut rules = vec![blank_rule; batch.len()];
     let mut next = starts.clone();
-    for ((part, remap), symbols) in parts.iter().zip(&remaps).zip(&symbol_remaps) {
-        for ((facts, rule), &local) in part.facts.iter().zip(&part.rules).zip(&part.local_of) {
-            let g = remap[local as usize] as usize;
-            grouped[next[g]] = *facts;
-            rules[next[g]] = RuleTrade {
-                symbol: symbols[rule.symbol as usize],
-                ..*rule
-            };
-            next[g] += 1;
-        }
+    for row in batch.rows() {
+        let g = group_of[row.account as usize] as usize;
+        let pnl = row.pnl.unwrap_or_default();
+        flags[next[g]] = (u8::from(row.stop_loss_set()) * STOP_LOSS_SET)
+            | (u8::from(row.take_profit_set()) * TAKE_PROFIT_SET);
+        rules[next[g]] = RuleTrade {
+            opened_at_ns: row.opened_at_ns,
+            closed_at_ns: row.closed_at_ns,
+            pnl,
+            lots: row.lots,
+            side: row.side(),
+            symbol: symbol_of[row.symbol as usize],
+        };
+        next[g] += 1;
     }
-    drop(parts);
-    // 4. Each account's rule facts in close-time order once (the rules and the martingale
-    //    detector read them as they are), the accounts split over the slices' threads.
-    let per = trades.len().div_ceil(slices).max(1);
-    let mut rest: &mut [RuleTrade] = &mut rules;
+    Ok(Grouped {
+        logins,
+        starts,
+        flags,
+        rules,
+    })
+}
+
+/// Each account's rule facts (account `g`'s are `rules[starts[g]..starts[g + 1]]`) put
+/// in close-time order once (the rules and the martingale detector read them as they
+/// are), the accounts split over `slices` threads (the result does not depend on it).
+fn sort_accounts(rules: &mut [RuleTrade], starts: &[usize], slices: usize) {
+    let accounts = starts.len().saturating_sub(1);
+    let per = rules.len().div_ceil(slices.max(1)).max(1);
+    let mut rest: &mut [RuleTrade] = rules;
     let mut chunks: Vec<(&mut [RuleTrade], &[usize])> = Vec::new();
     let (mut from, mut taken) = (0_usize, 0_usize);
-    for g in 0..logins.len() {
+    for g in 0..accounts {
         let end = starts[g + 1];
-        if end - taken >= per || g + 1 == logins.len() {
+        if end - taken >= per || g + 1 == accounts {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(end - taken);
             chunks.push((head, &starts[from..=g + 1]));
             rest = tail;
@@ -518,80 +609,10 @@ fn group<'t>(
             });
         }
     });
-    Ok(Grouped {
-        logins,
-        starts,
-        facts: grouped,
-        rules,
-    })
 }
 
-/// One slice of the trades, numbered and condensed by one worker.
-struct Part<'t> {
-    /// The slice's logins, in first-seen order (local number = position).
-    logins: Vec<&'t AccountId>,
-    /// The local login number of each trade, in slice order.
-    local_of: Vec<u32>,
-    /// The facts of each trade, in slice order.
-    facts: Vec<TradeFacts>,
-    /// The slice's symbols, in first-seen order (local number = position).
-    symbols: Vec<&'t str>,
-    /// The rule facts of each trade (with local symbol numbers), in slice order.
-    rules: Vec<RuleTrade>,
-}
-
-impl<'t> Part<'t> {
-    fn of(slice: &'t [ClosedTrade], basis: PnlBasis) -> Result<Self, ReportError> {
-        let mut index: FastMap<&str, u32> = FastMap::default();
-        // The CSV reader shares one string per symbol: its address finds its number
-        // without hashing the text (the text is the fallback).
-        let mut symbol_at: FastMap<usize, u32> = FastMap::default();
-        let mut symbol_index: FastMap<&str, u32> = FastMap::default();
-        let mut part = Part {
-            logins: Vec::new(),
-            local_of: Vec::with_capacity(slice.len()),
-            facts: Vec::with_capacity(slice.len()),
-            symbols: Vec::new(),
-            rules: Vec::with_capacity(slice.len()),
-        };
-        for trade in slice {
-            let local = *index.entry(trade.account.as_str()).or_insert_with(|| {
-                part.logins.push(&trade.account);
-                u32::try_from(part.logins.len() - 1).unwrap_or(u32::MAX)
-            });
-            part.local_of.push(local);
-            let facts = TradeFacts::of(trade, basis).map_err(|e| ReportError::Metrics {
-                account: trade.account.clone(),
-                source: e,
-            })?;
-            let name = trade.symbol.as_str();
-            let symbol = match symbol_at.get(&(name.as_ptr() as usize)) {
-                Some(&s) => s,
-                None => {
-                    let s = *symbol_index.entry(name).or_insert_with(|| {
-                        part.symbols.push(name);
-                        u32::try_from(part.symbols.len() - 1).unwrap_or(u32::MAX)
-                    });
-                    symbol_at.insert(name.as_ptr() as usize, s);
-                    s
-                }
-            };
-            part.rules.push(RuleTrade {
-                opened_at_ns: facts.opened_at_ns,
-                closed_at_ns: facts.closed_at_ns,
-                pnl: facts.pnl,
-                lots: trade.volume,
-                side: trade.side,
-                symbol,
-            });
-            part.facts.push(facts);
-        }
-        Ok(part)
-    }
-}
-
-/// One account's work: who it is, its settings and its trades' facts.
-struct Plan<'a> {
+/// One account's work: who it is and its settings.
+struct Plan {
     account: AccountId,
     user: UserId,
     challenge: Option<ChallengeId>,
@@ -599,16 +620,35 @@ struct Plan<'a> {
     phase: Option<String>,
     last_trade_at: Option<DateTime<Utc>>,
     config: MetricsConfig,
-    facts: &'a [TradeFacts],
 }
 
-/// Batch metrics and score of every account, spread over the cores.
+/// Batch metrics and score of every account (account `g`'s trades are
+/// `rules[starts[g]..starts[g + 1]]` with `flags`, in file order), spread over the cores.
 fn compute_parallel(
-    plan: &[Plan<'_>],
+    plan: &[Plan],
+    rules: &[RuleTrade],
+    flags: &[u8],
+    starts: &[usize],
     score: &ScoreConfig,
 ) -> Result<Vec<(TradeMetrics, AccountScore)>, ReportError> {
-    let one = |p: &Plan<'_>| {
-        let metrics = TradeMetrics::compute_facts(p.facts, &p.config).map_err(|source| {
+    // The account's facts, in file order, are laid out in a buffer that each worker
+    // reuses from one account to the next.
+    let one = |facts: &mut Vec<TradeFacts>, (g, p): (usize, &Plan)| {
+        let (from, to) = (starts[g], starts[g + 1]);
+        facts.clear();
+        facts.extend(
+            rules[from..to]
+                .iter()
+                .zip(&flags[from..to])
+                .map(|(t, &f)| TradeFacts {
+                    opened_at_ns: t.opened_at_ns,
+                    closed_at_ns: t.closed_at_ns,
+                    pnl: t.pnl,
+                    stop_loss_set: f & STOP_LOSS_SET != 0,
+                    take_profit_set: f & TAKE_PROFIT_SET != 0,
+                }),
+        );
+        let metrics = TradeMetrics::compute_facts(facts, &p.config).map_err(|source| {
             ReportError::Metrics {
                 account: p.account.clone(),
                 source,
@@ -618,12 +658,21 @@ fn compute_parallel(
         Ok((metrics, scored))
     };
     if plan.len() < 256 {
-        return plan.iter().map(one).collect();
+        let mut facts = Vec::new();
+        return plan
+            .iter()
+            .enumerate()
+            .map(|p| one(&mut facts, p))
+            .collect();
     }
     // On rayon's pool, which balances accounts of unequal size by work stealing. The
     // results are collected in plan order and the first error in that order is returned,
     // as a sequential pass would.
-    let computed: Vec<Result<_, ReportError>> = plan.par_iter().map(one).collect();
+    let computed: Vec<Result<_, ReportError>> = plan
+        .par_iter()
+        .enumerate()
+        .map_init(Vec::new, one)
+        .collect();
     computed.into_iter().collect()
 }
 
@@ -658,7 +707,7 @@ mod tests {
     }
 
     #[test]
-    fn grouping_does_not_depend_on_the_slicing() {
+    fn grouping_orders_listed_logins_first_and_sorting_does_not_depend_on_the_slicing() {
         let mut trades = sample();
         for k in 0..40 {
             let mut t = trades[k % 4].clone();
@@ -666,13 +715,14 @@ mod tests {
             trades.push(t);
         }
         let listed = [AccountId::new("F"), AccountId::new("Z")];
-        let one = group(&trades, &listed, 1, PnlBasis::Net).unwrap();
+        let batch = batch_of(&trades, PnlBasis::Net).unwrap();
+        let mut one = group(&batch, &listed).unwrap();
+        let unsorted = one.rules.clone();
+        sort_accounts(&mut one.rules, &one.starts, 1);
         for slices in 2..=7 {
-            let many = group(&trades, &listed, slices, PnlBasis::Net).unwrap();
-            assert_eq!(many.logins, one.logins, "{slices} slices");
-            assert_eq!(many.starts, one.starts, "{slices} slices");
-            assert_eq!(many.facts, one.facts, "{slices} slices");
-            assert_eq!(many.rules, one.rules, "{slices} slices");
+            let mut many = unsorted.clone();
+            sort_accounts(&mut many, &one.starts, slices);
+            assert_eq!(many, one.rules, "{slices} slices");
         }
         let order: Vec<_> = one.logins.iter().map(|l| l.as_str()).collect();
         assert_eq!(order, ["F", "Z", "A", "B", "C", "E"]);
@@ -764,5 +814,90 @@ mod tests {
         let table = String::from_utf8(table).unwrap();
         assert!(table.contains("CHALLENGES (2)"));
         assert!(table.lines().all(|l| l == l.trim_end()));
+    }
+
+    /// The report from the batch reader equals the report from the trades, to the byte of
+    /// its JSON: the planted sample (rulebook signals of every kind, malformed and repeated
+    /// rows), with and without the accounts file, on both P&L bases, with and without a
+    /// window, read on one thread and on three.
+    #[test]
+    fn the_batch_report_is_the_trades_report() {
+        use crate::csv_input::{read_trade_batch_parallel, CsvLimits};
+        use crate::report_config::ReportConfig;
+        use crate::sample::{generate_planted, SampleConfig, PLANTED_RULEBOOK};
+        let (mut text, mut accounts, mut planted) = (Vec::new(), Vec::new(), Vec::new());
+        let config = SampleConfig {
+            trades: 4_000,
+            ..SampleConfig::default()
+        };
+        generate_planted(&config, &mut text, &mut accounts, &mut planted).unwrap();
+        let accounts = read_accounts(accounts.as_slice(), "a.csv").unwrap();
+        let file = read_trades(text.as_slice(), "t.csv", |_| {}).unwrap();
+        assert!(file.skipped_rows > 0 && file.duplicate_rows > 0);
+        let rules = ReportConfig::from_file_text(PLANTED_RULEBOOK, std::path::Path::new("r.toml"))
+            .unwrap()
+            .rules;
+        for basis in [PnlBasis::Net, PnlBasis::Gross] {
+            for window in [None, std::num::NonZeroU32::new(7)] {
+                for listed in [None, Some(&accounts)] {
+                    let input = ReportInput {
+                        accounts: listed,
+                        metrics: MetricsConfig {
+                            pnl_basis: basis,
+                            window_size: window,
+                            ..MetricsConfig::default()
+                        },
+                        rules: rules.clone(),
+                        ..ReportInput::default()
+                    };
+                    let expected = build_report(&file.trades, &input).unwrap();
+                    assert!(expected
+                        .accounts
+                        .iter()
+                        .any(|a| !a.rules.signals.is_empty()));
+                    let mut expected_json = Vec::new();
+                    write_json(&expected, &mut expected_json).unwrap();
+                    for workers in [1, 3] {
+                        let read = read_trade_batch_parallel(
+                            &text,
+                            "t.csv",
+                            workers,
+                            basis,
+                            CsvLimits::default(),
+                            |_| {},
+                        )
+                        .unwrap();
+                        let report = build_report_batch(read.batch, &input).unwrap();
+                        assert!(report == expected, "{basis} {window:?} {workers}");
+                        let mut json = Vec::new();
+                        write_json(&report, &mut json).unwrap();
+                        assert!(json == expected_json);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A batch on another P&L basis than the report's is refused; a net P&L that does
+    /// not fit is the same error from the batch as from the trades.
+    #[test]
+    fn a_batch_on_another_basis_or_with_a_bad_pnl_is_an_error() {
+        let trades = sample();
+        let gross = batch_of(&trades, PnlBasis::Gross).unwrap();
+        let err = build_report_batch(gross, &ReportInput::default()).unwrap_err();
+        assert!(matches!(err, ReportError::Basis { .. }), "{err}");
+
+        let mut trades = sample();
+        trades[2].profit = Decimal::MAX;
+        trades[2].commission = Decimal::ONE;
+        let from_trades = build_report(&trades, &ReportInput::default()).unwrap_err();
+        let mut batch = batch_of(&sample(), PnlBasis::Net).unwrap();
+        batch.parts[0][2].pnl = None;
+        let from_batch = build_report_batch(batch, &ReportInput::default()).unwrap_err();
+        assert_eq!(from_batch.to_string(), from_trades.to_string());
+        assert!(
+            from_batch.to_string().starts_with("account B: "),
+            "{from_batch}"
+        );
     }
 }

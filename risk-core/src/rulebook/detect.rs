@@ -99,18 +99,10 @@ pub fn detect_only(
         }
         return Ok(out);
     }
-    let all: Vec<(u32, &RuleTrade)> = accounts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, a)| {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
-            a.trades.iter().map(move |t| (i, t))
-        })
-        .collect();
     if which == Detector::Hedging {
-        hedging(accounts, &all, config, &mut out);
+        hedging(accounts, config, &mut out);
     } else {
-        copy_trading(accounts, &all, config, &mut out)?;
+        copy_trading(accounts, config, &mut out)?;
     }
     Ok(out)
 }
@@ -175,12 +167,18 @@ fn clusters(accounts: &[DetectAccount<'_>]) -> Vec<usize> {
 /// (cluster, sells) -> the trades open now: (close time, position in the sweep, account).
 type OpenLists = HashMap<(usize, bool), Vec<(i64, usize, u32)>>;
 
-fn hedging(
-    accounts: &[DetectAccount<'_>],
-    all: &[(u32, &RuleTrade)],
-    config: &DetectorConfig,
-    out: &mut [Vec<RuleSignal>],
-) {
+/// Every trade of `accounts` with its account's position, in order (walked, not
+/// collected: a million trades would be 16 MB).
+fn all_trades<'a>(
+    accounts: &'a [DetectAccount<'_>],
+) -> impl Iterator<Item = (u32, &'a RuleTrade)> + 'a {
+    accounts.iter().enumerate().flat_map(|(i, a)| {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        a.trades.iter().map(move |t| (i, t))
+    })
+}
+
+fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [Vec<RuleSignal>]) {
     let cluster = clusters(accounts);
     let mut size: HashMap<usize, usize> = HashMap::default();
     for &c in &cluster {
@@ -198,7 +196,7 @@ fn hedging(
     // reads nothing else. A trade leaves the open lists lazily once its close time has
     // passed (intervals are `[open, close)`).
     let mut opens: Vec<(u128, i64)> = Vec::new();
-    for &(a, t) in all {
+    for (a, t) in all_trades(accounts) {
         if t.closed_at_ns > t.opened_at_ns && linked(a) {
             let who = a.saturating_mul(2) | u32::from(t.side == Side::Sell);
             opens.push((pack(t.symbol, t.opened_at_ns, who), t.closed_at_ns));
@@ -406,7 +404,6 @@ fn copies_needed(n: usize, config: &DetectorConfig) -> Result<usize, RulebookErr
 
 fn copy_trading(
     accounts: &[DetectAccount<'_>],
-    all: &[(u32, &RuleTrade)],
     config: &DetectorConfig,
     out: &mut [Vec<RuleSignal>],
 ) -> Result<(), RulebookError> {
@@ -423,7 +420,7 @@ fn copy_trading(
         .map(|x| x.trades.len() >= min_trades)
         .collect();
     let mut index = OpenIndex::default();
-    index.insert(all.iter().copied());
+    index.insert(all_trades(accounts));
     let opens = &index.opens;
     let window = window_ns(config);
     let near = |k: usize, l: u32, lo: i64, hi: i64| {
