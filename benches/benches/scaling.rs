@@ -45,7 +45,7 @@ fn rule_sets(c: &mut Criterion) {
     let symbol = Symbol::new(SYMBOL);
     for n in [1usize, 20, 200] {
         let set = rules(n);
-        let mut hits = Vec::new();
+        let mut hits = risk_core::rules::RuleHits::new();
         group.bench_with_input(BenchmarkId::new("evaluate", n), &set, |b, set| {
             b.iter(|| {
                 hits.clear();

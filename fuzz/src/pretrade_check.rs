@@ -389,7 +389,7 @@ pub(crate) fn check_response(
             "rejected without a reason"
         );
         assert!(
-            !response.message.trim().is_empty(),
+            !response.message.to_string().trim().is_empty(),
             "rejected without a message"
         );
         return;

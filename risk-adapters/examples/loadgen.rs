@@ -17,10 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pb::account_event::Change;
 use pb::account_or_market_event::Event;
 use pb::risk_service_client::RiskServiceClient;
 use risk_adapters::grpc::proto::v1 as pb;
+use tonic::codegen::{http, Body, Bytes, Context, Future, Pin, Poll, Service, StdError};
 use tonic::transport::{Channel, Endpoint};
 
 /// Drives PreTradeCheck load against a risk-server.
@@ -51,6 +54,67 @@ struct Args {
     /// Client runtime threads (1: a current-thread runtime, the cheapest per request).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// How the check tasks reach the server: `h2`, the generated client straight over a
+    /// hyper HTTP/2 connection (the cheapest client, so the server is what is measured),
+    /// or `channel`, over tonic's `Channel` (what most applications use: it adds a
+    /// buffer task and reconnection between the client and the connection).
+    #[arg(long, value_enum, default_value_t = Transport::H2)]
+    transport: Transport,
+    /// The server's process id: also print the server's CPU time per check over the
+    /// measured seconds (Linux `/proc/PID/stat`), beside the client's own.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+}
+
+/// The check tasks' transport (see `--transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    H2,
+    Channel,
+}
+
+/// A tonic client transport over one hyper HTTP/2 connection: each call is one
+/// `send_request`, with no buffer task or reconnect layer in between.
+#[derive(Clone)]
+struct H2Connection(SendRequest<tonic::body::Body>);
+
+impl H2Connection {
+    /// Connects to `addr` (`http://host:port`) with `TCP_NODELAY` and spawns the
+    /// connection's task.
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let uri: http::Uri = addr.parse().context("--addr")?;
+        let authority = uri.authority().context("--addr has no host:port")?.as_str();
+        let stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP/2 handshake")?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("loadgen: connection: {e}");
+            }
+        });
+        Ok(Self(send))
+    }
+}
+
+impl Service<http::Request<tonic::body::Body>> for H2Connection {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(request))
+    }
 }
 
 #[derive(Default)]
@@ -107,8 +171,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let end = warmup_end + Duration::from_secs(args.secs);
     let marks = tokio::spawn(feed_marks(channels[0].clone(), end));
     let mut tasks = Vec::new();
+    let mut connections = Vec::new();
+    if args.transport == Transport::H2 {
+        for _ in 0..args.connections {
+            connections.push(H2Connection::connect(&args.addr).await?);
+        }
+    }
+    let origin: http::Uri = args.addr.parse().context("--addr")?;
     for task in 0..args.concurrency {
-        let client = RiskServiceClient::new(channels[task % channels.len()].clone());
         let plan = Plan {
             task,
             tasks: args.concurrency,
@@ -117,8 +187,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             measure_from: warmup_end,
             end,
         };
-        tasks.push(tokio::spawn(worker(client, plan, args.stream)));
+        tasks.push(match args.transport {
+            Transport::H2 => {
+                let connection = connections[task % connections.len()].clone();
+                let client = RiskServiceClient::with_origin(connection, origin.clone());
+                tokio::spawn(worker(client, plan, args.stream))
+            }
+            Transport::Channel => {
+                let client = RiskServiceClient::new(channels[task % channels.len()].clone());
+                tokio::spawn(worker(client, plan, args.stream))
+            }
+        });
     }
+    // CPU time is read when measuring starts and again when every task has ended, so
+    // setup and warm-up are left out and the per-check figures are steady under load.
+    let server_pid = args.server_pid;
+    let cpu_start = tokio::spawn(async move {
+        tokio::time::sleep_until(warmup_end.into()).await;
+        cpu_ticks(server_pid)
+    });
     let mut total = Tally::default();
     for t in tasks {
         let tally = t.await.context("worker task")??;
@@ -135,15 +222,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             total.first_reject = tally.first_reject;
         }
     }
+    let cpu_end = cpu_ticks(server_pid);
+    let cpu_start = cpu_start.await.context("CPU reading")?;
     marks.await.context("mark feed")??;
 
     let h = total.latency_us.context("no samples")?;
     let secs = args.secs as f64;
     println!(
-        "loadgen: {} {} tasks over {} connections, {} client thread(s), {} s measured after {} s warm-up, {} accounts",
+        "loadgen: {} {} tasks over {} {} connections, {} client thread(s), {} s measured after {} s warm-up, {} accounts",
         args.concurrency,
         if args.stream { "stream" } else { "unary" },
         args.connections,
+        match args.transport {
+            Transport::H2 => "h2",
+            Transport::Channel => "channel",
+        },
         args.threads.max(1),
         args.secs,
         args.warmup_secs,
@@ -166,10 +259,53 @@ async fn run(args: Args) -> anyhow::Result<()> {
         h.value_at_quantile(0.999),
         h.max()
     );
+    let checks = h.len().max(1) as f64;
+    let per_check = |start: Option<u64>, end: Option<u64>| {
+        start
+            .zip(end)
+            .map(|(s, e)| e.saturating_sub(s) as f64 * 1e6 / TICKS_PER_SEC / checks)
+    };
+    if let Some(client) = per_check(cpu_start.client, cpu_end.client) {
+        print!("cpu us/check: client {client:.1}");
+        match per_check(cpu_start.server, cpu_end.server) {
+            Some(server) => println!("  server {server:.1}"),
+            None => println!(),
+        }
+    }
     if let Some(reject) = total.first_reject {
         println!("first reject: {reject}");
     }
     Ok(())
+}
+
+/// Linux's `USER_HZ`: the unit of `utime` and `stime` in `/proc/PID/stat` (100 on every
+/// architecture's user ABI).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU time (user + system, in ticks) used so far by this process and by the server.
+#[derive(Debug, Clone, Copy)]
+struct CpuTicks {
+    client: Option<u64>,
+    server: Option<u64>,
+}
+
+fn cpu_ticks(server_pid: Option<u32>) -> CpuTicks {
+    CpuTicks {
+        client: proc_cpu_ticks("self"),
+        server: server_pid.and_then(|pid| proc_cpu_ticks(&pid.to_string())),
+    }
+}
+
+/// `utime + stime` of a process from `/proc/{pid}/stat` (all its threads); `None` when it
+/// cannot be read (not Linux, no such process).
+fn proc_cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count fields
+    // after its closing parenthesis, where field 3 (state) comes first.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Creates the load accounts: KYC L2, ample balance and limits, 20x.
@@ -315,11 +451,17 @@ impl Tally {
     }
 }
 
-async fn worker(
-    mut client: RiskServiceClient<Channel>,
+async fn worker<T>(
+    mut client: RiskServiceClient<T>,
     plan: Plan,
     stream: bool,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<Tally>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
     let mut tally = Tally {
         latency_us: Some(Histogram::new_with_bounds(1, 60_000_000, 3)?),
         ..Tally::default()

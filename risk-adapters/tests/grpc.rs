@@ -1248,3 +1248,66 @@ async fn calls_beyond_the_concurrent_stream_limit_wait_for_a_free_stream() {
         assert_eq!(r.decision(), pb::RiskDecision::Approved, "{r:?}");
     }
 }
+
+/// With `connection_threads`, connections are served by threads of their own over the
+/// one engine: every connection is answered (three connections over two threads, so one
+/// thread serves two), an order id seen on one connection is a duplicate on another, and
+/// at shutdown an open stream is still answered, the port is released and `serve`
+/// returns once the clients are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_threads_share_the_engine_and_drain_at_shutdown() {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServerOptions {
+        connection_threads: 2,
+        ..ServerOptions::default()
+    };
+    let (addr, task) = start_with(options, async move {
+        let _ = stopped.await;
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connect(addr).await);
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let id = format!("ct-{i}");
+        let r = check(client, order(&id)).await;
+        assert_eq!(r.decision(), pb::RiskDecision::Approved, "{id}: {r:?}");
+        assert_eq!(r.trace_id, format!("trace-{id}"));
+    }
+    // ct-0 was approved on the first connection (thread 0); the second one is served
+    // by thread 1.
+    let r = check(&mut clients[1], order("ct-0")).await;
+    assert_rejected(&r, pb::RejectReason::DuplicateOrder, "");
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut responses = clients[2]
+        .pre_trade_check_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("stream")
+        .into_inner();
+    tx.send(order("ct-s-1")).await.unwrap();
+    let first = responses.message().await.expect("answer").expect("one");
+    assert_eq!(first.decision(), pb::RiskDecision::Approved);
+
+    stop.send(()).unwrap();
+    // Accepting stops at once; the stream already open is still served.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tx.send(order("ct-s-2")).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), responses.message())
+        .await
+        .expect("answered in time")
+        .expect("no stream error")
+        .expect("one");
+    assert_eq!(second.decision(), pb::RiskDecision::Approved);
+    assert_eq!(second.trace_id, "trace-ct-s-2");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the port is released at shutdown"
+    );
+    drop((tx, responses, clients));
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops once its connections are drained")
+        .expect("serve returned Ok");
+}

@@ -442,13 +442,15 @@ impl RiskEngine {
             epoch,
             config: &config,
         };
-        let (response, hold) = pretrade::check_with::<true, _>(
+        let mut hold = None;
+        let response = pretrade::check_with::<true, _>(
             &config,
             Some(snapshot),
             &self.market,
             request,
             now,
             source,
+            &mut hold,
         );
         if response.is_accepted() {
             snapshot

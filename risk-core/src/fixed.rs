@@ -185,6 +185,24 @@ impl Fx {
         self.add_sub(other, true)
     }
 
+    /// Whether `self` is a whole multiple of `step` (a zero step allows anything), as
+    /// [`crate::num::is_multiple`] decides: the mantissa at the smaller scale lifted to
+    /// the larger, then one 64-bit remainder. `None` when the lifted mantissa does not fit
+    /// an `i64` (the caller then asks `is_multiple`).
+    #[inline(always)]
+    pub(crate) fn is_multiple_of(self, step: Self) -> Option<bool> {
+        if step.m == 0 {
+            return Some(true);
+        }
+        let lift = |m: i64, by: u32| m.checked_mul(*POW10_I64.get(by as usize)?);
+        let (value, step) = match self.s.cmp(&step.s) {
+            std::cmp::Ordering::Equal => (self.m, step.m),
+            std::cmp::Ordering::Less => (lift(self.m, step.s.abs_diff(self.s))?, step.m),
+            std::cmp::Ordering::Greater => (self.m, lift(step.m, self.s.abs_diff(step.s))?),
+        };
+        Some(value.unsigned_abs().checked_rem(step.unsigned_abs())? == 0)
+    }
+
     /// `self / other` as `Decimal::checked_div` gives it when the division is exact at
     /// the dividend's scale: a zero dividend gives `Decimal::ZERO`; a quotient with no
     /// remainder, its scale the difference of the scales, is returned as it is (the
@@ -438,6 +456,30 @@ mod tests {
                 d
             }
         })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// The 64-bit multiple test decides as `num::is_multiple` wherever it answers, on
+        /// figures of every size and scale and on steps made to divide them.
+        #[test]
+        fn multiples_on_integers_are_decimal_remainders(
+            a in figure(),
+            b in figure(),
+            k in -1000_i64..1000,
+            step_of_a in any::<bool>(),
+        ) {
+            // Half the cases: `a` is `k` steps of `b`, so that true answers are common.
+            let a = match (step_of_a, b.checked_mul(Decimal::from(k))) {
+                (true, Some(multiple)) => multiple,
+                _ => a,
+            };
+            if let (Some(x), Some(y)) = (Fx::new(a), Fx::new(b)) {
+                if let Some(got) = x.is_multiple_of(y) {
+                    prop_assert_eq!(got, crate::num::is_multiple(a, b), "{} of {}", a, b);
+                }
+            }
+        }
     }
 
     proptest! {

@@ -387,6 +387,100 @@ pub enum SumError {
     Overflow,
 }
 
+/// The largest magnitude, exclusive, that [`fixed4_from_f64`] converts: `2^36`. Below it
+/// `|value| × 10^4 < 2^50`, the bound under which [`short_digits`] proves that at most one
+/// text with four or fewer decimal places reads back as a float.
+const FIXED4_LIMIT: f64 = 68_719_476_736.0;
+
+/// A float's shortest decimal (see [`decimal_from_f64`]) as digits at a fixed four decimal
+/// places, with whether the conversion holds: `1.5` is `(15_000, true)`, `-0.05` is
+/// `(-500, true)`, `0.0` and `-0.0` are `(0, true)`. `false` (the digits then mean
+/// nothing) when the shortest decimal needs more than four places, when `|value| >= 2^36`,
+/// and for NaN and infinities; the caller then takes [`decimal_from_f64`].
+///
+/// Built for columns of money, where most values have two decimals: one multiplication,
+/// one addition that rounds, and one division, and no branch, so that a loop over a column stays
+/// tight. The rounding only picks a candidate; the division proves it: `digits / 10^4`
+/// (both exact in an `f64`, correctly rounded) is how the text `digits × 10^-4` parses,
+/// so equality means that text reads back as `value`, and below `2^36` no other text of
+/// four or fewer places does ([`short_digits`]), so it is the shortest text's digits
+/// followed by zeros. [`fixed4_places`] tells the shortest text's places and
+/// [`fixed4_decimal`] makes the `Decimal`; digits at one scale add as integers, so a
+/// trade's net P&L is one `i64` sum of its terms' digits.
+#[inline(always)]
+#[must_use]
+pub fn fixed4_from_f64(value: f64) -> (i64, bool) {
+    /// `1.5 × 2^52`: added to `|x| < 2^51`, the sum lies in `[2^52, 2^53)`, where floats
+    /// are the integers, so it is `x` rounded (to even) plus this, and the difference of
+    /// the two bit patterns is that integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let scaled = value * 1e4;
+    // Rounded without a saturating float-to-integer conversion. Outside |scaled| < 2^51
+    // (and for NaN) the digits mean nothing, and the range check refuses the value.
+    #[allow(clippy::cast_possible_wrap)]
+    let digits = ((scaled + ROUND).to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
+    // Exact for every value the range check accepts: |digits| < 2^50.
+    #[allow(clippy::cast_precision_loss)]
+    let proven = (value.abs() < FIXED4_LIMIT) & (digits as f64 / 1e4 == value);
+    (digits, proven)
+}
+
+/// The decimal places of `digits × 10^-4` written shortest: 0 for a multiple of `10^4`
+/// (zero included), otherwise 4 less its trailing zeros (`15_000` is `1.5`: 1 place).
+#[inline(always)]
+#[must_use]
+pub fn fixed4_places(digits: i64) -> u32 {
+    // The remainder is below 10^4, the table's length.
+    let rest = (digits.unsigned_abs() % 10_000) as usize;
+    u32::from(FIXED4_PLACES.get(rest).copied().unwrap_or(4))
+}
+
+/// [`fixed4_places`] of each remainder `0..10^4`.
+static FIXED4_PLACES: [u8; 10_000] = {
+    let mut table = [0_u8; 10_000];
+    let mut rest = 1;
+    while rest < 10_000 {
+        table[rest] = if rest % 1_000 == 0 {
+            1
+        } else if rest % 100 == 0 {
+            2
+        } else if rest % 10 == 0 {
+            3
+        } else {
+            4
+        };
+        rest += 1;
+    }
+    table
+};
+
+/// The decimal `sum × 10^-4` written with `places` decimal places (at most 4), where
+/// `sum` is a multiple of `10^(4 - places)`: the sum of terms from [`fixed4_from_f64`] at
+/// the largest of their [`fixed4_places`] is exactly what [`decimal_sum_from_f64`] gives
+/// for those terms, value and scale (`1.5 + 1.5` is `3.0`).
+#[inline(always)]
+#[must_use]
+pub fn fixed4_decimal(sum: i64, places: u32) -> Decimal {
+    // Division by constants: multiplications, not a divide instruction.
+    let digits = match places {
+        0 => sum / 10_000,
+        1 => sum / 1_000,
+        2 => sum / 100,
+        3 => sum / 10,
+        _ => sum,
+    };
+    let magnitude = digits.unsigned_abs();
+    // `from_parts` inlines and keeps the result in registers (see `short_decimal`).
+    #[allow(clippy::cast_possible_truncation)]
+    Decimal::from_parts(
+        magnitude as u32,
+        (magnitude >> 32) as u32,
+        0,
+        digits < 0,
+        places.min(4),
+    )
+}
+
 /// `10^n` for `n <= 28` (the scales a `Decimal` can have): exact in an `i128`.
 const POW10_I128: [i128; 29] = {
     let mut table = [1_i128; 29];
@@ -856,7 +950,7 @@ macro_rules! in_range {
         }
     )+};
 }
-in_range!(Price, Notional, Money, Ratio);
+in_range!(Price, Notional, Money, Ratio, Quantity, Leverage);
 
 // Typed operations. Each says what it computes and returns a value of the right type;
 // those that can overflow are checked and return `ArithmeticError`, the others are plain
@@ -1324,6 +1418,123 @@ mod tests {
                 decimal_from_f64(value).ok().map(|d| d.to_string()),
                 expected.map(|d| d.to_string())
             );
+        }
+    }
+
+    /// [`fixed4_from_f64`] of one value as the `Decimal` it stands for, when it holds.
+    fn fixed4(value: f64) -> Option<Decimal> {
+        let (digits, proven) = fixed4_from_f64(value);
+        proven.then(|| fixed4_decimal(digits, fixed4_places(digits)))
+    }
+
+    #[test]
+    fn fixed4_takes_money_and_refuses_the_rest() {
+        for (value, digits, text) in [
+            (0.0, 0, "0"),
+            (-0.0, 0, "0"),
+            (1.5, 15_000, "1.5"),
+            (-0.05, -500, "-0.05"),
+            (100.0, 1_000_000, "100"),
+            (1.2345, 12_345, "1.2345"),
+            (0.0001, 1, "0.0001"),
+            (-12.34, -123_400, "-12.34"),
+            (
+                68_719_476_735.999_9,
+                687_194_767_359_999,
+                "68719476735.9999",
+            ),
+        ] {
+            assert_eq!(fixed4_from_f64(value), (digits, true), "{value:e}");
+            assert_eq!(
+                fixed4(value).map(|d| d.to_string()),
+                Some(text.to_owned()),
+                "{value:e}"
+            );
+        }
+        for refused in [
+            0.000_05,          // five places
+            0.1 + 0.2,         // seventeen digits
+            68_719_476_736.0,  // 2^36
+            1e16,              // large
+            -1e300,            // larger
+            5e-324,            // subnormal
+            f64::MIN_POSITIVE, // tiny
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            assert!(!fixed4_from_f64(refused).1, "{refused:e}");
+        }
+        assert_eq!(fixed4_places(0), 0);
+        assert_eq!(fixed4_places(-20_000), 0);
+        assert_eq!(fixed4_places(15_000), 1);
+        assert_eq!(fixed4_places(-1_200), 2);
+        assert_eq!(fixed4_places(10), 3);
+        assert_eq!(fixed4_places(i64::MIN), 4, "no panic at the edge");
+        // Sums at the terms' largest scale, as `decimal_sum_from_f64` gives them.
+        assert_eq!(fixed4_decimal(30_000, 1).to_string(), "3.0");
+        assert_eq!(fixed4_decimal(-129_000, 2).to_string(), "-12.90");
+        assert_eq!(fixed4_decimal(0, 2).to_string(), "0.00");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn fixed4_is_the_shortest_decimal_when_it_holds(bits in proptest::prelude::any::<u64>()) {
+            let value = f64::from_bits(bits);
+            if let Some(d) = fixed4(value) {
+                // Same value and the same scale (so the same text).
+                proptest::prop_assert_eq!(Some(d.to_string()), by_text(value).map(|d| d.to_string()));
+            }
+        }
+
+        #[test]
+        fn fixed4_holds_for_every_short_decimal_below_its_limit(
+            n in -687_194_767_359_999i64..=687_194_767_359_999,
+            places in 0u32..=4,
+            step in -2i64..=2,
+        ) {
+            let near = n as f64 / 10f64.powi(i32::try_from(places).unwrap_or(0));
+            // The float itself and its neighbours (which have long texts, mostly).
+            let value = f64::from_bits(near.to_bits().wrapping_add_signed(step));
+            let expected = by_text(value).filter(|d| d.scale() <= 4 && value.abs() < FIXED4_LIMIT);
+            proptest::prop_assert_eq!(fixed4(value).map(|d| d.to_string()), expected.map(|d| d.to_string()));
+        }
+
+        #[test]
+        fn fixed4_sums_are_decimal_sums(
+            terms in proptest::collection::vec((-99_999_999_999i64..=99_999_999_999, 0u32..=6), 0..=3),
+            nudge in proptest::prelude::any::<u64>(),
+        ) {
+            let mut values: Vec<f64> = terms
+                .iter()
+                .map(|&(n, places)| n as f64 / 10f64.powi(i32::try_from(places).unwrap_or(0)))
+                .collect();
+            // Sometimes one term is an arbitrary float (NaN, tiny, huge, 17 digits).
+            if nudge % 4 == 0 && !values.is_empty() {
+                let at = usize::try_from(nudge >> 40).unwrap_or(0).checked_rem(values.len()).unwrap_or(0);
+                values[at] = f64::from_bits(nudge.rotate_left(17));
+            }
+            let (mut sum, mut places, mut proven) = (0_i64, 0_u32, true);
+            for &v in &values {
+                let (digits, ok) = fixed4_from_f64(v);
+                proven &= ok;
+                sum = sum.wrapping_add(digits);
+                places = places.max(fixed4_places(digits));
+            }
+            if proven {
+                proptest::prop_assert_eq!(
+                    Ok(fixed4_decimal(sum, places).to_string()),
+                    decimal_sum_from_f64(&values).map(|d| d.to_string())
+                );
+            } else {
+                // Refused only where a term needs more than four places or 2^36 and over.
+                let needs_more = |v: f64| {
+                    by_text(v).is_none_or(|d| d.scale() > 4) || v.abs() >= FIXED4_LIMIT || !v.is_finite()
+                };
+                proptest::prop_assert!(values.iter().any(|&v| needs_more(v)), "{:?}", values);
+            }
         }
     }
 

@@ -104,6 +104,98 @@ pub struct RuleHit {
     pub action: RuleAction,
 }
 
+/// How many rule hits a response holds without a heap allocation.
+const INLINE_HITS: usize = 4;
+
+/// The rules that fired on a check, in rule-id order.
+///
+/// The first [`RuleHits::INLINE`] hits live inside the value itself, so a check that
+/// fires a few rules (a reject by a rule included) allocates nothing; more spill to the
+/// heap. It reads as a slice of [`RuleHit`] (`iter`, `len`, `is_empty`, indexing).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RuleHits(smallvec::SmallVec<[RuleHit; INLINE_HITS]>);
+
+impl RuleHits {
+    /// How many hits are held inline.
+    pub const INLINE: usize = INLINE_HITS;
+
+    /// No hits.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a hit.
+    pub fn push(&mut self, hit: RuleHit) {
+        self.0.push(hit);
+    }
+
+    /// Removes every hit.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The hits as a `Vec`.
+    #[must_use]
+    pub fn into_vec(self) -> Vec<RuleHit> {
+        self.0.into_vec()
+    }
+}
+
+impl std::ops::Deref for RuleHits {
+    type Target = [RuleHit];
+    fn deref(&self) -> &[RuleHit] {
+        &self.0
+    }
+}
+
+/// As a list, the way a `Vec<RuleHit>` shows.
+impl std::fmt::Debug for RuleHits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a RuleHits {
+    type Item = &'a RuleHit;
+    type IntoIter = std::slice::Iter<'a, RuleHit>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<RuleHit> for RuleHits {
+    fn from_iter<I: IntoIterator<Item = RuleHit>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl From<Vec<RuleHit>> for RuleHits {
+    fn from(hits: Vec<RuleHit>) -> Self {
+        Self(smallvec::SmallVec::from_vec(hits))
+    }
+}
+
+impl PartialEq<Vec<RuleHit>> for RuleHits {
+    fn eq(&self, other: &Vec<RuleHit>) -> bool {
+        self.0.as_slice() == other.as_slice()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for RuleHits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RuleHits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<RuleHit>::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// A rule set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -141,18 +233,88 @@ struct Group {
 /// The loosest thresholds of a group's rules on one metric, whatever their KYC scope:
 /// no `>`/`>=` rule fires below `above`, no `<`/`<=` rule above `below`. `exact`: an
 /// `==`/`!=` rule tests the metric, so it is never screened out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Each bound is also kept at every scale a decimal can have (`above_at`, `below_at`), so
+/// a check compares the metric's own mantissa with one integer and never rescales: at
+/// scale `k`, `above_at[k]` is the smallest mantissa whose value reaches `above`
+/// (`ceil(above x 10^k)`) and `below_at[k]` the largest whose value stays within
+/// `below` (`floor(below x 10^k)`), so that for a metric `m / 10^k`,
+/// `m / 10^k >= above` exactly when `m >= above_at[k]`, and likewise for `below`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Screen {
     metric: CheckMetric,
     above: Option<(i128, u32)>,
     below: Option<(i128, u32)>,
     exact: bool,
+    /// `above` at each scale; `i128::MAX` (beyond any mantissa) when there is none.
+    above_at: [i128; SCALES],
+    /// `below` at each scale; `i128::MIN` when there is none.
+    below_at: [i128; SCALES],
+}
+
+/// The scales a `Decimal` can have: 0 to 28.
+const SCALES: usize = 29;
+
+/// The mantissa of `(mantissa, scale)` at scale `to`: exact when `to >= scale` (saturated
+/// past `i128`, beyond any `Decimal` mantissa, which keeps every comparison with one
+/// exact), rounded up (`ceil`) or down otherwise.
+fn at_scale((mantissa, scale): (i128, u32), to: u32, ceil: bool) -> i128 {
+    let pow10 = |n: u32| crate::num::pow10_u128(n).and_then(|p| i128::try_from(p).ok());
+    if to >= scale {
+        let lifted = pow10(to.abs_diff(scale)).and_then(|p| mantissa.checked_mul(p));
+        return lifted.unwrap_or(if mantissa < 0 { i128::MIN } else { i128::MAX });
+    }
+    let dropped = pow10(scale.abs_diff(to)).and_then(|p| {
+        let floor = mantissa.checked_div_euclid(p)?;
+        let exact = mantissa.checked_rem_euclid(p)? == 0;
+        Some(if ceil && !exact {
+            floor.saturating_add(1)
+        } else {
+            floor
+        })
+    });
+    // A drop of more than 28 places leaves less than one unit of a `Decimal` mantissa.
+    dropped.unwrap_or(match (ceil, mantissa.signum()) {
+        (true, 1) => 1,
+        (false, -1) => -1,
+        _ => 0,
+    })
 }
 
 impl Screen {
-    /// Whether a rule of the group on this metric might fire at `value`.
+    fn new(metric: CheckMetric) -> Self {
+        Self {
+            metric,
+            above: None,
+            below: None,
+            exact: false,
+            above_at: [i128::MAX; SCALES],
+            below_at: [i128::MIN; SCALES],
+        }
+    }
+
+    /// Fills the per-scale bounds from `above` and `below`.
+    fn prepare(&mut self) {
+        for (k, (a, b)) in (0u32..).zip(self.above_at.iter_mut().zip(self.below_at.iter_mut())) {
+            *a = self.above.map_or(i128::MAX, |t| at_scale(t, k, true));
+            *b = self.below.map_or(i128::MIN, |t| at_scale(t, k, false));
+        }
+    }
+
+    /// Whether a rule of the group on this metric might fire at `value`: one integer
+    /// comparison per bound, at the value's own scale.
     #[inline(always)]
-    fn might_fire(&self, value: (i128, u32)) -> bool {
+    fn might_fire(&self, value: Decimal) -> bool {
+        let (mantissa, scale) = (value.mantissa(), value.scale() as usize);
+        match (self.above_at.get(scale), self.below_at.get(scale)) {
+            (Some(&above), Some(&below)) => self.exact || mantissa >= above || mantissa <= below,
+            // Not a `Decimal` scale: the comparison on rescaled integers.
+            _ => self.might_fire_rescaled((mantissa, value.scale())),
+        }
+    }
+
+    /// [`Screen::might_fire`] by rescaling to the larger scale.
+    fn might_fire_rescaled(&self, value: (i128, u32)) -> bool {
         use crate::num::cmp_fixed;
         self.exact
             || self.above.is_some_and(|t| cmp_fixed(value, t).is_ge())
@@ -168,12 +330,7 @@ impl Group {
         let at = match self.screens.iter().position(|s| s.metric == rule.metric) {
             Some(at) => at,
             None => {
-                self.screens.push(Screen {
-                    metric: rule.metric,
-                    above: None,
-                    below: None,
-                    exact: false,
-                });
+                self.screens.push(Screen::new(rule.metric));
                 self.screens.len().saturating_sub(1)
             }
         };
@@ -190,16 +347,15 @@ impl Group {
             Operator::Lt | Operator::Le => screen.below = keep(screen.below, Ordering::Greater),
             Operator::Eq | Operator::Ne => screen.exact = true,
         }
+        screen.prepare();
     }
 
     /// Whether any rule of the group might fire on `metrics`.
     #[inline]
     fn might_fire(&self, metrics: &CheckMetrics) -> bool {
-        self.screens.iter().any(|s| {
-            s.metric
-                .value(metrics)
-                .is_some_and(|v| s.might_fire(crate::num::fixed(v)))
-        })
+        self.screens
+            .iter()
+            .any(|s| s.metric.value(metrics).is_some_and(|v| s.might_fire(v)))
     }
 }
 
@@ -274,7 +430,7 @@ impl RuleSet {
         metrics: &CheckMetrics,
         kyc: KycLevel,
         symbol: &Symbol,
-        hits: &mut Vec<RuleHit>,
+        hits: &mut RuleHits,
     ) {
         let scoped = match self.by_symbol.is_empty() {
             true => None,
@@ -304,13 +460,7 @@ impl RuleSet {
 
     /// Evaluates rule `i` (active and in symbol scope) on integers.
     #[inline(always)]
-    fn evaluate_one(
-        &self,
-        i: usize,
-        metrics: &CheckMetrics,
-        kyc: KycLevel,
-        hits: &mut Vec<RuleHit>,
-    ) {
+    fn evaluate_one(&self, i: usize, metrics: &CheckMetrics, kyc: KycLevel, hits: &mut RuleHits) {
         let (Some(p), Some(rule)) = (self.prepared.get(i), self.rules.get(i)) else {
             return;
         };
@@ -342,7 +492,7 @@ impl RuleSet {
         metrics: &CheckMetrics,
         kyc: KycLevel,
         symbol: &Symbol,
-        hits: &mut Vec<RuleHit>,
+        hits: &mut RuleHits,
     ) {
         for rule in &self.rules {
             if !rule.active
@@ -466,7 +616,7 @@ mod tests {
             };
             for kyc in [KycLevel::L1, KycLevel::L2] {
                 for symbol in [&btc, &Symbol::new("ETHUSDT")] {
-                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    let (mut fast, mut reference) = (RuleHits::new(), RuleHits::new());
                     set.evaluate(&metrics, kyc, symbol, &mut fast);
                     set.evaluate_reference(&metrics, kyc, symbol, &mut reference);
                     assert_eq!(fast, reference, "{notional}e-{scale} {kyc:?} {symbol}");
@@ -479,12 +629,75 @@ mod tests {
                     let mut r = rule("only", CheckMetric::OrderNotional, *op, 0, RuleAction::Warn);
                     r.threshold = Decimal::new(notional + delta, scale);
                     let single = RuleSet::new(vec![r]).expect("valid");
-                    let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                    let (mut fast, mut reference) = (RuleHits::new(), RuleHits::new());
                     single.evaluate(&metrics, KycLevel::L1, &btc, &mut fast);
                     single.evaluate_reference(&metrics, KycLevel::L1, &btc, &mut reference);
                     assert_eq!(fast, reference, "{op} {delta}");
                 }
             }
+        }
+    }
+
+    /// A decimal from a mantissa below 2^96 in magnitude and a scale of 0-28.
+    fn decimal(lo: u64, hi: u32, negative: bool, scale: u32) -> Decimal {
+        let (lo, mid) = (lo as u32, (lo >> 32) as u32);
+        Decimal::from_parts(lo, mid, hi, negative, scale)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// The per-scale bounds decide as the comparison on rescaled integers does (which
+        /// is `Decimal`'s order), for thresholds and values at every scale, small and up
+        /// to 96 bits, equal values written at other scales included.
+        #[test]
+        fn per_scale_screen_bounds_are_the_rescaled_comparison(
+            (t_lo, t_hi, t_neg, t_scale) in (proptest::prelude::any::<u64>(), 0u32..4, proptest::prelude::any::<bool>(), 0u32..=28),
+            (v_lo, v_hi, v_neg, v_scale) in (proptest::prelude::any::<u64>(), 0u32..4, proptest::prelude::any::<bool>(), 0u32..=28),
+            wide in proptest::prelude::any::<bool>(),
+            small in proptest::prelude::any::<bool>(),
+            rewrite in 0u32..6,
+            ops in proptest::collection::vec(0usize..4, 1..3),
+        ) {
+            let (t_lo, v_lo) = if small { (t_lo % 10_000, v_lo % 10_000) } else { (t_lo, v_lo) };
+            let (t_hi, v_hi) = if wide { (t_hi, v_hi) } else { (0, 0) };
+            let threshold = decimal(t_lo, t_hi, t_neg, t_scale);
+            // Half the time the value is the threshold itself, at another scale.
+            let value = match rewrite {
+                0 => {
+                    let mut v = threshold;
+                    v.rescale(t_scale.saturating_add(v_scale).min(28));
+                    v
+                }
+                1 => threshold,
+                // The threshold cut to fewer places, and one unit of the last place either
+                // side: where rounding the bound up or down decides.
+                2..=4 => {
+                    let cut = threshold.trunc_with_scale(v_scale.min(t_scale));
+                    let unit = Decimal::new(1, cut.scale());
+                    match rewrite {
+                        2 => cut,
+                        3 => cut.checked_add(unit).unwrap_or(cut),
+                        _ => cut.checked_sub(unit).unwrap_or(cut),
+                    }
+                }
+                _ => decimal(v_lo, v_hi, v_neg, v_scale),
+            };
+            let mut screen = Screen::new(CheckMetric::OrderNotional);
+            let t = crate::num::fixed(threshold);
+            for op in ops {
+                match op {
+                    0 => screen.above = Some(t),
+                    1 => screen.below = Some(t),
+                    2 => screen.above = Some(crate::num::fixed(value)),
+                    _ => screen.below = Some(crate::num::fixed(value)),
+                }
+            }
+            screen.prepare();
+            proptest::prop_assert_eq!(
+                screen.might_fire(value),
+                screen.might_fire_rescaled(crate::num::fixed(value)),
+                "{} against above {:?} below {:?}", value, screen.above, screen.below
+            );
         }
     }
 
@@ -580,7 +793,7 @@ mod tests {
             projected_margin_ratio: None,
             ..CheckMetrics::default()
         };
-        let mut hits = Vec::new();
+        let mut hits = RuleHits::new();
         set.evaluate(&metrics, KycLevel::L1, &Symbol::new("BTCUSDT"), &mut hits);
         let ids: Vec<&str> = hits.iter().map(|h| h.rule_id.as_str()).collect();
         assert_eq!(ids, ["a-first", "z-last"]);

@@ -9,6 +9,10 @@
 #
 #   risk-py/bench/vs_rust.sh [N] [ROUNDS]     (defaults 1000000 and 3)
 #
+# With RISKGATE_BEFORE set to a directory holding another build of the package (a wheel
+# unpacked there), each round also times that build on the same trades ("before"), so a
+# change is measured before and after in the same run.
+#
 # Needs the release wheel installed in risk-py/.venv (risk-py/scripts/test.sh builds it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +28,11 @@ trap 'rm -rf "$data"' EXIT
 for round in $(seq "$rounds"); do
   echo "== round $round (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$rust" "$n" 5
+  if [ -n "${RISKGATE_BEFORE:-}" ]; then
+    printf 'before: '
+    PYTHONPATH="$RISKGATE_BEFORE" "$python" "$here/bench/arrow_bench.py" "$n" --one-thread --csv="$data/trades.csv"
+    printf 'after:  '
+  fi
   "$python" "$here/bench/arrow_bench.py" "$n" --one-thread --csv="$data/trades.csv"
   "$python" "$here/bench/arrow_bench.py" "$n" --one-thread
 done

@@ -345,8 +345,8 @@ impl PyCheckResult {
 
     /// A human-readable explanation naming the figures that decided.
     #[getter]
-    fn message(&self) -> &str {
-        &self.inner.message
+    fn message(&self) -> String {
+        self.inner.message.to_string()
     }
 
     /// Projected margin ratio after the fill, when computed and bounded.
@@ -472,7 +472,7 @@ impl PyCheckResult {
             .map_or_else(|| "None".to_owned(), |r| format!("'{r}'"));
         format!(
             "CheckResult(decision='{}', reject_reason={reason}, message={:?})",
-            self.inner.decision, &*self.inner.message
+            self.inner.decision, self.inner.message
         )
     }
 }

@@ -253,3 +253,103 @@ def test_pnl_basis_and_window_settings_apply_to_arrow_input(by_pandas):
     for settings in ({"pnl_basis": "gross"}, {"window_size": 2}):
         assert riskgate.trade_metrics(frame, **settings) == riskgate.trade_metrics(pd.read_csv(SAMPLE), **settings)
     assert riskgate.trade_metrics(frame, pnl_basis="gross") != by_pandas
+
+
+def awkward_trades(n=3_000, seed=11, specials=True):
+    """`n` trades of 7 accounts with money of 0 to 6 decimal places, plus values that the
+    fixed-point conversion must hand to the reference path (more than four places, 2^36
+    and over, 17 digits) or take as they are (negative zero, 2^36 less 0.0001), nulls and
+    NaN fees, and stop-loss/take-profit prices that are null, NaN, 0 or set."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(seed)
+
+    def money(digits):
+        # n / 10^places: the float nearest the decimal, whose shortest text it is.
+        return rng.integers(-(10**digits), 10**digits, n) / 10.0 ** rng.integers(0, 7, n)
+
+    profit, commission, swap = money(8), money(6), money(6)
+    wide = [-0.0, 0.0, 1e16, 2.0**36, 68_719_476_735.9999, 0.00005]
+    long = [-0.0, 2.0**36, 0.1 + 0.2, 123_456.123_456_7, 1e-7, 0.00005]
+    for column, values in ((profit, long), (commission, wide), (swap, wide)) if specials else ():
+        at = rng.choice(n, 60, replace=False)
+        column[at] = rng.choice(values, 60)
+    t0 = np.datetime64("2025-05-05T00:00:00", "us")
+    opened = t0 + rng.integers(0, 20 * 86_400_000_000, n).astype("timedelta64[us]")
+    closed = opened + rng.integers(0, 7_200_000_000, n).astype("timedelta64[us]")
+
+    def holes(values, null_share, nan_share):
+        values = values.copy()
+        values[rng.random(n) < nan_share] = np.nan
+        return pa.array(values, mask=rng.random(n) < null_share)
+
+    prices = rng.choice([0.0, 1.25, 2.5, np.nan], n)
+    return pa.table(
+        {
+            "trading_account_login": pa.array(rng.choice(["a", "b", "c", "d", "e", "f", "g"], n)),
+            "opened_at": pa.array(opened, pa.timestamp("us", tz="UTC")),
+            "closed_at": pa.array(closed, pa.timestamp("us", tz="UTC")),
+            "profit": pa.array(profit),
+            "commission": holes(commission, 0.1, 0.05),
+            "swap": holes(swap, 0.1, 0.05),
+            "price_sl": holes(prices, 0.2, 0.0),
+            "price_tp": pa.array(rng.choice([0.0, 3.75, np.nan], n)),
+        }
+    )
+
+
+def texts(metrics):
+    """Every field as text, so that `3.0` and `3` differ (the decimals' scale too)."""
+    return {k: str(v) for k, v in metrics.to_dict().items()}
+
+
+def test_the_column_wise_fast_path_equals_the_row_by_row_reference():
+    # The batch call converts money at four fixed places, a block of rows at a time, and
+    # hands every row it cannot take to the row-by-row conversion; the accumulator
+    # converts every row row by row. Same trades, same texts, scale and all.
+    table = awkward_trades()
+    for threads in (1, 2):
+        for data in (table, pa.Table.from_batches(table.to_batches(max_chunksize=700)), table.to_pandas()):
+            batch = riskgate.trade_metrics(data, threads=threads)
+            assert [m.account for m in batch] == list("abcdefg")
+            for m in batch:
+                one = table.filter(pa.compute.equal(table.column("trading_account_login"), m.account))
+                acc = riskgate.MetricsAccumulator()
+                acc.extend(one)
+                assert texts(acc.metrics()) | {"account": m.account} == texts(m), (threads, m.account)
+    # The same money as exact decimals (the exact path) gives the same values (without
+    # the specials: 1e16 at the profit column's scale of 17 would not fit a decimal).
+    table = awkward_trades(specials=False)
+    exact = table
+    for name in ("profit", "commission", "swap"):
+        column = [None if v is None or v != v else Decimal(repr(v)) for v in table.column(name).to_pylist()]
+        # decimal128(p, s) at the column's largest scale (pyarrow infers it).
+        exact = exact.set_column(exact.schema.get_field_index(name), name, pa.array(column))
+        assert pa.types.is_decimal128(exact.schema.field(name).type)
+    assert riskgate.trade_metrics(exact) == riskgate.trade_metrics(table)
+
+
+def test_the_first_bad_row_is_named_whichever_column_and_block_it_is_in():
+    table = awkward_trades()
+    n = table.num_rows
+
+    def with_value(t, name, row, value):
+        values = t.column(name).to_pylist()
+        values[row] = value
+        return t.set_column(t.schema.get_field_index(name), name, pa.array(values, t.schema.field(name).type))
+
+    late = with_value(table, "commission", 2_900, 1e300)
+    with pytest.raises(riskgate.InvalidInput, match=r"commission\[2900\]: .*no decimal form"):
+        riskgate.trade_metrics(late)
+    # A missing time in an earlier block wins over the unconvertible float.
+    early = with_value(late, "closed_at", 1_000, None)
+    for threads in (1, 2):
+        with pytest.raises(riskgate.InvalidInput, match=r"closed_at\[1000\]: missing time"):
+            riskgate.trade_metrics(early, threads=threads)
+    # In the same block: the earlier row wins, whatever the columns' order of passes.
+    same = with_value(with_value(table, "profit", 1_030, float("nan")), "swap", 1_029, 5e-324)
+    with pytest.raises(riskgate.InvalidInput, match=r"swap\[1029\]"):
+        riskgate.trade_metrics(same)
+    reordered = with_value(with_value(table, "closed_at", 1_030, table.column("opened_at")[1_030].as_py() - dt.timedelta(seconds=1)), "profit", 1_031, None)
+    with pytest.raises(riskgate.InvalidInput, match=r"row 1030: closed before it was opened"):
+        riskgate.trade_metrics(reordered)
+    assert n == 3_000

@@ -36,6 +36,11 @@ use risk_adapters::grpc::service::now;
 use risk_core::ids::Symbol;
 use tracing_subscriber::EnvFilter;
 
+/// With the `mimalloc` feature, mimalloc serves every allocation (see the feature's note).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The riskgate pre-trade risk server (gRPC).
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -74,6 +79,11 @@ struct Args {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     worker_threads: Option<usize>,
+    /// Threads serving the gRPC connections, each on its own current-thread runtime, new
+    /// connections handed to them in turn (default: one per core; 0: serve them on the
+    /// main runtime's workers instead).
+    #[arg(long, value_name = "N")]
+    connection_threads: Option<usize>,
     /// Log filter when RUST_LOG is not set.
     #[arg(long, default_value = "info")]
     log: String,
@@ -484,6 +494,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_stream_messages: Some(args.max_stream_messages).filter(|n| *n > 0),
             summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
+            connection_threads: args.connection_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
         };
         #[cfg(feature = "http")]
         let shutdown = http.shutdown_signal();

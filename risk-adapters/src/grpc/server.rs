@@ -10,7 +10,10 @@ use std::time::Duration;
 use risk_core::engine::{EngineEvent, MarketEvent, RiskEngine};
 use risk_core::ids::Symbol;
 use risk_core::market::MarketView as _;
-use tonic::transport::server::TcpIncoming;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt as _;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::Server;
 
 use super::proto::v1::risk_service_server::RiskServiceServer;
@@ -47,6 +50,13 @@ pub struct ServerOptions {
     /// Hooks into every check (the Kafka readiness gate and publisher, the HTTP adapter's
     /// `/metrics`). Default none.
     pub hooks: Option<Arc<dyn super::service::CheckHooks>>,
+    /// Threads that serve the connections, each running its own current-thread runtime;
+    /// the caller's runtime only accepts and hands each new connection to the next thread
+    /// in turn. A connection and all its calls then stay on one thread: no call is spawned
+    /// onto, stolen by or woken from another worker, and the answers that become ready
+    /// together leave in one write. One connection uses at most one thread. `0` (the
+    /// default): the connections are served on the caller's runtime.
+    pub connection_threads: usize,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +69,7 @@ impl Default for ServerOptions {
             max_stream_messages: None,
             summary_every: Some(Duration::from_secs(60)),
             hooks: None,
+            connection_threads: 0,
         }
     }
 }
@@ -73,6 +84,9 @@ pub enum ServeError {
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A connection thread or its runtime could not be started, or the thread panicked.
+    #[error("connection thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// Serves `engine` on `listener` until `shutdown` completes, then drains in-flight
@@ -126,20 +140,110 @@ pub async fn serve(
         })
     });
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let result = Server::builder()
+    let router = Server::builder()
         .concurrency_limit_per_connection(options.concurrency_limit_per_connection)
         .max_concurrent_streams(options.max_concurrent_streams)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(risk)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+        .add_service(risk);
+    let result = if options.connection_threads == 0 {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .map_err(ServeError::from)
+    } else {
+        serve_on_threads(router, listener, options.connection_threads, shutdown).await
+    };
     if let Some(task) = summary {
         task.abort();
     }
-    result.map_err(ServeError::from)
+    result
+}
+
+/// Accepts on `listener` until `shutdown` and hands the connections, in turn, to `threads`
+/// threads that each serve theirs with `router` on a current-thread runtime; then waits
+/// for every thread to drain its connections.
+async fn serve_on_threads(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    threads: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let mut senders = Vec::with_capacity(threads);
+    let mut done = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let (connections, incoming) = mpsc::unbounded_channel::<std::net::TcpStream>();
+        let (finished, finished_rx) = oneshot::channel();
+        let router = router.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("grpc-conn-{index}"))
+            .spawn(move || {
+                // Each stream is registered with this thread's runtime (the reactor that
+                // polls it), so its wake-ups never leave the thread.
+                let incoming = UnboundedReceiverStream::new(incoming).map(|stream| {
+                    let stream = tokio::net::TcpStream::from_std(stream)?;
+                    stream.set_nodelay(true)?;
+                    Ok::<_, std::io::Error>(stream)
+                });
+                // The incoming stream ends when the acceptor stops: the server then
+                // drains its connections gracefully and returns.
+                let result = runtime.block_on(
+                    router.serve_with_incoming_shutdown(incoming, std::future::pending()),
+                );
+                let _ = finished.send(result);
+            })?;
+        senders.push(connections);
+        done.push(finished_rx);
+    }
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // Out of this runtime's reactor, into the serving thread's.
+                    match stream.into_std() {
+                        Ok(stream) => {
+                            if senders[next].send(stream).is_err() {
+                                // The thread has stopped: its result says why.
+                                break;
+                            }
+                            next = (next + 1) % senders.len();
+                        }
+                        Err(e) => tracing::debug!(error = %e, "handing over a connection"),
+                    }
+                }
+                Err(e) => {
+                    // Such as EMFILE: keep accepting, without spinning on the error.
+                    tracing::debug!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+    // Stop accepting (the port is released), then let every thread drain.
+    drop(listener);
+    drop(senders);
+    let mut result = Ok(());
+    for finished in done {
+        let outcome = match finished.await {
+            Ok(served) => served.map_err(ServeError::from),
+            Err(_) => Err(ServeError::Thread(std::io::Error::other(
+                "a connection thread stopped without a result (panicked)",
+            ))),
+        };
+        if result.is_ok() {
+            result = outcome;
+        }
+    }
+    result
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -187,7 +187,7 @@ fn not_ready(check: &CheckRequest, now: DateTime<Utc>, why: &'static str) -> Che
         message: why.into(),
         liquidation_risk: false,
         margin_call: false,
-        rule_hits: Vec::new(),
+        rule_hits: Default::default(),
         trace_id: check.trace_id.clone(),
         account_id: check.account_id.clone(),
         order_id: check.order_id.clone(),

@@ -1,7 +1,6 @@
 //! The check itself: one pure function that resolves the order's context once, prices
 //! it once, and runs the phases of the design notes as small named steps over the two.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +17,8 @@ use crate::num::{
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
 use crate::pretrade::request::ValidOrder;
-use crate::pretrade::{CheckMetrics, CheckRequest, CheckResponse};
+use crate::pretrade::{CheckMessage, CheckMetrics, CheckRequest, CheckResponse};
+use crate::rules::RuleHits;
 use crate::Decimal;
 
 /// Runs a pre-trade check: a pure function of the config, the account (if known), the
@@ -61,8 +61,8 @@ pub fn check<M: MarketView + ?Sized>(
         request,
         now,
         ExposureSource::Compute,
+        &mut None,
     )
-    .0
 }
 
 /// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
@@ -83,8 +83,8 @@ pub fn check_reference<M: MarketView + ?Sized>(
         request,
         now,
         ExposureSource::Compute,
+        &mut None,
     )
-    .0
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -106,8 +106,34 @@ pub(crate) enum ExposureSource<'a> {
 /// `now - horizon`, or the earliest representable time when that would overflow: `now`
 /// comes from the caller and may lie anywhere in chrono's range.
 pub(crate) fn cutoff(now: DateTime<Utc>, horizon: chrono::TimeDelta) -> DateTime<Utc> {
-    now.checked_sub_signed(horizon)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    use chrono::Timelike;
+    // The common case, a horizon of milliseconds to minutes that ends on the same day
+    // (and `now` not in a leap second): the time of day moves back, the date stays, with
+    // none of the calendar arithmetic of `checked_sub_signed`, which gives the same. The
+    // UTC fields are read from the naive value (`DateTime`'s own accessors first apply
+    // the zero offset through that same calendar arithmetic).
+    const NANOS: i64 = 1_000_000_000;
+    let naive = now.naive_utc();
+    let time = naive.time();
+    let of_day = i64::from(time.num_seconds_from_midnight())
+        .checked_mul(NANOS)
+        .and_then(|n| n.checked_add(i64::from(time.nanosecond())));
+    let same_day = of_day
+        .zip(horizon.num_nanoseconds())
+        .filter(|&(_, h)| h >= 0 && time.nanosecond() < 1_000_000_000)
+        .and_then(|(of_day, h)| of_day.checked_sub(h))
+        .filter(|&left| left >= 0)
+        .and_then(|left| {
+            let secs = u32::try_from(left.checked_div(NANOS)?).ok()?;
+            let nanos = u32::try_from(left.checked_rem(NANOS)?).ok()?;
+            chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos)
+        });
+    match same_day {
+        Some(time) => naive.date().and_time(time).and_utc(),
+        None => now
+            .checked_sub_signed(horizon)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    }
 }
 
 /// The margin and exposure an order holds from its approval until the order service
@@ -120,8 +146,11 @@ pub(crate) struct Hold {
     pub notional: Notional,
 }
 
-/// [`check`] with the account exposure taken from `source`; also returns what the order
-/// would hold if reserved (`None` when it was not priced or opens nothing).
+/// [`check`] with the account exposure taken from `source`; also sets `hold` to what the
+/// order would hold if reserved (`None` when it was not priced or opens nothing). The
+/// hold goes out through a reference so that the response alone is returned, into the
+/// caller's slot, rather than moved out of a pair.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     config: &RiskConfig,
     account: Option<&AccountSnapshot>,
@@ -129,14 +158,15 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
     source: ExposureSource<'_>,
-) -> (CheckResponse, Option<Hold>) {
+    hold: &mut Option<Hold>,
+) -> CheckResponse {
     let mut response = CheckResponse {
         decision: Decision::Approved,
         reject_reason: None,
-        message: Cow::Borrowed("approved"),
+        message: CheckMessage::from_static("approved"),
         liquidation_risk: false,
         margin_call: false,
-        rule_hits: Vec::new(),
+        rule_hits: RuleHits::new(),
         trace_id: request.trace_id.clone(),
         account_id: request.account_id.clone(),
         order_id: request.order_id.clone(),
@@ -145,7 +175,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    let hold = run_phases::<FIXED, M>(
+    *hold = run_phases::<FIXED, M>(
         config,
         account,
         market,
@@ -165,23 +195,23 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         .any(|h| h.action == RuleAction::Warn)
     {
         response.decision = Decision::Flagged;
-        response.message = Cow::Borrowed("approved with warnings: see rule_hits");
+        response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
     }
-    (response, hold)
+    response
 }
 
 /// Remembers the first failure only: the phase that decides the reject reason.
 #[derive(Default)]
 struct Gate {
-    first: Option<(RejectReason, Cow<'static, str>)>,
+    first: Option<(RejectReason, CheckMessage)>,
 }
 
 impl Gate {
     /// Records a failure unless an earlier phase already failed (the message is only
-    /// built when it is kept).
-    fn fail(&mut self, reason: RejectReason, message: impl FnOnce() -> String) {
+    /// built when it is kept; it holds the figures, and is written out when displayed).
+    fn fail(&mut self, reason: RejectReason, message: impl FnOnce() -> CheckMessage) {
         if self.first.is_none() {
-            self.first = Some((reason, Cow::Owned(message())));
+            self.first = Some((reason, message()));
         }
     }
 
@@ -322,22 +352,19 @@ fn resolve<'a, M: MarketView + ?Sized>(
     let Some(account) = account else {
         return Err(Stop(
             RejectReason::UnknownAccount,
-            format!("account {} is not known", request.account_id),
+            CheckMessage::unknown_account(request.account_id.clone()),
         ));
     };
     if account.user_id != request.user_id {
         return Err(Stop(
             RejectReason::InvalidRequest,
-            format!(
-                "account {} does not belong to user {}",
-                request.account_id, request.user_id
-            ),
+            CheckMessage::not_owner(request.account_id.clone(), request.user_id.clone()),
         ));
     }
     let Some(instrument) = market.instrument(&request.symbol) else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
-            format!("symbol {} is not a known instrument", request.symbol),
+            CheckMessage::unknown_symbol(request.symbol.clone()),
         ));
     };
     let position = account.position_size(&request.symbol);
@@ -396,9 +423,7 @@ fn check_trading_state(
     } else {
         RejectReason::TradingHalted
     };
-    gate.fail(reason, || {
-        format!("{level} trading state is {strictest}: only position-reducing orders may pass")
-    });
+    gate.fail(reason, || CheckMessage::trading_state(level, strictest));
 }
 
 /// Phase 3, account state: frozen (`USER_FROZEN`) and KYC (`KYC_INSUFFICIENT`).
@@ -407,16 +432,15 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let profile = &ctx.account.profile;
     if profile.frozen {
         gate.fail(RejectReason::UserFrozen, || {
-            format!("account {} is frozen", ctx.account.account_id)
+            CheckMessage::frozen(ctx.account.account_id.clone())
         });
     }
     if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
-            format!(
-                "{} requires KYC {}, account has {}",
-                ctx.instrument.symbol(),
+            CheckMessage::kyc(
+                ctx.instrument.symbol().clone(),
                 ctx.instrument.required_kyc(),
-                profile.kyc_level
+                profile.kyc_level,
             )
         });
     }
@@ -442,7 +466,7 @@ fn check_duplicate(
         || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
         gate.fail(RejectReason::DuplicateOrder, || {
-            format!("order id {id} was already used")
+            CheckMessage::duplicate(id.clone())
         });
     }
 }
@@ -465,10 +489,7 @@ fn check_rate_limit(
         .count_after(cutoff(now, rate.window()), max);
     if recent >= max {
         gate.fail(RejectReason::RateLimited, || {
-            format!(
-                "{recent} orders in the last {} ms (limit {})",
-                rate.window_ms, rate.max_orders
-            )
+            CheckMessage::rate_limited(recent, rate.window_ms, rate.max_orders)
         });
     }
 }
@@ -510,15 +531,19 @@ fn check_freshness<M: MarketView + ?Sized>(
 ) -> Result<Price, Stop> {
     let symbol = &ctx.request.symbol;
     let max_age = limits.max_mark_age();
+    // `now - at > max_age` exactly when `at < now - max_age`: one subtraction for every
+    // mark (the age itself is only worked out for the message). Near the start of time
+    // the cutoff saturates, and no mark is then older than the limit, as before.
+    let stale_before = cutoff(now, max_age);
     let fresh = |symbol: &crate::ids::Symbol, at: DateTime<Utc>| -> Result<(), Stop> {
-        let age = now.signed_duration_since(at);
-        if age > max_age {
+        if at < stale_before {
+            let age = now.signed_duration_since(at);
             return Err(Stop(
                 RejectReason::StaleData,
-                format!(
-                    "mark for {symbol} is {} ms old (max {} ms)",
+                CheckMessage::stale_mark(
+                    symbol.clone(),
                     age.num_milliseconds(),
-                    max_age.num_milliseconds()
+                    max_age.num_milliseconds(),
                 ),
             ));
         }
@@ -527,7 +552,7 @@ fn check_freshness<M: MarketView + ?Sized>(
     let mark = market.mark(symbol).ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
-            format!("no mark price for {symbol}"),
+            CheckMessage::no_mark(symbol.clone()),
         )
     })?;
     fresh(symbol, mark.at)?;
@@ -733,11 +758,24 @@ fn price_fixed(
 fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if ctx.request.reduce_only && !ctx.reduces {
         gate.fail(RejectReason::ReduceOnlyViolation, || {
-            format!(
-                "reduce-only {} {} would open or flip the position of {}",
-                ctx.request.side, ctx.order.quantity, ctx.position
+            CheckMessage::reduce_only(
+                ctx.request.side,
+                ctx.order.quantity.get(),
+                ctx.position.get(),
             )
         });
+    }
+}
+
+/// Whether `value` is a whole multiple of `step`: on 64-bit integers ([`Fx`]) when the
+/// two fit, by [`is_multiple`] otherwise (the same answer either way).
+#[inline(always)]
+fn multiple(value: Decimal, step: Decimal) -> bool {
+    match (Fx::new(value), Fx::new(step)) {
+        (Some(v), Some(s)) => v
+            .is_multiple_of(s)
+            .unwrap_or_else(|| is_multiple(value, step)),
+        _ => is_multiple(value, step),
     }
 }
 
@@ -749,37 +787,31 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let quantity = ctx.order.quantity;
     if quantity < instrument.min_quantity() {
         gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is below the minimum {} for {}",
-                instrument.min_quantity(),
-                instrument.symbol()
+            CheckMessage::below_min_quantity(
+                quantity.get(),
+                instrument.min_quantity().get(),
+                instrument.symbol().clone(),
             )
         });
     }
-    if !is_multiple(quantity.get(), instrument.lot_size().get()) {
+    if !multiple(quantity.get(), instrument.lot_size().get()) {
         gate.fail(RejectReason::InvalidRequest, || {
-            format!(
-                "quantity {quantity} is not a multiple of the lot size {}",
-                instrument.lot_size()
-            )
+            CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
         });
     }
     if let Some(price) = ctx.order.limit_price {
-        if !is_multiple(price.get(), instrument.tick_size().get()) {
+        if !multiple(price.get(), instrument.tick_size().get()) {
             gate.fail(RejectReason::InvalidRequest, || {
-                format!(
-                    "price {price} is not a multiple of the tick size {}",
-                    instrument.tick_size()
-                )
+                CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
         }
     }
     if quantity > instrument.max_quantity() {
         gate.fail(RejectReason::MaxOrderSizeExceeded, || {
-            format!(
-                "quantity {quantity} exceeds the maximum {} for {}",
-                instrument.max_quantity(),
-                instrument.symbol()
+            CheckMessage::above_max_quantity(
+                quantity.get(),
+                instrument.max_quantity().get(),
+                instrument.symbol().clone(),
             )
         });
     }
@@ -795,12 +827,11 @@ fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut
     };
     if cmp_decimal(pricing.price_deviation.get(), band.get()).is_gt() {
         gate.fail(RejectReason::PriceOutOfBand, || {
-            format!(
-                "price {} deviates {} from the mark {}, band is {}",
-                pricing.order_price,
-                pricing.price_deviation.get().round_dp(6),
-                pricing.mark,
-                band
+            CheckMessage::out_of_band(
+                pricing.order_price.get(),
+                pricing.price_deviation.get(),
+                pricing.mark.get(),
+                band.get(),
             )
         });
     }
@@ -817,23 +848,18 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
     let projected = pricing.projected_position_notional;
     if ctx.order.leverage > pricing.max_leverage_allowed {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
-                ctx.order.leverage,
-                pricing.max_leverage_allowed,
-                ctx.account.profile.max_leverage,
-                ctx.instrument.max_leverage(),
-                projected.get().round_dp(2)
+            CheckMessage::leverage(
+                ctx.order.leverage.get(),
+                pricing.max_leverage_allowed.get(),
+                ctx.account.profile.max_leverage.get(),
+                ctx.instrument.max_leverage().get(),
+                projected.get(),
             )
         });
     }
     if !ctx.ladder.is_open_at(projected) {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            format!(
-                "projected position notional {} is beyond the largest the margin ladder allows ({})",
-                projected.get().round_dp(2),
-                ctx.ladder.open_limit().map_or_else(|| "unbounded".to_owned(), |l| l.to_string())
-            )
+            CheckMessage::beyond_ladder(projected.get(), ctx.ladder.open_limit().map(|l| l.get()))
         });
     }
 }
@@ -843,10 +869,9 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
-            format!(
-                "projected exposure {} exceeds the limit {}",
-                pricing.projected_exposure.get().round_dp(2),
-                pricing.exposure_limit
+            CheckMessage::exposure(
+                pricing.projected_exposure.get(),
+                pricing.exposure_limit.get(),
             )
         });
     }
@@ -857,10 +882,9 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
         gate.fail(RejectReason::InsufficientMargin, || {
-            format!(
-                "required initial margin {} exceeds available margin {}",
-                pricing.required_initial_margin.get().round_dp(2),
-                pricing.available_margin.get().round_dp(2)
+            CheckMessage::margin(
+                pricing.required_initial_margin.get(),
+                pricing.available_margin.get(),
             )
         });
     }
@@ -883,13 +907,10 @@ fn check_margin_ratio(
         ratio.is_none_or(|r| cmp_decimal(r, limits.margin_call_ratio().get()).is_ge());
     if ctx.opens() && liquidation_risk {
         gate.fail(RejectReason::LiquidationRisk, || match ratio {
-            Some(r) => format!(
-                "projected margin ratio {} reaches the liquidation threshold {}",
-                r.round_dp(4),
-                limits.liquidation_ratio()
+            Some(r) => CheckMessage::margin_ratio(r, limits.liquidation_ratio().get()),
+            None => CheckMessage::from_static(
+                "projected margin balance is not positive while maintenance margin is owed",
             ),
-            None => "projected margin balance is not positive while maintenance margin is owed"
-                .to_owned(),
         });
     }
     (liquidation_risk, margin_call)
@@ -902,7 +923,7 @@ fn check_rules<const FIXED: bool>(
     config: &RiskConfig,
     ctx: &OrderContext<'_>,
     metrics: &CheckMetrics,
-    hits: &mut Vec<crate::rules::RuleHit>,
+    hits: &mut RuleHits,
     gate: &mut Gate,
 ) {
     let (kyc, symbol) = (ctx.account.profile.kyc_level, &ctx.request.symbol);
@@ -913,10 +934,7 @@ fn check_rules<const FIXED: bool>(
     }
     if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
         gate.fail(RejectReason::RiskRuleViolation, || {
-            format!(
-                "rule {} fired: {} = {} {} {}",
-                hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
-            )
+            CheckMessage::rule_fired(hit.clone())
         });
     }
 }
@@ -947,5 +965,42 @@ fn metrics(ctx: &OrderContext<'_>, pricing: &PricingContext) -> CheckMetrics {
         open_positions: Decimal::from(account.positions.len()),
         price_deviation: pricing.price_deviation.get(),
         risk_score: account.profile.risk_score.get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cutoff;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// The same-day shortcut gives what `checked_sub_signed` gives (saturated at the
+        /// start of time): horizons from nothing to days, times near midnight, in leap
+        /// seconds and at the ends of chrono's range.
+        #[test]
+        fn cutoff_is_chrono_subtraction(
+            secs in prop_oneof![
+                -1_000_000_000_i64..1_000_000_000,
+                Just(DateTime::<Utc>::MIN_UTC.timestamp()),
+                Just(DateTime::<Utc>::MAX_UTC.timestamp()),
+                (0_i64..100_000).prop_map(|d| d.saturating_mul(86_400)),
+                (0_i64..100_000).prop_map(|d| d.saturating_mul(86_400).saturating_add(86_399)),
+            ],
+            nanos in prop_oneof![0_u32..1_000_000_000, 999_999_000_u32..2_000_000_000],
+            horizon_ms in prop_oneof![0_i64..1_000, 0_i64..100_000_000, Just(i64::MAX / 1_000_000_000), -1_000_i64..0],
+            extra_nanos in 0_i64..1_000_000,
+        ) {
+            let Some(now) = DateTime::<Utc>::from_timestamp(secs, nanos) else {
+                return Ok(());
+            };
+            let horizon = TimeDelta::milliseconds(horizon_ms);
+            let horizon = horizon.checked_add(&TimeDelta::nanoseconds(extra_nanos)).unwrap_or(horizon);
+            let want = now
+                .checked_sub_signed(horizon)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            prop_assert_eq!(cutoff(now, horizon), want, "{} - {}", now, horizon);
+        }
     }
 }

@@ -12,14 +12,15 @@ use crate::ids::Symbol;
 use crate::market::MarketView;
 use crate::model::RejectReason;
 use crate::num::{ArithmeticError, Money, Multiplier, Notional};
+use crate::pretrade::CheckMessage;
 
 /// A failure that stops pricing: missing data or arithmetic overflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stop(pub RejectReason, pub String);
+pub(crate) struct Stop(pub RejectReason, pub CheckMessage);
 
 impl From<ArithmeticError> for Stop {
     fn from(e: ArithmeticError) -> Self {
-        Self(RejectReason::InvalidRequest, e.to_string())
+        Self(RejectReason::InvalidRequest, e.into())
     }
 }
 
@@ -79,7 +80,7 @@ pub(crate) fn multiplier<M: MarketView + ?Sized>(
     market.contract_multiplier(symbol).ok_or_else(|| {
         Stop(
             RejectReason::UnknownSymbol,
-            format!("account holds {symbol}, which is not a known instrument"),
+            CheckMessage::unlisted_holding(symbol.clone()),
         )
     })
 }
@@ -101,7 +102,7 @@ impl AccountExposure {
             let mark = market.mark(&p.symbol).ok_or_else(|| {
                 Stop(
                     RejectReason::StaleData,
-                    format!("no mark price for {}", p.symbol),
+                    CheckMessage::no_mark(p.symbol.clone()),
                 )
             })?;
             if oldest_mark.as_ref().is_none_or(|(at, _)| mark.at < *at) {
@@ -174,7 +175,7 @@ impl ExposureCache {
             Some((_, _, exposure)) => Ok(exposure),
             None => Err(Stop(
                 RejectReason::InvalidRequest,
-                "exposure cache is empty".to_owned(),
+                CheckMessage::from_static("exposure cache is empty"),
             )),
         }
     }

@@ -3,6 +3,7 @@
 mod check_metrics;
 mod evaluate;
 mod exposure;
+mod message;
 mod request;
 mod response;
 
@@ -10,5 +11,6 @@ pub use check_metrics::{CheckMetric, CheckMetrics};
 pub use evaluate::{check, check_reference};
 pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
 pub(crate) use exposure::ExposureCache;
+pub use message::CheckMessage;
 pub use request::CheckRequest;
 pub use response::{CheckResponse, RiskEvent};

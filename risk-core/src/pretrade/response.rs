@@ -1,13 +1,11 @@
 //! The check's answer and the events a transport may publish from it.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Utc};
 
 use crate::ids::{AccountId, OrderId, Symbol, TraceId};
 use crate::model::{Decision, RejectReason, RuleAction};
-use crate::pretrade::CheckMetrics;
-use crate::rules::RuleHit;
+use crate::pretrade::{CheckMessage, CheckMetrics};
+use crate::rules::{RuleHit, RuleHits};
 use crate::Decimal;
 
 /// The full answer to a pre-trade check.
@@ -22,14 +20,15 @@ pub struct CheckResponse {
     pub decision: Decision,
     /// Set exactly when the decision is `REJECTED`: the first failing phase.
     pub reject_reason: Option<RejectReason>,
-    /// A human-readable explanation naming the figures that decided.
-    pub message: Cow<'static, str>,
+    /// A human-readable explanation naming the figures that decided (written out when
+    /// displayed).
+    pub message: CheckMessage,
     /// The projected margin ratio reaches the liquidation threshold (or is unbounded).
     pub liquidation_risk: bool,
     /// The projected margin ratio reaches the margin-call threshold.
     pub margin_call: bool,
     /// Every rule that fired, in rule-id order, even when an earlier phase rejected.
-    pub rule_hits: Vec<RuleHit>,
+    pub rule_hits: RuleHits,
     /// The request's trace id.
     pub trace_id: TraceId,
     /// The request's account.

@@ -23,7 +23,7 @@ fn assert_reject(resp: &CheckResponse, reason: RejectReason, needle: &str) {
     assert_eq!(resp.decision, Decision::Rejected, "{resp:?}");
     assert_eq!(resp.reject_reason, Some(reason), "{}", resp.message);
     assert!(
-        resp.message.contains(needle),
+        resp.message.to_string().contains(needle),
         "message {:?} lacks {needle:?}",
         resp.message
     );
@@ -400,6 +400,46 @@ fn stale_or_missing_marks() {
         RejectReason::StaleData,
         "no mark price for ETHUSDT",
     );
+}
+
+/// A mark exactly as old as the limit is fresh; one nanosecond older is stale, on the
+/// order's symbol and on a held position's.
+#[test]
+fn a_mark_is_stale_only_past_the_age_limit() {
+    let max_age = config().limits.max_mark_age();
+    let mut a = account();
+    a.positions.push(position("ETHUSDT", "1", "3000", "10"));
+    for (symbol, price) in [("BTCUSDT", "50000"), ("ETHUSDT", "3000")] {
+        for (older, stale) in [
+            (TimeDelta::zero(), false),
+            (TimeDelta::nanoseconds(1), true),
+        ] {
+            let mut m = market();
+            m.marks.insert(
+                Symbol::new(symbol),
+                Mark {
+                    price: Price::lit(price),
+                    at: now() - max_age - older,
+                },
+            );
+            let resp = check(&config(), Some(&a), &m, &request(), now());
+            if stale {
+                let ms = max_age.num_milliseconds();
+                assert_reject(
+                    &resp,
+                    RejectReason::StaleData,
+                    &format!("is {ms} ms old (max {ms} ms)"),
+                );
+            } else {
+                assert_ne!(
+                    resp.reject_reason,
+                    Some(RejectReason::StaleData),
+                    "{}",
+                    resp.message
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -61,7 +61,7 @@ proptest! {
         };
         let resp = check(&config(), Some(&a), &m, &req, now());
         prop_assert_eq!(resp.decision == Decision::Rejected, resp.reject_reason.is_some());
-        prop_assert!(!resp.message.is_empty());
+        prop_assert!(!resp.message.to_string().is_empty());
     }
 
     /// An accepted order that opens exposure never exceeds a limit it was checked against.

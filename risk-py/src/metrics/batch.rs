@@ -1,5 +1,6 @@
 //! The batch function `trade_metrics_buffers`: columns of native-endian 64-bit values
-//! converted row by row to trade facts, bucketed by account and computed per account.
+//! converted to trade facts a block of rows at a time, bucketed by account and computed per
+//! account.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -8,7 +9,7 @@ use risk_core::metrics::{MetricsConfig, PnlBasis, TradeFacts, TradeMetrics};
 use risk_core::Decimal;
 
 use super::accounts::{Accounts, Groups};
-use super::columns::{Bad, Chunk, Money, Times, Words};
+use super::columns::{Bad, Block, Chunk, Money, Times, Words, BLOCK};
 use super::config;
 use super::result::PyAccountMetrics;
 use crate::error::invalid;
@@ -151,17 +152,36 @@ impl Columns<'_, '_> {
         first: usize,
         part: &mut [Vec<Row>],
     ) -> Result<(), (usize, Bad)> {
+        let mut block = Block::default();
+        // One part with every bucket (one thread): every row, in runs.
+        let every =
+            first == 0 && part.len() == (groups.first_row.len().saturating_sub(1) >> shift) + 1;
         for chunk in self.0 {
             let of_row = groups
                 .of_row
                 .get(chunk.offset..chunk.offset + chunk.len)
                 .unwrap_or_default();
-            for (i, &group) in of_row.iter().enumerate() {
-                let b = (group >> shift) as usize;
-                if let Some(bucket) = b.checked_sub(first).and_then(|b| part.get_mut(b)) {
-                    let facts = chunk.facts(i).map_err(|bad| (chunk.offset + i, bad))?;
-                    bucket.push(Row::new(facts, group));
+            for (start, block_groups) in (0..).step_by(BLOCK).zip(of_row.chunks(BLOCK)) {
+                if every {
+                    block.run(start, block_groups.len());
+                } else {
+                    // The block's rows of this part's buckets.
+                    block.clear();
+                    for (i, &group) in block_groups.iter().enumerate() {
+                        let b = (group >> shift) as usize;
+                        if b.wrapping_sub(first) < part.len() {
+                            block.push(start + i);
+                        }
+                    }
                 }
+                block.convert(chunk);
+                block.each(chunk, |row, facts| {
+                    let group = of_row.get(row).copied().unwrap_or_default();
+                    let bucket = ((group >> shift) as usize).wrapping_sub(first);
+                    if let Some(bucket) = part.get_mut(bucket) {
+                        bucket.push(Row::new(facts, group));
+                    }
+                })?;
             }
         }
         Ok(())

@@ -1,14 +1,21 @@
 //! The trade columns of one chunk of rows, read in place: either the NumPy path's packed
 //! 64-bit buffers or Arrow arrays (already narrowed to a few physical types by
-//! [`arrow_in`](super::arrow_in)), and the conversion of one row into [`TradeFacts`].
+//! [`arrow_in`](super::arrow_in)), and their conversion into [`TradeFacts`]: a block of
+//! rows at a time, column by column ([`Block`], the batch call's), or one row at a time
+//! ([`Chunk::facts`], the reference, which the block falls back to for the rows it cannot
+//! take and which the accumulator uses).
 //!
 //! A chunk is a run of consecutive rows: the NumPy path is one chunk, an Arrow stream one
 //! chunk per record batch. Rows are converted in place; nothing is copied per column
 //! except where `arrow_in` had to cast a type first.
 
+use arrow_buffer::bit_iterator::BitIterator;
 use arrow_buffer::NullBuffer;
 use risk_core::metrics::TradeFacts;
-use risk_core::num::{add_exact, decimal_from_f64, decimal_sum_from_f64, SumError};
+use risk_core::num::{
+    add_exact, decimal_from_f64, decimal_sum_from_f64, fixed4_decimal, fixed4_from_f64,
+    fixed4_places, SumError,
+};
 use risk_core::Decimal;
 
 use crate::error::invalid;
@@ -317,6 +324,425 @@ impl Chunk<'_> {
             stop_loss_set: self.stop_loss.is_set(row),
             take_profit_set: self.take_profit.is_set(row),
         })
+    }
+}
+
+/// The most rows [`Block`] converts at a time: its columns (about 16 KiB) stay in the
+/// first-level cache between the passes.
+pub(super) const BLOCK: usize = 512;
+
+/// A block of up to [`BLOCK`] rows of one chunk, converted column by column: each pass
+/// runs one column's loop, chosen once per block by the column's kind, over every row of
+/// the block, so no row branches on the kinds of eight columns. Money is summed as `i64`
+/// digits at four places ([`fixed4_from_f64`]); a row that any pass cannot take (a
+/// missing or out-of-range value, a float with more than four places, a column of exact
+/// integers or decimals) is marked and converted by [`Chunk::facts`], the reference,
+/// which also words the error. Unmarked rows give what [`Chunk::facts`] would, exactly.
+///
+/// The rows are either a run of consecutive rows (one thread: every row is converted) or
+/// a list (several threads: each converts the rows of its own accounts).
+pub(super) struct Block {
+    /// The first row of a run, counted from the chunk's start.
+    start: usize,
+    /// The number of rows.
+    len: usize,
+    /// The rows, counted from the chunk's start, when they are a list (else empty).
+    list: Vec<u32>,
+    /// Opened times, epoch nanoseconds.
+    opened: Vec<i64>,
+    /// Closed times, epoch nanoseconds.
+    closed: Vec<i64>,
+    /// The net P&L's digits at four places.
+    sum: Vec<i64>,
+    /// The decimal places of the net P&L's terms' shortest decimals, the largest.
+    places: Vec<u8>,
+    /// Stop-loss set.
+    stop_loss: Vec<bool>,
+    /// Take-profit set.
+    take_profit: Vec<bool>,
+    /// Rows for the reference path.
+    slow: Vec<bool>,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            start: 0,
+            len: 0,
+            list: Vec::with_capacity(BLOCK),
+            opened: vec![0; BLOCK],
+            closed: vec![0; BLOCK],
+            sum: vec![0; BLOCK],
+            places: vec![0; BLOCK],
+            stop_loss: vec![false; BLOCK],
+            take_profit: vec![false; BLOCK],
+            slow: vec![false; BLOCK],
+        }
+    }
+}
+
+/// Which rows of a chunk a block reads: a run ([`Run`]) or a list (`&[u32]`), each read
+/// in order.
+trait Rows: Copy {
+    /// The number of rows.
+    fn count(self) -> usize;
+    /// The rows' values of `values` (the default past its end).
+    fn of<T: Copy + Default>(self, values: &[T]) -> impl Iterator<Item = T>;
+    /// The rows' 64-bit values of `words` (zeros past its end).
+    fn words(self, words: Words<'_>) -> impl Iterator<Item = [u8; 8]>;
+    /// Whether each row is null.
+    fn nulls(self, nulls: &NullBuffer) -> impl Iterator<Item = bool>;
+}
+
+/// `len` consecutive rows from `start`.
+#[derive(Clone, Copy)]
+struct Run {
+    /// The first row.
+    start: usize,
+    /// The number of rows.
+    len: usize,
+}
+
+impl Rows for Run {
+    fn count(self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn of<T: Copy + Default>(self, values: &[T]) -> impl Iterator<Item = T> {
+        // In range: `Block::convert` checked the columns' lengths.
+        let run = values
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default();
+        run.iter().copied()
+    }
+
+    #[inline(always)]
+    fn words(self, words: Words<'_>) -> impl Iterator<Item = [u8; 8]> {
+        let run = words
+            .0
+            .get(self.start * 8..(self.start + self.len) * 8)
+            .unwrap_or_default();
+        run.chunks_exact(8).map(|w| w.try_into().unwrap_or([0; 8]))
+    }
+
+    #[inline(always)]
+    fn nulls(self, nulls: &NullBuffer) -> impl Iterator<Item = bool> {
+        let valid = nulls.inner();
+        // In range, or no rows (`BitIterator::new` asserts the range).
+        let len = if self.start + self.len <= valid.len() {
+            self.len
+        } else {
+            0
+        };
+        BitIterator::new(valid.values(), valid.offset() + self.start, len).map(|v| !v)
+    }
+}
+
+impl Rows for &[u32] {
+    fn count(self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn of<T: Copy + Default>(self, values: &[T]) -> impl Iterator<Item = T> {
+        self.iter()
+            .map(move |&r| values.get(r as usize).copied().unwrap_or_default())
+    }
+
+    #[inline(always)]
+    fn words(self, words: Words<'_>) -> impl Iterator<Item = [u8; 8]> {
+        self.iter().map(move |&r| words.word(r as usize))
+    }
+
+    #[inline(always)]
+    fn nulls(self, nulls: &NullBuffer) -> impl Iterator<Item = bool> {
+        let len = nulls.len();
+        self.iter()
+            .map(move |&r| (r as usize) < len && nulls.is_null(r as usize))
+    }
+}
+
+impl Block {
+    /// Sets the block to the run of `len` rows from `start` (at most [`BLOCK`]).
+    pub(super) fn run(&mut self, start: usize, len: usize) {
+        self.list.clear();
+        self.start = start;
+        self.len = len.min(BLOCK);
+    }
+
+    /// Empties the block, for a list of rows.
+    pub(super) fn clear(&mut self) {
+        self.list.clear();
+        self.len = 0;
+    }
+
+    /// Adds row `row` (counted from the chunk's start) to the block's list; rows past
+    /// [`BLOCK`] are not taken (the caller gives at most that many).
+    #[inline]
+    pub(super) fn push(&mut self, row: usize) {
+        if let Ok(row) = u32::try_from(row) {
+            if self.list.len() < BLOCK {
+                self.list.push(row);
+                self.len = self.list.len();
+            }
+        }
+    }
+
+    /// Converts the block's rows of `chunk`, column by column.
+    pub(super) fn convert(&mut self, chunk: &Chunk<'_>) {
+        let list = std::mem::take(&mut self.list);
+        if list.is_empty() {
+            let run = Run {
+                start: self.start,
+                len: self.len,
+            };
+            if run.start + run.len <= chunk.len && chunk.columns_hold(chunk.len) {
+                self.passes(chunk, run);
+            } else {
+                self.slow.fill(true);
+            }
+        } else {
+            self.passes(chunk, &list[..]);
+        }
+        self.list = list;
+    }
+
+    /// The passes of [`Block::convert`] over `rows`.
+    #[inline(always)]
+    fn passes(&mut self, chunk: &Chunk<'_>, rows: impl Rows) {
+        let n = rows.count().min(BLOCK);
+        let slow = &mut self.slow[..n];
+        slow.fill(false);
+        chunk.opened_at.fill(rows, &mut self.opened[..n], slow);
+        chunk.closed_at.fill(rows, &mut self.closed[..n], slow);
+        for ((s, o), c) in slow
+            .iter_mut()
+            .zip(&self.opened[..n])
+            .zip(&self.closed[..n])
+        {
+            *s |= c < o;
+        }
+        let (sum, places) = (&mut self.sum[..n], &mut self.places[..n]);
+        sum.fill(0);
+        places.fill(0);
+        chunk.profit.add(rows, true, sum, places, slow);
+        chunk.commission.add(rows, false, sum, places, slow);
+        chunk.swap.add(rows, false, sum, places, slow);
+        chunk.stop_loss.fill_set(rows, &mut self.stop_loss[..n]);
+        chunk.take_profit.fill_set(rows, &mut self.take_profit[..n]);
+    }
+
+    /// Each row of the block in order, with its facts or the reference path's error:
+    /// `sink(row, facts)`, the row counted from the chunk's start.
+    #[inline]
+    pub(super) fn each(
+        &self,
+        chunk: &Chunk<'_>,
+        mut sink: impl FnMut(usize, TradeFacts),
+    ) -> Result<(), (usize, Bad)> {
+        let n = self.len.min(BLOCK);
+        let rows = (0..n).map(|k| {
+            if self.list.is_empty() {
+                self.start + k
+            } else {
+                self.list.get(k).map_or(usize::MAX, |&r| r as usize)
+            }
+        });
+        let fast = self.opened[..n]
+            .iter()
+            .zip(&self.closed[..n])
+            .zip(self.sum[..n].iter().zip(&self.places[..n]))
+            .zip(self.stop_loss[..n].iter().zip(&self.take_profit[..n]))
+            .zip(&self.slow[..n]);
+        for (row, ((((&opened, &closed), (&sum, &places)), (&sl, &tp)), &slow)) in rows.zip(fast) {
+            let facts = if slow {
+                chunk.facts(row).map_err(|bad| (chunk.offset + row, bad))?
+            } else {
+                TradeFacts {
+                    opened_at_ns: opened,
+                    closed_at_ns: closed,
+                    pnl: fixed4_decimal(sum, u32::from(places)),
+                    stop_loss_set: sl,
+                    take_profit_set: tp,
+                }
+            };
+            sink(row, facts);
+        }
+        Ok(())
+    }
+}
+
+/// Adds each of `values` (with whether it is missing) into the fixed-point sums (a
+/// missing value is 0, or marks the row when `required`); marks rows whose value does
+/// not convert.
+#[inline(always)]
+fn add_terms(
+    values: impl Iterator<Item = (f64, bool)>,
+    required: bool,
+    sum: &mut [i64],
+    places: &mut [u8],
+    slow: &mut [bool],
+) {
+    for (((v, missing), s), (p, slow)) in values.zip(sum).zip(places.iter_mut().zip(slow)) {
+        let (digits, proven) = fixed4_from_f64(if missing { 0.0 } else { v });
+        *s = s.wrapping_add(digits);
+        // fixed4_places is at most 4.
+        *p = (*p).max(fixed4_places(digits) as u8);
+        *slow |= !proven | (missing & required);
+    }
+}
+
+impl Times<'_> {
+    /// The number of values (rows past it read as missing).
+    fn len(self) -> usize {
+        match self {
+            Self::Words(words) => words.0.len() / 8,
+            Self::Arrow { values, .. } => values.len(),
+        }
+    }
+
+    /// Epoch nanoseconds of `rows` into `out`; marks rows that are missing or out of range.
+    #[inline(always)]
+    fn fill(self, rows: impl Rows, out: &mut [i64], slow: &mut [bool]) {
+        match self {
+            Self::Words(words) => {
+                for ((w, o), s) in rows.words(words).zip(out).zip(slow) {
+                    *o = i64::from_ne_bytes(w);
+                    *s |= *o == i64::MIN;
+                }
+            }
+            Self::Arrow { values, per, nulls } => {
+                for ((v, o), s) in rows.of(values).zip(out).zip(slow.iter_mut()) {
+                    let (ns, overflow) = v.overflowing_mul(per);
+                    *o = ns;
+                    *s |= overflow;
+                }
+                if let Some(nulls) = nulls {
+                    for (null, s) in rows.nulls(nulls).zip(slow) {
+                        *s |= null;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Money<'_> {
+    /// The number of values (rows past it read as missing), or `None` when absent.
+    fn len(self) -> Option<usize> {
+        match self {
+            Self::Absent => None,
+            Self::Words(words) => Some(words.0.len() / 8),
+            Self::Float { values, .. } => Some(values.len()),
+            Self::Int { values, .. } => Some(values.len()),
+            Self::Decimal { values, .. } => Some(values.len()),
+        }
+    }
+
+    /// Adds the column's values for `rows` into the fixed-point sums (see [`Block`]).
+    #[inline(always)]
+    fn add(
+        self,
+        rows: impl Rows,
+        required: bool,
+        sum: &mut [i64],
+        places: &mut [u8],
+        slow: &mut [bool],
+    ) {
+        match self {
+            Self::Absent => {
+                if required {
+                    slow.fill(true);
+                }
+            }
+            Self::Words(words) => {
+                let values = rows.words(words).map(|w| {
+                    let v = f64::from_ne_bytes(w);
+                    (v, v.is_nan())
+                });
+                add_terms(values, required, sum, places, slow);
+            }
+            Self::Float { values, nulls } => {
+                let values = rows.of(values).map(|v| (v, v.is_nan()));
+                match nulls {
+                    None => add_terms(values, required, sum, places, slow),
+                    Some(nulls) => {
+                        let values = values
+                            .zip(rows.nulls(nulls))
+                            .map(|((v, nan), null)| (v, nan | null));
+                        add_terms(values, required, sum, places, slow);
+                    }
+                }
+            }
+            // Exact columns: the reference path's `Decimal` arithmetic.
+            Self::Int { .. } | Self::Decimal { .. } => slow.fill(true),
+        }
+    }
+
+    /// Whether a stop-loss or take-profit is set on each of `rows` (see [`Money::is_set`]).
+    #[inline(always)]
+    fn fill_set(self, rows: impl Rows, out: &mut [bool]) {
+        let set = |v: f64| !v.is_nan() && v != 0.0;
+        match self {
+            Self::Absent => out.fill(false),
+            Self::Words(words) => {
+                for (w, o) in rows.words(words).zip(out) {
+                    *o = set(f64::from_ne_bytes(w));
+                }
+            }
+            Self::Float { values, nulls } => {
+                for (v, o) in rows.of(values).zip(out.iter_mut()) {
+                    *o = set(v);
+                }
+                if let Some(nulls) = nulls {
+                    for (null, o) in rows.nulls(nulls).zip(out) {
+                        *o &= !null;
+                    }
+                }
+            }
+            Self::Int { values, nulls } => {
+                for (v, o) in rows.of(values).zip(out.iter_mut()) {
+                    *o = v != 0;
+                }
+                if let Some(nulls) = nulls {
+                    for (null, o) in rows.nulls(nulls).zip(out) {
+                        *o &= !null;
+                    }
+                }
+            }
+            Self::Decimal { values, nulls, .. } => {
+                for (v, o) in rows.of(values).zip(out.iter_mut()) {
+                    *o = v != 0;
+                }
+                if let Some(nulls) = nulls {
+                    for (null, o) in rows.nulls(nulls).zip(out) {
+                        *o &= !null;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Chunk<'_> {
+    /// Whether every given column holds at least `len` values (always so for the chunks
+    /// that `arrow_in` and `packed_chunk` build; checked so that a short column can never
+    /// be read as another row's values).
+    fn columns_hold(&self, len: usize) -> bool {
+        let times = self.opened_at.len().min(self.closed_at.len());
+        let money = [
+            self.profit,
+            self.commission,
+            self.swap,
+            self.stop_loss,
+            self.take_profit,
+        ]
+        .iter()
+        .filter_map(|m| m.len())
+        .min()
+        .unwrap_or(usize::MAX);
+        times.min(money) >= len
     }
 }
 
