@@ -15,13 +15,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
-use std::sync::Arc;
 
 use risk_core::ids::AccountId;
 use risk_core::score::{aggregate, AccountScore, RiskLevel, ScoreConfig};
 use risk_core::Decimal;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::fastapi::{group_signal_names, signal_names};
 use super::store::{EventRow, ResultRow};
@@ -94,19 +92,6 @@ fn event(event_type: &str, entity: &str, level: RiskLevel, payload: &impl Serial
     }
 }
 
-/// The signal names of a stored account object.
-fn stored_names(object: &Value) -> Vec<&str> {
-    object
-        .get("signals")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.get("kind").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What the comparisons start from after a load: the accounts whose stored score is above
 /// `score.risk_threshold`, and every user's and challenge's level and score aggregated
 /// from the stored results (`score`: the settings they were stored under).
@@ -176,13 +161,10 @@ pub(super) fn add(state: &State, all_groups: bool, changes: &mut Changes) {
     let mut users: HashSet<&str> = HashSet::new();
     let mut challenges: HashSet<&str> = HashSet::new();
     let mut events = Vec::new();
-    for c in &changes.current {
+    for (c, &changed) in changes.current.iter().zip(&changes.changed) {
         let r = &c.report;
         let login = &r.account;
-        // The served result is the stored one: unchanged.
-        let served = state.current.get(login).is_some_and(|p| Arc::ptr_eq(p, c));
         let stored = state.objects.get(login);
-        let changed = !served && stored != Some(&c.object);
         let exceeds = r.score.score > threshold && !state.exceeded.contains(login);
         if all_groups {
             users.insert(r.user.as_str());
@@ -195,9 +177,7 @@ pub(super) fn add(state: &State, all_groups: bool, changes: &mut Changes) {
         }
         let names = signal_names(r);
         let previous_level = state.levels.get(login).map(|l| l.as_str());
-        let previous_score = stored
-            .and_then(|o| o.get("risk_score"))
-            .and_then(Value::as_f64);
+        let previous_score = stored.and_then(super::Stored::risk_score);
         let body = AccountEvent {
             trading_account_login: login.as_str(),
             risk_signals: &names,
@@ -224,7 +204,7 @@ pub(super) fn add(state: &State, all_groups: bool, changes: &mut Changes) {
             ));
         }
         if changed {
-            let before = stored.map(stored_names).unwrap_or_default();
+            let before = stored.map(super::Stored::signal_kinds).unwrap_or_default();
             let fired: Vec<&str> = names
                 .iter()
                 .copied()
@@ -247,8 +227,8 @@ pub(super) fn add(state: &State, all_groups: bool, changes: &mut Changes) {
             }
             // An account that moved to another owner or challenge changes its old group.
             if let Some(s) = stored {
-                users.extend(s.get("user_id").and_then(Value::as_str));
-                challenges.extend(s.get("challenge_id").and_then(Value::as_str));
+                users.extend(s.user_id());
+                challenges.extend(s.challenge_id());
             }
         }
     }

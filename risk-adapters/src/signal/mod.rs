@@ -294,10 +294,92 @@ struct AccountState {
 #[derive(Debug, Clone)]
 struct Current {
     report: AccountReport,
-    /// The account object, for comparisons.
-    object: serde_json::Value,
-    /// The account object as the report writes it (keys in its order).
+    /// The account object as the report writes it (keys in its order): what is served and
+    /// what its result row stores.
     text: Arc<str>,
+}
+
+/// An account's stored result, which the next results are compared with.
+#[derive(Debug, Clone)]
+enum Stored {
+    /// Committed by this service: the result it served, whose text is the stored text.
+    Committed(Arc<Current>),
+    /// Read from the store at start (possibly written by another build, whose text may
+    /// differ in form but not in content): the stored text and the object it holds.
+    Loaded {
+        text: String,
+        object: serde_json::Value,
+    },
+}
+
+impl Stored {
+    /// Whether `c`'s account object is the stored one. A committed result is compared as
+    /// text: the report's writer is deterministic, so equal objects have equal text. A
+    /// loaded one is compared as an object unless the texts are equal.
+    fn holds(&self, c: &Current) -> bool {
+        match self {
+            Self::Committed(stored) => stored.text == c.text,
+            Self::Loaded { text, object } => {
+                **text == *c.text
+                    || serde_json::from_str::<serde_json::Value>(&c.text)
+                        .is_ok_and(|o| o == *object)
+            }
+        }
+    }
+
+    /// The `kind` of each element of the object's `signals`, in order.
+    fn signal_kinds(&self) -> Vec<&str> {
+        match self {
+            Self::Committed(stored) => {
+                let r = &stored.report;
+                r.score
+                    .signals
+                    .iter()
+                    .map(|s| s.kind.as_str())
+                    .chain(r.rules.signals.iter().map(|s| s.kind.as_str()))
+                    .collect()
+            }
+            Self::Loaded { object, .. } => object
+                .get("signals")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.get("kind").and_then(serde_json::Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The object's `risk_score`.
+    fn risk_score(&self) -> Option<f64> {
+        match self {
+            Self::Committed(stored) => Some(crate::report::num(stored.report.score.score)),
+            Self::Loaded { object, .. } => {
+                object.get("risk_score").and_then(serde_json::Value::as_f64)
+            }
+        }
+    }
+
+    /// The object's `user_id`.
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::Committed(stored) => Some(stored.report.user.as_str()),
+            Self::Loaded { object, .. } => {
+                object.get("user_id").and_then(serde_json::Value::as_str)
+            }
+        }
+    }
+
+    /// The object's `challenge_id`, if any.
+    fn challenge_id(&self) -> Option<&str> {
+        match self {
+            Self::Committed(stored) => stored.report.challenge.as_ref().map(|c| c.as_str()),
+            Self::Loaded { object, .. } => object
+                .get("challenge_id")
+                .and_then(serde_json::Value::as_str),
+        }
+    }
 }
 
 /// The writer's state.
@@ -311,8 +393,8 @@ struct State {
     symbols: HashMap<String, u32>,
     /// The stored level of every account with a result.
     levels: HashMap<AccountId, RiskLevel>,
-    /// The stored object of every account with a result.
-    objects: HashMap<AccountId, serde_json::Value>,
+    /// The stored result of every account with one.
+    objects: HashMap<AccountId, Stored>,
     /// The served result of every account (its object is only rebuilt when its report
     /// changes).
     current: HashMap<AccountId, Arc<Current>>,
@@ -549,6 +631,8 @@ struct Changes {
     batch_results: Vec<ResultRow>,
     events: Vec<EventRow>,
     current: Vec<Arc<Current>>,
+    /// Whether `current[i]`'s object differs from the stored one (it has a result row).
+    changed: Vec<bool>,
     level_changes: u64,
     raised: u64,
     /// Users whose stored level or score changes (`None`: no account any more).
@@ -670,7 +754,8 @@ impl SignalService {
                 fresh.levels.insert(login.clone(), level);
             }
             if let Ok(object) = serde_json::from_str(&r.account) {
-                fresh.objects.insert(login, object);
+                let text = r.account.clone();
+                fresh.objects.insert(login, Stored::Loaded { text, object });
             }
         }
         (fresh.exceeded, fresh.user_levels, fresh.challenge_levels) =
@@ -681,8 +766,8 @@ impl SignalService {
             self.store
                 .commit(&Batch {
                     config: seed,
-                    results: changes.batch_results.clone(),
-                    events: changes.events.clone(),
+                    results: &changes.batch_results,
+                    events: &changes.events,
                     ..Batch::default()
                 })
                 .await?;
@@ -699,6 +784,7 @@ impl SignalService {
             batch_results: Vec::new(),
             events: Vec::new(),
             current: Vec::with_capacity(reports.len()),
+            changed: Vec::with_capacity(reports.len()),
             level_changes: 0,
             raised: 0,
             user_levels: Vec::new(),
@@ -713,19 +799,21 @@ impl SignalService {
                 .filter(|c| c.report == report)
             {
                 changes.current.push(Arc::clone(same));
+                changes.changed.push(false);
                 continue;
             }
             let text = account_object(&report, &self.rules.weights);
-            let object: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| SignalError::Compute(e.to_string()))?;
             let login = report.account.clone();
             let level = report.score.level;
             let current = Arc::new(Current {
                 report,
-                object,
                 text: text.into(),
             });
-            if state.objects.get(&login) != Some(&current.object) {
+            let changed = !state
+                .objects
+                .get(&login)
+                .is_some_and(|stored| stored.holds(&current));
+            if changed {
                 changes
                     .batch_results
                     .push(result_row(&current, state.version));
@@ -749,6 +837,7 @@ impl SignalService {
                 }
             }
             changes.current.push(current);
+            changes.changed.push(changed);
         }
         events::add(state, all_groups, &mut changes);
         Ok(changes)
@@ -757,12 +846,14 @@ impl SignalService {
     /// Records a commit in `state` and serves it.
     fn publish(&self, state: &mut State, changes: &Changes, all: bool) {
         let threshold = state.settings.score.risk_threshold;
-        for c in &changes.current {
+        for (c, &changed) in changes.current.iter().zip(&changes.changed) {
             let login = &c.report.account;
             state.current.insert(login.clone(), Arc::clone(c));
-            if state.objects.get(login) != Some(&c.object) {
+            if changed {
                 state.levels.insert(login.clone(), c.report.score.level);
-                state.objects.insert(login.clone(), c.object.clone());
+                state
+                    .objects
+                    .insert(login.clone(), Stored::Committed(Arc::clone(c)));
             }
             if c.report.score.score > threshold {
                 if !state.exceeded.contains(login) {
@@ -802,15 +893,14 @@ impl SignalService {
 
     /// Runs `apply` and commits `batch` with its results; on any failure the state is
     /// reloaded from the store.
-    async fn commit(
-        &self,
-        state: &mut State,
-        mut batch: Batch<'_>,
-    ) -> Result<Changes, SignalError> {
+    async fn commit(&self, state: &mut State, batch: Batch<'_>) -> Result<Changes, SignalError> {
         let outcome = match self.apply(state) {
             Ok(changes) => {
-                batch.results.clone_from(&changes.batch_results);
-                batch.events.clone_from(&changes.events);
+                let batch = Batch {
+                    results: &changes.batch_results,
+                    events: &changes.events,
+                    ..batch
+                };
                 match self.store.commit(&batch).await {
                     Ok(()) => Ok(changes),
                     Err(e) => Err(SignalError::Store(e)),
@@ -1141,5 +1231,102 @@ impl SignalService {
         self.published
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::csv_input::{read_accounts, read_trades};
+    use crate::report::{build_report, ReportInput};
+    use crate::report_config::ReportConfig;
+
+    const DEMO: &str = include_str!("../../../examples/config/demo.toml");
+    const TRADES: &str = include_str!("../../../examples/data/trades.csv");
+    const ACCOUNTS: &str = include_str!("../../../examples/data/accounts.csv");
+
+    /// Every account of the example export as `risk report` computes it, with the demo
+    /// config's rulebook weights.
+    fn reports() -> (Vec<AccountReport>, RuleSettings) {
+        let config = ReportConfig::from_toml(DEMO, "demo.toml").unwrap();
+        let trades = read_trades(TRADES.as_bytes(), "trades.csv", |_| {})
+            .unwrap()
+            .trades;
+        let accounts = read_accounts(ACCOUNTS.as_bytes(), "accounts.csv").unwrap();
+        let report = build_report(
+            &trades,
+            &ReportInput {
+                accounts: Some(&accounts),
+                metrics: config.metrics,
+                score: config.score,
+                rules: config.rules.clone(),
+                ..ReportInput::default()
+            },
+        )
+        .unwrap();
+        (report.accounts, config.rules)
+    }
+
+    fn current(report: &AccountReport, rules: &RuleSettings) -> Arc<Current> {
+        Arc::new(Current {
+            report: report.clone(),
+            text: account_object(report, &rules.weights).into(),
+        })
+    }
+
+    fn loaded(text: &str) -> Stored {
+        Stored::Loaded {
+            text: text.to_owned(),
+            object: serde_json::from_str(text).unwrap(),
+        }
+    }
+
+    /// A committed result answers from its typed report what a result loaded from the
+    /// store answers from its parsed object, and both compare with a new result as the
+    /// parsed objects do.
+    #[test]
+    fn committed_and_loaded_results_agree() {
+        let (reports, rules) = reports();
+        assert!(reports.len() > 10, "the example export has accounts");
+        assert!(
+            reports.iter().any(|r| !r.rules.signals.is_empty()),
+            "some account has a rulebook signal"
+        );
+        let all: Vec<Arc<Current>> = reports.iter().map(|r| current(r, &rules)).collect();
+        for (i, c) in all.iter().enumerate() {
+            let committed = Stored::Committed(Arc::clone(c));
+            let from_store = loaded(&c.text);
+            // The same object written another way (key order, spacing) by another build.
+            let value: serde_json::Value = serde_json::from_str(&c.text).unwrap();
+            let reformatted = loaded(&serde_json::to_string_pretty(&value).unwrap());
+            assert_eq!(committed.signal_kinds(), from_store.signal_kinds());
+            assert_eq!(committed.risk_score(), from_store.risk_score());
+            assert_eq!(committed.user_id(), from_store.user_id());
+            assert_eq!(committed.challenge_id(), from_store.challenge_id());
+            for (j, other) in all.iter().enumerate() {
+                let other_value: serde_json::Value = serde_json::from_str(&other.text).unwrap();
+                let same = value == other_value;
+                assert_eq!(same, i == j, "accounts {i} and {j}");
+                assert_eq!(committed.holds(other), same);
+                assert_eq!(from_store.holds(other), same);
+                assert_eq!(reformatted.holds(other), same);
+            }
+        }
+    }
+
+    /// A changed result (another score, another signal) is not held by the stored one,
+    /// committed or loaded.
+    #[test]
+    fn a_changed_result_is_not_the_stored_one() {
+        let (reports, rules) = reports();
+        let first = &reports[0];
+        let stored = current(first, &rules);
+        let mut changed = first.clone();
+        changed.score.score += risk_core::Decimal::ONE;
+        let changed = current(&changed, &rules);
+        assert!(!Stored::Committed(Arc::clone(&stored)).holds(&changed));
+        assert!(!loaded(&stored.text).holds(&changed));
+        assert!(Stored::Committed(Arc::clone(&stored)).holds(&current(first, &rules)));
     }
 }

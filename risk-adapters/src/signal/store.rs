@@ -80,9 +80,9 @@ pub struct Batch<'a> {
     /// Trades to add (identifier not stored yet).
     pub trades: &'a [ClosedTrade],
     /// Results to insert or replace.
-    pub results: Vec<ResultRow>,
+    pub results: &'a [ResultRow],
     /// Outbox events to add.
-    pub events: Vec<EventRow>,
+    pub events: &'a [EventRow],
 }
 
 /// Everything stored, as the service loads it at start.
@@ -444,17 +444,17 @@ macro_rules! impl_signal_store {
                          config_version, updated_at) ",
                     );
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.account_login.clone())
-                            .push_bind(r.user_id.clone())
-                            .push_bind(r.challenge_id.clone())
+                        b.push_bind(r.account_login.as_str())
+                            .push_bind(r.user_id.as_str())
+                            .push_bind(r.challenge_id.as_deref())
                             .push_bind(r.trades)
-                            .push_bind(r.risk_score.clone())
+                            .push_bind(r.risk_score.as_str())
                             .push_unseparated($num)
-                            .push_bind(r.risk_level.clone())
-                            .push_bind(r.status.clone())
-                            .push_bind(r.signals.clone())
+                            .push_bind(r.risk_level.as_str())
+                            .push_bind(r.status.as_str())
+                            .push_bind(r.signals.as_str())
                             .push_unseparated($json)
-                            .push_bind(r.account.clone())
+                            .push_bind(r.account.as_str())
                             .push_bind(r.config_version)
                             .push_bind(now);
                     });
