@@ -7,6 +7,7 @@ use std::cell::Cell;
 use chrono::{DateTime, TimeDelta, Utc};
 use risk_core::account::AccountSnapshot;
 use risk_core::config::RiskConfig;
+use risk_core::engine::RiskEngine;
 use risk_core::ids::{OrderId, Symbol, UserId};
 use risk_core::model::{Decision, KycLevel, RejectReason, TradingState};
 use risk_core::num::Notional;
@@ -56,13 +57,12 @@ fn an_approved_pure_check_with_no_rule_hits_allocates_nothing() {
     assert_eq!(n, 0, "allocations on the approved pure check");
 }
 
-#[test]
-fn an_approved_engine_check_allocates_nothing_in_steady_state() {
-    let s = scenario(10, 20);
+/// The scenario's engine after 5,000 approved checks: the recent-order queue and index
+/// have reached their steady size for the horizon, so what is counted next is the check.
+fn warmed_engine(s: &Scenario) -> (RiskEngine, OrderIds, i64) {
     let engine = s.engine(1);
     let mut ids = OrderIds::new(1 << 14);
     let mut tick = 0i64;
-    // Warm up: the recent-order queue and index reach their steady size for the horizon.
     for _ in 0..5_000 {
         let (order_id, at) = ids.next(&mut tick);
         let _ = engine.check(
@@ -73,6 +73,13 @@ fn an_approved_engine_check_allocates_nothing_in_steady_state() {
             at,
         );
     }
+    (engine, ids, tick)
+}
+
+#[test]
+fn an_approved_engine_check_allocates_nothing_in_steady_state() {
+    let s = scenario(10, 20);
+    let (engine, mut ids, mut tick) = warmed_engine(&s);
     let mut total = 0;
     for _ in 0..1_000 {
         let (order_id, at) = ids.next(&mut tick);
@@ -300,19 +307,7 @@ fn a_rule_reject_holds_its_hits_without_allocating() {
 #[test]
 fn engine_rejects_allocate_nothing_in_steady_state() {
     let s = scenario(10, 20);
-    let engine = s.engine(1);
-    let mut ids = OrderIds::new(1 << 14);
-    let mut tick = 0i64;
-    for _ in 0..5_000 {
-        let (order_id, at) = ids.next(&mut tick);
-        let _ = engine.check(
-            &CheckRequest {
-                order_id,
-                ..s.approve.clone()
-            },
-            at,
-        );
-    }
+    let (engine, mut ids, mut tick) = warmed_engine(&s);
     let mut total = 0;
     for (_, request) in s.late_rejects().iter().take(2) {
         for _ in 0..100 {

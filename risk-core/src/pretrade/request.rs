@@ -107,6 +107,24 @@ mod tests {
     use super::*;
     use crate::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 
+    /// A valid limit buy of one lot at 1, leverage 1: each case changes one field.
+    fn limit_buy() -> CheckRequest {
+        CheckRequest {
+            user_id: UserId::new("u"),
+            account_id: AccountId::new("a"),
+            order_id: OrderId::new("o"),
+            symbol: Symbol::new("S"),
+            side: crate::model::Side::Buy,
+            order_type: OrderType::Limit,
+            quantity: Decimal::ONE,
+            price: Some(Decimal::ONE),
+            leverage: Decimal::ONE,
+            reduce_only: false,
+            post_only: false,
+            trace_id: TraceId::new("t"),
+        }
+    }
+
     /// Validation accepts exactly what the checked constructors accept, and refuses with
     /// their words: signed zeros, values just either side of the bounds, other scales.
     #[test]
@@ -128,20 +146,7 @@ mod tests {
             Decimal::MIN,
         ];
         for v in values {
-            let request = CheckRequest {
-                user_id: UserId::new("u"),
-                account_id: AccountId::new("a"),
-                order_id: OrderId::new("o"),
-                symbol: Symbol::new("S"),
-                side: crate::model::Side::Buy,
-                order_type: OrderType::Limit,
-                quantity: Decimal::ONE,
-                price: Some(Decimal::ONE),
-                leverage: Decimal::ONE,
-                reduce_only: false,
-                post_only: false,
-                trace_id: TraceId::new("t"),
-            };
+            let request = limit_buy();
             let cases = [
                 (
                     CheckRequest {
@@ -183,18 +188,9 @@ mod tests {
         }
         // The refusals keep their words.
         let refused = CheckRequest {
-            user_id: UserId::new("u"),
-            account_id: AccountId::new("a"),
-            order_id: OrderId::new("o"),
-            symbol: Symbol::new("S"),
-            side: crate::model::Side::Buy,
-            order_type: OrderType::Limit,
-            quantity: Decimal::ONE,
             price: Some(Decimal::from(-2)),
             leverage: Decimal::new(5, 1),
-            reduce_only: false,
-            post_only: false,
-            trace_id: TraceId::new("t"),
+            ..limit_buy()
         };
         assert_eq!(
             refused.validate().err().map(|m| m.to_string()),
