@@ -170,7 +170,7 @@ impl PretradeInput {
         let default_ladder = self.default_ladder.ladder().or_else(flat_ladder)?;
         let mut config = RiskConfig::new(default_ladder);
         if let Some(l) = self.s0_ladder.as_ref().and_then(LadderIn::ladder) {
-            config.ladders = HashMap::from([(Symbol::new("S0"), l)]);
+            config.ladders = [(Symbol::new("S0"), l)].into_iter().collect();
         }
         let rules = self
             .rules

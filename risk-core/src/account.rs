@@ -232,10 +232,16 @@ impl RecentOrders {
             if front.at > cutoff {
                 break;
             }
-            if self.latest.get(&front.order_id) == Some(&front.at) {
-                self.latest.remove(&front.order_id);
+            let Some(RecentOrder { order_id, at }) = self.by_time.pop_front() else {
+                break;
+            };
+            // The index holds each id's latest approval: one lookup takes it out, and it
+            // goes back only when the id was approved again later (then `latest > at`).
+            if let Some((id, latest)) = self.latest.remove_entry(&order_id) {
+                if latest != at {
+                    self.latest.insert(id, latest);
+                }
             }
-            self.by_time.pop_front();
         }
     }
 
