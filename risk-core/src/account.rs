@@ -474,6 +474,78 @@ impl AccountSnapshot {
 mod tests {
     use super::*;
 
+    /// One step on a history: ids from a small set so that repeats happen, times in
+    /// microseconds from the epoch (a push may go back in time: it is clamped).
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u8, i64),
+        Prune(i64),
+        Seen(u8, i64),
+        Count(i64, usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..12, 0i64..400).prop_map(|(id, t)| Op::Push(id, t)),
+            1 => (0i64..400).prop_map(Op::Prune),
+            2 => (0u8..12, 0i64..400).prop_map(|(id, t)| Op::Seen(id, t)),
+            1 => (0i64..400, 0usize..20).prop_map(|(t, l)| Op::Count(t, l)),
+        ]
+    }
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::microseconds(micros)
+    }
+
+    proptest::proptest! {
+        /// The indexed history answers as a plain list of approvals scanned in full:
+        /// pushes clamp to the latest time, pruning drops the front up to the cutoff, an
+        /// id is seen when any approval of it lies after the cutoff, and the rate count
+        /// is the newest approvals after the cutoff, at most `limit`.
+        #[test]
+        fn recent_orders_agree_with_a_list(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut recent = RecentOrders::default();
+            let mut list: Vec<(OrderId, DateTime<Utc>)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(id, t) => {
+                        let id = OrderId::new(&format!("o-{id}"));
+                        recent.push(id.clone(), at(t));
+                        let t = list.last().map_or(at(t), |(_, last)| at(t).max(*last));
+                        list.push((id, t));
+                    }
+                    Op::Prune(t) => {
+                        recent.prune(at(t));
+                        list.retain(|(_, held)| *held > at(t));
+                    }
+                    Op::Seen(id, t) => {
+                        let id = OrderId::new(&format!("o-{id}"));
+                        let expected = list.iter().any(|(i, held)| *i == id && *held > at(t));
+                        proptest::prop_assert_eq!(recent.seen_after(&id, at(t)), expected);
+                    }
+                    Op::Count(t, limit) => {
+                        let expected = list.iter().filter(|(_, held)| *held > at(t)).count();
+                        proptest::prop_assert_eq!(recent.count_after(at(t), limit), expected.min(limit));
+                    }
+                }
+                proptest::prop_assert_eq!(recent.len(), list.len());
+                let held: Vec<_> = recent.iter().map(|o| (o.order_id.clone(), o.at)).collect();
+                proptest::prop_assert_eq!(&held, &list);
+            }
+            // Rebuilt from its list (the serde form), the history is equal and answers alike.
+            let rebuilt = RecentOrders::from(Vec::<RecentOrder>::from(recent.clone()));
+            proptest::prop_assert_eq!(&rebuilt, &recent);
+            for id in 0..12 {
+                let id = OrderId::new(&format!("o-{id}"));
+                proptest::prop_assert_eq!(
+                    rebuilt.seen_after(&id, at(-1)),
+                    list.iter().any(|(i, _)| *i == id)
+                );
+            }
+        }
+    }
+
     /// The view carries the snapshot's state and sequence; each item lists its fields.
     #[test]
     fn view_lists_the_snapshot_fields() {
