@@ -53,15 +53,15 @@
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProfile};
 use crate::config::{ConfigError, RiskConfig};
-use crate::hash::{HashMap, RandomState};
+use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Side, TradingState};
@@ -275,36 +275,14 @@ pub enum EventError {
 }
 
 /// The engine's concurrent market state; a [`MarketView`] for the check.
-///
-/// A check reads it without writing to memory that another check reads: the symbol
-/// table is an immutable map behind an [`ArcSwap`] (copied only when a symbol first
-/// appears), and each symbol's instrument and mark sit behind their own swap cells,
-/// replaced whole by events. A read lock, as a sharded map takes, writes its lock word,
-/// and two threads checking the same symbol would pass that cache line back and forth.
-/// Writers take one mutex among themselves.
 #[derive(Debug, Default)]
 pub struct MarketState {
-    symbols: ArcSwap<HashMap<Symbol, Arc<Listing>>>,
-    /// Serializes writers (events, restores); checks never take it.
-    writes: Mutex<()>,
+    instruments: DashMap<Symbol, Instrument, RandomState>,
+    marks: DashMap<Symbol, Mark, RandomState>,
     global: AtomicU8,
     /// Bumped by every applied mark or instrument change; accounts' cached exposures are
     /// valid for one epoch.
     epoch: AtomicU64,
-}
-
-/// The instruments and marks of a [`MarketSnapshot`](crate::market::MarketSnapshot).
-type SnapshotMaps = (
-    std::collections::HashMap<Symbol, Instrument>,
-    std::collections::HashMap<Symbol, Mark>,
-);
-
-/// What the market holds for one symbol: an instrument, a mark, or both (a mark may
-/// arrive before its instrument).
-#[derive(Debug, Default)]
-struct Listing {
-    instrument: ArcSwapOption<Instrument>,
-    mark: ArcSwapOption<Mark>,
 }
 
 impl MarketState {
@@ -313,94 +291,6 @@ impl MarketState {
     fn bump_epoch(&self) -> Applied {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Applied::Applied
-    }
-
-    /// Takes the writers' lock (it guards no data of its own, so a panic in another
-    /// writer leaves nothing half-written to refuse).
-    fn write_lock(&self) -> MutexGuard<'_, ()> {
-        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The listing of `symbol`, added (the table copied) when the symbol is new. Called
-    /// under the writers' lock.
-    fn listing_for_write(&self, symbol: &Symbol) -> Arc<Listing> {
-        let table = self.symbols.load();
-        if let Some(listing) = table.get(symbol) {
-            return Arc::clone(listing);
-        }
-        let listing = Arc::new(Listing::default());
-        let mut next = HashMap::clone(&table);
-        next.insert(symbol.clone(), Arc::clone(&listing));
-        self.symbols.store(Arc::new(next));
-        listing
-    }
-
-    /// Whether `symbol` is a listed instrument.
-    fn is_listed(&self, symbol: &Symbol) -> bool {
-        self.symbols
-            .load()
-            .get(symbol)
-            .is_some_and(|l| l.instrument.load().is_some())
-    }
-
-    /// Applies a mark unless it is not newer than the one held.
-    fn apply_mark(&self, symbol: &Symbol, mark: Mark) -> Applied {
-        let _writing = self.write_lock();
-        let listing = self.listing_for_write(symbol);
-        if listing
-            .mark
-            .load()
-            .as_deref()
-            .is_some_and(|held| held.at >= mark.at)
-        {
-            return Applied::Stale;
-        }
-        listing.mark.store(Some(Arc::new(mark)));
-        self.bump_epoch()
-    }
-
-    /// Lists or replaces an instrument.
-    fn apply_instrument(&self, instrument: &Instrument) -> Applied {
-        let _writing = self.write_lock();
-        self.listing_for_write(instrument.symbol())
-            .instrument
-            .store(Some(Arc::new(instrument.clone())));
-        self.bump_epoch()
-    }
-
-    /// Every instrument and mark held.
-    fn snapshot(&self) -> SnapshotMaps {
-        let table = self.symbols.load();
-        let instruments = table
-            .iter()
-            .filter_map(|(s, l)| Some((s.clone(), Instrument::clone(l.instrument.load().as_deref()?))))
-            .collect();
-        let marks = table
-            .iter()
-            .filter_map(|(s, l)| Some((s.clone(), *l.mark.load().as_deref()?)))
-            .collect();
-        (instruments, marks)
-    }
-
-    /// Replaces every instrument and mark at once.
-    fn replace(
-        &self,
-        instruments: impl IntoIterator<Item = (Symbol, Instrument)>,
-        marks: impl IntoIterator<Item = (Symbol, Mark)>,
-    ) {
-        let _writing = self.write_lock();
-        let mut table: HashMap<Symbol, Arc<Listing>> = HashMap::default();
-        for (symbol, instrument) in instruments {
-            table
-                .entry(symbol)
-                .or_default()
-                .instrument
-                .store(Some(Arc::new(instrument)));
-        }
-        for (symbol, mark) in marks {
-            table.entry(symbol).or_default().mark.store(Some(Arc::new(mark)));
-        }
-        self.symbols.store(Arc::new(table));
     }
 }
 
@@ -417,19 +307,15 @@ impl MarketView for MarketState {
         state_from_u8(self.global.load(Ordering::Acquire))
     }
     fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
-        let table = self.symbols.load();
-        let instrument = table.get(symbol)?.instrument.load();
-        instrument.as_deref().cloned()
+        self.instruments.get(symbol).map(|i| i.clone())
     }
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
-        let table = self.symbols.load();
-        let mark = table.get(symbol)?.mark.load();
-        mark.as_deref().copied()
+        self.marks.get(symbol).map(|m| *m)
     }
     fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
-        let table = self.symbols.load();
-        let instrument = table.get(symbol)?.instrument.load();
-        instrument.as_deref().map(Instrument::contract_multiplier)
+        self.instruments
+            .get(symbol)
+            .map(|i| i.contract_multiplier())
     }
 }
 
@@ -616,7 +502,7 @@ impl RiskEngine {
 
     /// Refuses a symbol that is not a listed instrument.
     fn known_symbol(&self, symbol: &Symbol) -> Result<(), EventError> {
-        if self.market.is_listed(symbol) {
+        if self.market.instruments.contains_key(symbol) {
             Ok(())
         } else {
             Err(EventError::UnknownSymbol(symbol.clone()))
@@ -625,14 +511,29 @@ impl RiskEngine {
 
     fn apply_market(&self, event: &MarketEvent) -> Applied {
         match event {
-            MarketEvent::Mark { symbol, price, at } => self.market.apply_mark(
-                symbol,
-                Mark {
+            MarketEvent::Mark { symbol, price, at } => {
+                let mark = Mark {
                     price: *price,
                     at: *at,
-                },
-            ),
-            MarketEvent::Instrument(instrument) => self.market.apply_instrument(instrument),
+                };
+                match self.market.marks.entry(symbol.clone()) {
+                    dashmap::Entry::Occupied(held) if held.get().at >= *at => Applied::Stale,
+                    dashmap::Entry::Occupied(mut held) => {
+                        held.insert(mark);
+                        self.market.bump_epoch()
+                    }
+                    dashmap::Entry::Vacant(slot) => {
+                        slot.insert(mark);
+                        self.market.bump_epoch()
+                    }
+                }
+            }
+            MarketEvent::Instrument(instrument) => {
+                self.market
+                    .instruments
+                    .insert(instrument.symbol().clone(), instrument.clone());
+                self.market.bump_epoch()
+            }
             MarketEvent::GlobalTradingState(state) => {
                 self.market.global.store(*state as u8, Ordering::Release);
                 Applied::Applied
@@ -729,7 +630,9 @@ impl RiskEngine {
             } => {
                 let multiplier = self
                     .market
-                    .contract_multiplier(symbol)
+                    .instruments
+                    .get(symbol)
+                    .map(|i| i.contract_multiplier())
                     .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
                 apply_fill(
                     account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,

@@ -83,11 +83,20 @@ impl RiskEngine {
             })
             .collect();
         accounts.sort_by(|a, b| a.snapshot.account_id.cmp(&b.snapshot.account_id));
-        let (instruments, marks) = self.market.snapshot();
         let market = MarketSnapshot {
             global_state: GlobalState(self.market.global_state()),
-            instruments,
-            marks,
+            instruments: self
+                .market
+                .instruments
+                .iter()
+                .map(|i| (i.key().clone(), i.value().clone()))
+                .collect(),
+            marks: self
+                .market
+                .marks
+                .iter()
+                .map(|m| (m.key().clone(), *m.value()))
+                .collect(),
         };
         EngineState { accounts, market }
     }
@@ -102,7 +111,14 @@ impl RiskEngine {
         validate(&state)?;
         let EngineState { accounts, market } = state;
         self.accounts.clear();
-        self.market.replace(market.instruments, market.marks);
+        self.market.instruments.clear();
+        self.market.marks.clear();
+        for (symbol, instrument) in market.instruments {
+            self.market.instruments.insert(symbol, instrument);
+        }
+        for (symbol, mark) in market.marks {
+            self.market.marks.insert(symbol, mark);
+        }
         self.market
             .global
             .store(market.global_state.0 as u8, Ordering::Release);
