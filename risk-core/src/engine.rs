@@ -277,12 +277,21 @@ pub enum EventError {
 /// The engine's concurrent market state; a [`MarketView`] for the check.
 #[derive(Debug, Default)]
 pub struct MarketState {
-    instruments: DashMap<Symbol, Instrument, RandomState>,
-    marks: DashMap<Symbol, Mark, RandomState>,
+    /// Each symbol's instrument and latest mark in one entry, so that a check finds both
+    /// with one lookup (and takes one shard read lock, not two).
+    symbols: DashMap<Symbol, Listing, RandomState>,
     global: AtomicU8,
     /// Bumped by every applied mark or instrument change; accounts' cached exposures are
     /// valid for one epoch.
     epoch: AtomicU64,
+}
+
+/// What the market holds for one symbol: an instrument, a mark, or both (a mark may
+/// arrive before its instrument).
+#[derive(Debug, Default)]
+struct Listing {
+    instrument: Option<Instrument>,
+    mark: Option<Mark>,
 }
 
 impl MarketState {
@@ -307,15 +316,22 @@ impl MarketView for MarketState {
         state_from_u8(self.global.load(Ordering::Acquire))
     }
     fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
-        self.instruments.get(symbol).map(|i| i.clone())
+        self.symbols.get(symbol)?.instrument.clone()
     }
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
-        self.marks.get(symbol).map(|m| *m)
+        self.symbols.get(symbol)?.mark
     }
     fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
-        self.instruments
+        self.symbols
+            .get(symbol)?
+            .instrument
+            .as_ref()
+            .map(Instrument::contract_multiplier)
+    }
+    fn instrument_and_mark(&self, symbol: &Symbol) -> (Option<Instrument>, Option<Mark>) {
+        self.symbols
             .get(symbol)
-            .map(|i| i.contract_multiplier())
+            .map_or((None, None), |l| (l.instrument.clone(), l.mark))
     }
 }
 
@@ -502,7 +518,12 @@ impl RiskEngine {
 
     /// Refuses a symbol that is not a listed instrument.
     fn known_symbol(&self, symbol: &Symbol) -> Result<(), EventError> {
-        if self.market.instruments.contains_key(symbol) {
+        if self
+            .market
+            .symbols
+            .get(symbol)
+            .is_some_and(|l| l.instrument.is_some())
+        {
             Ok(())
         } else {
             Err(EventError::UnknownSymbol(symbol.clone()))
@@ -512,26 +533,22 @@ impl RiskEngine {
     fn apply_market(&self, event: &MarketEvent) -> Applied {
         match event {
             MarketEvent::Mark { symbol, price, at } => {
-                let mark = Mark {
+                let mut listing = self.market.symbols.entry(symbol.clone()).or_default();
+                if listing.mark.is_some_and(|held| held.at >= *at) {
+                    return Applied::Stale;
+                }
+                listing.mark = Some(Mark {
                     price: *price,
                     at: *at,
-                };
-                match self.market.marks.entry(symbol.clone()) {
-                    dashmap::Entry::Occupied(held) if held.get().at >= *at => Applied::Stale,
-                    dashmap::Entry::Occupied(mut held) => {
-                        held.insert(mark);
-                        self.market.bump_epoch()
-                    }
-                    dashmap::Entry::Vacant(slot) => {
-                        slot.insert(mark);
-                        self.market.bump_epoch()
-                    }
-                }
+                });
+                self.market.bump_epoch()
             }
             MarketEvent::Instrument(instrument) => {
                 self.market
-                    .instruments
-                    .insert(instrument.symbol().clone(), instrument.clone());
+                    .symbols
+                    .entry(instrument.symbol().clone())
+                    .or_default()
+                    .instrument = Some(instrument.clone());
                 self.market.bump_epoch()
             }
             MarketEvent::GlobalTradingState(state) => {
@@ -630,9 +647,7 @@ impl RiskEngine {
             } => {
                 let multiplier = self
                     .market
-                    .instruments
-                    .get(symbol)
-                    .map(|i| i.contract_multiplier())
+                    .contract_multiplier(symbol)
                     .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
                 apply_fill(
                     account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,

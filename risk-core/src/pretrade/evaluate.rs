@@ -9,7 +9,7 @@ use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, MarketView};
+use crate::market::{Instrument, Mark, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -228,6 +228,8 @@ struct OrderContext<'a> {
     order: ValidOrder,
     account: &'a AccountSnapshot,
     instrument: Instrument,
+    /// The order's mark, read with the instrument (phase 5 judges it).
+    mark: Option<Mark>,
     /// The margin ladder of the order's symbol.
     ladder: &'a TierLadder,
     /// The account's position in the order's symbol (zero when flat).
@@ -307,7 +309,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     // their place in the order, so price first (freshness decides there) and remember
     // a stop.
     let priced = with_exposure(source, config, ctx.account, market, |exposure| {
-        let mark = check_freshness(&ctx, exposure, market, limits, now)?;
+        let mark = check_freshness(&ctx, exposure, limits, now)?;
         // The fixed-point step where every figure fits it; `Decimal` otherwise, and always
         // for the reference.
         let fast = if FIXED {
@@ -361,7 +363,8 @@ fn resolve<'a, M: MarketView + ?Sized>(
             CheckMessage::not_owner(request.account_id.clone(), request.user_id.clone()),
         ));
     }
-    let Some(instrument) = market.instrument(&request.symbol) else {
+    let (instrument, mark) = market.instrument_and_mark(&request.symbol);
+    let Some(instrument) = instrument else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
             CheckMessage::unknown_symbol(request.symbol.clone()),
@@ -380,6 +383,7 @@ fn resolve<'a, M: MarketView + ?Sized>(
         order,
         account,
         instrument,
+        mark,
         ladder: config.ladder(&request.symbol),
         position,
         opening_quantity,
@@ -522,10 +526,9 @@ fn with_exposure<M: MarketView + ?Sized, T>(
 /// Phase 5: the order's mark and every mark the exposure used are fresh (`STALE_DATA`).
 /// Returns the order's mark.
 #[inline]
-fn check_freshness<M: MarketView + ?Sized>(
+fn check_freshness(
     ctx: &OrderContext<'_>,
     exposure: &AccountExposure,
-    market: &M,
     limits: &CheckLimits,
     now: DateTime<Utc>,
 ) -> Result<Price, Stop> {
@@ -549,7 +552,7 @@ fn check_freshness<M: MarketView + ?Sized>(
         }
         Ok(())
     };
-    let mark = market.mark(symbol).ok_or_else(|| {
+    let mark = ctx.mark.ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
             CheckMessage::no_mark(symbol.clone()),

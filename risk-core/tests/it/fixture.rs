@@ -61,7 +61,9 @@ pub fn default_ladder() -> TierLadder {
 
 pub fn config() -> RiskConfig {
     let mut config = RiskConfig::new(default_ladder());
-    config.ladders = [(Symbol::new("BTCUSDT"), btc_ladder())].into_iter().collect();
+    config.ladders = [(Symbol::new("BTCUSDT"), btc_ladder())]
+        .into_iter()
+        .collect();
     config
 }
 
