@@ -68,7 +68,7 @@ use crate::model::{Side, TradingState};
 use crate::num::{
     self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
 };
-use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
+use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource, Hold};
 use crate::Decimal;
 
 #[cfg(feature = "serde")]
@@ -342,6 +342,44 @@ struct AccountEntry {
     exposure: ExposureCache,
 }
 
+/// A check on a held account: the exposure comes from the account's cache, and an
+/// accepted order is remembered for the duplicate and rate controls (and reserved when
+/// asked) under the same entry lock as the check.
+struct Booking<'a> {
+    snapshot: &'a mut AccountSnapshot,
+    exposure: &'a mut ExposureCache,
+    /// The market epoch read before the check.
+    epoch: u64,
+    config: &'a Arc<RiskConfig>,
+    reserve: bool,
+}
+
+impl pretrade::Ledger for Booking<'_> {
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>) {
+        let source = ExposureSource::Cache {
+            cache: &mut *self.exposure,
+            epoch: self.epoch,
+            config: self.config,
+        };
+        (Some(&*self.snapshot), source)
+    }
+
+    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>) {
+        let recent = &mut self.snapshot.recent_orders;
+        recent.prune(pretrade::cutoff(now, self.config.limits.history_horizon()));
+        recent.push(request.order_id.clone(), now);
+        if let (true, Some(hold)) = (self.reserve, hold) {
+            let reservation = Reservation {
+                order_id: request.order_id.clone(),
+                amount: hold.amount,
+                notional: hold.notional,
+            };
+            self.exposure.add_reservation(&reservation);
+            self.snapshot.reservations.push(reservation);
+        }
+    }
+}
+
 /// The concurrent risk engine. `Send + Sync`: share it behind an `Arc`.
 #[derive(Debug)]
 pub struct RiskEngine {
@@ -453,37 +491,14 @@ impl RiskEngine {
         let AccountEntry {
             snapshot, exposure, ..
         } = &mut *entry;
-        let source = ExposureSource::Cache {
-            cache: exposure,
+        let booking = Booking {
+            snapshot,
+            exposure,
             epoch,
             config: &config,
+            reserve,
         };
-        let mut hold = None;
-        let response = pretrade::check_with::<true, _>(
-            &config,
-            Some(snapshot),
-            &self.market,
-            request,
-            now,
-            source,
-            &mut hold,
-        );
-        if response.is_accepted() {
-            snapshot
-                .recent_orders
-                .prune(pretrade::cutoff(now, config.limits.history_horizon()));
-            snapshot.recent_orders.push(request.order_id.clone(), now);
-            if let (true, Some(hold)) = (reserve, hold) {
-                let reservation = Reservation {
-                    order_id: request.order_id.clone(),
-                    amount: hold.amount,
-                    notional: hold.notional,
-                };
-                exposure.add_reservation(&reservation);
-                snapshot.reservations.push(reservation);
-            }
-        }
-        response
+        pretrade::check_with::<true, _, _>(&config, booking, &self.market, request, now)
     }
 
     /// Applies one event.

@@ -54,15 +54,7 @@ pub fn check<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with::<true, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        ExposureSource::Compute,
-        &mut None,
-    )
+    check_with::<true, M, _>(config, account, market, request, now)
 }
 
 /// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
@@ -76,15 +68,7 @@ pub fn check_reference<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with::<false, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        ExposureSource::Compute,
-        &mut None,
-    )
+    check_with::<false, M, _>(config, account, market, request, now)
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -146,19 +130,34 @@ pub(crate) struct Hold {
     pub notional: Notional,
 }
 
-/// [`check`] with the account exposure taken from `source`; also sets `hold` to what the
-/// order would hold if reserved (`None` when it was not priced or opens nothing). The
-/// hold goes out through a reference so that the response alone is returned, into the
-/// caller's slot, rather than moved out of a pair.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
+/// The account side of a check: the snapshot the phases read, where its exposure comes
+/// from, and what an accepted order records.
+pub(crate) trait Ledger {
+    /// The account (if known) and its exposure source, for the phases.
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>);
+    /// Records an accepted order, with what it would hold if reserved (`None` when it was
+    /// not priced or opens nothing).
+    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>);
+}
+
+/// The pure check's account: read only, its exposure computed, nothing recorded.
+impl Ledger for Option<&AccountSnapshot> {
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>) {
+        (*self, ExposureSource::Compute)
+    }
+
+    fn accepted(&mut self, _: &CheckRequest, _: DateTime<Utc>, _: Option<Hold>) {}
+}
+
+/// [`check`] over a [`Ledger`]: the phases read its parts, and an accepted order is
+/// recorded through it before the response is returned. The response is returned from
+/// here alone, so that a caller which returns it in turn (the engine) needs no copy.
+pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized, L: Ledger>(
     config: &RiskConfig,
-    account: Option<&AccountSnapshot>,
+    mut ledger: L,
     market: &M,
     request: &CheckRequest,
     now: DateTime<Utc>,
-    source: ExposureSource<'_>,
-    hold: &mut Option<Hold>,
 ) -> CheckResponse {
     let mut response = CheckResponse {
         decision: Decision::Approved,
@@ -175,16 +174,19 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    *hold = run_phases::<FIXED, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        source,
-        &mut gate,
-        &mut response,
-    );
+    let hold = {
+        let (account, source) = ledger.parts();
+        run_phases::<FIXED, M>(
+            config,
+            account,
+            market,
+            request,
+            now,
+            source,
+            &mut gate,
+            &mut response,
+        )
+    };
     if let Some((reason, message)) = gate.first {
         response.decision = Decision::Rejected;
         response.reject_reason = Some(reason);
@@ -196,6 +198,9 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     {
         response.decision = Decision::Flagged;
         response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
+    }
+    if response.is_accepted() {
+        ledger.accepted(request, now, hold);
     }
     response
 }
