@@ -495,7 +495,7 @@ mod tests {
     }
 
     fn at(micros: i64) -> DateTime<Utc> {
-        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::microseconds(micros)
+        DateTime::from_timestamp_micros(micros).unwrap()
     }
 
     proptest::proptest! {

@@ -403,10 +403,7 @@ impl RiskEngine {
         config.validate()?;
         Ok(Self {
             config: ArcSwap::from_pointee(config),
-            accounts: DashMap::with_hasher_and_shard_amount(
-                RandomState::default(),
-                ACCOUNT_SHARDS,
-            ),
+            accounts: DashMap::with_hasher_and_shard_amount(RandomState::default(), ACCOUNT_SHARDS),
             market: MarketState::default(),
         })
     }
