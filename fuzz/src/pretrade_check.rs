@@ -1,7 +1,6 @@
 //! The `pretrade_check` target: an arbitrary config, market, account and request through
 //! the pure check and through an engine loaded with the same state, which must agree.
 
-
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
