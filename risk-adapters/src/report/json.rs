@@ -348,3 +348,53 @@ pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
     out.write_all(tail.get(1..).unwrap_or_default())?;
     writeln!(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Item {
+        name: String,
+        values: Vec<f64>,
+        nested: Vec<BTreeMap<String, u64>>,
+        text: Option<String>,
+    }
+
+    fn item(i: usize) -> Item {
+        Item {
+            name: format!("item \"{i}\"\nwith a line break"),
+            values: (0..i % 3).map(|v| v as f64 / 3.0).collect(),
+            nested: (0..i % 2)
+                .map(|k| BTreeMap::from([(format!("k{k}"), i as u64)]))
+                .collect(),
+            text: (i % 2 == 0).then(|| "x".to_owned()),
+        }
+    }
+
+    /// A top-level array written by `write_array` is the text serde_json's pretty printer
+    /// writes for the whole object, for no element, one, several, and more than a block.
+    #[test]
+    fn arrays_print_as_the_pretty_printer_does() {
+        #[derive(Serialize)]
+        struct Whole {
+            first: Vec<Item>,
+            second: Vec<Item>,
+        }
+        for n in [0, 1, 2, 5, BLOCK + 3] {
+            let items: Vec<Item> = (0..n).map(item).collect();
+            let expected = serde_json::to_string_pretty(&Whole {
+                first: (0..n).map(item).collect(),
+                second: (0..n.min(2)).map(item).collect(),
+            })
+            .unwrap();
+            let mut out = b"{\n  \"first\": ".to_vec();
+            write_array(&mut out, &items, serde_json::to_vec_pretty).unwrap();
+            out.extend_from_slice(b",\n  \"second\": ");
+            write_array(&mut out, &items[..n.min(2)], serde_json::to_vec_pretty).unwrap();
+            out.extend_from_slice(b"\n}");
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{n} elements");
+        }
+    }
+}
