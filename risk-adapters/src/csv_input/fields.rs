@@ -347,26 +347,44 @@ impl DateCache {
                 c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
             })
         };
+        // Two digits at `at`, tested together.
+        let two = |at: usize| -> Option<u32> {
+            let (tens, ones) = (cell[at].wrapping_sub(b'0'), cell[at + 1].wrapping_sub(b'0'));
+            (tens < 10 && ones < 10).then(|| u32::from(tens) * 10 + u32::from(ones))
+        };
         let head = u64::from_le_bytes(cell[..8].try_into().ok()?);
         let tail = u16::from_le_bytes(cell[8..10].try_into().ok()?);
         let date = match self.0 {
             Some((h, t, date)) if h == head && t == tail => date,
             _ => {
                 let year = i32::try_from(digits(0, 4)?).ok()?;
-                let date = NaiveDate::from_ymd_opt(year, digits(5, 7)?, digits(8, 10)?)?;
+                let date = NaiveDate::from_ymd_opt(year, two(5)?, two(8)?)?;
                 self.0 = Some((head, tail, date));
                 date
             }
         };
-        let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
+        let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
         let mut rest = &cell[19..];
         let mut nanos = 0_u32;
         if let Some(frac) = rest.strip_prefix(b".") {
-            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 || n > 9 {
+            // 1 to 9 digits, scaled to nanoseconds in the same pass.
+            let mut n = 0;
+            let mut scale = 1_000_000_000_u32;
+            while let Some(d) = frac
+                .get(n)
+                .map(|c| c.wrapping_sub(b'0'))
+                .filter(|&d| d < 10)
+            {
+                if n == 9 {
+                    return None;
+                }
+                scale /= 10;
+                nanos += u32::from(d) * scale;
+                n += 1;
+            }
+            if n == 0 {
                 return None;
             }
-            nanos = digits(20, 20 + n)? * 10_u32.pow(9 - u32::try_from(n).ok()?);
             rest = &frac[n..];
         }
         if !matches!(rest, b"" | b"Z" | b"+00:00") {

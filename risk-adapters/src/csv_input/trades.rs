@@ -523,12 +523,12 @@ impl<'a, S: Sink> Ingest<'a, S> {
 /// a u64, so that two ids are equal as integers exactly when they are equal as text.
 pub(super) fn numeric_id(id: &str) -> Option<u64> {
     let b = id.as_bytes();
-    if b.is_empty()
-        || b.len() > 19
-        || (b[0] == b'0' && b.len() > 1)
-        || !b.iter().all(u8::is_ascii_digit)
-    {
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
         return None;
     }
-    id.parse().ok()
+    // One pass; 19 digits cannot overflow.
+    b.iter().try_fold(0_u64, |n, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d < 10).then(|| n * 10 + u64::from(d))
+    })
 }
