@@ -332,7 +332,7 @@ impl DateCache {
     /// `YYYY-MM-DD HH:MM:SS` (or `T` for the space) with an optional fraction of 1 to 9
     /// digits and an optional `Z` or `+00:00`, as [`parse_timestamp`] reads it; `None` for
     /// any other text, which the caller hands to [`parse_timestamp`].
-    fn parse(&mut self, cell: &[u8]) -> Option<DateTime<Utc>> {
+    pub(super) fn parse(&mut self, cell: &[u8]) -> Option<DateTime<Utc>> {
         let shaped = cell.len() >= 19
             && cell[4] == b'-'
             && cell[7] == b'-'
