@@ -158,7 +158,7 @@ pub(super) fn row_too_long(
 }
 
 /// A row's cells: a csv record (the general reader), or the fields of a quote-free row
-/// split in place (the fast reader, [`super::split`]).
+/// split in place (the fast reader, `Ingest::run_split`).
 #[derive(Clone, Copy)]
 pub(super) enum Cells<'a> {
     /// A record of the csv reader.
@@ -168,8 +168,15 @@ pub(super) enum Cells<'a> {
         /// All the record's fields as one text, when they are valid UTF-8 together.
         text: Option<&'a str>,
     },
-    /// The row's first fields, as many as the reader uses (fewer when the row is short).
-    Split(&'a [&'a [u8]]),
+    /// A row split in place.
+    Split {
+        /// The row's first fields, as many as the reader uses (fewer when the row is
+        /// short).
+        fields: &'a [&'a [u8]],
+        /// The text the fields were cut from, when it is valid UTF-8 as a whole: a cell
+        /// read as text is then sliced from it, not validated again.
+        text: Option<&'a str>,
+    },
 }
 
 /// One record with what is needed to report its errors.
@@ -198,7 +205,7 @@ impl Row<'_> {
     pub(super) fn bytes(&self, column: usize) -> Result<&[u8], RowError> {
         let cell = match self.cells {
             Cells::Record { record, .. } => record.get(column),
-            Cells::Split(fields) => fields.get(column).copied(),
+            Cells::Split { fields, .. } => fields.get(column).copied(),
         };
         let cell =
             cell.ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
@@ -225,6 +232,12 @@ impl Row<'_> {
                 record,
                 text: Some(whole),
             } => record.range(column).and_then(|range| whole.get(range)),
+            // The cell's place in the text, from its address (a field is a subslice).
+            Cells::Split {
+                text: Some(whole), ..
+            } => (cell.as_ptr() as usize)
+                .checked_sub(whole.as_ptr() as usize)
+                .and_then(|from| whole.get(from..from + cell.len())),
             _ => std::str::from_utf8(cell).ok(),
         };
         text.ok_or_else(|| self.error(column, "not UTF-8 text".to_owned()))
