@@ -369,7 +369,7 @@ mod tests {
             nested: (0..i % 2)
                 .map(|k| BTreeMap::from([(format!("k{k}"), i as u64)]))
                 .collect(),
-            text: (i % 2 == 0).then(|| "x".to_owned()),
+            text: i.is_multiple_of(2).then(|| "x".to_owned()),
         }
     }
 
