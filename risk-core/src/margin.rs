@@ -198,10 +198,10 @@ pub struct TierLadder {
     /// The floors as integers at one scale, for tier lookups without decimal
     /// comparisons; `None` when some floor does not fit (lookups then compare decimals).
     floors: Option<IntegerFloors>,
-    /// Each tier's maintenance rate and maintenance amount taken apart for the
-    /// fixed-point pricing step once, when the ladder is built; `None` when one does not
-    /// fit [`Fx`] (the check then prices with `Decimal`).
-    fixed_terms: Option<Vec<(Fx, Fx)>>,
+    /// Each tier's maintenance rate, maintenance amount and maximum leverage taken apart
+    /// for the fixed-point pricing step once, when the ladder is built; `None` when one
+    /// does not fit [`Fx`] (the check then prices with `Decimal`).
+    fixed_terms: Option<Vec<(Fx, Fx, Fx)>>,
 }
 
 // By the tiers alone: the fixed-point terms keep each rate's scale, which `Decimal`
@@ -313,7 +313,13 @@ impl TierLadder {
             fixed_terms: tiers
                 .iter()
                 .zip(&maintenance_amounts)
-                .map(|(t, a)| Some((Fx::new(t.maintenance_rate.get())?, Fx::new(a.get())?)))
+                .map(|(t, a)| {
+                    Some((
+                        Fx::new(t.maintenance_rate.get())?,
+                        Fx::new(a.get())?,
+                        Fx::new(t.max_leverage.get())?,
+                    ))
+                })
                 .collect(),
             tiers,
             maintenance_amounts,
@@ -466,9 +472,9 @@ impl TierLadder {
     /// [`TierLadder::maintenance_margin_and_max_leverage`] on exact fixed point: the same
     /// margin to the last digit (scale included), or `None` where the fixed-point
     /// arithmetic declines (the caller then uses the `Decimal` path). `notional` is not
-    /// negative (a notional).
+    /// negative (a notional). The tier's leverage cap comes with its [`Fx`] form.
     #[inline(always)]
-    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, Leverage)> {
+    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, (Leverage, Fx))> {
         let (units, scale) = notional.parts();
         let index = match &self.floors {
             Some(floors) => floors.count_units_at_or_below(u128::from(units.unsigned_abs()), scale),
@@ -477,9 +483,9 @@ impl TierLadder {
             }),
         }
         .saturating_sub(1);
-        let (rate, amount) = *self.fixed_terms.as_ref()?.get(index)?;
+        let (rate, amount, leverage) = *self.fixed_terms.as_ref()?.get(index)?;
         let margin = notional.mul(rate)?.sub(amount)?;
-        Some((margin, self.tiers[index].max_leverage))
+        Some((margin, (self.tiers.get(index)?.max_leverage, leverage)))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.

@@ -503,20 +503,14 @@ pub(crate) fn pow10_u128(n: u32) -> Option<u128> {
 }
 
 /// Numeric comparison of two decimals (`1.0 == 1.00`), exactly as `Decimal`'s `Ord`,
-/// on `i64` mantissas when both fit (the check's fixed-point figures), on `i128`
-/// mantissas otherwise: at equal scales one integer comparison; otherwise the magnitude
+/// on `i128` mantissas: at equal scales one integer comparison; otherwise the magnitude
 /// with the smaller scale is lifted by a power of ten in one widening multiplication
 /// instead of `Decimal`'s word-by-word rescaling loop. Every comparison of the check
 /// (rule thresholds, tier floors, limits) goes through here.
 #[inline(always)]
 #[must_use]
 pub fn cmp_decimal(a: Decimal, b: Decimal) -> Ordering {
-    // Two words and a sign read apart from each (no 96-bit mantissa assembled); the
-    // 96-bit comparison only when a mantissa does not fit 64 bits.
-    match (crate::fixed::Fx::new(a), crate::fixed::Fx::new(b)) {
-        (Some(x), Some(y)) => x.cmp_value(y),
-        _ => cmp_fixed(fixed(a), fixed(b)),
-    }
+    cmp_fixed(fixed(a), fixed(b))
 }
 
 /// A decimal as its integer mantissa and scale: `value = mantissa / 10^scale`.

@@ -330,9 +330,9 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     check_margin(&ctx, &pricing, gate);
     (response.liquidation_risk, response.margin_call) =
         check_margin_ratio(&ctx, &pricing, limits, gate);
-    let metrics = metrics(&ctx, &pricing);
-    check_rules::<FIXED>(config, &ctx, &metrics, &mut response.rule_hits, gate);
-    response.metrics = Some(metrics);
+    // Built in its place in the response, not moved there after the rules read it.
+    let metrics = response.metrics.insert(metrics(&ctx, &pricing));
+    check_rules::<FIXED>(config, &ctx, metrics, &mut response.rule_hits, gate);
     (!pricing.opening_notional.is_zero()).then_some(Hold {
         amount: pricing.required_initial_margin,
         notional: pricing.opening_notional,
@@ -727,12 +727,20 @@ fn price_fixed(
         Some(_) => Ratio::in_range(order_price.sub(mark_fx)?.abs()?.quotient(mark_fx)?),
         None => Ratio::ZERO,
     };
-    let max_leverage_allowed = ctx
-        .account
-        .profile
-        .max_leverage
-        .min(ctx.instrument.max_leverage())
-        .min(tier_leverage);
+    // As `Ord::min` chained in `price`: the first of two equal caps is kept (its scale
+    // is what the response shows); compared on integers.
+    let min = |a: (Leverage, Fx), b: (Leverage, Fx)| if a.1.cmp_value(b.1).is_gt() { b } else { a };
+    let (profile_cap, instrument_cap) = (
+        ctx.account.profile.max_leverage,
+        ctx.instrument.max_leverage(),
+    );
+    let (max_leverage_allowed, _) = min(
+        min(
+            (profile_cap, Fx::new(profile_cap.get())?),
+            (instrument_cap, Fx::new(instrument_cap.get())?),
+        ),
+        tier_leverage,
+    );
     Some(PricingContext {
         mark,
         order_price: Price::in_range(order_price.get()),
