@@ -268,6 +268,18 @@ struct PricingContext {
     /// `None`: the projected margin balance is not positive while margin is owed.
     projected_margin_ratio: Option<Decimal>,
     price_deviation: Ratio,
+    /// The limit comparisons of phases 8-10, made where the figures are at hand (on
+    /// integers in [`price_fixed`]): the order's leverage above `max_leverage_allowed`,
+    /// the projected exposure above the limit, the required margin above the available.
+    over: Over,
+}
+
+/// Which of the limits of phases 8-10 the priced order exceeds (see [`PricingContext`]).
+#[derive(Clone, Copy)]
+struct Over {
+    leverage: bool,
+    exposure: bool,
+    margin: bool,
 }
 
 /// The phases in order. Phases 1 and 2 end the check when they fail; later phases record
@@ -640,6 +652,11 @@ fn price(
         projected_margin_balance,
         projected_margin_ratio,
         price_deviation,
+        over: Over {
+            leverage: order.leverage > max_leverage_allowed,
+            exposure: projected_exposure > exposure_limit,
+            margin: required_initial_margin > available_margin,
+        },
     })
 }
 
@@ -702,15 +719,19 @@ fn price_fixed(
     let available_margin = margin_balance
         .sub(figures.position_im)?
         .sub(figures.order_im)?;
-    let required_initial_margin = opening_notional.quotient(Fx::new(order.leverage.get())?)?;
+    let leverage = Fx::new(order.leverage.get())?;
+    // An exact quotient stays an integer for the margin comparison below.
+    let (required_initial_margin, required_fx) = match opening_notional.div_exact(leverage) {
+        Some(q) => (q.get(), Some(q)),
+        None => (opening_notional.quotient(leverage)?, None),
+    };
     let projected_exposure = figures.gross.add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
+    let limit_fx = Fx::new(exposure_limit.get())?;
     let exposure_utilization = if exposure_limit.is_zero() {
         None
     } else {
-        Some(Ratio::in_range(
-            projected_exposure.quotient(Fx::new(exposure_limit.get())?)?,
-        ))
+        Some(Ratio::in_range(projected_exposure.quotient(limit_fx)?))
     };
     // As `SignedQuantity::pnl`: `size x (mark - entry) x multiplier`.
     let pnl = fill.mul(mark_fx.sub(order_price)?)?.mul(multiplier)?;
@@ -734,7 +755,7 @@ fn price_fixed(
         ctx.account.profile.max_leverage,
         ctx.instrument.max_leverage(),
     );
-    let (max_leverage_allowed, _) = min(
+    let (max_leverage_allowed, max_leverage_fx) = min(
         min(
             (profile_cap, Fx::new(profile_cap.get())?),
             (instrument_cap, Fx::new(instrument_cap.get())?),
@@ -758,6 +779,14 @@ fn price_fixed(
         projected_margin_balance: Money::in_range(projected_margin_balance.get()),
         projected_margin_ratio,
         price_deviation,
+        over: Over {
+            leverage: leverage.cmp_value(max_leverage_fx).is_gt(),
+            exposure: projected_exposure.cmp_value(limit_fx).is_gt(),
+            margin: match required_fx {
+                Some(q) => q.cmp_value(available_margin).is_gt(),
+                None => cmp_decimal(required_initial_margin, available_margin.get()).is_gt(),
+            },
+        },
     })
 }
 
@@ -854,7 +883,7 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
         return;
     }
     let projected = pricing.projected_position_notional;
-    if ctx.order.leverage > pricing.max_leverage_allowed {
+    if pricing.over.leverage {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
             CheckMessage::leverage(
                 ctx.order.leverage.get(),
@@ -875,7 +904,7 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 /// Phase 9: projected exposure within the profile's limit (`EXPOSURE_LIMIT_EXCEEDED`).
 #[inline]
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
-    if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
+    if ctx.opens() && pricing.over.exposure {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
             CheckMessage::exposure(
                 pricing.projected_exposure.get(),
@@ -888,7 +917,7 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 /// Phase 10: required initial margin within available margin (`INSUFFICIENT_MARGIN`).
 #[inline]
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
-    if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
+    if ctx.opens() && pricing.over.margin {
         gate.fail(RejectReason::InsufficientMargin, || {
             CheckMessage::margin(
                 pricing.required_initial_margin.get(),
