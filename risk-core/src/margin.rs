@@ -214,6 +214,10 @@ impl PartialEq for TierLadder {
 
 impl Eq for TierLadder {}
 
+/// How many of a ladder's lowest floors a tier lookup scans one by one before it
+/// searches the rest by halves.
+const LOW_TIERS: usize = 4;
+
 /// A ladder's floors as `units x 10^-scale`, ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct IntegerFloors {
@@ -258,7 +262,17 @@ impl IntegerFloors {
             }
         };
         match at_scale {
-            Some(x) => self.units.partition_point(|f| *f <= x),
+            // Most positions sit in the first tiers: those floors are scanned from the
+            // bottom (one comparison each), the rest searched by halves.
+            Some(x) => {
+                let (low, high) = self.units.split_at(self.units.len().min(LOW_TIERS));
+                let below = low.iter().take_while(|f| **f <= x).count();
+                if below < low.len() {
+                    below
+                } else {
+                    below.saturating_add(high.partition_point(|f| *f <= x))
+                }
+            }
             None => self.units.len(),
         }
     }
