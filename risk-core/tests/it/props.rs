@@ -391,14 +391,28 @@ proptest! {
     fn fixed_point_check_equals_the_decimal_reference(
         rules in session_rules(),
         events in proptest::collection::vec(event(), 1..60),
+        // The profile's leverage cap and exposure limit at assorted scales, equal to a
+        // tier's or the instrument's cap in value but not in scale, or zero: the caps'
+        // minimum keeps the first of equal caps (its scale is in the response) and the
+        // limits are compared on integers at other scales.
+        cap in prop_oneof![Just("50"), Just("50.0"), Just("20.00"), Just("125.0"), Just("100"), Just("10.0")],
+        exposure_limit in prop_oneof![Just("1000000"), Just("1000000.00"), Just("250000.0"), Just("60000"), Just("0")],
     ) {
         use risk_core::engine::MarketEvent;
-        use risk_core::num::Quantity;
+        use risk_core::num::{Notional, Quantity};
         use risk_core::pretrade::check_reference;
         let engine = engine(with_rules(rules));
         let mut mirror = market();
         let id = AccountId::new("A1");
-        let mut seq = 2;
+        let mut profile = profile();
+        profile.max_leverage = Leverage::lit(cap);
+        profile.exposure_limit = Notional::lit(exposure_limit);
+        engine.apply(&EngineEvent::Account {
+            account_id: id.clone(),
+            seq: Seq::lit(3),
+            event: AccountEvent::ProfileUpsert { user_id: risk_core::ids::UserId::new("U1"), profile },
+        }).expect("profile");
+        let mut seq = 3;
         let mut t = now();
         let scales = |eth: bool| if eth { ("ETHUSDT", 2u32, 2u32) } else { ("BTCUSDT", 1, 3) };
         for (i, e) in events.into_iter().enumerate() {
