@@ -664,7 +664,8 @@ fn price(
 /// the scale `Decimal` arithmetic gives it, with the additions, subtractions and
 /// multiplications on `i64` mantissas, and the four quotients (initial margin, exposure
 /// utilization, margin ratio, price deviation) on integers when they are exact and by
-/// `Decimal` when they are not ([`Fx::quotient`]). `None` when a
+/// `Decimal` when they are not ([`Fx::quotient`]); the leverage caps' minimum and the
+/// limit comparisons of phases 8-10 on integers too ([`Fx::cmp_value`]). `None` when a
 /// figure falls outside what [`Fx`] computes exactly, or where [`price`] would fail: the
 /// caller then runs [`price`], which decides (and names any overflow) as before.
 #[inline]
