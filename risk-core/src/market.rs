@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::fixed::Fx;
 use crate::ids::Symbol;
 use crate::model::{InstrumentStatus, KycLevel, TradingState};
 use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Quantity};
@@ -23,6 +24,35 @@ use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Qu
 )]
 pub struct Instrument {
     spec: InstrumentSpec,
+    /// The figures a check computes with, taken apart once here where the instrument
+    /// enters (listed or updated); derived from `spec`, so equality is unaffected.
+    fixed: Option<InstrumentFx>,
+}
+
+/// An [`Instrument`]'s figures as [`Fx`], for the fixed-point check step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InstrumentFx {
+    /// The contract multiplier.
+    pub multiplier: Fx,
+    /// The instrument's leverage cap.
+    pub max_leverage: Fx,
+    /// The price step.
+    pub tick: Fx,
+    /// The quantity step.
+    pub lot: Fx,
+}
+
+impl InstrumentFx {
+    /// The figures of `spec`, or `None` when one does not fit [`Fx`] (the check then
+    /// takes the `Decimal` path).
+    fn of(spec: &InstrumentSpec) -> Option<Self> {
+        Some(Self {
+            multiplier: Fx::new(spec.contract_multiplier.get())?,
+            max_leverage: Fx::new(spec.max_leverage.get())?,
+            tick: Fx::new(spec.tick_size.get())?,
+            lot: Fx::new(spec.lot_size.get())?,
+        })
+    }
 }
 
 /// The fields of an [`Instrument`], before the checks that involve more than one of them.
@@ -72,7 +102,14 @@ impl Instrument {
                 format!("at most max_quantity ({})", spec.max_quantity),
             ));
         }
-        Ok(Self { spec })
+        let fixed = InstrumentFx::of(&spec);
+        Ok(Self { spec, fixed })
+    }
+
+    /// The prepared fixed-point figures, `None` when one does not fit [`Fx`].
+    #[inline]
+    pub(crate) fn fixed(&self) -> Option<&InstrumentFx> {
+        self.fixed.as_ref()
     }
 
     /// The fields, to inspect or to change and rebuild with [`Instrument::new`].

@@ -675,7 +675,9 @@ fn price_fixed(
     mark: Price,
     limits: &CheckLimits,
 ) -> Option<PricingContext> {
-    let multiplier = Fx::new(ctx.instrument.contract_multiplier().get())?;
+    let instrument = ctx.instrument.fixed()?;
+    let profile = exposure.profile?;
+    let multiplier = instrument.multiplier;
     let order = &ctx.order;
     let side = ctx.request.side;
     let mark_fx = Fx::new(mark.get())?;
@@ -728,8 +730,8 @@ fn price_fixed(
     };
     let projected_exposure = figures.gross.add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
-    let limit_fx = Fx::new(exposure_limit.get())?;
-    let exposure_utilization = if exposure_limit.is_zero() {
+    let limit_fx = profile.exposure_limit;
+    let exposure_utilization = if limit_fx.is_zero() {
         None
     } else {
         Some(Ratio::in_range(projected_exposure.quotient(limit_fx)?))
@@ -758,8 +760,8 @@ fn price_fixed(
     );
     let (max_leverage_allowed, max_leverage_fx) = min(
         min(
-            (profile_cap, Fx::new(profile_cap.get())?),
-            (instrument_cap, Fx::new(instrument_cap.get())?),
+            (profile_cap, profile.max_leverage),
+            (instrument_cap, instrument.max_leverage),
         ),
         tier_leverage,
     );
@@ -806,10 +808,11 @@ fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
 }
 
 /// Whether `value` is a whole multiple of `step`: on 64-bit integers ([`Fx`]) when the
-/// two fit, by [`is_multiple`] otherwise (the same answer either way).
+/// two fit (`step_fx` is `step` prepared when the instrument entered), by [`is_multiple`]
+/// otherwise (the same answer either way).
 #[inline(always)]
-fn multiple(value: Decimal, step: Decimal) -> bool {
-    match (Fx::new(value), Fx::new(step)) {
+fn multiple(value: Decimal, step: Decimal, step_fx: Option<Fx>) -> bool {
+    match (Fx::new(value), step_fx) {
         (Some(v), Some(s)) => v
             .is_multiple_of(s)
             .unwrap_or_else(|| is_multiple(value, step)),
@@ -832,13 +835,18 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
             )
         });
     }
-    if !multiple(quantity.get(), instrument.lot_size().get()) {
+    let fixed = instrument.fixed();
+    if !multiple(
+        quantity.get(),
+        instrument.lot_size().get(),
+        fixed.map(|f| f.lot),
+    ) {
         gate.fail(RejectReason::InvalidRequest, || {
             CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
         });
     }
     if let Some(price) = ctx.order.limit_price {
-        if !multiple(price.get(), instrument.tick_size().get()) {
+        if !multiple(price.get(), instrument.tick_size().get(), fixed.map(|f| f.tick)) {
             gate.fail(RejectReason::InvalidRequest, || {
                 CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
