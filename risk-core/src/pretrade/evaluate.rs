@@ -334,7 +334,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     });
     let priced = priced.map_err(|stop| gate.stop(stop)).ok();
     check_reduce_only(&ctx, gate);
-    check_order_limits(&ctx, gate);
+    check_order_limits::<FIXED>(&ctx, gate);
     let pricing = priced?;
     check_price_band(&ctx, &pricing, gate);
     check_leverage(&ctx, &pricing, gate);
@@ -808,11 +808,11 @@ fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
 }
 
 /// Whether `value` is a whole multiple of `step`: on 64-bit integers ([`Fx`]) when the
-/// two fit (`step_fx` is `step` prepared when the instrument entered), by [`is_multiple`]
-/// otherwise (the same answer either way).
+/// two fit (`step_fx` is `step` prepared when the instrument entered; `None` in the
+/// reference), by [`is_multiple`] otherwise (the same answer either way).
 #[inline(always)]
 fn multiple(value: Decimal, step: Decimal, step_fx: Option<Fx>) -> bool {
-    match (Fx::new(value), step_fx) {
+    match (step_fx.and_then(|_| Fx::new(value)), step_fx) {
         (Some(v), Some(s)) => v
             .is_multiple_of(s)
             .unwrap_or_else(|| is_multiple(value, step)),
@@ -823,8 +823,10 @@ fn multiple(value: Decimal, step: Decimal, step_fx: Option<Fx>) -> bool {
 /// Phase 7, static limits: minimum quantity, lot and tick multiples (`INVALID_REQUEST`),
 /// maximum quantity (`MAX_ORDER_SIZE_EXCEEDED`).
 #[inline]
-fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
+fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let instrument = &ctx.instrument;
+    // The reference reads no prepared figure, so the differential test guards them.
+    let fixed = if FIXED { instrument.fixed() } else { None };
     let quantity = ctx.order.quantity;
     if quantity < instrument.min_quantity() {
         gate.fail(RejectReason::InvalidRequest, || {
@@ -835,7 +837,6 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
             )
         });
     }
-    let fixed = instrument.fixed();
     if !multiple(
         quantity.get(),
         instrument.lot_size().get(),
