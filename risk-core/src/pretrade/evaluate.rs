@@ -847,7 +847,11 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
         });
     }
     if let Some(price) = ctx.order.limit_price {
-        if !multiple(price.get(), instrument.tick_size().get(), fixed.map(|f| f.tick)) {
+        if !multiple(
+            price.get(),
+            instrument.tick_size().get(),
+            fixed.map(|f| f.tick),
+        ) {
             gate.fail(RejectReason::InvalidRequest, || {
                 CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
