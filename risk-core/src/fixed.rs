@@ -111,6 +111,12 @@ impl Fx {
         Decimal::from_parts(u as u32, (u >> 32) as u32, 0, self.m < 0, self.s)
     }
 
+    /// The value of [`Fx::parts`] `(m, s)` again; `s` is a scale an `Fx` had (at most 28).
+    #[inline(always)]
+    pub(crate) fn from_parts(m: i64, s: u32) -> Self {
+        Self { m, s }
+    }
+
     /// The mantissa and the scale.
     #[inline(always)]
     pub(crate) fn parts(self) -> (i64, u32) {

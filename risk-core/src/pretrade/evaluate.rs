@@ -9,7 +9,7 @@ use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, MarketView};
+use crate::market::{Instrument, InstrumentFx, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -677,7 +677,7 @@ fn price_fixed(
 ) -> Option<PricingContext> {
     let instrument = ctx.instrument.fixed()?;
     let profile = exposure.profile?;
-    let multiplier = instrument.multiplier;
+    let multiplier = instrument.multiplier();
     let order = &ctx.order;
     let side = ctx.request.side;
     let mark_fx = Fx::new(mark.get())?;
@@ -761,7 +761,7 @@ fn price_fixed(
     let (max_leverage_allowed, max_leverage_fx) = min(
         min(
             (profile_cap, profile.max_leverage),
-            (instrument_cap, instrument.max_leverage),
+            (instrument_cap, instrument.max_leverage()),
         ),
         tier_leverage,
     );
@@ -840,7 +840,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
     if !multiple(
         quantity.get(),
         instrument.lot_size().get(),
-        fixed.map(|f| f.lot),
+        fixed.map(InstrumentFx::lot),
     ) {
         gate.fail(RejectReason::InvalidRequest, || {
             CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
@@ -850,7 +850,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
         if !multiple(
             price.get(),
             instrument.tick_size().get(),
-            fixed.map(|f| f.tick),
+            fixed.map(InstrumentFx::tick),
         ) {
             gate.fail(RejectReason::InvalidRequest, || {
                 CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
