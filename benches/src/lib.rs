@@ -11,8 +11,6 @@
 //! it. Marks are allowed to be an hour old so long runs on the simulated clock stay fresh.
 #![allow(clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
 use risk_core::config::{CheckLimits, CheckLimitsSpec, RiskConfig};
@@ -149,10 +147,7 @@ pub fn scenario(tiers: usize, rule_count: usize) -> Scenario {
     let symbols: Vec<Symbol> = (0..10)
         .map(|i| Symbol::new(&format!("SYM{i:02}")))
         .collect();
-    config.ladders = symbols
-        .iter()
-        .map(|s| (s.clone(), ladder(tiers)))
-        .collect::<HashMap<_, _>>();
+    config.ladders = symbols.iter().map(|s| (s.clone(), ladder(tiers))).collect();
     let mut market = MarketSnapshot::default();
     for (i, s) in symbols.iter().enumerate() {
         market.instruments.insert(s.clone(), instrument(s));

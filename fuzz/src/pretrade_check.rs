@@ -1,8 +1,6 @@
 //! The `pretrade_check` target: an arbitrary config, market, account and request through
 //! the pure check and through an engine loaded with the same state, which must agree.
 
-use std::collections::HashMap;
-
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, Utc};
 use risk_core::account::{AccountSnapshot, OpenOrder, Position, RiskProfile};
@@ -170,7 +168,7 @@ impl PretradeInput {
         let default_ladder = self.default_ladder.ladder().or_else(flat_ladder)?;
         let mut config = RiskConfig::new(default_ladder);
         if let Some(l) = self.s0_ladder.as_ref().and_then(LadderIn::ladder) {
-            config.ladders = HashMap::from([(Symbol::new("S0"), l)]);
+            config.ladders = [(Symbol::new("S0"), l)].into_iter().collect();
         }
         let rules = self
             .rules

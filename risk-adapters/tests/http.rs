@@ -520,6 +520,25 @@ async fn routes(url: String) {
     ] {
         assert!(api["paths"][path].is_object(), "{path}");
     }
+    let schemas = &api["components"]["schemas"];
+    let pattern =
+        |schema: &str, field: &str| schemas[schema]["properties"][field]["pattern"].clone();
+    assert_eq!(
+        pattern("NewTier", "max_leverage"),
+        r"^[1-9][0-9]{0,19}(\.[0-9]{1,8})?$"
+    );
+    assert_eq!(
+        pattern("ProfilePatch", "exposure_limit_usdt"),
+        r"^(0|[1-9][0-9]{0,19})(\.[0-9]{1,8})?$"
+    );
+    assert_eq!(
+        pattern("NewRule", "threshold"),
+        r"^-?(0|[1-9][0-9]{0,19})(\.[0-9]{1,8})?$"
+    );
+    assert_eq!(
+        pattern("TierPatch", "maintenance_margin_pct"),
+        r"^(100(\.0{1,4})?|(0|[1-9][0-9]?)(\.[0-9]{1,4})?)$"
+    );
     let docs = c.get(format!("{http}/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));

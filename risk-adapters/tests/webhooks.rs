@@ -30,6 +30,7 @@ use risk_adapters::store::{self, DbPool, Seed, Store};
 use risk_adapters::webhook::store::from_pool;
 use risk_adapters::webhook::{
     DeliveryCounters, DispatchOptions, Dispatcher, Guard, WebhookMetrics, WebhookStore, Webhooks,
+    EVENT_TYPES, SECRET_PATTERN,
 };
 use serde_json::{json, Value};
 
@@ -523,7 +524,24 @@ async fn routes(url: String) {
     ] {
         assert!(api["paths"][path].is_object(), "{path} not documented");
     }
-    assert!(api["components"]["schemas"]["NewSubscription"].is_object());
+    let new = &api["components"]["schemas"]["NewSubscription"]["properties"];
+    assert_eq!(new["event_types"]["items"]["enum"], json!(EVENT_TYPES));
+    assert_eq!(new["event_types"]["minItems"], 1);
+    assert_eq!(
+        new["min_level"]["enum"],
+        json!(["LOW", "MEDIUM", "HIGH", "CRITICAL"])
+    );
+    assert_eq!(new["secret"]["pattern"], SECRET_PATTERN);
+    let status = &api["paths"]["/v1/webhooks/{id}/deliveries"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "status")
+        .unwrap()["schema"];
+    assert_eq!(
+        status["enum"],
+        json!(["pending", "delivered", "failed", "dead_lettered"])
+    );
 }
 
 /// A receiver that fails, stalls, throttles, refuses and accepts: the outcomes, attempts

@@ -2,9 +2,12 @@
 //! margin reservations and the recent-order history used by the erroneous-order controls.
 
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 
+use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
 use crate::model::{KycLevel, Side, TradingState};
 use crate::num::{Leverage, Money, Notional, Price, Quantity, RiskScore, SignedQuantity};
@@ -206,43 +209,105 @@ pub struct RecentOrder {
 /// Approved orders within the duplicate and rate-limit horizons: a time-ordered queue
 /// for expiry and rate counting, and an id index so a duplicate lookup costs one hash
 /// probe however many orders the horizon holds.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// The index holds, for each id, the number of its latest approval (approvals are
+/// numbered from 0 in push order); the queue keeps each approval's id hash beside it, so
+/// expiry finds the index slot by that hash and number without hashing or comparing the
+/// id again, and the index stores no second copy of the id.
+#[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
     serde(from = "Vec<RecentOrder>", into = "Vec<RecentOrder>")
 )]
 pub struct RecentOrders {
-    by_time: VecDeque<RecentOrder>,
-    latest: crate::hash::HashMap<OrderId, DateTime<Utc>>,
+    by_time: VecDeque<Held>,
+    /// How many approvals expiry has taken off the front: approval `n` sits at
+    /// `by_time[n - expired]`.
+    expired: u64,
+    /// Approval numbers, found by the hash of their id.
+    latest: HashTable<u64>,
+    hasher: RandomState,
+}
+
+/// An approval in the queue, with its id's hash.
+#[derive(Debug, Clone)]
+struct Held {
+    order: RecentOrder,
+    hash: u64,
 }
 
 impl RecentOrders {
+    /// The queue entry of approval `n`, if it is still held.
+    fn held(&self, n: u64) -> Option<&Held> {
+        let index = usize::try_from(n.checked_sub(self.expired)?).ok()?;
+        self.by_time.get(index)
+    }
+
+    /// The number of `order_id`'s latest approval held, found with its `hash`.
+    fn latest_of(&self, order_id: &OrderId, hash: u64) -> Option<u64> {
+        self.latest
+            .find(hash, |&n| {
+                self.held(n)
+                    .is_some_and(|h| h.hash == hash && h.order.order_id == *order_id)
+            })
+            .copied()
+    }
+
     /// Remembers an approval. Times are expected in non-decreasing order; an earlier
     /// time is clamped to the latest held so the queue stays ordered.
     pub fn push(&mut self, order_id: OrderId, at: DateTime<Utc>) {
-        let at = self.by_time.back().map_or(at, |last| at.max(last.at));
-        self.latest.insert(order_id.clone(), at);
-        self.by_time.push_back(RecentOrder { order_id, at });
+        let at = self.by_time.back().map_or(at, |last| at.max(last.order.at));
+        let hash = self.hasher.hash_one(order_id.as_str());
+        let n = self.expired.saturating_add(self.by_time.len() as u64);
+        self.by_time.push_back(Held {
+            order: RecentOrder { order_id, at },
+            hash,
+        });
+        let (by_time, expired) = (&self.by_time, self.expired);
+        let held = |m: u64| {
+            let index = usize::try_from(m.checked_sub(expired)?).ok()?;
+            by_time.get(index)
+        };
+        let Some(new) = by_time.back() else {
+            return;
+        };
+        let same_id = |&m: &u64| {
+            held(m).is_some_and(|h| h.hash == hash && h.order.order_id == new.order.order_id)
+        };
+        match self.latest.find_entry(hash, same_id) {
+            // Approved again: the index now points at this approval.
+            Ok(mut slot) => *slot.get_mut() = n,
+            Err(absent) => {
+                absent
+                    .into_table()
+                    .insert_unique(hash, n, |&m| held(m).map_or(0, |h| h.hash));
+            }
+        }
     }
 
     /// Forgets approvals at or before `cutoff`.
     pub fn prune(&mut self, cutoff: DateTime<Utc>) {
-        while let Some(front) = self.by_time.front() {
-            if front.at > cutoff {
+        while self.by_time.front().is_some_and(|h| h.order.at <= cutoff) {
+            let Some(Held { hash, .. }) = self.by_time.pop_front() else {
                 break;
+            };
+            let n = self.expired;
+            self.expired = n.saturating_add(1);
+            // The id leaves the index only when this was its latest approval.
+            if let Ok(slot) = self.latest.find_entry(hash, |&m| m == n) {
+                slot.remove();
             }
-            if self.latest.get(&front.order_id) == Some(&front.at) {
-                self.latest.remove(&front.order_id);
-            }
-            self.by_time.pop_front();
         }
     }
 
     /// Whether `order_id` was approved after `cutoff`.
     #[must_use]
     pub fn seen_after(&self, order_id: &OrderId, cutoff: DateTime<Utc>) -> bool {
-        self.latest.get(order_id).is_some_and(|at| *at > cutoff)
+        let hash = self.hasher.hash_one(order_id.as_str());
+        self.latest_of(order_id, hash)
+            .and_then(|n| self.held(n))
+            .is_some_and(|h| h.order.at > cutoff)
     }
 
     /// How many approvals came after `cutoff`, counting at most `limit` (the rate check
@@ -253,7 +318,7 @@ impl RecentOrders {
             .iter()
             .rev()
             .take(limit)
-            .take_while(|o| o.at > cutoff)
+            .take_while(|h| h.order.at > cutoff)
             .count()
     }
 
@@ -271,9 +336,19 @@ impl RecentOrders {
 
     /// The approvals held, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &RecentOrder> {
-        self.by_time.iter()
+        self.by_time.iter().map(|h| &h.order)
     }
 }
+
+/// Two histories are equal when they hold the same approvals in the same order (the
+/// index follows from them; its hashes depend on each history's seed).
+impl PartialEq for RecentOrders {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for RecentOrders {}
 
 impl From<Vec<RecentOrder>> for RecentOrders {
     fn from(orders: Vec<RecentOrder>) -> Self {
@@ -287,7 +362,7 @@ impl From<Vec<RecentOrder>> for RecentOrders {
 
 impl From<RecentOrders> for Vec<RecentOrder> {
     fn from(recent: RecentOrders) -> Self {
-        recent.by_time.into()
+        recent.by_time.into_iter().map(|h| h.order).collect()
     }
 }
 
@@ -398,6 +473,78 @@ impl AccountSnapshot {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// One step on a history: ids from a small set so that repeats happen, times in
+    /// microseconds from the epoch (a push may go back in time: it is clamped).
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u8, i64),
+        Prune(i64),
+        Seen(u8, i64),
+        Count(i64, usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..12, 0i64..400).prop_map(|(id, t)| Op::Push(id, t)),
+            1 => (0i64..400).prop_map(Op::Prune),
+            2 => (0u8..12, 0i64..400).prop_map(|(id, t)| Op::Seen(id, t)),
+            1 => (0i64..400, 0usize..20).prop_map(|(t, l)| Op::Count(t, l)),
+        ]
+    }
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The indexed history answers as a plain list of approvals scanned in full:
+        /// pushes clamp to the latest time, pruning drops the front up to the cutoff, an
+        /// id is seen when any approval of it lies after the cutoff, and the rate count
+        /// is the newest approvals after the cutoff, at most `limit`.
+        #[test]
+        fn recent_orders_agree_with_a_list(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut recent = RecentOrders::default();
+            let mut list: Vec<(OrderId, DateTime<Utc>)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(id, t) => {
+                        let id = OrderId::new(&format!("o-{id}"));
+                        recent.push(id.clone(), at(t));
+                        let t = list.last().map_or(at(t), |(_, last)| at(t).max(*last));
+                        list.push((id, t));
+                    }
+                    Op::Prune(t) => {
+                        recent.prune(at(t));
+                        list.retain(|(_, held)| *held > at(t));
+                    }
+                    Op::Seen(id, t) => {
+                        let id = OrderId::new(&format!("o-{id}"));
+                        let expected = list.iter().any(|(i, held)| *i == id && *held > at(t));
+                        proptest::prop_assert_eq!(recent.seen_after(&id, at(t)), expected);
+                    }
+                    Op::Count(t, limit) => {
+                        let expected = list.iter().filter(|(_, held)| *held > at(t)).count();
+                        proptest::prop_assert_eq!(recent.count_after(at(t), limit), expected.min(limit));
+                    }
+                }
+                proptest::prop_assert_eq!(recent.len(), list.len());
+                let held: Vec<_> = recent.iter().map(|o| (o.order_id.clone(), o.at)).collect();
+                proptest::prop_assert_eq!(&held, &list);
+            }
+            // Rebuilt from its list (the serde form), the history is equal and answers alike.
+            let rebuilt = RecentOrders::from(Vec::<RecentOrder>::from(recent.clone()));
+            proptest::prop_assert_eq!(&rebuilt, &recent);
+            for id in 0..12 {
+                let id = OrderId::new(&format!("o-{id}"));
+                proptest::prop_assert_eq!(
+                    rebuilt.seen_after(&id, at(-1)),
+                    list.iter().any(|(i, _)| *i == id)
+                );
+            }
+        }
+    }
 
     /// The view carries the snapshot's state and sequence; each item lists its fields.
     #[test]

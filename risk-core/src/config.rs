@@ -5,10 +5,9 @@
 //! Ladders, rule sets and check limits validate themselves when built, so a `RiskConfig` whose
 //! [`RiskConfig::validate`] passes is fully valid.
 
-use std::collections::HashMap;
-
 use chrono::TimeDelta;
 
+use crate::hash::HashMap;
 use crate::ids::Symbol;
 use crate::margin::{LadderError, TierLadder};
 use crate::metrics::{MetricsConfig, MetricsConfigError};
@@ -270,7 +269,7 @@ fn millis(ms: u64) -> TimeDelta {
 pub struct RiskConfig {
     /// The ladder for symbols without their own.
     pub default_ladder: TierLadder,
-    /// Per-symbol ladders.
+    /// Per-symbol ladders (foldhash, randomly seeded: every check looks its symbol up here).
     #[cfg_attr(feature = "serde", serde(default))]
     pub ladders: HashMap<Symbol, TierLadder>,
     /// Dynamic rules.
@@ -294,7 +293,7 @@ impl RiskConfig {
     pub fn new(default_ladder: TierLadder) -> Self {
         Self {
             default_ladder,
-            ladders: HashMap::new(),
+            ladders: HashMap::default(),
             rules: RuleSet::default(),
             limits: CheckLimits::default(),
             metrics: MetricsConfig::default(),

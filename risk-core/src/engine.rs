@@ -68,7 +68,7 @@ use crate::model::{Side, TradingState};
 use crate::num::{
     self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
 };
-use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource};
+use crate::pretrade::{self, CheckRequest, CheckResponse, ExposureCache, ExposureSource, Hold};
 use crate::Decimal;
 
 #[cfg(feature = "serde")]
@@ -277,12 +277,21 @@ pub enum EventError {
 /// The engine's concurrent market state; a [`MarketView`] for the check.
 #[derive(Debug, Default)]
 pub struct MarketState {
-    instruments: DashMap<Symbol, Instrument, RandomState>,
-    marks: DashMap<Symbol, Mark, RandomState>,
+    /// Each symbol's instrument and latest mark in one entry, so that a check finds both
+    /// with one lookup (and takes one shard read lock, not two).
+    symbols: DashMap<Symbol, Listing, RandomState>,
     global: AtomicU8,
     /// Bumped by every applied mark or instrument change; accounts' cached exposures are
     /// valid for one epoch.
     epoch: AtomicU64,
+}
+
+/// What the market holds for one symbol: an instrument, a mark, or both (a mark may
+/// arrive before its instrument).
+#[derive(Debug, Default)]
+struct Listing {
+    instrument: Option<Instrument>,
+    mark: Option<Mark>,
 }
 
 impl MarketState {
@@ -307,15 +316,22 @@ impl MarketView for MarketState {
         state_from_u8(self.global.load(Ordering::Acquire))
     }
     fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
-        self.instruments.get(symbol).map(|i| i.clone())
+        self.symbols.get(symbol)?.instrument.clone()
     }
     fn mark(&self, symbol: &Symbol) -> Option<Mark> {
-        self.marks.get(symbol).map(|m| *m)
+        self.symbols.get(symbol)?.mark
     }
     fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
-        self.instruments
+        self.symbols
+            .get(symbol)?
+            .instrument
+            .as_ref()
+            .map(Instrument::contract_multiplier)
+    }
+    fn instrument_and_mark(&self, symbol: &Symbol) -> (Option<Instrument>, Option<Mark>) {
+        self.symbols
             .get(symbol)
-            .map(|i| i.contract_multiplier())
+            .map_or((None, None), |l| (l.instrument.clone(), l.mark))
     }
 }
 
@@ -325,6 +341,50 @@ struct AccountEntry {
     last_seq: u64,
     exposure: ExposureCache,
 }
+
+/// A check on a held account: the exposure comes from the account's cache, and an
+/// accepted order is remembered for the duplicate and rate controls (and reserved when
+/// asked) under the same entry lock as the check.
+struct Booking<'a> {
+    snapshot: &'a mut AccountSnapshot,
+    exposure: &'a mut ExposureCache,
+    /// The market epoch read before the check.
+    epoch: u64,
+    config: &'a Arc<RiskConfig>,
+    reserve: bool,
+}
+
+impl pretrade::Ledger for Booking<'_> {
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>) {
+        let source = ExposureSource::Cache {
+            cache: &mut *self.exposure,
+            epoch: self.epoch,
+            config: self.config,
+        };
+        (Some(&*self.snapshot), source)
+    }
+
+    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>) {
+        let recent = &mut self.snapshot.recent_orders;
+        recent.prune(pretrade::cutoff(now, self.config.limits.history_horizon()));
+        recent.push(request.order_id.clone(), now);
+        if let (true, Some(hold)) = (self.reserve, hold) {
+            let reservation = Reservation {
+                order_id: request.order_id.clone(),
+                amount: hold.amount,
+                notional: hold.notional,
+            };
+            self.exposure.add_reservation(&reservation);
+            self.snapshot.reservations.push(reservation);
+        }
+    }
+}
+
+/// Shards of the account map. A check holds its account's shard write lock, so checks on
+/// two accounts that share a shard run one at a time; dashmap's default (four per core,
+/// 8 on two cores) makes that one chance in 8 for any two accounts, this one in 64, for
+/// 64 cache-padded locks (8 KiB).
+const ACCOUNT_SHARDS: usize = 64;
 
 /// The concurrent risk engine. `Send + Sync`: share it behind an `Arc`.
 #[derive(Debug)]
@@ -343,7 +403,7 @@ impl RiskEngine {
         config.validate()?;
         Ok(Self {
             config: ArcSwap::from_pointee(config),
-            accounts: DashMap::default(),
+            accounts: DashMap::with_hasher_and_shard_amount(RandomState::default(), ACCOUNT_SHARDS),
             market: MarketState::default(),
         })
     }
@@ -437,37 +497,14 @@ impl RiskEngine {
         let AccountEntry {
             snapshot, exposure, ..
         } = &mut *entry;
-        let source = ExposureSource::Cache {
-            cache: exposure,
+        let booking = Booking {
+            snapshot,
+            exposure,
             epoch,
             config: &config,
+            reserve,
         };
-        let mut hold = None;
-        let response = pretrade::check_with::<true, _>(
-            &config,
-            Some(snapshot),
-            &self.market,
-            request,
-            now,
-            source,
-            &mut hold,
-        );
-        if response.is_accepted() {
-            snapshot
-                .recent_orders
-                .prune(pretrade::cutoff(now, config.limits.history_horizon()));
-            snapshot.recent_orders.push(request.order_id.clone(), now);
-            if let (true, Some(hold)) = (reserve, hold) {
-                let reservation = Reservation {
-                    order_id: request.order_id.clone(),
-                    amount: hold.amount,
-                    notional: hold.notional,
-                };
-                exposure.add_reservation(&reservation);
-                snapshot.reservations.push(reservation);
-            }
-        }
-        response
+        pretrade::check_with::<true, _, _>(&config, booking, &self.market, request, now)
     }
 
     /// Applies one event.
@@ -502,7 +539,12 @@ impl RiskEngine {
 
     /// Refuses a symbol that is not a listed instrument.
     fn known_symbol(&self, symbol: &Symbol) -> Result<(), EventError> {
-        if self.market.instruments.contains_key(symbol) {
+        if self
+            .market
+            .symbols
+            .get(symbol)
+            .is_some_and(|l| l.instrument.is_some())
+        {
             Ok(())
         } else {
             Err(EventError::UnknownSymbol(symbol.clone()))
@@ -512,26 +554,22 @@ impl RiskEngine {
     fn apply_market(&self, event: &MarketEvent) -> Applied {
         match event {
             MarketEvent::Mark { symbol, price, at } => {
-                let mark = Mark {
+                let mut listing = self.market.symbols.entry(symbol.clone()).or_default();
+                if listing.mark.is_some_and(|held| held.at >= *at) {
+                    return Applied::Stale;
+                }
+                listing.mark = Some(Mark {
                     price: *price,
                     at: *at,
-                };
-                match self.market.marks.entry(symbol.clone()) {
-                    dashmap::Entry::Occupied(held) if held.get().at >= *at => Applied::Stale,
-                    dashmap::Entry::Occupied(mut held) => {
-                        held.insert(mark);
-                        self.market.bump_epoch()
-                    }
-                    dashmap::Entry::Vacant(slot) => {
-                        slot.insert(mark);
-                        self.market.bump_epoch()
-                    }
-                }
+                });
+                self.market.bump_epoch()
             }
             MarketEvent::Instrument(instrument) => {
                 self.market
-                    .instruments
-                    .insert(instrument.symbol().clone(), instrument.clone());
+                    .symbols
+                    .entry(instrument.symbol().clone())
+                    .or_default()
+                    .instrument = Some(instrument.clone());
                 self.market.bump_epoch()
             }
             MarketEvent::GlobalTradingState(state) => {
@@ -630,9 +668,7 @@ impl RiskEngine {
             } => {
                 let multiplier = self
                     .market
-                    .instruments
-                    .get(symbol)
-                    .map(|i| i.contract_multiplier())
+                    .contract_multiplier(symbol)
                     .ok_or_else(|| EventError::UnknownSymbol(symbol.clone()))?;
                 apply_fill(
                     account, order_id, symbol, *side, *quantity, *price, *leverage, multiplier,

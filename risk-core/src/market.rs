@@ -237,6 +237,11 @@ pub trait MarketView {
     fn contract_multiplier(&self, symbol: &Symbol) -> Option<Multiplier> {
         self.instrument(symbol).map(|i| i.contract_multiplier())
     }
+    /// The instrument and the latest mark for `symbol`, which every check reads. Override
+    /// to find both with one lookup.
+    fn instrument_and_mark(&self, symbol: &Symbol) -> (Option<Instrument>, Option<Mark>) {
+        (self.instrument(symbol), self.mark(symbol))
+    }
 }
 
 /// An owned, caller-supplied market snapshot.

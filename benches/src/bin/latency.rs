@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use risk_core::engine::RiskEngine;
+use risk_core::ids::{Symbol, TraceId, UserId};
 use risk_core::model::Decision;
 use risk_core::pretrade::CheckRequest;
 use riskgate_benches::{account_id, scenario, OrderIds, Scenario};
@@ -25,8 +26,13 @@ fn run_thread(
         Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("histogram bounds");
     let mut ids = OrderIds::new(1 << 20);
     let mut tick = 0i64;
+    // Each thread's ids are its own strings, as requests decoded by separate connections
+    // are: a clone of the scenario's would share their reference counts between threads.
     let base = CheckRequest {
         account_id: account_id(account),
+        user_id: UserId::new(s.approve.user_id.as_str()),
+        symbol: Symbol::new(s.approve.symbol.as_str()),
+        trace_id: TraceId::new(s.approve.trace_id.as_str()),
         ..s.approve.clone()
     };
     let mut approved = 0u64;

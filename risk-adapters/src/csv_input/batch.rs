@@ -402,8 +402,10 @@ impl Sink for BatchSink {
                 }
             };
             if keep(row_id) {
-                self.rows[kept] = row;
-                self.ids[kept] = id;
+                if kept != i {
+                    self.rows[kept] = row;
+                    self.ids[kept] = id;
+                }
                 kept += 1;
             }
         }

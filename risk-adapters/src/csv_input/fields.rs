@@ -158,7 +158,7 @@ pub(super) fn row_too_long(
 }
 
 /// A row's cells: a csv record (the general reader), or the fields of a quote-free row
-/// split in place (the fast reader, [`super::split`]).
+/// split in place (the fast reader, `Ingest::run_split`).
 #[derive(Clone, Copy)]
 pub(super) enum Cells<'a> {
     /// A record of the csv reader.
@@ -168,8 +168,15 @@ pub(super) enum Cells<'a> {
         /// All the record's fields as one text, when they are valid UTF-8 together.
         text: Option<&'a str>,
     },
-    /// The row's first fields, as many as the reader uses (fewer when the row is short).
-    Split(&'a [&'a [u8]]),
+    /// A row split in place.
+    Split {
+        /// The row's first fields, as many as the reader uses (fewer when the row is
+        /// short).
+        fields: &'a [&'a [u8]],
+        /// The text the fields were cut from, when it is valid UTF-8 as a whole: a cell
+        /// read as text is then sliced from it, not validated again.
+        text: Option<&'a str>,
+    },
 }
 
 /// One record with what is needed to report its errors.
@@ -198,7 +205,7 @@ impl Row<'_> {
     pub(super) fn bytes(&self, column: usize) -> Result<&[u8], RowError> {
         let cell = match self.cells {
             Cells::Record { record, .. } => record.get(column),
-            Cells::Split(fields) => fields.get(column).copied(),
+            Cells::Split { fields, .. } => fields.get(column).copied(),
         };
         let cell =
             cell.ok_or_else(|| self.error(column, "missing: the row is too short".to_owned()))?;
@@ -225,6 +232,12 @@ impl Row<'_> {
                 record,
                 text: Some(whole),
             } => record.range(column).and_then(|range| whole.get(range)),
+            // The cell's place in the text, from its address (a field is a subslice).
+            Cells::Split {
+                text: Some(whole), ..
+            } => (cell.as_ptr() as usize)
+                .checked_sub(whole.as_ptr() as usize)
+                .and_then(|from| whole.get(from..from + cell.len())),
             _ => std::str::from_utf8(cell).ok(),
         };
         text.ok_or_else(|| self.error(column, "not UTF-8 text".to_owned()))
@@ -332,7 +345,7 @@ impl DateCache {
     /// `YYYY-MM-DD HH:MM:SS` (or `T` for the space) with an optional fraction of 1 to 9
     /// digits and an optional `Z` or `+00:00`, as [`parse_timestamp`] reads it; `None` for
     /// any other text, which the caller hands to [`parse_timestamp`].
-    fn parse(&mut self, cell: &[u8]) -> Option<DateTime<Utc>> {
+    pub(super) fn parse(&mut self, cell: &[u8]) -> Option<DateTime<Utc>> {
         let shaped = cell.len() >= 19
             && cell[4] == b'-'
             && cell[7] == b'-'
@@ -347,26 +360,44 @@ impl DateCache {
                 c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
             })
         };
+        // Two digits at `at`, tested together.
+        let two = |at: usize| -> Option<u32> {
+            let (tens, ones) = (cell[at].wrapping_sub(b'0'), cell[at + 1].wrapping_sub(b'0'));
+            (tens < 10 && ones < 10).then(|| u32::from(tens) * 10 + u32::from(ones))
+        };
         let head = u64::from_le_bytes(cell[..8].try_into().ok()?);
         let tail = u16::from_le_bytes(cell[8..10].try_into().ok()?);
         let date = match self.0 {
             Some((h, t, date)) if h == head && t == tail => date,
             _ => {
                 let year = i32::try_from(digits(0, 4)?).ok()?;
-                let date = NaiveDate::from_ymd_opt(year, digits(5, 7)?, digits(8, 10)?)?;
+                let date = NaiveDate::from_ymd_opt(year, two(5)?, two(8)?)?;
                 self.0 = Some((head, tail, date));
                 date
             }
         };
-        let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
+        let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
         let mut rest = &cell[19..];
         let mut nanos = 0_u32;
         if let Some(frac) = rest.strip_prefix(b".") {
-            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 || n > 9 {
+            // 1 to 9 digits, scaled to nanoseconds in the same pass.
+            let mut n = 0;
+            let mut scale = 1_000_000_000_u32;
+            while let Some(d) = frac
+                .get(n)
+                .map(|c| c.wrapping_sub(b'0'))
+                .filter(|&d| d < 10)
+            {
+                if n == 9 {
+                    return None;
+                }
+                scale /= 10;
+                nanos += u32::from(d) * scale;
+                n += 1;
+            }
+            if n == 0 {
                 return None;
             }
-            nanos = digits(20, 20 + n)? * 10_u32.pow(9 - u32::try_from(n).ok()?);
             rest = &frac[n..];
         }
         if !matches!(rest, b"" | b"Z" | b"+00:00") {

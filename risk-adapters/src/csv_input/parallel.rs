@@ -212,6 +212,11 @@ fn merge<S: Sink>(
     for id in &repeated_text {
         filter[tail(id.as_str())] = true;
     }
+    // The same for numeric ids, over their low 16 bits.
+    let mut numeric_filter = vec![false; 1 << 16];
+    for &n in &repeated_numeric {
+        numeric_filter[(n & 0xFFFF) as usize] = true;
+    }
     // A kept row's id in the form the sets hold, `None` when it is not repeated.
     let repeated = |id: RowId<'_>| -> Option<Claim> {
         let id = match id {
@@ -227,7 +232,9 @@ fn merge<S: Sink>(
             known => known,
         };
         match id {
-            RowId::Numeric(n) => repeated_numeric.contains(&n).then_some(Claim::Numeric(n)),
+            RowId::Numeric(n) => (numeric_filter[(n & 0xFFFF) as usize]
+                && repeated_numeric.contains(&n))
+            .then_some(Claim::Numeric(n)),
             RowId::Text(id) => repeated_text
                 .contains(id.as_str())
                 .then(|| Claim::Text(id.clone())),

@@ -777,6 +777,47 @@ fn timestamps() {
 }
 
 proptest::proptest! {
+    /// The fast time path (with its one-day cache, over times read in turn) gives what
+    /// `parse_timestamp` gives whenever it answers, and answers for the export's usual
+    /// times.
+    #[test]
+    fn cached_times_are_parse_timestamp(
+        texts in proptest::collection::vec(
+            proptest::string::string_regex(
+                "20[0-9]{2}-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?(Z|\\+00:00|x)?|[-0-9 :.T]{17,22}",
+            )
+            .unwrap(),
+            1..8,
+        ),
+    ) {
+        let mut cache = super::fields::DateCache::default();
+        for text in &texts {
+            let slow = parse_timestamp(text);
+            match cache.parse(text.as_bytes()) {
+                Some(fast) => proptest::prop_assert_eq!(Some(fast), slow, "{}", text),
+                None => {
+                    let b = text.as_bytes();
+                    let frac = b.get(19..).unwrap_or_default();
+                    let usual = b.len() <= 29 && frac.first().is_none_or(|&c| c == b'.')
+                        && frac.iter().skip(1).all(u8::is_ascii_digit) && frac.len() != 1;
+                    proptest::prop_assert!(slow.is_none() || !usual, "{}", text);
+                }
+            }
+        }
+    }
+
+    /// A numeric id is the integer the text reads as, for canonical decimal text of up
+    /// to 19 digits only.
+    #[test]
+    fn numeric_ids_are_canonical_integers(text in "[0-9a]{0,21}") {
+        let canonical = !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit())
+            && !(text.starts_with('0') && text.len() > 1);
+        let expected = canonical.then(|| text.parse::<u64>().unwrap());
+        proptest::prop_assert_eq!(numeric_id(&text), expected, "{}", text);
+    }
+}
+
+proptest::proptest! {
     /// The fast decimal path gives exactly what `parse_decimal` gives (the same mantissa,
     /// scale and sign, not merely an equal value) whenever it answers, and answers for
     /// the export's usual numbers.

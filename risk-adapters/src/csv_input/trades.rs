@@ -421,6 +421,9 @@ impl<'a, S: Sink> Ingest<'a, S> {
         let used = self.cols.iter().max().map_or(0, |&c| c + 1);
         let max_row = self.limits.max_row_bytes.max(1);
         let mut fields: Vec<&[u8]> = Vec::with_capacity(used);
+        // The text validated once, so that the cells read as text need no check of their
+        // own.
+        let whole = std::str::from_utf8(text).ok();
         let (mut line, mut at, mut rows) = (first_line, 0, 0_u64);
         while at < text.len() {
             let end = memchr::memchr2(b'\n', b'\r', &text[at..]).map_or(text.len(), |i| at + i);
@@ -434,7 +437,11 @@ impl<'a, S: Sink> Ingest<'a, S> {
             } else if !record.is_empty() {
                 fields.clear();
                 fields.extend(record.split(|&b| b == b',').take(used));
-                self.row(Cells::Split(&fields), line);
+                let cells = Cells::Split {
+                    fields: &fields,
+                    text: whole,
+                };
+                self.row(cells, line);
                 rows += 1;
                 if rows.is_multiple_of(65_536) {
                     progress(end as u64);
@@ -523,12 +530,12 @@ impl<'a, S: Sink> Ingest<'a, S> {
 /// a u64, so that two ids are equal as integers exactly when they are equal as text.
 pub(super) fn numeric_id(id: &str) -> Option<u64> {
     let b = id.as_bytes();
-    if b.is_empty()
-        || b.len() > 19
-        || (b[0] == b'0' && b.len() > 1)
-        || !b.iter().all(u8::is_ascii_digit)
-    {
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
         return None;
     }
-    id.parse().ok()
+    // One pass; 19 digits cannot overflow.
+    b.iter().try_fold(0_u64, |n, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d < 10).then(|| n * 10 + u64::from(d))
+    })
 }

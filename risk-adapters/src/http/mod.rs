@@ -88,6 +88,7 @@ pub fn router_and_api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     api.merge(ingest_api);
     utoipa::Modify::modify(&openapi::CoreNames, &mut api);
+    utoipa::Modify::modify(&openapi::TextForms, &mut api);
     let router = router
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .merge(

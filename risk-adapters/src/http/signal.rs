@@ -392,7 +392,8 @@ fn answer<T>(parsed: Parsed<T>, mut out: IngestOutcome) -> IngestOutcome {
 /// (JSON) and reason, the good rows around them are stored. The trades, the results they
 /// change and the outbox events of risen levels are committed in one transaction.
 #[utoipa::path(post, path = "/v1/trades", tag = "risk-signals",
-    request_body(content = String, description = "An export (text/csv) or a JSON array of trade objects", content_type = "text/csv"),
+    request_body(content = String, description = "An export (text/csv) or a JSON array of trade objects", content_type = "text/csv",
+        example = json!(",identifier,action,reason,open_price,close_price,commission,lot_size,opened_at,closed_at,pips,price_sl,price_tp,profit,swap,symbol,contract_size,profit_rate,platform,trading_account_login\n0,44000039,1,16.0,1.32536,1.32508,-0.35,0.10,2025-05-05 10:24:04.000000,2025-05-06 09:46:48.825125,2.8,1.32563,,2.80,-0.12,GBPUSD,100000.0,1.0,0,10431508\n")),
     responses(
         (status = 200, description = "Counts and rejections", body = IngestOutcome),
         (status = 400, description = "The body could not be read", body = String, content_type = "text/plain"),
@@ -422,7 +423,8 @@ pub async fn post_trades(
 /// or a JSON array). A login stored already is a duplicate (no-op); a login that so far
 /// only had trades takes its owner, challenge and balance (its result is recomputed).
 #[utoipa::path(post, path = "/v1/accounts", tag = "risk-signals",
-    request_body(content = String, description = "An accounts file (text/csv) or a JSON array of account objects", content_type = "text/csv"),
+    request_body(content = String, description = "An accounts file (text/csv) or a JSON array of account objects", content_type = "text/csv",
+        example = json!("login,user_id,challenge_id,initial_balance\n10431508,U0001,CH-25K,25000\n")),
     responses(
         (status = 200, description = "Counts and rejections", body = IngestOutcome),
         (status = 400, description = "The body could not be read", body = String, content_type = "text/plain"),

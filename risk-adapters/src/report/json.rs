@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use rayon::prelude::*;
 use risk_core::hash::HashMap as FastMap;
 use risk_core::ids::{AccountId, ChallengeId};
 use risk_core::rulebook::{RuleSignal, RuleWeights};
@@ -124,18 +125,6 @@ struct JsonGroup<'a> {
     signal_counts: BTreeMap<&'a str, u64>,
     status_counts: BTreeMap<&'a str, u64>,
     accounts: Vec<JsonMember<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    accounts: Vec<JsonAccount<'a>>,
-    users: Vec<JsonGroup<'a>>,
-    challenges: Vec<JsonGroup<'a>>,
-    skipped_rows: u64,
-    duplicate_rows: u64,
-    unlisted_accounts: u64,
-    pnl_basis: &'static str,
-    window_size: Option<u32>,
 }
 
 fn json_account<'a>(a: &'a AccountReport, weights: &RuleWeights) -> JsonAccount<'a> {
@@ -276,6 +265,53 @@ pub fn group_object<'a>(
     serde_json::to_string(&json_group(group, user, &by_login)).unwrap_or_default()
 }
 
+/// The scalar fields that close the report object, after its three arrays.
+#[derive(Serialize)]
+struct JsonTail {
+    skipped_rows: u64,
+    duplicate_rows: u64,
+    unlisted_accounts: u64,
+    pnl_basis: &'static str,
+    window_size: Option<u32>,
+}
+
+/// Elements rendered at a time by [`write_array`]: enough to keep every core busy, few
+/// enough that the rendered text of a block stays small beside the report.
+const BLOCK: usize = 1024;
+
+/// Writes `items` as the pretty-printed JSON array of a top-level field (two spaces in),
+/// as `serde_json::to_writer_pretty` writes it: each element pretty-printed on its own
+/// (`render`), a block at a time on all cores, then indented to its depth (a JSON string
+/// holds no raw line break, so every line break in an element's text is the printer's).
+fn write_array<T: Sync>(
+    out: &mut impl Write,
+    items: &[T],
+    render: impl Fn(&T) -> serde_json::Result<Vec<u8>> + Sync,
+) -> io::Result<()> {
+    if items.is_empty() {
+        return out.write_all(b"[]");
+    }
+    out.write_all(b"[")?;
+    for (k, block) in items.chunks(BLOCK).enumerate() {
+        let texts: Vec<Vec<u8>> = block.par_iter().map(&render).collect::<Result<_, _>>()?;
+        for (i, text) in texts.iter().enumerate() {
+            out.write_all(if k == 0 && i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            })?;
+            let mut at = 0;
+            for nl in memchr::memchr_iter(b'\n', text) {
+                out.write_all(&text[at..=nl])?;
+                out.write_all(b"    ")?;
+                at = nl + 1;
+            }
+            out.write_all(&text[at..])?;
+        }
+    }
+    out.write_all(b"\n  ]")
+}
+
 /// Writes the report as the JSON contract (see the [module documentation](crate::report)).
 ///
 /// # Errors
@@ -286,29 +322,79 @@ pub fn write_json<W: Write>(report: &Report, out: W) -> io::Result<()> {
         .iter()
         .map(|a| (a.account.as_str(), a))
         .collect();
-    let json = JsonReport {
-        accounts: report
-            .accounts
-            .iter()
-            .map(|a| json_account(a, &report.rule_weights))
-            .collect(),
-        users: report
-            .users
-            .iter()
-            .map(|g| json_group(g, true, &by_login))
-            .collect(),
-        challenges: report
-            .challenges
-            .iter()
-            .map(|g| json_group(g, false, &by_login))
-            .collect(),
+    let weights = &report.rule_weights;
+    let mut out = out;
+    out.write_all(b"{\n  \"accounts\": ")?;
+    write_array(&mut out, &report.accounts, |a| {
+        serde_json::to_vec_pretty(&json_account(a, weights))
+    })?;
+    out.write_all(b",\n  \"users\": ")?;
+    write_array(&mut out, &report.users, |g| {
+        serde_json::to_vec_pretty(&json_group(g, true, &by_login))
+    })?;
+    out.write_all(b",\n  \"challenges\": ")?;
+    write_array(&mut out, &report.challenges, |g| {
+        serde_json::to_vec_pretty(&json_group(g, false, &by_login))
+    })?;
+    let tail = serde_json::to_vec_pretty(&JsonTail {
         skipped_rows: report.skipped_rows,
         duplicate_rows: report.duplicate_rows,
         unlisted_accounts: report.unlisted_accounts,
         pnl_basis: report.metrics.pnl_basis.as_str(),
         window_size: report.metrics.window_size.map(std::num::NonZeroU32::get),
-    };
-    let mut out = out;
-    serde_json::to_writer_pretty(&mut out, &json)?;
+    })?;
+    // The tail object's fields, after its opening brace, close the report object.
+    out.write_all(b",")?;
+    out.write_all(tail.get(1..).unwrap_or_default())?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Item {
+        name: String,
+        values: Vec<f64>,
+        nested: Vec<BTreeMap<String, u64>>,
+        text: Option<String>,
+    }
+
+    fn item(i: usize) -> Item {
+        Item {
+            name: format!("item \"{i}\"\nwith a line break"),
+            values: (0..i % 3).map(|v| v as f64 / 3.0).collect(),
+            nested: (0..i % 2)
+                .map(|k| BTreeMap::from([(format!("k{k}"), i as u64)]))
+                .collect(),
+            text: i.is_multiple_of(2).then(|| "x".to_owned()),
+        }
+    }
+
+    /// A top-level array written by `write_array` is the text serde_json's pretty printer
+    /// writes for the whole object, for no element, one, several, and more than a block.
+    #[test]
+    fn arrays_print_as_the_pretty_printer_does() {
+        #[derive(Serialize)]
+        struct Whole {
+            first: Vec<Item>,
+            second: Vec<Item>,
+        }
+        for n in [0, 1, 2, 5, BLOCK + 3] {
+            let items: Vec<Item> = (0..n).map(item).collect();
+            let expected = serde_json::to_string_pretty(&Whole {
+                first: (0..n).map(item).collect(),
+                second: (0..n.min(2)).map(item).collect(),
+            })
+            .unwrap();
+            let mut out = b"{\n  \"first\": ".to_vec();
+            write_array(&mut out, &items, serde_json::to_vec_pretty).unwrap();
+            out.extend_from_slice(b",\n  \"second\": ");
+            write_array(&mut out, &items[..n.min(2)], serde_json::to_vec_pretty).unwrap();
+            out.extend_from_slice(b"\n}");
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{n} elements");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! by the martingale detector; the detections are then merged into each account's signals
 //! (they do not change the challenge status).
 
+use rayon::prelude::*;
 use risk_core::ids::{AccountId, ChallengeId, UserId};
 use risk_core::rulebook::{
     detect_only, evaluate, DetectAccount, Detector, Outcome, RuleSignal, RuleTrade,
@@ -55,23 +56,32 @@ pub(crate) fn outcomes(
             source,
         })
     };
-    // Three strands side by side: the hedging sweep, the copy-trading sweep, and here the
-    // challenge rules of every account followed by the martingale detector.
-    let (hedging, copying, out, martingale) = std::thread::scope(|s| {
-        let run = |which| {
-            let view = &view;
-            s.spawn(move || detect_only(view, &settings.detectors, which))
-        };
-        let hedging = run(Detector::Hedging);
-        let copying = run(Detector::CopyTrading);
-        let out: Result<Vec<Outcome>, ReportError> = (0..accounts.len()).map(one).collect();
-        let martingale = detect_only(&view, &settings.detectors, Detector::Martingale);
-        let join = |h: std::thread::ScopedJoinHandle<'_, _>| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        };
-        (join(hedging), join(copying), out, martingale)
-    });
+    // Four strands on rayon's pool: the hedging sweep, the copy-trading sweep, the
+    // martingale detector, and the challenge rules of every account (split further, so
+    // that the cores stay busy until the last strand ends). The rules' results are
+    // collected in order first, so the error is the first account's, as one thread finds.
+    let detect = |which| detect_only(&view, &settings.detectors, which);
+    let ((hedging, copying), (out, martingale)) = rayon::join(
+        || {
+            rayon::join(
+                || detect(Detector::Hedging),
+                || detect(Detector::CopyTrading),
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    (0..accounts.len())
+                        .into_par_iter()
+                        .map(one)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .collect::<Result<Vec<Outcome>, ReportError>>()
+                },
+                || detect(Detector::Martingale),
+            )
+        },
+    );
     let detected = [hedging, copying, martingale];
     let mut lists = Vec::with_capacity(3);
     for d in detected {

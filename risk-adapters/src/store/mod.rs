@@ -517,6 +517,49 @@ pub(crate) struct Column {
     scale: u32,
 }
 
+/// The range a decimal field's value must fall in, for its OpenAPI `pattern`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Any sign.
+    Signed,
+    /// Zero or more.
+    NonNegative,
+    /// One or more (leverage).
+    AtLeastOne,
+    /// From 0 to 100 (a score).
+    UpToHundred,
+}
+
+impl Column {
+    /// The plain decimal text that fits this column and `bound`, as a regular expression
+    /// for the OpenAPI document (a `pattern` in the dialect JSON Schema and Rust's `regex`
+    /// share): at most `scale` places, and as many digits before the point as the column
+    /// takes and a `Decimal` holds beside those places (28 digits in all always fit).
+    /// [`decimal`] also takes a `+`, scientific notation, leading zeros, trailing zeros
+    /// past the scale and a few longer values; the pattern gives the form clients should
+    /// send.
+    pub(crate) fn pattern(self, bound: Bound) -> String {
+        let digits = self
+            .precision
+            .saturating_sub(self.scale)
+            .min(28_u32.saturating_sub(self.scale));
+        let places = format!("(\\.[0-9]{{1,{}}})?", self.scale);
+        match bound {
+            Bound::Signed => format!(
+                "^-?(0|[1-9][0-9]{{0,{}}}){places}$",
+                digits.saturating_sub(1)
+            ),
+            Bound::NonNegative => {
+                format!("^(0|[1-9][0-9]{{0,{}}}){places}$", digits.saturating_sub(1))
+            }
+            Bound::AtLeastOne => format!("^[1-9][0-9]{{0,{}}}{places}$", digits.saturating_sub(1)),
+            Bound::UpToHundred => {
+                format!("^(100(\\.0{{1,{}}})?|(0|[1-9][0-9]?){places})$", self.scale)
+            }
+        }
+    }
+}
+
 /// `numeric(30, 8)`: money, notionals, leverage, thresholds.
 pub(crate) const N30_8: Column = Column {
     precision: 30,
@@ -570,6 +613,11 @@ where
 {
     text.parse::<T>().map_err(|e| StoreError::invalid(field, e))
 }
+
+/// The canonical form of an identifier for the OpenAPI document: 1 to 128 printable
+/// ASCII characters, no space at either end. [`ident`] also takes other characters that
+/// are not control characters (at most 128 bytes) and trims spaces.
+pub(crate) const IDENT_PATTERN: &str = "^[!-~]([ -~]{0,126}[!-~])?$";
 
 /// A non-empty identifier (user id, rule name, symbol).
 pub(crate) fn ident(field: &str, text: &str) -> Result<String, StoreError> {

@@ -213,12 +213,13 @@ pub async fn list_deliveries(
     let before_id = cursor(p.cursor.as_deref())?;
     let status = match p.status.as_deref() {
         None => None,
-        Some(s @ ("pending" | "delivered" | "failed" | "dead_lettered")) => Some(s.to_owned()),
+        Some(s) if super::DELIVERY_STATUSES.contains(&s) => Some(s.to_owned()),
         Some(other) => {
             return Err(malformed(
                 "status",
                 format!(
-                    "status must be pending, delivered, failed or dead_lettered, not `{}`",
+                    "status must be one of {}, not `{}`",
+                    super::DELIVERY_STATUSES.join(", "),
                     other.chars().take(50).collect::<String>()
                 ),
             ))

@@ -59,6 +59,16 @@ pub const EVENT_TYPES: &[&str] = &[
 /// The shortest and longest secret, in bytes (Standard Webhooks: 24 to 64).
 pub const SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
+/// The secrets [`check_secret`] takes, as a regular expression for the OpenAPI document:
+/// `whsec_` and canonical padded base64 of 24 to 64 bytes (8 to 21 whole groups of four
+/// characters and an optional last group holding one or two bytes, whose unused bits are
+/// zero).
+pub const SECRET_PATTERN: &str = "^whsec_(([A-Za-z0-9+/]{4}){8,21}([A-Za-z0-9+/][AQgw]==)?\
+    |([A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
+
+/// A delivery's states, as `GET /v1/webhooks/{id}/deliveries?status=` takes them.
+pub const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed", "dead_lettered"];
+
 /// A new subscription, as posted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -87,15 +87,15 @@ impl RiskEngine {
             global_state: GlobalState(self.market.global_state()),
             instruments: self
                 .market
-                .instruments
+                .symbols
                 .iter()
-                .map(|i| (i.key().clone(), i.value().clone()))
+                .filter_map(|l| Some((l.key().clone(), l.value().instrument.clone()?)))
                 .collect(),
             marks: self
                 .market
-                .marks
+                .symbols
                 .iter()
-                .map(|m| (m.key().clone(), *m.value()))
+                .filter_map(|l| Some((l.key().clone(), l.value().mark?)))
                 .collect(),
         };
         EngineState { accounts, market }
@@ -111,13 +111,12 @@ impl RiskEngine {
         validate(&state)?;
         let EngineState { accounts, market } = state;
         self.accounts.clear();
-        self.market.instruments.clear();
-        self.market.marks.clear();
+        self.market.symbols.clear();
         for (symbol, instrument) in market.instruments {
-            self.market.instruments.insert(symbol, instrument);
+            self.market.symbols.entry(symbol).or_default().instrument = Some(instrument);
         }
         for (symbol, mark) in market.marks {
-            self.market.marks.insert(symbol, mark);
+            self.market.symbols.entry(symbol).or_default().mark = Some(mark);
         }
         self.market
             .global

@@ -9,7 +9,7 @@ use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, InstrumentFx, MarketView};
+use crate::market::{Instrument, InstrumentFx, Mark, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -54,15 +54,7 @@ pub fn check<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with::<true, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        ExposureSource::Compute,
-        &mut None,
-    )
+    check_with::<true, M, _>(config, account, market, request, now)
 }
 
 /// [`check`] with `Decimal`'s own comparison where [`check`] screens and compares rule
@@ -76,15 +68,7 @@ pub fn check_reference<M: MarketView + ?Sized>(
     request: &CheckRequest,
     now: DateTime<Utc>,
 ) -> CheckResponse {
-    check_with::<false, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        ExposureSource::Compute,
-        &mut None,
-    )
+    check_with::<false, M, _>(config, account, market, request, now)
 }
 
 /// Where the account's exposure comes from: computed for this check, or the engine's
@@ -146,19 +130,34 @@ pub(crate) struct Hold {
     pub notional: Notional,
 }
 
-/// [`check`] with the account exposure taken from `source`; also sets `hold` to what the
-/// order would hold if reserved (`None` when it was not priced or opens nothing). The
-/// hold goes out through a reference so that the response alone is returned, into the
-/// caller's slot, rather than moved out of a pair.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
+/// The account side of a check: the snapshot the phases read, where its exposure comes
+/// from, and what an accepted order records.
+pub(crate) trait Ledger {
+    /// The account (if known) and its exposure source, for the phases.
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>);
+    /// Records an accepted order, with what it would hold if reserved (`None` when it was
+    /// not priced or opens nothing).
+    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>);
+}
+
+/// The pure check's account: read only, its exposure computed, nothing recorded.
+impl Ledger for Option<&AccountSnapshot> {
+    fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>) {
+        (*self, ExposureSource::Compute)
+    }
+
+    fn accepted(&mut self, _: &CheckRequest, _: DateTime<Utc>, _: Option<Hold>) {}
+}
+
+/// [`check`] over a [`Ledger`]: the phases read its parts, and an accepted order is
+/// recorded through it before the response is returned. The response is returned from
+/// here alone, so that a caller which returns it in turn (the engine) needs no copy.
+pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized, L: Ledger>(
     config: &RiskConfig,
-    account: Option<&AccountSnapshot>,
+    mut ledger: L,
     market: &M,
     request: &CheckRequest,
     now: DateTime<Utc>,
-    source: ExposureSource<'_>,
-    hold: &mut Option<Hold>,
 ) -> CheckResponse {
     let mut response = CheckResponse {
         decision: Decision::Approved,
@@ -175,16 +174,19 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
         metrics: None,
     };
     let mut gate = Gate::default();
-    *hold = run_phases::<FIXED, M>(
-        config,
-        account,
-        market,
-        request,
-        now,
-        source,
-        &mut gate,
-        &mut response,
-    );
+    let hold = {
+        let (account, source) = ledger.parts();
+        run_phases::<FIXED, M>(
+            config,
+            account,
+            market,
+            request,
+            now,
+            source,
+            &mut gate,
+            &mut response,
+        )
+    };
     if let Some((reason, message)) = gate.first {
         response.decision = Decision::Rejected;
         response.reject_reason = Some(reason);
@@ -196,6 +198,9 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized>(
     {
         response.decision = Decision::Flagged;
         response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
+    }
+    if response.is_accepted() {
+        ledger.accepted(request, now, hold);
     }
     response
 }
@@ -228,6 +233,8 @@ struct OrderContext<'a> {
     order: ValidOrder,
     account: &'a AccountSnapshot,
     instrument: Instrument,
+    /// The order's mark, read with the instrument (phase 5 judges it).
+    mark: Option<Mark>,
     /// The margin ladder of the order's symbol.
     ladder: &'a TierLadder,
     /// The account's position in the order's symbol (zero when flat).
@@ -319,7 +326,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     // their place in the order, so price first (freshness decides there) and remember
     // a stop.
     let priced = with_exposure(source, config, ctx.account, market, |exposure| {
-        let mark = check_freshness(&ctx, exposure, market, limits, now)?;
+        let mark = check_freshness(&ctx, exposure, limits, now)?;
         // The fixed-point step where every figure fits it; `Decimal` otherwise, and always
         // for the reference.
         let fast = if FIXED {
@@ -373,7 +380,8 @@ fn resolve<'a, M: MarketView + ?Sized>(
             CheckMessage::not_owner(request.account_id.clone(), request.user_id.clone()),
         ));
     }
-    let Some(instrument) = market.instrument(&request.symbol) else {
+    let (instrument, mark) = market.instrument_and_mark(&request.symbol);
+    let Some(instrument) = instrument else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
             CheckMessage::unknown_symbol(request.symbol.clone()),
@@ -392,6 +400,7 @@ fn resolve<'a, M: MarketView + ?Sized>(
         order,
         account,
         instrument,
+        mark,
         ladder: config.ladder(&request.symbol),
         position,
         opening_quantity,
@@ -534,10 +543,9 @@ fn with_exposure<M: MarketView + ?Sized, T>(
 /// Phase 5: the order's mark and every mark the exposure used are fresh (`STALE_DATA`).
 /// Returns the order's mark.
 #[inline]
-fn check_freshness<M: MarketView + ?Sized>(
+fn check_freshness(
     ctx: &OrderContext<'_>,
     exposure: &AccountExposure,
-    market: &M,
     limits: &CheckLimits,
     now: DateTime<Utc>,
 ) -> Result<Price, Stop> {
@@ -561,7 +569,7 @@ fn check_freshness<M: MarketView + ?Sized>(
         }
         Ok(())
     };
-    let mark = market.mark(symbol).ok_or_else(|| {
+    let mark = ctx.mark.ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
             CheckMessage::no_mark(symbol.clone()),

@@ -9,7 +9,7 @@ mod response;
 
 pub use check_metrics::{CheckMetric, CheckMetrics};
 pub use evaluate::{check, check_reference};
-pub(crate) use evaluate::{check_with, cutoff, ExposureSource};
+pub(crate) use evaluate::{check_with, cutoff, ExposureSource, Hold, Ledger};
 pub(crate) use exposure::ExposureCache;
 pub use message::CheckMessage;
 pub use request::CheckRequest;

@@ -8,6 +8,7 @@ use risk_core::engine::{
 };
 use risk_core::ids::{AccountId, OrderId, Symbol};
 use risk_core::margin::TierLadder;
+use risk_core::market::MarketView;
 use risk_core::model::{Decision, RejectReason, Side, TradingState};
 use risk_core::num::{Leverage, Money, Price, Quantity, Ratio};
 use risk_core::pretrade::CheckRequest;
@@ -365,5 +366,78 @@ fn released_reservations_free_margin() {
     assert_eq!(
         engine.check(&one("M5"), t).reject_reason,
         Some(RejectReason::InsufficientMargin)
+    );
+}
+
+/// A symbol's instrument and mark share one market entry: a mark may come first, is
+/// held, and does not list the symbol; the instrument listed later finds it; both go
+/// through an exported and restored state.
+#[test]
+fn a_mark_before_its_instrument_is_held_and_lists_nothing() {
+    let engine = engine(config());
+    let sol = Symbol::new("SOLUSDT");
+    assert_eq!(mark(&engine, "SOLUSDT", "150", now()), Applied::Applied);
+    assert_eq!(
+        engine.market().mark(&sol).map(|m| m.price),
+        Some(Price::lit("150"))
+    );
+    assert!(engine.market().instrument(&sol).is_none());
+    let position = AccountEvent::PositionUpdate {
+        symbol: sol.clone(),
+        size: risk_core::num::SignedQuantity::lit("1"),
+        entry_price: Price::lit("150"),
+        leverage: Leverage::lit("10"),
+    };
+    assert_eq!(
+        acct(&engine, 3, position.clone()),
+        Err(EventError::UnknownSymbol(sol.clone()))
+    );
+    let on_sol = CheckRequest {
+        symbol: sol.clone(),
+        quantity: d("1"),
+        price: Some(d("150")),
+        ..order("SOL-1")
+    };
+    let refused = engine.check(&on_sol, now());
+    assert_eq!(refused.reject_reason, Some(RejectReason::UnknownSymbol));
+
+    let listed = instrument("SOLUSDT", "0.01", "0.01", "10000");
+    engine
+        .apply(&EngineEvent::Market(MarketEvent::Instrument(
+            listed.clone(),
+        )))
+        .expect("instrument");
+    assert_eq!(acct(&engine, 3, position), Ok(Applied::Applied));
+    let approved = engine.check(
+        &CheckRequest {
+            order_id: OrderId::new("SOL-2"),
+            ..on_sol
+        },
+        now(),
+    );
+    assert_eq!(
+        approved.decision,
+        Decision::Approved,
+        "{}",
+        approved.message
+    );
+    // An older mark is stale against the one held before the listing.
+    assert_eq!(
+        mark(&engine, "SOLUSDT", "140", now() - TimeDelta::seconds(1)),
+        Applied::Stale
+    );
+
+    let state = engine.export_state();
+    assert_eq!(state.market.instruments.get(&sol), Some(&listed));
+    assert_eq!(
+        state.market.marks.get(&sol).map(|m| (m.price, m.at)),
+        Some((Price::lit("150"), now()))
+    );
+    let restored = RiskEngine::new(config()).expect("valid config");
+    restored.restore_state(state).expect("restores");
+    assert_eq!(restored.market().instrument(&sol), Some(listed));
+    assert_eq!(
+        restored.market().mark(&sol).map(|m| m.price),
+        Some(Price::lit("150"))
     );
 }

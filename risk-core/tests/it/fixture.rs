@@ -4,8 +4,6 @@
 //! 0.50% / 100x, 1% / 50x, 2.5% / 20x, 5% / 10x); every other symbol uses a flat 1% / 20x
 //! default ladder.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use risk_core::account::{AccountSnapshot, Position, RiskProfile};
 use risk_core::config::{CheckLimits, CheckLimitsSpec, RiskConfig};
@@ -61,7 +59,9 @@ pub fn default_ladder() -> TierLadder {
 
 pub fn config() -> RiskConfig {
     let mut config = RiskConfig::new(default_ladder());
-    config.ladders = HashMap::from([(Symbol::new("BTCUSDT"), btc_ladder())]);
+    config.ladders = [(Symbol::new("BTCUSDT"), btc_ladder())]
+        .into_iter()
+        .collect();
     config
 }
 
