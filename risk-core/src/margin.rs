@@ -198,10 +198,10 @@ pub struct TierLadder {
     /// The floors as integers at one scale, for tier lookups without decimal
     /// comparisons; `None` when some floor does not fit (lookups then compare decimals).
     floors: Option<IntegerFloors>,
-    /// Each tier's maintenance rate and maintenance amount taken apart for the
-    /// fixed-point pricing step once, when the ladder is built; `None` when one does not
-    /// fit [`Fx`] (the check then prices with `Decimal`).
-    fixed_terms: Option<Vec<(Fx, Fx)>>,
+    /// Each tier's maintenance rate, maintenance amount and maximum leverage taken apart
+    /// for the fixed-point pricing step once, when the ladder is built; `None` when one
+    /// does not fit [`Fx`] (the check then prices with `Decimal`).
+    fixed_terms: Option<Vec<(Fx, Fx, Fx)>>,
 }
 
 // By the tiers alone: the fixed-point terms keep each rate's scale, which `Decimal`
@@ -213,6 +213,10 @@ impl PartialEq for TierLadder {
 }
 
 impl Eq for TierLadder {}
+
+/// How many of a ladder's lowest floors a tier lookup scans one by one before it
+/// searches the rest by halves.
+const LOW_TIERS: usize = 4;
 
 /// A ladder's floors as `units x 10^-scale`, ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,7 +262,17 @@ impl IntegerFloors {
             }
         };
         match at_scale {
-            Some(x) => self.units.partition_point(|f| *f <= x),
+            // Most positions sit in the first tiers: those floors are scanned from the
+            // bottom (one comparison each), the rest searched by halves.
+            Some(x) => {
+                let (low, high) = self.units.split_at(self.units.len().min(LOW_TIERS));
+                let below = low.iter().take_while(|f| **f <= x).count();
+                if below < low.len() {
+                    below
+                } else {
+                    below.saturating_add(high.partition_point(|f| *f <= x))
+                }
+            }
             None => self.units.len(),
         }
     }
@@ -313,7 +327,13 @@ impl TierLadder {
             fixed_terms: tiers
                 .iter()
                 .zip(&maintenance_amounts)
-                .map(|(t, a)| Some((Fx::new(t.maintenance_rate.get())?, Fx::new(a.get())?)))
+                .map(|(t, a)| {
+                    Some((
+                        Fx::new(t.maintenance_rate.get())?,
+                        Fx::new(a.get())?,
+                        Fx::new(t.max_leverage.get())?,
+                    ))
+                })
                 .collect(),
             tiers,
             maintenance_amounts,
@@ -466,9 +486,9 @@ impl TierLadder {
     /// [`TierLadder::maintenance_margin_and_max_leverage`] on exact fixed point: the same
     /// margin to the last digit (scale included), or `None` where the fixed-point
     /// arithmetic declines (the caller then uses the `Decimal` path). `notional` is not
-    /// negative (a notional).
+    /// negative (a notional). The tier's leverage cap comes with its [`Fx`] form.
     #[inline(always)]
-    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, Leverage)> {
+    pub(crate) fn maintenance_margin_fx(&self, notional: Fx) -> Option<(Fx, (Leverage, Fx))> {
         let (units, scale) = notional.parts();
         let index = match &self.floors {
             Some(floors) => floors.count_units_at_or_below(u128::from(units.unsigned_abs()), scale),
@@ -477,9 +497,9 @@ impl TierLadder {
             }),
         }
         .saturating_sub(1);
-        let (rate, amount) = *self.fixed_terms.as_ref()?.get(index)?;
+        let (rate, amount, leverage) = *self.fixed_terms.as_ref()?.get(index)?;
         let margin = notional.mul(rate)?.sub(amount)?;
-        Some((margin, self.tiers[index].max_leverage))
+        Some((margin, (self.tiers.get(index)?.max_leverage, leverage)))
     }
 
     /// Tier `index`'s formula `N * MMR_k - cum_k`, evaluated at any `notional`.

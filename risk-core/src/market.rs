@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::fixed::Fx;
 use crate::ids::Symbol;
 use crate::model::{InstrumentStatus, KycLevel, TradingState};
 use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Quantity};
@@ -23,6 +24,65 @@ use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Qu
 )]
 pub struct Instrument {
     spec: InstrumentSpec,
+    /// The figures a check computes with, taken apart once here where the instrument
+    /// enters (listed or updated); derived from `spec`, so equality is unaffected.
+    fixed: Option<InstrumentFx>,
+}
+
+/// An [`Instrument`]'s figures as [`Fx`], for the fixed-point check step: mantissas and
+/// scales kept apart (40 bytes, not four padded `Fx`), as the instrument is cloned per check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InstrumentFx {
+    /// Mantissas: multiplier, leverage cap, tick, lot.
+    m: [i64; 4],
+    /// Their scales, in the same order.
+    s: [u8; 4],
+}
+
+impl InstrumentFx {
+    /// The figures of `spec`, or `None` when one does not fit [`Fx`] (the check then
+    /// takes the `Decimal` path).
+    fn of(spec: &InstrumentSpec) -> Option<Self> {
+        let all = [
+            Fx::new(spec.contract_multiplier.get())?,
+            Fx::new(spec.max_leverage.get())?,
+            Fx::new(spec.tick_size.get())?,
+            Fx::new(spec.lot_size.get())?,
+        ];
+        let (mut m, mut s) = ([0; 4], [0; 4]);
+        for ((x, mi), si) in all.into_iter().zip(&mut m).zip(&mut s) {
+            let (xm, xs) = x.parts();
+            *mi = xm;
+            *si = u8::try_from(xs).ok()?;
+        }
+        Some(Self { m, s })
+    }
+
+    /// Figure `i` (an index below 4) as [`Fx`].
+    #[inline(always)]
+    fn at(&self, i: usize) -> Fx {
+        Fx::from_parts(self.m[i], u32::from(self.s[i]))
+    }
+    /// The contract multiplier.
+    #[inline(always)]
+    pub(crate) fn multiplier(&self) -> Fx {
+        self.at(0)
+    }
+    /// The instrument's leverage cap.
+    #[inline(always)]
+    pub(crate) fn max_leverage(&self) -> Fx {
+        self.at(1)
+    }
+    /// The price step.
+    #[inline(always)]
+    pub(crate) fn tick(&self) -> Fx {
+        self.at(2)
+    }
+    /// The quantity step.
+    #[inline(always)]
+    pub(crate) fn lot(&self) -> Fx {
+        self.at(3)
+    }
 }
 
 /// The fields of an [`Instrument`], before the checks that involve more than one of them.
@@ -72,7 +132,14 @@ impl Instrument {
                 format!("at most max_quantity ({})", spec.max_quantity),
             ));
         }
-        Ok(Self { spec })
+        let fixed = InstrumentFx::of(&spec);
+        Ok(Self { spec, fixed })
+    }
+
+    /// The prepared fixed-point figures, `None` when one does not fit [`Fx`].
+    #[inline]
+    pub(crate) fn fixed(&self) -> Option<&InstrumentFx> {
+        self.fixed.as_ref()
     }
 
     /// The fields, to inspect or to change and rebuild with [`Instrument::new`].

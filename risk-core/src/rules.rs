@@ -4,6 +4,7 @@
 //! A [`RuleSet`] holds its rules sorted by id, so evaluation order (and the order of the
 //! reported hits) is deterministic whatever order the rules were loaded in.
 
+use crate::fixed::Fx;
 use crate::ids::{RuleId, Symbol};
 use crate::model::{wire_enum, KycLevel, RuleAction, Severity};
 use crate::pretrade::{CheckMetric, CheckMetrics};
@@ -302,14 +303,28 @@ impl Screen {
     }
 
     /// Whether a rule of the group on this metric might fire at `value`: one integer
-    /// comparison per bound, at the value's own scale.
+    /// comparison per bound, at the value's own scale. The mantissa is read as the
+    /// check's figures are ([`Fx`]: two words and a sign, no 96-bit assembly), and
+    /// through `Decimal::mantissa` only when it does not fit 64 bits.
     #[inline(always)]
     fn might_fire(&self, value: Decimal) -> bool {
-        let (mantissa, scale) = (value.mantissa(), value.scale() as usize);
-        match (self.above_at.get(scale), self.below_at.get(scale)) {
-            (Some(&above), Some(&below)) => self.exact || mantissa >= above || mantissa <= below,
+        if self.exact {
+            return true;
+        }
+        let (mantissa, scale) = match Fx::new(value) {
+            Some(x) => {
+                let (m, s) = x.parts();
+                (i128::from(m), s)
+            }
+            None => (value.mantissa(), value.scale()),
+        };
+        match (
+            self.above_at.get(scale as usize),
+            self.below_at.get(scale as usize),
+        ) {
+            (Some(&above), Some(&below)) => mantissa >= above || mantissa <= below,
             // Not a `Decimal` scale: the comparison on rescaled integers.
-            _ => self.might_fire_rescaled((mantissa, value.scale())),
+            _ => self.might_fire_rescaled((mantissa, scale)),
         }
     }
 

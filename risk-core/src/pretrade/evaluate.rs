@@ -9,7 +9,7 @@ use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, Mark, MarketView};
+use crate::market::{Instrument, InstrumentFx, Mark, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -275,6 +275,18 @@ struct PricingContext {
     /// `None`: the projected margin balance is not positive while margin is owed.
     projected_margin_ratio: Option<Decimal>,
     price_deviation: Ratio,
+    /// The limit comparisons of phases 8-10, made where the figures are at hand (on
+    /// integers in [`price_fixed`]): the order's leverage above `max_leverage_allowed`,
+    /// the projected exposure above the limit, the required margin above the available.
+    over: Over,
+}
+
+/// Which of the limits of phases 8-10 the priced order exceeds (see [`PricingContext`]).
+#[derive(Clone, Copy)]
+struct Over {
+    leverage: bool,
+    exposure: bool,
+    margin: bool,
 }
 
 /// The phases in order. Phases 1 and 2 end the check when they fail; later phases record
@@ -329,7 +341,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     });
     let priced = priced.map_err(|stop| gate.stop(stop)).ok();
     check_reduce_only(&ctx, gate);
-    check_order_limits(&ctx, gate);
+    check_order_limits::<FIXED>(&ctx, gate);
     let pricing = priced?;
     check_price_band(&ctx, &pricing, gate);
     check_leverage(&ctx, &pricing, gate);
@@ -337,9 +349,9 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     check_margin(&ctx, &pricing, gate);
     (response.liquidation_risk, response.margin_call) =
         check_margin_ratio(&ctx, &pricing, limits, gate);
-    let metrics = metrics(&ctx, &pricing);
-    check_rules::<FIXED>(config, &ctx, &metrics, &mut response.rule_hits, gate);
-    response.metrics = Some(metrics);
+    // Built in its place in the response, not moved there after the rules read it.
+    let metrics = response.metrics.insert(metrics(&ctx, &pricing));
+    check_rules::<FIXED>(config, &ctx, metrics, &mut response.rule_hits, gate);
     (!pricing.opening_notional.is_zero()).then_some(Hold {
         amount: pricing.required_initial_margin,
         notional: pricing.opening_notional,
@@ -648,6 +660,11 @@ fn price(
         projected_margin_balance,
         projected_margin_ratio,
         price_deviation,
+        over: Over {
+            leverage: order.leverage > max_leverage_allowed,
+            exposure: projected_exposure > exposure_limit,
+            margin: required_initial_margin > available_margin,
+        },
     })
 }
 
@@ -655,7 +672,8 @@ fn price(
 /// the scale `Decimal` arithmetic gives it, with the additions, subtractions and
 /// multiplications on `i64` mantissas, and the four quotients (initial margin, exposure
 /// utilization, margin ratio, price deviation) on integers when they are exact and by
-/// `Decimal` when they are not ([`Fx::quotient`]). `None` when a
+/// `Decimal` when they are not ([`Fx::quotient`]); the leverage caps' minimum and the
+/// limit comparisons of phases 8-10 on integers too ([`Fx::cmp_value`]). `None` when a
 /// figure falls outside what [`Fx`] computes exactly, or where [`price`] would fail: the
 /// caller then runs [`price`], which decides (and names any overflow) as before.
 #[inline]
@@ -665,7 +683,9 @@ fn price_fixed(
     mark: Price,
     limits: &CheckLimits,
 ) -> Option<PricingContext> {
-    let multiplier = Fx::new(ctx.instrument.contract_multiplier().get())?;
+    let instrument = ctx.instrument.fixed()?;
+    let profile = exposure.profile?;
+    let multiplier = instrument.multiplier();
     let order = &ctx.order;
     let side = ctx.request.side;
     let mark_fx = Fx::new(mark.get())?;
@@ -710,15 +730,19 @@ fn price_fixed(
     let available_margin = margin_balance
         .sub(figures.position_im)?
         .sub(figures.order_im)?;
-    let required_initial_margin = opening_notional.quotient(Fx::new(order.leverage.get())?)?;
+    let leverage = Fx::new(order.leverage.get())?;
+    // An exact quotient stays an integer for the margin comparison below.
+    let (required_initial_margin, required_fx) = match opening_notional.div_exact(leverage) {
+        Some(q) => (q.get(), Some(q)),
+        None => (opening_notional.quotient(leverage)?, None),
+    };
     let projected_exposure = figures.gross.add(opening_notional)?;
     let exposure_limit = ctx.account.profile.exposure_limit;
-    let exposure_utilization = if exposure_limit.is_zero() {
+    let limit_fx = profile.exposure_limit;
+    let exposure_utilization = if limit_fx.is_zero() {
         None
     } else {
-        Some(Ratio::in_range(
-            projected_exposure.quotient(Fx::new(exposure_limit.get())?)?,
-        ))
+        Some(Ratio::in_range(projected_exposure.quotient(limit_fx)?))
     };
     // As `SignedQuantity::pnl`: `size x (mark - entry) x multiplier`.
     let pnl = fill.mul(mark_fx.sub(order_price)?)?.mul(multiplier)?;
@@ -735,12 +759,20 @@ fn price_fixed(
         Some(_) => Ratio::in_range(order_price.sub(mark_fx)?.abs()?.quotient(mark_fx)?),
         None => Ratio::ZERO,
     };
-    let max_leverage_allowed = ctx
-        .account
-        .profile
-        .max_leverage
-        .min(ctx.instrument.max_leverage())
-        .min(tier_leverage);
+    // As `Ord::min` chained in `price`: the first of two equal caps is kept (its scale
+    // is what the response shows); compared on integers.
+    let min = |a: (Leverage, Fx), b: (Leverage, Fx)| if a.1.cmp_value(b.1).is_gt() { b } else { a };
+    let (profile_cap, instrument_cap) = (
+        ctx.account.profile.max_leverage,
+        ctx.instrument.max_leverage(),
+    );
+    let (max_leverage_allowed, max_leverage_fx) = min(
+        min(
+            (profile_cap, profile.max_leverage),
+            (instrument_cap, instrument.max_leverage()),
+        ),
+        tier_leverage,
+    );
     Some(PricingContext {
         mark,
         order_price: Price::in_range(order_price.get()),
@@ -758,6 +790,14 @@ fn price_fixed(
         projected_margin_balance: Money::in_range(projected_margin_balance.get()),
         projected_margin_ratio,
         price_deviation,
+        over: Over {
+            leverage: leverage.cmp_value(max_leverage_fx).is_gt(),
+            exposure: projected_exposure.cmp_value(limit_fx).is_gt(),
+            margin: match required_fx {
+                Some(q) => q.cmp_value(available_margin).is_gt(),
+                None => cmp_decimal(required_initial_margin, available_margin.get()).is_gt(),
+            },
+        },
     })
 }
 
@@ -776,10 +816,11 @@ fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
 }
 
 /// Whether `value` is a whole multiple of `step`: on 64-bit integers ([`Fx`]) when the
-/// two fit, by [`is_multiple`] otherwise (the same answer either way).
+/// two fit (`step_fx` is `step` prepared when the instrument entered; `None` in the
+/// reference), by [`is_multiple`] otherwise (the same answer either way).
 #[inline(always)]
-fn multiple(value: Decimal, step: Decimal) -> bool {
-    match (Fx::new(value), Fx::new(step)) {
+fn multiple(value: Decimal, step: Decimal, step_fx: Option<Fx>) -> bool {
+    match (step_fx.and_then(|_| Fx::new(value)), step_fx) {
         (Some(v), Some(s)) => v
             .is_multiple_of(s)
             .unwrap_or_else(|| is_multiple(value, step)),
@@ -790,8 +831,10 @@ fn multiple(value: Decimal, step: Decimal) -> bool {
 /// Phase 7, static limits: minimum quantity, lot and tick multiples (`INVALID_REQUEST`),
 /// maximum quantity (`MAX_ORDER_SIZE_EXCEEDED`).
 #[inline]
-fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
+fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let instrument = &ctx.instrument;
+    // The reference reads no prepared figure, so the differential test guards them.
+    let fixed = if FIXED { instrument.fixed() } else { None };
     let quantity = ctx.order.quantity;
     if quantity < instrument.min_quantity() {
         gate.fail(RejectReason::InvalidRequest, || {
@@ -802,13 +845,21 @@ fn check_order_limits(ctx: &OrderContext<'_>, gate: &mut Gate) {
             )
         });
     }
-    if !multiple(quantity.get(), instrument.lot_size().get()) {
+    if !multiple(
+        quantity.get(),
+        instrument.lot_size().get(),
+        fixed.map(InstrumentFx::lot),
+    ) {
         gate.fail(RejectReason::InvalidRequest, || {
             CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
         });
     }
     if let Some(price) = ctx.order.limit_price {
-        if !multiple(price.get(), instrument.tick_size().get()) {
+        if !multiple(
+            price.get(),
+            instrument.tick_size().get(),
+            fixed.map(InstrumentFx::tick),
+        ) {
             gate.fail(RejectReason::InvalidRequest, || {
                 CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
             });
@@ -854,7 +905,7 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
         return;
     }
     let projected = pricing.projected_position_notional;
-    if ctx.order.leverage > pricing.max_leverage_allowed {
+    if pricing.over.leverage {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
             CheckMessage::leverage(
                 ctx.order.leverage.get(),
@@ -875,7 +926,7 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 /// Phase 9: projected exposure within the profile's limit (`EXPOSURE_LIMIT_EXCEEDED`).
 #[inline]
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
-    if ctx.opens() && pricing.projected_exposure > pricing.exposure_limit {
+    if ctx.opens() && pricing.over.exposure {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
             CheckMessage::exposure(
                 pricing.projected_exposure.get(),
@@ -888,7 +939,7 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 /// Phase 10: required initial margin within available margin (`INSUFFICIENT_MARGIN`).
 #[inline]
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
-    if ctx.opens() && pricing.required_initial_margin > pricing.available_margin {
+    if ctx.opens() && pricing.over.margin {
         gate.fail(RejectReason::InsufficientMargin, || {
             CheckMessage::margin(
                 pricing.required_initial_margin.get(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::account::AccountSnapshot;
+use crate::account::{AccountSnapshot, RiskProfile};
 use crate::config::RiskConfig;
 use crate::fixed::Fx;
 use crate::ids::Symbol;
@@ -42,6 +42,28 @@ pub(crate) struct AccountExposure {
     /// The figures above taken apart for the fixed-point pricing step once, here where
     /// the positions and marks enter pricing; `None` when one does not fit [`Fx`].
     pub fixed: Option<ExposureFx>,
+    /// The profile's limits taken apart once per computation (a profile change clears
+    /// the engine's cache); `None` when one does not fit [`Fx`].
+    pub profile: Option<ProfileFx>,
+}
+
+/// The account profile's limits as [`Fx`], for the fixed-point pricing step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProfileFx {
+    /// The profile's leverage cap.
+    pub max_leverage: Fx,
+    /// The profile's exposure limit.
+    pub exposure_limit: Fx,
+}
+
+impl ProfileFx {
+    /// The limits of `profile`, or `None` when one does not fit [`Fx`].
+    fn of(profile: &RiskProfile) -> Option<Self> {
+        Some(Self {
+            max_leverage: Fx::new(profile.max_leverage.get())?,
+            exposure_limit: Fx::new(profile.exposure_limit.get())?,
+        })
+    }
 }
 
 /// An [`AccountExposure`]'s figures as [`Fx`], for the fixed-point pricing step.
@@ -137,6 +159,7 @@ impl AccountExposure {
             maintenance,
             oldest_mark,
             fixed: None,
+            profile: ProfileFx::of(&account.profile),
         };
         exposure.fixed = ExposureFx::of(&exposure);
         Ok(exposure)

@@ -277,7 +277,35 @@ enum Event {
         leverage: i64,
         reserve: bool,
     },
+    /// The instrument relisted with other figures (`RELISTS`): its prepared fixed-point
+    /// form must follow.
+    Relist { eth: bool, variant: usize },
+    /// A profile update between checks (`CAPS`, `LIMITS`): the cached exposure and its
+    /// prepared profile limits must not outlive it.
+    Profile { cap: usize, limit: usize },
 }
+
+/// The profile's leverage caps at assorted scales, equal to a tier's or the instrument's
+/// cap in value but not in scale: the caps' minimum keeps the first of equal caps (its
+/// scale is in the response).
+const CAPS: [&str; 6] = ["50", "50.0", "20.00", "125.0", "100", "10.0"];
+/// Exposure limits at assorted scales, and zero (no utilization).
+const LIMITS: [&str; 5] = ["1000000", "1000000.00", "250000.0", "60000", "0"];
+/// Instrument figures a relisting may take, BTC then ETH: multiplier, leverage cap, tick,
+/// lot. The last multiplier's mantissa (10^25) does not fit 64 bits, so that instrument
+/// has no prepared form and its checks take the `Decimal` path.
+const RELISTS: [[(&str, &str, &str, &str); 2]; 4] = [
+    [("1", "125", "0.1", "0.001"), ("1", "125", "0.01", "0.01")],
+    [("0.5", "20.0", "0.5", "0.010"), ("10", "50", "0.05", "0.1")],
+    [
+        ("2.00", "125.0", "1.0", "0.002"),
+        ("0.01", "75", "0.10", "0.01"),
+    ],
+    [
+        ("1.0000000000000000000000000", "100", "0.1", "0.001"),
+        ("1", "20", "0.01", "0.01"),
+    ],
+];
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
@@ -331,6 +359,8 @@ fn event() -> impl Strategy<Value = Event> {
                     reserve,
                 }
             }),
+        (any::<bool>(), 0..RELISTS.len()).prop_map(|(eth, variant)| Event::Relist { eth, variant }),
+        (0..CAPS.len(), 0..LIMITS.len()).prop_map(|(cap, limit)| Event::Profile { cap, limit }),
     ]
 }
 
@@ -391,14 +421,30 @@ proptest! {
     fn fixed_point_check_equals_the_decimal_reference(
         rules in session_rules(),
         events in proptest::collection::vec(event(), 1..60),
+        // The profile's leverage cap and exposure limit at assorted scales (`CAPS`,
+        // `LIMITS`); sessions may change both later (`Event::Profile`).
+        cap in 0..CAPS.len(),
+        exposure_limit in 0..LIMITS.len(),
     ) {
         use risk_core::engine::MarketEvent;
-        use risk_core::num::Quantity;
+        use risk_core::num::{Notional, Quantity};
         use risk_core::pretrade::check_reference;
         let engine = engine(with_rules(rules));
         let mut mirror = market();
         let id = AccountId::new("A1");
-        let mut seq = 2;
+        let limited = |cap: usize, limit: usize| {
+            let mut p = profile();
+            p.max_leverage = Leverage::lit(CAPS[cap]);
+            p.exposure_limit = Notional::lit(LIMITS[limit]);
+            p
+        };
+        let profile = limited(cap, exposure_limit);
+        engine.apply(&EngineEvent::Account {
+            account_id: id.clone(),
+            seq: Seq::lit(3),
+            event: AccountEvent::ProfileUpsert { user_id: risk_core::ids::UserId::new("U1"), profile },
+        }).expect("profile");
+        let mut seq = 3;
         let mut t = now();
         let scales = |eth: bool| if eth { ("ETHUSDT", 2u32, 2u32) } else { ("BTCUSDT", 1, 3) };
         for (i, e) in events.into_iter().enumerate() {
@@ -437,6 +483,25 @@ proptest! {
                         leverage: Leverage::new(Decimal::new(leverage, 1)).expect("leverage"),
                         reduce_only: false,
                     }));
+                }
+                Event::Relist { eth, variant } => {
+                    let (sym, _, _) = scales(eth);
+                    let (multiplier, cap, tick, lot) = RELISTS[variant][usize::from(eth)];
+                    let mut spec = mirror.instruments[&Symbol::new(sym)].spec().clone();
+                    spec.contract_multiplier = risk_core::num::Multiplier::lit(multiplier);
+                    spec.max_leverage = Leverage::lit(cap);
+                    spec.tick_size = Price::lit(tick);
+                    spec.lot_size = risk_core::num::LotSize::lit(lot);
+                    spec.min_quantity = Quantity::lit(lot);
+                    let listed = risk_core::market::Instrument::new(spec).expect("instrument");
+                    engine.apply(&EngineEvent::Market(MarketEvent::Instrument(listed.clone()))).expect("instrument");
+                    mirror.instruments.insert(Symbol::new(sym), listed);
+                }
+                Event::Profile { cap, limit } => {
+                    account(AccountEvent::ProfileUpsert {
+                        user_id: risk_core::ids::UserId::new("U1"),
+                        profile: limited(cap, limit),
+                    });
                 }
                 Event::Check { eth, sell, lots, offset, market, leverage, reserve } => {
                     let (sym, tick, lot) = scales(eth);
