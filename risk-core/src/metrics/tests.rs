@@ -537,6 +537,13 @@ proptest! {
         prop_assert_eq!(m.max_concurrent_trades, concurrent);
         prop_assert_eq!(m.max_daily_loss, daily);
         prop_assert_eq!(m.max_consecutive_losses, longest);
+        // In an export's order (by close time, so the closes are one ascending run and the
+        // opens nearly one), which the batch's run-adaptive sort takes its short way on.
+        let mut by_close = trades.clone();
+        by_close.sort_by_key(|t| t.closed_at);
+        prop_assert_eq!(&TradeMetrics::compute(&by_close, &config).unwrap(), &m);
+        by_close.sort_by_key(|t| t.opened_at);
+        prop_assert_eq!(&TradeMetrics::compute(&by_close, &config).unwrap(), &m);
     }
 }
 
