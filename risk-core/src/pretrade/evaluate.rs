@@ -16,6 +16,7 @@ use crate::num::{
     SignedQuantity,
 };
 use crate::pretrade::exposure::{AccountExposure, ExposureCache, Stop};
+use crate::pretrade::message::Detail;
 use crate::pretrade::request::ValidOrder;
 use crate::pretrade::{CheckMessage, CheckMetrics, CheckRequest, CheckResponse};
 use crate::rules::RuleHits;
@@ -371,20 +372,23 @@ fn resolve<'a, M: MarketView + ?Sized>(
     let Some(account) = account else {
         return Err(Stop(
             RejectReason::UnknownAccount,
-            CheckMessage::unknown_account(request.account_id.clone()),
+            CheckMessage::from(Detail::UnknownAccount(request.account_id.clone())),
         ));
     };
     if account.user_id != request.user_id {
         return Err(Stop(
             RejectReason::InvalidRequest,
-            CheckMessage::not_owner(request.account_id.clone(), request.user_id.clone()),
+            CheckMessage::from(Detail::NotOwner(
+                request.account_id.clone(),
+                request.user_id.clone(),
+            )),
         ));
     }
     let (instrument, mark) = market.instrument_and_mark(&request.symbol);
     let Some(instrument) = instrument else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
-            CheckMessage::unknown_symbol(request.symbol.clone()),
+            CheckMessage::from(Detail::UnknownSymbol(request.symbol.clone())),
         ));
     };
     let position = account.position_size(&request.symbol);
@@ -444,7 +448,9 @@ fn check_trading_state(
     } else {
         RejectReason::TradingHalted
     };
-    gate.fail(reason, || CheckMessage::trading_state(level, strictest));
+    gate.fail(reason, || {
+        CheckMessage::from(Detail::TradingState(level, strictest))
+    });
 }
 
 /// Phase 3, account state: frozen (`USER_FROZEN`) and KYC (`KYC_INSUFFICIENT`).
@@ -453,16 +459,16 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     let profile = &ctx.account.profile;
     if profile.frozen {
         gate.fail(RejectReason::UserFrozen, || {
-            CheckMessage::frozen(ctx.account.account_id.clone())
+            CheckMessage::from(Detail::Frozen(ctx.account.account_id.clone()))
         });
     }
     if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
-            CheckMessage::kyc(
-                ctx.instrument.symbol().clone(),
-                ctx.instrument.required_kyc(),
-                profile.kyc_level,
-            )
+            CheckMessage::from(Detail::Kyc {
+                symbol: ctx.instrument.symbol().clone(),
+                required: ctx.instrument.required_kyc(),
+                held: profile.kyc_level,
+            })
         });
     }
 }
@@ -487,7 +493,7 @@ fn check_duplicate(
         || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
         gate.fail(RejectReason::DuplicateOrder, || {
-            CheckMessage::duplicate(id.clone())
+            CheckMessage::from(Detail::Duplicate(id.clone()))
         });
     }
 }
@@ -510,7 +516,11 @@ fn check_rate_limit(
         .count_after(cutoff(now, rate.window()), max);
     if recent >= max {
         gate.fail(RejectReason::RateLimited, || {
-            CheckMessage::rate_limited(recent, rate.window_ms, rate.max_orders)
+            CheckMessage::from(Detail::RateLimited {
+                recent,
+                window_ms: rate.window_ms,
+                max_orders: rate.max_orders,
+            })
         });
     }
 }
@@ -560,11 +570,11 @@ fn check_freshness(
             let age = now.signed_duration_since(at);
             return Err(Stop(
                 RejectReason::StaleData,
-                CheckMessage::stale_mark(
-                    symbol.clone(),
-                    age.num_milliseconds(),
-                    max_age.num_milliseconds(),
-                ),
+                CheckMessage::from(Detail::StaleMark {
+                    symbol: symbol.clone(),
+                    age_ms: age.num_milliseconds(),
+                    max_ms: max_age.num_milliseconds(),
+                }),
             ));
         }
         Ok(())
@@ -572,7 +582,7 @@ fn check_freshness(
     let mark = ctx.mark.ok_or_else(|| {
         Stop(
             RejectReason::StaleData,
-            CheckMessage::no_mark(symbol.clone()),
+            CheckMessage::from(Detail::NoMark(symbol.clone())),
         )
     })?;
     fresh(symbol, mark.at)?;
@@ -806,11 +816,11 @@ fn price_fixed(
 fn check_reduce_only(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if ctx.request.reduce_only && !ctx.reduces {
         gate.fail(RejectReason::ReduceOnlyViolation, || {
-            CheckMessage::reduce_only(
-                ctx.request.side,
-                ctx.order.quantity.get(),
-                ctx.position.get(),
-            )
+            CheckMessage::from(Detail::ReduceOnly {
+                side: ctx.request.side,
+                quantity: ctx.order.quantity.get(),
+                position: ctx.position.get(),
+            })
         });
     }
 }
@@ -838,11 +848,11 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
     let quantity = ctx.order.quantity;
     if quantity < instrument.min_quantity() {
         gate.fail(RejectReason::InvalidRequest, || {
-            CheckMessage::below_min_quantity(
-                quantity.get(),
-                instrument.min_quantity().get(),
-                instrument.symbol().clone(),
-            )
+            CheckMessage::from(Detail::BelowMinQuantity {
+                quantity: quantity.get(),
+                min: instrument.min_quantity().get(),
+                symbol: instrument.symbol().clone(),
+            })
         });
     }
     if !multiple(
@@ -851,7 +861,10 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
         fixed.map(InstrumentFx::lot),
     ) {
         gate.fail(RejectReason::InvalidRequest, || {
-            CheckMessage::not_lot_multiple(quantity.get(), instrument.lot_size().get())
+            CheckMessage::from(Detail::NotLotMultiple {
+                quantity: quantity.get(),
+                lot: instrument.lot_size().get(),
+            })
         });
     }
     if let Some(price) = ctx.order.limit_price {
@@ -861,17 +874,20 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
             fixed.map(InstrumentFx::tick),
         ) {
             gate.fail(RejectReason::InvalidRequest, || {
-                CheckMessage::not_tick_multiple(price.get(), instrument.tick_size().get())
+                CheckMessage::from(Detail::NotTickMultiple {
+                    price: price.get(),
+                    tick: instrument.tick_size().get(),
+                })
             });
         }
     }
     if quantity > instrument.max_quantity() {
         gate.fail(RejectReason::MaxOrderSizeExceeded, || {
-            CheckMessage::above_max_quantity(
-                quantity.get(),
-                instrument.max_quantity().get(),
-                instrument.symbol().clone(),
-            )
+            CheckMessage::from(Detail::AboveMaxQuantity {
+                quantity: quantity.get(),
+                max: instrument.max_quantity().get(),
+                symbol: instrument.symbol().clone(),
+            })
         });
     }
 }
@@ -886,12 +902,12 @@ fn check_price_band(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut
     };
     if cmp_decimal(pricing.price_deviation.get(), band.get()).is_gt() {
         gate.fail(RejectReason::PriceOutOfBand, || {
-            CheckMessage::out_of_band(
-                pricing.order_price.get(),
-                pricing.price_deviation.get(),
-                pricing.mark.get(),
-                band.get(),
-            )
+            CheckMessage::from(Detail::OutOfBand {
+                price: pricing.order_price.get(),
+                deviation: pricing.price_deviation.get(),
+                mark: pricing.mark.get(),
+                band: band.get(),
+            })
         });
     }
 }
@@ -907,18 +923,21 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
     let projected = pricing.projected_position_notional;
     if pricing.over.leverage {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            CheckMessage::leverage(
-                ctx.order.leverage.get(),
-                pricing.max_leverage_allowed.get(),
-                ctx.account.profile.max_leverage.get(),
-                ctx.instrument.max_leverage().get(),
-                projected.get(),
-            )
+            CheckMessage::from(Detail::Leverage {
+                leverage: ctx.order.leverage.get(),
+                cap: pricing.max_leverage_allowed.get(),
+                profile: ctx.account.profile.max_leverage.get(),
+                instrument: ctx.instrument.max_leverage().get(),
+                projected: projected.get(),
+            })
         });
     }
     if !ctx.ladder.is_open_at(projected) {
         gate.fail(RejectReason::MaxLeverageExceeded, || {
-            CheckMessage::beyond_ladder(projected.get(), ctx.ladder.open_limit().map(|l| l.get()))
+            CheckMessage::from(Detail::BeyondLadder {
+                projected: projected.get(),
+                open_limit: ctx.ladder.open_limit().map(|l| l.get()),
+            })
         });
     }
 }
@@ -928,10 +947,10 @@ fn check_leverage(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.over.exposure {
         gate.fail(RejectReason::ExposureLimitExceeded, || {
-            CheckMessage::exposure(
-                pricing.projected_exposure.get(),
-                pricing.exposure_limit.get(),
-            )
+            CheckMessage::from(Detail::Exposure {
+                projected: pricing.projected_exposure.get(),
+                limit: pricing.exposure_limit.get(),
+            })
         });
     }
 }
@@ -941,10 +960,10 @@ fn check_exposure(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut G
 fn check_margin(ctx: &OrderContext<'_>, pricing: &PricingContext, gate: &mut Gate) {
     if ctx.opens() && pricing.over.margin {
         gate.fail(RejectReason::InsufficientMargin, || {
-            CheckMessage::margin(
-                pricing.required_initial_margin.get(),
-                pricing.available_margin.get(),
-            )
+            CheckMessage::from(Detail::Margin {
+                required: pricing.required_initial_margin.get(),
+                available: pricing.available_margin.get(),
+            })
         });
     }
 }
@@ -966,7 +985,10 @@ fn check_margin_ratio(
         ratio.is_none_or(|r| cmp_decimal(r, limits.margin_call_ratio().get()).is_ge());
     if ctx.opens() && liquidation_risk {
         gate.fail(RejectReason::LiquidationRisk, || match ratio {
-            Some(r) => CheckMessage::margin_ratio(r, limits.liquidation_ratio().get()),
+            Some(r) => CheckMessage::from(Detail::MarginRatio {
+                ratio: r,
+                threshold: limits.liquidation_ratio().get(),
+            }),
             None => CheckMessage::from_static(
                 "projected margin balance is not positive while maintenance margin is owed",
             ),
@@ -993,7 +1015,7 @@ fn check_rules<const FIXED: bool>(
     }
     if let Some(hit) = hits.iter().find(|h| h.action == RuleAction::Reject) {
         gate.fail(RejectReason::RiskRuleViolation, || {
-            CheckMessage::rule_fired(hit.clone())
+            CheckMessage::from(Detail::RuleFired(hit.clone()))
         });
     }
 }

@@ -12,6 +12,7 @@ use crate::ids::Symbol;
 use crate::market::MarketView;
 use crate::model::RejectReason;
 use crate::num::{ArithmeticError, Money, Multiplier, Notional};
+use crate::pretrade::message::Detail;
 use crate::pretrade::CheckMessage;
 
 /// A failure that stops pricing: missing data or arithmetic overflow.
@@ -102,7 +103,7 @@ pub(crate) fn multiplier<M: MarketView + ?Sized>(
     market.contract_multiplier(symbol).ok_or_else(|| {
         Stop(
             RejectReason::UnknownSymbol,
-            CheckMessage::unlisted_holding(symbol.clone()),
+            CheckMessage::from(Detail::UnlistedHolding(symbol.clone())),
         )
     })
 }
@@ -124,7 +125,7 @@ impl AccountExposure {
             let mark = market.mark(&p.symbol).ok_or_else(|| {
                 Stop(
                     RejectReason::StaleData,
-                    CheckMessage::no_mark(p.symbol.clone()),
+                    CheckMessage::from(Detail::NoMark(p.symbol.clone())),
                 )
             })?;
             if oldest_mark.as_ref().is_none_or(|(at, _)| mark.at < *at) {

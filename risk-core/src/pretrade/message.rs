@@ -18,9 +18,10 @@ use crate::Decimal;
 #[derive(Clone)]
 pub struct CheckMessage(Detail);
 
-/// The figures of one kind of explanation; the `Display` impl holds the words.
+/// The figures of one kind of explanation; the `Display` impl holds the words. The check
+/// builds a message as `CheckMessage::from(Detail::..)`.
 #[derive(Clone)]
-enum Detail {
+pub(crate) enum Detail {
     /// Fixed text.
     Static(&'static str),
     /// Text built elsewhere (an adapter, or a message read back from serde).
@@ -122,167 +123,9 @@ enum Detail {
     RuleFired(RuleHit),
 }
 
-impl CheckMessage {
-    /// A message of fixed text.
-    #[must_use]
-    pub const fn from_static(text: &'static str) -> Self {
-        Self(Detail::Static(text))
-    }
-
-    pub(crate) fn required(field: &'static str) -> Self {
-        Self(Detail::Required(field))
-    }
-
-    pub(crate) fn quantity_not_positive(quantity: Decimal) -> Self {
-        Self(Detail::QuantityNotPositive(quantity))
-    }
-
-    pub(crate) fn field(field: &'static str, error: NumberError) -> Self {
-        Self(Detail::Field(field, error))
-    }
-
-    pub(crate) fn unknown_account(account: AccountId) -> Self {
-        Self(Detail::UnknownAccount(account))
-    }
-
-    pub(crate) fn not_owner(account: AccountId, user: UserId) -> Self {
-        Self(Detail::NotOwner(account, user))
-    }
-
-    pub(crate) fn unknown_symbol(symbol: Symbol) -> Self {
-        Self(Detail::UnknownSymbol(symbol))
-    }
-
-    pub(crate) fn unlisted_holding(symbol: Symbol) -> Self {
-        Self(Detail::UnlistedHolding(symbol))
-    }
-
-    pub(crate) fn trading_state(level: &'static str, state: TradingState) -> Self {
-        Self(Detail::TradingState(level, state))
-    }
-
-    pub(crate) fn frozen(account: AccountId) -> Self {
-        Self(Detail::Frozen(account))
-    }
-
-    pub(crate) fn kyc(symbol: Symbol, required: KycLevel, held: KycLevel) -> Self {
-        Self(Detail::Kyc {
-            symbol,
-            required,
-            held,
-        })
-    }
-
-    pub(crate) fn duplicate(order: OrderId) -> Self {
-        Self(Detail::Duplicate(order))
-    }
-
-    pub(crate) fn rate_limited(recent: usize, window_ms: u64, max_orders: u32) -> Self {
-        Self(Detail::RateLimited {
-            recent,
-            window_ms,
-            max_orders,
-        })
-    }
-
-    pub(crate) fn no_mark(symbol: Symbol) -> Self {
-        Self(Detail::NoMark(symbol))
-    }
-
-    pub(crate) fn stale_mark(symbol: Symbol, age_ms: i64, max_ms: i64) -> Self {
-        Self(Detail::StaleMark {
-            symbol,
-            age_ms,
-            max_ms,
-        })
-    }
-
-    pub(crate) fn reduce_only(side: Side, quantity: Decimal, position: Decimal) -> Self {
-        Self(Detail::ReduceOnly {
-            side,
-            quantity,
-            position,
-        })
-    }
-
-    pub(crate) fn below_min_quantity(quantity: Decimal, min: Decimal, symbol: Symbol) -> Self {
-        Self(Detail::BelowMinQuantity {
-            quantity,
-            min,
-            symbol,
-        })
-    }
-
-    pub(crate) fn not_lot_multiple(quantity: Decimal, lot: Decimal) -> Self {
-        Self(Detail::NotLotMultiple { quantity, lot })
-    }
-
-    pub(crate) fn not_tick_multiple(price: Decimal, tick: Decimal) -> Self {
-        Self(Detail::NotTickMultiple { price, tick })
-    }
-
-    pub(crate) fn above_max_quantity(quantity: Decimal, max: Decimal, symbol: Symbol) -> Self {
-        Self(Detail::AboveMaxQuantity {
-            quantity,
-            max,
-            symbol,
-        })
-    }
-
-    pub(crate) fn out_of_band(
-        price: Decimal,
-        deviation: Decimal,
-        mark: Decimal,
-        band: Decimal,
-    ) -> Self {
-        Self(Detail::OutOfBand {
-            price,
-            deviation,
-            mark,
-            band,
-        })
-    }
-
-    pub(crate) fn leverage(
-        leverage: Decimal,
-        cap: Decimal,
-        profile: Decimal,
-        instrument: Decimal,
-        projected: Decimal,
-    ) -> Self {
-        Self(Detail::Leverage {
-            leverage,
-            cap,
-            profile,
-            instrument,
-            projected,
-        })
-    }
-
-    pub(crate) fn beyond_ladder(projected: Decimal, open_limit: Option<Decimal>) -> Self {
-        Self(Detail::BeyondLadder {
-            projected,
-            open_limit,
-        })
-    }
-
-    pub(crate) fn exposure(projected: Decimal, limit: Decimal) -> Self {
-        Self(Detail::Exposure { projected, limit })
-    }
-
-    pub(crate) fn margin(required: Decimal, available: Decimal) -> Self {
-        Self(Detail::Margin {
-            required,
-            available,
-        })
-    }
-
-    pub(crate) fn margin_ratio(ratio: Decimal, threshold: Decimal) -> Self {
-        Self(Detail::MarginRatio { ratio, threshold })
-    }
-
-    pub(crate) fn rule_fired(hit: RuleHit) -> Self {
-        Self(Detail::RuleFired(hit))
+impl From<Detail> for CheckMessage {
+    fn from(detail: Detail) -> Self {
+        Self(detail)
     }
 }
 
@@ -461,6 +304,12 @@ impl PartialEq for CheckMessage {
 impl Eq for CheckMessage {}
 
 impl CheckMessage {
+    /// A message of fixed text.
+    #[must_use]
+    pub const fn from_static(text: &'static str) -> Self {
+        Self(Detail::Static(text))
+    }
+
     /// Whether the message's text is `text`, compared as it is written out (no copy).
     fn writes(&self, text: &str) -> bool {
         /// Consumes `rest` as the message writes; fails at the first difference.
@@ -534,53 +383,53 @@ mod tests {
         let cases: Vec<(CheckMessage, String)> = vec![
             (CheckMessage::from_static("approved"), "approved".to_owned()),
             (CheckMessage::from("text".to_owned()), "text".to_owned()),
-            (CheckMessage::required("user_id"), format!("{} is required", "user_id")),
+            (CheckMessage::from(Detail::Required("user_id")), format!("{} is required", "user_id")),
             (
-                CheckMessage::quantity_not_positive(d(-5, 1)),
+                CheckMessage::from(Detail::QuantityNotPositive(d(-5, 1))),
                 format!("quantity must be greater than zero, got {}", d(-5, 1)),
             ),
-            (CheckMessage::unknown_account(acc.clone()), format!("account {} is not known", acc)),
+            (CheckMessage::from(Detail::UnknownAccount(acc.clone())), format!("account {} is not known", acc)),
             (
-                CheckMessage::not_owner(acc.clone(), user.clone()),
+                CheckMessage::from(Detail::NotOwner(acc.clone(), user.clone())),
                 format!("account {} does not belong to user {}", acc, user),
             ),
             (
-                CheckMessage::unknown_symbol(sym.clone()),
+                CheckMessage::from(Detail::UnknownSymbol(sym.clone())),
                 format!("symbol {} is not a known instrument", sym),
             ),
             (
-                CheckMessage::unlisted_holding(sym.clone()),
+                CheckMessage::from(Detail::UnlistedHolding(sym.clone())),
                 format!("account holds {sym}, which is not a known instrument"),
             ),
             (
-                CheckMessage::trading_state("symbol", TradingState::Reducing),
+                CheckMessage::from(Detail::TradingState("symbol", TradingState::Reducing)),
                 format!(
                     "{} trading state is {}: only position-reducing orders may pass",
                     "symbol",
                     TradingState::Reducing
                 ),
             ),
-            (CheckMessage::frozen(acc.clone()), format!("account {} is frozen", acc)),
+            (CheckMessage::from(Detail::Frozen(acc.clone())), format!("account {} is frozen", acc)),
             (
-                CheckMessage::kyc(sym.clone(), KycLevel::L2, KycLevel::L0),
+                CheckMessage::from(Detail::Kyc { symbol: sym.clone(), required: KycLevel::L2, held: KycLevel::L0 }),
                 format!("{} requires KYC {}, account has {}", sym, KycLevel::L2, KycLevel::L0),
             ),
             (
-                CheckMessage::duplicate(OrderId::new("o-1")),
+                CheckMessage::from(Detail::Duplicate(OrderId::new("o-1"))),
                 format!("order id {} was already used", OrderId::new("o-1")),
             ),
             (
-                CheckMessage::rate_limited(7, 1_000, 5),
+                CheckMessage::from(Detail::RateLimited { recent: 7, window_ms: 1_000, max_orders: 5 }),
                 format!("{} orders in the last {} ms (limit {})", 7, 1_000, 5),
             ),
-            (CheckMessage::no_mark(sym.clone()), format!("no mark price for {sym}")),
+            (CheckMessage::from(Detail::NoMark(sym.clone())), format!("no mark price for {sym}")),
             (
-                CheckMessage::stale_mark(sym.clone(), 7_201, 3_600),
+                CheckMessage::from(Detail::StaleMark { symbol: sym.clone(), age_ms: 7_201, max_ms: 3_600 }),
                 format!("mark for {sym} is {} ms old (max {} ms)", 7_201, 3_600),
             ),
             (CheckMessage::from(overflow), overflow.to_string()),
             (
-                CheckMessage::reduce_only(Side::Buy, d(15, 1), d(-25, 1)),
+                CheckMessage::from(Detail::ReduceOnly { side: Side::Buy, quantity: d(15, 1), position: d(-25, 1) }),
                 format!(
                     "reduce-only {} {} would open or flip the position of {}",
                     Side::Buy,
@@ -589,11 +438,11 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::below_min_quantity(d(1, 4), d(1, 3), sym.clone()),
+                CheckMessage::from(Detail::BelowMinQuantity { quantity: d(1, 4), min: d(1, 3), symbol: sym.clone() }),
                 format!("quantity {} is below the minimum {} for {}", d(1, 4), d(1, 3), sym),
             ),
             (
-                CheckMessage::not_lot_multiple(d(10_005, 4), d(1, 3)),
+                CheckMessage::from(Detail::NotLotMultiple { quantity: d(10_005, 4), lot: d(1, 3) }),
                 format!(
                     "quantity {} is not a multiple of the lot size {}",
                     d(10_005, 4),
@@ -601,7 +450,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::not_tick_multiple(d(100_005, 2), d(1, 1)),
+                CheckMessage::from(Detail::NotTickMultiple { price: d(100_005, 2), tick: d(1, 1) }),
                 format!(
                     "price {} is not a multiple of the tick size {}",
                     d(100_005, 2),
@@ -609,11 +458,11 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::above_max_quantity(d(2_000, 0), d(1_000, 0), sym.clone()),
+                CheckMessage::from(Detail::AboveMaxQuantity { quantity: d(2_000, 0), max: d(1_000, 0), symbol: sym.clone() }),
                 format!("quantity {} exceeds the maximum {} for {}", d(2_000, 0), d(1_000, 0), sym),
             ),
             (
-                CheckMessage::out_of_band(d(1_100, 0), d(1, 1), d(1_000, 0), d(5, 2)),
+                CheckMessage::from(Detail::OutOfBand { price: d(1_100, 0), deviation: d(1, 1), mark: d(1_000, 0), band: d(5, 2) }),
                 format!(
                     "price {} deviates {} from the mark {}, band is {}",
                     d(1_100, 0),
@@ -623,7 +472,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::out_of_band(d(1_001, 0), Decimal::ONE / Decimal::from(3), d(1_000, 0), d(5, 2)),
+                CheckMessage::from(Detail::OutOfBand { price: d(1_001, 0), deviation: Decimal::ONE / Decimal::from(3), mark: d(1_000, 0), band: d(5, 2) }),
                 format!(
                     "price {} deviates {} from the mark {}, band is {}",
                     d(1_001, 0),
@@ -633,7 +482,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::leverage(d(60, 0), d(50, 0), d(50, 0), d(125, 0), d(1_000_005, 3)),
+                CheckMessage::from(Detail::Leverage { leverage: d(60, 0), cap: d(50, 0), profile: d(50, 0), instrument: d(125, 0), projected: d(1_000_005, 3) }),
                 format!(
                     "leverage {} exceeds the cap {} (profile {}, instrument {}, tier at notional {})",
                     d(60, 0),
@@ -644,7 +493,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::beyond_ladder(d(123_456_789, 3), Some(d(100_000, 0))),
+                CheckMessage::from(Detail::BeyondLadder { projected: d(123_456_789, 3), open_limit: Some(d(100_000, 0)) }),
                 format!(
                     "projected position notional {} is beyond the largest the margin ladder allows ({})",
                     d(123_456_789, 3).round_dp(2),
@@ -652,7 +501,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::beyond_ladder(d(123_456_789, 3), None),
+                CheckMessage::from(Detail::BeyondLadder { projected: d(123_456_789, 3), open_limit: None }),
                 format!(
                     "projected position notional {} is beyond the largest the margin ladder allows ({})",
                     d(123_456_789, 3).round_dp(2),
@@ -660,7 +509,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::exposure(d(1_234_567, 3), d(1_000, 0)),
+                CheckMessage::from(Detail::Exposure { projected: d(1_234_567, 3), limit: d(1_000, 0) }),
                 format!(
                     "projected exposure {} exceeds the limit {}",
                     d(1_234_567, 3).round_dp(2),
@@ -668,7 +517,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::margin(d(1_234_567, 4), d(-98_765, 3)),
+                CheckMessage::from(Detail::Margin { required: d(1_234_567, 4), available: d(-98_765, 3) }),
                 format!(
                     "required initial margin {} exceeds available margin {}",
                     d(1_234_567, 4).round_dp(2),
@@ -676,7 +525,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::margin_ratio(d(123_456, 5), d(1, 0)),
+                CheckMessage::from(Detail::MarginRatio { ratio: d(123_456, 5), threshold: d(1, 0) }),
                 format!(
                     "projected margin ratio {} reaches the liquidation threshold {}",
                     d(123_456, 5).round_dp(4),
@@ -684,7 +533,7 @@ mod tests {
                 ),
             ),
             (
-                CheckMessage::rule_fired(hit.clone()),
+                CheckMessage::from(Detail::RuleFired(hit.clone())),
                 format!(
                     "rule {} fired: {} = {} {} {}",
                     hit.rule_id, hit.metric, hit.value, hit.operator, hit.threshold
@@ -699,7 +548,7 @@ mod tests {
         }
         assert!(range.is_some(), "a negative quantity is refused");
         if let Some(e) = range {
-            let message = CheckMessage::field("quantity", e.clone());
+            let message = CheckMessage::from(Detail::Field("quantity", e.clone()));
             assert_eq!(message.to_string(), format!("quantity: {e}"));
         }
     }

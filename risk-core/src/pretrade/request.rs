@@ -3,6 +3,7 @@
 use crate::ids::{AccountId, OrderId, Symbol, TraceId, UserId};
 use crate::model::{OrderType, Side};
 use crate::num::{cmp_decimal, Leverage, Price, Quantity};
+use crate::pretrade::message::Detail;
 use crate::pretrade::CheckMessage;
 use crate::Decimal;
 
@@ -57,20 +58,23 @@ impl CheckRequest {
             ("symbol", self.symbol.is_empty()),
         ] {
             if empty {
-                return Err(CheckMessage::required(field));
+                return Err(CheckMessage::from(Detail::Required(field)));
             }
         }
         // The ranges by sign and one exact comparison (`cmp_decimal`), which is what the
         // checked constructors decide; they still build the error when a value is refused.
         let positive = |v: Decimal| !v.is_zero() && v.is_sign_positive();
         if !positive(self.quantity) {
-            return Err(CheckMessage::quantity_not_positive(self.quantity));
+            return Err(CheckMessage::from(Detail::QuantityNotPositive(
+                self.quantity,
+            )));
         }
         let quantity = Quantity::in_range(self.quantity);
         let leverage = if cmp_decimal(self.leverage, Decimal::ONE).is_ge() {
             Leverage::in_range(self.leverage)
         } else {
-            Leverage::new(self.leverage).map_err(|e| CheckMessage::field("leverage", e))?
+            Leverage::new(self.leverage)
+                .map_err(|e| CheckMessage::from(Detail::Field("leverage", e)))?
         };
         let limit_price = match (self.order_type, self.price) {
             (OrderType::Limit, None) => {
@@ -80,7 +84,7 @@ impl CheckRequest {
             }
             (OrderType::Limit, Some(p)) if positive(p) => Some(Price::in_range(p)),
             (OrderType::Limit, Some(p)) => {
-                Some(Price::new(p).map_err(|e| CheckMessage::field("price", e))?)
+                Some(Price::new(p).map_err(|e| CheckMessage::from(Detail::Field("price", e)))?)
             }
             (OrderType::Market, Some(_)) => {
                 return Err(CheckMessage::from_static(
