@@ -237,11 +237,18 @@ struct Held {
     hash: u64,
 }
 
+/// The entry of approval `n` in a queue that has lost `expired` approvals off its front,
+/// if it is still held. (A free function so that `push` can read the queue while it
+/// holds the index mutably.)
+fn held_in(by_time: &VecDeque<Held>, expired: u64, n: u64) -> Option<&Held> {
+    let index = usize::try_from(n.checked_sub(expired)?).ok()?;
+    by_time.get(index)
+}
+
 impl RecentOrders {
     /// The queue entry of approval `n`, if it is still held.
     fn held(&self, n: u64) -> Option<&Held> {
-        let index = usize::try_from(n.checked_sub(self.expired)?).ok()?;
-        self.by_time.get(index)
+        held_in(&self.by_time, self.expired, n)
     }
 
     /// The number of `order_id`'s latest approval held, found with its `hash`.
@@ -265,10 +272,7 @@ impl RecentOrders {
             hash,
         });
         let (by_time, expired) = (&self.by_time, self.expired);
-        let held = |m: u64| {
-            let index = usize::try_from(m.checked_sub(expired)?).ok()?;
-            by_time.get(index)
-        };
+        let held = |m: u64| held_in(by_time, expired, m);
         let Some(new) = by_time.back() else {
             return;
         };

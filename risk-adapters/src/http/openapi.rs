@@ -70,9 +70,6 @@ impl Modify for CoreNames {
             ("action", names(RuleAction::ALL, RuleAction::as_str)),
             ("kyc_level", names(KycLevel::ALL, KycLevel::as_str)),
         ];
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
         for schema in [
             "NewRule",
             "RulePatch",
@@ -80,12 +77,8 @@ impl Modify for CoreNames {
             "ProfilePatch",
             "ProfileRow",
         ] {
-            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
-                continue;
-            };
             for (field, values) in &fields {
-                if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field)
-                {
+                if let Some(property) = text_field(openapi, schema, field) {
                     let mut values = values.clone();
                     if matches!(&property.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
                     {
@@ -143,7 +136,7 @@ const IDENTS: &[(&[&str], &str)] = &[
     (&["NewRule", "RulePatch", "NewTier"], "symbol"),
 ];
 
-/// The string schema of `field` in component `schema`, if the document has it (a route
+/// The (string) property `field` of component `schema`, if the document has it (a route
 /// left out by a feature leaves its schemas out).
 fn text_field<'a>(
     openapi: &'a mut utoipa::openapi::OpenApi,
