@@ -63,7 +63,7 @@ use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProf
 use crate::config::{ConfigError, RiskConfig};
 use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
-use crate::market::{Instrument, Mark, MarketView};
+use crate::market::{Instrument, InstrumentTerms, Mark, MarketView};
 use crate::model::{Side, TradingState};
 use crate::num::{
     self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
@@ -332,6 +332,11 @@ impl MarketView for MarketState {
         self.symbols
             .get(symbol)
             .map_or((None, None), |l| (l.instrument.clone(), l.mark))
+    }
+    fn terms_and_mark(&self, symbol: &Symbol) -> (Option<InstrumentTerms>, Option<Mark>) {
+        self.symbols
+            .get(symbol)
+            .map_or((None, None), |l| (l.instrument.as_ref().map(|i| *i.terms()), l.mark))
     }
 }
 

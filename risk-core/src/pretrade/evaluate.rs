@@ -9,7 +9,7 @@ use crate::account::AccountSnapshot;
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, InstrumentFx, Mark, MarketView};
+use crate::market::{InstrumentFx, InstrumentTerms, Mark, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -233,7 +233,8 @@ struct OrderContext<'a> {
     request: &'a CheckRequest,
     order: ValidOrder,
     account: &'a AccountSnapshot,
-    instrument: Instrument,
+    /// What the check reads of the instrument, copied out under the market's lookup.
+    instrument: InstrumentTerms,
     /// The order's mark, read with the instrument (phase 5 judges it).
     mark: Option<Mark>,
     /// The margin ladder of the order's symbol.
@@ -384,7 +385,7 @@ fn resolve<'a, M: MarketView + ?Sized>(
             )),
         ));
     }
-    let (instrument, mark) = market.instrument_and_mark(&request.symbol);
+    let (instrument, mark) = market.terms_and_mark(&request.symbol);
     let Some(instrument) = instrument else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
@@ -465,7 +466,7 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
             CheckMessage::from(Detail::Kyc {
-                symbol: ctx.instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
                 required: ctx.instrument.required_kyc(),
                 held: profile.kyc_level,
             })
@@ -851,7 +852,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
             CheckMessage::from(Detail::BelowMinQuantity {
                 quantity: quantity.get(),
                 min: instrument.min_quantity().get(),
-                symbol: instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
             })
         });
     }
@@ -886,7 +887,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
             CheckMessage::from(Detail::AboveMaxQuantity {
                 quantity: quantity.get(),
                 max: instrument.max_quantity().get(),
-                symbol: instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
             })
         });
     }
