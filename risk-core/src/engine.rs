@@ -59,7 +59,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProfile};
+use crate::account::{AccountSnapshot, IdHash, OpenOrder, Position, Reservation, RiskProfile};
 use crate::config::{ConfigError, RiskConfig};
 use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
@@ -334,9 +334,9 @@ impl MarketView for MarketState {
             .map_or((None, None), |l| (l.instrument.clone(), l.mark))
     }
     fn terms_and_mark(&self, symbol: &Symbol) -> (Option<InstrumentTerms>, Option<Mark>) {
-        self.symbols
-            .get(symbol)
-            .map_or((None, None), |l| (l.instrument.as_ref().map(|i| *i.terms()), l.mark))
+        self.symbols.get(symbol).map_or((None, None), |l| {
+            (l.instrument.as_ref().map(|i| *i.terms()), l.mark)
+        })
     }
 }
 
@@ -369,10 +369,18 @@ impl pretrade::Ledger for Booking<'_> {
         (Some(&*self.snapshot), source)
     }
 
-    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>) {
+    fn accepted(
+        &mut self,
+        request: &CheckRequest,
+        now: DateTime<Utc>,
+        hold: Option<Hold>,
+        id_hash: Option<IdHash>,
+    ) {
         let recent = &mut self.snapshot.recent_orders;
         recent.prune(pretrade::cutoff(now, self.config.limits.history_horizon()));
-        recent.push(request.order_id.clone(), now);
+        // The duplicate phase hashed the id in this same history (the entry lock is held).
+        let hash = id_hash.unwrap_or_else(|| recent.id_hash(&request.order_id));
+        recent.push_hashed(request.order_id.clone(), now, hash);
         if let (true, Some(hold)) = (self.reserve, hold) {
             let reservation = Reservation {
                 order_id: request.order_id.clone(),
