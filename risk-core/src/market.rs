@@ -380,3 +380,82 @@ impl MarketView for MarketSnapshot {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A view with only the required methods: the provided `terms_and_mark` runs.
+    struct Plain(MarketSnapshot);
+
+    impl MarketView for Plain {
+        fn global_state(&self) -> TradingState {
+            self.0.global_state()
+        }
+        fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
+            self.0.instrument(symbol)
+        }
+        fn mark(&self, symbol: &Symbol) -> Option<Mark> {
+            self.0.mark(symbol)
+        }
+    }
+
+    #[test]
+    fn terms_are_the_instruments_fields_by_either_lookup() {
+        let symbol = Symbol::new("BTCUSDT");
+        let instrument = Instrument::new(InstrumentSpec {
+            symbol: symbol.clone(),
+            tick_size: Price::lit("0.1"),
+            lot_size: LotSize::lit("0.001"),
+            min_quantity: Quantity::lit("0.002"),
+            max_quantity: Quantity::lit("100"),
+            contract_multiplier: Multiplier::lit("0.5"),
+            max_leverage: Leverage::lit("20"),
+            required_kyc: KycLevel::L2,
+            status: InstrumentStatus::ReduceOnly,
+            price_band: Some(PriceBand::lit("0.05")),
+        })
+        .expect("valid");
+        let mark = Mark {
+            price: Price::lit("50000"),
+            at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let mut snapshot = MarketSnapshot::default();
+        snapshot
+            .instruments
+            .insert(symbol.clone(), instrument.clone());
+        snapshot.marks.insert(symbol.clone(), mark);
+        let terms = *instrument.terms();
+        let spec = instrument.spec();
+        assert_eq!(
+            (
+                terms.tick_size(),
+                terms.lot_size(),
+                terms.min_quantity(),
+                terms.max_quantity(),
+                terms.contract_multiplier(),
+                terms.max_leverage(),
+                terms.required_kyc(),
+                terms.status(),
+                terms.price_band(),
+            ),
+            (
+                spec.tick_size,
+                spec.lot_size,
+                spec.min_quantity,
+                spec.max_quantity,
+                spec.contract_multiplier,
+                spec.max_leverage,
+                spec.required_kyc,
+                spec.status,
+                spec.price_band,
+            )
+        );
+        assert!(terms.fixed().is_some());
+        let want = (Some(terms), Some(mark));
+        assert_eq!(snapshot.terms_and_mark(&symbol), want);
+        let plain = Plain(snapshot);
+        assert_eq!(plain.terms_and_mark(&symbol), want);
+        assert_eq!(plain.terms_and_mark(&Symbol::new("ETHUSDT")), (None, None));
+    }
+}
