@@ -230,6 +230,11 @@ pub struct RecentOrders {
     hasher: RandomState,
 }
 
+/// An order id's hash in one [`RecentOrders`]' index (each history seeds its own hasher,
+/// so a hash is only good for the history that made it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdHash(u64);
+
 /// An approval in the queue, with its id's hash.
 #[derive(Debug, Clone)]
 struct Held {
@@ -261,11 +266,25 @@ impl RecentOrders {
             .copied()
     }
 
+    /// The hash of `order_id` in this history's index, for [`Self::seen_after_hashed`] and
+    /// [`Self::push_hashed`], so that a check that looks an id up and then remembers it
+    /// hashes it once.
+    pub(crate) fn id_hash(&self, order_id: &OrderId) -> IdHash {
+        IdHash(self.hasher.hash_one(order_id.as_str()))
+    }
+
     /// Remembers an approval. Times are expected in non-decreasing order; an earlier
     /// time is clamped to the latest held so the queue stays ordered.
     pub fn push(&mut self, order_id: OrderId, at: DateTime<Utc>) {
+        let hash = self.id_hash(&order_id);
+        self.push_hashed(order_id, at, hash);
+    }
+
+    /// [`Self::push`] with the id's hash from [`Self::id_hash`] of this same history.
+    pub(crate) fn push_hashed(&mut self, order_id: OrderId, at: DateTime<Utc>, hash: IdHash) {
+        debug_assert_eq!(hash, self.id_hash(&order_id));
+        let IdHash(hash) = hash;
         let at = self.by_time.back().map_or(at, |last| at.max(last.order.at));
-        let hash = self.hasher.hash_one(order_id.as_str());
         let n = self.expired.saturating_add(self.by_time.len() as u64);
         self.by_time.push_back(Held {
             order: RecentOrder { order_id, at },
@@ -308,7 +327,16 @@ impl RecentOrders {
     /// Whether `order_id` was approved after `cutoff`.
     #[must_use]
     pub fn seen_after(&self, order_id: &OrderId, cutoff: DateTime<Utc>) -> bool {
-        let hash = self.hasher.hash_one(order_id.as_str());
+        self.seen_after_hashed(order_id, self.id_hash(order_id), cutoff)
+    }
+
+    /// [`Self::seen_after`] with the id's hash from [`Self::id_hash`] of this same history.
+    pub(crate) fn seen_after_hashed(
+        &self,
+        order_id: &OrderId,
+        IdHash(hash): IdHash,
+        cutoff: DateTime<Utc>,
+    ) -> bool {
         self.latest_of(order_id, hash)
             .and_then(|n| self.held(n))
             .is_some_and(|h| h.order.at > cutoff)

@@ -59,11 +59,11 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use crate::account::{AccountSnapshot, OpenOrder, Position, Reservation, RiskProfile};
+use crate::account::{AccountSnapshot, IdHash, OpenOrder, Position, Reservation, RiskProfile};
 use crate::config::{ConfigError, RiskConfig};
 use crate::hash::RandomState;
 use crate::ids::{AccountId, OrderId, Symbol, UserId};
-use crate::market::{Instrument, Mark, MarketView};
+use crate::market::{Instrument, InstrumentTerms, Mark, MarketView};
 use crate::model::{Side, TradingState};
 use crate::num::{
     self, ArithmeticError, FieldError, Leverage, Money, Multiplier, Price, Quantity, SignedQuantity,
@@ -157,6 +157,10 @@ pub enum EngineEvent {
 }
 
 /// A market-wide change.
+// An instrument carries its check terms beside its fields (`Instrument::terms`), so its
+// variant is the large one; instrument events are rare and off the check's path, and a
+// box would cost each one an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MarketEvent {
     /// A new mark price; ignored when not newer than the mark held.
@@ -333,6 +337,11 @@ impl MarketView for MarketState {
             .get(symbol)
             .map_or((None, None), |l| (l.instrument.clone(), l.mark))
     }
+    fn terms_and_mark(&self, symbol: &Symbol) -> (Option<InstrumentTerms>, Option<Mark>) {
+        self.symbols.get(symbol).map_or((None, None), |l| {
+            (l.instrument.as_ref().map(|i| *i.terms()), l.mark)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -364,10 +373,18 @@ impl pretrade::Ledger for Booking<'_> {
         (Some(&*self.snapshot), source)
     }
 
-    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>) {
+    fn accepted(
+        &mut self,
+        request: &CheckRequest,
+        now: DateTime<Utc>,
+        hold: Option<Hold>,
+        id_hash: Option<IdHash>,
+    ) {
         let recent = &mut self.snapshot.recent_orders;
         recent.prune(pretrade::cutoff(now, self.config.limits.history_horizon()));
-        recent.push(request.order_id.clone(), now);
+        // The duplicate phase hashed the id in this same history (the entry lock is held).
+        let hash = id_hash.unwrap_or_else(|| recent.id_hash(&request.order_id));
+        recent.push_hashed(request.order_id.clone(), now, hash);
         if let (true, Some(hold)) = (self.reserve, hold) {
             let reservation = Reservation {
                 order_id: request.order_id.clone(),

@@ -35,6 +35,12 @@ const POW10_I64: [i64; 19] = {
     table
 };
 
+/// The largest quotient that [`Fx::div_long`] lifts by up to nine places on `u64`:
+/// `q x 10^9 + (10^9 - 1)` stays within 64 bits (and far below every `LIFT_LIMIT`).
+// A positive power of ten, and a constant expression that cannot overflow.
+#[allow(clippy::cast_sign_loss, clippy::arithmetic_side_effects)]
+const SMALL_QUOTIENT: u64 = (u64::MAX - (POW10_I64[9] as u64 - 1)) / POW10_I64[9] as u64;
+
 /// `floor((2^96 - 1) / 10^p)` for `p <= 9`: the largest 96-bit mantissa that can be
 /// multiplied by `10^p` and stay within 96 bits.
 const LIFT_LIMIT: [u128; 10] = {
@@ -281,9 +287,36 @@ impl Fx {
         let n = self.m.unsigned_abs();
         // `d` is not zero: the divisions below cannot fail; every product stays in range
         // (noted on each).
-        let mut q = u128::from(n.checked_div(d)?);
+        let mut q = n.checked_div(d)?;
         let mut r = n.checked_rem(d)?;
         let strip = r != 0;
+        // The first steps on `u64`: while `q <= SMALL_QUOTIENT`, `q x 10^p` plus digits
+        // below `10^p` fits 64 bits for every `p <= 9`, and `q` is below every
+        // `LIFT_LIMIT[p]`, so the step below takes `min(9, 28 - scale)` places, as the
+        // `u128` loop after it would.
+        while r != 0 && q <= SMALL_QUOTIENT {
+            let p = 9.min(MAX_SCALE.saturating_sub(scale)) as usize;
+            if p == 0 {
+                // No place left: round half to even on the remainder (`r < 2^32`).
+                let twice = r << 1;
+                if twice > d || (twice == d && q & 1 == 1) {
+                    q = q.checked_add(1)?;
+                }
+                r = 0;
+                break;
+            }
+            #[allow(clippy::cast_sign_loss)] // a power of ten is positive
+            let power = POW10_I64[p] as u64;
+            // `p <= 28 - scale`: the scale stays at most 28.
+            scale = scale.checked_add(p as u32)?;
+            // `r < d < 2^32` and `power <= 10^9`: the product is below 2^62.
+            let scaled = r.checked_mul(power)?;
+            let digits = scaled.checked_div(d)?;
+            // `q <= SMALL_QUOTIENT` and `digits < power`: within 64 bits.
+            q = q.wrapping_mul(power).wrapping_add(digits);
+            r = scaled.wrapping_sub(digits.wrapping_mul(d));
+        }
+        let mut q = u128::from(q);
         while r != 0 {
             let mut p = 9.min(MAX_SCALE.saturating_sub(scale)) as usize;
             while p > 0 && q > LIFT_LIMIT[p] {
@@ -642,8 +675,28 @@ mod tests {
             ("0.5", "8"),
             ("100", "7"),
             ("-1", "6"),
+            // Exact quotients (the remainder runs out on the `u64` steps).
+            ("10", "4"),
+            ("1.000", "8"),
+            ("-3.0000", "0.0016"),
+            // Ties at the 28th place: half rounds to even, down from 0 and up from 1.
+            ("0.0000000000000000000000000001", "2"),
+            ("0.0000000000000000000000000003", "2"),
+            ("-0.0000000000000000000000000005", "2"),
+            // At the largest scale from the start, and with no place left after one step.
+            ("0.0000000000000000000000000001", "3"),
+            ("0.0000000000000000000000000022", "7"),
+            ("0.0000000000000000001", "3"),
+            // Large quotients: past the `u64` steps at once, or after one.
+            ("9223372036854775807", "7"),
+            ("9223372036854775807", "4294967295"),
+            ("18446744.073709551", "3"),
+            ("1", "4294967295"),
+            ("-922337203.6854775807", "0.0000000003"),
         ] {
-            let got = f(a).div_long(f(b)).expect("on the integer path");
+            let got = f(a)
+                .div_long(f(b))
+                .unwrap_or_else(|| panic!("{a} / {b} declined the integer path"));
             assert_eq!(
                 parts(got),
                 parts(d(a).checked_div(d(b)).expect("in range")),

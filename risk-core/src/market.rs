@@ -24,9 +24,81 @@ use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Qu
 )]
 pub struct Instrument {
     spec: InstrumentSpec,
-    /// The figures a check computes with, taken apart once here where the instrument
+    /// The figures a check reads, copied out of `spec` once here where the instrument
     /// enters (listed or updated); derived from `spec`, so equality is unaffected.
+    terms: InstrumentTerms,
+}
+
+/// What a check reads of an [`Instrument`]: every field but the symbol (the check has
+/// the request's, equal to it), with the fixed-point figures prepared when the
+/// instrument entered. `Copy`, so that a check copies it out under the market's lookup
+/// and writes nothing shared (cloning the instrument bumps its symbol's reference count,
+/// a cache line every thread checking that symbol writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstrumentTerms {
+    tick_size: Price,
+    lot_size: LotSize,
+    min_quantity: Quantity,
+    max_quantity: Quantity,
+    contract_multiplier: Multiplier,
+    max_leverage: Leverage,
+    required_kyc: KycLevel,
+    status: InstrumentStatus,
+    price_band: Option<PriceBand>,
     fixed: Option<InstrumentFx>,
+}
+
+impl InstrumentTerms {
+    /// The prepared fixed-point figures, `None` when one does not fit [`Fx`].
+    #[inline]
+    pub(crate) fn fixed(&self) -> Option<&InstrumentFx> {
+        self.fixed.as_ref()
+    }
+    /// The price step.
+    #[must_use]
+    pub fn tick_size(&self) -> Price {
+        self.tick_size
+    }
+    /// The quantity step.
+    #[must_use]
+    pub fn lot_size(&self) -> LotSize {
+        self.lot_size
+    }
+    /// The smallest order quantity.
+    #[must_use]
+    pub fn min_quantity(&self) -> Quantity {
+        self.min_quantity
+    }
+    /// The largest order quantity.
+    #[must_use]
+    pub fn max_quantity(&self) -> Quantity {
+        self.max_quantity
+    }
+    /// The contract multiplier.
+    #[must_use]
+    pub fn contract_multiplier(&self) -> Multiplier {
+        self.contract_multiplier
+    }
+    /// The instrument's leverage cap.
+    #[must_use]
+    pub fn max_leverage(&self) -> Leverage {
+        self.max_leverage
+    }
+    /// The KYC level needed to trade it.
+    #[must_use]
+    pub fn required_kyc(&self) -> KycLevel {
+        self.required_kyc
+    }
+    /// The listing status.
+    #[must_use]
+    pub fn status(&self) -> InstrumentStatus {
+        self.status
+    }
+    /// The price band, if any.
+    #[must_use]
+    pub fn price_band(&self) -> Option<PriceBand> {
+        self.price_band
+    }
 }
 
 /// An [`Instrument`]'s figures as [`Fx`], for the fixed-point check step: mantissas and
@@ -132,14 +204,25 @@ impl Instrument {
                 format!("at most max_quantity ({})", spec.max_quantity),
             ));
         }
-        let fixed = InstrumentFx::of(&spec);
-        Ok(Self { spec, fixed })
+        let terms = InstrumentTerms {
+            tick_size: spec.tick_size,
+            lot_size: spec.lot_size,
+            min_quantity: spec.min_quantity,
+            max_quantity: spec.max_quantity,
+            contract_multiplier: spec.contract_multiplier,
+            max_leverage: spec.max_leverage,
+            required_kyc: spec.required_kyc,
+            status: spec.status,
+            price_band: spec.price_band,
+            fixed: InstrumentFx::of(&spec),
+        };
+        Ok(Self { spec, terms })
     }
 
-    /// The prepared fixed-point figures, `None` when one does not fit [`Fx`].
-    #[inline]
-    pub(crate) fn fixed(&self) -> Option<&InstrumentFx> {
-        self.fixed.as_ref()
+    /// What a check reads of the instrument.
+    #[must_use]
+    pub fn terms(&self) -> &InstrumentTerms {
+        &self.terms
     }
 
     /// The fields, to inspect or to change and rebuild with [`Instrument::new`].
@@ -242,6 +325,13 @@ pub trait MarketView {
     fn instrument_and_mark(&self, symbol: &Symbol) -> (Option<Instrument>, Option<Mark>) {
         (self.instrument(symbol), self.mark(symbol))
     }
+    /// What a check reads of `symbol`'s instrument, and its latest mark: what every check
+    /// reads. Override to find both with one lookup and copy the terms out of the held
+    /// instrument instead of cloning it.
+    fn terms_and_mark(&self, symbol: &Symbol) -> (Option<InstrumentTerms>, Option<Mark>) {
+        let (instrument, mark) = self.instrument_and_mark(symbol);
+        (instrument.map(|i| i.terms), mark)
+    }
 }
 
 /// An owned, caller-supplied market snapshot.
@@ -282,5 +372,90 @@ impl MarketView for MarketSnapshot {
         self.instruments
             .get(symbol)
             .map(|i| i.contract_multiplier())
+    }
+    fn terms_and_mark(&self, symbol: &Symbol) -> (Option<InstrumentTerms>, Option<Mark>) {
+        (
+            self.instruments.get(symbol).map(|i| i.terms),
+            self.mark(symbol),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A view with only the required methods: the provided `terms_and_mark` runs.
+    struct Plain(MarketSnapshot);
+
+    impl MarketView for Plain {
+        fn global_state(&self) -> TradingState {
+            self.0.global_state()
+        }
+        fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
+            self.0.instrument(symbol)
+        }
+        fn mark(&self, symbol: &Symbol) -> Option<Mark> {
+            self.0.mark(symbol)
+        }
+    }
+
+    #[test]
+    fn terms_are_the_instruments_fields_by_either_lookup() {
+        let symbol = Symbol::new("BTCUSDT");
+        let instrument = Instrument::new(InstrumentSpec {
+            symbol: symbol.clone(),
+            tick_size: Price::lit("0.1"),
+            lot_size: LotSize::lit("0.001"),
+            min_quantity: Quantity::lit("0.002"),
+            max_quantity: Quantity::lit("100"),
+            contract_multiplier: Multiplier::lit("0.5"),
+            max_leverage: Leverage::lit("20"),
+            required_kyc: KycLevel::L2,
+            status: InstrumentStatus::ReduceOnly,
+            price_band: Some(PriceBand::lit("0.05")),
+        })
+        .expect("valid");
+        let mark = Mark {
+            price: Price::lit("50000"),
+            at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let mut snapshot = MarketSnapshot::default();
+        snapshot
+            .instruments
+            .insert(symbol.clone(), instrument.clone());
+        snapshot.marks.insert(symbol.clone(), mark);
+        let terms = *instrument.terms();
+        let spec = instrument.spec();
+        assert_eq!(
+            (
+                terms.tick_size(),
+                terms.lot_size(),
+                terms.min_quantity(),
+                terms.max_quantity(),
+                terms.contract_multiplier(),
+                terms.max_leverage(),
+                terms.required_kyc(),
+                terms.status(),
+                terms.price_band(),
+            ),
+            (
+                spec.tick_size,
+                spec.lot_size,
+                spec.min_quantity,
+                spec.max_quantity,
+                spec.contract_multiplier,
+                spec.max_leverage,
+                spec.required_kyc,
+                spec.status,
+                spec.price_band,
+            )
+        );
+        assert!(terms.fixed().is_some());
+        let want = (Some(terms), Some(mark));
+        assert_eq!(snapshot.terms_and_mark(&symbol), want);
+        let plain = Plain(snapshot);
+        assert_eq!(plain.terms_and_mark(&symbol), want);
+        assert_eq!(plain.terms_and_mark(&Symbol::new("ETHUSDT")), (None, None));
     }
 }

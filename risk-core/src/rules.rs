@@ -4,7 +4,6 @@
 //! A [`RuleSet`] holds its rules sorted by id, so evaluation order (and the order of the
 //! reported hits) is deterministic whatever order the rules were loaded in.
 
-use crate::fixed::Fx;
 use crate::ids::{RuleId, Symbol};
 use crate::model::{wire_enum, KycLevel, RuleAction, Severity};
 use crate::pretrade::{CheckMetric, CheckMetrics};
@@ -251,6 +250,13 @@ struct Screen {
     above_at: [i128; SCALES],
     /// `below` at each scale; `i128::MIN` when there is none.
     below_at: [i128; SCALES],
+    /// The same bounds for a mantissa that fits an `i64` (every metric the fixed-point
+    /// check computes), indexed by the scale's five bits: `m >= above_at[k]` exactly
+    /// when `m > above_64[k]` (`above_at[k] - 1` clamped to `i64`: a mantissa is above
+    /// `i64::MIN`) and `m <= below_at[k]` exactly when `m <= below_64[k]` (`below_at[k]`
+    /// clamped). An `exact` screen, and the scales no decimal has, always pass.
+    above_64: [i64; 32],
+    below_64: [i64; 32],
 }
 
 /// The scales a `Decimal` can have: 0 to 28.
@@ -291,6 +297,8 @@ impl Screen {
             exact: false,
             above_at: [i128::MAX; SCALES],
             below_at: [i128::MIN; SCALES],
+            above_64: [i64::MIN; 32],
+            below_64: [i64::MIN; 32],
         }
     }
 
@@ -300,24 +308,52 @@ impl Screen {
             *a = self.above.map_or(i128::MAX, |t| at_scale(t, k, true));
             *b = self.below.map_or(i128::MIN, |t| at_scale(t, k, false));
         }
+        let clamp = |v: i128| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX });
+        for (k, (a, b)) in self.above_64.iter_mut().zip(&mut self.below_64).enumerate() {
+            match (self.above_at.get(k), self.below_at.get(k)) {
+                (Some(&above), Some(&below)) if !self.exact => {
+                    *a = clamp(above.saturating_sub(1));
+                    *b = clamp(below);
+                }
+                _ => (*a, *b) = (i64::MIN, i64::MIN),
+            }
+        }
     }
 
-    /// Whether a rule of the group on this metric might fire at `value`: one integer
+    /// Whether a rule of the group on this metric might fire at `value`: one `i64`
     /// comparison per bound, at the value's own scale. The mantissa is read as the
-    /// check's figures are ([`Fx`]: two words and a sign, no 96-bit assembly), and
-    /// through `Decimal::mantissa` only when it does not fit 64 bits.
+    /// check's figures are ([`Fx`](crate::fixed::Fx): two words and a sign, no 96-bit assembly), and
+    /// through `Decimal::mantissa` and the `i128` bounds only when it does not fit 64 bits.
     #[inline(always)]
     fn might_fire(&self, value: Decimal) -> bool {
+        // `serialize` is the documented layout (flags, then the low, middle and high
+        // 32-bit words, little-endian), as `Fx::new` reads it; a negative zero is zero.
+        let [f0, f1, f2, f3, l0, l1, l2, l3, m0, m1, m2, m3, h0, h1, h2, h3] = value.serialize();
+        let flags = u32::from_le_bytes([f0, f1, f2, f3]);
+        let (lo, mid) = (
+            u32::from_le_bytes([l0, l1, l2, l3]),
+            u32::from_le_bytes([m0, m1, m2, m3]),
+        );
+        if u32::from_le_bytes([h0, h1, h2, h3]) == 0 && mid >> 31 == 0 {
+            // Below 2^63: a non-negative `i64`, whose negation is in range.
+            #[allow(clippy::cast_possible_wrap)]
+            let magnitude = (u64::from(mid) << 32 | u64::from(lo)) as i64;
+            let m = if flags >> 31 != 0 {
+                magnitude.wrapping_neg()
+            } else {
+                magnitude
+            };
+            // Five bits index 32 entries: no bounds check.
+            let k = (flags >> 16 & 0x1f) as usize;
+            return match (self.above_64.get(k), self.below_64.get(k)) {
+                (Some(&above), Some(&below)) => m > above || m <= below,
+                _ => true,
+            };
+        }
         if self.exact {
             return true;
         }
-        let (mantissa, scale) = match Fx::new(value) {
-            Some(x) => {
-                let (m, s) = x.parts();
-                (i128::from(m), s)
-            }
-            None => (value.mantissa(), value.scale()),
-        };
+        let (mantissa, scale) = (value.mantissa(), value.scale());
         match (
             self.above_at.get(scale as usize),
             self.below_at.get(scale as usize),

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::account::AccountSnapshot;
+use crate::account::{AccountSnapshot, IdHash};
 use crate::config::{CheckLimits, RiskConfig};
 use crate::fixed::Fx;
 use crate::margin::TierLadder;
-use crate::market::{Instrument, InstrumentFx, Mark, MarketView};
+use crate::market::{InstrumentFx, InstrumentTerms, Mark, MarketView};
 use crate::model::{Decision, OrderType, RejectReason, RuleAction, Side, TradingState};
 use crate::num::{
     cmp_decimal, is_multiple, ArithmeticError, Leverage, Money, Notional, Price, Quantity, Ratio,
@@ -137,8 +137,15 @@ pub(crate) trait Ledger {
     /// The account (if known) and its exposure source, for the phases.
     fn parts(&mut self) -> (Option<&AccountSnapshot>, ExposureSource<'_>);
     /// Records an accepted order, with what it would hold if reserved (`None` when it was
-    /// not priced or opens nothing).
-    fn accepted(&mut self, request: &CheckRequest, now: DateTime<Utc>, hold: Option<Hold>);
+    /// not priced or opens nothing) and its id's hash in the account's recent orders, as
+    /// the duplicate phase worked it out (`None` when that phase did not run).
+    fn accepted(
+        &mut self,
+        request: &CheckRequest,
+        now: DateTime<Utc>,
+        hold: Option<Hold>,
+        id_hash: Option<IdHash>,
+    );
 }
 
 /// The pure check's account: read only, its exposure computed, nothing recorded.
@@ -147,7 +154,8 @@ impl Ledger for Option<&AccountSnapshot> {
         (*self, ExposureSource::Compute)
     }
 
-    fn accepted(&mut self, _: &CheckRequest, _: DateTime<Utc>, _: Option<Hold>) {}
+    fn accepted(&mut self, _: &CheckRequest, _: DateTime<Utc>, _: Option<Hold>, _: Option<IdHash>) {
+    }
 }
 
 /// [`check`] over a [`Ledger`]: the phases read its parts, and an accepted order is
@@ -175,6 +183,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized, L: Ledger>(
         metrics: None,
     };
     let mut gate = Gate::default();
+    let mut id_hash = None;
     let hold = {
         let (account, source) = ledger.parts();
         run_phases::<FIXED, M>(
@@ -186,6 +195,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized, L: Ledger>(
             source,
             &mut gate,
             &mut response,
+            &mut id_hash,
         )
     };
     if let Some((reason, message)) = gate.first {
@@ -201,7 +211,7 @@ pub(crate) fn check_with<const FIXED: bool, M: MarketView + ?Sized, L: Ledger>(
         response.message = CheckMessage::from_static("approved with warnings: see rule_hits");
     }
     if response.is_accepted() {
-        ledger.accepted(request, now, hold);
+        ledger.accepted(request, now, hold, id_hash);
     }
     response
 }
@@ -233,7 +243,8 @@ struct OrderContext<'a> {
     request: &'a CheckRequest,
     order: ValidOrder,
     account: &'a AccountSnapshot,
-    instrument: Instrument,
+    /// What the check reads of the instrument, copied out under the market's lookup.
+    instrument: InstrumentTerms,
     /// The order's mark, read with the instrument (phase 5 judges it).
     mark: Option<Mark>,
     /// The margin ladder of the order's symbol.
@@ -303,6 +314,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     source: ExposureSource<'_>,
     gate: &mut Gate,
     response: &mut CheckResponse,
+    id_hash: &mut Option<IdHash>,
 ) -> Option<Hold> {
     let limits = &config.limits;
     let order = match request.validate() {
@@ -321,7 +333,7 @@ fn run_phases<const FIXED: bool, M: MarketView + ?Sized>(
     };
     check_trading_state(&ctx, market.global_state(), limits, gate);
     check_account_state(&ctx, gate);
-    check_duplicate(&ctx, limits, now, gate);
+    *id_hash = Some(check_duplicate(&ctx, limits, now, gate));
     check_rate_limit(&ctx, limits, now, gate);
     // Phases 5-11 need prices; reduce-only and the static order limits do not but keep
     // their place in the order, so price first (freshness decides there) and remember
@@ -384,7 +396,7 @@ fn resolve<'a, M: MarketView + ?Sized>(
             )),
         ));
     }
-    let (instrument, mark) = market.instrument_and_mark(&request.symbol);
+    let (instrument, mark) = market.terms_and_mark(&request.symbol);
     let Some(instrument) = instrument else {
         return Err(Stop(
             RejectReason::UnknownSymbol,
@@ -465,7 +477,7 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
     if profile.kyc_level < ctx.instrument.required_kyc() {
         gate.fail(RejectReason::KycInsufficient, || {
             CheckMessage::from(Detail::Kyc {
-                symbol: ctx.instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
                 required: ctx.instrument.required_kyc(),
                 held: profile.kyc_level,
             })
@@ -474,28 +486,32 @@ fn check_account_state(ctx: &OrderContext<'_>, gate: &mut Gate) {
 }
 
 /// Phase 4: the order id is new within the duplicate horizon, among resting orders and
-/// among reservations (`DUPLICATE_ORDER`).
+/// among reservations (`DUPLICATE_ORDER`). Returns the id's hash in the account's recent
+/// orders, for recording the order if it is accepted.
 #[inline]
 fn check_duplicate(
     ctx: &OrderContext<'_>,
     limits: &CheckLimits,
     now: DateTime<Utc>,
     gate: &mut Gate,
-) {
+) -> IdHash {
     let id = &ctx.request.order_id;
     let account = ctx.account;
+    let hash = account.recent_orders.id_hash(id);
     // `now` is the caller's: near the start of time the cutoff saturates instead of
     // overflowing (everything seen so far is then inside the window).
-    let duplicate = account
-        .recent_orders
-        .seen_after(id, cutoff(now, limits.duplicate_horizon()))
-        || account.open_orders.iter().any(|o| &o.order_id == id)
-        || account.reservations.iter().any(|r| &r.order_id == id);
+    let duplicate =
+        account
+            .recent_orders
+            .seen_after_hashed(id, hash, cutoff(now, limits.duplicate_horizon()))
+            || account.open_orders.iter().any(|o| &o.order_id == id)
+            || account.reservations.iter().any(|r| &r.order_id == id);
     if duplicate {
         gate.fail(RejectReason::DuplicateOrder, || {
             CheckMessage::from(Detail::Duplicate(id.clone()))
         });
     }
+    hash
 }
 
 /// Phase 4: the account's order rate within the window (`RATE_LIMITED`).
@@ -851,7 +867,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
             CheckMessage::from(Detail::BelowMinQuantity {
                 quantity: quantity.get(),
                 min: instrument.min_quantity().get(),
-                symbol: instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
             })
         });
     }
@@ -886,7 +902,7 @@ fn check_order_limits<const FIXED: bool>(ctx: &OrderContext<'_>, gate: &mut Gate
             CheckMessage::from(Detail::AboveMaxQuantity {
                 quantity: quantity.get(),
                 max: instrument.max_quantity().get(),
-                symbol: instrument.symbol().clone(),
+                symbol: ctx.request.symbol.clone(),
             })
         });
     }
