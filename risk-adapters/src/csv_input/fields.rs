@@ -413,45 +413,55 @@ impl DateCache {
 /// exponent, spaces, a lone `.`, a negative zero, more digits), which the caller hands to
 /// [`parse_decimal`].
 pub(super) fn plain_decimal(cell: &[u8]) -> Option<Decimal> {
-    let (negative, digits) = match cell.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, cell),
-    };
-    // 19 digits and a point at most: 10^19 - 1 fits a u64.
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
+    match decimal_prefix(cell) {
+        (value, n) if n == cell.len() => value,
+        _ => None,
     }
+}
+
+/// The longest prefix of `bytes` made of an optional `-` and then digits and at most one
+/// point, with its length, and its value as [`plain_decimal`] reads that prefix alone
+/// (`None` when it reads none). The fast row parse reads a cell with it and checks that
+/// the byte after the prefix ends the cell.
+#[inline]
+pub(super) fn decimal_prefix(bytes: &[u8]) -> (Option<Decimal>, usize) {
+    let (negative, start) = match bytes.first() {
+        Some(b'-') => (true, 1),
+        _ => (false, 0),
+    };
     let (mut mantissa, mut point) = (0_u64, None);
-    for (i, &b) in digits.iter().enumerate() {
+    let mut end = start;
+    while let Some(&b) = bytes.get(end) {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
-            // Wraps only for 20 digits without a point, refused below.
+            // Wraps only past 19 digits, refused below.
             mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
         } else if b == b'.' && point.is_none() {
-            point = Some(i);
+            point = Some(end - start);
         } else {
-            return None;
+            break;
         }
+        end += 1;
     }
-    // Digits on both sides of a point, 19 at most in all.
+    let len = end - start;
+    // 19 digits and a point at most: 10^19 - 1 fits a u64; digits on both sides of a
+    // point.
     let scale = match point {
-        Some(i) if i == 0 || i + 1 == digits.len() => return None,
-        Some(i) => digits.len() - i - 1,
-        None if digits.len() > 19 => return None,
+        _ if len == 0 || len > 20 => return (None, end),
+        Some(i) if i == 0 || i + 1 == len => return (None, end),
+        Some(i) => len - i - 1,
+        None if len > 19 => return (None, end),
         None => 0,
     };
     if negative && mantissa == 0 {
-        return None;
+        return (None, end);
     }
     // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa.
     let (lo, mid) = (mantissa as u32, (mantissa >> 32) as u32);
-    Some(Decimal::from_parts(
-        lo,
-        mid,
-        0,
-        negative,
-        u32::try_from(scale).ok()?,
-    ))
+    let value = u32::try_from(scale)
+        .ok()
+        .map(|scale| Decimal::from_parts(lo, mid, 0, negative, scale));
+    (value, end)
 }
 
 /// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional

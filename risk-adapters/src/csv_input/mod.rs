@@ -55,6 +55,7 @@ mod accounts;
 mod batch;
 mod bounded;
 mod error;
+mod fast;
 mod fields;
 mod parallel;
 mod trades;
