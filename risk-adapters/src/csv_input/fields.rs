@@ -425,43 +425,50 @@ pub(super) fn plain_decimal(cell: &[u8]) -> Option<Decimal> {
 /// the byte after the prefix ends the cell.
 #[inline]
 pub(super) fn decimal_prefix(bytes: &[u8]) -> (Option<Decimal>, usize) {
-    let (negative, start) = match bytes.first() {
-        Some(b'-') => (true, 1),
-        _ => (false, 0),
-    };
-    let (mut mantissa, mut point) = (0_u64, None);
-    let mut end = start;
-    while let Some(&b) = bytes.get(end) {
-        let d = b.wrapping_sub(b'0');
-        if d <= 9 {
-            // Wraps only past 19 digits, refused below.
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        } else if b == b'.' && point.is_none() {
-            point = Some(end - start);
-        } else {
+    let start = usize::from(bytes.first() == Some(&b'-'));
+    // The digits before the point, then (after a point) those after it; each loop only
+    // reads a byte, tests it and adds it.
+    let (mut mantissa, mut end) = (0_u64, start);
+    while end < bytes.len() {
+        let d = bytes[end].wrapping_sub(b'0');
+        if d > 9 {
             break;
         }
+        // Wraps only past 19 digits, refused below.
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
         end += 1;
     }
-    let len = end - start;
-    // 19 digits and a point at most: 10^19 - 1 fits a u64; digits on both sides of a
-    // point.
-    let scale = match point {
-        _ if len == 0 || len > 20 => return (None, end),
-        Some(i) if i == 0 || i + 1 == len => return (None, end),
-        Some(i) => len - i - 1,
-        None if len > 19 => return (None, end),
-        None => 0,
-    };
-    if negative && mantissa == 0 {
+    let whole = end - start;
+    let mut scale = 0;
+    if end < bytes.len() && bytes[end] == b'.' {
+        end += 1;
+        let from = end;
+        while end < bytes.len() {
+            let d = bytes[end].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            end += 1;
+        }
+        scale = end - from;
+        // Digits on both sides of the point.
+        if whole == 0 || scale == 0 {
+            return (None, end);
+        }
+    }
+    // 1 to 19 digits (10^19 - 1 fits a u64), and no negative zero.
+    let negative = start == 1;
+    if whole + scale == 0 || whole + scale > 19 || (negative && mantissa == 0) {
         return (None, end);
     }
-    // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa.
+    // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa; the
+    // scale is at most 19.
     let (lo, mid) = (mantissa as u32, (mantissa >> 32) as u32);
-    let value = u32::try_from(scale)
-        .ok()
-        .map(|scale| Decimal::from_parts(lo, mid, 0, negative, scale));
-    (value, end)
+    (
+        Some(Decimal::from_parts(lo, mid, 0, negative, scale as u32)),
+        end,
+    )
 }
 
 /// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional
