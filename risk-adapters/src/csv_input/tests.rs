@@ -969,7 +969,7 @@ fn usual_cell(name: &str) -> proptest::strategy::BoxedStrategy<String> {
     let re = |r: &str| proptest::string::string_regex(r).unwrap().boxed();
     let decimal = || {
         prop_oneof![
-            8 => re("-?[0-9]{1,5}(\\.[0-9]{1,6})?"),
+            40 => re("-?[0-9]{1,5}(\\.[0-9]{1,6})?"),
             1 => re("[0-9]{17,21}|[0-9]{10}\\.[0-9]{8,11}"),
             1 => proptest::sample::select(vec!["-0", "-0.00", "1.", ".5", "-", "1e2", " 1.5", "1.5 ", "+1", "1.2.3", "\u{e9}", ""])
                 .prop_map(str::to_owned),
@@ -978,25 +978,25 @@ fn usual_cell(name: &str) -> proptest::strategy::BoxedStrategy<String> {
     };
     match name {
         "identifier" => prop_oneof![
-            6 => re("[1-9][0-9]{0,2}"),
+            30 => re("[1-9][0-9]{0,2}"),
             1 => re("0[0-9]{0,2}|[0-9]{19,21}|T-[a-z]{1,2}|[a-z0-9]{1,3}\u{e9}|\u{e9}[0-9]"),
             1 => proptest::sample::select(vec![" 12", "12 ", "", "1\u{a0}", "1 2", "1+2"]).prop_map(str::to_owned),
         ]
         .boxed(),
         "action" => prop_oneof![
-            8 => re("[01]"),
+            40 => re("[01]"),
             1 => proptest::sample::select(vec!["buy", "1.0", "0.0", "2", "", " 1", "01"]).prop_map(str::to_owned),
         ]
         .boxed(),
         "open_price" | "close_price" | "commission" | "lot_size" | "profit" | "swap" => decimal(),
         "price_sl" | "price_tp" => prop_oneof![
-            2 => Just(String::new()),
+            10 => Just(String::new()),
             1 => proptest::sample::select(vec!["0", "0.00", "-0.0"]).prop_map(str::to_owned),
-            3 => decimal(),
+            15 => decimal(),
         ]
         .boxed(),
         "opened_at" | "closed_at" => prop_oneof![
-            8 => re("2025-05-0[1-2][ T]1[0-1]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?"),
+            40 => re("2025-05-0[1-2][ T]1[0-1]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?"),
             2 => re("20[0-9]{2}-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,10})?(Z|\\+00:00|\\+01:00|Zx| )?"),
             1 => proptest::sample::select(vec![
                 "2262-04-11 23:47:16.854775807",
@@ -1006,6 +1006,11 @@ fn usual_cell(name: &str) -> proptest::strategy::BoxedStrategy<String> {
                 "9999-12-31 23:59:59",
                 "0000-01-01 00:00:00",
                 "2025-02-29 10:00:00",
+                "2025-05-01 24:00:00",
+                "2025-05-01 23:60:00",
+                "2025-05-01 23:59:60",
+                "2025-05-01 10:00:00.",
+                "2025-05-01 10:00:00.1234567891",
                 " 2025-05-01 10:00:00",
                 "2025-05-01",
             ])
@@ -1013,12 +1018,12 @@ fn usual_cell(name: &str) -> proptest::strategy::BoxedStrategy<String> {
         ]
         .boxed(),
         "symbol" => prop_oneof![
-            6 => proptest::sample::select(vec!["EURUSD", "NDX100", "XAUUSD.r"]).prop_map(str::to_owned),
+            30 => proptest::sample::select(vec!["EURUSD", "NDX100", "XAUUSD.r"]).prop_map(str::to_owned),
             1 => proptest::sample::select(vec!["", " EURUSD", "EUR USD", "\u{e9}X", "X\u{e9}", "X\u{a0}"]).prop_map(str::to_owned),
         ]
         .boxed(),
         "trading_account_login" => prop_oneof![
-            6 => re("1[0-9]{0,2}"),
+            30 => re("1[0-9]{0,2}"),
             1 => proptest::sample::select(vec!["", "7 ", "\u{3000}7", "a-b"]).prop_map(str::to_owned),
         ]
         .boxed(),
