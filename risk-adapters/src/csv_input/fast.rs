@@ -78,19 +78,19 @@ impl RowPlan {
     }
 
     /// The row that starts at `text[at]` (a byte after a line end, or the text's first),
-    /// parsed in one pass when every used cell has its usual shape: `None` otherwise.
-    /// `text` is valid UTF-8 as a whole (`whole`) and holds no quote. Gives the row's
-    /// values and where its record ends (the index of its line end, or the text's
-    /// length).
-    pub(super) fn parse<'t>(
+    /// parsed in one pass into `f` (all of whose values are overwritten) when every used
+    /// cell has its usual shape: `None` otherwise. `text` is valid UTF-8 as a whole
+    /// (`whole`) and holds no quote. Gives where the record ends (the index of its line
+    /// end, or the text's length).
+    pub(super) fn parse_into<'t>(
         &self,
+        f: &mut Fields<'t>,
         text: &'t [u8],
         whole: &'t str,
         at: usize,
         max_field: usize,
         days: &mut DayCache,
-    ) -> Option<(Fields<'t>, usize)> {
-        let mut f = Fields::default();
+    ) -> Option<usize> {
         let mut p = at;
         let last = self.slots.len().checked_sub(1)?;
         for (col, &slot) in self.slots.iter().enumerate() {
@@ -235,10 +235,10 @@ impl Default for Fields<'_> {
 }
 
 impl<'t> Fields<'t> {
-    /// The row ending at `end`, unless it closed before it opened (the general parse
-    /// words that error).
-    fn finish(self, end: usize) -> Option<(Self, usize)> {
-        (self.times[1] >= self.times[0]).then_some((self, end))
+    /// `end` (where the row ends), unless the row closed before it opened (the general
+    /// parse words that error).
+    fn finish(&self, end: usize) -> Option<usize> {
+        (self.times[1] >= self.times[0]).then_some(end)
     }
 
     /// The row's id, its kind, and its values as the general parse gives them.

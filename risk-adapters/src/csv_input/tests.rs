@@ -1124,10 +1124,11 @@ fn the_one_pass_parse_reads_the_usual_rows() {
     let body = &text[header_end..];
     let whole = std::str::from_utf8(body).unwrap();
     let mut days = super::fast::DayCache::default();
+    let mut fields = super::fast::Fields::default();
     let (mut at, mut rows) = (0, 0);
     while at < body.len() {
-        let (_, end) = plan
-            .parse(body, whole, at, MAX_FIELD_BYTES, &mut days)
+        let end = plan
+            .parse_into(&mut fields, body, whole, at, MAX_FIELD_BYTES, &mut days)
             .unwrap_or_else(|| panic!("row at byte {at} not read in one pass"));
         at = end + 1;
         rows += 1;
@@ -1135,5 +1136,23 @@ fn the_one_pass_parse_reads_the_usual_rows() {
     assert_eq!(rows, 500);
     let padded = b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0, EURUSD,1,1,0,7\n";
     let whole = std::str::from_utf8(padded).unwrap();
-    assert!(plan.parse(padded, whole, 0, MAX_FIELD_BYTES, &mut days).is_none());
+    assert!(plan
+        .parse_into(&mut fields, padded, whole, 0, MAX_FIELD_BYTES, &mut days)
+        .is_none());
+}
+
+proptest::proptest! {
+    /// A name's packed key is its bytes in a zeroed 16-byte buffer with the length in the
+    /// last byte, for every length up to 15 (none above).
+    #[test]
+    fn packed_names_are_their_bytes_and_length(name in "[ -~]{0,17}|[a-z\u{e9}\u{3000}]{0,9}") {
+        let b = name.as_bytes();
+        let expected = (b.len() < 16).then(|| {
+            let mut buf = [0_u8; 16];
+            buf[..b.len()].copy_from_slice(b);
+            buf[15] = b.len() as u8;
+            u128::from_le_bytes(buf)
+        });
+        proptest::prop_assert_eq!(super::batch::packed(&name), expected, "{:?}", name);
+    }
 }

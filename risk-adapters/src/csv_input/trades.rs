@@ -14,7 +14,7 @@ use risk_core::Decimal;
 use super::bounded::delimiters;
 use super::bounded::BoundedRows;
 use super::error::{CsvInputError, RowError};
-use super::fast::{DayCache, RowPlan};
+use super::fast::{DayCache, Fields, RowPlan};
 use super::fields::{
     csv_error, find_columns, open_reader, row_info, row_too_long, Cells, DateCache, Interner, Row,
 };
@@ -430,15 +430,16 @@ impl<'a, S: Sink> Ingest<'a, S> {
         let whole = std::str::from_utf8(text).ok();
         let max_field = self.limits.max_field_bytes;
         let (mut line, mut at, mut rows) = (first_line, 0, 0_u64);
+        let mut usual = Fields::default();
         while at < text.len() {
             // The usual row in one pass; any other row as below.
             let fast = whole.and_then(|whole| {
                 self.plan
-                    .parse(text, whole, at, max_field, &mut self.days)
-                    .filter(|&(_, end)| end - at <= max_row)
+                    .parse_into(&mut usual, text, whole, at, max_field, &mut self.days)
+                    .filter(|&end| end - at <= max_row)
             });
-            if let Some((fields, end)) = fast {
-                let (id, key, parsed) = fields.parsed();
+            if let Some(end) = fast {
+                let (id, key, parsed) = usual.parsed();
                 self.accept(id, key, parsed);
                 rows += 1;
                 if rows.is_multiple_of(65_536) {
