@@ -251,7 +251,11 @@ pub(super) fn packed(name: &str) -> Option<u128> {
     let b = name.as_bytes();
     let len = b.len();
     let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
-    let half = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4])));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
     let (lo, hi) = match len {
         16.. => return None,
         // The last word's bytes past the first eight, moved down to bytes 0 to len - 9.

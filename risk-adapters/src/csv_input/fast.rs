@@ -149,7 +149,8 @@ impl RowPlan {
                 Some(b',') => {
                     // Columns the reader does not use, up to the line end.
                     let rest = &text[end..];
-                    let record_end = memchr::memchr2(b'\n', b'\r', rest).map_or(text.len(), |i| end + i);
+                    let record_end =
+                        memchr::memchr2(b'\n', b'\r', rest).map_or(text.len(), |i| end + i);
                     return f.finish(record_end);
                 }
                 Some(b'\n' | b'\r') | None if col == last => return f.finish(end),
@@ -190,7 +191,9 @@ fn skip(text: &[u8], at: usize) -> usize {
     match text.get(end) {
         None | Some(b',' | b'\n' | b'\r') => end,
         // Some other byte (a space, `+`, ...): look further.
-        Some(_) => memchr::memchr3(b',', b'\n', b'\r', &text[end..]).map_or(text.len(), |i| end + i),
+        Some(_) => {
+            memchr::memchr3(b',', b'\n', b'\r', &text[end..]).map_or(text.len(), |i| end + i)
+        }
     }
 }
 
@@ -242,6 +245,7 @@ impl<'t> Fields<'t> {
     }
 
     /// The row's id, its kind, and its values as the general parse gives them.
+    #[inline]
     pub(super) fn parsed(&self) -> (&'t str, IdKey, Parsed<'t>) {
         let n = &self.numbers;
         let parsed = Parsed {
@@ -316,7 +320,11 @@ impl DayCache {
             // 1 to 9 digits, scaled to nanoseconds in the same pass.
             let mut scale = 1_000_000_000_i64;
             n = 20;
-            while let Some(d) = cell.get(n).map(|c| c.wrapping_sub(b'0')).filter(|&d| d < 10) {
+            while let Some(d) = cell
+                .get(n)
+                .map(|c| c.wrapping_sub(b'0'))
+                .filter(|&d| d < 10)
+            {
                 if n == 29 {
                     return None;
                 }

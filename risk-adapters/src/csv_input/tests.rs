@@ -1118,7 +1118,8 @@ fn the_one_pass_parse_reads_the_usual_rows() {
     };
     crate::sample::generate(&config, &mut text, &mut Vec::<u8>::new()).unwrap();
     let header_end = text.iter().position(|&b| b == b'\n').unwrap() + 1;
-    let (_, header) = super::fields::open_reader(&text[..header_end], "s.csv", CsvLimits::default()).unwrap();
+    let (_, header) =
+        super::fields::open_reader(&text[..header_end], "s.csv", CsvLimits::default()).unwrap();
     let cols = super::fields::find_columns(&header, &TRADE_COLUMNS, "s.csv").unwrap();
     let plan = super::fast::RowPlan::new(&cols);
     let body = &text[header_end..];
@@ -1134,7 +1135,8 @@ fn the_one_pass_parse_reads_the_usual_rows() {
         rows += 1;
     }
     assert_eq!(rows, 500);
-    let padded = b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0, EURUSD,1,1,0,7\n";
+    let padded =
+        b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0, EURUSD,1,1,0,7\n";
     let whole = std::str::from_utf8(padded).unwrap();
     assert!(plan
         .parse_into(&mut fields, padded, whole, 0, MAX_FIELD_BYTES, &mut days)
