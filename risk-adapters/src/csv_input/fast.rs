@@ -210,7 +210,7 @@ fn name(whole: &str, from: usize, to: usize) -> Option<&str> {
     }
 }
 
-/// A row's values as [`RowPlan::parse`] read them.
+/// A row's values as [`RowPlan::parse_into`] read them.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Fields<'t> {
     id: &'t str,
