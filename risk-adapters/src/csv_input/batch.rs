@@ -244,13 +244,32 @@ struct Numbering {
     last: Option<(u128, u32)>,
 }
 
-/// `name`'s bytes and length as one integer, for names of up to 15 bytes.
-fn packed(name: &str) -> Option<u128> {
-    let bytes = name.as_bytes();
-    let mut buf = [0_u8; 16];
-    buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    buf[15] = u8::try_from(bytes.len()).ok().filter(|&n| n < 16)?;
-    Some(u128::from_le_bytes(buf))
+/// `name`'s bytes and length as one integer, for names of up to 15 bytes: byte `i` of
+/// the name in byte `i` of the integer, the length in the top byte. Read as two
+/// overlapping words (no copy through a buffer).
+pub(super) fn packed(name: &str) -> Option<u128> {
+    let b = name.as_bytes();
+    let len = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    let (lo, hi) = match len {
+        16.. => return None,
+        // The last word's bytes past the first eight, moved down to bytes 0 to len - 9.
+        9..=15 => (word(0), word(len - 8) >> (8 * (16 - len))),
+        8 => (word(0), 0),
+        4..=7 => (half(0) | (half(len - 4) >> (8 * (8 - len))) << 32, 0),
+        _ => (
+            b.iter()
+                .enumerate()
+                .fold(0, |key, (i, &c)| key | u64::from(c) << (8 * i)),
+            0,
+        ),
+    };
+    Some(u128::from(lo) | u128::from(hi) << 64 | (len as u128) << 120)
 }
 
 impl Numbering {

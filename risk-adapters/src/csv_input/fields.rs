@@ -413,45 +413,62 @@ impl DateCache {
 /// exponent, spaces, a lone `.`, a negative zero, more digits), which the caller hands to
 /// [`parse_decimal`].
 pub(super) fn plain_decimal(cell: &[u8]) -> Option<Decimal> {
-    let (negative, digits) = match cell.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, cell),
-    };
-    // 19 digits and a point at most: 10^19 - 1 fits a u64.
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
+    match decimal_prefix(cell) {
+        (value, n) if n == cell.len() => value,
+        _ => None,
     }
-    let (mut mantissa, mut point) = (0_u64, None);
-    for (i, &b) in digits.iter().enumerate() {
-        let d = b.wrapping_sub(b'0');
-        if d <= 9 {
-            // Wraps only for 20 digits without a point, refused below.
+}
+
+/// The longest prefix of `bytes` made of an optional `-` and then digits and at most one
+/// point, with its length, and its value as [`plain_decimal`] reads that prefix alone
+/// (`None` when it reads none). The fast row parse reads a cell with it and checks that
+/// the byte after the prefix ends the cell.
+#[inline]
+pub(super) fn decimal_prefix(bytes: &[u8]) -> (Option<Decimal>, usize) {
+    let start = usize::from(bytes.first() == Some(&b'-'));
+    // The digits before the point, then (after a point) those after it; each loop only
+    // reads a byte, tests it and adds it.
+    let (mut mantissa, mut end) = (0_u64, start);
+    while end < bytes.len() {
+        let d = bytes[end].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // Wraps only past 19 digits, refused below.
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        end += 1;
+    }
+    let whole = end - start;
+    let mut scale = 0;
+    if end < bytes.len() && bytes[end] == b'.' {
+        end += 1;
+        let from = end;
+        while end < bytes.len() {
+            let d = bytes[end].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
             mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        } else if b == b'.' && point.is_none() {
-            point = Some(i);
-        } else {
-            return None;
+            end += 1;
+        }
+        scale = end - from;
+        // Digits on both sides of the point.
+        if whole == 0 || scale == 0 {
+            return (None, end);
         }
     }
-    // Digits on both sides of a point, 19 at most in all.
-    let scale = match point {
-        Some(i) if i == 0 || i + 1 == digits.len() => return None,
-        Some(i) => digits.len() - i - 1,
-        None if digits.len() > 19 => return None,
-        None => 0,
-    };
-    if negative && mantissa == 0 {
-        return None;
+    // 1 to 19 digits (10^19 - 1 fits a u64), and no negative zero.
+    let negative = start == 1;
+    if whole + scale == 0 || whole + scale > 19 || (negative && mantissa == 0) {
+        return (None, end);
     }
-    // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa.
+    // Split the u64 into the low and middle 32-bit words of the 96-bit mantissa; the
+    // scale is at most 19.
     let (lo, mid) = (mantissa as u32, (mantissa >> 32) as u32);
-    Some(Decimal::from_parts(
-        lo,
-        mid,
-        0,
-        negative,
-        u32::try_from(scale).ok()?,
-    ))
+    (
+        Some(Decimal::from_parts(lo, mid, 0, negative, scale as u32)),
+        end,
+    )
 }
 
 /// Parses a UTC timestamp as written in exports: `YYYY-MM-DD HH:MM:SS` with an optional

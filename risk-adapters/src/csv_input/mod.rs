@@ -47,14 +47,16 @@
 //! `trades` reads an export on one thread (the csv reader, any CSV; or rows split in
 //! place when the text has no quote), `parallel` splits a quote-free one over threads,
 //! `batch` keeps the rows in the report's compact form instead of as `ClosedTrade`s,
-//! `accounts` reads the accounts file; `fields` turns cells into values with row
-//! errors, `error` holds the errors, and `bounded` bounds each row before the csv reader
-//! buffers it.
+//! `fast` parses a split row of the usual shape in one pass (any other row goes to the
+//! general row parse), `accounts` reads the accounts file; `fields` turns cells into
+//! values with row errors, `error` holds the errors, and `bounded` bounds each row
+//! before the csv reader buffers it.
 
 mod accounts;
 mod batch;
 mod bounded;
 mod error;
+mod fast;
 mod fields;
 mod parallel;
 mod trades;

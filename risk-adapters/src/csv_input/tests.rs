@@ -829,6 +829,21 @@ proptest::proptest! {
             let slow = risk_core::num::parse_decimal(&text).unwrap();
             proptest::prop_assert_eq!(fast.serialize(), slow.serialize(), "{}", text);
         }
+        // The prefix read in a row (more bytes after the cell, so that the digits are
+        // read eight at a time as far as they go) is the prefix read in the cell alone.
+        let alone = super::fields::decimal_prefix(text.as_bytes());
+        for tail in [",", ",12345678,1", "x9999999999", ".5", " 2025-05-05 10:00:00"] {
+            let in_row = super::fields::decimal_prefix(format!("{text}{tail}").as_bytes());
+            let (a, b) = (alone.0.map(|d| d.serialize()), in_row.0.map(|d| d.serialize()));
+            if tail == ".5" {
+                // A point after the cell may extend it: only the digits before agree.
+                if !text.contains('.') && alone.1 == text.len() && alone.0.is_some() && text.bytes().last().is_some_and(|b| b.is_ascii_digit()) {
+                    proptest::prop_assert_eq!(in_row.1, text.len() + 2, "{}", text);
+                }
+            } else {
+                proptest::prop_assert_eq!((a, alone.1), (b, in_row.1), "{}{}", text, tail);
+            }
+        }
         let usual = text.strip_prefix('-').unwrap_or(&text);
         let (int, frac) = usual.split_once('.').unwrap_or((usual, "1"));
         let digits = int.len() + frac.len();
@@ -934,5 +949,212 @@ fn split_rows_keep_decimal_scales_and_the_first_id() {
     for workers in 1..=4 {
         let split = read_trades_parallel(text.as_bytes(), "b.csv", workers, |_| {}).unwrap();
         assert_eq!(format!("{:?}", split.trades), format!("{:?}", f.trades));
+    }
+}
+
+/// The columns of [`HEADER`], rotated left by `by` (so that the last column the reader
+/// uses is followed by unused ones when `by` is not 0).
+fn rotated_header(by: usize) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = HEADER.trim_end().split(',').collect();
+    let len = names.len();
+    names.rotate_left(by % len);
+    names
+}
+
+/// A cell for column `name` of a row of the one-pass parse's vocabulary: mostly the
+/// usual shapes (which it reads), with every kind of near miss (which it leaves to the
+/// general parse).
+fn usual_cell(name: &str) -> proptest::strategy::BoxedStrategy<String> {
+    use proptest::prelude::*;
+    let re = |r: &str| proptest::string::string_regex(r).unwrap().boxed();
+    let decimal = || {
+        prop_oneof![
+            40 => re("-?[0-9]{1,5}(\\.[0-9]{1,6})?"),
+            1 => re("[0-9]{17,21}|[0-9]{10}\\.[0-9]{8,11}"),
+            1 => proptest::sample::select(vec!["-0", "-0.00", "1.", ".5", "-", "1e2", " 1.5", "1.5 ", "+1", "1.2.3", "\u{e9}", ""])
+                .prop_map(str::to_owned),
+        ]
+        .boxed()
+    };
+    match name {
+        "identifier" => prop_oneof![
+            30 => re("[1-9][0-9]{0,2}"),
+            1 => re("0[0-9]{0,2}|[0-9]{19,21}|T-[a-z]{1,2}|[a-z0-9]{1,3}\u{e9}|\u{e9}[0-9]"),
+            1 => proptest::sample::select(vec![" 12", "12 ", "", "1\u{a0}", "1 2", "1+2"]).prop_map(str::to_owned),
+        ]
+        .boxed(),
+        "action" => prop_oneof![
+            40 => re("[01]"),
+            1 => proptest::sample::select(vec!["buy", "1.0", "0.0", "2", "", " 1", "01"]).prop_map(str::to_owned),
+        ]
+        .boxed(),
+        "open_price" | "close_price" | "commission" | "lot_size" | "profit" | "swap" => decimal(),
+        "price_sl" | "price_tp" => prop_oneof![
+            10 => Just(String::new()),
+            1 => proptest::sample::select(vec!["0", "0.00", "-0.0"]).prop_map(str::to_owned),
+            15 => decimal(),
+        ]
+        .boxed(),
+        "opened_at" | "closed_at" => prop_oneof![
+            40 => re("2025-05-0[1-2][ T]1[0-1]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?"),
+            2 => re("20[0-9]{2}-[01][0-9]-[0-3][0-9][ T][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,10})?(Z|\\+00:00|\\+01:00|Zx| )?"),
+            1 => proptest::sample::select(vec![
+                "2262-04-11 23:47:16.854775807",
+                "2262-04-11 23:47:16.854775808",
+                "1677-09-21 00:12:43.145224192",
+                "1677-09-21 00:12:43.145224191",
+                "9999-12-31 23:59:59",
+                "0000-01-01 00:00:00",
+                "2025-02-29 10:00:00",
+                "2025-05-01 24:00:00",
+                "2025-05-01 23:60:00",
+                "2025-05-01 23:59:60",
+                "2025-05-01 10:00:00.",
+                "2025-05-01 10:00:00.1234567891",
+                " 2025-05-01 10:00:00",
+                "2025-05-01",
+            ])
+            .prop_map(str::to_owned),
+        ]
+        .boxed(),
+        "symbol" => prop_oneof![
+            30 => proptest::sample::select(vec!["EURUSD", "NDX100", "XAUUSD.r"]).prop_map(str::to_owned),
+            1 => proptest::sample::select(vec!["", " EURUSD", "EUR USD", "\u{e9}X", "X\u{e9}", "X\u{a0}"]).prop_map(str::to_owned),
+        ]
+        .boxed(),
+        "trading_account_login" => prop_oneof![
+            30 => re("1[0-9]{0,2}"),
+            1 => proptest::sample::select(vec!["", "7 ", "\u{3000}7", "a-b"]).prop_map(str::to_owned),
+        ]
+        .boxed(),
+        _ => re("[ -!#-+\\--~]{0,5}"),
+    }
+}
+
+/// A row of [`usual_cell`]s for `header`, its line end, and sometimes one column less or
+/// one more.
+fn usual_row(header: Vec<&'static str>) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let cells: Vec<_> = header.iter().map(|name| usual_cell(name)).collect();
+    (
+        cells,
+        prop_oneof![8 => Just(0_i8), 1 => Just(-1_i8), 1 => Just(1_i8)],
+        proptest::sample::select(vec!["\n", "\n", "\n", "\r\n", "\r", "\n\n"]),
+    )
+        .prop_map(|(mut cells, extra, end)| {
+            match extra {
+                -1 => {
+                    cells.pop();
+                }
+                1 => cells.push("x".to_owned()),
+                _ => {}
+            }
+            format!("{}{end}", cells.join(","))
+        })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Rows of the export's usual shape, mostly good, with near misses of every kind in
+    /// every cell (which the one-pass parse must leave to the general one), in the
+    /// header's column order or rotated (unused columns after the last used one), with
+    /// repeated ids, small limits and a last row without a line end: the rows split in
+    /// place (1 to 4 workers, trades and batch) read as the csv reader reads them, to
+    /// the scale of every decimal.
+    #[test]
+    fn usual_rows_read_as_the_csv_reader_reads_them(
+        (by, rows) in proptest::strategy::Strategy::prop_flat_map(0_usize..20, |by| {
+            (
+                proptest::strategy::Just(by),
+                proptest::collection::vec(usual_row(rotated_header(by)), 0..30),
+            )
+        }),
+        cut_last_end in proptest::bool::ANY,
+        max_row_bytes in proptest::prop_oneof![4 => proptest::strategy::Just(MAX_ROW_BYTES), 1 => 190_usize..320],
+        max_field_bytes in proptest::prop_oneof![4 => proptest::strategy::Just(MAX_FIELD_BYTES), 1 => 0_usize..12],
+    ) {
+        use proptest::prelude::*;
+        let limits = CsvLimits { max_row_bytes, max_field_bytes };
+        let mut text = format!("{}\n{}", rotated_header(by).join(","), rows.concat());
+        if cut_last_end {
+            while text.ends_with(['\n', '\r']) {
+                text.pop();
+            }
+        }
+        let text = text.as_bytes();
+        let sequential = read_trades_with(text, "u.csv", limits, |_| {}).unwrap();
+        for workers in 1..=4 {
+            let split = read_trades_parallel_with(text, "u.csv", workers, limits, |_| {}).unwrap();
+            prop_assert_eq!(format!("{:?}", split.trades), format!("{:?}", sequential.trades), "{} workers", workers);
+            prop_assert_eq!(&split.errors, &sequential.errors, "{} workers", workers);
+            prop_assert_eq!(
+                (split.skipped_rows, split.duplicate_rows),
+                (sequential.skipped_rows, sequential.duplicate_rows)
+            );
+            for basis in [PnlBasis::Net, PnlBasis::Gross] {
+                let batch = read_trade_batch_parallel(text, "u.csv", workers, basis, limits, |_| {}).unwrap();
+                prop_assert_eq!(batch_view(&batch.batch), trades_view(&sequential.trades, basis));
+                prop_assert_eq!(&batch.errors, &sequential.errors);
+                prop_assert_eq!(
+                    (batch.skipped_rows, batch.duplicate_rows),
+                    (sequential.skipped_rows, sequential.duplicate_rows)
+                );
+            }
+        }
+    }
+}
+
+/// The one-pass parse reads the rows of the export's usual shape (a test that it is
+/// taken at all, so that the property test above compares it): every row of a generated
+/// sample, and none of a row with a cell to trim.
+#[test]
+fn the_one_pass_parse_reads_the_usual_rows() {
+    let mut text = Vec::new();
+    let config = crate::sample::SampleConfig {
+        trades: 500,
+        defects: false,
+        ..Default::default()
+    };
+    crate::sample::generate(&config, &mut text, &mut Vec::<u8>::new()).unwrap();
+    let header_end = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let (_, header) =
+        super::fields::open_reader(&text[..header_end], "s.csv", CsvLimits::default()).unwrap();
+    let cols = super::fields::find_columns(&header, &TRADE_COLUMNS, "s.csv").unwrap();
+    let plan = super::fast::RowPlan::new(&cols);
+    let body = &text[header_end..];
+    let whole = std::str::from_utf8(body).unwrap();
+    let mut days = super::fast::DayCache::default();
+    let mut fields = super::fast::Fields::default();
+    let (mut at, mut rows) = (0, 0);
+    while at < body.len() {
+        let end = plan
+            .parse_into(&mut fields, body, whole, at, MAX_FIELD_BYTES, &mut days)
+            .unwrap_or_else(|| panic!("row at byte {at} not read in one pass"));
+        at = end + 1;
+        rows += 1;
+    }
+    assert_eq!(rows, 500);
+    let padded =
+        b"0,1,0,,1.1,1.2,0,0.1,2025-05-05 10:00:00,2025-05-05 10:01:00,1,,,10,0, EURUSD,1,1,0,7\n";
+    let whole = std::str::from_utf8(padded).unwrap();
+    assert!(plan
+        .parse_into(&mut fields, padded, whole, 0, MAX_FIELD_BYTES, &mut days)
+        .is_none());
+}
+
+proptest::proptest! {
+    /// A name's packed key is its bytes in a zeroed 16-byte buffer with the length in the
+    /// last byte, for every length up to 15 (none above).
+    #[test]
+    fn packed_names_are_their_bytes_and_length(name in "[ -~]{0,17}|[a-z\u{e9}\u{3000}]{0,9}") {
+        let b = name.as_bytes();
+        let expected = (b.len() < 16).then(|| {
+            let mut buf = [0_u8; 16];
+            buf[..b.len()].copy_from_slice(b);
+            buf[15] = b.len() as u8;
+            u128::from_le_bytes(buf)
+        });
+        proptest::prop_assert_eq!(super::batch::packed(&name), expected, "{:?}", name);
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use risk_core::hash::HashSet as FastSet;
 use risk_core::ids::{AccountId, Symbol, TradeId};
 use risk_core::metrics::ClosedTrade;
@@ -14,6 +14,7 @@ use risk_core::Decimal;
 use super::bounded::delimiters;
 use super::bounded::BoundedRows;
 use super::error::{CsvInputError, RowError};
+use super::fast::{DayCache, Fields, RowPlan};
 use super::fields::{
     csv_error, find_columns, open_reader, row_info, row_too_long, Cells, DateCache, Interner, Row,
 };
@@ -173,8 +174,6 @@ pub(super) struct Parsed<'r> {
     pub(super) symbol: &'r str,
     pub(super) side: Side,
     pub(super) volume: Decimal,
-    pub(super) opened_at: DateTime<Utc>,
-    pub(super) closed_at: DateTime<Utc>,
     /// `opened_at` in nanoseconds since the epoch (in range: the row parse checked).
     pub(super) opened_at_ns: i64,
     /// `closed_at` in nanoseconds since the epoch.
@@ -243,8 +242,8 @@ impl Sink for TradeSink {
             symbol: self.symbols.get(row.symbol, Symbol::new),
             side: row.side,
             volume: row.volume,
-            opened_at: row.opened_at,
-            closed_at: row.closed_at,
+            opened_at: DateTime::from_timestamp_nanos(row.opened_at_ns),
+            closed_at: DateTime::from_timestamp_nanos(row.closed_at_ns),
             open_price: row.open_price,
             close_price: row.close_price,
             stop_loss: row.stop_loss,
@@ -298,6 +297,9 @@ pub(super) struct Ingest<'a, S> {
     seen_numeric: FastSet<u64>,
     seen_text: FastSet<TradeId>,
     dates: DateCache,
+    /// The one-pass parse of the usual rows ([`Ingest::run_split`]).
+    plan: RowPlan,
+    days: DayCache,
     pub(super) bad_rows: Vec<BadRow>,
     /// Whether ids are left to the merge ([`Ingest::deferred`]) instead of claimed here.
     defer: bool,
@@ -325,6 +327,8 @@ impl<'a, S: Sink> Ingest<'a, S> {
             seen_numeric: FastSet::default(),
             seen_text: FastSet::default(),
             dates: DateCache::default(),
+            plan: RowPlan::new(&cols),
+            days: DayCache::default(),
             bad_rows: Vec::new(),
             defer: false,
             numeric_ids: Vec::new(),
@@ -424,8 +428,29 @@ impl<'a, S: Sink> Ingest<'a, S> {
         // The text validated once, so that the cells read as text need no check of their
         // own.
         let whole = std::str::from_utf8(text).ok();
+        let max_field = self.limits.max_field_bytes;
         let (mut line, mut at, mut rows) = (first_line, 0, 0_u64);
+        let mut usual = Fields::default();
         while at < text.len() {
+            // The usual row in one pass; any other row as below.
+            let fast = whole.and_then(|whole| {
+                self.plan
+                    .parse_into(&mut usual, text, whole, at, max_field, &mut self.days)
+                    .filter(|&end| end - at <= max_row)
+            });
+            if let Some(end) = fast {
+                let (id, key, parsed) = usual.parsed();
+                self.accept(id, key, parsed);
+                rows += 1;
+                if rows.is_multiple_of(65_536) {
+                    progress(end as u64);
+                }
+                if text.get(end) == Some(&b'\n') {
+                    line += 1;
+                }
+                at = end + 1;
+                continue;
+            }
             let end = memchr::memchr2(b'\n', b'\r', &text[at..]).map_or(text.len(), |i| at + i);
             let record = &text[at..end];
             if record.len() > max_row {
@@ -454,6 +479,21 @@ impl<'a, S: Sink> Ingest<'a, S> {
         }
         progress(text.len() as u64);
         line - first_line
+    }
+
+    /// Keeps a good row (a row the one-pass parse read), unless its id was claimed: as
+    /// [`Ingest::row`] does for a good row.
+    fn accept(&mut self, id: &str, key: IdKey, parsed: Parsed<'_>) {
+        if self.defer {
+            match key {
+                IdKey::Numeric(n) => self.numeric_ids.push(n),
+                IdKey::Text => self.text_ids.push(TradeId::new(id)),
+            }
+        } else if !self.claim(&key, id) {
+            self.out.duplicate_rows += 1;
+            return;
+        }
+        self.out.kept.keep(id, &key, parsed);
     }
 
     fn row(&mut self, cells: Cells<'_>, line: u64) {
@@ -488,9 +528,9 @@ impl<'a, S: Sink> Ingest<'a, S> {
             let login = row.text(c_login)?;
             let symbol = row.text(c_symbol)?;
             let side = row.side(c_action)?;
-            let (opened_at, opened_at_ns) = row.time(c_opened, dates)?;
-            let (closed_at, closed_at_ns) = row.time(c_closed, dates)?;
-            if closed_at < opened_at {
+            let opened_at_ns = row.time(c_opened, dates)?.1;
+            let closed_at_ns = row.time(c_closed, dates)?.1;
+            if closed_at_ns < opened_at_ns {
                 return Err(row.error(c_closed, "closed before it was opened".to_owned()));
             }
             Ok(Parsed {
@@ -498,8 +538,6 @@ impl<'a, S: Sink> Ingest<'a, S> {
                 symbol,
                 side,
                 volume: row.number(c_lots)?,
-                opened_at,
-                closed_at,
                 opened_at_ns,
                 closed_at_ns,
                 open_price: row.number(c_open)?,
