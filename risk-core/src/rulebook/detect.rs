@@ -107,21 +107,6 @@ pub fn detect_only(
     Ok(out)
 }
 
-/// `(group, time, payload)` as one integer that sorts as the tuple (one integer compare
-/// per step of a sort of millions): the group in the top 32 bits, the time made unsigned
-/// with its order kept in the next 64, the payload in the low 32.
-fn pack(group: u32, time: i64, payload: u32) -> u128 {
-    let time = u64::from_ne_bytes(time.to_ne_bytes()) ^ (1 << 63);
-    u128::from(group) << 96 | u128::from(time) << 32 | u128::from(payload)
-}
-
-/// The inverse of [`pack`].
-fn unpack(key: u128) -> (u32, i64, u32) {
-    let group = (key >> 96) as u32;
-    let time = ((key >> 32) as u64) ^ (1 << 63);
-    (group, i64::from_ne_bytes(time.to_ne_bytes()), key as u32)
-}
-
 /// Union-find root with path halving.
 fn root(parent: &mut [usize], mut i: usize) -> usize {
     while let Some(&p) = parent.get(i) {
@@ -191,21 +176,21 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
             .and_then(|c| size.get(c))
             .is_some_and(|&n| n > 1)
     };
-    // The opens of linked accounts' trades of positive length, keyed by packed (symbol,
-    // open time, account << 1 | sell) and carrying the close time: one sort, and the sweep
-    // reads nothing else. A trade leaves the open lists lazily once its close time has
+    // The opens of linked accounts' trades of positive length, keyed by (symbol, open
+    // time, account << 1 | sell) and carrying the close time: one radix sort, and the
+    // sweep reads nothing else. A trade leaves the open lists lazily once its close time has
     // passed (intervals are `[open, close)`).
-    let mut opens: Vec<(u128, i64)> = Vec::new();
+    let mut opens: Vec<(u32, i64, u32, i64)> = Vec::new();
     for (a, t) in all_trades(accounts) {
         if t.closed_at_ns > t.opened_at_ns && linked(a) {
             let who = a.saturating_mul(2) | u32::from(t.side == Side::Sell);
-            opens.push((pack(t.symbol, t.opened_at_ns, who), t.closed_at_ns));
+            opens.push((t.symbol, t.opened_at_ns, who, t.closed_at_ns));
         }
     }
     if opens.is_empty() {
         return;
     }
-    opens.sort_unstable_by_key(|o| o.0);
+    let opens = radix::sort_keys(opens);
     // Per open, in sweep order: when it was first held against an opposite trade.
     let mut hedged_at: Vec<Option<i64>> = vec![None; opens.len()];
     // The linked accounts each account hedged with (a handful: one owner's accounts).
@@ -214,8 +199,7 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
     // current symbol.
     let mut open: OpenLists = HashMap::default();
     let mut symbol = None;
-    for (k, &(key, close)) in opens.iter().enumerate() {
-        let (sym, at, who) = unpack(key);
+    for (k, &(sym, at, who, close)) in opens.iter().enumerate() {
         let (a, sell) = (who >> 1, who & 1 == 1);
         if symbol != Some(sym) {
             open.clear();
@@ -247,8 +231,8 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
         own.push((close, k, a));
     }
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); accounts.len()];
-    for (&(key, _), at) in opens.iter().zip(&hedged_at) {
-        let a = (unpack(key).2 >> 1) as usize;
+    for (&(_, _, who, _), at) in opens.iter().zip(&hedged_at) {
+        let a = (who >> 1) as usize;
         if let (Some(at), Some(list)) = (at, times.get_mut(a)) {
             list.push(*at);
         }
@@ -324,17 +308,19 @@ impl OpenIndex {
     /// Adds the opens of `(account, trade)` pairs: a sort of the new ones, then one linear
     /// merge with those held.
     pub fn insert<'t>(&mut self, trades: impl IntoIterator<Item = (u32, &'t RuleTrade)>) {
-        // Packed, the new opens sort with one integer compare a step.
-        let mut packed: Vec<u128> = trades
+        let new: Vec<(u32, i64, u32, ())> = trades
             .into_iter()
-            .map(|(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
+            .map(|(a, t)| (lane(t.symbol, t.side), t.opened_at_ns, a, ()))
             .collect();
-        if packed.is_empty() {
+        if new.is_empty() {
             return;
         }
-        packed.sort_unstable();
         let sorted = self.opens.len();
-        self.opens.extend(packed.into_iter().map(unpack));
+        self.opens.extend(
+            radix::sort_keys(new)
+                .into_iter()
+                .map(|(l, at, a, ())| (l, at, a)),
+        );
         if sorted > 0 {
             // Two ascending runs: the stable sort finds them and merges them in linear time.
             self.opens.sort();
@@ -618,6 +604,8 @@ fn martingale(trades: &[RuleTrade], min_run: u32) -> Option<RuleSignal> {
         )
     })
 }
+
+mod radix;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
