@@ -418,6 +418,9 @@ fn copy_trading(
     // One pass: for every open, the accounts of other users that opened the same symbol
     // in the same direction within the window, each once, into the account's list.
     let mut matches: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    // Per open of such an account: its time and where its partners end in the account's
+    // list, so that the signal finds each trade's partners without searching the index.
+    let mut marks: Vec<Vec<(i64, usize)>> = vec![Vec::new(); accounts.len()];
     let mut seen: Vec<u32> = Vec::new();
     let mut lo = 0_usize;
     for i in 0..opens.len() {
@@ -445,13 +448,26 @@ fn copy_trading(
             }
             k = k.saturating_add(1);
         }
+        if let (Some(m), Some(list)) = (marks.get_mut(a as usize), matches.get(a as usize)) {
+            m.push((at, list.len()));
+        }
     }
-    for (a, list) in matches.into_iter().enumerate() {
+    for (a, (list, marks)) in matches.into_iter().zip(marks).enumerate() {
         let need = needed.get(a).copied().unwrap_or(usize::MAX);
         let Some(account) = accounts.get(a) else {
             continue;
         };
-        if let Some(s) = copy_signal(accounts, account, list, need, &index, config)? {
+        let Some(partners) = partners_of(&list, need) else {
+            continue;
+        };
+        // Per open, its partners are the list from the previous open's end to its own.
+        let mut from = 0;
+        let order = marks.iter().map(|&(at, to)| {
+            let mine = list.get(from..to).unwrap_or_default();
+            from = to;
+            (at, mine.iter().any(|b| partners.iter().any(|p| p.0 == *b)))
+        });
+        if let Some(s) = copy_signal_of(accounts, account, &partners, order.collect(), config)? {
             if let Some(signals) = out.get_mut(a) {
                 signals.push(s);
             }
@@ -522,33 +538,17 @@ pub fn copy_trading_of(
 fn copy_signal(
     accounts: &[DetectAccount<'_>],
     account: &DetectAccount<'_>,
-    mut list: Vec<u32>,
+    list: Vec<u32>,
     need: usize,
     index: &OpenIndex,
     config: &DetectorConfig,
 ) -> Result<Option<RuleSignal>, RulebookError> {
-    // The partners that matched enough of its trades (a small sort, only where enough
-    // matches could reach the thresholds).
-    if list.len() < need {
+    let Some(partners) = partners_of(&list, need) else {
         return Ok(None);
-    }
-    list.sort_unstable();
-    let partners: Vec<(u32, usize)> = list
-        .chunk_by(|p, q| p == q)
-        .filter(|run| run.len() >= need)
-        .filter_map(|run| run.first().map(|&b| (b, run.len())))
-        .collect();
-    if partners.is_empty() {
-        return Ok(None);
-    }
-    let min_trades = config.copy_min_trades as usize;
+    };
     let window = window_ns(config);
-    let n = account.trades.len();
-    let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
-    let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
-    // The first open, in open-time order, from which the account's trades matched by a
-    // qualifying partner reach both thresholds.
-    let mut order: Vec<(i64, bool)> = account
+    // Per trade, whether a qualifying partner opened nearby.
+    let order: Vec<(i64, bool)> = account
         .trades
         .iter()
         .map(|t| {
@@ -559,6 +559,41 @@ fn copy_signal(
             (t.opened_at_ns, hit)
         })
         .collect();
+    copy_signal_of(accounts, account, &partners, order, config)
+}
+
+/// The partners of `list` (see [`copy_signal`]) that matched at least `need` of the
+/// account's trades, with their counts; `None` when there are none.
+fn partners_of(list: &[u32], need: usize) -> Option<Vec<(u32, usize)>> {
+    // A small sort, only where enough matches could reach the thresholds.
+    if list.len() < need {
+        return None;
+    }
+    let mut list = list.to_vec();
+    list.sort_unstable();
+    let partners: Vec<(u32, usize)> = list
+        .chunk_by(|p, q| p == q)
+        .filter(|run| run.len() >= need)
+        .filter_map(|run| run.first().map(|&b| (b, run.len())))
+        .collect();
+    (!partners.is_empty()).then_some(partners)
+}
+
+/// The signal of an account with qualifying `partners`, from `order`: per trade, its open
+/// time and whether one of `partners` opened nearby.
+fn copy_signal_of(
+    accounts: &[DetectAccount<'_>],
+    account: &DetectAccount<'_>,
+    partners: &[(u32, usize)],
+    mut order: Vec<(i64, bool)>,
+    config: &DetectorConfig,
+) -> Result<Option<RuleSignal>, RulebookError> {
+    let min_trades = config.copy_min_trades as usize;
+    let n = account.trades.len();
+    let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
+    let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
+    // The first open, in open-time order, from which the account's trades matched by a
+    // qualifying partner reach both thresholds.
     order.sort_unstable();
     let (mut seen_n, mut hits) = (0_u64, 0_usize);
     let mut at = order.last().map_or(0, |o| o.0);
