@@ -155,21 +155,22 @@ fn radix_sort<V: Copy>(items: Vec<(u64, V)>, bits: u32) -> Vec<(u64, V)> {
     let width = bits.div_ceil(passes);
     let buckets = 1_usize << width;
     let mask = (1_u64 << width).wrapping_sub(1);
-    let digit = |key: u64, pass: u32| -> usize {
-        let d = key.checked_shr(pass.saturating_mul(width)).unwrap_or(0) & mask;
-        usize::try_from(d).unwrap_or(0)
-    };
-    let mut counts = vec![0_usize; buckets.saturating_mul(passes as usize)];
+    // Digits are `width <= 11` bits: a masked digit always fits a `usize`.
+    let digit = |key: u64, shift: u32| (key.wrapping_shr(shift) & mask) as usize;
+    let shifts: Vec<u32> = (0..passes).map(|p| p.wrapping_mul(width)).collect();
+    let mut counts = vec![0_usize; buckets.wrapping_mul(shifts.len())];
     for &(key, _) in &items {
-        for (pass, count) in (0..passes).zip(counts.chunks_exact_mut(buckets)) {
-            if let Some(n) = count.get_mut(digit(key, pass)) {
+        let mut base = 0_usize;
+        for &shift in &shifts {
+            if let Some(n) = counts.get_mut(base.wrapping_add(digit(key, shift))) {
                 *n = n.wrapping_add(1);
             }
+            base = base.wrapping_add(buckets);
         }
     }
     let mut from = items;
     let mut to = from.clone();
-    for (pass, count) in (0..passes).zip(counts.chunks_exact_mut(buckets)) {
+    for (&shift, count) in shifts.iter().zip(counts.chunks_exact_mut(buckets)) {
         if count.contains(&len) {
             continue;
         }
@@ -181,7 +182,7 @@ fn radix_sort<V: Copy>(items: Vec<(u64, V)>, bits: u32) -> Vec<(u64, V)> {
             sum = sum.wrapping_add(here);
         }
         for &(key, v) in &from {
-            if let Some(next) = count.get_mut(digit(key, pass)) {
+            if let Some(next) = count.get_mut(digit(key, shift)) {
                 if let Some(slot) = to.get_mut(*next) {
                     *slot = (key, v);
                 }
