@@ -452,12 +452,13 @@ fn copy_trading(
             m.push((at, list.len()));
         }
     }
+    let mut counts = Vec::new();
     for (a, (list, marks)) in matches.into_iter().zip(marks).enumerate() {
         let need = needed.get(a).copied().unwrap_or(usize::MAX);
         let Some(account) = accounts.get(a) else {
             continue;
         };
-        let Some(partners) = partners_of(&list, need) else {
+        let Some(partners) = partners_of(&list, need, &mut counts) else {
             continue;
         };
         // Per open, its partners are the list from the previous open's end to its own.
@@ -507,6 +508,7 @@ pub fn copy_trading_of(
     let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
     let window = window_ns(config);
     let mut seen: Vec<u32> = Vec::new();
+    let mut counts = Vec::new();
     for (&a, signals) in targets.iter().zip(&mut out) {
         let Some(account) = accounts.get(a) else {
             continue;
@@ -528,7 +530,15 @@ pub fn copy_trading_of(
                 }
             }
         }
-        signals.extend(copy_signal(accounts, account, list, need, index, config)?);
+        signals.extend(copy_signal(
+            accounts,
+            account,
+            list,
+            need,
+            index,
+            config,
+            &mut counts,
+        )?);
     }
     Ok(out)
 }
@@ -542,8 +552,9 @@ fn copy_signal(
     need: usize,
     index: &OpenIndex,
     config: &DetectorConfig,
+    counts: &mut Vec<usize>,
 ) -> Result<Option<RuleSignal>, RulebookError> {
-    let Some(partners) = partners_of(&list, need) else {
+    let Some(partners) = partners_of(&list, need, counts) else {
         return Ok(None);
     };
     let window = window_ns(config);
@@ -563,20 +574,39 @@ fn copy_signal(
 }
 
 /// The partners of `list` (see [`copy_signal`]) that matched at least `need` of the
-/// account's trades, with their counts; `None` when there are none.
-fn partners_of(list: &[u32], need: usize) -> Option<Vec<(u32, usize)>> {
-    // A small sort, only where enough matches could reach the thresholds.
+/// account's trades, with their counts, by account number; `None` when there are none.
+/// `counts` is scratch space, all zeros before and after (one counter per account number,
+/// grown as needed): one pass counts, instead of a sort of the whole list.
+fn partners_of(list: &[u32], need: usize, counts: &mut Vec<usize>) -> Option<Vec<(u32, usize)>> {
     if list.len() < need {
         return None;
     }
-    let mut list = list.to_vec();
-    list.sort_unstable();
-    let partners: Vec<(u32, usize)> = list
-        .chunk_by(|p, q| p == q)
-        .filter(|run| run.len() >= need)
-        .filter_map(|run| run.first().map(|&b| (b, run.len())))
+    // A partner in the list matched at least once.
+    let need = need.max(1);
+    let mut partners: Vec<u32> = Vec::new();
+    for &b in list {
+        let i = b as usize;
+        if counts.len() <= i {
+            counts.resize(i.saturating_add(1), 0);
+        }
+        if let Some(n) = counts.get_mut(i) {
+            *n = n.saturating_add(1);
+            if *n == need {
+                partners.push(b);
+            }
+        }
+    }
+    partners.sort_unstable();
+    let out: Vec<(u32, usize)> = partners
+        .iter()
+        .map(|&b| (b, counts.get(b as usize).copied().unwrap_or(0)))
         .collect();
-    (!partners.is_empty()).then_some(partners)
+    for &b in list {
+        if let Some(n) = counts.get_mut(b as usize) {
+            *n = 0;
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The signal of an account with qualifying `partners`, from `order`: per trade, its open
