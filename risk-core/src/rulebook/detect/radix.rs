@@ -206,34 +206,49 @@ mod tests {
         keys
     }
 
-    /// Times in whole seconds, milliseconds, microseconds and nanoseconds, near each
-    /// other or spread over the whole range (then the packing does not fit and the
-    /// comparison sort takes over).
-    fn arb_time() -> impl Strategy<Value = i64> {
-        prop_oneof![
-            (0_i64..100_000).prop_map(|s| 1_746_403_200_000_000_000 + s * 1_000_000_000),
-            (-100_000_i64..100_000).prop_map(|s| s * 1_000_000),
-            (0_i64..1_000_000_000).prop_map(|s| 1_746_403_200_000_000_000 + s * 1_000),
-            (0_i64..1_000_000).prop_map(|s| 1_746_403_200_000_000_000 + s),
-            any::<i64>(),
-        ]
+    /// Times of one kind per list: whole seconds, milliseconds (negative too),
+    /// microseconds or nanoseconds near each other (the radix sort), or any `i64` mixed in
+    /// (the packing does not fit and the comparison sort takes over).
+    fn arb_time(kind: u8) -> BoxedStrategy<i64> {
+        const FROM: i64 = 1_746_403_200_000_000_000;
+        match kind {
+            0 => (0_i64..100_000)
+                .prop_map(|s| FROM + s * 1_000_000_000)
+                .boxed(),
+            1 => (-100_000_i64..100_000).prop_map(|s| s * 1_000_000).boxed(),
+            2 => (0_i64..1_000_000_000)
+                .prop_map(|s| FROM + s * 1_000)
+                .boxed(),
+            3 => (0_i64..1_000_000).prop_map(|s| FROM + s).boxed(),
+            _ => prop_oneof![(0_i64..100_000).prop_map(|s| FROM + s), any::<i64>()].boxed(),
+        }
+    }
+
+    /// Lists of keys whose times are of one kind ([`arb_time`]), groups and payloads of
+    /// a small or the full range.
+    fn arb_keys(len: usize) -> impl Strategy<Value = Vec<(u32, i64, u32, u16)>> {
+        (0_u8..5, any::<bool>(), any::<bool>()).prop_flat_map(
+            move |(kind, wide_group, wide_payload)| {
+                let group = if wide_group {
+                    any::<u32>().boxed()
+                } else {
+                    (0_u32..40).boxed()
+                };
+                let payload = if wide_payload {
+                    any::<u32>().boxed()
+                } else {
+                    (0_u32..30_000).boxed()
+                };
+                prop::collection::vec((group, arb_time(kind), payload, any::<u16>()), 0..len)
+            },
+        )
     }
 
     proptest! {
         /// The radix sort gives the tuple order of a comparison sort, with every key's
         /// value beside it.
         #[test]
-        fn sort_keys_equals_a_comparison_sort(
-            keys in prop::collection::vec(
-                (
-                    prop_oneof![0_u32..4, 0_u32..40, any::<u32>()],
-                    arb_time(),
-                    prop_oneof![0_u32..30_000, any::<u32>()],
-                    any::<u16>(),
-                ),
-                0..400,
-            ),
-        ) {
+        fn sort_keys_equals_a_comparison_sort(keys in arb_keys(400)) {
             let expected = reference(keys.clone());
             let out = sort_keys(keys);
             // The same keys in the same tuple order; ties on the three fields may hold
@@ -245,9 +260,7 @@ mod tests {
 
         /// Packing keeps the three fields and their order.
         #[test]
-        fn packing_round_trips_and_keeps_the_order(
-            keys in prop::collection::vec((0_u32..100, arb_time(), 0_u32..100_000, Just(())), 1..50),
-        ) {
+        fn packing_round_trips_and_keeps_the_order(keys in arb_keys(40)) {
             if let Some(p) = Packing::of(&keys) {
                 for a in &keys {
                     prop_assert_eq!(p.unpack(p.pack(a.0, a.1, a.2)), (a.0, a.1, a.2));
@@ -276,6 +289,20 @@ mod tests {
             (10 * s, 0, 2, 3)
         );
         assert_eq!(p.total_bits, 7);
+        // Kinds 0 to 3 of `arb_time` with small groups and payloads fit: the proptest
+        // runs the radix sort on them.
+        for t in [
+            100_000 * s,
+            200_000 * 1_000_000,
+            1_000_000_000 * 1_000,
+            1_000_000,
+        ] {
+            let keys = [
+                (39_u32, 1_746_403_200 * s, 29_999_u32, ()),
+                (0, 1_746_403_200 * s + t, 0, ()),
+            ];
+            assert!(Packing::of(&keys).is_some());
+        }
         let keys = [(0_u32, 1_i64, 0_u32, ()), (0, 1_001, 0, ())];
         assert_eq!(Packing::of(&keys).unwrap().unit, 2);
         let keys = [(u32::MAX, i64::MIN, u32::MAX, ()), (0, i64::MAX, 0, ())];
