@@ -107,21 +107,6 @@ pub fn detect_only(
     Ok(out)
 }
 
-/// `(group, time, payload)` as one integer that sorts as the tuple (one integer compare
-/// per step of a sort of millions): the group in the top 32 bits, the time made unsigned
-/// with its order kept in the next 64, the payload in the low 32.
-fn pack(group: u32, time: i64, payload: u32) -> u128 {
-    let time = u64::from_ne_bytes(time.to_ne_bytes()) ^ (1 << 63);
-    u128::from(group) << 96 | u128::from(time) << 32 | u128::from(payload)
-}
-
-/// The inverse of [`pack`].
-fn unpack(key: u128) -> (u32, i64, u32) {
-    let group = (key >> 96) as u32;
-    let time = ((key >> 32) as u64) ^ (1 << 63);
-    (group, i64::from_ne_bytes(time.to_ne_bytes()), key as u32)
-}
-
 /// Union-find root with path halving.
 fn root(parent: &mut [usize], mut i: usize) -> usize {
     while let Some(&p) = parent.get(i) {
@@ -191,21 +176,21 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
             .and_then(|c| size.get(c))
             .is_some_and(|&n| n > 1)
     };
-    // The opens of linked accounts' trades of positive length, keyed by packed (symbol,
-    // open time, account << 1 | sell) and carrying the close time: one sort, and the sweep
-    // reads nothing else. A trade leaves the open lists lazily once its close time has
+    // The opens of linked accounts' trades of positive length, keyed by (symbol, open
+    // time, account << 1 | sell) and carrying the close time: one radix sort, and the
+    // sweep reads nothing else. A trade leaves the open lists lazily once its close time has
     // passed (intervals are `[open, close)`).
-    let mut opens: Vec<(u128, i64)> = Vec::new();
+    let mut opens: Vec<(u32, i64, u32, i64)> = Vec::new();
     for (a, t) in all_trades(accounts) {
         if t.closed_at_ns > t.opened_at_ns && linked(a) {
             let who = a.saturating_mul(2) | u32::from(t.side == Side::Sell);
-            opens.push((pack(t.symbol, t.opened_at_ns, who), t.closed_at_ns));
+            opens.push((t.symbol, t.opened_at_ns, who, t.closed_at_ns));
         }
     }
     if opens.is_empty() {
         return;
     }
-    opens.sort_unstable_by_key(|o| o.0);
+    let opens = radix::sort_keys(opens);
     // Per open, in sweep order: when it was first held against an opposite trade.
     let mut hedged_at: Vec<Option<i64>> = vec![None; opens.len()];
     // The linked accounts each account hedged with (a handful: one owner's accounts).
@@ -214,8 +199,7 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
     // current symbol.
     let mut open: OpenLists = HashMap::default();
     let mut symbol = None;
-    for (k, &(key, close)) in opens.iter().enumerate() {
-        let (sym, at, who) = unpack(key);
+    for (k, &(sym, at, who, close)) in opens.iter().enumerate() {
         let (a, sell) = (who >> 1, who & 1 == 1);
         if symbol != Some(sym) {
             open.clear();
@@ -247,8 +231,8 @@ fn hedging(accounts: &[DetectAccount<'_>], config: &DetectorConfig, out: &mut [V
         own.push((close, k, a));
     }
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); accounts.len()];
-    for (&(key, _), at) in opens.iter().zip(&hedged_at) {
-        let a = (unpack(key).2 >> 1) as usize;
+    for (&(_, _, who, _), at) in opens.iter().zip(&hedged_at) {
+        let a = (who >> 1) as usize;
         if let (Some(at), Some(list)) = (at, times.get_mut(a)) {
             list.push(*at);
         }
@@ -324,17 +308,19 @@ impl OpenIndex {
     /// Adds the opens of `(account, trade)` pairs: a sort of the new ones, then one linear
     /// merge with those held.
     pub fn insert<'t>(&mut self, trades: impl IntoIterator<Item = (u32, &'t RuleTrade)>) {
-        // Packed, the new opens sort with one integer compare a step.
-        let mut packed: Vec<u128> = trades
+        let new: Vec<(u32, i64, u32, ())> = trades
             .into_iter()
-            .map(|(a, t)| pack(lane(t.symbol, t.side), t.opened_at_ns, a))
+            .map(|(a, t)| (lane(t.symbol, t.side), t.opened_at_ns, a, ()))
             .collect();
-        if packed.is_empty() {
+        if new.is_empty() {
             return;
         }
-        packed.sort_unstable();
         let sorted = self.opens.len();
-        self.opens.extend(packed.into_iter().map(unpack));
+        self.opens.extend(
+            radix::sort_keys(new)
+                .into_iter()
+                .map(|(l, at, a, ())| (l, at, a)),
+        );
         if sorted > 0 {
             // Two ascending runs: the stable sort finds them and merges them in linear time.
             self.opens.sort();
@@ -432,6 +418,9 @@ fn copy_trading(
     // One pass: for every open, the accounts of other users that opened the same symbol
     // in the same direction within the window, each once, into the account's list.
     let mut matches: Vec<Vec<u32>> = vec![Vec::new(); accounts.len()];
+    // Per open of such an account: its time and where its partners end in the account's
+    // list, so that the signal finds each trade's partners without searching the index.
+    let mut marks: Vec<Vec<(i64, usize)>> = vec![Vec::new(); accounts.len()];
     let mut seen: Vec<u32> = Vec::new();
     let mut lo = 0_usize;
     for i in 0..opens.len() {
@@ -459,13 +448,27 @@ fn copy_trading(
             }
             k = k.saturating_add(1);
         }
+        if let (Some(m), Some(list)) = (marks.get_mut(a as usize), matches.get(a as usize)) {
+            m.push((at, list.len()));
+        }
     }
-    for (a, list) in matches.into_iter().enumerate() {
+    let mut counts = Vec::new();
+    for (a, (list, marks)) in matches.into_iter().zip(marks).enumerate() {
         let need = needed.get(a).copied().unwrap_or(usize::MAX);
         let Some(account) = accounts.get(a) else {
             continue;
         };
-        if let Some(s) = copy_signal(accounts, account, list, need, &index, config)? {
+        let Some(partners) = partners_of(&list, need, &mut counts) else {
+            continue;
+        };
+        // Per open, its partners are the list from the previous open's end to its own.
+        let mut from = 0;
+        let order = marks.iter().map(|&(at, to)| {
+            let mine = list.get(from..to).unwrap_or_default();
+            from = to;
+            (at, mine.iter().any(|b| partners.iter().any(|p| p.0 == *b)))
+        });
+        if let Some(s) = copy_signal_of(accounts, account, &partners, order.collect(), config)? {
             if let Some(signals) = out.get_mut(a) {
                 signals.push(s);
             }
@@ -505,6 +508,7 @@ pub fn copy_trading_of(
     let user = |a: u32| user_of.get(a as usize).copied().unwrap_or(u32::MAX);
     let window = window_ns(config);
     let mut seen: Vec<u32> = Vec::new();
+    let mut counts = Vec::new();
     for (&a, signals) in targets.iter().zip(&mut out) {
         let Some(account) = accounts.get(a) else {
             continue;
@@ -526,7 +530,15 @@ pub fn copy_trading_of(
                 }
             }
         }
-        signals.extend(copy_signal(accounts, account, list, need, index, config)?);
+        signals.extend(copy_signal(
+            accounts,
+            account,
+            list,
+            need,
+            index,
+            config,
+            &mut counts,
+        )?);
     }
     Ok(out)
 }
@@ -536,33 +548,18 @@ pub fn copy_trading_of(
 fn copy_signal(
     accounts: &[DetectAccount<'_>],
     account: &DetectAccount<'_>,
-    mut list: Vec<u32>,
+    list: Vec<u32>,
     need: usize,
     index: &OpenIndex,
     config: &DetectorConfig,
+    counts: &mut Vec<usize>,
 ) -> Result<Option<RuleSignal>, RulebookError> {
-    // The partners that matched enough of its trades (a small sort, only where enough
-    // matches could reach the thresholds).
-    if list.len() < need {
+    let Some(partners) = partners_of(&list, need, counts) else {
         return Ok(None);
-    }
-    list.sort_unstable();
-    let partners: Vec<(u32, usize)> = list
-        .chunk_by(|p, q| p == q)
-        .filter(|run| run.len() >= need)
-        .filter_map(|run| run.first().map(|&b| (b, run.len())))
-        .collect();
-    if partners.is_empty() {
-        return Ok(None);
-    }
-    let min_trades = config.copy_min_trades as usize;
+    };
     let window = window_ns(config);
-    let n = account.trades.len();
-    let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
-    let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
-    // The first open, in open-time order, from which the account's trades matched by a
-    // qualifying partner reach both thresholds.
-    let mut order: Vec<(i64, bool)> = account
+    // Per trade, whether a qualifying partner opened nearby.
+    let order: Vec<(i64, bool)> = account
         .trades
         .iter()
         .map(|t| {
@@ -573,6 +570,60 @@ fn copy_signal(
             (t.opened_at_ns, hit)
         })
         .collect();
+    copy_signal_of(accounts, account, &partners, order, config)
+}
+
+/// The partners of `list` (see [`copy_signal`]) that matched at least `need` of the
+/// account's trades, with their counts, by account number; `None` when there are none.
+/// `counts` is scratch space, all zeros before and after (one counter per account number,
+/// grown as needed): one pass counts, instead of a sort of the whole list.
+fn partners_of(list: &[u32], need: usize, counts: &mut Vec<usize>) -> Option<Vec<(u32, usize)>> {
+    if list.len() < need {
+        return None;
+    }
+    // A partner in the list matched at least once.
+    let need = need.max(1);
+    let mut partners: Vec<u32> = Vec::new();
+    for &b in list {
+        let i = b as usize;
+        if counts.len() <= i {
+            counts.resize(i.saturating_add(1), 0);
+        }
+        if let Some(n) = counts.get_mut(i) {
+            *n = n.saturating_add(1);
+            if *n == need {
+                partners.push(b);
+            }
+        }
+    }
+    partners.sort_unstable();
+    let out: Vec<(u32, usize)> = partners
+        .iter()
+        .map(|&b| (b, counts.get(b as usize).copied().unwrap_or(0)))
+        .collect();
+    for &b in list {
+        if let Some(n) = counts.get_mut(b as usize) {
+            *n = 0;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The signal of an account with qualifying `partners`, from `order`: per trade, its open
+/// time and whether one of `partners` opened nearby.
+fn copy_signal_of(
+    accounts: &[DetectAccount<'_>],
+    account: &DetectAccount<'_>,
+    partners: &[(u32, usize)],
+    mut order: Vec<(i64, bool)>,
+    config: &DetectorConfig,
+) -> Result<Option<RuleSignal>, RulebookError> {
+    let min_trades = config.copy_min_trades as usize;
+    let n = account.trades.len();
+    let best = partners.iter().map(|p| p.1).max().unwrap_or(0);
+    let share = div(Decimal::from(best), Decimal::from(n), "copy share")?;
+    // The first open, in open-time order, from which the account's trades matched by a
+    // qualifying partner reach both thresholds.
     order.sort_unstable();
     let (mut seen_n, mut hits) = (0_u64, 0_usize);
     let mut at = order.last().map_or(0, |o| o.0);
@@ -618,6 +669,8 @@ fn martingale(trades: &[RuleTrade], min_run: u32) -> Option<RuleSignal> {
         )
     })
 }
+
+mod radix;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
