@@ -141,6 +141,8 @@ fn numeric_and_text_ids_deduplicate_as_text() {
     );
 }
 
+// The sample generator is the `cli` feature's.
+#[cfg(feature = "cli")]
 #[test]
 fn parallel_read_equals_sequential_read() {
     let mut text = Vec::new();
@@ -1108,6 +1110,7 @@ proptest::proptest! {
 /// The one-pass parse reads the rows of the export's usual shape (a test that it is
 /// taken at all, so that the property test above compares it): every row of a generated
 /// sample, and none of a row with a cell to trim.
+#[cfg(feature = "cli")]
 #[test]
 fn the_one_pass_parse_reads_the_usual_rows() {
     let mut text = Vec::new();

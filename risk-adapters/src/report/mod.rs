@@ -820,6 +820,7 @@ mod tests {
     /// its JSON: the planted sample (rulebook signals of every kind, malformed and repeated
     /// rows), with and without the accounts file, on both P&L bases, with and without a
     /// window, read on one thread and on three.
+    #[cfg(feature = "cli")] // the sample generator
     #[test]
     fn the_batch_report_is_the_trades_report() {
         use crate::csv_input::{read_trade_batch_parallel, CsvLimits};
