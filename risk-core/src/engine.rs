@@ -157,10 +157,6 @@ pub enum EngineEvent {
 }
 
 /// A market-wide change.
-// An instrument carries its check terms beside its fields (`Instrument::terms`), so its
-// variant is the large one; instrument events are rare and off the check's path, and a
-// box would cost each one an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MarketEvent {
     /// A new mark price; ignored when not newer than the mark held.

@@ -23,9 +23,9 @@ use crate::num::{FieldError, Leverage, LotSize, Multiplier, Price, PriceBand, Qu
     serde(try_from = "InstrumentSpec", into = "InstrumentSpec")
 )]
 pub struct Instrument {
-    spec: InstrumentSpec,
-    /// The figures a check reads, copied out of `spec` once here where the instrument
-    /// enters (listed or updated); derived from `spec`, so equality is unaffected.
+    symbol: Symbol,
+    /// Every other field, with the fixed-point figures prepared once here where the
+    /// instrument enters (listed or updated).
     terms: InstrumentTerms,
 }
 
@@ -102,7 +102,7 @@ impl InstrumentTerms {
 }
 
 /// An [`Instrument`]'s figures as [`Fx`], for the fixed-point check step: mantissas and
-/// scales kept apart (40 bytes, not four padded `Fx`), as the instrument is cloned per check.
+/// scales kept apart (40 bytes, not four padded `Fx`), as a check copies them out with the rest of the terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InstrumentFx {
     /// Mantissas: multiplier, leverage cap, tick, lot.
@@ -216,7 +216,10 @@ impl Instrument {
             price_band: spec.price_band,
             fixed: InstrumentFx::of(&spec),
         };
-        Ok(Self { spec, terms })
+        Ok(Self {
+            symbol: spec.symbol,
+            terms,
+        })
     }
 
     /// What a check reads of the instrument.
@@ -227,59 +230,71 @@ impl Instrument {
 
     /// The fields, to inspect or to change and rebuild with [`Instrument::new`].
     #[must_use]
-    pub fn spec(&self) -> &InstrumentSpec {
-        &self.spec
+    pub fn spec(&self) -> InstrumentSpec {
+        let t = &self.terms;
+        InstrumentSpec {
+            symbol: self.symbol.clone(),
+            tick_size: t.tick_size,
+            lot_size: t.lot_size,
+            min_quantity: t.min_quantity,
+            max_quantity: t.max_quantity,
+            contract_multiplier: t.contract_multiplier,
+            max_leverage: t.max_leverage,
+            required_kyc: t.required_kyc,
+            status: t.status,
+            price_band: t.price_band,
+        }
     }
 
     /// The symbol.
     #[must_use]
     pub fn symbol(&self) -> &Symbol {
-        &self.spec.symbol
+        &self.symbol
     }
     /// The price step.
     #[must_use]
     pub fn tick_size(&self) -> Price {
-        self.spec.tick_size
+        self.terms.tick_size
     }
     /// The quantity step.
     #[must_use]
     pub fn lot_size(&self) -> LotSize {
-        self.spec.lot_size
+        self.terms.lot_size
     }
     /// The smallest order quantity.
     #[must_use]
     pub fn min_quantity(&self) -> Quantity {
-        self.spec.min_quantity
+        self.terms.min_quantity
     }
     /// The largest order quantity.
     #[must_use]
     pub fn max_quantity(&self) -> Quantity {
-        self.spec.max_quantity
+        self.terms.max_quantity
     }
     /// The contract multiplier.
     #[must_use]
     pub fn contract_multiplier(&self) -> Multiplier {
-        self.spec.contract_multiplier
+        self.terms.contract_multiplier
     }
     /// The instrument's leverage cap.
     #[must_use]
     pub fn max_leverage(&self) -> Leverage {
-        self.spec.max_leverage
+        self.terms.max_leverage
     }
     /// The KYC level needed to trade it.
     #[must_use]
     pub fn required_kyc(&self) -> KycLevel {
-        self.spec.required_kyc
+        self.terms.required_kyc
     }
     /// The listing status.
     #[must_use]
     pub fn status(&self) -> InstrumentStatus {
-        self.spec.status
+        self.terms.status
     }
     /// The price band, if any.
     #[must_use]
     pub fn price_band(&self) -> Option<PriceBand> {
-        self.spec.price_band
+        self.terms.price_band
     }
 }
 
@@ -292,7 +307,7 @@ impl TryFrom<InstrumentSpec> for Instrument {
 
 impl From<Instrument> for InstrumentSpec {
     fn from(instrument: Instrument) -> Self {
-        instrument.spec
+        instrument.spec()
     }
 }
 

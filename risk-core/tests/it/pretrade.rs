@@ -184,7 +184,7 @@ fn arithmetic_overflow_is_invalid_request_not_a_panic() {
         *i = Instrument::new(InstrumentSpec {
             max_quantity: Quantity::new(Decimal::MAX).expect("max"),
             price_band: None,
-            ..i.spec().clone()
+            ..i.spec()
         })
         .expect("valid");
     }
@@ -234,7 +234,7 @@ fn kill_switch_levels_and_the_strictest_wins() {
     if let Some(i) = m.instruments.get_mut(&Symbol::new("BTCUSDT")) {
         *i = Instrument::new(InstrumentSpec {
             status: InstrumentStatus::Halted,
-            ..i.spec().clone()
+            ..i.spec()
         })
         .expect("valid");
     }
@@ -610,7 +610,7 @@ fn liquidation_risk_when_the_fill_itself_sinks_the_margin_balance() {
     if let Some(i) = m.instruments.get_mut(&Symbol::new("BTCUSDT")) {
         *i = Instrument::new(InstrumentSpec {
             price_band: None,
-            ..i.spec().clone()
+            ..i.spec()
         })
         .expect("valid");
     }

@@ -487,7 +487,7 @@ proptest! {
                 Event::Relist { eth, variant } => {
                     let (sym, _, _) = scales(eth);
                     let (multiplier, cap, tick, lot) = RELISTS[variant][usize::from(eth)];
-                    let mut spec = mirror.instruments[&Symbol::new(sym)].spec().clone();
+                    let mut spec = mirror.instruments[&Symbol::new(sym)].spec();
                     spec.contract_multiplier = risk_core::num::Multiplier::lit(multiplier);
                     spec.max_leverage = Leverage::lit(cap);
                     spec.tick_size = Price::lit(tick);

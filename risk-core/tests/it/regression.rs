@@ -34,9 +34,7 @@ fn a_check_at_the_start_of_time_does_not_panic() {
 fn an_instrument_cannot_be_built_invalid() {
     use risk_core::market::{Instrument, InstrumentSpec};
     use risk_core::num::{LotSize, Multiplier, PriceBand, Quantity};
-    let valid = crate::fixture::instrument("BTCUSDT", "0.1", "0.001", "100")
-        .spec()
-        .clone();
+    let valid = crate::fixture::instrument("BTCUSDT", "0.1", "0.001", "100").spec();
     for (text, expected) in [
         ("0", "0 is not valid: must be greater than zero"),
         ("-1", "-1 is not valid: must be greater than zero"),
