@@ -438,35 +438,36 @@ impl<'a, S: Sink> Ingest<'a, S> {
                     .parse_into(&mut usual, text, whole, at, max_field, &mut self.days)
                     .filter(|&end| end - at <= max_row)
             });
-            if let Some(end) = fast {
+            // Where the row ends, and whether it was read (a row, not a blank line or a
+            // row too long).
+            let (end, read) = if let Some(end) = fast {
                 let (id, key, parsed) = usual.parsed();
                 self.accept(id, key, parsed);
-                rows += 1;
-                if rows.is_multiple_of(65_536) {
-                    progress(end as u64);
+                (end, true)
+            } else {
+                let end = memchr::memchr2(b'\n', b'\r', &text[at..]).map_or(text.len(), |i| at + i);
+                let record = &text[at..end];
+                if record.len() > max_row {
+                    // Where the bounded reader cuts it: at the byte that crosses the limit,
+                    // in the field that byte is in (a comma there counts).
+                    let field = delimiters(&record[..=max_row]);
+                    let error = row_too_long(self.header, self.file, line, field, self.limits);
+                    self.skip(None, error);
+                    (end, false)
+                } else if record.is_empty() {
+                    (end, false)
+                } else {
+                    fields.clear();
+                    fields.extend(record.split(|&b| b == b',').take(used));
+                    let cells = Cells::Split {
+                        fields: &fields,
+                        text: whole,
+                    };
+                    self.row(cells, line);
+                    (end, true)
                 }
-                if text.get(end) == Some(&b'\n') {
-                    line += 1;
-                }
-                at = end + 1;
-                continue;
-            }
-            let end = memchr::memchr2(b'\n', b'\r', &text[at..]).map_or(text.len(), |i| at + i);
-            let record = &text[at..end];
-            if record.len() > max_row {
-                // Where the bounded reader cuts it: at the byte that crosses the limit,
-                // in the field that byte is in (a comma there counts).
-                let field = delimiters(&record[..=max_row]);
-                let error = row_too_long(self.header, self.file, line, field, self.limits);
-                self.skip(None, error);
-            } else if !record.is_empty() {
-                fields.clear();
-                fields.extend(record.split(|&b| b == b',').take(used));
-                let cells = Cells::Split {
-                    fields: &fields,
-                    text: whole,
-                };
-                self.row(cells, line);
+            };
+            if read {
                 rows += 1;
                 if rows.is_multiple_of(65_536) {
                     progress(end as u64);
